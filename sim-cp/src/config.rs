@@ -1,0 +1,252 @@
+//! Run configuration: seed, time limits, network faults, platform choices.
+//! Every default here is a documented [decision] (see `rules::DECISIONS`).
+
+use crate::time::Nanos;
+use serde::{Deserialize, Serialize};
+
+/// Which kind of callback (or provider completion) a limit applies to.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Callback {
+    EstablishSessionIndication,
+    TerminateSessionIndication,
+    TransitionActive,
+    TransitionDormant,
+    AddTransportId,
+    RemoveTransportId,
+    ReachTransportId,
+    SendBuffers,
+}
+
+impl Callback {
+    pub const ALL: [Callback; 8] = [
+        Callback::EstablishSessionIndication,
+        Callback::TerminateSessionIndication,
+        Callback::TransitionActive,
+        Callback::TransitionDormant,
+        Callback::AddTransportId,
+        Callback::RemoveTransportId,
+        Callback::ReachTransportId,
+        Callback::SendBuffers,
+    ];
+    /// The short name used in traces and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Callback::EstablishSessionIndication => "ESTABLISH_SESSION_INDICATION",
+            Callback::TerminateSessionIndication => "TERMINATE_SESSION_INDICATION",
+            Callback::TransitionActive => "TRANSITION_ACTIVE",
+            Callback::TransitionDormant => "TRANSITION_DORMANT",
+            Callback::AddTransportId => "ADD_TRANSPORT_ID",
+            Callback::RemoveTransportId => "REMOVE_TRANSPORT_ID",
+            Callback::ReachTransportId => "REACH_TRANSPORT_ID",
+            Callback::SendBuffers => "SEND_BUFFERS",
+        }
+    }
+    /// Whether the callback takes a completion routine.
+    pub fn is_async(self) -> bool {
+        !matches!(self, Callback::EstablishSessionIndication | Callback::TerminateSessionIndication)
+    }
+}
+
+impl std::fmt::Display for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Per-callback-kind time limits (TIME-1), in virtual time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeLimits {
+    pub establish_ms: u64,
+    pub terminate_ms: u64,
+    pub transition_active_ms: u64,
+    pub transition_dormant_ms: u64,
+    pub add_transport_id_ms: u64,
+    pub remove_transport_id_ms: u64,
+    pub reach_transport_id_ms: u64,
+    pub send_buffers_ms: u64,
+}
+
+impl Default for TimeLimits {
+    fn default() -> Self {
+        TimeLimits {
+            establish_ms: 1_000,
+            terminate_ms: 1_000,
+            transition_active_ms: 30_000,
+            transition_dormant_ms: 30_000,
+            add_transport_id_ms: 10_000,
+            remove_transport_id_ms: 10_000,
+            reach_transport_id_ms: 10_000,
+            send_buffers_ms: 5_000,
+        }
+    }
+}
+
+impl TimeLimits {
+    pub fn limit(&self, cb: Callback) -> Nanos {
+        Nanos::from_millis(match cb {
+            Callback::EstablishSessionIndication => self.establish_ms,
+            Callback::TerminateSessionIndication => self.terminate_ms,
+            Callback::TransitionActive => self.transition_active_ms,
+            Callback::TransitionDormant => self.transition_dormant_ms,
+            Callback::AddTransportId => self.add_transport_id_ms,
+            Callback::RemoveTransportId => self.remove_transport_id_ms,
+            Callback::ReachTransportId => self.reach_transport_id_ms,
+            Callback::SendBuffers => self.send_buffers_ms,
+        })
+    }
+}
+
+/// Faults of the simulated datagram network (applied to provider traffic).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetFaults {
+    /// Probability that a packet is dropped.
+    pub loss: f64,
+    /// Probability that a packet is delivered twice.
+    pub duplicate: f64,
+    /// Probability that a packet gets an extra delay (and so may overtake others).
+    pub reorder: f64,
+    /// Base one-way delay, milliseconds.
+    pub delay_ms: u64,
+    /// Extra random delay up to this many milliseconds.
+    pub jitter_ms: u64,
+}
+
+impl Default for NetFaults {
+    fn default() -> Self {
+        NetFaults { loss: 0.0, duplicate: 0.0, reorder: 0.0, delay_ms: 1, jitter_ms: 0 }
+    }
+}
+
+/// How the simulator runs time.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClockMode {
+    /// Virtual time, one driver thread, reproducible from the seed.
+    Virtual,
+    /// Wall-clock time with a real-time watchdog: for black-box providers
+    /// that run their own threads.
+    RealTime,
+}
+
+/// Deliberate platform bugs, for proving that the platform checker catches
+/// each C-rule broken (the simulator's own mutants). Off in every normal run.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlatformFault {
+    /// Deliver ESTABLISH even when Register fails (SESS-1).
+    EstablishOnFailedRegister,
+    /// Start TRANSITION_ACTIVE before ESTABLISH was delivered (SESS-2).
+    CallBeforeEstablish,
+    /// Deliver TERMINATE twice (SESS-4).
+    DoubleTerminate,
+    /// Report PLATFORM_SHUTDOWN for a timeout (SESS-5).
+    WrongTerminationReason,
+    /// Pass a different user context (SESS-6).
+    WrongUserContext,
+    /// Start with TRANSITION_DORMANT after ESTABLISH (STATE-1).
+    DormantFirst,
+    /// Ignore a failed TRANSITION_ACTIVE (STATE-2).
+    IgnoreFailedActivation,
+    /// Accept IndicateReceivedBuffers on a dormant instance (STATE-3).
+    AcceptIndicateWhenDormant,
+    /// Send TRANSITION_ACTIVE twice in a row (STATE-4).
+    RepeatTransition,
+    /// Read S_FALSE as success (COMP-1).
+    SFalseIsSuccess,
+    /// Overwrite a pended call's transport ID before it completes (COMP-8).
+    ClobberPendedArgs,
+    /// Ignore a timeout instead of terminating (TIME-2).
+    IgnoreTimeout,
+    /// Send to a remote ID that was never reached (TID-7).
+    SendWithoutReach,
+    /// Call the provider's completion routine twice (DATA-4).
+    DoubleProviderCompletion,
+    /// Fail a Register retried after a failed one (LIFE-3).
+    PoisonAfterFailedRegister,
+    /// Give a NULL friendly name a non-default name (REG-1).
+    BadDefaultName,
+    /// Hand out a 5-byte transport ID (TID-1).
+    OddSizedTransportId,
+}
+
+/// When provider tasks run, relative to the callback that spawned them:
+/// the harness's lever on completion timing. Each is a probability; what is
+/// left over runs right after the spawner returns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TaskTiming {
+    /// Run when the spawning callback returns, before the platform sees its
+    /// return value (a worker racing the return: COMP-10).
+    pub before_return: f64,
+    /// Run after an extra random delay of up to `late_max_ms`.
+    pub late: f64,
+    pub late_max_ms: u64,
+    /// Run only after the largest time limit has passed (a stalled worker:
+    /// the resulting timeouts are excused, the provider's reaction is not).
+    pub after_timeout: f64,
+    /// Never run (a lost worker; the provider's stop must still clean up).
+    pub never: f64,
+}
+
+impl Default for TaskTiming {
+    fn default() -> Self {
+        TaskTiming { before_return: 0.0, late: 0.0, late_max_ms: 200, after_timeout: 0.0, never: 0.0 }
+    }
+}
+
+/// Everything a run needs besides its provider and schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub seed: u64,
+    pub clock: ClockMode,
+    pub limits: TimeLimits,
+    pub net: NetFaults,
+    /// Virtual time a provider has to Deregister after a platform-ended session (LIFE-7).
+    pub deregister_grace_ms: u64,
+    /// Window before a REACH in which an ID still counts as owned (TID-6, STATE-6).
+    pub reach_grace_ms: u64,
+    /// Idle time after which an active instance is sent dormant (0 = never by itself).
+    pub idle_dormancy_ms: u64,
+    /// Virtual time `finish` lets pass for in-flight work before the final checks.
+    pub drain_ms: u64,
+    /// Real-time limit for one synchronous callback before the watchdog reports it (ms).
+    pub watchdog_ms: u64,
+    /// When provider tasks run (see [`TaskTiming`]).
+    pub tasks: TaskTiming,
+    /// Deliberate platform bugs (testing the checker only).
+    pub faults: Vec<PlatformFault>,
+    /// Record every event in the trace (off only for benchmarks of the bare path).
+    pub trace: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            seed: 0,
+            clock: ClockMode::Virtual,
+            limits: TimeLimits::default(),
+            net: NetFaults::default(),
+            deregister_grace_ms: 5_000,
+            reach_grace_ms: 1_000,
+            idle_dormancy_ms: 0,
+            drain_ms: 60_000,
+            watchdog_ms: 2_000,
+            tasks: TaskTiming::default(),
+            faults: Vec::new(),
+            trace: true,
+        }
+    }
+}
+
+impl Config {
+    pub fn with_seed(seed: u64) -> Config {
+        Config { seed, ..Config::default() }
+    }
+    pub fn has_fault(&self, f: PlatformFault) -> bool {
+        self.faults.contains(&f)
+    }
+}

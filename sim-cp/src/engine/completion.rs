@@ -1,0 +1,262 @@
+//! The completion protocol (COMP-*, TIME-*): how a call that the platform
+//! started ends, synchronously or through the completion routine, and what
+//! the platform does when a provider gets it wrong.
+
+use super::args::Slot;
+use super::instance::Op;
+use super::{Ev, World};
+use crate::abi::{CPNATFWT_SESSION_TERMINATION_REASON as Reason, E_FAIL, E_PENDING_IO, S_OK};
+use crate::config::{Callback, PlatformFault};
+use crate::rules::id;
+use crate::time::Nanos;
+use crate::trace::{hr_name, What};
+use std::collections::BTreeMap;
+
+/// A call the platform started that has not finished.
+pub struct OpenCall {
+    pub inst: u32,
+    pub session: u32,
+    pub op: Op,
+    pub started: Nanos,
+    /// The callback has not returned yet.
+    pub in_callback: bool,
+    /// A completion that arrived before the callback returned (COMP-10).
+    pub early: Option<i32>,
+    pub args: Option<Slot>,
+    pub digest: u64,
+    pub timed_out: bool,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum End {
+    Open,
+    Sync,
+    Completed,
+}
+
+#[derive(Copy, Clone)]
+struct Closed {
+    end: End,
+    cb: Callback,
+    inst: u32,
+}
+
+/// Every call of a run: open ones in full, finished ones in 12 bytes.
+#[derive(Default)]
+pub struct Calls {
+    pub open: BTreeMap<u32, OpenCall>,
+    ended: Vec<Closed>,
+}
+
+impl Calls {
+    /// A fresh call serial (from 1).
+    pub fn begin(&mut self, call: OpenCall) -> u32 {
+        if self.ended.is_empty() {
+            self.ended.push(Closed { end: End::Sync, cb: Callback::EstablishSessionIndication, inst: 0 });
+        }
+        let serial = self.ended.len() as u32;
+        self.ended.push(Closed { end: End::Open, cb: call.op.callback(), inst: call.inst });
+        self.open.insert(serial, call);
+        serial
+    }
+}
+
+impl World {
+    /// The callback of call `serial` returned `hr` (the dispatch path).
+    pub fn callback_returned(&mut self, serial: u32, hr: i32) {
+        let Some(c) = self.calls.open.get_mut(&serial) else { return };
+        c.in_callback = false;
+        let (inst, cb, early, started) = (c.inst, c.op.callback(), c.early, c.started);
+        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+        self.record(host, n, What::Return { cb, call: serial, hr: Some(hr) });
+        let elapsed = self.now.saturating_sub(started);
+        if elapsed > self.cfg.limits.limit(cb) {
+            self.violate(
+                id::TIME_1,
+                host,
+                n,
+                Some(cb.name()),
+                format!("the callback ran {elapsed} of virtual time, over its {} limit", self.cfg.limits.limit(cb)),
+            );
+            self.end_session(inst, Reason::ProviderTimeout, "synchronous call over its time limit");
+        }
+        if hr == E_PENDING_IO {
+            if let Some(status) = early {
+                self.finish_call(serial, status, false);
+            }
+            return;
+        }
+        if early.is_some() {
+            self.violate(
+                id::COMP_3,
+                host,
+                n,
+                Some(cb.name()),
+                format!("the completion routine was called, then the callback returned {} instead of ERROR_IO_PENDING", hr_name(hr)),
+            );
+        }
+        if hr > 0 {
+            self.violate(
+                id::COMP_2,
+                host,
+                n,
+                Some(cb.name()),
+                format!("returned success code {} other than S_OK; the platform reads it as failure", hr_name(hr)),
+            );
+        }
+        let status = if hr > 0 && self.cfg.has_fault(PlatformFault::SFalseIsSuccess) { S_OK } else { hr };
+        self.finish_call(serial, status, true);
+    }
+
+    /// The provider called the platform's completion routine for `serial`.
+    pub fn completion_routine(&mut self, serial: u32, status: i32, host_hint: u8) {
+        let Some(&closed) = self.calls.ended.get(serial as usize).filter(|_| serial != 0) else {
+            self.violate(
+                id::COMP_5,
+                host_hint,
+                0,
+                Some("completion routine"),
+                format!("completionContext names no call the platform made (serial {serial})"),
+            );
+            return;
+        };
+        let (host, n) = (self.insts[closed.inst as usize].host, self.insts[closed.inst as usize].n);
+        let cbn = closed.cb.name();
+        match closed.end {
+            End::Sync => {
+                self.record(host, n, What::Complete { cb: closed.cb, call: serial, status, early: false, ignored: true, args_clobbered: false });
+                self.violate(
+                    id::COMP_3,
+                    host,
+                    n,
+                    Some(cbn),
+                    format!("completion routine called with {} for a call that had returned synchronously", hr_name(status)),
+                );
+                return;
+            }
+            End::Completed => {
+                self.record(host, n, What::Complete { cb: closed.cb, call: serial, status, early: false, ignored: true, args_clobbered: false });
+                self.violate(id::COMP_4, host, n, Some(cbn), "completion routine called a second time for the same call".into());
+                return;
+            }
+            End::Open => {}
+        }
+        let mut status = status;
+        if status == E_PENDING_IO {
+            self.violate(id::COMP_6, host, n, Some(cbn), "completed with status ERROR_IO_PENDING; the platform reads it as E_FAIL".into());
+            status = E_FAIL;
+        }
+        let c = self.calls.open.get_mut(&serial).expect("open calls are in the table");
+        if c.in_callback {
+            if c.early.is_some() {
+                self.violate(id::COMP_4, host, n, Some(cbn), "completion routine called twice before the callback returned".into());
+                return;
+            }
+            c.early = Some(status);
+            self.record(host, n, What::Complete { cb: closed.cb, call: serial, status, early: true, ignored: false, args_clobbered: false });
+            return;
+        }
+        self.finish_call(serial, status, false);
+    }
+
+    /// Ends call `serial` with `status`: bookkeeping, argument quarantine,
+    /// and the operation's effect on the session.
+    fn finish_call(&mut self, serial: u32, status: i32, sync: bool) {
+        let Some(c) = self.calls.open.remove(&serial) else { return };
+        self.calls.ended[serial as usize].end = if sync { End::Sync } else { End::Completed };
+        let cb = c.op.callback();
+        let (host, n) = (self.insts[c.inst as usize].host, self.insts[c.inst as usize].n);
+        let mut clobbered = false;
+        if let Some(slot) = c.args {
+            clobbered = self.args.digest(slot) != c.digest;
+            if let Some(t) = self.args.retire(slot) {
+                self.report_tampered(t);
+            }
+        }
+        let live = self.insts[c.inst as usize].session.as_ref().is_some_and(|s| s.no == c.session && s.ended.is_none());
+        if !sync && c.early.is_none() {
+            self.record(
+                host,
+                n,
+                What::Complete { cb, call: serial, status, early: false, ignored: !live, args_clobbered: clobbered },
+            );
+        }
+        if !live {
+            // COMP-11: accepted and ignored. Keep the session's counters right.
+            self.op_abandoned(c.inst, c.session, &c.op);
+            return;
+        }
+        let ok = status == S_OK;
+        self.record(host, n, What::Outcome { cb, call: serial, ok });
+        self.op_done(c.inst, c.op, ok);
+    }
+
+    /// Reports a retired argument block whose poison was disturbed.
+    pub fn report_tampered(&mut self, t: super::args::Tampered) {
+        let (host, n) = (self.insts[t.inst as usize].host, self.insts[t.inst as usize].n);
+        let cb = self.calls.ended.get(t.serial as usize).map(|c| c.cb.name());
+        self.violate(
+            id::COMP_7,
+            host,
+            n,
+            cb,
+            format!("the provider wrote into the arguments of call {} after it had completed", t.serial),
+        );
+    }
+
+    /// A call's time limit passed (TIME-1, TIME-2).
+    pub fn deadline(&mut self, serial: u32) {
+        let Some(c) = self.calls.open.get_mut(&serial) else { return };
+        if c.timed_out {
+            return;
+        }
+        c.timed_out = true;
+        let (inst, session, cb) = (c.inst, c.session, c.op.callback());
+        let i = &self.insts[inst as usize];
+        let (host, n) = (i.host, i.n);
+        if !i.session.as_ref().is_some_and(|s| s.no == session && s.ended.is_none()) {
+            return;
+        }
+        let excused = self.hosts[host as usize].stalls > 0;
+        self.record(host, n, What::Timeout { cb, call: serial, excused });
+        if !excused {
+            let rule = if cb.is_async() { id::TIME_1 } else { id::SESS_7 };
+            self.violate(rule, host, n, Some(cb.name()), format!("call {serial} not finished within its {} limit", self.cfg.limits.limit(cb)));
+        }
+        if !self.cfg.has_fault(PlatformFault::IgnoreTimeout) {
+            self.end_session(inst, Reason::ProviderTimeout, "a call timed out");
+        }
+    }
+
+    /// Schedules the deadline of a call that just started.
+    pub fn arm_deadline(&mut self, serial: u32, cb: Callback) {
+        let at = self.now.saturating_add(self.cfg.limits.limit(cb));
+        self.schedule(at, Ev::Deadline { serial });
+    }
+
+    /// End of run: pended calls never completed (COMP-4) and tampered quarantine (COMP-7).
+    pub fn check_unfinished_calls(&mut self) {
+        let open: Vec<(u32, u32, Callback, bool)> =
+            self.calls.open.iter().map(|(s, c)| (*s, c.inst, c.op.callback(), c.in_callback)).collect();
+        for (serial, inst, cb, in_cb) in open {
+            if in_cb {
+                continue;
+            }
+            let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+            self.violate(id::COMP_4, host, n, Some(cb.name()), format!("call {serial} returned ERROR_IO_PENDING and was never completed"));
+        }
+        for t in self.args.sweep() {
+            self.report_tampered(t);
+        }
+    }
+
+    /// Whether a host's instances have open calls (for LIFE-8).
+    pub fn open_calls_of(&self, host: u8) -> Vec<(u32, u32, Callback)> {
+        self.calls
+            .open
+            .iter()
+            .filter(|(_, c)| self.insts[c.inst as usize].host == host && !c.in_callback)
+            .map(|(s, c)| (*s, c.inst, c.op.callback()))
+            .collect()
+    }
+}

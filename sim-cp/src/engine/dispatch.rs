@@ -1,0 +1,227 @@
+//! The dispatch path: the platform calling a provider's dispatch table.
+//!
+//! Every callback goes through here: under the lock the call is opened,
+//! its arguments written and the trace recorded; the lock is released; the
+//! provider's function pointer runs (with this host's context current, tasks
+//! spawned "before return" run right after it); the lock is taken again and
+//! the return value is read by the completion protocol. Nothing here
+//! allocates per call once the argument pool is warm.
+
+use super::completion::OpenCall;
+use super::instance::{Op, Phase};
+use super::{Shared, World};
+use crate::abi::{CPNATFWT_PROVIDER_INSTANCE as Handle, CPNATFWT_SESSION_TERMINATION_REASON as Reason};
+use crate::config::{Callback, PlatformFault};
+use crate::handle::{self, Kind};
+use crate::runtime::{run_callback, Cx};
+use crate::trace::What;
+use std::ffi::c_void;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Marks entry and exit of provider code for the watchdog.
+struct InCallback<'a>(&'a Shared);
+impl<'a> InCallback<'a> {
+    fn enter(s: &'a Shared, inst: u32, cb: Callback) -> Self {
+        let idx = Callback::ALL.iter().position(|c| *c == cb).unwrap_or(0) as u64;
+        s.cb_what.store(((inst as u64) << 8) | idx, Ordering::Relaxed);
+        s.cb_epoch.fetch_add(1, Ordering::AcqRel);
+        InCallback(s)
+    }
+}
+impl Drop for InCallback<'_> {
+    fn drop(&mut self) {
+        self.0.cb_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+fn user_context(w: &World, inst: u32) -> *mut c_void {
+    let mut ctx = w.insts[inst as usize].user_context;
+    if w.cfg.has_fault(PlatformFault::WrongUserContext) {
+        ctx ^= 0x10;
+    }
+    ctx as *mut c_void
+}
+
+/// Calls the callback for platform operation `op` (driver thread).
+pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
+    let cb = op.callback();
+    let mut w = shared.world.lock();
+    let i = &w.insts[inst as usize];
+    let ok = i.session.as_ref().is_some_and(|s| {
+        s.no == session
+            && s.ended.is_none()
+            && (s.phase == Phase::Established || w.cfg.has_fault(PlatformFault::CallBeforeEstablish))
+    });
+    if !ok {
+        w.op_abandoned(inst, session, &op);
+        return;
+    }
+    let (host, n, handle, table) = (i.host, i.n, Handle::from_u64(i.handle), i.table);
+    let uctx = user_context(&w, inst);
+    let started = w.now;
+    let serial = w.calls.begin(OpenCall {
+        inst,
+        session,
+        op: op.clone(),
+        started,
+        in_callback: true,
+        early: None,
+        args: None,
+        digest: 0,
+        timed_out: false,
+    });
+    let ctx = handle::encode(Kind::Completion, w.id, serial) as usize as *mut c_void;
+    let routine = crate::abi::CPNATFWT_PLATFORM_COMPLETION_ROUTINE::Some(crate::ffi::platform_completion_routine);
+    // Arguments live in the pool until the call ends (COMP-8, DATA-6).
+    let (mut tid, mut remote, mut bytes) = (None, None, None);
+    let mut ptrs: [*mut crate::abi::CPNATFWT_TRANSPORT_ID; 2] = [std::ptr::null_mut(); 2];
+    let mut chain = std::ptr::null_mut();
+    match &op {
+        Op::Add(t) | Op::Remove(t) | Op::Reach(t) => {
+            let slot = w.args.take(serial, inst);
+            let t = *t;
+            ptrs[0] = w.args.tid(slot, 0, t);
+            if w.cfg.has_fault(PlatformFault::OddSizedTransportId) {
+                // SAFETY: the struct was just written by the pool and is ours.
+                unsafe { (*ptrs[0]).size = 5 };
+            }
+            let d = w.args.digest(slot);
+            let c = w.calls.open.get_mut(&serial).expect("just opened");
+            c.args = Some(slot);
+            c.digest = d;
+            tid = Some(t);
+        }
+        Op::Send { local, remote: r, datagram } => {
+            let slot = w.args.take(serial, inst);
+            ptrs[0] = w.args.tid(slot, 0, *local);
+            ptrs[1] = w.args.tid(slot, 1, *r);
+            let pieces = 1 + w.rng.below(3) as usize;
+            let payload = w.traffic.payload(*datagram).to_vec();
+            chain = w.args.chain(slot, &payload, pieces);
+            let d = w.args.digest(slot);
+            let c = w.calls.open.get_mut(&serial).expect("just opened");
+            c.args = Some(slot);
+            c.digest = d;
+            tid = Some(*local);
+            remote = Some(*r);
+            bytes = Some(payload.len() as u32);
+            w.traffic.sending(*datagram, serial);
+        }
+        Op::Activate | Op::Deactivate => {}
+    }
+    w.record(host, n, What::Call { cb, call: serial, tid, remote, bytes, reason: None, user_context: uctx as u64, routine: true });
+    w.arm_deadline(serial, cb);
+    if w.cfg.has_fault(PlatformFault::ClobberPendedArgs) {
+        if let Some(slot) = w.calls.open[&serial].args {
+            // Clobbered after the digest: the checker must notice at completion.
+            w.args.clobber(slot);
+        }
+    }
+    drop(w);
+
+    let cx = Cx::new(shared.clone(), host);
+    let hr = {
+        let _g = InCallback::enter(shared, inst, cb);
+        // SAFETY: the table's entries were checked non-NULL at Create
+        // (LIFE-9); the pointers passed stay valid until the call completes.
+        run_callback(&cx, || unsafe {
+            match &op {
+                Op::Activate => table.transitionActive.expect("checked at Create")(handle, uctx, ctx, routine),
+                Op::Deactivate => table.transitionDormant.expect("checked at Create")(handle, uctx, ctx, routine),
+                Op::Add(_) => table.addTransportId.expect("checked at Create")(handle, uctx, ptrs[0], ctx, routine),
+                Op::Remove(_) => {
+                    table.removeTransportId.expect("checked at Create")(handle, uctx, ptrs[0], ctx, routine)
+                }
+                Op::Reach(_) => table.reachTransportId.expect("checked at Create")(handle, uctx, ptrs[0], ctx, routine),
+                Op::Send { .. } => table.sendBuffers.expect("checked at Create")(
+                    handle,
+                    uctx,
+                    ptrs[0],
+                    ptrs[1],
+                    0x0000_0600_0000_0001,
+                    chain,
+                    ctx,
+                    routine,
+                ),
+            }
+        })
+    };
+    shared.world.lock().callback_returned(serial, hr);
+    shared.wake.notify_all();
+}
+
+/// Delivers ESTABLISH on the current thread (the driver's, or Register's).
+pub(crate) fn deliver_establish(shared: &Arc<Shared>, inst: u32, session: u32) {
+    let mut w = shared.world.lock();
+    let i = &w.insts[inst as usize];
+    let pending = i.session.as_ref().is_some_and(|s| s.no == session && s.phase == Phase::Pending);
+    if !pending {
+        return;
+    }
+    let (host, n, handle, table) = (i.host, i.n, Handle::from_u64(i.handle), i.table);
+    let uctx = user_context(&w, inst);
+    w.insts[inst as usize].session.as_mut().expect("checked").phase = Phase::Establishing;
+    let cb = Callback::EstablishSessionIndication;
+    w.record(host, n, What::Call { cb, call: 0, tid: None, remote: None, bytes: None, reason: None, user_context: uctx as u64, routine: false });
+    let started = w.now;
+    drop(w);
+    let cx = Cx::new(shared.clone(), host);
+    {
+        let _g = InCallback::enter(shared, inst, cb);
+        // SAFETY: checked non-NULL at Create.
+        run_callback(&cx, || unsafe { table.establishSessionIndication.expect("checked at Create")(handle, uctx) });
+    }
+    let mut w = shared.world.lock();
+    w.record(host, n, What::Return { cb, call: 0, hr: None });
+    let deferred = w.establish_returned(inst, session, started);
+    drop(w);
+    // SESS-3: Deregister/Destroy called inside ESTABLISH take effect now.
+    if deferred.deregister {
+        super::lifecycle::deregister_now(shared, inst);
+    }
+    if deferred.destroy {
+        super::lifecycle::destroy_now(shared, inst);
+    }
+    shared.wake.notify_all();
+}
+
+/// Delivers TERMINATE on the current thread.
+pub(crate) fn deliver_terminate(shared: &Arc<Shared>, inst: u32, session: u32, reason: Reason) {
+    let mut w = shared.world.lock();
+    let i = &w.insts[inst as usize];
+    let Some(s) = i.session.as_ref().filter(|s| s.no == session) else { return };
+    let twice = w.cfg.has_fault(PlatformFault::DoubleTerminate);
+    if s.phase != Phase::Established || (s.terminate_delivered && !twice) {
+        return;
+    }
+    let (host, n, handle, table) = (i.host, i.n, Handle::from_u64(i.handle), i.table);
+    let uctx = user_context(&w, inst);
+    let reason = if w.cfg.has_fault(PlatformFault::WrongTerminationReason) && reason == Reason::ProviderTimeout {
+        Reason::PlatformShutdown
+    } else {
+        reason
+    };
+    let first = !w.insts[inst as usize].session.as_ref().expect("checked").terminate_delivered;
+    w.insts[inst as usize].session.as_mut().expect("checked").terminate_delivered = true;
+    let cb = Callback::TerminateSessionIndication;
+    w.record(host, n, What::Call { cb, call: 0, tid: None, remote: None, bytes: None, reason: Some(reason), user_context: uctx as u64, routine: false });
+    let started = w.now;
+    drop(w);
+    let cx = Cx::new(shared.clone(), host);
+    {
+        let _g = InCallback::enter(shared, inst, cb);
+        // SAFETY: checked non-NULL at Create.
+        run_callback(&cx, || unsafe {
+            table.terminateSessionIndication.expect("checked at Create")(handle, uctx, reason)
+        });
+    }
+    let mut w = shared.world.lock();
+    w.record(host, n, What::Return { cb, call: 0, hr: None });
+    w.terminate_returned(inst, session, reason, started);
+    drop(w);
+    if twice && first {
+        deliver_terminate(shared, inst, session, reason);
+    }
+    shared.wake.notify_all();
+}

@@ -1,0 +1,140 @@
+//! Instances, their sessions and interfaces: the platform's per-instance state.
+
+use crate::abi::{CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE as Table, CPNATFWT_SESSION_TERMINATION_REASON as Reason};
+use crate::config::Callback;
+use crate::time::Nanos;
+use crate::transport_id::Tid;
+
+/// Where an instance is in its life (CONTRACT §2).
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Life {
+    Created,
+    Registered,
+    Destroyed,
+}
+
+/// Where a session is.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Phase {
+    /// Registered; ESTABLISH not yet delivered.
+    Pending,
+    /// ESTABLISH is running.
+    Establishing,
+    /// ESTABLISH has returned.
+    Established,
+}
+
+/// A CP interface (one per registration; reused through its LUID, REG-6).
+pub struct Interface {
+    pub luid: u64,
+    pub name: Vec<u16>,
+    /// The instance registered on it now, if any.
+    pub owner: Option<u32>,
+    /// Its addresses (the platform's truth), which the platform ADDs when active.
+    pub addrs: Vec<Tid>,
+    /// Which instance number of this host first got it (for LUID ownership).
+    pub index: u8,
+}
+
+/// Platform work that needs a callback.
+#[derive(Clone, Debug)]
+pub enum Op {
+    Activate,
+    Deactivate,
+    Add(Tid),
+    Remove(Tid),
+    Reach(Tid),
+    Send { local: Tid, remote: Tid, datagram: u32 },
+}
+
+impl Op {
+    pub fn callback(&self) -> Callback {
+        match self {
+            Op::Activate => Callback::TransitionActive,
+            Op::Deactivate => Callback::TransitionDormant,
+            Op::Add(_) => Callback::AddTransportId,
+            Op::Remove(_) => Callback::RemoveTransportId,
+            Op::Reach(_) => Callback::ReachTransportId,
+            Op::Send { .. } => Callback::SendBuffers,
+        }
+    }
+}
+
+/// One session: from a successful Register to its end.
+pub struct Session {
+    pub no: u32,
+    pub phase: Phase,
+    pub ended: Option<Reason>,
+    pub active: bool,
+    /// The transition in flight, if any (STATE-4: at most one).
+    pub transition: Option<Callback>,
+    /// Open calls other than transitions.
+    pub open: u32,
+    /// IDs whose ADD succeeded and that were not removed.
+    pub added: Vec<Tid>,
+    /// IDs with an ADD or REMOVE in flight.
+    pub changing: Vec<Tid>,
+    /// Remote IDs whose REACH succeeded (forgotten when dormant).
+    pub reached: Vec<Tid>,
+    pub reaching: Vec<Tid>,
+    pub want_dormant: bool,
+    pub last_activity: Nanos,
+    /// Deregister / Destroy called while ESTABLISH ran (SESS-3): run after it.
+    pub deferred_deregister: bool,
+    pub deferred_destroy: bool,
+    /// TERMINATE was delivered (SESS-4).
+    pub terminate_delivered: bool,
+    /// An address notification arrived: a trigger for TRANSITION_ACTIVE.
+    pub notified: bool,
+    /// IDs whose ADD the provider failed (not offered again this session).
+    pub rejected: Vec<Tid>,
+    /// Transitions started this session (for the platform faults).
+    pub transitions: u32,
+}
+
+impl Session {
+    pub fn new(no: u32, now: Nanos) -> Session {
+        Session {
+            no,
+            phase: Phase::Pending,
+            ended: None,
+            active: false,
+            transition: None,
+            open: 0,
+            added: Vec::new(),
+            changing: Vec::new(),
+            reached: Vec::new(),
+            reaching: Vec::new(),
+            want_dormant: false,
+            last_activity: now,
+            deferred_deregister: false,
+            deferred_destroy: false,
+            terminate_delivered: false,
+            notified: false,
+            rejected: Vec::new(),
+            transitions: 0,
+        }
+    }
+    /// Established and not ended: callbacks may start.
+    pub fn live(&self) -> bool {
+        self.phase == Phase::Established && self.ended.is_none()
+    }
+}
+
+/// One provider instance.
+pub struct Instance {
+    pub host: u8,
+    /// Per-host number, from 1 (`A#1`).
+    pub n: u32,
+    pub handle: u64,
+    pub table: Table,
+    pub user_context: usize,
+    pub life: Life,
+    pub iface: Option<usize>,
+    pub session: Option<Session>,
+    pub sessions: u32,
+    /// A session the platform ended whose Deregister is still owed (LIFE-7).
+    pub owes_deregister: Option<u32>,
+    /// A Register of this instance failed before (for the LIFE-3 platform fault).
+    pub failed_register: bool,
+}

@@ -1,0 +1,497 @@
+//! The engine: simulated hosts, each with its own platform, driven by one
+//! event queue in virtual (or real) time.
+//!
+//! Invariants this module keeps:
+//! - The world lock is never held while provider code runs (callbacks, tasks,
+//!   network handlers, start/stop). Provider calls into the platform can come
+//!   from any thread at any time, including from inside a callback (SESS-3).
+//! - A completion never calls back into the provider: it updates state and
+//!   queues follow-up events, which the driver runs (no re-entrancy deadlock).
+//! - Every state change and call is recorded in the trace at the moment it
+//!   happens, under the lock, with the step number that orders it.
+
+mod args;
+mod completion;
+mod dispatch;
+mod instance;
+pub(crate) mod lifecycle;
+mod session;
+mod traffic;
+
+pub use traffic::Family;
+
+use crate::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
+use crate::config::{ClockMode, Config, NetFaults};
+use crate::event_queue::EventQueue;
+use crate::handle::{self, WorldId};
+use crate::net::{NetAddr, Network, Packet};
+use crate::rng::Rng;
+use crate::rules::RuleId;
+use crate::runtime::{Cx, Handler, Task};
+use crate::time::Nanos;
+use crate::trace::{self, What};
+use crate::violation::Violation;
+use args::ArgPool;
+use completion::Calls;
+use instance::Instance;
+use parking_lot::{Condvar, Mutex};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+use traffic::Traffic;
+
+/// A provider running on one simulated host: the equivalent of a C module's
+/// `CpsimProviderStart` / `CpsimProviderStop`.
+pub trait Provider: Send {
+    /// Creates and registers the provider's instances (now or later, from
+    /// tasks or its own threads).
+    fn start(&mut self, cx: &Cx);
+    /// Completes pended calls, deregisters and destroys every instance, and
+    /// stops its workers before returning (LIFE-8).
+    fn stop(&mut self, cx: &Cx);
+}
+
+/// Makes providers: one per simulated host, plus optional infrastructure.
+pub trait ProviderFactory: Send + Sync {
+    /// The provider's name in reports.
+    fn name(&self) -> String;
+    /// Starts infrastructure services (a rendezvous, a relay) on the
+    /// infrastructure node; called once per run before any provider starts.
+    fn infrastructure(&self, _cx: &Cx) {}
+    /// A fresh provider for `host`.
+    fn create(&self, host: &str) -> Box<dyn Provider>;
+    /// Whether the provider only uses the simulator's facilities (so that a
+    /// seed reproduces a run exactly). Black-box providers answer false.
+    fn deterministic(&self) -> bool {
+        true
+    }
+}
+
+/// Something a schedule or scenario makes happen on the platform side.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// Start the provider on a host.
+    StartProvider { host: String },
+    /// Stop the provider on a host (LIFE-8 is checked when stop returns).
+    StopProvider { host: String },
+    /// An application on `host` starts or stops listening with edge traversal.
+    Listen { host: String, on: bool },
+    /// An application on `from` sends `bytes` random bytes to `to`'s first
+    /// interface address of `family`.
+    Send {
+        from: String,
+        to: String,
+        #[serde(default)]
+        family: Family,
+        bytes: u32,
+    },
+    /// A stable-unicast-address notification: the host's first interface gets another address.
+    AddressAdd { host: String },
+    /// The host's first interface loses its most recently added extra address.
+    AddressRemove { host: String },
+    /// The host's first interface is given an address `of` already holds (TID-4).
+    DuplicateAddress { host: String, of: String },
+    /// The platform sends the host's active instances dormant.
+    Dormant { host: String },
+    /// The platform shuts down on the host.
+    Shutdown { host: String },
+    /// The network drops everything between two nodes.
+    Partition { a: String, b: String },
+    /// All partitions end.
+    Heal,
+    /// New network fault settings.
+    NetFaults { faults: NetFaults },
+    /// Nothing: lets time pass to here.
+    Advance,
+}
+
+pub(crate) type Task2 = Task;
+
+/// Events of the simulation queue.
+pub(crate) enum Ev {
+    /// Call a callback for an operation the platform wants done.
+    Invoke { inst: u32, session: u32, op: instance::Op },
+    /// Deliver ESTABLISH (when not delivered inside Register).
+    Establish { inst: u32, session: u32 },
+    /// Deliver TERMINATE.
+    Terminate { inst: u32, session: u32, reason: Reason },
+    /// A call's time limit.
+    Deadline { serial: u32 },
+    /// The provider should have deregistered by now (LIFE-7).
+    DeregisterDue { inst: u32, session: u32 },
+    /// The platform checks whether an instance has been idle long enough.
+    IdleCheck { inst: u32, session: u32 },
+    /// A provider task or timer.
+    Task { host: u8, task: Task2, stalled: bool },
+    /// A packet arrives.
+    Net(Packet),
+    /// The platform is done with buffers indicated with a provider routine.
+    IndicateDone { pending: u32 },
+    /// A scheduled action.
+    Action(Action),
+}
+
+/// A simulated host.
+pub(crate) struct Host {
+    pub name: String,
+    /// False for the infrastructure node (no platform, no provider).
+    pub has_platform: bool,
+    pub running: bool,
+    pub shutdown: bool,
+    pub created: u32,
+    pub default_names: u32,
+    pub interfaces: Vec<instance::Interface>,
+    pub listening: bool,
+    /// Provider tasks the harness is holding back (timeouts are excused while > 0).
+    pub stalls: u32,
+    pub endpoints: BTreeMap<u16, Handler>,
+    /// Extra addresses added by notifications (for AddressRemove).
+    pub extra_addrs: u8,
+}
+
+/// The whole simulated world behind one lock.
+pub(crate) struct World {
+    pub cfg: Config,
+    pub id: WorldId,
+    pub now: Nanos,
+    pub step: u64,
+    pub queue: EventQueue<Ev>,
+    pub rng: Rng,
+    pub hosts: Vec<Host>,
+    pub insts: Vec<Instance>,
+    pub calls: Calls,
+    pub args: ArgPool,
+    pub net: Network,
+    pub traffic: Traffic,
+    pub trace: trace::Trace,
+    pub violations: Vec<Violation>,
+    pub start: Instant,
+    /// The instance whose ESTABLISH is running, per thread-independent flag.
+    pub task_rng: Rng,
+}
+
+/// What every handle and context points back to.
+pub(crate) struct Shared {
+    pub world: Mutex<World>,
+    pub wake: Condvar,
+    pub providers: Mutex<Vec<Option<Box<dyn Provider>>>>,
+    pub factory: Arc<dyn ProviderFactory>,
+    /// What the watchdog watches: odd while a callback runs (see `watchdog`).
+    pub cb_epoch: std::sync::atomic::AtomicU64,
+    /// The instance and callback running: `inst << 8 | callback index`.
+    pub cb_what: std::sync::atomic::AtomicU64,
+}
+
+impl World {
+    /// Appends an event to the trace (and counts the step).
+    pub fn record(&mut self, host: u8, inst: u32, what: What) {
+        self.step += 1;
+        if self.cfg.trace {
+            self.trace.events.push(trace::Event { step: self.step, at: self.now, host, inst, what });
+        }
+    }
+
+    /// Records a violation: in the list and in the trace.
+    pub fn violate(&mut self, rule: RuleId, host: u8, inst: u32, callback: Option<&str>, message: String) {
+        self.record(host, inst, What::Violation { rule, message: message.clone() });
+        let instance = (inst != 0).then(|| self.trace.instance_name(host, inst));
+        self.violations.push(Violation {
+            rule,
+            host: self.hosts[host as usize].name.clone(),
+            instance,
+            callback: callback.map(str::to_string),
+            step: self.step,
+            at: self.now,
+            message,
+        });
+    }
+
+    pub fn host_index(&self, name: &str) -> Option<u8> {
+        self.hosts.iter().position(|h| h.name == name).map(|i| i as u8)
+    }
+
+    pub fn schedule(&mut self, at: Nanos, ev: Ev) {
+        self.queue.push(at.max(self.now), ev);
+    }
+
+    /// The current time (real-time runs read the wall clock).
+    pub fn sync_clock(&mut self) {
+        if self.cfg.clock == ClockMode::RealTime {
+            let real = Nanos::from_std(self.start.elapsed());
+            if real > self.now {
+                self.now = real;
+            }
+        }
+    }
+
+    pub fn inst_name(&self, inst: u32) -> String {
+        let i = &self.insts[inst as usize];
+        self.trace.instance_name(i.host, i.n)
+    }
+}
+
+/// A simulation: hosts, their platforms, the network, the clock.
+///
+/// `Sim` is the harness's handle; providers see only [`Cx`] and the ABI.
+pub struct Sim {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// What a finished run leaves: its violations and its trace.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Outcome {
+    pub violations: Vec<Violation>,
+    pub trace: trace::Trace,
+    /// Virtual time at the end of the run.
+    pub end: Nanos,
+    /// Application datagrams sent, delivered.
+    pub sent: u32,
+    pub delivered: u32,
+}
+
+/// From a thread with no simulated host: the first host of the only live
+/// world, if exactly one is alive (a black-box provider's own thread).
+pub(crate) fn only_world_first_host() -> Option<Cx> {
+    handle::only_live_world().map(|s| Cx::new(s, 0))
+}
+
+/// The name of the infrastructure node every world has.
+pub const INFRA: &str = "infra";
+
+impl Sim {
+    /// A world with these hosts (each with a platform) plus the
+    /// infrastructure node, running providers made by `factory`.
+    pub fn new(cfg: Config, hosts: &[&str], factory: Arc<dyn ProviderFactory>) -> Sim {
+        assert!(!hosts.is_empty() && hosts.len() < 200, "1 to 199 hosts");
+        let seed = cfg.seed;
+        let mut all: Vec<Host> = hosts.iter().map(|n| Host::new(n, true)).collect();
+        all.push(Host::new(INFRA, false));
+        let net = Network::new(cfg.net.clone(), seed);
+        let n_hosts = all.len();
+        let shared = handle::register_world(|id| {
+            Arc::new(Shared {
+                world: Mutex::new(World {
+                    id,
+                    now: Nanos::ZERO,
+                    step: 0,
+                    queue: EventQueue::default(),
+                    rng: Rng::stream(seed, "platform"),
+                    task_rng: Rng::stream(seed, "tasks"),
+                    trace: trace::Trace { hosts: all.iter().map(|h| h.name.clone()).collect(), events: Vec::new() },
+                    hosts: all,
+                    insts: Vec::new(),
+                    calls: Calls::default(),
+                    args: ArgPool::default(),
+                    net,
+                    traffic: Traffic::default(),
+                    violations: Vec::new(),
+                    start: Instant::now(),
+                    cfg,
+                }),
+                wake: Condvar::new(),
+                providers: Mutex::new((0..n_hosts).map(|_| None).collect()),
+                factory,
+                cb_epoch: Default::default(),
+                cb_what: Default::default(),
+            })
+        });
+        crate::watchdog::watch(&shared);
+        let sim = Sim { shared };
+        let infra = Cx::new(sim.shared.clone(), (n_hosts - 1) as u8);
+        crate::runtime::with_current(&infra, || sim.shared.factory.infrastructure(&infra));
+        sim
+    }
+
+    /// Schedules an action at a virtual time.
+    pub fn schedule(&self, at: Nanos, action: Action) {
+        self.shared.world.lock().schedule(at, Ev::Action(action));
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Nanos {
+        self.shared.world.lock().now
+    }
+
+    /// Violations so far.
+    pub fn violations(&self) -> Vec<Violation> {
+        self.shared.world.lock().violations.clone()
+    }
+
+    /// A context for `host` (to call the platform as that host's provider would).
+    pub fn cx(&self, host: &str) -> Cx {
+        let h = self.shared.world.lock().host_index(host).expect("no such host");
+        Cx::new(self.shared.clone(), h)
+    }
+
+    /// Runs every event due up to `until` (inclusive), then sets the clock there.
+    pub fn run_until(&self, until: Nanos) {
+        loop {
+            let mut w = self.shared.world.lock();
+            w.sync_clock();
+            let realtime = w.cfg.clock == ClockMode::RealTime;
+            let limit = if realtime { w.now } else { until };
+            match w.queue.pop_due(limit) {
+                Some((at, ev)) => {
+                    if at > w.now {
+                        w.now = at;
+                    }
+                    drop(w);
+                    self.execute(ev);
+                }
+                None => {
+                    if !realtime || w.now >= until {
+                        if w.now < until {
+                            w.now = until;
+                        }
+                        return;
+                    }
+                    let next = w.queue.peek_time().unwrap_or(until).min(until);
+                    let wait = next.saturating_sub(w.now).to_std().min(std::time::Duration::from_millis(5));
+                    self.shared.wake.wait_for(&mut w, wait);
+                }
+            }
+        }
+    }
+
+    /// Runs for `d` more.
+    pub fn run_for(&self, d: Nanos) {
+        let t = self.now().saturating_add(d);
+        self.run_until(t);
+    }
+
+    /// Lets in-flight work drain, checks end-to-end delivery (DATA-5),
+    /// stops every running provider (LIFE-8), and returns the outcome.
+    pub fn finish(self) -> Outcome {
+        let drain = Nanos::from_millis(self.shared.world.lock().cfg.drain_ms);
+        self.run_for(drain);
+        self.shared.world.lock().check_losses();
+        let running: Vec<String> = {
+            let w = self.shared.world.lock();
+            w.hosts.iter().filter(|h| h.running).map(|h| h.name.clone()).collect()
+        };
+        for host in running {
+            self.execute(Ev::Action(Action::StopProvider { host }));
+        }
+        self.run_for(Nanos::from_secs(1));
+        let mut w = self.shared.world.lock();
+        w.check_unfinished_calls();
+        Outcome {
+            violations: std::mem::take(&mut w.violations),
+            trace: std::mem::take(&mut w.trace),
+            end: w.now,
+            sent: w.traffic.sent(),
+            delivered: w.traffic.delivered(),
+        }
+    }
+
+    fn execute(&self, ev: Ev) {
+        match ev {
+            Ev::Invoke { inst, session, op } => dispatch::invoke_op(&self.shared, inst, session, op),
+            Ev::Establish { inst, session } => dispatch::deliver_establish(&self.shared, inst, session),
+            Ev::Terminate { inst, session, reason } => {
+                dispatch::deliver_terminate(&self.shared, inst, session, reason)
+            }
+            Ev::Deadline { serial } => self.shared.world.lock().deadline(serial),
+            Ev::DeregisterDue { inst, session } => self.shared.world.lock().deregister_due(inst, session),
+            Ev::IdleCheck { inst, session } => self.shared.world.lock().idle_check(inst, session),
+            Ev::Task { host, task, stalled } => {
+                if stalled {
+                    self.shared.world.lock().hosts[host as usize].stalls -= 1;
+                }
+                let cx = Cx::new(self.shared.clone(), host);
+                crate::runtime::run_provider_code(&cx, "task", || task(&cx));
+            }
+            Ev::Net(p) => {
+                let handler = {
+                    let w = self.shared.world.lock();
+                    w.hosts.get(p.to.node as usize).and_then(|h| h.endpoints.get(&p.to.port).cloned())
+                };
+                if let Some(h) = handler {
+                    let cx = Cx::new(self.shared.clone(), p.to.node);
+                    let from: NetAddr = p.from;
+                    crate::runtime::run_provider_code(&cx, "network handler", || h(&cx, from, &p.data));
+                }
+            }
+            Ev::IndicateDone { pending } => traffic::indicate_done(&self.shared, pending),
+            Ev::Action(a) => self.action(a),
+        }
+    }
+
+    fn action(&self, a: Action) {
+        match a {
+            Action::StartProvider { host } => self.start_provider(&host),
+            Action::StopProvider { host } => self.stop_provider(&host),
+            other => self.shared.world.lock().platform_action(other),
+        }
+    }
+
+    fn start_provider(&self, host: &str) {
+        let h = {
+            let mut w = self.shared.world.lock();
+            let Some(h) = w.host_index(host).filter(|&h| w.hosts[h as usize].has_platform) else {
+                w.record(0, 0, What::Note { text: format!("start: no platform host `{host}`") });
+                return;
+            };
+            if w.hosts[h as usize].running {
+                return;
+            }
+            w.hosts[h as usize].running = true;
+            w.hosts[h as usize].shutdown = false;
+            w.record(h, 0, What::ProviderStart);
+            h
+        };
+        let mut p = self.shared.factory.create(host);
+        let cx = Cx::new(self.shared.clone(), h);
+        crate::runtime::run_provider_code(&cx, "start", || p.start(&cx));
+        self.shared.providers.lock()[h as usize] = Some(p);
+    }
+
+    fn stop_provider(&self, host: &str) {
+        let h = match self.shared.world.lock().host_index(host) {
+            Some(h) => h,
+            None => return,
+        };
+        let Some(mut p) = self.shared.providers.lock()[h as usize].take() else { return };
+        let cx = Cx::new(self.shared.clone(), h);
+        crate::runtime::run_provider_code(&cx, "stop", || p.stop(&cx));
+        drop(p);
+        let mut w = self.shared.world.lock();
+        w.record(h, 0, What::ProviderStop);
+        w.hosts[h as usize].running = false;
+        w.hosts[h as usize].endpoints.clear();
+        w.check_stopped(h);
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        // Providers may hold Cx clones (and so the world); break the cycle.
+        let providers: Vec<_> = self.shared.providers.lock().iter_mut().map(Option::take).collect();
+        drop(providers);
+        let mut w = self.shared.world.lock();
+        for h in &mut w.hosts {
+            h.endpoints.clear();
+        }
+        w.queue = EventQueue::default();
+    }
+}
+
+impl Host {
+    fn new(name: &str, has_platform: bool) -> Host {
+        Host {
+            name: name.to_string(),
+            has_platform,
+            running: false,
+            shutdown: false,
+            created: 0,
+            default_names: 0,
+            interfaces: Vec::new(),
+            listening: false,
+            stalls: 0,
+            endpoints: BTreeMap::new(),
+            extra_addrs: 0,
+        }
+    }
+}

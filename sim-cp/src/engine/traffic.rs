@@ -1,0 +1,554 @@
+//! Applications and their datagrams: the documented send path
+//! (TRANSITION_ACTIVE if dormant, REACH, SEND_BUFFERS), IndicateReceivedBuffers
+//! on the receiving side, and the end-to-end check of DATA-5.
+
+use super::instance::Op;
+use super::{Ev, Shared, World};
+use crate::abi::*;
+use crate::config::PlatformFault;
+use crate::rng::Rng;
+use crate::rules::id;
+use crate::time::Nanos;
+use crate::trace::What;
+use crate::transport_id::Tid;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::c_void;
+use std::sync::Arc;
+
+/// Address family of an application's destination.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    #[default]
+    V4,
+    V6,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+enum State {
+    Waiting,
+    Sending,
+    Sent,
+    Failed,
+    Dropped,
+}
+
+struct Datagram {
+    src_host: u8,
+    dst: Tid,
+    payload: Vec<u8>,
+    sent_at: Nanos,
+    state: State,
+    via: Option<u32>,
+    skip: Vec<u32>,
+    src: Option<Tid>,
+    delivered: bool,
+}
+
+struct Ownership {
+    tid: Tid,
+    inst: u32,
+    from: Nanos,
+    to: Option<Nanos>,
+}
+
+/// Indicated buffers the platform still holds (provider completion routine given).
+struct HeldIndicate {
+    inst: u32,
+    chain: usize,
+    digest: u64,
+    data: Vec<u8>,
+    local: Tid,
+    remote: Tid,
+    context: usize,
+    routine: CPNATFWT_PROVIDER_COMPLETION_ROUTINE,
+}
+
+/// Application traffic and transport-ID ownership (the ground truth the
+/// provider's answers are judged against).
+pub struct Traffic {
+    dgs: Vec<Datagram>,
+    issued: BTreeSet<Tid>,
+    owners: Vec<Ownership>,
+    by_pair: HashMap<(Tid, Tid), Vec<u32>>,
+    held: HashMap<u32, HeldIndicate>,
+    next_held: u32,
+    rng: Rng,
+    delivered: u32,
+    /// Per host: the last time a session there ended, went dormant or lost an ID.
+    pub disrupted: HashMap<u8, Nanos>,
+}
+
+impl Default for Traffic {
+    fn default() -> Self {
+        Traffic {
+            dgs: Vec::new(),
+            issued: BTreeSet::new(),
+            owners: Vec::new(),
+            by_pair: HashMap::new(),
+            held: HashMap::new(),
+            next_held: 0,
+            rng: Rng::new(0),
+            delivered: 0,
+            disrupted: HashMap::new(),
+        }
+    }
+}
+
+/// What the world knows about an ID when a REACH answers.
+pub struct Truth {
+    /// Some other instance held it at some time in the window.
+    pub possibly_owned: bool,
+    /// Two instances hold it now.
+    pub ambiguous: bool,
+    /// An active peer has held it for the whole window.
+    pub surely_reachable: bool,
+}
+
+impl Traffic {
+    pub fn seed(&mut self, seed: u64) {
+        self.rng = Rng::stream(seed, "apps");
+    }
+    pub fn sent(&self) -> u32 {
+        self.dgs.len() as u32
+    }
+    pub fn delivered(&self) -> u32 {
+        self.delivered
+    }
+    /// The platform made this ID (TID-1, TID-2).
+    pub fn issue(&mut self, t: Tid) {
+        self.issued.insert(t);
+    }
+    pub fn own(&mut self, t: Tid, inst: u32, now: Nanos) {
+        self.owners.push(Ownership { tid: t, inst, from: now, to: None });
+    }
+    pub fn disown(&mut self, t: Tid, inst: u32, now: Nanos) {
+        for o in self.owners.iter_mut().filter(|o| o.tid == t && o.inst == inst && o.to.is_none()) {
+            o.to = Some(now);
+        }
+    }
+    pub fn owner_other_than(&self, t: Tid, inst: u32) -> Option<u32> {
+        self.owners.iter().find(|o| o.tid == t && o.inst != inst && o.to.is_none()).map(|o| o.inst)
+    }
+    pub fn payload(&self, d: u32) -> &[u8] {
+        &self.dgs[d as usize].payload
+    }
+    pub fn sending(&mut self, d: u32, _serial: u32) {
+        self.dgs[d as usize].state = State::Sending;
+    }
+    /// Whether a datagram waits for instance `inst`.
+    pub fn waiting_on(&self, inst: u32) -> bool {
+        self.dgs.iter().any(|d| d.state == State::Waiting && d.via == Some(inst))
+    }
+    pub fn reach_failed(&mut self, inst: u32, t: Tid) {
+        for d in self.dgs.iter_mut().filter(|d| d.state == State::Waiting && d.via == Some(inst) && d.dst == t) {
+            d.skip.push(inst);
+            d.via = None;
+        }
+    }
+}
+
+impl World {
+    /// An application on `from` sends to `to`'s first address of `family`.
+    pub fn app_send(&mut self, from: u8, to: u8, family: Family, bytes: u32) {
+        if self.traffic.dgs.is_empty() {
+            let seed = self.cfg.seed;
+            self.traffic.seed(seed);
+        }
+        let dst = self.hosts[to as usize]
+            .interfaces
+            .iter()
+            .find(|i| i.owner.is_some())
+            .and_then(|i| i.addrs.iter().find(|a| a.is_v4() == (family == Family::V4)).copied());
+        let Some(dst) = dst else {
+            let to_name = self.hosts[to as usize].name.clone();
+            self.record(from, 0, What::Note { text: format!("application send: {to_name} has no registered interface") });
+            return;
+        };
+        let mut payload = vec![0u8; bytes.min(65_507) as usize];
+        self.traffic.rng.fill(&mut payload);
+        let id = self.traffic.dgs.len() as u32;
+        self.record(from, 0, What::AppSend { id, to: dst, bytes: payload.len() as u32 });
+        let via = self.first_route(from, &[]);
+        self.traffic.dgs.push(Datagram {
+            src_host: from,
+            dst,
+            payload,
+            sent_at: self.now,
+            state: State::Waiting,
+            via,
+            skip: Vec::new(),
+            src: None,
+            delivered: false,
+        });
+    }
+
+    fn first_route(&self, host: u8, skip: &[u32]) -> Option<u32> {
+        (0..self.insts.len() as u32).find(|&i| {
+            self.insts[i as usize].host == host
+                && !skip.contains(&i)
+                && self.insts[i as usize].session.as_ref().is_some_and(|s| s.live())
+        })
+    }
+
+    fn drop_datagram(&mut self, d: u32, why: &str) {
+        let dg = &mut self.traffic.dgs[d as usize];
+        dg.state = State::Dropped;
+        let host = dg.src_host;
+        self.record(host, 0, What::AppDrop { id: d, why: why.to_string() });
+    }
+
+    /// Moves the host's waiting datagrams forward (routing decision).
+    pub fn pump_datagrams(&mut self, host: u8) {
+        let waiting: Vec<u32> = (0..self.traffic.dgs.len() as u32)
+            .filter(|&d| {
+                let dg = &self.traffic.dgs[d as usize];
+                dg.src_host == host && dg.state == State::Waiting
+            })
+            .collect();
+        for d in waiting {
+            let dg = &self.traffic.dgs[d as usize];
+            let dst = dg.dst;
+            let via = match dg.via.filter(|&i| self.insts[i as usize].session.as_ref().is_some_and(|s| s.live())) {
+                Some(i) => i,
+                None => match self.first_route(host, &dg.skip.clone()) {
+                    Some(i) => {
+                        self.traffic.dgs[d as usize].via = Some(i);
+                        i
+                    }
+                    None => {
+                        let why = if dg.skip.is_empty() { "no CP interface with a session" } else { "no instance could reach the destination" };
+                        self.drop_datagram(d, why);
+                        continue;
+                    }
+                },
+            };
+            let fault_no_reach = self.cfg.has_fault(PlatformFault::SendWithoutReach);
+            let s = self.insts[via as usize].session.as_ref().expect("live");
+            if s.transition.is_some() {
+                continue;
+            }
+            if !s.active {
+                self.issue(via, Op::Activate);
+                continue;
+            }
+            let local = s.added.iter().find(|a| a.is_v4() == dst.is_v4()).copied();
+            let Some(local) = local else {
+                if !s.changing.iter().any(|a| a.is_v4() == dst.is_v4()) {
+                    self.drop_datagram(d, "no local transport ID of that family");
+                }
+                continue;
+            };
+            if s.reached.contains(&dst) || fault_no_reach {
+                self.traffic.dgs[d as usize].src = Some(local);
+                self.traffic.dgs[d as usize].state = State::Sending;
+                self.traffic.by_pair.entry((local, dst)).or_default().push(d);
+                self.issue(via, Op::Send { local, remote: dst, datagram: d });
+            } else if !s.reaching.contains(&dst) {
+                self.issue(via, Op::Reach(dst));
+            }
+        }
+    }
+
+    /// Datagrams waiting on an instance whose session ended look for another route.
+    pub fn reroute_from(&mut self, inst: u32) {
+        let now = self.now;
+        let host = self.insts[inst as usize].host;
+        self.traffic.disrupted.insert(host, now);
+        for d in self.traffic.dgs.iter_mut().filter(|d| d.state == State::Waiting && d.via == Some(inst)) {
+            d.via = None;
+        }
+    }
+
+    /// SEND_BUFFERS of datagram `d` finished.
+    pub fn send_result_for(&mut self, d: u32, ok: bool) {
+        self.traffic.send_result(d, ok, self.now);
+        if !ok {
+            let host = self.traffic.dgs[d as usize].src_host;
+            self.record(host, 0, What::AppDrop { id: d, why: "SEND_BUFFERS failed".into() });
+        }
+    }
+
+    /// The ground truth about `t` for a REACH (or SEND) by `asker`.
+    pub fn reachability(&self, t: Tid, asker: u32, window_end: Nanos) -> Truth {
+        let grace = Nanos::from_millis(self.cfg.reach_grace_ms);
+        let start = window_end.saturating_sub(grace);
+        let others = self.traffic.owners.iter().filter(|o| o.tid == t && o.inst != asker);
+        let mut possibly = false;
+        let mut now_holders = BTreeSet::new();
+        let mut surely = false;
+        for o in others {
+            if o.to.is_none_or(|to| to >= start) {
+                possibly = true;
+            }
+            if o.to.is_none() {
+                now_holders.insert(o.inst);
+                let s = self.insts[o.inst as usize].session.as_ref();
+                let active = s.is_some_and(|s| s.live() && s.active);
+                let host = self.insts[o.inst as usize].host;
+                let calm = self.traffic.disrupted.get(&host).is_none_or(|&d| d < start);
+                if o.from <= start && active && calm {
+                    surely = true;
+                }
+            }
+        }
+        Truth { possibly_owned: possibly, ambiguous: now_holders.len() > 1, surely_reachable: surely }
+    }
+
+    /// DATA-5's loss check at the end of a run: every datagram whose SEND
+    /// succeeded arrived, unless something excuses its loss.
+    pub fn check_losses(&mut self) {
+        let lost: Vec<u32> = (0..self.traffic.dgs.len() as u32)
+            .filter(|&d| {
+                let dg = &self.traffic.dgs[d as usize];
+                dg.state == State::Sent && !dg.delivered
+            })
+            .collect();
+        for d in lost {
+            let dg = &self.traffic.dgs[d as usize];
+            let sent_at = dg.sent_at;
+            let dst_host = self.traffic.owners.iter().find(|o| o.tid == dg.dst).map(|o| self.insts[o.inst as usize].host);
+            let net_excuse = self.net.last_drop.is_some_and(|t| t >= sent_at)
+                || self.net.last_partition.is_some_and(|t| t >= sent_at)
+                || self.net.is_partitioned();
+            let disrupted = |h: u8| self.traffic.disrupted.get(&h).is_some_and(|&t| t >= sent_at);
+            let host_excuse = disrupted(dg.src_host) || dst_host.is_none_or(disrupted);
+            if net_excuse || host_excuse {
+                continue;
+            }
+            let (src, dst, len, host) = (dg.src, dg.dst, dg.payload.len(), dg.src_host);
+            let via = dg.via.map(|i| self.insts[i as usize].n).unwrap_or(0);
+            let from = src.map(|s| s.to_string()).unwrap_or_default();
+            self.violate(
+                id::DATA_5,
+                host,
+                via,
+                Some("SEND_BUFFERS"),
+                format!("datagram {d} ({len} bytes, {from} -> {dst}) was sent with S_OK but never arrived, on a network that dropped nothing"),
+            );
+        }
+    }
+
+    /// The receiving side: bytes indicated by `inst` from `remote` to `local`.
+    fn deliver(&mut self, inst: u32, local: Tid, remote: Tid, data: &[u8]) {
+        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+        let candidates = self.traffic.by_pair.get(&(remote, local)).cloned().unwrap_or_default();
+        let matching: Vec<u32> = candidates.into_iter().filter(|&d| self.traffic.dgs[d as usize].payload == data).collect();
+        if let Some(&d) = matching.iter().find(|&&d| !self.traffic.dgs[d as usize].delivered) {
+            self.traffic.dgs[d as usize].delivered = true;
+            self.traffic.delivered += 1;
+            if self.hosts[host as usize].listening {
+                self.record(host, n, What::AppReceive { id: d, from: remote, to: local, bytes: data.len() as u32 });
+            } else {
+                self.record(host, n, What::Note { text: format!("datagram {d} arrived; no application listens") });
+            }
+            return;
+        }
+        let msg = if let Some(&d) = matching.first() {
+            format!("datagram {d} ({} bytes, {remote} -> {local}) was indicated a second time", data.len())
+        } else if let Some(d) = self.traffic.dgs.iter().position(|dg| dg.payload == data && !data.is_empty()) {
+            let dg = &self.traffic.dgs[d];
+            let src = dg.src.map(|s| s.to_string()).unwrap_or_else(|| "?".into());
+            format!("datagram {d} ({src} -> {}) was indicated as {remote} -> {local}", dg.dst)
+        } else {
+            format!("{} bytes from {remote} to {local} match nothing any application sent (corrupted or made up)", data.len())
+        };
+        self.violate(id::DATA_5, host, n, Some("CPNatfwtIndicateReceivedBuffers"), msg);
+    }
+
+    /// CPNatfwtIndicateReceivedBuffers after the handle was resolved.
+    ///
+    /// # Safety
+    /// The pointers are the provider's; each is checked before it is read.
+    pub(crate) unsafe fn indicate(
+        &mut self,
+        inst: u32,
+        local: *mut CPNATFWT_TRANSPORT_ID,
+        remote: *mut CPNATFWT_TRANSPORT_ID,
+        chain: *mut CPNATFWT_BUFFER,
+        context: *mut c_void,
+        routine: CPNATFWT_PROVIDER_COMPLETION_ROUTINE,
+    ) -> i32 {
+        let f = crate::trace::PlatformFn::CPNatfwtIndicateReceivedBuffers;
+        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+        let name = f.name();
+        let reject = |w: &mut World, rule: crate::rules::RuleId, hr: i32, msg: String| {
+            w.violate(rule, host, n, Some(name), msg);
+            w.record(host, n, What::Function { f, hr, detail: None });
+            hr
+        };
+        // Pointers kept from an earlier call (COMP-7, TID-3).
+        for (p, which) in [(local, "localTransportId"), (remote, "remoteTransportId")] {
+            if p.is_null() {
+                return reject(self, id::TID_2, E_POINTER, format!("{which} is NULL"));
+            }
+            if let Some((serial, _, _)) = self.args.retired_owner(p as usize) {
+                return reject(self, id::COMP_7, E_INVALIDARG, format!("{which} points at the transport ID of call {serial}, which has completed"));
+            }
+            // SAFETY: non-NULL and not one of ours; the provider vouches for it.
+            let bytes_ptr = unsafe { std::ptr::read_unaligned(std::ptr::addr_of!((*p).transportId)) };
+            if let Some((serial, _, _)) = self.args.retired_owner(bytes_ptr as usize) {
+                return reject(self, id::TID_3, E_INVALIDARG, format!("{which}'s bytes are those of call {serial}'s transport ID (a shallow copy)"));
+            }
+        }
+        // SAFETY: non-NULL, checked above.
+        let (lt, rt) = unsafe { (read_tid(local), read_tid(remote)) };
+        let (Some(lt), Some(rt)) = (lt, rt) else {
+            return reject(self, id::TID_2, E_INVALIDARG, "a transport ID is not 4 or 16 bytes at a non-NULL pointer".into());
+        };
+        if chain.is_null() {
+            return reject(self, id::DATA_2, E_POINTER, "bufferChain is NULL".into());
+        }
+        // SAFETY: walks the provider's chain with bounds on length and cycles.
+        let data = match unsafe { read_chain(chain) } {
+            Ok(d) => d,
+            Err(e) => return reject(self, id::DATA_2, E_INVALIDARG, e),
+        };
+        let s = self.insts[inst as usize].session.as_ref();
+        let active = s.is_some_and(|s| s.live() && s.active);
+        if !active && !self.cfg.has_fault(PlatformFault::AcceptIndicateWhenDormant) {
+            let why = match s {
+                Some(s) if s.live() => "the instance is dormant",
+                Some(_) => "the session has ended",
+                None => "the instance has no session",
+            };
+            return reject(self, id::DATA_1, E_INVALID_STATE, format!("IndicateReceivedBuffers refused: {why} (STATE-3)"));
+        }
+        let added = s.is_some_and(|s| s.added.contains(&lt));
+        if !added {
+            return reject(self, id::TID_2, E_INVALIDARG, format!("local ID {lt} is not an ID added to this instance"));
+        }
+        if !self.traffic.issued.contains(&rt) {
+            return reject(self, id::TID_2, E_INVALIDARG, format!("remote ID {rt} was not made by any platform"));
+        }
+        if routine.is_some() {
+            let key = self.traffic.next_held;
+            self.traffic.next_held += 1;
+            // SAFETY: validated just above.
+            let digest = unsafe { chain_digest(chain) };
+            self.traffic.held.insert(
+                key,
+                HeldIndicate { inst, chain: chain as usize, digest, data, local: lt, remote: rt, context: context as usize, routine },
+            );
+            let delay = Nanos::from_micros(self.rng.range(1, 2_000));
+            self.schedule(self.now.saturating_add(delay), Ev::IndicateDone { pending: key });
+            self.record(host, n, What::Function { f, hr: E_PENDING_IO, detail: Some(format!("{} bytes {rt} -> {lt}", data_len(&self.traffic.held[&key].data))) });
+            return E_PENDING_IO;
+        }
+        self.record(host, n, What::Function { f, hr: S_OK, detail: Some(format!("{} bytes {rt} -> {lt}", data.len())) });
+        self.deliver(inst, lt, rt, &data);
+        S_OK
+    }
+}
+
+fn data_len(d: &[u8]) -> usize {
+    d.len()
+}
+
+impl Traffic {
+    pub fn send_result(&mut self, d: u32, ok: bool, _now: Nanos) {
+        let dg = &mut self.dgs[d as usize];
+        dg.state = if ok { State::Sent } else { State::Failed };
+    }
+}
+
+/// The platform is done with indicated buffers: check DATA-3, deliver, and
+/// call the provider's completion routine once (DATA-4).
+pub(crate) fn indicate_done(shared: &Arc<Shared>, key: u32) {
+    let mut w = shared.world.lock();
+    let Some(h) = w.traffic.held.remove(&key) else { return };
+    let (host, n) = (w.insts[h.inst as usize].host, w.insts[h.inst as usize].n);
+    // SAFETY: DATA-3 obliges the provider to keep the chain intact until its
+    // routine runs; re-reading it is how a breach is detected.
+    let now_digest = unsafe { read_chain(h.chain as *mut CPNATFWT_BUFFER).ok().map(|_| chain_digest(h.chain as *mut CPNATFWT_BUFFER)) };
+    if now_digest != Some(h.digest) {
+        w.violate(id::DATA_3, host, n, Some("CPNatfwtIndicateReceivedBuffers"), "the provider changed indicated buffers before its completion routine was called".into());
+    }
+    w.deliver(h.inst, h.local, h.remote, &h.data);
+    w.record(host, n, What::ProviderCompletion { status: S_OK });
+    let twice = w.cfg.has_fault(PlatformFault::DoubleProviderCompletion);
+    drop(w);
+    let cx = crate::runtime::Cx::new(shared.clone(), host);
+    let routine = h.routine.expect("held only with a routine");
+    for _ in 0..if twice { 2 } else { 1 } {
+        // SAFETY: the provider gave this routine and context for exactly this call.
+        crate::runtime::run_callback(&cx, || unsafe { routine(h.context as *mut c_void, S_OK) });
+    }
+    shared.wake.notify_all();
+}
+
+/// Reads a transport ID from provider memory.
+///
+/// # Safety
+/// `p` is non-NULL and points at a `CPNATFWT_TRANSPORT_ID` the provider owns.
+unsafe fn read_tid(p: *const CPNATFWT_TRANSPORT_ID) -> Option<Tid> {
+    // SAFETY: per the function's contract.
+    let t = unsafe { std::ptr::read_unaligned(p) };
+    if t.transportId.is_null() || (t.size != 4 && t.size != 16) {
+        return None;
+    }
+    // SAFETY: the provider says `size` bytes live there; size is 4 or 16.
+    Tid::from_bytes(unsafe { std::slice::from_raw_parts(t.transportId, t.size as usize) })
+}
+
+const MAX_CHAIN: usize = 4096;
+
+/// Walks and copies a buffer chain, checking DATA-2.
+///
+/// # Safety
+/// `head` is non-NULL; the provider vouches for every element it links.
+unsafe fn read_chain(head: *mut CPNATFWT_BUFFER) -> Result<Vec<u8>, String> {
+    let mut seen: Vec<usize> = Vec::new();
+    let mut out = Vec::new();
+    let mut p = head;
+    while !p.is_null() {
+        if seen.contains(&(p as usize)) {
+            return Err(format!("the buffer chain has a cycle (element {} links back)", seen.len()));
+        }
+        if seen.len() >= MAX_CHAIN {
+            return Err(format!("the buffer chain has more than {MAX_CHAIN} elements (unterminated?)"));
+        }
+        seen.push(p as usize);
+        // SAFETY: p is non-NULL and part of the provider's chain.
+        let b = unsafe { std::ptr::read_unaligned(p) };
+        if b.size > 0 {
+            if b.buffer.is_null() {
+                return Err(format!("element {} has size {} and a NULL buffer", seen.len() - 1, b.size));
+            }
+            if out.len() + b.size as usize > 16 << 20 {
+                return Err("the buffer chain holds more than 16 MiB".into());
+            }
+            // SAFETY: the provider says `size` bytes live at `buffer`.
+            out.extend_from_slice(unsafe { std::slice::from_raw_parts(b.buffer, b.size as usize) });
+        }
+        p = b.next;
+    }
+    Ok(out)
+}
+
+/// A checksum of a (valid) chain's structure and bytes.
+///
+/// # Safety
+/// The chain was validated by `read_chain`.
+unsafe fn chain_digest(head: *mut CPNATFWT_BUFFER) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut p = head;
+    let mut k = 0;
+    while !p.is_null() && k < MAX_CHAIN {
+        // SAFETY: per the function's contract.
+        let b = unsafe { std::ptr::read_unaligned(p) };
+        for v in (b.size as u64).to_le_bytes() {
+            h = (h ^ v as u64).wrapping_mul(0x100_0000_01b3);
+        }
+        if b.size > 0 && !b.buffer.is_null() {
+            // SAFETY: as validated.
+            for &v in unsafe { std::slice::from_raw_parts(b.buffer, b.size as usize) } {
+                h = (h ^ v as u64).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+        p = b.next;
+        k += 1;
+    }
+    h
+}

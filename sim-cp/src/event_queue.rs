@@ -1,0 +1,81 @@
+//! The timer wheel of the simulation: events ordered by (virtual time, sequence).
+//!
+//! Ties are broken by insertion order, which makes a run a pure function of
+//! its seed. (A binary heap: the queue is small and the order must be total.)
+
+use crate::time::Nanos;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+struct Entry<E> {
+    at: Nanos,
+    seq: u64,
+    ev: E,
+}
+impl<E> PartialEq for Entry<E> {
+    fn eq(&self, o: &Self) -> bool {
+        self.at == o.at && self.seq == o.seq
+    }
+}
+impl<E> Eq for Entry<E> {}
+impl<E> PartialOrd for Entry<E> {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<E> Ord for Entry<E> {
+    fn cmp(&self, o: &Self) -> Ordering {
+        // Reversed: BinaryHeap is a max-heap and we pop the earliest.
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// Events waiting for their time.
+pub struct EventQueue<E> {
+    heap: BinaryHeap<Entry<E>>,
+    seq: u64,
+}
+
+impl<E> Default for EventQueue<E> {
+    fn default() -> Self {
+        EventQueue { heap: BinaryHeap::new(), seq: 0 }
+    }
+}
+
+impl<E> EventQueue<E> {
+    /// Schedules `ev` at `at`.
+    pub fn push(&mut self, at: Nanos, ev: E) {
+        self.seq += 1;
+        self.heap.push(Entry { at, seq: self.seq, ev });
+    }
+    /// The time of the earliest event.
+    pub fn peek_time(&self) -> Option<Nanos> {
+        self.heap.peek().map(|e| e.at)
+    }
+    /// Removes the earliest event if it is due at or before `limit`.
+    pub fn pop_due(&mut self, limit: Nanos) -> Option<(Nanos, E)> {
+        if self.heap.peek()?.at <= limit {
+            self.heap.pop().map(|e| (e.at, e.ev))
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn pops_in_time_then_insertion_order() {
+        let mut q = EventQueue::default();
+        q.push(Nanos(5), "b");
+        q.push(Nanos(1), "a");
+        q.push(Nanos(5), "c");
+        q.push(Nanos(9), "d");
+        assert_eq!(q.pop_due(Nanos(5)).map(|x| x.1), Some("a"));
+        assert_eq!(q.pop_due(Nanos(5)).map(|x| x.1), Some("b"));
+        assert_eq!(q.pop_due(Nanos(5)).map(|x| x.1), Some("c"));
+        assert_eq!(q.pop_due(Nanos(5)).map(|x| x.1), None);
+        assert_eq!(q.peek_time(), Some(Nanos(9)));
+    }
+}

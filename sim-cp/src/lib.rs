@@ -1,0 +1,40 @@
+//! `sim-cp`: a simulated Windows 7 Connectivity Platform (the `CPNatfwt*`
+//! NAT/firewall-traversal provider API of `iphlpapi.dll`) that upholds every
+//! platform guarantee of the contract and catches every provider rule the
+//! moment it is broken.
+//!
+//! - [`abi`]: the C ABI as `#[repr(C)]` Rust (and `include/cpnatfwt.h`).
+//! - [`rules`]: the rule catalogue, as data.
+//! - [`Sim`]: a world of simulated hosts, each with its own platform.
+//! - [`ffi`]: the five exported functions, for raw-ABI providers.
+//! - [`safe`]: the safe Rust provider API.
+//! - [`oracle`]: the platform checker (C-rules), over a trace.
+//!
+//! See ARCHITECTURE.md at the repository root for the map.
+
+pub mod abi;
+mod engine;
+mod event_queue;
+pub mod ffi;
+mod handle;
+mod interface_name;
+pub mod net;
+pub mod config;
+pub mod rng;
+pub mod rules;
+pub mod runtime;
+pub mod sddl;
+pub mod time;
+pub mod trace;
+pub mod transport_id;
+pub mod violation;
+mod watchdog;
+
+pub use config::{Callback, ClockMode, Config, NetFaults, PlatformFault, TaskTiming, TimeLimits};
+pub use engine::{Action, Family, Outcome, Provider, ProviderFactory, Sim, INFRA};
+pub use rules::{RuleId, CATALOGUE};
+pub use runtime::Cx;
+pub use time::Nanos;
+pub use trace::Trace;
+pub use transport_id::Tid;
+pub use violation::Violation;

@@ -1,0 +1,93 @@
+//! The simulated datagram network that providers use for their own peer and
+//! infrastructure traffic, with seeded loss, delay, duplication, reordering
+//! and partitions. Pure bookkeeping: the engine schedules the deliveries.
+
+use crate::config::NetFaults;
+use crate::rng::Rng;
+use crate::time::Nanos;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// A network address: a node (host index) and a port.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+pub struct NetAddr {
+    pub node: u8,
+    pub port: u16,
+}
+
+/// A packet in flight.
+pub struct Packet {
+    pub from: NetAddr,
+    pub to: NetAddr,
+    pub data: Vec<u8>,
+}
+
+/// The network's state: faults, partitions, and counters.
+pub struct Network {
+    pub faults: NetFaults,
+    rng: Rng,
+    /// Unordered node pairs that cannot talk.
+    cut: BTreeSet<(u8, u8)>,
+    /// Packets dropped so far (loss or partition), and when the last was.
+    pub dropped: u64,
+    pub last_drop: Option<Nanos>,
+    /// Whether any partition has existed since this time (for loss excuses).
+    pub last_partition: Option<Nanos>,
+    pub sent: u64,
+}
+
+impl Network {
+    pub fn new(faults: NetFaults, seed: u64) -> Network {
+        Network {
+            faults,
+            rng: Rng::stream(seed, "net"),
+            cut: BTreeSet::new(),
+            dropped: 0,
+            last_drop: None,
+            last_partition: None,
+            sent: 0,
+        }
+    }
+    fn key(a: u8, b: u8) -> (u8, u8) {
+        (a.min(b), a.max(b))
+    }
+    pub fn partition(&mut self, a: u8, b: u8, now: Nanos) {
+        self.cut.insert(Self::key(a, b));
+        self.last_partition = Some(now);
+    }
+    pub fn heal(&mut self, now: Nanos) {
+        if !self.cut.is_empty() {
+            self.last_partition = Some(now);
+        }
+        self.cut.clear();
+    }
+    pub fn is_partitioned(&self) -> bool {
+        !self.cut.is_empty()
+    }
+    pub fn is_lossy(&self) -> bool {
+        self.faults.loss > 0.0 || self.is_partitioned()
+    }
+    /// Decides the fate of a packet sent now: the delays (one per copy) at
+    /// which it arrives; empty if it is dropped.
+    pub fn route(&mut self, from: u8, to: u8, now: Nanos) -> Vec<Nanos> {
+        self.sent += 1;
+        if self.cut.contains(&Self::key(from, to)) || self.rng.chance(self.faults.loss) {
+            self.dropped += 1;
+            self.last_drop = Some(now);
+            return Vec::new();
+        }
+        let copies = if self.rng.chance(self.faults.duplicate) { 2 } else { 1 };
+        (0..copies)
+            .map(|_| {
+                let mut ms = self.faults.delay_ms;
+                if self.faults.jitter_ms > 0 {
+                    ms += self.rng.range(0, self.faults.jitter_ms);
+                }
+                if self.rng.chance(self.faults.reorder) {
+                    ms += self.rng.range(1, 20);
+                }
+                Nanos::from_millis(ms).saturating_add(Nanos::from_micros(self.rng.range(0, 999)))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,430 @@
+//! The rule catalogue: every rule of CONTRACT §3, defined once, as data.
+//!
+//! The engine's detectors, the platform checker, reports, `cpsim rules`,
+//! `cpsim explain` and the docs all read [`CATALOGUE`]. A rule is named by its
+//! [`RuleId`]; nothing else in the code spells a rule's text.
+
+use serde::Serialize;
+
+/// Who a rule binds.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, Serialize)]
+pub enum Binds {
+    /// The provider must keep it; the simulator detects it.
+    #[serde(rename = "P")]
+    Provider,
+    /// The platform guarantees it; the platform checker holds the platform to it.
+    #[serde(rename = "C")]
+    Platform,
+}
+
+/// How much a broken rule weighs.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, Serialize, PartialOrd, Ord)]
+pub enum Level {
+    /// A violation fails certification.
+    #[serde(rename = "MUST")]
+    Must,
+    /// A violation makes the verdict non-strict (fail with `--strict`).
+    #[serde(rename = "SHOULD")]
+    Should,
+    /// A platform guarantee: no level of its own.
+    #[serde(rename = "-")]
+    Guarantee,
+}
+
+/// One rule of the contract.
+#[derive(Debug, Serialize)]
+pub struct Rule {
+    pub id: &'static str,
+    #[serde(rename = "binds")]
+    pub binds: Binds,
+    pub level: Level,
+    /// Where it comes from: `doc dd4417NN`, `seed`, `implied …` or `decision`.
+    pub source: &'static str,
+    pub text: &'static str,
+    /// What kind of code breaks it (P) or what platform bug it catches (C).
+    pub breaks: &'static str,
+    /// How to fix a provider that breaks it (P), or what the platform does (C).
+    pub fix: &'static str,
+}
+
+/// A rule's identity: an index into [`CATALOGUE`].
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RuleId(u8);
+
+impl RuleId {
+    /// The rule this ID names.
+    pub fn rule(self) -> &'static Rule {
+        &CATALOGUE[self.0 as usize]
+    }
+    /// The stable text ID, e.g. `COMP-3`.
+    pub fn as_str(self) -> &'static str {
+        self.rule().id
+    }
+    /// Looks a rule up by its text ID, case-insensitively.
+    pub fn parse(s: &str) -> Option<RuleId> {
+        CATALOGUE
+            .iter()
+            .position(|r| r.id.eq_ignore_ascii_case(s.trim()))
+            .map(|i| RuleId(i as u8))
+    }
+    /// Every rule, in catalogue order.
+    pub fn all() -> impl Iterator<Item = RuleId> {
+        (0..CATALOGUE.len()).map(|i| RuleId(i as u8))
+    }
+    /// Position in the catalogue (stable ordering for reports).
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl std::fmt::Debug for RuleId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::fmt::Display for RuleId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl Serialize for RuleId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+impl<'de> serde::Deserialize<'de> for RuleId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        RuleId::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown rule ID `{s}` (see `cpsim rules`)")))
+    }
+}
+
+macro_rules! catalogue {
+    ($( $konst:ident = $id:literal, $binds:ident, $level:ident, $source:literal, $text:literal, $breaks:literal, $fix:literal; )*) => {
+        /// Every rule, in CONTRACT §3 order.
+        pub static CATALOGUE: &[Rule] = &[
+            $( Rule { id: $id, binds: Binds::$binds, level: Level::$level, source: $source,
+                      text: $text, breaks: $breaks, fix: $fix }, )*
+        ];
+        /// A constant per rule, named after its ID (`rules::id::COMP_3`).
+        #[allow(missing_docs)]
+        pub mod id {
+            use super::RuleId;
+            catalogue!(@consts 0u8; $($konst)*);
+        }
+    };
+    (@consts $n:expr; $first:ident $($rest:ident)*) => {
+        pub const $first: RuleId = RuleId($n);
+        catalogue!(@consts $n + 1u8; $($rest)*);
+    };
+    (@consts $n:expr;) => {};
+}
+
+catalogue! {
+    LIFE_1 = "LIFE-1", Provider, Must, "implied dd441734",
+        "Every call into the platform names a handle that Create returned and that has not been destroyed.",
+        "Using a handle after Destroy, an uninitialised handle, or a handle from another process.",
+        "Keep the handle with the instance's state and clear it when you destroy the instance; never call the platform afterwards.";
+    LIFE_2 = "LIFE-2", Provider, Must, "doc dd441736, decision for the error",
+        "Register is called only on a created instance that is not currently registered.",
+        "Registering the same instance twice without Deregister in between.",
+        "Track registration in the instance; Deregister (or create a new instance) before registering again. The platform answers ERROR_INVALID_STATE.";
+    LIFE_3 = "LIFE-3", Platform, Guarantee, "doc dd441734",
+        "A failed Register leaves the instance usable: it may be registered again or destroyed.",
+        "A platform that poisons an instance after a failed Register.",
+        "The simulator keeps a created instance in the Created state after any failed Register.";
+    LIFE_4 = "LIFE-4", Provider, Must, "doc dd441734",
+        "After a successful Register, Deregister comes before Destroy.",
+        "Destroying a registered instance without deregistering it first.",
+        "Call Deregister, then Destroy. The simulator ends the session silently and destroys the instance.";
+    LIFE_5 = "LIFE-5", Provider, Must, "doc dd441734",
+        "Destroy is called at most once per instance.",
+        "Two code paths (stop and termination handling, say) each destroying the instance.",
+        "Make destruction idempotent on your side: take the handle out of your state before you call Destroy.";
+    LIFE_6 = "LIFE-6", Provider, Must, "implied dd441734",
+        "Deregister is called at most once per successful registration.",
+        "Deregistering twice, or deregistering an instance that was never registered.",
+        "Track registration; deregister only a registered instance. The platform answers ERROR_INVALID_STATE.";
+    LIFE_7 = "LIFE-7", Provider, Must, "doc dd441734",
+        "After the platform ends a session by itself (TERMINATE with any reason but PROVIDER_REQUEST), the provider calls Deregister for that instance.",
+        "Ignoring TERMINATE_SESSION_INDICATION, or only cleaning up on PROVIDER_REQUEST.",
+        "On TERMINATE with a platform reason, schedule Deregister (outside the callback if you like) and then Destroy or re-register.";
+    LIFE_8 = "LIFE-8", Provider, Must, "decision",
+        "When the provider is stopped, every instance it created has been deregistered and destroyed, and none of its pended calls is still open.",
+        "A stop routine that returns while instances are still registered or pended calls are still waiting.",
+        "In stop: complete every pended call, deregister and destroy every instance, join your workers, then return.";
+    LIFE_9 = "LIFE-9", Provider, Must, "decision",
+        "Create is given a dispatch table of the right size with every callback non-NULL.",
+        "A table with a stale size field, a NULL entry for a callback the provider thought optional, or NULL pointers.",
+        "Set size = sizeof(CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE) and implement every callback. The platform answers E_INVALIDARG or E_POINTER.";
+    REG_1 = "REG-1", Platform, Guarantee, "doc dd441736",
+        "A NULL friendly name gives \"Microsoft Connectivity Platform Adapter #N\", unique on the host.",
+        "A platform that leaves the interface unnamed or reuses a default name.",
+        "The simulator numbers default names from 1 per host.";
+    REG_2 = "REG-2", Platform, Guarantee, "doc dd441736",
+        "A friendly name already used on the host does not fail Register: the platform appends a numeric suffix.",
+        "A platform that fails Register on a duplicate name.",
+        "The simulator appends \" #2\", \" #3\", … to a name in use.";
+    REG_3 = "REG-3", Platform, Guarantee, "doc dd441736, decision for the suffix",
+        "A name longer than CPNATFWT_MAX_INTERFACE_NAME_LENGTH is cut silently; the final name, suffix included, fits.",
+        "A platform that fails Register on a long name or overflows the limit with its suffix.",
+        "The simulator cuts the name so that name plus suffix fit in 256 WCHARs.";
+    REG_4 = "REG-4", Platform, Guarantee, "implied dd441736",
+        "On success a non-NULL interfaceLuid receives the LUID of the instance's interface.",
+        "A platform that leaves the out-LUID untouched.",
+        "The simulator writes the interface LUID on every successful Register.";
+    REG_5 = "REG-5", Provider, Must, "doc dd441736, decision for the error",
+        "A non-zero input LUID is one this provider received from an earlier registration; otherwise Register fails.",
+        "Passing an uninitialised LUID, a LUID saved by another provider, or one still in use by another registered instance.",
+        "Zero the LUID for a new interface; pass back only a LUID Register gave you. The platform answers ERROR_NOT_FOUND.";
+    REG_6 = "REG-6", Platform, Guarantee, "implied dd441736",
+        "Such a LUID is reused: the instance gets that same interface back.",
+        "A platform that hands out a fresh LUID when an old one was asked for.",
+        "The simulator gives the instance the interface (name and LUID) it asked for.";
+    REG_7 = "REG-7", Provider, Must, "decision",
+        "flags is 0 (no flag is documented).",
+        "Passing made-up flags.",
+        "Pass 0. The platform answers E_INVALIDARG.";
+    REG_8 = "REG-8", Provider, Must, "decision",
+        "sddl, when given, is a well-formed SDDL string.",
+        "A hand-written security descriptor with a typo, an unknown ACE type or an unbalanced parenthesis.",
+        "Pass NULL or a descriptor that ConvertStringSecurityDescriptorToSecurityDescriptor accepts. The platform answers E_INVALIDARG.";
+    REG_9 = "REG-9", Platform, Guarantee, "implied dd441736",
+        "The platform never writes to the friendly-name or SDDL strings.",
+        "A platform that normalises the caller's strings in place.",
+        "The simulator only reads them.";
+    SESS_1 = "SESS-1", Platform, Guarantee, "seed",
+        "ESTABLISH is delivered only when Register succeeds; it may arrive before Register has returned.",
+        "A platform that establishes a session for a failed registration.",
+        "The simulator delivers ESTABLISH inside Register or right after it, by seeded choice, and only on success.";
+    SESS_2 = "SESS-2", Platform, Guarantee, "seed",
+        "No other callback for the instance starts until ESTABLISH has returned.",
+        "A platform that overlaps ESTABLISH with other callbacks.",
+        "The simulator holds every other callback of the instance until ESTABLISH has returned.";
+    SESS_3 = "SESS-3", Platform, Guarantee, "seed",
+        "The provider may call the platform from inside ESTABLISH; such calls may be deferred until ESTABLISH returns, and never deadlock.",
+        "A platform that holds a lock across the callback.",
+        "The simulator holds no lock while a callback runs, and defers Deregister/Destroy made inside ESTABLISH.";
+    SESS_4 = "SESS-4", Platform, Guarantee, "doc dd441744, implied",
+        "TERMINATE comes only after ESTABLISH, at most once per session, and no callback for that session starts after it.",
+        "A platform that terminates twice or keeps calling a terminated session.",
+        "The simulator delivers TERMINATE once per session and starts nothing for the session afterwards.";
+    SESS_5 = "SESS-5", Platform, Guarantee, "doc dd441747, seed, decision for the mapping",
+        "TERMINATE's reason matches its cause: PROVIDER_REQUEST for the provider's own Deregister of an established session, PLATFORM_SHUTDOWN on shutdown, PROVIDER_TIMEOUT after a timeout, PROVIDER_OTHER_FAILURE after a failed TRANSITION_ACTIVE or a provider crash, OTHER_COMMUNICATION_ERROR on an infrastructure fault.",
+        "A platform that reports the wrong reason.",
+        "The simulator derives the reason from the cause it recorded.";
+    SESS_6 = "SESS-6", Platform, Guarantee, "doc dd4417xx",
+        "Every callback carries the instance's handle and, bit for bit, the user context given to Create.",
+        "A platform that mixes up instances or contexts.",
+        "The simulator passes the stored handle and context unchanged.";
+    SESS_7 = "SESS-7", Provider, Must, "seed",
+        "ESTABLISH and TERMINATE return promptly (within the time limit of TIME-1).",
+        "Blocking network I/O or waiting on a lock held by a worker inside ESTABLISH or TERMINATE.",
+        "Do only bookkeeping inside these two callbacks; start slow work on a worker or a timer.";
+    STATE_1 = "STATE-1", Platform, Guarantee, "seed",
+        "After ESTABLISH the instance is dormant.",
+        "A platform that sends traffic before any TRANSITION_ACTIVE.",
+        "The first transition after ESTABLISH is always TRANSITION_ACTIVE.";
+    STATE_2 = "STATE-2", Platform, Guarantee, "seed",
+        "A failed TRANSITION_ACTIVE (failure returned, or failure status completed) makes the platform terminate the session.",
+        "A platform that ignores a failed activation.",
+        "The simulator terminates with PROVIDER_OTHER_FAILURE.";
+    STATE_3 = "STATE-3", Platform, Guarantee, "seed",
+        "The instance is active only once TRANSITION_ACTIVE has succeeded; IndicateReceivedBuffers returns an error otherwise.",
+        "A platform that accepts data on a dormant instance.",
+        "The simulator answers ERROR_INVALID_STATE.";
+    STATE_4 = "STATE-4", Platform, Guarantee, "decision",
+        "Transitions alternate (no ACTIVE while active, no DORMANT while dormant) and at most one is outstanding.",
+        "A platform that repeats a transition or overlaps two.",
+        "The simulator serialises transitions per instance.";
+    STATE_5 = "STATE-5", Platform, Guarantee, "decision",
+        "SEND_BUFFERS, and ADD/REMOVE/REACH of transport IDs, come only while the instance is active.",
+        "A platform that sends on a dormant instance.",
+        "The simulator queues such work and triggers TRANSITION_ACTIVE first.";
+    STATE_6 = "STATE-6", Provider, Should, "seed",
+        "Once TRANSITION_ACTIVE has succeeded the provider can carry traffic: data sent to a reachable peer arrives.",
+        "Succeeding TRANSITION_ACTIVE before the infrastructure channel works, then failing REACH or SEND to a live peer.",
+        "Complete TRANSITION_ACTIVE only when you can reach peers (pend it until then).";
+    COMP_1 = "COMP-1", Platform, Guarantee, "seed",
+        "The platform reads S_OK as success, HRESULT_FROM_WIN32(ERROR_IO_PENDING) as pended, and every other value as failure (S_FALSE and other positive values included).",
+        "A platform that treats S_FALSE as success.",
+        "The simulator classifies every return value exactly so.";
+    COMP_2 = "COMP-2", Provider, Should, "seed",
+        "The provider returns no success code but S_OK: any other one is read as failure, so it is almost surely a bug.",
+        "Returning S_FALSE or another positive HRESULT meaning \"done, nothing to do\".",
+        "Return S_OK for success.";
+    COMP_3 = "COMP-3", Provider, Must, "seed",
+        "After a synchronous return (anything but ERROR_IO_PENDING) the provider never calls that call's completion routine.",
+        "Calling the completion routine and then also returning S_OK, or completing from a worker after an error return.",
+        "Decide once: either return a final status and forget the routine, or return ERROR_IO_PENDING and complete later.";
+    COMP_4 = "COMP-4", Provider, Must, "seed",
+        "After returning ERROR_IO_PENDING the provider calls the completion routine exactly once.",
+        "Completing twice (a retry path and a success path both complete), or never.",
+        "Keep one owner of each pending completion; take it out of your table before you call it.";
+    COMP_5 = "COMP-5", Provider, Must, "seed",
+        "The completion routine gets that call's completionContext, unchanged.",
+        "Passing your own context, or the context of another call.",
+        "Store the completionContext with the pending work and pass it back as is.";
+    COMP_6 = "COMP-6", Provider, Must, "seed",
+        "The completion status is S_OK or a failure HRESULT, never ERROR_IO_PENDING.",
+        "Forwarding an inner ERROR_IO_PENDING status to the platform.",
+        "Complete with S_OK or a real error.";
+    COMP_7 = "COMP-7", Provider, Must, "seed",
+        "The provider does not touch a call's pointer parameters (transport IDs, buffer chains) after the call has completed.",
+        "Keeping the CPNATFWT_TRANSPORT_ID pointer or the buffer chain for later use.",
+        "Copy what you need before you return or complete.";
+    COMP_8 = "COMP-8", Platform, Guarantee, "seed",
+        "The platform keeps a pended call's pointer parameters valid until its completion routine is called.",
+        "A platform that frees or reuses arguments of a pended call.",
+        "The simulator keeps them and checks their bytes are unchanged at completion.";
+    COMP_9 = "COMP-9", Platform, Guarantee, "implied",
+        "completionRoutine is never NULL.",
+        "A platform passing no completion routine.",
+        "The simulator always passes its routine.";
+    COMP_10 = "COMP-10", Platform, Guarantee, "decision",
+        "A completion is accepted from any thread at any moment after the call began, even before the callback has returned ERROR_IO_PENDING.",
+        "A platform that loses a completion racing the return.",
+        "The simulator records early completions and applies them when the callback returns.";
+    COMP_11 = "COMP-11", Platform, Guarantee, "decision",
+        "A completion that arrives after the session was terminated is accepted and ignored.",
+        "A platform that crashes on a late completion.",
+        "The simulator records it and does nothing else.";
+    TIME_1 = "TIME-1", Provider, Must, "seed",
+        "Every call finishes in time, synchronous or pended; otherwise the platform terminates the session. Limits are per callback kind and configurable.",
+        "A pended call whose completion is lost, or slow work done inline.",
+        "Complete every pended call within its limit (fail it if the work cannot finish).";
+    TIME_2 = "TIME-2", Platform, Guarantee, "seed, doc dd441747",
+        "A timeout ends the session with PROVIDER_TIMEOUT, once.",
+        "A platform that never reacts to timeouts, or reacts twice.",
+        "The simulator terminates once with PROVIDER_TIMEOUT.";
+    TID_1 = "TID-1", Platform, Guarantee, "doc dd441748",
+        "Transport IDs come only from the platform.",
+        "A platform handing the provider malformed IDs.",
+        "The simulator hands out 4- or 16-byte IDs it allocated.";
+    TID_2 = "TID-2", Provider, Must, "doc dd441748",
+        "The provider never makes up a transport ID: the local ID it indicates was added to this instance and not removed; the remote one was made by a platform.",
+        "Indicating with a hard-coded address, a removed local ID, or the peer's IDs swapped.",
+        "Indicate with the local ID the platform added and the remote ID your peer sent with.";
+    TID_3 = "TID-3", Provider, Must, "doc dd441748",
+        "A transport ID kept past its call is deep-copied (keeping the pointer is COMP-7).",
+        "Copying the CPNATFWT_TRANSPORT_ID struct but keeping its transportId byte pointer.",
+        "Copy size bytes from transportId into memory you own.";
+    TID_4 = "TID-4", Provider, Should, "doc dd441738",
+        "ADD of an ID already in use (a duplicate address) fails.",
+        "Accepting any ADD without checking the overlay for a duplicate.",
+        "Check with your rendezvous and fail a duplicate ADD.";
+    TID_5 = "TID-5", Platform, Guarantee, "decision",
+        "REMOVE undoes ADD: the ID is no longer the instance's.",
+        "A platform that keeps using a removed ID.",
+        "The simulator forgets the ID when REMOVE is called.";
+    TID_6 = "TID-6", Provider, Should, "doc dd441741",
+        "REACH succeeds only for IDs really reachable, unambiguously, through this instance.",
+        "Answering every REACH with success.",
+        "Ask your rendezvous; fail REACH for unknown or ambiguous IDs.";
+    TID_7 = "TID-7", Platform, Guarantee, "doc dd441737, dd441743",
+        "SEND_BUFFERS goes only to a remote ID whose REACH succeeded in this session, from a local ID added to this instance.",
+        "A platform that sends to unreached IDs.",
+        "The simulator reaches before it sends.";
+    DATA_1 = "DATA-1", Provider, Should, "seed",
+        "The provider indicates received buffers only while active (otherwise the platform refuses them: STATE-3).",
+        "Indicating data that arrived while dormant or after the session ended.",
+        "Drop (or buffer) peer data until TRANSITION_ACTIVE has succeeded.";
+    DATA_2 = "DATA-2", Provider, Must, "doc dd441737, decision",
+        "A buffer chain is well formed: it ends in NULL, has no cycle, and no element with size > 0 has a NULL buffer.",
+        "A chain whose last next pointer is left uninitialised, or a reused element that makes a cycle.",
+        "Build chains from zeroed elements and set next = NULL at the end. The platform answers E_INVALIDARG.";
+    DATA_3 = "DATA-3", Provider, Must, "decision",
+        "When IndicateReceivedBuffers returns ERROR_IO_PENDING (only possible with a provider completion routine), the provider leaves those buffers untouched until its routine is called.",
+        "Reusing a receive buffer as soon as IndicateReceivedBuffers returns.",
+        "Keep the buffers until your completion routine runs.";
+    DATA_4 = "DATA-4", Platform, Guarantee, "decision",
+        "With a provider completion routine, the platform calls it exactly once, after it is done with the buffers; without one, it is done with them before returning.",
+        "A platform that forgets or repeats the provider's completion.",
+        "With a routine, the simulator pends and completes once; without, it copies before returning.";
+    DATA_5 = "DATA-5", Provider, Must, "implied",
+        "End to end, the bytes a remote application receives are exactly those the local application sent: nothing corrupted or duplicated, nothing lost but what the simulated network dropped.",
+        "Framing bugs, retransmission without de-duplication, truncation, or dropping data on a healthy network.",
+        "Carry the buffer chain byte for byte; de-duplicate retransmissions; do not complete SEND with S_OK for data you dropped.";
+    DATA_6 = "DATA-6", Platform, Guarantee, "seed",
+        "SEND_BUFFERS' buffers stay valid until that call completes.",
+        "A platform that reuses send buffers early.",
+        "The simulator keeps them and checks them at completion.";
+    CRASH_1 = "CRASH-1", Provider, Must, "decision",
+        "A callback returns normally: it does not panic, abort or crash the process. (Not in the contract's tables: a project rule so a crash has an ID.)",
+        "A panic, an abort or a segfault inside a callback.",
+        "Catch errors inside callbacks and fail the call instead. The platform terminates the session with PROVIDER_OTHER_FAILURE.";
+}
+
+/// One reconstruction the project made where the lost docs would have
+/// settled it. Each is one named constant or one place in the code.
+#[derive(Debug, Serialize)]
+pub struct Decision {
+    pub name: &'static str,
+    pub text: &'static str,
+    /// Where in the code it lives.
+    pub place: &'static str,
+}
+
+/// Every [decision] the simulator takes, as listed by `cpsim rules`.
+pub static DECISIONS: &[Decision] = &[
+    Decision { name: "handle", text: "An instance handle is an opaque integer encoding world, host and slot; handles are never reused.", place: "sim-cp/src/handle.rs" },
+    Decision { name: "completion-context", text: "completionContext is an opaque integer encoding world, host and call serial; an unknown one is COMP-5, a second completion COMP-4, a completion of a synchronously returned call COMP-3.", place: "sim-cp/src/handle.rs" },
+    Decision { name: "transport-id-size", text: "Transport IDs are 4 (IPv4) or 16 (IPv6) bytes; each interface gets one of each when it registers.", place: "sim-cp/src/transport_id.rs" },
+    Decision { name: "time-limits", text: "Default limits: ESTABLISH and TERMINATE 1 s, TRANSITION_ACTIVE/DORMANT 30 s, ADD/REMOVE/REACH 10 s, SEND_BUFFERS 5 s.", place: "sim-cp/src/config.rs (TimeLimits::default)" },
+    Decision { name: "deregister-grace", text: "After a platform-ended session the provider has 5 s of virtual time to call Deregister before LIFE-7 is reported.", place: "sim-cp/src/config.rs (Config::deregister_grace)" },
+    Decision { name: "indicate-with-routine", text: "With a provider completion routine, an accepted IndicateReceivedBuffers always returns ERROR_IO_PENDING and the routine is called once, later; a refused one returns the error and the routine is never called.", place: "sim-cp/src/engine/indicate.rs" },
+    Decision { name: "destroy-while-registered", text: "Destroy of a registered instance (LIFE-4) ends the session without TERMINATE and destroys the instance.", place: "sim-cp/src/engine/lifecycle.rs" },
+    Decision { name: "deregister-inside-establish", text: "Deregister and Destroy called while ESTABLISH runs return at once and take effect after ESTABLISH returns (SESS-3).", place: "sim-cp/src/engine/lifecycle.rs" },
+    Decision { name: "terminate-on-deregister", text: "Deregister of an established session delivers TERMINATE(PROVIDER_REQUEST) before Deregister returns, on the caller's thread.", place: "sim-cp/src/engine/lifecycle.rs" },
+    Decision { name: "luid-in-use", text: "A non-zero input LUID still used by another registered instance fails with ERROR_NOT_FOUND, like a LUID never issued (REG-5).", place: "sim-cp/src/engine/lifecycle.rs" },
+    Decision { name: "name-suffix", text: "A duplicate friendly name gets \" #N\" (N = 2, 3, …); the base is cut so that name and suffix fit in 256 WCHARs.", place: "sim-cp/src/interface_name.rs" },
+    Decision { name: "quiesce-before-dormant", text: "TRANSITION_DORMANT starts only when no other call of the instance is open; work requested meanwhile waits and then re-activates.", place: "sim-cp/src/engine/session.rs" },
+    Decision { name: "routing", text: "An application's datagram goes through the host's established instances in registration order: the first whose REACH succeeds carries it.", place: "sim-cp/src/engine/traffic.rs" },
+    Decision { name: "panic-is-crash", text: "A panic in a safe-API callback is CRASH-1 and ends the session with PROVIDER_OTHER_FAILURE; the call is failed with E_FAIL.", place: "sim-cp/src/safe/adapter.rs" },
+    Decision { name: "establish-delivery", text: "ESTABLISH is delivered on Register's thread before it returns, or by the platform right after, by seeded choice (CONTRACT §4).", place: "sim-cp/src/engine/lifecycle.rs" },
+    Decision { name: "loss-excuse", text: "DATA-5 excuses a lost datagram only if its SEND failed, its session ended, or the simulated network dropped a packet after it was sent.", place: "sim-cp/src/engine/traffic.rs" },
+    Decision { name: "reach-grace", text: "TID-6 counts an ID as owned if some instance held it at any time from 1 s of virtual time before REACH started until REACH completed.", place: "sim-cp/src/config.rs (Config::reach_grace)" },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_parse_back() {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in RuleId::all() {
+            assert!(seen.insert(r.as_str()), "duplicate {}", r);
+            assert_eq!(RuleId::parse(r.as_str()), Some(r));
+            assert_eq!(RuleId::parse(&r.as_str().to_lowercase()), Some(r));
+        }
+        assert_eq!(RuleId::parse("NOPE-1"), None);
+    }
+
+    #[test]
+    fn constants_match_their_ids() {
+        assert_eq!(id::LIFE_1.as_str(), "LIFE-1");
+        assert_eq!(id::COMP_3.as_str(), "COMP-3");
+        assert_eq!(id::DATA_6.as_str(), "DATA-6");
+        assert_eq!(id::CRASH_1.as_str(), "CRASH-1");
+    }
+
+    #[test]
+    fn levels_follow_binds() {
+        for r in CATALOGUE {
+            match r.binds {
+                Binds::Platform => assert_eq!(r.level, Level::Guarantee, "{}", r.id),
+                Binds::Provider => assert_ne!(r.level, Level::Guarantee, "{}", r.id),
+            }
+        }
+    }
+
+    #[test]
+    fn catalogue_counts() {
+        let p = CATALOGUE.iter().filter(|r| r.binds == Binds::Provider).count();
+        let c = CATALOGUE.len() - p;
+        // CONTRACT §3 has 28 P-rules and 29 C-rules; CRASH-1 is the project's own.
+        assert_eq!((p, c), (29, 29));
+    }
+}

@@ -1,0 +1,230 @@
+//! The provider's side of the simulator: [`Cx`], the facilities a provider
+//! may use (tasks, timers, the simulated network, randomness, simulated
+//! blocking) and the thread-local context that routes ABI calls to the right
+//! simulated host.
+//!
+//! A provider that uses only these facilities runs on the driver thread and
+//! is reproducible from the seed. A provider may also run its own OS
+//! threads; then it should run with `ClockMode::RealTime`.
+
+use crate::config::ClockMode;
+use crate::engine::{Ev, Shared};
+use crate::net::NetAddr;
+use crate::rules::id;
+use crate::time::Nanos;
+use crate::trace::What;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// A provider task: runs later on the simulator's driver.
+pub type Task = Box<dyn FnOnce(&Cx) + Send>;
+/// A network receive handler: (context, sender, datagram).
+pub type Handler = Arc<dyn Fn(&Cx, NetAddr, &[u8]) + Send + Sync>;
+
+/// A provider's handle on its simulated host.
+#[derive(Clone)]
+pub struct Cx {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) host: u8,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Vec<Cx>> = const { RefCell::new(Vec::new()) };
+    /// Tasks to run when the current callback returns (before the platform
+    /// sees its return value).
+    static BEFORE_RETURN: RefCell<Option<Vec<Task>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `cx` as the current context of this thread.
+pub(crate) fn with_current<R>(cx: &Cx, f: impl FnOnce() -> R) -> R {
+    CURRENT.with(|c| c.borrow_mut().push(cx.clone()));
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            CURRENT.with(|c| c.borrow_mut().pop());
+        }
+    }
+    let _pop = Pop;
+    f()
+}
+
+/// Runs provider code (a task, handler, start or stop): with the context
+/// set and panics caught and reported as CRASH-1.
+pub(crate) fn run_provider_code(cx: &Cx, what: &str, f: impl FnOnce()) {
+    let r = with_current(cx, || std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    if let Err(p) = r {
+        let msg = panic_message(&*p);
+        let mut w = cx.shared.world.lock();
+        w.violate(id::CRASH_1, cx.host, 0, None, format!("provider {what} panicked: {msg}"));
+    }
+}
+
+/// Runs a callback: context set, tasks spawned for "before return" run
+/// after it returns. Returns what the callback returned.
+pub(crate) fn run_callback<R>(cx: &Cx, f: impl FnOnce() -> R) -> R {
+    let outer = BEFORE_RETURN.with(|b| b.borrow_mut().replace(Vec::new()));
+    let r = with_current(cx, f);
+    let tasks = BEFORE_RETURN.with(|b| std::mem::replace(&mut *b.borrow_mut(), outer)).unwrap_or_default();
+    for t in tasks {
+        run_provider_code(cx, "task", || t(cx));
+    }
+    r
+}
+
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".into()
+    }
+}
+
+impl Cx {
+    pub(crate) fn new(shared: Arc<Shared>, host: u8) -> Cx {
+        Cx { shared, host }
+    }
+
+    /// The context of the simulated host whose provider code runs on this thread.
+    pub fn current() -> Option<Cx> {
+        CURRENT.with(|c| c.borrow().last().cloned())
+    }
+
+    /// The host's name.
+    pub fn host_name(&self) -> String {
+        self.shared.world.lock().hosts[self.host as usize].name.clone()
+    }
+
+    /// The host's index (its network node).
+    pub fn host_index(&self) -> u8 {
+        self.host
+    }
+
+    /// Names of every host with a platform.
+    pub fn hosts(&self) -> Vec<String> {
+        let w = self.shared.world.lock();
+        w.hosts.iter().filter(|h| h.has_platform).map(|h| h.name.clone()).collect()
+    }
+
+    /// The current (virtual) time.
+    pub fn now(&self) -> Nanos {
+        let mut w = self.shared.world.lock();
+        w.sync_clock();
+        w.now
+    }
+
+    /// Whether this run uses virtual time (false: real time).
+    pub fn is_virtual(&self) -> bool {
+        self.shared.world.lock().cfg.clock == ClockMode::Virtual
+    }
+
+    /// Spawns a worker task. When it runs relative to the spawning callback
+    /// is the harness's choice (`Config::tasks`): before the callback's return
+    /// is seen, right after, late, after a timeout, or never.
+    pub fn spawn(&self, f: impl FnOnce(&Cx) + Send + 'static) {
+        let task: Task = Box::new(f);
+        let mut w = self.shared.world.lock();
+        let t = w.cfg.tasks.clone();
+        let roll = (w.task_rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let in_callback = BEFORE_RETURN.with(|b| b.borrow().is_some());
+        let (mut delay, mut stalled) = (Nanos::ZERO, false);
+        let mut edge = t.before_return;
+        if roll < edge && in_callback {
+            drop(w);
+            BEFORE_RETURN.with(|b| b.borrow_mut().as_mut().expect("checked").push(task));
+            return;
+        }
+        edge += t.late;
+        if roll >= t.before_return && roll < edge {
+            delay = Nanos::from_millis(w.task_rng.range(1, t.late_max_ms.max(1)));
+        } else if roll >= edge && roll < edge + t.after_timeout {
+            let max = crate::config::Callback::ALL.iter().map(|c| w.cfg.limits.limit(*c)).max().unwrap_or_default();
+            delay = max.saturating_add(Nanos::from_secs(1));
+            stalled = true;
+        } else if roll >= edge + t.after_timeout && roll < edge + t.after_timeout + t.never {
+            w.hosts[self.host as usize].stalls += 1;
+            w.record(self.host, 0, What::Note { text: "harness: a provider task will never run".into() });
+            return;
+        }
+        if stalled {
+            w.hosts[self.host as usize].stalls += 1;
+        }
+        let at = w.now.saturating_add(delay);
+        w.schedule(at, Ev::Task { host: self.host, task, stalled });
+        drop(w);
+        self.shared.wake.notify_all();
+    }
+
+    /// Runs `f` after `d` of (virtual) time.
+    pub fn after(&self, d: Nanos, f: impl FnOnce(&Cx) + Send + 'static) {
+        let mut w = self.shared.world.lock();
+        let at = w.now.saturating_add(d);
+        w.schedule(at, Ev::Task { host: self.host, task: Box::new(f), stalled: false });
+        drop(w);
+        self.shared.wake.notify_all();
+    }
+
+    /// A random number from the run's seed.
+    pub fn random(&self) -> u64 {
+        self.shared.world.lock().task_rng.next_u64()
+    }
+
+    /// Simulates blocking work of duration `d` on the current thread: in
+    /// virtual time the clock moves on (nothing else runs meanwhile); in real
+    /// time the thread sleeps.
+    pub fn block_for(&self, d: Nanos) {
+        let mut w = self.shared.world.lock();
+        match w.cfg.clock {
+            ClockMode::Virtual => w.now = w.now.saturating_add(d),
+            ClockMode::RealTime => {
+                drop(w);
+                std::thread::sleep(d.to_std());
+            }
+        }
+    }
+
+    /// Binds `port` on this host's node; `handler` receives its datagrams.
+    pub fn bind(
+        &self,
+        port: u16,
+        handler: impl Fn(&Cx, NetAddr, &[u8]) + Send + Sync + 'static,
+    ) -> Result<NetAddr, String> {
+        let mut w = self.shared.world.lock();
+        let h = &mut w.hosts[self.host as usize];
+        if h.endpoints.contains_key(&port) {
+            return Err(format!("port {port} is already bound on {}", h.name));
+        }
+        h.endpoints.insert(port, Arc::new(handler));
+        Ok(NetAddr { node: self.host, port })
+    }
+
+    /// Closes `port` on this host.
+    pub fn unbind(&self, port: u16) {
+        self.shared.world.lock().hosts[self.host as usize].endpoints.remove(&port);
+    }
+
+    /// Sends a datagram from this host's `from_port` to `to` over the
+    /// simulated network (loss, delay, duplication, partitions apply).
+    pub fn send_to(&self, from_port: u16, to: NetAddr, data: &[u8]) {
+        let mut w = self.shared.world.lock();
+        let now = w.now;
+        let delays = w.net.route(self.host, to.node, now);
+        for d in delays {
+            let p = crate::net::Packet { from: NetAddr { node: self.host, port: from_port }, to, data: data.to_vec() };
+            w.schedule(now.saturating_add(d), Ev::Net(p));
+        }
+        drop(w);
+        self.shared.wake.notify_all();
+    }
+
+    /// The network address of `port` on the named host (or the infrastructure node).
+    pub fn addr_of(&self, host: &str, port: u16) -> Option<NetAddr> {
+        self.shared.world.lock().host_index(host).map(|node| NetAddr { node, port })
+    }
+
+    /// The address of `port` on the infrastructure node.
+    pub fn infra(&self, port: u16) -> NetAddr {
+        self.addr_of(crate::engine::INFRA, port).expect("every world has an infrastructure node")
+    }
+}

@@ -1,0 +1,207 @@
+//! The trace: every event of a run, in order, serialisable to JSON.
+//!
+//! A trace is what replays compare, what reports draw, and what the platform
+//! checker (`oracle`) reads to hold a platform to the C-rules. Events carry no
+//! addresses or wall-clock times, so a deterministic run's trace is a pure
+//! function of its seed.
+
+use crate::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
+use crate::config::Callback;
+use crate::rules::RuleId;
+use crate::time::Nanos;
+use crate::transport_id::Tid;
+use serde::{Deserialize, Serialize};
+
+/// A function the provider calls on the platform.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum PlatformFn {
+    CPNatfwtCreateProviderInstance,
+    CPNatfwtRegisterProviderInstance,
+    CPNatfwtDeregisterProviderInstance,
+    CPNatfwtDestroyProviderInstance,
+    CPNatfwtIndicateReceivedBuffers,
+    /// The platform's completion routine, called by the provider.
+    PlatformCompletionRoutine,
+}
+
+impl PlatformFn {
+    pub fn name(self) -> &'static str {
+        match self {
+            PlatformFn::CPNatfwtCreateProviderInstance => "CPNatfwtCreateProviderInstance",
+            PlatformFn::CPNatfwtRegisterProviderInstance => "CPNatfwtRegisterProviderInstance",
+            PlatformFn::CPNatfwtDeregisterProviderInstance => "CPNatfwtDeregisterProviderInstance",
+            PlatformFn::CPNatfwtDestroyProviderInstance => "CPNatfwtDestroyProviderInstance",
+            PlatformFn::CPNatfwtIndicateReceivedBuffers => "CPNatfwtIndicateReceivedBuffers",
+            PlatformFn::PlatformCompletionRoutine => "completion routine",
+        }
+    }
+    /// Short label for diagrams.
+    pub fn short(self) -> &'static str {
+        match self {
+            PlatformFn::CPNatfwtCreateProviderInstance => "Create",
+            PlatformFn::CPNatfwtRegisterProviderInstance => "Register",
+            PlatformFn::CPNatfwtDeregisterProviderInstance => "Deregister",
+            PlatformFn::CPNatfwtDestroyProviderInstance => "Destroy",
+            PlatformFn::CPNatfwtIndicateReceivedBuffers => "Indicate",
+            PlatformFn::PlatformCompletionRoutine => "complete",
+        }
+    }
+}
+
+/// The activity state of a session.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activity {
+    Dormant,
+    Active,
+}
+
+/// What happened.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum What {
+    /// The provider was started or stopped on a host.
+    ProviderStart,
+    ProviderStop,
+    /// The platform called a callback. `call` is the call serial (0 for the
+    /// two indications); `user_context` is what the callback received.
+    Call {
+        cb: Callback,
+        call: u32,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        tid: Option<Tid>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        remote: Option<Tid>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        bytes: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        reason: Option<Reason>,
+        user_context: u64,
+        /// Whether the platform passed a completion routine (COMP-9).
+        #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+        routine: bool,
+    },
+    /// A callback returned (hr is absent for the two VOID indications).
+    Return {
+        cb: Callback,
+        call: u32,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        hr: Option<i32>,
+    },
+    /// A pended call was completed through the platform's routine.
+    Complete {
+        cb: Callback,
+        call: u32,
+        status: i32,
+        /// The completion arrived before the callback returned (COMP-10).
+        #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+        early: bool,
+        /// It arrived after the session ended and was ignored (COMP-11).
+        #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+        ignored: bool,
+        /// The call's pointer arguments were intact at completion (COMP-8, DATA-6).
+        #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+        args_clobbered: bool,
+    },
+    /// How the platform read a finished call: success or failure (COMP-1).
+    Outcome { cb: Callback, call: u32, ok: bool },
+    /// The provider called a platform function and got `hr`.
+    Function {
+        f: PlatformFn,
+        hr: i32,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        detail: Option<String>,
+    },
+    /// The platform called the provider's completion routine of an Indicate.
+    ProviderCompletion { status: i32 },
+    /// A registration succeeded: the interface's name and LUID.
+    Registered { name: String, luid: u64, requested_luid: u64, name_was_null: bool },
+    /// The session's activity changed.
+    State { to: Activity },
+    /// The platform ended the session (TERMINATE follows).
+    SessionEnded { reason: Reason, cause: String },
+    /// The platform noticed a timeout of call `call`.
+    Timeout { cb: Callback, call: u32, excused: bool },
+    /// The platform shut down on this host.
+    Shutdown,
+    /// An application sent a datagram (`id` names it in later events).
+    AppSend { id: u32, to: Tid, bytes: u32 },
+    /// An application received a datagram.
+    AppReceive { id: u32, from: Tid, to: Tid, bytes: u32 },
+    /// The platform dropped an application datagram (no route, session ended…).
+    AppDrop { id: u32, why: String },
+    /// An application started or stopped listening.
+    Listen { on: bool },
+    /// A scenario or harness event (address notification, partition, …).
+    Note { text: String },
+    /// A rule was broken; `Violation` has the details.
+    Violation { rule: RuleId, message: String },
+}
+
+/// One event.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Event {
+    pub step: u64,
+    pub at: Nanos,
+    pub host: u8,
+    /// The instance's per-host number (0: none).
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub inst: u32,
+    #[serde(flatten)]
+    pub what: What,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+/// A whole run's trace.
+#[derive(Clone, PartialEq, Debug, Default, Serialize, Deserialize)]
+pub struct Trace {
+    /// Host names, indexed by `Event::host`.
+    pub hosts: Vec<String>,
+    pub events: Vec<Event>,
+}
+
+impl Trace {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a trace always serialises")
+    }
+    pub fn from_json(s: &str) -> Result<Trace, serde_json::Error> {
+        serde_json::from_str(s)
+    }
+    /// `A#1` for host 0 instance 1.
+    pub fn instance_name(&self, host: u8, inst: u32) -> String {
+        let h = self.hosts.get(host as usize).map(String::as_str).unwrap_or("?");
+        if inst == 0 {
+            h.to_string()
+        } else {
+            format!("{h}#{inst}")
+        }
+    }
+    /// A 64-bit digest of the trace (FNV-1a over its JSON), for quick comparisons.
+    pub fn digest(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in serde_json::to_vec(self).unwrap_or_default() {
+            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+        h
+    }
+}
+
+/// Formats an HRESULT the way traces and reports show it.
+pub fn hr_name(hr: i32) -> String {
+    use crate::abi::*;
+    match hr {
+        S_OK => "S_OK".into(),
+        S_FALSE => "S_FALSE".into(),
+        E_PENDING_IO => "ERROR_IO_PENDING".into(),
+        E_HANDLE => "E_HANDLE".into(),
+        E_POINTER => "E_POINTER".into(),
+        E_INVALIDARG => "E_INVALIDARG".into(),
+        E_FAIL => "E_FAIL".into(),
+        E_INVALID_STATE => "ERROR_INVALID_STATE".into(),
+        E_NOT_FOUND => "ERROR_NOT_FOUND".into(),
+        other => format!("0x{:08X}", other as u32),
+    }
+}

@@ -1,0 +1,105 @@
+//! Transport IDs as values: the 4- or 16-byte addresses the platform hands out.
+//!
+//! The simulator allocates one IPv4-sized and one IPv6-sized ID per interface
+//! (a [decision], CONTRACT §1.1) from documentation-style ranges, so they read
+//! like addresses in traces: `25.h.i.n` and `2001:db8:h:i::n`.
+
+use serde::{Deserialize, Serialize};
+
+/// An owned transport ID (deep copy): length 4 or 16.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tid {
+    len: u8,
+    bytes: [u8; 16],
+}
+
+impl Tid {
+    /// A transport ID from its bytes; `None` unless 4 or 16 bytes long.
+    pub fn from_bytes(b: &[u8]) -> Option<Tid> {
+        if b.len() != 4 && b.len() != 16 {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        bytes[..b.len()].copy_from_slice(b);
+        Some(Tid { len: b.len() as u8, bytes })
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+    pub fn is_v4(&self) -> bool {
+        self.len == 4
+    }
+    /// The IPv4-style ID of interface `iface` on host `host`, variant `n`.
+    pub fn v4(host: u8, iface: u8, n: u8) -> Tid {
+        Tid::from_bytes(&[25, host, iface, n]).unwrap()
+    }
+    /// The IPv6-style ID of interface `iface` on host `host`, variant `n`.
+    pub fn v6(host: u8, iface: u8, n: u8) -> Tid {
+        let mut b = [0u8; 16];
+        b[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        b[5] = host;
+        b[7] = iface;
+        b[15] = n;
+        Tid::from_bytes(&b).unwrap()
+    }
+}
+
+impl std::fmt::Display for Tid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let b = self.as_bytes();
+        if self.is_v4() {
+            write!(f, "{}.{}.{}.{}", b[0], b[1], b[2], b[3])
+        } else {
+            let words: Vec<u16> = b.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+            let addr = std::net::Ipv6Addr::new(
+                words[0], words[1], words[2], words[3], words[4], words[5], words[6], words[7],
+            );
+            write!(f, "{addr}")
+        }
+    }
+}
+impl std::fmt::Debug for Tid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::str::FromStr for Tid {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Tid, String> {
+        if let Ok(a) = s.parse::<std::net::Ipv4Addr>() {
+            return Ok(Tid::from_bytes(&a.octets()).unwrap());
+        }
+        if let Ok(a) = s.parse::<std::net::Ipv6Addr>() {
+            return Ok(Tid::from_bytes(&a.octets()).unwrap());
+        }
+        Err(format!("`{s}` is not an IPv4 or IPv6 address"))
+    }
+}
+
+impl Serialize for Tid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+impl<'de> Deserialize<'de> for Tid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Tid, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn formats_and_parses() {
+        let a = Tid::v4(1, 2, 3);
+        assert_eq!(a.to_string(), "25.1.2.3");
+        assert_eq!("25.1.2.3".parse::<Tid>().unwrap(), a);
+        let b = Tid::v6(1, 2, 3);
+        assert_eq!(b.to_string(), "2001:db8:1:2::3");
+        assert_eq!(b.to_string().parse::<Tid>().unwrap(), b);
+        assert!(Tid::from_bytes(&[1, 2, 3]).is_none());
+    }
+}

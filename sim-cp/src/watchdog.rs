@@ -1,0 +1,75 @@
+//! The real-time watchdog: notices a callback that does not return.
+//!
+//! The dispatch path bumps a per-world counter on entry and exit (odd means
+//! "inside a callback"), which costs two atomic increments and no clock read.
+//! One background thread samples every world's counter; a counter that stays
+//! odd and unchanged for `Config::watchdog_ms` is a hung callback: the
+//! watchdog records TIME-1 (SESS-7 for ESTABLISH/TERMINATE) in that world.
+//! After ten times the limit it cannot recover the thread, so it says what
+//! hangs and ends the process with exit code 3 instead of hanging CI.
+
+use crate::config::Callback;
+use crate::engine::Shared;
+use crate::rules::id;
+use parking_lot::Mutex;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+struct Watched {
+    world: Weak<Shared>,
+    epoch: u64,
+    since: Instant,
+    reported: bool,
+}
+
+static WATCHED: Mutex<Vec<Watched>> = Mutex::new(Vec::new());
+static STARTED: std::sync::Once = std::sync::Once::new();
+
+/// Starts watching a world (and the watchdog thread, the first time).
+pub(crate) fn watch(shared: &Arc<Shared>) {
+    WATCHED.lock().push(Watched { world: Arc::downgrade(shared), epoch: 0, since: Instant::now(), reported: false });
+    STARTED.call_once(|| {
+        std::thread::Builder::new()
+            .name("cpsim-watchdog".into())
+            .spawn(run)
+            .expect("the watchdog thread starts");
+    });
+}
+
+fn run() {
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let mut list = WATCHED.lock();
+        list.retain(|w| w.world.strong_count() > 0);
+        for w in list.iter_mut() {
+            let Some(shared) = w.world.upgrade() else { continue };
+            let epoch = shared.cb_epoch.load(Ordering::Acquire);
+            if epoch != w.epoch || epoch % 2 == 0 {
+                *w = Watched { world: w.world.clone(), epoch, since: Instant::now(), reported: false };
+                continue;
+            }
+            let limit = Duration::from_millis(shared.world.try_lock().map(|w| w.cfg.watchdog_ms).unwrap_or(2_000));
+            let stuck = w.since.elapsed();
+            let what = shared.cb_what.load(Ordering::Relaxed);
+            let (inst, cb) = ((what >> 8) as u32, Callback::ALL[(what & 0xFF) as usize % 8]);
+            if stuck >= limit && !w.reported {
+                w.reported = true;
+                if let Some(mut world) = shared.world.try_lock_for(Duration::from_millis(100)) {
+                    let (host, n) = world.insts.get(inst as usize).map(|i| (i.host, i.n)).unwrap_or((0, 0));
+                    let rule = if cb.is_async() { id::TIME_1 } else { id::SESS_7 };
+                    world.violate(rule, host, n, Some(cb.name()), format!("the callback has not returned after {} ms of real time (watchdog)", stuck.as_millis()));
+                }
+            }
+            if stuck >= limit * 10 {
+                eprintln!(
+                    "cpsim: watchdog: {} (instance slot {inst}) has not returned for {:.1} s; the provider hangs (TIME-1). \
+                     An in-process provider cannot be interrupted, so cpsim exits with code 3.",
+                    cb.name(),
+                    stuck.as_secs_f64()
+                );
+                std::process::exit(3);
+            }
+        }
+    }
+}
