@@ -118,7 +118,10 @@ pub type CPNATFWT_PROVIDER_COMPLETION_ROUTINE =
     Option<unsafe extern "system" fn(completionContext: *mut c_void, status: HRESULT)>;
 
 pub type CPNATFWT_PROVIDER_ESTABLISH_SESSION_INDICATION = Option<
-    unsafe extern "system" fn(providerInstance: CPNATFWT_PROVIDER_INSTANCE, userContext: *mut c_void),
+    unsafe extern "system" fn(
+        providerInstance: CPNATFWT_PROVIDER_INSTANCE,
+        userContext: *mut c_void,
+    ),
 >;
 pub type CPNATFWT_PROVIDER_TERMINATE_SESSION_INDICATION = Option<
     unsafe extern "system" fn(
@@ -217,7 +220,10 @@ pub fn layout_table() -> Vec<(&'static str, usize, Vec<(&'static str, usize)>)> 
             size_of::<CPNATFWT_TRANSPORT_ID>(),
             vec![
                 ("size", offset_of!(CPNATFWT_TRANSPORT_ID, size)),
-                ("transportId", offset_of!(CPNATFWT_TRANSPORT_ID, transportId)),
+                (
+                    "transportId",
+                    offset_of!(CPNATFWT_TRANSPORT_ID, transportId),
+                ),
             ],
         ),
         (
@@ -229,7 +235,11 @@ pub fn layout_table() -> Vec<(&'static str, usize, Vec<(&'static str, usize)>)> 
                 ("buffer", offset_of!(CPNATFWT_BUFFER, buffer)),
             ],
         ),
-        ("IF_LUID", size_of::<IF_LUID>(), vec![("Value", offset_of!(IF_LUID, Value))]),
+        (
+            "IF_LUID",
+            size_of::<IF_LUID>(),
+            vec![("Value", offset_of!(IF_LUID, Value))],
+        ),
         (
             "CPNATFWT_SESSION_TERMINATION_REASON",
             size_of::<CPNATFWT_SESSION_TERMINATION_REASON>(),
@@ -240,8 +250,14 @@ pub fn layout_table() -> Vec<(&'static str, usize, Vec<(&'static str, usize)>)> 
             size_of::<T>(),
             vec![
                 ("size", offset_of!(T, size)),
-                ("establishSessionIndication", offset_of!(T, establishSessionIndication)),
-                ("terminateSessionIndication", offset_of!(T, terminateSessionIndication)),
+                (
+                    "establishSessionIndication",
+                    offset_of!(T, establishSessionIndication),
+                ),
+                (
+                    "terminateSessionIndication",
+                    offset_of!(T, terminateSessionIndication),
+                ),
                 ("transitionActive", offset_of!(T, transitionActive)),
                 ("transitionDormant", offset_of!(T, transitionDormant)),
                 ("addTransportId", offset_of!(T, addTransportId)),

@@ -44,7 +44,10 @@ impl Callback {
     }
     /// Whether the callback takes a completion routine.
     pub fn is_async(self) -> bool {
-        !matches!(self, Callback::EstablishSessionIndication | Callback::TerminateSessionIndication)
+        !matches!(
+            self,
+            Callback::EstablishSessionIndication | Callback::TerminateSessionIndication
+        )
     }
 }
 
@@ -116,7 +119,13 @@ pub struct NetFaults {
 
 impl Default for NetFaults {
     fn default() -> Self {
-        NetFaults { loss: 0.0, duplicate: 0.0, reorder: 0.0, delay_ms: 1, jitter_ms: 0 }
+        NetFaults {
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            delay_ms: 1,
+            jitter_ms: 0,
+        }
     }
 }
 
@@ -193,7 +202,13 @@ pub struct TaskTiming {
 
 impl Default for TaskTiming {
     fn default() -> Self {
-        TaskTiming { before_return: 0.0, late: 0.0, late_max_ms: 200, after_timeout: 0.0, never: 0.0 }
+        TaskTiming {
+            before_return: 0.0,
+            late: 0.0,
+            late_max_ms: 200,
+            after_timeout: 0.0,
+            never: 0.0,
+        }
     }
 }
 
@@ -244,7 +259,10 @@ impl Default for Config {
 
 impl Config {
     pub fn with_seed(seed: u64) -> Config {
-        Config { seed, ..Config::default() }
+        Config {
+            seed,
+            ..Config::default()
+        }
     }
     pub fn has_fault(&self, f: PlatformFault) -> bool {
         self.faults.contains(&f)

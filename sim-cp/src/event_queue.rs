@@ -38,7 +38,10 @@ pub struct EventQueue<E> {
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
-        EventQueue { heap: BinaryHeap::new(), seq: 0 }
+        EventQueue {
+            heap: BinaryHeap::new(),
+            seq: 0,
+        }
     }
 }
 
@@ -46,7 +49,11 @@ impl<E> EventQueue<E> {
     /// Schedules `ev` at `at`.
     pub fn push(&mut self, at: Nanos, ev: E) {
         self.seq += 1;
-        self.heap.push(Entry { at, seq: self.seq, ev });
+        self.heap.push(Entry {
+            at,
+            seq: self.seq,
+            ev,
+        });
     }
     /// The time of the earliest event.
     pub fn peek_time(&self) -> Option<Nanos> {

@@ -29,7 +29,10 @@ fn route_by_handle(handle: u64) -> Option<(Arc<Shared>, u8)> {
     let cx = current();
     if let Some((world, _)) = handle::decode(Kind::Instance, handle) {
         if let Some(shared) = handle::lookup(world) {
-            let host = cx.filter(|c| Arc::ptr_eq(&c.shared, &shared)).map(|c| c.host).unwrap_or(0);
+            let host = cx
+                .filter(|c| Arc::ptr_eq(&c.shared, &shared))
+                .map(|c| c.host)
+                .unwrap_or(0);
             return Some((shared, host));
         }
     }
@@ -72,7 +75,14 @@ pub unsafe extern "system" fn CPNatfwtCreateProviderInstance(
     };
     let mut w = cx.shared.world.lock();
     // SAFETY: forwarded under the same contract.
-    unsafe { w.create(cx.host, dispatch_table, user_context as usize, provider_instance) }
+    unsafe {
+        w.create(
+            cx.host,
+            dispatch_table,
+            user_context as usize,
+            provider_instance,
+        )
+    }
 }
 
 /// `CPNatfwtRegisterProviderInstance`.
@@ -86,8 +96,14 @@ pub unsafe extern "system" fn CPNatfwtRegisterProviderInstance(
     flags: u32,
     sddl: *mut WCHAR,
 ) -> HRESULT {
-    let Some((shared, host)) = route_by_handle(provider_instance.as_u64()) else { return E_HANDLE };
-    let inst = match shared.world.lock().resolve(provider_instance.as_u64(), host, PlatformFn::CPNatfwtRegisterProviderInstance) {
+    let Some((shared, host)) = route_by_handle(provider_instance.as_u64()) else {
+        return E_HANDLE;
+    };
+    let inst = match shared.world.lock().resolve(
+        provider_instance.as_u64(),
+        host,
+        PlatformFn::CPNatfwtRegisterProviderInstance,
+    ) {
         Ok(i) => i,
         Err(hr) => return hr,
     };
@@ -99,7 +115,12 @@ pub unsafe extern "system" fn CPNatfwtRegisterProviderInstance(
         // SAFETY: non-NULL in/out parameter.
         Some(unsafe { interface_luid.read_unaligned().Value })
     };
-    let args = lc::RegisterArgs { name, luid_in, flags, sddl: sddl.map(|s| String::from_utf16_lossy(&s)) };
+    let args = lc::RegisterArgs {
+        name,
+        luid_in,
+        flags,
+        sddl: sddl.map(|s| String::from_utf16_lossy(&s)),
+    };
     let (hr, luid) = lc::register_now(&shared, inst, args);
     if hr == S_OK && !interface_luid.is_null() {
         // SAFETY: non-NULL out parameter (REG-4).
@@ -112,9 +133,17 @@ pub unsafe extern "system" fn CPNatfwtRegisterProviderInstance(
 ///
 /// # Safety
 /// None beyond the C API: any handle value is accepted and checked.
-pub unsafe extern "system" fn CPNatfwtDeregisterProviderInstance(provider_instance: CPNATFWT_PROVIDER_INSTANCE) -> HRESULT {
-    let Some((shared, host)) = route_by_handle(provider_instance.as_u64()) else { return E_HANDLE };
-    let inst = match shared.world.lock().resolve(provider_instance.as_u64(), host, PlatformFn::CPNatfwtDeregisterProviderInstance) {
+pub unsafe extern "system" fn CPNatfwtDeregisterProviderInstance(
+    provider_instance: CPNATFWT_PROVIDER_INSTANCE,
+) -> HRESULT {
+    let Some((shared, host)) = route_by_handle(provider_instance.as_u64()) else {
+        return E_HANDLE;
+    };
+    let inst = match shared.world.lock().resolve(
+        provider_instance.as_u64(),
+        host,
+        PlatformFn::CPNatfwtDeregisterProviderInstance,
+    ) {
         Ok(i) => i,
         Err(hr) => return hr,
     };
@@ -125,9 +154,17 @@ pub unsafe extern "system" fn CPNatfwtDeregisterProviderInstance(provider_instan
 ///
 /// # Safety
 /// None beyond the C API: any handle value is accepted and checked.
-pub unsafe extern "system" fn CPNatfwtDestroyProviderInstance(provider_instance: CPNATFWT_PROVIDER_INSTANCE) {
-    let Some((shared, host)) = route_by_handle(provider_instance.as_u64()) else { return };
-    let inst = match shared.world.lock().resolve(provider_instance.as_u64(), host, PlatformFn::CPNatfwtDestroyProviderInstance) {
+pub unsafe extern "system" fn CPNatfwtDestroyProviderInstance(
+    provider_instance: CPNATFWT_PROVIDER_INSTANCE,
+) {
+    let Some((shared, host)) = route_by_handle(provider_instance.as_u64()) else {
+        return;
+    };
+    let inst = match shared.world.lock().resolve(
+        provider_instance.as_u64(),
+        host,
+        PlatformFn::CPNatfwtDestroyProviderInstance,
+    ) {
         Ok(i) => i,
         Err(_) => return,
     };
@@ -148,16 +185,29 @@ pub unsafe extern "system" fn CPNatfwtIndicateReceivedBuffers(
     completion_context: *mut c_void,
     completion_routine: CPNATFWT_PROVIDER_COMPLETION_ROUTINE,
 ) -> HRESULT {
-    let Some((shared, host)) = route_by_handle(provider_instance.as_u64()) else { return E_HANDLE };
+    let Some((shared, host)) = route_by_handle(provider_instance.as_u64()) else {
+        return E_HANDLE;
+    };
     let mut w = shared.world.lock();
-    let inst = match w.resolve(provider_instance.as_u64(), host, PlatformFn::CPNatfwtIndicateReceivedBuffers) {
+    let inst = match w.resolve(
+        provider_instance.as_u64(),
+        host,
+        PlatformFn::CPNatfwtIndicateReceivedBuffers,
+    ) {
         Ok(i) => i,
         Err(hr) => return hr,
     };
     w.sync_clock();
     // SAFETY: forwarded under this function's contract.
     let hr = unsafe {
-        w.indicate(inst, local_transport_id, remote_transport_id, buffer_chain, completion_context, completion_routine)
+        w.indicate(
+            inst,
+            local_transport_id,
+            remote_transport_id,
+            buffer_chain,
+            completion_context,
+            completion_routine,
+        )
     };
     drop(w);
     shared.wake.notify_all();
@@ -168,13 +218,19 @@ pub unsafe extern "system" fn CPNatfwtIndicateReceivedBuffers(
 ///
 /// # Safety
 /// Safe for any arguments: the context is decoded and checked, never dereferenced.
-pub unsafe extern "system" fn platform_completion_routine(completion_context: *mut c_void, status: HRESULT) {
+pub unsafe extern "system" fn platform_completion_routine(
+    completion_context: *mut c_void,
+    status: HRESULT,
+) {
     let ctx = completion_context as usize as u64;
     let decoded = handle::decode(Kind::Completion, ctx);
     let shared = decoded.and_then(|(w, _)| handle::lookup(w));
     let (shared, host, serial) = match (shared, decoded) {
         (Some(s), Some((_, serial))) => {
-            let host = current().filter(|c| Arc::ptr_eq(&c.shared, &s)).map(|c| c.host).unwrap_or(0);
+            let host = current()
+                .filter(|c| Arc::ptr_eq(&c.shared, &s))
+                .map(|c| c.host)
+                .unwrap_or(0);
             (s, host, serial)
         }
         _ => match current().or_else(crate::engine::only_world_first_host) {

@@ -40,13 +40,19 @@ pub(crate) fn register_world(make: impl FnOnce(WorldId) -> Arc<Shared>) -> Arc<S
     let slot = match reg.worlds.iter().position(|(_, w)| w.strong_count() == 0) {
         Some(s) => s,
         None => {
-            assert!(reg.worlds.len() < SLOTS, "more than {SLOTS} simulated worlds alive at once");
+            assert!(
+                reg.worlds.len() < SLOTS,
+                "more than {SLOTS} simulated worlds alive at once"
+            );
             reg.worlds.push((0, Weak::new()));
             reg.worlds.len() - 1
         }
     };
     let generation = (reg.worlds[slot].0 + 1) & 0x3FFF;
-    let id = WorldId { slot: slot as u16, generation };
+    let id = WorldId {
+        slot: slot as u16,
+        generation,
+    };
     let shared = make(id);
     reg.worlds[slot] = (generation, Arc::downgrade(&shared));
     shared
@@ -71,7 +77,13 @@ pub(crate) fn only_live_world() -> Option<Arc<Shared>> {
 }
 
 fn tag(kind: Kind, high: u64, index: u32) -> u64 {
-    let mut h = high ^ (index as u64).rotate_left(17) ^ if kind == Kind::Instance { 0x5bd1_e995 } else { 0x1b87_3593 };
+    let mut h = high
+        ^ (index as u64).rotate_left(17)
+        ^ if kind == Kind::Instance {
+            0x5bd1_e995
+        } else {
+            0x1b87_3593
+        };
     h = h.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (h >> 56) & 0xFF
 }
@@ -87,7 +99,10 @@ pub fn encode(kind: Kind, world: WorldId, index: u32) -> u64 {
 pub fn decode(kind: Kind, v: u64) -> Option<(WorldId, u32)> {
     let high = v & !0xFF_FFFF_FFFF;
     let index = v as u32;
-    let world = WorldId { slot: (v >> 54) as u16, generation: ((v >> 40) & 0x3FFF) as u16 };
+    let world = WorldId {
+        slot: (v >> 54) as u16,
+        generation: ((v >> 40) & 0x3FFF) as u16,
+    };
     if v == 0 || world.generation == 0 || (v >> 32) & 0xFF != tag(kind, high, index) {
         return None;
     }
@@ -99,7 +114,10 @@ mod tests {
     use super::*;
     #[test]
     fn round_trip_and_tamper_detection() {
-        let w = WorldId { slot: 3, generation: 77 };
+        let w = WorldId {
+            slot: 3,
+            generation: 77,
+        };
         for i in [0u32, 1, 2, 1000, u32::MAX] {
             let h = encode(Kind::Instance, w, i);
             assert_eq!(decode(Kind::Instance, h), Some((w, i)));
@@ -107,7 +125,9 @@ mod tests {
             assert_eq!(decode(Kind::Completion, h), None);
         }
         let c = encode(Kind::Completion, w, 5);
-        let tampered = (1..=64u64).filter(|d| decode(Kind::Completion, c.wrapping_add(*d)).is_some()).count();
+        let tampered = (1..=64u64)
+            .filter(|d| decode(Kind::Completion, c.wrapping_add(*d)).is_some())
+            .count();
         assert!(tampered <= 2, "{tampered} of 64 neighbours decode");
         assert_eq!(decode(Kind::Instance, 0), None);
     }

@@ -6,7 +6,9 @@ use crate::abi::CPNATFWT_MAX_INTERFACE_NAME_LENGTH as MAX;
 
 /// The name a NULL friendly name gets: unique on the host because `n` is.
 pub fn default_name(n: u32) -> Vec<u16> {
-    format!("Microsoft Connectivity Platform Adapter #{n}").encode_utf16().collect()
+    format!("Microsoft Connectivity Platform Adapter #{n}")
+        .encode_utf16()
+        .collect()
 }
 
 /// The final name for `wanted` given the names already used on the host:

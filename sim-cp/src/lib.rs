@@ -13,16 +13,17 @@
 //! See ARCHITECTURE.md at the repository root for the map.
 
 pub mod abi;
+pub mod config;
 mod engine;
 mod event_queue;
 pub mod ffi;
 mod handle;
 mod interface_name;
 pub mod net;
-pub mod config;
 pub mod rng;
 pub mod rules;
 pub mod runtime;
+pub mod safe;
 pub mod sddl;
 pub mod time;
 pub mod trace;

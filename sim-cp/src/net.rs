@@ -76,7 +76,11 @@ impl Network {
             self.last_drop = Some(now);
             return Vec::new();
         }
-        let copies = if self.rng.chance(self.faults.duplicate) { 2 } else { 1 };
+        let copies = if self.rng.chance(self.faults.duplicate) {
+            2
+        } else {
+            1
+        };
         (0..copies)
             .map(|_| {
                 let mut ms = self.faults.delay_ms;

@@ -22,7 +22,14 @@ impl Rng {
     /// A generator for this seed.
     pub fn new(seed: u64) -> Rng {
         let mut x = seed;
-        Rng { s: [splitmix(&mut x), splitmix(&mut x), splitmix(&mut x), splitmix(&mut x)] }
+        Rng {
+            s: [
+                splitmix(&mut x),
+                splitmix(&mut x),
+                splitmix(&mut x),
+                splitmix(&mut x),
+            ],
+        }
     }
     /// An independent stream derived from this seed and a label.
     pub fn stream(seed: u64, label: &str) -> Rng {
@@ -69,10 +76,23 @@ mod tests {
     use super::*;
     #[test]
     fn same_seed_same_stream_and_streams_differ() {
-        let a: Vec<u64> = (0..8).map({ let mut r = Rng::new(7); move |_| r.next_u64() }).collect();
-        let b: Vec<u64> = (0..8).map({ let mut r = Rng::new(7); move |_| r.next_u64() }).collect();
+        let a: Vec<u64> = (0..8)
+            .map({
+                let mut r = Rng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..8)
+            .map({
+                let mut r = Rng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
         assert_eq!(a, b);
-        assert_ne!(Rng::stream(7, "net").next_u64(), Rng::stream(7, "platform").next_u64());
+        assert_ne!(
+            Rng::stream(7, "net").next_u64(),
+            Rng::stream(7, "platform").next_u64()
+        );
         let mut r = Rng::new(1);
         for _ in 0..1000 {
             assert!(r.below(10) < 10);

@@ -95,8 +95,9 @@ impl Serialize for RuleId {
 impl<'de> serde::Deserialize<'de> for RuleId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        RuleId::parse(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown rule ID `{s}` (see `cpsim rules`)")))
+        RuleId::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("unknown rule ID `{s}` (see `cpsim rules`)"))
+        })
     }
 }
 
@@ -422,7 +423,10 @@ mod tests {
 
     #[test]
     fn catalogue_counts() {
-        let p = CATALOGUE.iter().filter(|r| r.binds == Binds::Provider).count();
+        let p = CATALOGUE
+            .iter()
+            .filter(|r| r.binds == Binds::Provider)
+            .count();
         let c = CATALOGUE.len() - p;
         // CONTRACT §3 has 28 P-rules and 29 C-rules; CRASH-1 is the project's own.
         assert_eq!((p, c), (29, 29));

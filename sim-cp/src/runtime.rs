@@ -51,11 +51,19 @@ pub(crate) fn with_current<R>(cx: &Cx, f: impl FnOnce() -> R) -> R {
 /// Runs provider code (a task, handler, start or stop): with the context
 /// set and panics caught and reported as CRASH-1.
 pub(crate) fn run_provider_code(cx: &Cx, what: &str, f: impl FnOnce()) {
-    let r = with_current(cx, || std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    let r = with_current(cx, || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+    });
     if let Err(p) = r {
         let msg = panic_message(&*p);
         let mut w = cx.shared.world.lock();
-        w.violate(id::CRASH_1, cx.host, 0, None, format!("provider {what} panicked: {msg}"));
+        w.violate(
+            id::CRASH_1,
+            cx.host,
+            0,
+            None,
+            format!("provider {what} panicked: {msg}"),
+        );
     }
 }
 
@@ -64,7 +72,9 @@ pub(crate) fn run_provider_code(cx: &Cx, what: &str, f: impl FnOnce()) {
 pub(crate) fn run_callback<R>(cx: &Cx, f: impl FnOnce() -> R) -> R {
     let outer = BEFORE_RETURN.with(|b| b.borrow_mut().replace(Vec::new()));
     let r = with_current(cx, f);
-    let tasks = BEFORE_RETURN.with(|b| std::mem::replace(&mut *b.borrow_mut(), outer)).unwrap_or_default();
+    let tasks = BEFORE_RETURN
+        .with(|b| std::mem::replace(&mut *b.borrow_mut(), outer))
+        .unwrap_or_default();
     for t in tasks {
         run_provider_code(cx, "task", || t(cx));
     }
@@ -93,7 +103,9 @@ impl Cx {
 
     /// The host's name.
     pub fn host_name(&self) -> String {
-        self.shared.world.lock().hosts[self.host as usize].name.clone()
+        self.shared.world.lock().hosts[self.host as usize]
+            .name
+            .clone()
     }
 
     /// The host's index (its network node).
@@ -104,7 +116,11 @@ impl Cx {
     /// Names of every host with a platform.
     pub fn hosts(&self) -> Vec<String> {
         let w = self.shared.world.lock();
-        w.hosts.iter().filter(|h| h.has_platform).map(|h| h.name.clone()).collect()
+        w.hosts
+            .iter()
+            .filter(|h| h.has_platform)
+            .map(|h| h.name.clone())
+            .collect()
     }
 
     /// The current (virtual) time.
@@ -139,19 +155,36 @@ impl Cx {
         if roll >= t.before_return && roll < edge {
             delay = Nanos::from_millis(w.task_rng.range(1, t.late_max_ms.max(1)));
         } else if roll >= edge && roll < edge + t.after_timeout {
-            let max = crate::config::Callback::ALL.iter().map(|c| w.cfg.limits.limit(*c)).max().unwrap_or_default();
+            let max = crate::config::Callback::ALL
+                .iter()
+                .map(|c| w.cfg.limits.limit(*c))
+                .max()
+                .unwrap_or_default();
             delay = max.saturating_add(Nanos::from_secs(1));
             stalled = true;
         } else if roll >= edge + t.after_timeout && roll < edge + t.after_timeout + t.never {
             w.hosts[self.host as usize].stalls += 1;
-            w.record(self.host, 0, What::Note { text: "harness: a provider task will never run".into() });
+            w.record(
+                self.host,
+                0,
+                What::Note {
+                    text: "harness: a provider task will never run".into(),
+                },
+            );
             return;
         }
         if stalled {
             w.hosts[self.host as usize].stalls += 1;
         }
         let at = w.now.saturating_add(delay);
-        w.schedule(at, Ev::Task { host: self.host, task, stalled });
+        w.schedule(
+            at,
+            Ev::Task {
+                host: self.host,
+                task,
+                stalled,
+            },
+        );
         drop(w);
         self.shared.wake.notify_all();
     }
@@ -160,7 +193,14 @@ impl Cx {
     pub fn after(&self, d: Nanos, f: impl FnOnce(&Cx) + Send + 'static) {
         let mut w = self.shared.world.lock();
         let at = w.now.saturating_add(d);
-        w.schedule(at, Ev::Task { host: self.host, task: Box::new(f), stalled: false });
+        w.schedule(
+            at,
+            Ev::Task {
+                host: self.host,
+                task: Box::new(f),
+                stalled: false,
+            },
+        );
         drop(w);
         self.shared.wake.notify_all();
     }
@@ -196,12 +236,17 @@ impl Cx {
             return Err(format!("port {port} is already bound on {}", h.name));
         }
         h.endpoints.insert(port, Arc::new(handler));
-        Ok(NetAddr { node: self.host, port })
+        Ok(NetAddr {
+            node: self.host,
+            port,
+        })
     }
 
     /// Closes `port` on this host.
     pub fn unbind(&self, port: u16) {
-        self.shared.world.lock().hosts[self.host as usize].endpoints.remove(&port);
+        self.shared.world.lock().hosts[self.host as usize]
+            .endpoints
+            .remove(&port);
     }
 
     /// Sends a datagram from this host's `from_port` to `to` over the
@@ -211,7 +256,14 @@ impl Cx {
         let now = w.now;
         let delays = w.net.route(self.host, to.node, now);
         for d in delays {
-            let p = crate::net::Packet { from: NetAddr { node: self.host, port: from_port }, to, data: data.to_vec() };
+            let p = crate::net::Packet {
+                from: NetAddr {
+                    node: self.host,
+                    port: from_port,
+                },
+                to,
+                data: data.to_vec(),
+            };
             w.schedule(now.saturating_add(d), Ev::Net(p));
         }
         drop(w);
@@ -220,11 +272,16 @@ impl Cx {
 
     /// The network address of `port` on the named host (or the infrastructure node).
     pub fn addr_of(&self, host: &str, port: u16) -> Option<NetAddr> {
-        self.shared.world.lock().host_index(host).map(|node| NetAddr { node, port })
+        self.shared
+            .world
+            .lock()
+            .host_index(host)
+            .map(|node| NetAddr { node, port })
     }
 
     /// The address of `port` on the infrastructure node.
     pub fn infra(&self, port: u16) -> NetAddr {
-        self.addr_of(crate::engine::INFRA, port).expect("every world has an infrastructure node")
+        self.addr_of(crate::engine::INFRA, port)
+            .expect("every world has an infrastructure node")
     }
 }

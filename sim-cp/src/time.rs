@@ -58,7 +58,12 @@ impl std::fmt::Display for Nanos {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n = self.0;
         if n >= 1_000_000_000 {
-            write!(f, "{}.{:06}s", n / 1_000_000_000, (n % 1_000_000_000) / 1000)
+            write!(
+                f,
+                "{}.{:06}s",
+                n / 1_000_000_000,
+                (n % 1_000_000_000) / 1000
+            )
         } else if n >= 1_000_000 {
             write!(f, "{}.{:03}ms", n / 1_000_000, (n % 1_000_000) / 1000)
         } else {

@@ -76,7 +76,10 @@ pub enum What {
         bytes: Option<u32>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         reason: Option<Reason>,
-        user_context: u64,
+        /// The user context passed, XOR the one given to Create: 0 when
+        /// intact (SESS-6). Kept as a difference so traces hold no addresses.
+        #[serde(skip_serializing_if = "is_zero64", default)]
+        context_delta: u64,
         /// Whether the platform passed a completion routine (COMP-9).
         #[serde(skip_serializing_if = "std::ops::Not::not", default)]
         routine: bool,
@@ -104,7 +107,11 @@ pub enum What {
         args_clobbered: bool,
     },
     /// How the platform read a finished call: success or failure (COMP-1).
-    Outcome { cb: Callback, call: u32, ok: bool },
+    Outcome {
+        cb: Callback,
+        call: u32,
+        ok: bool,
+    },
     /// The provider called a platform function and got `hr`.
     Function {
         f: PlatformFn,
@@ -113,29 +120,64 @@ pub enum What {
         detail: Option<String>,
     },
     /// The platform called the provider's completion routine of an Indicate.
-    ProviderCompletion { status: i32 },
+    ProviderCompletion {
+        status: i32,
+    },
     /// A registration succeeded: the interface's name and LUID.
-    Registered { name: String, luid: u64, requested_luid: u64, name_was_null: bool },
+    Registered {
+        name: String,
+        luid: u64,
+        requested_luid: u64,
+        name_was_null: bool,
+    },
     /// The session's activity changed.
-    State { to: Activity },
+    State {
+        to: Activity,
+    },
     /// The platform ended the session (TERMINATE follows).
-    SessionEnded { reason: Reason, cause: String },
+    SessionEnded {
+        reason: Reason,
+        cause: String,
+    },
     /// The platform noticed a timeout of call `call`.
-    Timeout { cb: Callback, call: u32, excused: bool },
+    Timeout {
+        cb: Callback,
+        call: u32,
+        excused: bool,
+    },
     /// The platform shut down on this host.
     Shutdown,
     /// An application sent a datagram (`id` names it in later events).
-    AppSend { id: u32, to: Tid, bytes: u32 },
+    AppSend {
+        id: u32,
+        to: Tid,
+        bytes: u32,
+    },
     /// An application received a datagram.
-    AppReceive { id: u32, from: Tid, to: Tid, bytes: u32 },
+    AppReceive {
+        id: u32,
+        from: Tid,
+        to: Tid,
+        bytes: u32,
+    },
     /// The platform dropped an application datagram (no route, session ended…).
-    AppDrop { id: u32, why: String },
+    AppDrop {
+        id: u32,
+        why: String,
+    },
     /// An application started or stopped listening.
-    Listen { on: bool },
+    Listen {
+        on: bool,
+    },
     /// A scenario or harness event (address notification, partition, …).
-    Note { text: String },
+    Note {
+        text: String,
+    },
     /// A rule was broken; `Violation` has the details.
-    Violation { rule: RuleId, message: String },
+    Violation {
+        rule: RuleId,
+        message: String,
+    },
 }
 
 /// One event.
@@ -152,6 +194,10 @@ pub struct Event {
 }
 
 fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+fn is_zero64(v: &u64) -> bool {
     *v == 0
 }
 
@@ -172,7 +218,11 @@ impl Trace {
     }
     /// `A#1` for host 0 instance 1.
     pub fn instance_name(&self, host: u8, inst: u32) -> String {
-        let h = self.hosts.get(host as usize).map(String::as_str).unwrap_or("?");
+        let h = self
+            .hosts
+            .get(host as usize)
+            .map(String::as_str)
+            .unwrap_or("?");
         if inst == 0 {
             h.to_string()
         } else {

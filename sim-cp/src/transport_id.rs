@@ -21,7 +21,10 @@ impl Tid {
         }
         let mut bytes = [0u8; 16];
         bytes[..b.len()].copy_from_slice(b);
-        Some(Tid { len: b.len() as u8, bytes })
+        Some(Tid {
+            len: b.len() as u8,
+            bytes,
+        })
     }
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
@@ -50,7 +53,10 @@ impl std::fmt::Display for Tid {
         if self.is_v4() {
             write!(f, "{}.{}.{}.{}", b[0], b[1], b[2], b[3])
         } else {
-            let words: Vec<u16> = b.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+            let words: Vec<u16> = b
+                .chunks(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
             let addr = std::net::Ipv6Addr::new(
                 words[0], words[1], words[2], words[3], words[4], words[5], words[6], words[7],
             );

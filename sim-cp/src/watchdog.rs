@@ -28,7 +28,12 @@ static STARTED: std::sync::Once = std::sync::Once::new();
 
 /// Starts watching a world (and the watchdog thread, the first time).
 pub(crate) fn watch(shared: &Arc<Shared>) {
-    WATCHED.lock().push(Watched { world: Arc::downgrade(shared), epoch: 0, since: Instant::now(), reported: false });
+    WATCHED.lock().push(Watched {
+        world: Arc::downgrade(shared),
+        epoch: 0,
+        since: Instant::now(),
+        reported: false,
+    });
     STARTED.call_once(|| {
         std::thread::Builder::new()
             .name("cpsim-watchdog".into())
@@ -43,22 +48,55 @@ fn run() {
         let mut list = WATCHED.lock();
         list.retain(|w| w.world.strong_count() > 0);
         for w in list.iter_mut() {
-            let Some(shared) = w.world.upgrade() else { continue };
+            let Some(shared) = w.world.upgrade() else {
+                continue;
+            };
             let epoch = shared.cb_epoch.load(Ordering::Acquire);
             if epoch != w.epoch || epoch % 2 == 0 {
-                *w = Watched { world: w.world.clone(), epoch, since: Instant::now(), reported: false };
+                *w = Watched {
+                    world: w.world.clone(),
+                    epoch,
+                    since: Instant::now(),
+                    reported: false,
+                };
                 continue;
             }
-            let limit = Duration::from_millis(shared.world.try_lock().map(|w| w.cfg.watchdog_ms).unwrap_or(2_000));
+            let limit = Duration::from_millis(
+                shared
+                    .world
+                    .try_lock()
+                    .map(|w| w.cfg.watchdog_ms)
+                    .unwrap_or(2_000),
+            );
             let stuck = w.since.elapsed();
             let what = shared.cb_what.load(Ordering::Relaxed);
-            let (inst, cb) = ((what >> 8) as u32, Callback::ALL[(what & 0xFF) as usize % 8]);
+            let (inst, cb) = (
+                (what >> 8) as u32,
+                Callback::ALL[(what & 0xFF) as usize % 8],
+            );
             if stuck >= limit && !w.reported {
                 w.reported = true;
                 if let Some(mut world) = shared.world.try_lock_for(Duration::from_millis(100)) {
-                    let (host, n) = world.insts.get(inst as usize).map(|i| (i.host, i.n)).unwrap_or((0, 0));
-                    let rule = if cb.is_async() { id::TIME_1 } else { id::SESS_7 };
-                    world.violate(rule, host, n, Some(cb.name()), format!("the callback has not returned after {} ms of real time (watchdog)", stuck.as_millis()));
+                    let (host, n) = world
+                        .insts
+                        .get(inst as usize)
+                        .map(|i| (i.host, i.n))
+                        .unwrap_or((0, 0));
+                    let rule = if cb.is_async() {
+                        id::TIME_1
+                    } else {
+                        id::SESS_7
+                    };
+                    world.violate(
+                        rule,
+                        host,
+                        n,
+                        Some(cb.name()),
+                        format!(
+                            "the callback has not returned after {} ms of real time (watchdog)",
+                            stuck.as_millis()
+                        ),
+                    );
                 }
             }
             if stuck >= limit * 10 {

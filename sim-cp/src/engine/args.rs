@@ -70,10 +70,16 @@ impl ArgPool {
             Some(i) => i,
             None => {
                 let b = Box::into_raw(Box::new(Block {
-                    tids: [CPNATFWT_TRANSPORT_ID { size: 0, transportId: std::ptr::null_mut() }; 2],
+                    tids: [CPNATFWT_TRANSPORT_ID {
+                        size: 0,
+                        transportId: std::ptr::null_mut(),
+                    }; 2],
                     bytes: [[0; 16]; 2],
-                    chain: [CPNATFWT_BUFFER { next: std::ptr::null_mut(), size: 0, buffer: std::ptr::null_mut() };
-                        CHAIN],
+                    chain: [CPNATFWT_BUFFER {
+                        next: std::ptr::null_mut(),
+                        size: 0,
+                        buffer: std::ptr::null_mut(),
+                    }; CHAIN],
                     payload: Vec::new(),
                     serial: 0,
                     inst: 0,
@@ -85,8 +91,14 @@ impl ArgPool {
                 // only take field addresses.
                 unsafe {
                     for k in 0..2 {
-                        self.by_addr.insert(std::ptr::addr_of!((*b).tids[k]) as usize, (i, Part::TidStruct));
-                        self.by_addr.insert(std::ptr::addr_of!((*b).bytes[k]) as usize, (i, Part::TidBytes));
+                        self.by_addr.insert(
+                            std::ptr::addr_of!((*b).tids[k]) as usize,
+                            (i, Part::TidStruct),
+                        );
+                        self.by_addr.insert(
+                            std::ptr::addr_of!((*b).bytes[k]) as usize,
+                            (i, Part::TidBytes),
+                        );
                     }
                 }
                 i
@@ -132,13 +144,21 @@ impl ArgPool {
             let n = payload.len();
             let mut start = 0;
             for k in 0..pieces {
-                let end = if k + 1 == pieces { n } else { n * (k + 1) / pieces };
+                let end = if k + 1 == pieces {
+                    n
+                } else {
+                    n * (k + 1) / pieces
+                };
                 let next = if k + 1 == pieces {
                     std::ptr::null_mut()
                 } else {
                     std::ptr::addr_of_mut!((*b).chain[k + 1])
                 };
-                (*b).chain[k] = CPNATFWT_BUFFER { next, size: (end - start) as u32, buffer: base.add(start) };
+                (*b).chain[k] = CPNATFWT_BUFFER {
+                    next,
+                    size: (end - start) as u32,
+                    buffer: base.add(start),
+                };
                 start = end;
             }
             std::ptr::addr_of_mut!((*b).chain[0])
@@ -211,8 +231,12 @@ impl ArgPool {
         // SAFETY: reading our own quarantined block.
         unsafe {
             let blk = &*b;
-            let ok = blk.bytes.iter().all(|x| x.iter().all(|&v| v == POISON)) && blk.payload.iter().all(|&v| v == POISON);
-            (!ok).then(|| Tampered { serial: blk.serial, inst: blk.inst })
+            let ok = blk.bytes.iter().all(|x| x.iter().all(|&v| v == POISON))
+                && blk.payload.iter().all(|&v| v == POISON);
+            (!ok).then(|| Tampered {
+                serial: blk.serial,
+                inst: blk.inst,
+            })
         }
     }
 

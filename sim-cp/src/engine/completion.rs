@@ -52,10 +52,18 @@ impl Calls {
     /// A fresh call serial (from 1).
     pub fn begin(&mut self, call: OpenCall) -> u32 {
         if self.ended.is_empty() {
-            self.ended.push(Closed { end: End::Sync, cb: Callback::EstablishSessionIndication, inst: 0 });
+            self.ended.push(Closed {
+                end: End::Sync,
+                cb: Callback::EstablishSessionIndication,
+                inst: 0,
+            });
         }
         let serial = self.ended.len() as u32;
-        self.ended.push(Closed { end: End::Open, cb: call.op.callback(), inst: call.inst });
+        self.ended.push(Closed {
+            end: End::Open,
+            cb: call.op.callback(),
+            inst: call.inst,
+        });
         self.open.insert(serial, call);
         serial
     }
@@ -64,11 +72,21 @@ impl Calls {
 impl World {
     /// The callback of call `serial` returned `hr` (the dispatch path).
     pub fn callback_returned(&mut self, serial: u32, hr: i32) {
-        let Some(c) = self.calls.open.get_mut(&serial) else { return };
+        let Some(c) = self.calls.open.get_mut(&serial) else {
+            return;
+        };
         c.in_callback = false;
         let (inst, cb, early, started) = (c.inst, c.op.callback(), c.early, c.started);
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
-        self.record(host, n, What::Return { cb, call: serial, hr: Some(hr) });
+        self.record(
+            host,
+            n,
+            What::Return {
+                cb,
+                call: serial,
+                hr: Some(hr),
+            },
+        );
         let elapsed = self.now.saturating_sub(started);
         if elapsed > self.cfg.limits.limit(cb) {
             self.violate(
@@ -76,9 +94,16 @@ impl World {
                 host,
                 n,
                 Some(cb.name()),
-                format!("the callback ran {elapsed} of virtual time, over its {} limit", self.cfg.limits.limit(cb)),
+                format!(
+                    "the callback ran {elapsed} of virtual time, over its {} limit",
+                    self.cfg.limits.limit(cb)
+                ),
             );
-            self.end_session(inst, Reason::ProviderTimeout, "synchronous call over its time limit");
+            self.end_session(
+                inst,
+                Reason::ProviderTimeout,
+                "synchronous call over its time limit",
+            );
         }
         if hr == E_PENDING_IO {
             if let Some(status) = early {
@@ -101,16 +126,28 @@ impl World {
                 host,
                 n,
                 Some(cb.name()),
-                format!("returned success code {} other than S_OK; the platform reads it as failure", hr_name(hr)),
+                format!(
+                    "returned success code {} other than S_OK; the platform reads it as failure",
+                    hr_name(hr)
+                ),
             );
         }
-        let status = if hr > 0 && self.cfg.has_fault(PlatformFault::SFalseIsSuccess) { S_OK } else { hr };
+        let status = if hr > 0 && self.cfg.has_fault(PlatformFault::SFalseIsSuccess) {
+            S_OK
+        } else {
+            hr
+        };
         self.finish_call(serial, status, true);
     }
 
     /// The provider called the platform's completion routine for `serial`.
     pub fn completion_routine(&mut self, serial: u32, status: i32, host_hint: u8) {
-        let Some(&closed) = self.calls.ended.get(serial as usize).filter(|_| serial != 0) else {
+        let Some(&closed) = self
+            .calls
+            .ended
+            .get(serial as usize)
+            .filter(|_| serial != 0)
+        else {
             self.violate(
                 id::COMP_5,
                 host_hint,
@@ -120,11 +157,25 @@ impl World {
             );
             return;
         };
-        let (host, n) = (self.insts[closed.inst as usize].host, self.insts[closed.inst as usize].n);
+        let (host, n) = (
+            self.insts[closed.inst as usize].host,
+            self.insts[closed.inst as usize].n,
+        );
         let cbn = closed.cb.name();
         match closed.end {
             End::Sync => {
-                self.record(host, n, What::Complete { cb: closed.cb, call: serial, status, early: false, ignored: true, args_clobbered: false });
+                self.record(
+                    host,
+                    n,
+                    What::Complete {
+                        cb: closed.cb,
+                        call: serial,
+                        status,
+                        early: false,
+                        ignored: true,
+                        args_clobbered: false,
+                    },
+                );
                 self.violate(
                     id::COMP_3,
                     host,
@@ -135,25 +186,69 @@ impl World {
                 return;
             }
             End::Completed => {
-                self.record(host, n, What::Complete { cb: closed.cb, call: serial, status, early: false, ignored: true, args_clobbered: false });
-                self.violate(id::COMP_4, host, n, Some(cbn), "completion routine called a second time for the same call".into());
+                self.record(
+                    host,
+                    n,
+                    What::Complete {
+                        cb: closed.cb,
+                        call: serial,
+                        status,
+                        early: false,
+                        ignored: true,
+                        args_clobbered: false,
+                    },
+                );
+                self.violate(
+                    id::COMP_4,
+                    host,
+                    n,
+                    Some(cbn),
+                    "completion routine called a second time for the same call".into(),
+                );
                 return;
             }
             End::Open => {}
         }
         let mut status = status;
         if status == E_PENDING_IO {
-            self.violate(id::COMP_6, host, n, Some(cbn), "completed with status ERROR_IO_PENDING; the platform reads it as E_FAIL".into());
+            self.violate(
+                id::COMP_6,
+                host,
+                n,
+                Some(cbn),
+                "completed with status ERROR_IO_PENDING; the platform reads it as E_FAIL".into(),
+            );
             status = E_FAIL;
         }
-        let c = self.calls.open.get_mut(&serial).expect("open calls are in the table");
+        let c = self
+            .calls
+            .open
+            .get_mut(&serial)
+            .expect("open calls are in the table");
         if c.in_callback {
             if c.early.is_some() {
-                self.violate(id::COMP_4, host, n, Some(cbn), "completion routine called twice before the callback returned".into());
+                self.violate(
+                    id::COMP_4,
+                    host,
+                    n,
+                    Some(cbn),
+                    "completion routine called twice before the callback returned".into(),
+                );
                 return;
             }
             c.early = Some(status);
-            self.record(host, n, What::Complete { cb: closed.cb, call: serial, status, early: true, ignored: false, args_clobbered: false });
+            self.record(
+                host,
+                n,
+                What::Complete {
+                    cb: closed.cb,
+                    call: serial,
+                    status,
+                    early: true,
+                    ignored: false,
+                    args_clobbered: false,
+                },
+            );
             return;
         }
         self.finish_call(serial, status, false);
@@ -162,10 +257,15 @@ impl World {
     /// Ends call `serial` with `status`: bookkeeping, argument quarantine,
     /// and the operation's effect on the session.
     fn finish_call(&mut self, serial: u32, status: i32, sync: bool) {
-        let Some(c) = self.calls.open.remove(&serial) else { return };
+        let Some(c) = self.calls.open.remove(&serial) else {
+            return;
+        };
         self.calls.ended[serial as usize].end = if sync { End::Sync } else { End::Completed };
         let cb = c.op.callback();
-        let (host, n) = (self.insts[c.inst as usize].host, self.insts[c.inst as usize].n);
+        let (host, n) = (
+            self.insts[c.inst as usize].host,
+            self.insts[c.inst as usize].n,
+        );
         let mut clobbered = false;
         if let Some(slot) = c.args {
             clobbered = self.args.digest(slot) != c.digest;
@@ -173,12 +273,22 @@ impl World {
                 self.report_tampered(t);
             }
         }
-        let live = self.insts[c.inst as usize].session.as_ref().is_some_and(|s| s.no == c.session && s.ended.is_none());
+        let live = self.insts[c.inst as usize]
+            .session
+            .as_ref()
+            .is_some_and(|s| s.no == c.session && s.ended.is_none());
         if !sync && c.early.is_none() {
             self.record(
                 host,
                 n,
-                What::Complete { cb, call: serial, status, early: false, ignored: !live, args_clobbered: clobbered },
+                What::Complete {
+                    cb,
+                    call: serial,
+                    status,
+                    early: false,
+                    ignored: !live,
+                    args_clobbered: clobbered,
+                },
             );
         }
         if !live {
@@ -187,26 +297,42 @@ impl World {
             return;
         }
         let ok = status == S_OK;
-        self.record(host, n, What::Outcome { cb, call: serial, ok });
+        self.record(
+            host,
+            n,
+            What::Outcome {
+                cb,
+                call: serial,
+                ok,
+            },
+        );
         self.op_done(c.inst, c.op, ok);
     }
 
     /// Reports a retired argument block whose poison was disturbed.
     pub fn report_tampered(&mut self, t: super::args::Tampered) {
-        let (host, n) = (self.insts[t.inst as usize].host, self.insts[t.inst as usize].n);
+        let (host, n) = (
+            self.insts[t.inst as usize].host,
+            self.insts[t.inst as usize].n,
+        );
         let cb = self.calls.ended.get(t.serial as usize).map(|c| c.cb.name());
         self.violate(
             id::COMP_7,
             host,
             n,
             cb,
-            format!("the provider wrote into the arguments of call {} after it had completed", t.serial),
+            format!(
+                "the provider wrote into the arguments of call {} after it had completed",
+                t.serial
+            ),
         );
     }
 
     /// A call's time limit passed (TIME-1, TIME-2).
     pub fn deadline(&mut self, serial: u32) {
-        let Some(c) = self.calls.open.get_mut(&serial) else { return };
+        let Some(c) = self.calls.open.get_mut(&serial) else {
+            return;
+        };
         if c.timed_out {
             return;
         }
@@ -214,14 +340,39 @@ impl World {
         let (inst, session, cb) = (c.inst, c.session, c.op.callback());
         let i = &self.insts[inst as usize];
         let (host, n) = (i.host, i.n);
-        if !i.session.as_ref().is_some_and(|s| s.no == session && s.ended.is_none()) {
+        if !i
+            .session
+            .as_ref()
+            .is_some_and(|s| s.no == session && s.ended.is_none())
+        {
             return;
         }
         let excused = self.hosts[host as usize].stalls > 0;
-        self.record(host, n, What::Timeout { cb, call: serial, excused });
+        self.record(
+            host,
+            n,
+            What::Timeout {
+                cb,
+                call: serial,
+                excused,
+            },
+        );
         if !excused {
-            let rule = if cb.is_async() { id::TIME_1 } else { id::SESS_7 };
-            self.violate(rule, host, n, Some(cb.name()), format!("call {serial} not finished within its {} limit", self.cfg.limits.limit(cb)));
+            let rule = if cb.is_async() {
+                id::TIME_1
+            } else {
+                id::SESS_7
+            };
+            self.violate(
+                rule,
+                host,
+                n,
+                Some(cb.name()),
+                format!(
+                    "call {serial} not finished within its {} limit",
+                    self.cfg.limits.limit(cb)
+                ),
+            );
         }
         if !self.cfg.has_fault(PlatformFault::IgnoreTimeout) {
             self.end_session(inst, Reason::ProviderTimeout, "a call timed out");
@@ -236,14 +387,24 @@ impl World {
 
     /// End of run: pended calls never completed (COMP-4) and tampered quarantine (COMP-7).
     pub fn check_unfinished_calls(&mut self) {
-        let open: Vec<(u32, u32, Callback, bool)> =
-            self.calls.open.iter().map(|(s, c)| (*s, c.inst, c.op.callback(), c.in_callback)).collect();
+        let open: Vec<(u32, u32, Callback, bool)> = self
+            .calls
+            .open
+            .iter()
+            .map(|(s, c)| (*s, c.inst, c.op.callback(), c.in_callback))
+            .collect();
         for (serial, inst, cb, in_cb) in open {
             if in_cb {
                 continue;
             }
             let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
-            self.violate(id::COMP_4, host, n, Some(cb.name()), format!("call {serial} returned ERROR_IO_PENDING and was never completed"));
+            self.violate(
+                id::COMP_4,
+                host,
+                n,
+                Some(cb.name()),
+                format!("call {serial} returned ERROR_IO_PENDING and was never completed"),
+            );
         }
         for t in self.args.sweep() {
             self.report_tampered(t);

@@ -10,7 +10,9 @@
 use super::completion::OpenCall;
 use super::instance::{Op, Phase};
 use super::{Shared, World};
-use crate::abi::{CPNATFWT_PROVIDER_INSTANCE as Handle, CPNATFWT_SESSION_TERMINATION_REASON as Reason};
+use crate::abi::{
+    CPNATFWT_PROVIDER_INSTANCE as Handle, CPNATFWT_SESSION_TERMINATION_REASON as Reason,
+};
 use crate::config::{Callback, PlatformFault};
 use crate::handle::{self, Kind};
 use crate::runtime::{run_callback, Cx};
@@ -24,7 +26,8 @@ struct InCallback<'a>(&'a Shared);
 impl<'a> InCallback<'a> {
     fn enter(s: &'a Shared, inst: u32, cb: Callback) -> Self {
         let idx = Callback::ALL.iter().position(|c| *c == cb).unwrap_or(0) as u64;
-        s.cb_what.store(((inst as u64) << 8) | idx, Ordering::Relaxed);
+        s.cb_what
+            .store(((inst as u64) << 8) | idx, Ordering::Relaxed);
         s.cb_epoch.fetch_add(1, Ordering::AcqRel);
         InCallback(s)
     }
@@ -51,7 +54,8 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
     let ok = i.session.as_ref().is_some_and(|s| {
         s.no == session
             && s.ended.is_none()
-            && (s.phase == Phase::Established || w.cfg.has_fault(PlatformFault::CallBeforeEstablish))
+            && (s.phase == Phase::Established
+                || w.cfg.has_fault(PlatformFault::CallBeforeEstablish))
     });
     if !ok {
         w.op_abandoned(inst, session, &op);
@@ -59,6 +63,7 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
     }
     let (host, n, handle, table) = (i.host, i.n, Handle::from_u64(i.handle), i.table);
     let uctx = user_context(&w, inst);
+    let delta = uctx as u64 ^ w.insts[inst as usize].user_context as u64;
     let started = w.now;
     let serial = w.calls.begin(OpenCall {
         inst,
@@ -72,7 +77,9 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
         timed_out: false,
     });
     let ctx = handle::encode(Kind::Completion, w.id, serial) as usize as *mut c_void;
-    let routine = crate::abi::CPNATFWT_PLATFORM_COMPLETION_ROUTINE::Some(crate::ffi::platform_completion_routine);
+    let routine = crate::abi::CPNATFWT_PLATFORM_COMPLETION_ROUTINE::Some(
+        crate::ffi::platform_completion_routine,
+    );
     // Arguments live in the pool until the call ends (COMP-8, DATA-6).
     let (mut tid, mut remote, mut bytes) = (None, None, None);
     let mut ptrs: [*mut crate::abi::CPNATFWT_TRANSPORT_ID; 2] = [std::ptr::null_mut(); 2];
@@ -92,7 +99,11 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
             c.digest = d;
             tid = Some(t);
         }
-        Op::Send { local, remote: r, datagram } => {
+        Op::Send {
+            local,
+            remote: r,
+            datagram,
+        } => {
             let slot = w.args.take(serial, inst);
             ptrs[0] = w.args.tid(slot, 0, *local);
             ptrs[1] = w.args.tid(slot, 1, *r);
@@ -110,7 +121,20 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
         }
         Op::Activate | Op::Deactivate => {}
     }
-    w.record(host, n, What::Call { cb, call: serial, tid, remote, bytes, reason: None, user_context: uctx as u64, routine: true });
+    w.record(
+        host,
+        n,
+        What::Call {
+            cb,
+            call: serial,
+            tid,
+            remote,
+            bytes,
+            reason: None,
+            context_delta: delta,
+            routine: true,
+        },
+    );
     w.arm_deadline(serial, cb);
     if w.cfg.has_fault(PlatformFault::ClobberPendedArgs) {
         if let Some(slot) = w.calls.open[&serial].args {
@@ -127,13 +151,21 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
         // (LIFE-9); the pointers passed stay valid until the call completes.
         run_callback(&cx, || unsafe {
             match &op {
-                Op::Activate => table.transitionActive.expect("checked at Create")(handle, uctx, ctx, routine),
-                Op::Deactivate => table.transitionDormant.expect("checked at Create")(handle, uctx, ctx, routine),
-                Op::Add(_) => table.addTransportId.expect("checked at Create")(handle, uctx, ptrs[0], ctx, routine),
-                Op::Remove(_) => {
-                    table.removeTransportId.expect("checked at Create")(handle, uctx, ptrs[0], ctx, routine)
+                Op::Activate => {
+                    table.transitionActive.expect("checked at Create")(handle, uctx, ctx, routine)
                 }
-                Op::Reach(_) => table.reachTransportId.expect("checked at Create")(handle, uctx, ptrs[0], ctx, routine),
+                Op::Deactivate => {
+                    table.transitionDormant.expect("checked at Create")(handle, uctx, ctx, routine)
+                }
+                Op::Add(_) => table.addTransportId.expect("checked at Create")(
+                    handle, uctx, ptrs[0], ctx, routine,
+                ),
+                Op::Remove(_) => table.removeTransportId.expect("checked at Create")(
+                    handle, uctx, ptrs[0], ctx, routine,
+                ),
+                Op::Reach(_) => table.reachTransportId.expect("checked at Create")(
+                    handle, uctx, ptrs[0], ctx, routine,
+                ),
                 Op::Send { .. } => table.sendBuffers.expect("checked at Create")(
                     handle,
                     uctx,
@@ -155,25 +187,56 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
 pub(crate) fn deliver_establish(shared: &Arc<Shared>, inst: u32, session: u32) {
     let mut w = shared.world.lock();
     let i = &w.insts[inst as usize];
-    let pending = i.session.as_ref().is_some_and(|s| s.no == session && s.phase == Phase::Pending);
+    let pending = i
+        .session
+        .as_ref()
+        .is_some_and(|s| s.no == session && s.phase == Phase::Pending);
     if !pending {
         return;
     }
     let (host, n, handle, table) = (i.host, i.n, Handle::from_u64(i.handle), i.table);
     let uctx = user_context(&w, inst);
-    w.insts[inst as usize].session.as_mut().expect("checked").phase = Phase::Establishing;
+    let delta = uctx as u64 ^ w.insts[inst as usize].user_context as u64;
+    w.insts[inst as usize]
+        .session
+        .as_mut()
+        .expect("checked")
+        .phase = Phase::Establishing;
     let cb = Callback::EstablishSessionIndication;
-    w.record(host, n, What::Call { cb, call: 0, tid: None, remote: None, bytes: None, reason: None, user_context: uctx as u64, routine: false });
+    w.record(
+        host,
+        n,
+        What::Call {
+            cb,
+            call: 0,
+            tid: None,
+            remote: None,
+            bytes: None,
+            reason: None,
+            context_delta: delta,
+            routine: false,
+        },
+    );
     let started = w.now;
     drop(w);
     let cx = Cx::new(shared.clone(), host);
     {
         let _g = InCallback::enter(shared, inst, cb);
         // SAFETY: checked non-NULL at Create.
-        run_callback(&cx, || unsafe { table.establishSessionIndication.expect("checked at Create")(handle, uctx) });
+        run_callback(&cx, || unsafe {
+            table.establishSessionIndication.expect("checked at Create")(handle, uctx)
+        });
     }
     let mut w = shared.world.lock();
-    w.record(host, n, What::Return { cb, call: 0, hr: None });
+    w.record(
+        host,
+        n,
+        What::Return {
+            cb,
+            call: 0,
+            hr: None,
+        },
+    );
     let deferred = w.establish_returned(inst, session, started);
     drop(w);
     // SESS-3: Deregister/Destroy called inside ESTABLISH take effect now.
@@ -190,22 +253,48 @@ pub(crate) fn deliver_establish(shared: &Arc<Shared>, inst: u32, session: u32) {
 pub(crate) fn deliver_terminate(shared: &Arc<Shared>, inst: u32, session: u32, reason: Reason) {
     let mut w = shared.world.lock();
     let i = &w.insts[inst as usize];
-    let Some(s) = i.session.as_ref().filter(|s| s.no == session) else { return };
+    let Some(s) = i.session.as_ref().filter(|s| s.no == session) else {
+        return;
+    };
     let twice = w.cfg.has_fault(PlatformFault::DoubleTerminate);
     if s.phase != Phase::Established || (s.terminate_delivered && !twice) {
         return;
     }
     let (host, n, handle, table) = (i.host, i.n, Handle::from_u64(i.handle), i.table);
     let uctx = user_context(&w, inst);
-    let reason = if w.cfg.has_fault(PlatformFault::WrongTerminationReason) && reason == Reason::ProviderTimeout {
+    let delta = uctx as u64 ^ w.insts[inst as usize].user_context as u64;
+    let reason = if w.cfg.has_fault(PlatformFault::WrongTerminationReason)
+        && reason == Reason::ProviderTimeout
+    {
         Reason::PlatformShutdown
     } else {
         reason
     };
-    let first = !w.insts[inst as usize].session.as_ref().expect("checked").terminate_delivered;
-    w.insts[inst as usize].session.as_mut().expect("checked").terminate_delivered = true;
+    let first = !w.insts[inst as usize]
+        .session
+        .as_ref()
+        .expect("checked")
+        .terminate_delivered;
+    w.insts[inst as usize]
+        .session
+        .as_mut()
+        .expect("checked")
+        .terminate_delivered = true;
     let cb = Callback::TerminateSessionIndication;
-    w.record(host, n, What::Call { cb, call: 0, tid: None, remote: None, bytes: None, reason: Some(reason), user_context: uctx as u64, routine: false });
+    w.record(
+        host,
+        n,
+        What::Call {
+            cb,
+            call: 0,
+            tid: None,
+            remote: None,
+            bytes: None,
+            reason: Some(reason),
+            context_delta: delta,
+            routine: false,
+        },
+    );
     let started = w.now;
     drop(w);
     let cx = Cx::new(shared.clone(), host);
@@ -217,7 +306,15 @@ pub(crate) fn deliver_terminate(shared: &Arc<Shared>, inst: u32, session: u32, r
         });
     }
     let mut w = shared.world.lock();
-    w.record(host, n, What::Return { cb, call: 0, hr: None });
+    w.record(
+        host,
+        n,
+        What::Return {
+            cb,
+            call: 0,
+            hr: None,
+        },
+    );
     w.terminate_returned(inst, session, reason, started);
     drop(w);
     if twice && first {

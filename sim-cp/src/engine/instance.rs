@@ -1,6 +1,9 @@
 //! Instances, their sessions and interfaces: the platform's per-instance state.
 
-use crate::abi::{CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE as Table, CPNATFWT_SESSION_TERMINATION_REASON as Reason};
+use crate::abi::{
+    CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE as Table,
+    CPNATFWT_SESSION_TERMINATION_REASON as Reason,
+};
 use crate::config::Callback;
 use crate::time::Nanos;
 use crate::transport_id::Tid;
@@ -44,7 +47,11 @@ pub enum Op {
     Add(Tid),
     Remove(Tid),
     Reach(Tid),
-    Send { local: Tid, remote: Tid, datagram: u32 },
+    Send {
+        local: Tid,
+        remote: Tid,
+        datagram: u32,
+    },
 }
 
 impl Op {

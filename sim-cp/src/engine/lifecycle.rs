@@ -6,8 +6,8 @@
 
 use super::instance::{Instance, Interface, Life, Phase, Session};
 use super::{Ev, Shared, World};
-use crate::abi::*;
 use crate::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
+use crate::abi::*;
 use crate::config::PlatformFault;
 use crate::handle::{self, Kind};
 use crate::interface_name;
@@ -19,13 +19,26 @@ use std::sync::Arc;
 /// The five platform functions as the engine implements them; `ffi` calls these.
 impl World {
     fn function(&mut self, host: u8, inst: u32, f: PlatformFn, hr: i32) -> i32 {
-        self.record(host, inst, What::Function { f, hr, detail: None });
+        self.record(
+            host,
+            inst,
+            What::Function {
+                f,
+                hr,
+                detail: None,
+            },
+        );
         hr
     }
 
     /// Resolves a handle to a live instance, reporting LIFE-1 (or LIFE-5 for
     /// a second Destroy) otherwise.
-    pub(crate) fn resolve(&mut self, handle: u64, host_hint: u8, f: PlatformFn) -> Result<u32, i32> {
+    pub(crate) fn resolve(
+        &mut self,
+        handle: u64,
+        host_hint: u8,
+        f: PlatformFn,
+    ) -> Result<u32, i32> {
         let found = handle::decode(Kind::Instance, handle)
             .filter(|(w, _)| *w == self.id)
             .map(|(_, i)| i)
@@ -48,7 +61,9 @@ impl World {
                     host_hint,
                     0,
                     Some(f.name()),
-                    format!("handle 0x{handle:x} was never returned by CPNatfwtCreateProviderInstance"),
+                    format!(
+                        "handle 0x{handle:x} was never returned by CPNatfwtCreateProviderInstance"
+                    ),
                 );
                 Err(self.function(host_hint, 0, f, E_HANDLE))
             }
@@ -72,7 +87,11 @@ impl World {
             w.function(host, 0, f, hr)
         };
         if out.is_null() {
-            return bad(self, E_POINTER, "providerInstance (the out pointer) is NULL".into());
+            return bad(
+                self,
+                E_POINTER,
+                "providerInstance (the out pointer) is NULL".into(),
+            );
         }
         if table.is_null() {
             return bad(self, E_POINTER, "dispatchTable is NULL".into());
@@ -81,13 +100,23 @@ impl World {
         // before anything larger is trusted.
         let size = unsafe { std::ptr::read_unaligned(table as *const u32) };
         if size != DISPATCH_TABLE_SIZE {
-            return bad(self, E_INVALIDARG, format!("dispatch table size is {size}, expected {DISPATCH_TABLE_SIZE}"));
+            return bad(
+                self,
+                E_INVALIDARG,
+                format!("dispatch table size is {size}, expected {DISPATCH_TABLE_SIZE}"),
+            );
         }
         // SAFETY: the caller declared a table of the full size.
         let t = unsafe { std::ptr::read_unaligned(table) };
         let missing: Vec<&str> = [
-            ("establishSessionIndication", t.establishSessionIndication.is_none()),
-            ("terminateSessionIndication", t.terminateSessionIndication.is_none()),
+            (
+                "establishSessionIndication",
+                t.establishSessionIndication.is_none(),
+            ),
+            (
+                "terminateSessionIndication",
+                t.terminateSessionIndication.is_none(),
+            ),
             ("transitionActive", t.transitionActive.is_none()),
             ("transitionDormant", t.transitionDormant.is_none()),
             ("addTransportId", t.addTransportId.is_none()),
@@ -100,7 +129,14 @@ impl World {
         .map(|(n, _)| n)
         .collect();
         if !missing.is_empty() {
-            return bad(self, E_INVALIDARG, format!("NULL callback(s) in the dispatch table: {}", missing.join(", ")));
+            return bad(
+                self,
+                E_INVALIDARG,
+                format!(
+                    "NULL callback(s) in the dispatch table: {}",
+                    missing.join(", ")
+                ),
+            );
         }
         let idx = self.insts.len() as u32;
         let h = &mut self.hosts[host as usize];
@@ -136,7 +172,9 @@ impl World {
             } else {
                 w.record(host, n, What::Note { text: msg });
             }
-            if w.cfg.has_fault(PlatformFault::EstablishOnFailedRegister) && w.insts[inst as usize].session.is_none() {
+            if w.cfg.has_fault(PlatformFault::EstablishOnFailedRegister)
+                && w.insts[inst as usize].session.is_none()
+            {
                 w.insts[inst as usize].sessions += 1;
                 let no = w.insts[inst as usize].sessions;
                 w.insts[inst as usize].session = Some(Session::new(no, w.now));
@@ -146,31 +184,72 @@ impl World {
             (w.function(host, n, f, hr), None)
         };
         if self.insts[inst as usize].life == Life::Registered {
-            return fail(self, Some(id::LIFE_2), E_INVALID_STATE, "Register called on an instance that is already registered".into());
+            return fail(
+                self,
+                Some(id::LIFE_2),
+                E_INVALID_STATE,
+                "Register called on an instance that is already registered".into(),
+            );
         }
         if args.flags != 0 {
-            return fail(self, Some(id::REG_7), E_INVALIDARG, format!("flags is 0x{:x}; no flag is defined", args.flags));
+            return fail(
+                self,
+                Some(id::REG_7),
+                E_INVALIDARG,
+                format!("flags is 0x{:x}; no flag is defined", args.flags),
+            );
         }
         if let Some(s) = &args.sddl {
             if let Err(e) = crate::sddl::validate(s) {
-                return fail(self, Some(id::REG_8), E_INVALIDARG, format!("sddl `{s}` is not well formed: {e}"));
+                return fail(
+                    self,
+                    Some(id::REG_8),
+                    E_INVALIDARG,
+                    format!("sddl `{s}` is not well formed: {e}"),
+                );
             }
         }
         if self.hosts[host as usize].shutdown {
-            return fail(self, None, E_INVALID_STATE, "Register refused: the platform has shut down on this host".into());
+            return fail(
+                self,
+                None,
+                E_INVALID_STATE,
+                "Register refused: the platform has shut down on this host".into(),
+            );
         }
-        if self.cfg.has_fault(PlatformFault::PoisonAfterFailedRegister) && self.insts[inst as usize].failed_register {
-            return fail(self, None, E_INVALID_STATE, "(platform fault) Register refused after an earlier failure".into());
+        if self.cfg.has_fault(PlatformFault::PoisonAfterFailedRegister)
+            && self.insts[inst as usize].failed_register
+        {
+            return fail(
+                self,
+                None,
+                E_INVALID_STATE,
+                "(platform fault) Register refused after an earlier failure".into(),
+            );
         }
         let iface = match args.luid_in {
             Some(l) if l != 0 => {
-                match self.hosts[host as usize].interfaces.iter().position(|i| i.luid == l) {
+                match self.hosts[host as usize]
+                    .interfaces
+                    .iter()
+                    .position(|i| i.luid == l)
+                {
                     Some(k) if self.hosts[host as usize].interfaces[k].owner.is_none() => k,
                     Some(_) => {
-                        return fail(self, Some(id::REG_5), E_NOT_FOUND, format!("LUID 0x{l:x} is in use by another registered instance"))
+                        return fail(
+                            self,
+                            Some(id::REG_5),
+                            E_NOT_FOUND,
+                            format!("LUID 0x{l:x} is in use by another registered instance"),
+                        )
                     }
                     None => {
-                        return fail(self, Some(id::REG_5), E_NOT_FOUND, format!("LUID 0x{l:x} was never given to this provider"))
+                        return fail(
+                            self,
+                            Some(id::REG_5),
+                            E_NOT_FOUND,
+                            format!("LUID 0x{l:x} was never given to this provider"),
+                        )
                     }
                 }
             }
@@ -180,7 +259,10 @@ impl World {
         let now = self.now;
         let hst = &mut self.hosts[host as usize];
         hst.interfaces[iface].owner = Some(inst);
-        let (luid, name) = (hst.interfaces[iface].luid, String::from_utf16_lossy(&hst.interfaces[iface].name));
+        let (luid, name) = (
+            hst.interfaces[iface].luid,
+            String::from_utf16_lossy(&hst.interfaces[iface].name),
+        );
         let i = &mut self.insts[inst as usize];
         i.life = Life::Registered;
         i.iface = Some(iface);
@@ -190,7 +272,12 @@ impl World {
         self.record(
             host,
             n,
-            What::Registered { name, luid, requested_luid: args.luid_in.unwrap_or(0), name_was_null: args.name.is_none() },
+            What::Registered {
+                name,
+                luid,
+                requested_luid: args.luid_in.unwrap_or(0),
+                name_was_null: args.name.is_none(),
+            },
         );
         let hr = self.function(host, n, f, S_OK);
         if self.rng.chance(0.5) {
@@ -224,7 +311,13 @@ impl World {
         for a in &addrs {
             self.traffic.issue(*a);
         }
-        self.hosts[host as usize].interfaces.push(Interface { luid, name, owner: None, addrs, index: idx });
+        self.hosts[host as usize].interfaces.push(Interface {
+            luid,
+            name,
+            owner: None,
+            addrs,
+            index: idx,
+        });
         k
     }
 
@@ -236,12 +329,24 @@ impl World {
         if let Some(s) = self.insts[inst as usize].session.as_mut() {
             if s.phase == Phase::Establishing {
                 s.deferred_deregister = true;
-                self.record(host, n, What::Note { text: "Deregister inside ESTABLISH: deferred until it returns".into() });
+                self.record(
+                    host,
+                    n,
+                    What::Note {
+                        text: "Deregister inside ESTABLISH: deferred until it returns".into(),
+                    },
+                );
                 return (self.function(host, n, f, S_OK), None);
             }
         }
         if self.insts[inst as usize].life != Life::Registered {
-            self.violate(id::LIFE_6, host, n, Some(f.name()), "Deregister called on an instance that is not registered".into());
+            self.violate(
+                id::LIFE_6,
+                host,
+                n,
+                Some(f.name()),
+                "Deregister called on an instance that is not registered".into(),
+            );
             return (self.function(host, n, f, E_INVALID_STATE), None);
         }
         let i = &mut self.insts[inst as usize];
@@ -278,18 +383,38 @@ impl World {
         if let Some(s) = self.insts[inst as usize].session.as_mut() {
             if s.phase == Phase::Establishing {
                 s.deferred_destroy = true;
-                self.record(host, n, What::Note { text: "Destroy inside ESTABLISH: deferred until it returns".into() });
+                self.record(
+                    host,
+                    n,
+                    What::Note {
+                        text: "Destroy inside ESTABLISH: deferred until it returns".into(),
+                    },
+                );
                 self.function(host, n, f, S_OK);
                 return;
             }
         }
         if self.insts[inst as usize].life == Life::Registered {
-            self.violate(id::LIFE_4, host, n, Some(f.name()), "Destroy called on a registered instance (Deregister first)".into());
+            self.violate(
+                id::LIFE_4,
+                host,
+                n,
+                Some(f.name()),
+                "Destroy called on a registered instance (Deregister first)".into(),
+            );
             if let Some(k) = self.insts[inst as usize].iface {
                 self.hosts[host as usize].interfaces[k].owner = None;
             }
-            if self.insts[inst as usize].session.as_ref().is_some_and(|s| s.ended.is_none()) {
-                self.end_session_quietly(inst, Reason::ProviderRequest, "destroyed while registered");
+            if self.insts[inst as usize]
+                .session
+                .as_ref()
+                .is_some_and(|s| s.ended.is_none())
+            {
+                self.end_session_quietly(
+                    inst,
+                    Reason::ProviderRequest,
+                    "destroyed while registered",
+                );
                 if let Some(s) = self.insts[inst as usize].session.as_mut() {
                     s.terminate_delivered = true;
                 }
@@ -332,7 +457,9 @@ pub(crate) fn register_now(shared: &Arc<Shared>, inst: u32, args: RegisterArgs) 
     let (hr, inline, luid) = {
         let mut w = shared.world.lock();
         let (hr, inline) = w.register(inst, args);
-        let luid = w.insts[inst as usize].iface.map(|k| w.hosts[w.insts[inst as usize].host as usize].interfaces[k].luid);
+        let luid = w.insts[inst as usize]
+            .iface
+            .map(|k| w.hosts[w.insts[inst as usize].host as usize].interfaces[k].luid);
         (hr, inline, luid.unwrap_or(0))
     };
     if let Some(session) = inline {

@@ -103,6 +103,9 @@ pub enum Action {
     Heal,
     /// New network fault settings.
     NetFaults { faults: NetFaults },
+    /// New timing for provider tasks from now on: forces completions to be
+    /// delivered before the callback's return, late, after a timeout, or never.
+    TaskTiming { timing: crate::config::TaskTiming },
     /// Nothing: lets time pass to here.
     Advance,
 }
@@ -112,11 +115,19 @@ pub(crate) type Task2 = Task;
 /// Events of the simulation queue.
 pub(crate) enum Ev {
     /// Call a callback for an operation the platform wants done.
-    Invoke { inst: u32, session: u32, op: instance::Op },
+    Invoke {
+        inst: u32,
+        session: u32,
+        op: instance::Op,
+    },
     /// Deliver ESTABLISH (when not delivered inside Register).
     Establish { inst: u32, session: u32 },
     /// Deliver TERMINATE.
-    Terminate { inst: u32, session: u32, reason: Reason },
+    Terminate {
+        inst: u32,
+        session: u32,
+        reason: Reason,
+    },
     /// A call's time limit.
     Deadline { serial: u32 },
     /// The provider should have deregistered by now (LIFE-7).
@@ -124,7 +135,11 @@ pub(crate) enum Ev {
     /// The platform checks whether an instance has been idle long enough.
     IdleCheck { inst: u32, session: u32 },
     /// A provider task or timer.
-    Task { host: u8, task: Task2, stalled: bool },
+    Task {
+        host: u8,
+        task: Task2,
+        stalled: bool,
+    },
     /// A packet arrives.
     Net(Packet),
     /// The platform is done with buffers indicated with a provider routine.
@@ -178,6 +193,8 @@ pub(crate) struct Shared {
     pub wake: Condvar,
     pub providers: Mutex<Vec<Option<Box<dyn Provider>>>>,
     pub factory: Arc<dyn ProviderFactory>,
+    /// Safe-API user contexts, kept for the world's lifetime.
+    pub keepalive: Mutex<Vec<Arc<dyn std::any::Any + Send + Sync>>>,
     /// What the watchdog watches: odd while a callback runs (see `watchdog`).
     pub cb_epoch: std::sync::atomic::AtomicU64,
     /// The instance and callback running: `inst << 8 | callback index`.
@@ -189,13 +206,33 @@ impl World {
     pub fn record(&mut self, host: u8, inst: u32, what: What) {
         self.step += 1;
         if self.cfg.trace {
-            self.trace.events.push(trace::Event { step: self.step, at: self.now, host, inst, what });
+            self.trace.events.push(trace::Event {
+                step: self.step,
+                at: self.now,
+                host,
+                inst,
+                what,
+            });
         }
     }
 
     /// Records a violation: in the list and in the trace.
-    pub fn violate(&mut self, rule: RuleId, host: u8, inst: u32, callback: Option<&str>, message: String) {
-        self.record(host, inst, What::Violation { rule, message: message.clone() });
+    pub fn violate(
+        &mut self,
+        rule: RuleId,
+        host: u8,
+        inst: u32,
+        callback: Option<&str>,
+        message: String,
+    ) {
+        self.record(
+            host,
+            inst,
+            What::Violation {
+                rule,
+                message: message.clone(),
+            },
+        );
         let instance = (inst != 0).then(|| self.trace.instance_name(host, inst));
         self.violations.push(Violation {
             rule,
@@ -209,7 +246,10 @@ impl World {
     }
 
     pub fn host_index(&self, name: &str) -> Option<u8> {
-        self.hosts.iter().position(|h| h.name == name).map(|i| i as u8)
+        self.hosts
+            .iter()
+            .position(|h| h.name == name)
+            .map(|i| i as u8)
     }
 
     pub fn schedule(&mut self, at: Nanos, ev: Ev) {
@@ -257,6 +297,58 @@ pub(crate) fn only_world_first_host() -> Option<Cx> {
     handle::only_live_world().map(|s| Cx::new(s, 0))
 }
 
+/// A safe-API callback panicked (CRASH-1): report it and end the session
+/// with PROVIDER_OTHER_FAILURE.
+pub(crate) fn report_crash(handle: u64, cb: crate::config::Callback, msg: &str) {
+    let Some((world, idx)) = handle::decode(handle::Kind::Instance, handle) else {
+        return;
+    };
+    let Some(shared) = handle::lookup(world) else {
+        return;
+    };
+    let mut w = shared.world.lock();
+    let Some(i) = w.insts.get(idx as usize) else {
+        return;
+    };
+    let (host, n) = (i.host, i.n);
+    w.violate(
+        crate::rules::id::CRASH_1,
+        host,
+        n,
+        Some(cb.name()),
+        format!("the callback panicked: {msg}"),
+    );
+    w.end_session(
+        idx,
+        Reason::ProviderOtherFailure,
+        "the provider crashed in a callback",
+    );
+    drop(w);
+    shared.wake.notify_all();
+}
+
+/// A safe-API `Pending` was dropped without completing (COMP-4).
+pub(crate) fn report_dropped_completion(ctx: usize) {
+    let Some((world, serial)) = handle::decode(handle::Kind::Completion, ctx as u64) else {
+        return;
+    };
+    let Some(shared) = handle::lookup(world) else {
+        return;
+    };
+    let mut w = shared.world.lock();
+    if let Some(c) = w.calls.open.get(&serial) {
+        let (cb, inst) = (c.op.callback(), c.inst);
+        let (host, n) = (w.insts[inst as usize].host, w.insts[inst as usize].n);
+        w.violate(
+            crate::rules::id::COMP_4,
+            host,
+            n,
+            Some(cb.name()),
+            format!("the Pending token of call {serial} was dropped without completing"),
+        );
+    }
+}
+
 /// The name of the infrastructure node every world has.
 pub const INFRA: &str = "infra";
 
@@ -279,7 +371,10 @@ impl Sim {
                     queue: EventQueue::default(),
                     rng: Rng::stream(seed, "platform"),
                     task_rng: Rng::stream(seed, "tasks"),
-                    trace: trace::Trace { hosts: all.iter().map(|h| h.name.clone()).collect(), events: Vec::new() },
+                    trace: trace::Trace {
+                        hosts: all.iter().map(|h| h.name.clone()).collect(),
+                        events: Vec::new(),
+                    },
                     hosts: all,
                     insts: Vec::new(),
                     calls: Calls::default(),
@@ -293,6 +388,7 @@ impl Sim {
                 wake: Condvar::new(),
                 providers: Mutex::new((0..n_hosts).map(|_| None).collect()),
                 factory,
+                keepalive: Mutex::new(Vec::new()),
                 cb_epoch: Default::default(),
                 cb_what: Default::default(),
             })
@@ -321,7 +417,12 @@ impl Sim {
 
     /// A context for `host` (to call the platform as that host's provider would).
     pub fn cx(&self, host: &str) -> Cx {
-        let h = self.shared.world.lock().host_index(host).expect("no such host");
+        let h = self
+            .shared
+            .world
+            .lock()
+            .host_index(host)
+            .expect("no such host");
         Cx::new(self.shared.clone(), h)
     }
 
@@ -348,7 +449,10 @@ impl Sim {
                         return;
                     }
                     let next = w.queue.peek_time().unwrap_or(until).min(until);
-                    let wait = next.saturating_sub(w.now).to_std().min(std::time::Duration::from_millis(5));
+                    let wait = next
+                        .saturating_sub(w.now)
+                        .to_std()
+                        .min(std::time::Duration::from_millis(5));
                     self.shared.wake.wait_for(&mut w, wait);
                 }
             }
@@ -369,7 +473,11 @@ impl Sim {
         self.shared.world.lock().check_losses();
         let running: Vec<String> = {
             let w = self.shared.world.lock();
-            w.hosts.iter().filter(|h| h.running).map(|h| h.name.clone()).collect()
+            w.hosts
+                .iter()
+                .filter(|h| h.running)
+                .map(|h| h.name.clone())
+                .collect()
         };
         for host in running {
             self.execute(Ev::Action(Action::StopProvider { host }));
@@ -388,15 +496,27 @@ impl Sim {
 
     fn execute(&self, ev: Ev) {
         match ev {
-            Ev::Invoke { inst, session, op } => dispatch::invoke_op(&self.shared, inst, session, op),
-            Ev::Establish { inst, session } => dispatch::deliver_establish(&self.shared, inst, session),
-            Ev::Terminate { inst, session, reason } => {
-                dispatch::deliver_terminate(&self.shared, inst, session, reason)
+            Ev::Invoke { inst, session, op } => {
+                dispatch::invoke_op(&self.shared, inst, session, op)
             }
+            Ev::Establish { inst, session } => {
+                dispatch::deliver_establish(&self.shared, inst, session)
+            }
+            Ev::Terminate {
+                inst,
+                session,
+                reason,
+            } => dispatch::deliver_terminate(&self.shared, inst, session, reason),
             Ev::Deadline { serial } => self.shared.world.lock().deadline(serial),
-            Ev::DeregisterDue { inst, session } => self.shared.world.lock().deregister_due(inst, session),
+            Ev::DeregisterDue { inst, session } => {
+                self.shared.world.lock().deregister_due(inst, session)
+            }
             Ev::IdleCheck { inst, session } => self.shared.world.lock().idle_check(inst, session),
-            Ev::Task { host, task, stalled } => {
+            Ev::Task {
+                host,
+                task,
+                stalled,
+            } => {
                 if stalled {
                     self.shared.world.lock().hosts[host as usize].stalls -= 1;
                 }
@@ -406,12 +526,16 @@ impl Sim {
             Ev::Net(p) => {
                 let handler = {
                     let w = self.shared.world.lock();
-                    w.hosts.get(p.to.node as usize).and_then(|h| h.endpoints.get(&p.to.port).cloned())
+                    w.hosts
+                        .get(p.to.node as usize)
+                        .and_then(|h| h.endpoints.get(&p.to.port).cloned())
                 };
                 if let Some(h) = handler {
                     let cx = Cx::new(self.shared.clone(), p.to.node);
                     let from: NetAddr = p.from;
-                    crate::runtime::run_provider_code(&cx, "network handler", || h(&cx, from, &p.data));
+                    crate::runtime::run_provider_code(&cx, "network handler", || {
+                        h(&cx, from, &p.data)
+                    });
                 }
             }
             Ev::IndicateDone { pending } => traffic::indicate_done(&self.shared, pending),
@@ -430,8 +554,17 @@ impl Sim {
     fn start_provider(&self, host: &str) {
         let h = {
             let mut w = self.shared.world.lock();
-            let Some(h) = w.host_index(host).filter(|&h| w.hosts[h as usize].has_platform) else {
-                w.record(0, 0, What::Note { text: format!("start: no platform host `{host}`") });
+            let Some(h) = w
+                .host_index(host)
+                .filter(|&h| w.hosts[h as usize].has_platform)
+            else {
+                w.record(
+                    0,
+                    0,
+                    What::Note {
+                        text: format!("start: no platform host `{host}`"),
+                    },
+                );
                 return;
             };
             if w.hosts[h as usize].running {
@@ -453,7 +586,9 @@ impl Sim {
             Some(h) => h,
             None => return,
         };
-        let Some(mut p) = self.shared.providers.lock()[h as usize].take() else { return };
+        let Some(mut p) = self.shared.providers.lock()[h as usize].take() else {
+            return;
+        };
         let cx = Cx::new(self.shared.clone(), h);
         crate::runtime::run_provider_code(&cx, "stop", || p.stop(&cx));
         drop(p);
@@ -468,7 +603,13 @@ impl Sim {
 impl Drop for Sim {
     fn drop(&mut self) {
         // Providers may hold Cx clones (and so the world); break the cycle.
-        let providers: Vec<_> = self.shared.providers.lock().iter_mut().map(Option::take).collect();
+        let providers: Vec<_> = self
+            .shared
+            .providers
+            .lock()
+            .iter_mut()
+            .map(Option::take)
+            .collect();
         drop(providers);
         let mut w = self.shared.world.lock();
         for h in &mut w.hosts {

@@ -23,23 +23,52 @@ pub struct Deferred {
 
 impl World {
     fn session_live(&self, inst: u32) -> bool {
-        self.insts[inst as usize].session.as_ref().is_some_and(|s| s.live())
+        self.insts[inst as usize]
+            .session
+            .as_ref()
+            .is_some_and(|s| s.live())
     }
 
     /// ESTABLISH returned: the session is established and dormant (STATE-1).
     pub fn establish_returned(&mut self, inst: u32, session: u32, started: Nanos) -> Deferred {
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
-        let Some(s) = self.insts[inst as usize].session.as_mut().filter(|s| s.no == session) else {
+        let Some(s) = self.insts[inst as usize]
+            .session
+            .as_mut()
+            .filter(|s| s.no == session)
+        else {
             return Deferred::default();
         };
         s.phase = Phase::Established;
-        let deferred = Deferred { deregister: s.deferred_deregister, destroy: s.deferred_destroy };
-        self.record(host, n, What::State { to: Activity::Dormant });
+        let deferred = Deferred {
+            deregister: s.deferred_deregister,
+            destroy: s.deferred_destroy,
+        };
+        self.record(
+            host,
+            n,
+            What::State {
+                to: Activity::Dormant,
+            },
+        );
         let elapsed = self.now.saturating_sub(started);
-        let limit = self.cfg.limits.limit(crate::config::Callback::EstablishSessionIndication);
+        let limit = self
+            .cfg
+            .limits
+            .limit(crate::config::Callback::EstablishSessionIndication);
         if elapsed > limit {
-            self.violate(id::SESS_7, host, n, Some("ESTABLISH_SESSION_INDICATION"), format!("ESTABLISH ran {elapsed} of virtual time, over its {limit} limit"));
-            self.end_session(inst, Reason::ProviderTimeout, "ESTABLISH over its time limit");
+            self.violate(
+                id::SESS_7,
+                host,
+                n,
+                Some("ESTABLISH_SESSION_INDICATION"),
+                format!("ESTABLISH ran {elapsed} of virtual time, over its {limit} limit"),
+            );
+            self.end_session(
+                inst,
+                Reason::ProviderTimeout,
+                "ESTABLISH over its time limit",
+            );
         }
         if self.cfg.has_fault(PlatformFault::CallBeforeEstablish) {
             return deferred;
@@ -52,19 +81,34 @@ impl World {
     pub fn terminate_returned(&mut self, inst: u32, session: u32, reason: Reason, started: Nanos) {
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
         let elapsed = self.now.saturating_sub(started);
-        let limit = self.cfg.limits.limit(crate::config::Callback::TerminateSessionIndication);
+        let limit = self
+            .cfg
+            .limits
+            .limit(crate::config::Callback::TerminateSessionIndication);
         if elapsed > limit {
-            self.violate(id::SESS_7, host, n, Some("TERMINATE_SESSION_INDICATION"), format!("TERMINATE ran {elapsed} of virtual time, over its {limit} limit"));
+            self.violate(
+                id::SESS_7,
+                host,
+                n,
+                Some("TERMINATE_SESSION_INDICATION"),
+                format!("TERMINATE ran {elapsed} of virtual time, over its {limit} limit"),
+            );
         }
-        if reason != Reason::ProviderRequest && self.insts[inst as usize].owes_deregister == Some(session) {
-            let at = self.now.saturating_add(Nanos::from_millis(self.cfg.deregister_grace_ms));
+        if reason != Reason::ProviderRequest
+            && self.insts[inst as usize].owes_deregister == Some(session)
+        {
+            let at = self
+                .now
+                .saturating_add(Nanos::from_millis(self.cfg.deregister_grace_ms));
             self.schedule(at, Ev::DeregisterDue { inst, session });
         }
     }
 
     /// The platform ends a session and will deliver TERMINATE (SESS-5 reason).
     pub fn end_session(&mut self, inst: u32, reason: Reason, cause: &str) {
-        let Some(s) = self.insts[inst as usize].session.as_ref() else { return };
+        let Some(s) = self.insts[inst as usize].session.as_ref() else {
+            return;
+        };
         if s.ended.is_some() {
             return;
         }
@@ -74,26 +118,45 @@ impl World {
             self.insts[inst as usize].owes_deregister = Some(no);
         }
         if established {
-            self.schedule(self.now, Ev::Terminate { inst, session: no, reason });
+            self.schedule(
+                self.now,
+                Ev::Terminate {
+                    inst,
+                    session: no,
+                    reason,
+                },
+            );
         }
     }
 
     /// Ends a session without scheduling TERMINATE (Deregister delivers it itself).
     pub fn end_session_quietly(&mut self, inst: u32, reason: Reason, cause: &str) {
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
-        let Some(s) = self.insts[inst as usize].session.as_mut() else { return };
+        let Some(s) = self.insts[inst as usize].session.as_mut() else {
+            return;
+        };
         s.ended = Some(reason);
         for t in s.added.drain(..) {
             self.traffic.disown(t, inst, self.now);
         }
-        self.record(host, n, What::SessionEnded { reason, cause: cause.to_string() });
+        self.record(
+            host,
+            n,
+            What::SessionEnded {
+                reason,
+                cause: cause.to_string(),
+            },
+        );
         self.reroute_from(inst);
         self.pump_host(host);
     }
 
     /// Starts a platform operation: bookkeeping now, the callback from the driver.
     pub fn issue(&mut self, inst: u32, op: Op) {
-        let s = self.insts[inst as usize].session.as_mut().expect("issue on a session");
+        let s = self.insts[inst as usize]
+            .session
+            .as_mut()
+            .expect("issue on a session");
         match &op {
             Op::Activate | Op::Deactivate => {
                 s.transition = Some(op.callback());
@@ -116,7 +179,11 @@ impl World {
 
     /// Undoes `issue`'s bookkeeping for an operation that will not complete normally.
     pub fn op_abandoned(&mut self, inst: u32, session: u32, op: &Op) {
-        let Some(s) = self.insts[inst as usize].session.as_mut().filter(|s| s.no == session) else {
+        let Some(s) = self.insts[inst as usize]
+            .session
+            .as_mut()
+            .filter(|s| s.no == session)
+        else {
             if let Op::Send { datagram, .. } = op {
                 self.send_result_for(*datagram, false);
             }
@@ -144,20 +211,34 @@ impl World {
         let host = self.insts[inst as usize].host;
         let n = self.insts[inst as usize].n;
         let now = self.now;
-        let s = self.insts[inst as usize].session.as_mut().expect("live session");
+        let s = self.insts[inst as usize]
+            .session
+            .as_mut()
+            .expect("live session");
         s.last_activity = now;
         match op {
             Op::Activate => {
                 s.transition = None;
                 if ok {
                     s.active = true;
-                    let repeat = s.transitions == 1 && self.cfg.has_fault(PlatformFault::RepeatTransition);
-                    self.record(host, n, What::State { to: Activity::Active });
+                    let repeat =
+                        s.transitions == 1 && self.cfg.has_fault(PlatformFault::RepeatTransition);
+                    self.record(
+                        host,
+                        n,
+                        What::State {
+                            to: Activity::Active,
+                        },
+                    );
                     if repeat {
                         self.issue(inst, Op::Activate);
                     }
                 } else if !self.cfg.has_fault(PlatformFault::IgnoreFailedActivation) {
-                    self.end_session(inst, Reason::ProviderOtherFailure, "TRANSITION_ACTIVE failed");
+                    self.end_session(
+                        inst,
+                        Reason::ProviderOtherFailure,
+                        "TRANSITION_ACTIVE failed",
+                    );
                     return;
                 }
             }
@@ -167,7 +248,13 @@ impl World {
                     s.active = false;
                     s.reached.clear();
                     self.traffic.disrupted.insert(host, now);
-                    self.record(host, n, What::State { to: Activity::Dormant });
+                    self.record(
+                        host,
+                        n,
+                        What::State {
+                            to: Activity::Dormant,
+                        },
+                    );
                 }
             }
             Op::Add(t) => {
@@ -177,7 +264,13 @@ impl World {
                     s.added.push(t);
                     if let Some(other) = self.traffic.owner_other_than(t, inst) {
                         let o = self.inst_name(other);
-                        self.violate(id::TID_4, host, n, Some("ADD_TRANSPORT_ID"), format!("ADD of {t} succeeded although {o} already holds it"));
+                        self.violate(
+                            id::TID_4,
+                            host,
+                            n,
+                            Some("ADD_TRANSPORT_ID"),
+                            format!("ADD of {t} succeeded although {o} already holds it"),
+                        );
                     }
                     self.traffic.own(t, inst, now);
                 } else {
@@ -197,12 +290,25 @@ impl World {
                 s.reaching.retain(|x| *x != t);
                 // Judged over the grace window ending now.
                 let truth = self.reachability(t, inst, now);
-                let s = self.insts[inst as usize].session.as_mut().expect("live session");
+                let s = self.insts[inst as usize]
+                    .session
+                    .as_mut()
+                    .expect("live session");
                 if ok {
                     s.reached.push(t);
                     if !truth.possibly_owned || truth.ambiguous {
-                        let why = if truth.ambiguous { "is held by more than one instance" } else { "is held by no other instance" };
-                        self.violate(id::TID_6, host, n, Some("REACH_TRANSPORT_ID"), format!("REACH of {t} succeeded but {t} {why}"));
+                        let why = if truth.ambiguous {
+                            "is held by more than one instance"
+                        } else {
+                            "is held by no other instance"
+                        };
+                        self.violate(
+                            id::TID_6,
+                            host,
+                            n,
+                            Some("REACH_TRANSPORT_ID"),
+                            format!("REACH of {t} succeeded but {t} {why}"),
+                        );
                     }
                 } else {
                     if truth.surely_reachable && !self.net.is_lossy() {
@@ -211,7 +317,9 @@ impl World {
                     self.traffic.reach_failed(inst, t);
                 }
             }
-            Op::Send { datagram, remote, .. } => {
+            Op::Send {
+                datagram, remote, ..
+            } => {
                 s.open = s.open.saturating_sub(1);
                 if !ok {
                     let truth = self.reachability(remote, inst, now);
@@ -234,7 +342,10 @@ impl World {
         let listening = self.hosts[host as usize].listening;
         for &inst in &insts {
             let waiting = self.traffic.waiting_on(inst);
-            let iface_addrs = self.insts[inst as usize].iface.map(|k| self.hosts[host as usize].interfaces[k].addrs.clone()).unwrap_or_default();
+            let iface_addrs = self.insts[inst as usize]
+                .iface
+                .map(|k| self.hosts[host as usize].interfaces[k].addrs.clone())
+                .unwrap_or_default();
             let s = self.insts[inst as usize].session.as_mut().expect("live");
             if s.transition.is_some() {
                 continue;
@@ -242,14 +353,30 @@ impl World {
             if !s.active {
                 if listening || waiting || s.notified {
                     s.notified = false;
-                    let op = if s.transitions == 0 && self.cfg.has_fault(PlatformFault::DormantFirst) { Op::Deactivate } else { Op::Activate };
+                    let op =
+                        if s.transitions == 0 && self.cfg.has_fault(PlatformFault::DormantFirst) {
+                            Op::Deactivate
+                        } else {
+                            Op::Activate
+                        };
                     self.issue(inst, op);
                 }
                 continue;
             }
             s.notified = false;
-            let to_add: Vec<_> = iface_addrs.iter().filter(|a| !s.added.contains(a) && !s.changing.contains(a) && !s.rejected.contains(a)).copied().collect();
-            let to_remove: Vec<_> = s.added.iter().filter(|a| !iface_addrs.contains(a) && !s.changing.contains(a)).copied().collect();
+            let to_add: Vec<_> = iface_addrs
+                .iter()
+                .filter(|a| {
+                    !s.added.contains(a) && !s.changing.contains(a) && !s.rejected.contains(a)
+                })
+                .copied()
+                .collect();
+            let to_remove: Vec<_> = s
+                .added
+                .iter()
+                .filter(|a| !iface_addrs.contains(a) && !s.changing.contains(a))
+                .copied()
+                .collect();
             for a in to_add {
                 self.issue(inst, Op::Add(a));
             }
@@ -261,7 +388,14 @@ impl World {
         for &inst in &insts {
             let waiting = self.traffic.waiting_on(inst);
             let s = self.insts[inst as usize].session.as_mut().expect("live");
-            if s.want_dormant && s.active && s.transition.is_none() && s.open == 0 && !listening && !waiting && s.changing.is_empty() {
+            if s.want_dormant
+                && s.active
+                && s.transition.is_none()
+                && s.open == 0
+                && !listening
+                && !waiting
+                && s.changing.is_empty()
+            {
                 s.want_dormant = false;
                 self.issue(inst, Op::Deactivate);
             }
@@ -270,7 +404,9 @@ impl World {
 
     /// LIFE-7: the provider had its grace period to deregister.
     pub fn deregister_due(&mut self, inst: u32, session: u32) {
-        if self.insts[inst as usize].owes_deregister == Some(session) && self.insts[inst as usize].life == Life::Registered {
+        if self.insts[inst as usize].owes_deregister == Some(session)
+            && self.insts[inst as usize].life == Life::Registered
+        {
             self.insts[inst as usize].owes_deregister = None;
             let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
             self.violate(
@@ -288,7 +424,11 @@ impl World {
         let idle = Nanos::from_millis(self.cfg.idle_dormancy_ms);
         let now = self.now;
         let host = self.insts[inst as usize].host;
-        if let Some(s) = self.insts[inst as usize].session.as_mut().filter(|s| s.no == session && s.live() && s.active) {
+        if let Some(s) = self.insts[inst as usize]
+            .session
+            .as_mut()
+            .filter(|s| s.no == session && s.live() && s.active)
+        {
             if now.saturating_sub(s.last_activity) >= idle {
                 s.want_dormant = true;
                 self.pump_host(host);
@@ -307,13 +447,27 @@ impl World {
                 continue;
             }
             let n = i.n;
-            let what = if i.life == Life::Registered { "is still registered" } else { "was created but never destroyed" };
-            self.violate(id::LIFE_8, host, n, None, format!("the provider was stopped, but this instance {what}"));
+            let what = if i.life == Life::Registered {
+                "is still registered"
+            } else {
+                "was created but never destroyed"
+            };
+            self.violate(
+                id::LIFE_8,
+                host,
+                n,
+                None,
+                format!("the provider was stopped, but this instance {what}"),
+            );
             // The platform cleans up after it, silently.
             if let Some(k) = self.insts[inst as usize].iface {
                 self.hosts[host as usize].interfaces[k].owner = None;
             }
-            if self.insts[inst as usize].session.as_ref().is_some_and(|s| s.ended.is_none()) {
+            if self.insts[inst as usize]
+                .session
+                .as_ref()
+                .is_some_and(|s| s.ended.is_none())
+            {
                 self.end_session_quietly(inst, Reason::PlatformShutdown, "provider stopped");
             }
             let i = &mut self.insts[inst as usize];
@@ -323,7 +477,13 @@ impl World {
         }
         for (serial, inst, cb) in self.open_calls_of(host) {
             let n = self.insts[inst as usize].n;
-            self.violate(id::LIFE_8, host, n, Some(cb.name()), format!("the provider was stopped with call {serial} still pended"));
+            self.violate(
+                id::LIFE_8,
+                host,
+                n,
+                Some(cb.name()),
+                format!("the provider was stopped with call {serial} still pended"),
+            );
             self.calls.open.remove(&serial);
         }
     }
@@ -333,13 +493,21 @@ impl World {
         let host_of = |w: &mut World, name: &str| -> Option<u8> {
             let h = w.host_index(name);
             if h.is_none() {
-                w.record(0, 0, What::Note { text: format!("no host named `{name}`: action ignored") });
+                w.record(
+                    0,
+                    0,
+                    What::Note {
+                        text: format!("no host named `{name}`: action ignored"),
+                    },
+                );
             }
             h
         };
         match a {
             Action::Listen { host, on } => {
-                let Some(h) = host_of(self, &host) else { return };
+                let Some(h) = host_of(self, &host) else {
+                    return;
+                };
                 self.hosts[h as usize].listening = on;
                 self.record(h, 0, What::Listen { on });
                 if !on {
@@ -347,29 +515,54 @@ impl World {
                 }
                 self.pump_host(h);
             }
-            Action::Send { from, to, family, bytes } => {
-                let (Some(f), Some(t)) = (host_of(self, &from), host_of(self, &to)) else { return };
+            Action::Send {
+                from,
+                to,
+                family,
+                bytes,
+            } => {
+                let (Some(f), Some(t)) = (host_of(self, &from), host_of(self, &to)) else {
+                    return;
+                };
                 self.app_send(f, t, family, bytes);
                 self.pump_host(f);
             }
             Action::AddressAdd { host } => {
-                let Some(h) = host_of(self, &host) else { return };
+                let Some(h) = host_of(self, &host) else {
+                    return;
+                };
                 self.address_change(h, None, true);
             }
             Action::AddressRemove { host } => {
-                let Some(h) = host_of(self, &host) else { return };
+                let Some(h) = host_of(self, &host) else {
+                    return;
+                };
                 self.address_change(h, None, false);
             }
             Action::DuplicateAddress { host, of } => {
-                let (Some(h), Some(o)) = (host_of(self, &host), host_of(self, &of)) else { return };
-                let theirs = self.hosts[o as usize].interfaces.iter().find(|i| i.owner.is_some()).and_then(|i| i.addrs.first().copied());
+                let (Some(h), Some(o)) = (host_of(self, &host), host_of(self, &of)) else {
+                    return;
+                };
+                let theirs = self.hosts[o as usize]
+                    .interfaces
+                    .iter()
+                    .find(|i| i.owner.is_some())
+                    .and_then(|i| i.addrs.first().copied());
                 match theirs {
                     Some(t) => self.address_change(h, Some(t), true),
-                    None => self.record(h, 0, What::Note { text: format!("duplicate address: {of} has no registered interface") }),
+                    None => self.record(
+                        h,
+                        0,
+                        What::Note {
+                            text: format!("duplicate address: {of} has no registered interface"),
+                        },
+                    ),
                 }
             }
             Action::Dormant { host } => {
-                let Some(h) = host_of(self, &host) else { return };
+                let Some(h) = host_of(self, &host) else {
+                    return;
+                };
                 for inst in 0..self.insts.len() {
                     if self.insts[inst].host == h {
                         if let Some(s) = self.insts[inst].session.as_mut().filter(|s| s.live()) {
@@ -377,11 +570,19 @@ impl World {
                         }
                     }
                 }
-                self.record(h, 0, What::Note { text: "platform: dormancy requested".into() });
+                self.record(
+                    h,
+                    0,
+                    What::Note {
+                        text: "platform: dormancy requested".into(),
+                    },
+                );
                 self.pump_host(h);
             }
             Action::Shutdown { host } => {
-                let Some(h) = host_of(self, &host) else { return };
+                let Some(h) = host_of(self, &host) else {
+                    return;
+                };
                 self.hosts[h as usize].shutdown = true;
                 self.record(h, 0, What::Shutdown);
                 for inst in 0..self.insts.len() as u32 {
@@ -391,25 +592,57 @@ impl World {
                 }
             }
             Action::Partition { a, b } => {
-                let (Some(x), Some(y)) = (host_of(self, &a), host_of(self, &b)) else { return };
+                let (Some(x), Some(y)) = (host_of(self, &a), host_of(self, &b)) else {
+                    return;
+                };
                 let now = self.now;
                 self.net.partition(x, y, now);
-                self.record(x, 0, What::Note { text: format!("network: partition {a} | {b}") });
+                self.record(
+                    x,
+                    0,
+                    What::Note {
+                        text: format!("network: partition {a} | {b}"),
+                    },
+                );
             }
             Action::Heal => {
                 let now = self.now;
                 self.net.heal(now);
-                self.record(0, 0, What::Note { text: "network: partitions healed".into() });
+                self.record(
+                    0,
+                    0,
+                    What::Note {
+                        text: "network: partitions healed".into(),
+                    },
+                );
             }
             Action::NetFaults { faults } => {
-                self.record(0, 0, What::Note { text: format!("network: faults now {faults:?}") });
+                self.record(
+                    0,
+                    0,
+                    What::Note {
+                        text: format!("network: faults now {faults:?}"),
+                    },
+                );
                 if faults.loss > 0.0 {
                     self.net.last_drop = Some(self.now);
                 }
                 self.net.faults = faults;
             }
+            Action::TaskTiming { timing } => {
+                self.record(
+                    0,
+                    0,
+                    What::Note {
+                        text: format!("harness: task timing now {timing:?}"),
+                    },
+                );
+                self.cfg.tasks = timing;
+            }
             Action::Advance => {}
-            Action::StartProvider { .. } | Action::StopProvider { .. } => unreachable!("handled by the driver"),
+            Action::StartProvider { .. } | Action::StopProvider { .. } => {
+                unreachable!("handled by the driver")
+            }
         }
     }
 
@@ -417,10 +650,16 @@ impl World {
         if self.cfg.idle_dormancy_ms == 0 {
             return;
         }
-        let at = self.now.saturating_add(Nanos::from_millis(self.cfg.idle_dormancy_ms));
+        let at = self
+            .now
+            .saturating_add(Nanos::from_millis(self.cfg.idle_dormancy_ms));
         for inst in 0..self.insts.len() as u32 {
             if self.insts[inst as usize].host == h {
-                if let Some(s) = self.insts[inst as usize].session.as_ref().filter(|s| s.live()) {
+                if let Some(s) = self.insts[inst as usize]
+                    .session
+                    .as_ref()
+                    .filter(|s| s.live())
+                {
                     let session = s.no;
                     self.schedule(at, Ev::IdleCheck { inst, session });
                 }
@@ -430,8 +669,18 @@ impl World {
 
     /// An address notification on the host's first registered interface.
     fn address_change(&mut self, h: u8, given: Option<crate::transport_id::Tid>, add: bool) {
-        let Some(k) = self.hosts[h as usize].interfaces.iter().position(|i| i.owner.is_some()) else {
-            self.record(h, 0, What::Note { text: "address notification: no registered interface".into() });
+        let Some(k) = self.hosts[h as usize]
+            .interfaces
+            .iter()
+            .position(|i| i.owner.is_some())
+        else {
+            self.record(
+                h,
+                0,
+                What::Note {
+                    text: "address notification: no registered interface".into(),
+                },
+            );
             return;
         };
         let iface = &mut self.hosts[h as usize].interfaces[k];
@@ -441,8 +690,13 @@ impl World {
             let t = match given {
                 Some(t) => t,
                 None => {
-                    self.hosts[h as usize].extra_addrs = self.hosts[h as usize].extra_addrs.wrapping_add(1);
-                    let t = crate::transport_id::Tid::v4(host_no, idx, 1 + self.hosts[h as usize].extra_addrs);
+                    self.hosts[h as usize].extra_addrs =
+                        self.hosts[h as usize].extra_addrs.wrapping_add(1);
+                    let t = crate::transport_id::Tid::v4(
+                        host_no,
+                        idx,
+                        1 + self.hosts[h as usize].extra_addrs,
+                    );
                     self.traffic.issue(t);
                     t
                 }
@@ -454,14 +708,24 @@ impl World {
             text = format!("address notification: {t} added");
         } else {
             if iface.addrs.len() <= 2 {
-                self.record(h, 0, What::Note { text: "address notification: no extra address to remove".into() });
+                self.record(
+                    h,
+                    0,
+                    What::Note {
+                        text: "address notification: no extra address to remove".into(),
+                    },
+                );
                 return;
             }
             let t = iface.addrs.pop().expect("checked");
             text = format!("address notification: {t} removed");
         }
         let owner = self.hosts[h as usize].interfaces[k].owner.expect("checked");
-        if let Some(s) = self.insts[owner as usize].session.as_mut().filter(|s| s.live()) {
+        if let Some(s) = self.insts[owner as usize]
+            .session
+            .as_mut()
+            .filter(|s| s.live())
+        {
             s.notified = true;
             s.rejected.clear();
         }

@@ -121,15 +121,27 @@ impl Traffic {
         self.issued.insert(t);
     }
     pub fn own(&mut self, t: Tid, inst: u32, now: Nanos) {
-        self.owners.push(Ownership { tid: t, inst, from: now, to: None });
+        self.owners.push(Ownership {
+            tid: t,
+            inst,
+            from: now,
+            to: None,
+        });
     }
     pub fn disown(&mut self, t: Tid, inst: u32, now: Nanos) {
-        for o in self.owners.iter_mut().filter(|o| o.tid == t && o.inst == inst && o.to.is_none()) {
+        for o in self
+            .owners
+            .iter_mut()
+            .filter(|o| o.tid == t && o.inst == inst && o.to.is_none())
+        {
             o.to = Some(now);
         }
     }
     pub fn owner_other_than(&self, t: Tid, inst: u32) -> Option<u32> {
-        self.owners.iter().find(|o| o.tid == t && o.inst != inst && o.to.is_none()).map(|o| o.inst)
+        self.owners
+            .iter()
+            .find(|o| o.tid == t && o.inst != inst && o.to.is_none())
+            .map(|o| o.inst)
     }
     pub fn payload(&self, d: u32) -> &[u8] {
         &self.dgs[d as usize].payload
@@ -139,10 +151,16 @@ impl Traffic {
     }
     /// Whether a datagram waits for instance `inst`.
     pub fn waiting_on(&self, inst: u32) -> bool {
-        self.dgs.iter().any(|d| d.state == State::Waiting && d.via == Some(inst))
+        self.dgs
+            .iter()
+            .any(|d| d.state == State::Waiting && d.via == Some(inst))
     }
     pub fn reach_failed(&mut self, inst: u32, t: Tid) {
-        for d in self.dgs.iter_mut().filter(|d| d.state == State::Waiting && d.via == Some(inst) && d.dst == t) {
+        for d in self
+            .dgs
+            .iter_mut()
+            .filter(|d| d.state == State::Waiting && d.via == Some(inst) && d.dst == t)
+        {
             d.skip.push(inst);
             d.via = None;
         }
@@ -160,16 +178,35 @@ impl World {
             .interfaces
             .iter()
             .find(|i| i.owner.is_some())
-            .and_then(|i| i.addrs.iter().find(|a| a.is_v4() == (family == Family::V4)).copied());
+            .and_then(|i| {
+                i.addrs
+                    .iter()
+                    .find(|a| a.is_v4() == (family == Family::V4))
+                    .copied()
+            });
         let Some(dst) = dst else {
             let to_name = self.hosts[to as usize].name.clone();
-            self.record(from, 0, What::Note { text: format!("application send: {to_name} has no registered interface") });
+            self.record(
+                from,
+                0,
+                What::Note {
+                    text: format!("application send: {to_name} has no registered interface"),
+                },
+            );
             return;
         };
         let mut payload = vec![0u8; bytes.min(65_507) as usize];
         self.traffic.rng.fill(&mut payload);
         let id = self.traffic.dgs.len() as u32;
-        self.record(from, 0, What::AppSend { id, to: dst, bytes: payload.len() as u32 });
+        self.record(
+            from,
+            0,
+            What::AppSend {
+                id,
+                to: dst,
+                bytes: payload.len() as u32,
+            },
+        );
         let via = self.first_route(from, &[]);
         self.traffic.dgs.push(Datagram {
             src_host: from,
@@ -188,7 +225,10 @@ impl World {
         (0..self.insts.len() as u32).find(|&i| {
             self.insts[i as usize].host == host
                 && !skip.contains(&i)
-                && self.insts[i as usize].session.as_ref().is_some_and(|s| s.live())
+                && self.insts[i as usize]
+                    .session
+                    .as_ref()
+                    .is_some_and(|s| s.live())
         })
     }
 
@@ -196,7 +236,14 @@ impl World {
         let dg = &mut self.traffic.dgs[d as usize];
         dg.state = State::Dropped;
         let host = dg.src_host;
-        self.record(host, 0, What::AppDrop { id: d, why: why.to_string() });
+        self.record(
+            host,
+            0,
+            What::AppDrop {
+                id: d,
+                why: why.to_string(),
+            },
+        );
     }
 
     /// Moves the host's waiting datagrams forward (routing decision).
@@ -210,7 +257,12 @@ impl World {
         for d in waiting {
             let dg = &self.traffic.dgs[d as usize];
             let dst = dg.dst;
-            let via = match dg.via.filter(|&i| self.insts[i as usize].session.as_ref().is_some_and(|s| s.live())) {
+            let via = match dg.via.filter(|&i| {
+                self.insts[i as usize]
+                    .session
+                    .as_ref()
+                    .is_some_and(|s| s.live())
+            }) {
                 Some(i) => i,
                 None => match self.first_route(host, &dg.skip.clone()) {
                     Some(i) => {
@@ -218,7 +270,11 @@ impl World {
                         i
                     }
                     None => {
-                        let why = if dg.skip.is_empty() { "no CP interface with a session" } else { "no instance could reach the destination" };
+                        let why = if dg.skip.is_empty() {
+                            "no CP interface with a session"
+                        } else {
+                            "no instance could reach the destination"
+                        };
                         self.drop_datagram(d, why);
                         continue;
                     }
@@ -243,8 +299,19 @@ impl World {
             if s.reached.contains(&dst) || fault_no_reach {
                 self.traffic.dgs[d as usize].src = Some(local);
                 self.traffic.dgs[d as usize].state = State::Sending;
-                self.traffic.by_pair.entry((local, dst)).or_default().push(d);
-                self.issue(via, Op::Send { local, remote: dst, datagram: d });
+                self.traffic
+                    .by_pair
+                    .entry((local, dst))
+                    .or_default()
+                    .push(d);
+                self.issue(
+                    via,
+                    Op::Send {
+                        local,
+                        remote: dst,
+                        datagram: d,
+                    },
+                );
             } else if !s.reaching.contains(&dst) {
                 self.issue(via, Op::Reach(dst));
             }
@@ -256,7 +323,12 @@ impl World {
         let now = self.now;
         let host = self.insts[inst as usize].host;
         self.traffic.disrupted.insert(host, now);
-        for d in self.traffic.dgs.iter_mut().filter(|d| d.state == State::Waiting && d.via == Some(inst)) {
+        for d in self
+            .traffic
+            .dgs
+            .iter_mut()
+            .filter(|d| d.state == State::Waiting && d.via == Some(inst))
+        {
             d.via = None;
         }
     }
@@ -266,7 +338,14 @@ impl World {
         self.traffic.send_result(d, ok, self.now);
         if !ok {
             let host = self.traffic.dgs[d as usize].src_host;
-            self.record(host, 0, What::AppDrop { id: d, why: "SEND_BUFFERS failed".into() });
+            self.record(
+                host,
+                0,
+                What::AppDrop {
+                    id: d,
+                    why: "SEND_BUFFERS failed".into(),
+                },
+            );
         }
     }
 
@@ -274,7 +353,11 @@ impl World {
     pub fn reachability(&self, t: Tid, asker: u32, window_end: Nanos) -> Truth {
         let grace = Nanos::from_millis(self.cfg.reach_grace_ms);
         let start = window_end.saturating_sub(grace);
-        let others = self.traffic.owners.iter().filter(|o| o.tid == t && o.inst != asker);
+        let others = self
+            .traffic
+            .owners
+            .iter()
+            .filter(|o| o.tid == t && o.inst != asker);
         let mut possibly = false;
         let mut now_holders = BTreeSet::new();
         let mut surely = false;
@@ -293,7 +376,11 @@ impl World {
                 }
             }
         }
-        Truth { possibly_owned: possibly, ambiguous: now_holders.len() > 1, surely_reachable: surely }
+        Truth {
+            possibly_owned: possibly,
+            ambiguous: now_holders.len() > 1,
+            surely_reachable: surely,
+        }
     }
 
     /// DATA-5's loss check at the end of a run: every datagram whose SEND
@@ -308,11 +395,21 @@ impl World {
         for d in lost {
             let dg = &self.traffic.dgs[d as usize];
             let sent_at = dg.sent_at;
-            let dst_host = self.traffic.owners.iter().find(|o| o.tid == dg.dst).map(|o| self.insts[o.inst as usize].host);
+            let dst_host = self
+                .traffic
+                .owners
+                .iter()
+                .find(|o| o.tid == dg.dst)
+                .map(|o| self.insts[o.inst as usize].host);
             let net_excuse = self.net.last_drop.is_some_and(|t| t >= sent_at)
                 || self.net.last_partition.is_some_and(|t| t >= sent_at)
                 || self.net.is_partitioned();
-            let disrupted = |h: u8| self.traffic.disrupted.get(&h).is_some_and(|&t| t >= sent_at);
+            let disrupted = |h: u8| {
+                self.traffic
+                    .disrupted
+                    .get(&h)
+                    .is_some_and(|&t| t >= sent_at)
+            };
             let host_excuse = disrupted(dg.src_host) || dst_host.is_none_or(disrupted);
             if net_excuse || host_excuse {
                 continue;
@@ -333,28 +430,71 @@ impl World {
     /// The receiving side: bytes indicated by `inst` from `remote` to `local`.
     fn deliver(&mut self, inst: u32, local: Tid, remote: Tid, data: &[u8]) {
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
-        let candidates = self.traffic.by_pair.get(&(remote, local)).cloned().unwrap_or_default();
-        let matching: Vec<u32> = candidates.into_iter().filter(|&d| self.traffic.dgs[d as usize].payload == data).collect();
-        if let Some(&d) = matching.iter().find(|&&d| !self.traffic.dgs[d as usize].delivered) {
+        let candidates = self
+            .traffic
+            .by_pair
+            .get(&(remote, local))
+            .cloned()
+            .unwrap_or_default();
+        let matching: Vec<u32> = candidates
+            .into_iter()
+            .filter(|&d| self.traffic.dgs[d as usize].payload == data)
+            .collect();
+        if let Some(&d) = matching
+            .iter()
+            .find(|&&d| !self.traffic.dgs[d as usize].delivered)
+        {
             self.traffic.dgs[d as usize].delivered = true;
             self.traffic.delivered += 1;
             if self.hosts[host as usize].listening {
-                self.record(host, n, What::AppReceive { id: d, from: remote, to: local, bytes: data.len() as u32 });
+                self.record(
+                    host,
+                    n,
+                    What::AppReceive {
+                        id: d,
+                        from: remote,
+                        to: local,
+                        bytes: data.len() as u32,
+                    },
+                );
             } else {
-                self.record(host, n, What::Note { text: format!("datagram {d} arrived; no application listens") });
+                self.record(
+                    host,
+                    n,
+                    What::Note {
+                        text: format!("datagram {d} arrived; no application listens"),
+                    },
+                );
             }
             return;
         }
         let msg = if let Some(&d) = matching.first() {
-            format!("datagram {d} ({} bytes, {remote} -> {local}) was indicated a second time", data.len())
-        } else if let Some(d) = self.traffic.dgs.iter().position(|dg| dg.payload == data && !data.is_empty()) {
+            format!(
+                "datagram {d} ({} bytes, {remote} -> {local}) was indicated a second time",
+                data.len()
+            )
+        } else if let Some(d) = self
+            .traffic
+            .dgs
+            .iter()
+            .position(|dg| dg.payload == data && !data.is_empty())
+        {
             let dg = &self.traffic.dgs[d];
             let src = dg.src.map(|s| s.to_string()).unwrap_or_else(|| "?".into());
-            format!("datagram {d} ({src} -> {}) was indicated as {remote} -> {local}", dg.dst)
+            format!(
+                "datagram {d} ({src} -> {}) was indicated as {remote} -> {local}",
+                dg.dst
+            )
         } else {
             format!("{} bytes from {remote} to {local} match nothing any application sent (corrupted or made up)", data.len())
         };
-        self.violate(id::DATA_5, host, n, Some("CPNatfwtIndicateReceivedBuffers"), msg);
+        self.violate(
+            id::DATA_5,
+            host,
+            n,
+            Some("CPNatfwtIndicateReceivedBuffers"),
+            msg,
+        );
     }
 
     /// CPNatfwtIndicateReceivedBuffers after the handle was resolved.
@@ -375,7 +515,15 @@ impl World {
         let name = f.name();
         let reject = |w: &mut World, rule: crate::rules::RuleId, hr: i32, msg: String| {
             w.violate(rule, host, n, Some(name), msg);
-            w.record(host, n, What::Function { f, hr, detail: None });
+            w.record(
+                host,
+                n,
+                What::Function {
+                    f,
+                    hr,
+                    detail: None,
+                },
+            );
             hr
         };
         // Pointers kept from an earlier call (COMP-7, TID-3).
@@ -384,10 +532,18 @@ impl World {
                 return reject(self, id::TID_2, E_POINTER, format!("{which} is NULL"));
             }
             if let Some((serial, _, _)) = self.args.retired_owner(p as usize) {
-                return reject(self, id::COMP_7, E_INVALIDARG, format!("{which} points at the transport ID of call {serial}, which has completed"));
+                return reject(
+                    self,
+                    id::COMP_7,
+                    E_INVALIDARG,
+                    format!(
+                        "{which} points at the transport ID of call {serial}, which has completed"
+                    ),
+                );
             }
             // SAFETY: non-NULL and not one of ours; the provider vouches for it.
-            let bytes_ptr = unsafe { std::ptr::read_unaligned(std::ptr::addr_of!((*p).transportId)) };
+            let bytes_ptr =
+                unsafe { std::ptr::read_unaligned(std::ptr::addr_of!((*p).transportId)) };
             if let Some((serial, _, _)) = self.args.retired_owner(bytes_ptr as usize) {
                 return reject(self, id::TID_3, E_INVALIDARG, format!("{which}'s bytes are those of call {serial}'s transport ID (a shallow copy)"));
             }
@@ -395,7 +551,12 @@ impl World {
         // SAFETY: non-NULL, checked above.
         let (lt, rt) = unsafe { (read_tid(local), read_tid(remote)) };
         let (Some(lt), Some(rt)) = (lt, rt) else {
-            return reject(self, id::TID_2, E_INVALIDARG, "a transport ID is not 4 or 16 bytes at a non-NULL pointer".into());
+            return reject(
+                self,
+                id::TID_2,
+                E_INVALIDARG,
+                "a transport ID is not 4 or 16 bytes at a non-NULL pointer".into(),
+            );
         };
         if chain.is_null() {
             return reject(self, id::DATA_2, E_POINTER, "bufferChain is NULL".into());
@@ -413,14 +574,29 @@ impl World {
                 Some(_) => "the session has ended",
                 None => "the instance has no session",
             };
-            return reject(self, id::DATA_1, E_INVALID_STATE, format!("IndicateReceivedBuffers refused: {why} (STATE-3)"));
+            return reject(
+                self,
+                id::DATA_1,
+                E_INVALID_STATE,
+                format!("IndicateReceivedBuffers refused: {why} (STATE-3)"),
+            );
         }
         let added = s.is_some_and(|s| s.added.contains(&lt));
         if !added {
-            return reject(self, id::TID_2, E_INVALIDARG, format!("local ID {lt} is not an ID added to this instance"));
+            return reject(
+                self,
+                id::TID_2,
+                E_INVALIDARG,
+                format!("local ID {lt} is not an ID added to this instance"),
+            );
         }
         if !self.traffic.issued.contains(&rt) {
-            return reject(self, id::TID_2, E_INVALIDARG, format!("remote ID {rt} was not made by any platform"));
+            return reject(
+                self,
+                id::TID_2,
+                E_INVALIDARG,
+                format!("remote ID {rt} was not made by any platform"),
+            );
         }
         if routine.is_some() {
             let key = self.traffic.next_held;
@@ -429,14 +605,45 @@ impl World {
             let digest = unsafe { chain_digest(chain) };
             self.traffic.held.insert(
                 key,
-                HeldIndicate { inst, chain: chain as usize, digest, data, local: lt, remote: rt, context: context as usize, routine },
+                HeldIndicate {
+                    inst,
+                    chain: chain as usize,
+                    digest,
+                    data,
+                    local: lt,
+                    remote: rt,
+                    context: context as usize,
+                    routine,
+                },
             );
             let delay = Nanos::from_micros(self.rng.range(1, 2_000));
-            self.schedule(self.now.saturating_add(delay), Ev::IndicateDone { pending: key });
-            self.record(host, n, What::Function { f, hr: E_PENDING_IO, detail: Some(format!("{} bytes {rt} -> {lt}", data_len(&self.traffic.held[&key].data))) });
+            self.schedule(
+                self.now.saturating_add(delay),
+                Ev::IndicateDone { pending: key },
+            );
+            self.record(
+                host,
+                n,
+                What::Function {
+                    f,
+                    hr: E_PENDING_IO,
+                    detail: Some(format!(
+                        "{} bytes {rt} -> {lt}",
+                        data_len(&self.traffic.held[&key].data)
+                    )),
+                },
+            );
             return E_PENDING_IO;
         }
-        self.record(host, n, What::Function { f, hr: S_OK, detail: Some(format!("{} bytes {rt} -> {lt}", data.len())) });
+        self.record(
+            host,
+            n,
+            What::Function {
+                f,
+                hr: S_OK,
+                detail: Some(format!("{} bytes {rt} -> {lt}", data.len())),
+            },
+        );
         self.deliver(inst, lt, rt, &data);
         S_OK
     }
@@ -457,13 +664,26 @@ impl Traffic {
 /// call the provider's completion routine once (DATA-4).
 pub(crate) fn indicate_done(shared: &Arc<Shared>, key: u32) {
     let mut w = shared.world.lock();
-    let Some(h) = w.traffic.held.remove(&key) else { return };
+    let Some(h) = w.traffic.held.remove(&key) else {
+        return;
+    };
     let (host, n) = (w.insts[h.inst as usize].host, w.insts[h.inst as usize].n);
     // SAFETY: DATA-3 obliges the provider to keep the chain intact until its
     // routine runs; re-reading it is how a breach is detected.
-    let now_digest = unsafe { read_chain(h.chain as *mut CPNATFWT_BUFFER).ok().map(|_| chain_digest(h.chain as *mut CPNATFWT_BUFFER)) };
+    let now_digest = unsafe {
+        read_chain(h.chain as *mut CPNATFWT_BUFFER)
+            .ok()
+            .map(|_| chain_digest(h.chain as *mut CPNATFWT_BUFFER))
+    };
     if now_digest != Some(h.digest) {
-        w.violate(id::DATA_3, host, n, Some("CPNatfwtIndicateReceivedBuffers"), "the provider changed indicated buffers before its completion routine was called".into());
+        w.violate(
+            id::DATA_3,
+            host,
+            n,
+            Some("CPNatfwtIndicateReceivedBuffers"),
+            "the provider changed indicated buffers before its completion routine was called"
+                .into(),
+        );
     }
     w.deliver(h.inst, h.local, h.remote, &h.data);
     w.record(host, n, What::ProviderCompletion { status: S_OK });
@@ -504,17 +724,26 @@ unsafe fn read_chain(head: *mut CPNATFWT_BUFFER) -> Result<Vec<u8>, String> {
     let mut p = head;
     while !p.is_null() {
         if seen.contains(&(p as usize)) {
-            return Err(format!("the buffer chain has a cycle (element {} links back)", seen.len()));
+            return Err(format!(
+                "the buffer chain has a cycle (element {} links back)",
+                seen.len()
+            ));
         }
         if seen.len() >= MAX_CHAIN {
-            return Err(format!("the buffer chain has more than {MAX_CHAIN} elements (unterminated?)"));
+            return Err(format!(
+                "the buffer chain has more than {MAX_CHAIN} elements (unterminated?)"
+            ));
         }
         seen.push(p as usize);
         // SAFETY: p is non-NULL and part of the provider's chain.
         let b = unsafe { std::ptr::read_unaligned(p) };
         if b.size > 0 {
             if b.buffer.is_null() {
-                return Err(format!("element {} has size {} and a NULL buffer", seen.len() - 1, b.size));
+                return Err(format!(
+                    "element {} has size {} and a NULL buffer",
+                    seen.len() - 1,
+                    b.size
+                ));
             }
             if out.len() + b.size as usize > 16 << 20 {
                 return Err("the buffer chain holds more than 16 MiB".into());
