@@ -95,6 +95,7 @@ pub struct CPNATFWT_BUFFER {
 /// on the receiving (provider) side.
 #[repr(C)]
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CPNATFWT_SESSION_TERMINATION_REASON {
     ProviderRequest = 0,
     PlatformShutdown = 1,

@@ -1,0 +1,223 @@
+//! Scenario files: a situation described as JSON (hosts, provider, platform
+//! settings, timed steps, expectations), run with `cpsim run` and written by
+//! the harness for every shrunk failure. See `scenarios/README.md`.
+
+use serde::{Deserialize, Serialize};
+use sim_cp::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
+use sim_cp::{Callback, Family, NetFaults, RuleId, TaskTiming, TimeLimits};
+
+/// The format version this build reads and writes.
+pub const VERSION: u32 = 1;
+
+/// A whole scenario file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Format version; must be [`VERSION`].
+    pub version: u32,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Simulated hosts with a platform (the infrastructure node is implicit).
+    pub hosts: Vec<String>,
+    /// Which provider runs on every host.
+    pub provider: ProviderRef,
+    /// Free-form configuration handed to the provider.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub provider_config: serde_json::Value,
+    #[serde(default)]
+    pub platform: PlatformSettings,
+    /// Timed steps, in any order (they run by time, then file order).
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// A provider: built in (from providers-under-test) or a C module.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum ProviderRef {
+    /// A provider listed by `cpsim providers`.
+    Builtin(String),
+}
+
+/// Platform settings of a scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlatformSettings {
+    pub seed: u64,
+    pub limits: TimeLimits,
+    pub net: NetFaults,
+    pub tasks: TaskTiming,
+    /// Virtual time after the last step before the final checks (ms).
+    pub drain_ms: u64,
+    /// Idle time before the platform sends an instance dormant (0: never).
+    pub idle_dormancy_ms: u64,
+}
+
+impl Default for PlatformSettings {
+    fn default() -> Self {
+        let c = sim_cp::Config::default();
+        PlatformSettings {
+            seed: 0,
+            limits: c.limits,
+            net: c.net,
+            tasks: c.tasks,
+            drain_ms: c.drain_ms,
+            idle_dormancy_ms: c.idle_dormancy_ms,
+        }
+    }
+}
+
+/// One timed step. `at_ms` is virtual time from the start of the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    StartProvider {
+        at_ms: u64,
+        host: String,
+    },
+    StopProvider {
+        at_ms: u64,
+        host: String,
+    },
+    Listen {
+        at_ms: u64,
+        host: String,
+        on: bool,
+    },
+    Send {
+        at_ms: u64,
+        from: String,
+        to: String,
+        #[serde(default)]
+        family: Family,
+        bytes: u32,
+    },
+    AddressAdd {
+        at_ms: u64,
+        host: String,
+    },
+    AddressRemove {
+        at_ms: u64,
+        host: String,
+    },
+    DuplicateAddress {
+        at_ms: u64,
+        host: String,
+        of: String,
+    },
+    Dormant {
+        at_ms: u64,
+        host: String,
+    },
+    Shutdown {
+        at_ms: u64,
+        host: String,
+    },
+    Partition {
+        at_ms: u64,
+        a: String,
+        b: String,
+    },
+    Heal {
+        at_ms: u64,
+    },
+    NetFaults {
+        at_ms: u64,
+        faults: NetFaults,
+    },
+    /// Force when the provider's tasks run from now on (and so when its
+    /// pended completions are delivered).
+    TaskTiming {
+        at_ms: u64,
+        timing: TaskTiming,
+    },
+    /// Let time pass.
+    Advance {
+        at_ms: u64,
+    },
+}
+
+/// What a scenario expects. Every field is optional; all given must hold.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Expect {
+    /// Exactly these rule IDs are violated (`[]`: no violation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub violations: Option<Vec<RuleId>>,
+    /// The first violation is of this rule at this trace step (exact replay).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_violation: Option<FirstViolation>,
+    /// These callbacks appear in this order in the trace (other calls may come between).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callbacks_in_order: Option<Vec<Callback>>,
+    /// Some session ends with this termination reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub termination: Option<Reason>,
+    /// Exactly this many application datagrams are delivered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered: Option<u32>,
+}
+
+/// A violation pinned to its place in the trace.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirstViolation {
+    pub rule: RuleId,
+    pub step: u64,
+}
+
+impl Step {
+    /// When the step happens.
+    pub fn at_ms(&self) -> u64 {
+        match self {
+            Step::StartProvider { at_ms, .. }
+            | Step::StopProvider { at_ms, .. }
+            | Step::Listen { at_ms, .. }
+            | Step::Send { at_ms, .. }
+            | Step::AddressAdd { at_ms, .. }
+            | Step::AddressRemove { at_ms, .. }
+            | Step::DuplicateAddress { at_ms, .. }
+            | Step::Dormant { at_ms, .. }
+            | Step::Shutdown { at_ms, .. }
+            | Step::Partition { at_ms, .. }
+            | Step::Heal { at_ms }
+            | Step::NetFaults { at_ms, .. }
+            | Step::TaskTiming { at_ms, .. }
+            | Step::Advance { at_ms } => *at_ms,
+        }
+    }
+
+    /// The simulator action it schedules.
+    pub fn action(&self) -> sim_cp::Action {
+        use sim_cp::Action as A;
+        match self.clone() {
+            Step::StartProvider { host, .. } => A::StartProvider { host },
+            Step::StopProvider { host, .. } => A::StopProvider { host },
+            Step::Listen { host, on, .. } => A::Listen { host, on },
+            Step::Send {
+                from,
+                to,
+                family,
+                bytes,
+                ..
+            } => A::Send {
+                from,
+                to,
+                family,
+                bytes,
+            },
+            Step::AddressAdd { host, .. } => A::AddressAdd { host },
+            Step::AddressRemove { host, .. } => A::AddressRemove { host },
+            Step::DuplicateAddress { host, of, .. } => A::DuplicateAddress { host, of },
+            Step::Dormant { host, .. } => A::Dormant { host },
+            Step::Shutdown { host, .. } => A::Shutdown { host },
+            Step::Partition { a, b, .. } => A::Partition { a, b },
+            Step::Heal { .. } => A::Heal,
+            Step::NetFaults { faults, .. } => A::NetFaults { faults },
+            Step::TaskTiming { timing, .. } => A::TaskTiming { timing },
+            Step::Advance { .. } => A::Advance,
+        }
+    }
+}
