@@ -96,6 +96,7 @@ pub struct CPNATFWT_BUFFER {
 #[repr(C)]
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum CPNATFWT_SESSION_TERMINATION_REASON {
     ProviderRequest = 0,
     PlatformShutdown = 1,

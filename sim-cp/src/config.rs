@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Which kind of callback (or provider completion) a limit applies to.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Callback {
     EstablishSessionIndication,
@@ -59,6 +60,7 @@ impl std::fmt::Display for Callback {
 
 /// Per-callback-kind time limits (TIME-1), in virtual time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct TimeLimits {
     pub establish_ms: u64,
@@ -103,13 +105,17 @@ impl TimeLimits {
 
 /// Faults of the simulated datagram network (applied to provider traffic).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct NetFaults {
     /// Probability that a packet is dropped.
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub loss: f64,
     /// Probability that a packet is delivered twice.
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub duplicate: f64,
     /// Probability that a packet gets an extra delay (and so may overtake others).
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub reorder: f64,
     /// Base one-way delay, milliseconds.
     pub delay_ms: u64,
@@ -177,26 +183,43 @@ pub enum PlatformFault {
     PoisonAfterFailedRegister,
     /// Give a NULL friendly name a non-default name (REG-1).
     BadDefaultName,
-    /// Hand out a 5-byte transport ID (TID-1).
-    OddSizedTransportId,
+    /// Hand the provider a transport ID no platform issued (TID-1).
+    ForeignTransportId,
+    /// Keep a duplicate friendly name as is (REG-2).
+    DuplicateNameKept,
+    /// Do not cut long friendly names (REG-3).
+    LongNameUncut,
+    /// Report LUID 0 for a successful Register (REG-4).
+    ZeroLuid,
+    /// Give a fresh interface when an old LUID was asked for (REG-6).
+    FreshLuidOnReuse,
+    /// Pass no completion routine (COMP-9).
+    NoCompletionRoutine,
+    /// Apply a completion that arrives after TERMINATE (COMP-11).
+    ApplyLateCompletion,
 }
 
 /// When provider tasks run, relative to the callback that spawned them:
 /// the harness's lever on completion timing. Each is a probability; what is
 /// left over runs right after the spawner returns.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct TaskTiming {
     /// Run when the spawning callback returns, before the platform sees its
     /// return value (a worker racing the return: COMP-10).
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub before_return: f64,
     /// Run after an extra random delay of up to `late_max_ms`.
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub late: f64,
     pub late_max_ms: u64,
     /// Run only after the largest time limit has passed (a stalled worker:
     /// the resulting timeouts are excused, the provider's reaction is not).
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub after_timeout: f64,
     /// Never run (a lost worker; the provider's stop must still clean up).
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub never: f64,
 }
 

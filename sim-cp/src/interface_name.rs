@@ -15,6 +15,10 @@ pub fn default_name(n: u32) -> Vec<u16> {
 /// cut to the limit, and if taken, cut further and suffixed with ` #2`, ` #3`, …
 pub fn assign(wanted: &[u16], in_use: &dyn Fn(&[u16]) -> bool) -> Vec<u16> {
     let base = &wanted[..wanted.len().min(MAX)];
+    assign_cut(base, in_use)
+}
+
+fn assign_cut(base: &[u16], in_use: &dyn Fn(&[u16]) -> bool) -> Vec<u16> {
     if !in_use(base) {
         return base.to_vec();
     }

@@ -20,6 +20,7 @@ pub mod ffi;
 mod handle;
 mod interface_name;
 pub mod net;
+pub mod oracle;
 pub mod rng;
 pub mod rules;
 pub mod runtime;

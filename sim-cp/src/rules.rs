@@ -101,6 +101,26 @@ impl<'de> serde::Deserialize<'de> for RuleId {
     }
 }
 
+/// In a JSON Schema a rule ID is a string naming one rule of the catalogue
+/// (written in its canonical case; the parser also takes other cases).
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for RuleId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RuleId".into()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        "sim_cp::rules::RuleId".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let ids: Vec<&str> = CATALOGUE.iter().map(|r| r.id).collect();
+        schemars::json_schema!({
+            "description": "A rule ID of the contract's catalogue (see `cpsim rules`).",
+            "type": "string",
+            "enum": ids,
+        })
+    }
+}
+
 macro_rules! catalogue {
     ($( $konst:ident = $id:literal, $binds:ident, $level:ident, $source:literal, $text:literal, $breaks:literal, $fix:literal; )*) => {
         /// Every rule, in CONTRACT §3 order.

@@ -101,6 +101,13 @@ impl Cx {
         CURRENT.with(|c| c.borrow().last().cloned())
     }
 
+    /// Runs `f` with this host as the current context of the calling thread:
+    /// how a provider's own threads make their raw ABI calls reach the
+    /// right simulated host.
+    pub fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        with_current(self, f)
+    }
+
     /// The host's name.
     pub fn host_name(&self) -> String {
         self.shared.world.lock().hosts[self.host as usize]

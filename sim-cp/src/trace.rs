@@ -129,7 +129,10 @@ pub enum What {
         luid: u64,
         requested_luid: u64,
         name_was_null: bool,
+        addrs: Vec<Tid>,
     },
+    /// An address notification changed an interface's addresses.
+    Address { tid: Tid, added: bool },
     /// The session's activity changed.
     State {
         to: Activity,

@@ -276,7 +276,9 @@ impl World {
         let live = self.insts[c.inst as usize]
             .session
             .as_ref()
-            .is_some_and(|s| s.no == c.session && s.ended.is_none());
+            .is_some_and(|s| s.no == c.session && s.ended.is_none())
+            || (self.cfg.has_fault(PlatformFault::ApplyLateCompletion)
+                && self.insts[c.inst as usize].session.as_ref().is_some_and(|s| s.no == c.session));
         if !sync && c.early.is_none() {
             self.record(
                 host,

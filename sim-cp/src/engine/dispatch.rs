@@ -17,6 +17,7 @@ use crate::config::{Callback, PlatformFault};
 use crate::handle::{self, Kind};
 use crate::runtime::{run_callback, Cx};
 use crate::trace::What;
+use crate::transport_id::Tid;
 use std::ffi::c_void;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -77,9 +78,12 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
         timed_out: false,
     });
     let ctx = handle::encode(Kind::Completion, w.id, serial) as usize as *mut c_void;
-    let routine = crate::abi::CPNATFWT_PLATFORM_COMPLETION_ROUTINE::Some(
-        crate::ffi::platform_completion_routine,
-    );
+    let routine: crate::abi::CPNATFWT_PLATFORM_COMPLETION_ROUTINE =
+        if w.cfg.has_fault(PlatformFault::NoCompletionRoutine) {
+            None
+        } else {
+            Some(crate::ffi::platform_completion_routine)
+        };
     // Arguments live in the pool until the call ends (COMP-8, DATA-6).
     let (mut tid, mut remote, mut bytes) = (None, None, None);
     let mut ptrs: [*mut crate::abi::CPNATFWT_TRANSPORT_ID; 2] = [std::ptr::null_mut(); 2];
@@ -87,12 +91,8 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
     match &op {
         Op::Add(t) | Op::Remove(t) | Op::Reach(t) => {
             let slot = w.args.take(serial, inst);
-            let t = *t;
+            let t = if w.cfg.has_fault(PlatformFault::ForeignTransportId) { Tid::v4(0, 0, 0) } else { *t };
             ptrs[0] = w.args.tid(slot, 0, t);
-            if w.cfg.has_fault(PlatformFault::OddSizedTransportId) {
-                // SAFETY: the struct was just written by the pool and is ours.
-                unsafe { (*ptrs[0]).size = 5 };
-            }
             let d = w.args.digest(slot);
             let c = w.calls.open.get_mut(&serial).expect("just opened");
             c.args = Some(slot);
@@ -132,7 +132,7 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
             bytes,
             reason: None,
             context_delta: delta,
-            routine: true,
+            routine: routine.is_some(),
         },
     );
     w.arm_deadline(serial, cb);

@@ -228,6 +228,9 @@ impl World {
             );
         }
         let iface = match args.luid_in {
+            Some(l) if l != 0 && self.cfg.has_fault(PlatformFault::FreshLuidOnReuse) => {
+                self.new_interface(host, args.name.as_deref())
+            }
             Some(l) if l != 0 => {
                 match self.hosts[host as usize]
                     .interfaces
@@ -259,10 +262,13 @@ impl World {
         let now = self.now;
         let hst = &mut self.hosts[host as usize];
         hst.interfaces[iface].owner = Some(inst);
-        let (luid, name) = (
+        let (mut luid, name) = (
             hst.interfaces[iface].luid,
             String::from_utf16_lossy(&hst.interfaces[iface].name),
         );
+        if self.cfg.has_fault(PlatformFault::ZeroLuid) {
+            luid = 0;
+        }
         let i = &mut self.insts[inst as usize];
         i.life = Life::Registered;
         i.iface = Some(iface);
@@ -277,9 +283,15 @@ impl World {
                 luid,
                 requested_luid: args.luid_in.unwrap_or(0),
                 name_was_null: args.name.is_none(),
+                addrs: self.hosts[host as usize].interfaces[iface].addrs.clone(),
             },
         );
         let hr = self.function(host, n, f, S_OK);
+        if self.cfg.has_fault(PlatformFault::CallBeforeEstablish) {
+            self.issue(inst, super::instance::Op::Activate);
+            self.schedule(now, Ev::Establish { inst, session: no });
+            return (hr, None);
+        }
         if self.rng.chance(0.5) {
             (hr, Some(no))
         } else {
@@ -299,6 +311,8 @@ impl World {
                     interface_name::default_name(h.default_names)
                 }
             }
+            Some(w) if self.cfg.has_fault(PlatformFault::DuplicateNameKept) => w[..w.len().min(256)].to_vec(),
+            Some(w) if self.cfg.has_fault(PlatformFault::LongNameUncut) => w.to_vec(),
             Some(w) => {
                 let used: Vec<Vec<u16>> = h.interfaces.iter().map(|i| i.name.clone()).collect();
                 interface_name::assign(w, &|n| used.iter().any(|u| u == n))
@@ -459,7 +473,8 @@ pub(crate) fn register_now(shared: &Arc<Shared>, inst: u32, args: RegisterArgs) 
         let (hr, inline) = w.register(inst, args);
         let luid = w.insts[inst as usize]
             .iface
-            .map(|k| w.hosts[w.insts[inst as usize].host as usize].interfaces[k].luid);
+            .map(|k| w.hosts[w.insts[inst as usize].host as usize].interfaces[k].luid)
+            .filter(|_| !w.cfg.has_fault(PlatformFault::ZeroLuid));
         (hr, inline, luid.unwrap_or(0))
     };
     if let Some(session) = inline {

@@ -705,7 +705,7 @@ impl World {
             if !iface.addrs.contains(&t) {
                 iface.addrs.push(t);
             }
-            text = format!("address notification: {t} added");
+            text = What::Address { tid: t, added: true };
         } else {
             if iface.addrs.len() <= 2 {
                 self.record(
@@ -718,7 +718,7 @@ impl World {
                 return;
             }
             let t = iface.addrs.pop().expect("checked");
-            text = format!("address notification: {t} removed");
+            text = What::Address { tid: t, added: false };
         }
         let owner = self.hosts[h as usize].interfaces[k].owner.expect("checked");
         if let Some(s) = self.insts[owner as usize]
@@ -729,7 +729,7 @@ impl World {
             s.notified = true;
             s.rejected.clear();
         }
-        self.record(h, 0, What::Note { text });
+        self.record(h, 0, text);
         self.pump_host(h);
     }
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 /// Address family of an application's destination.
 #[derive(Copy, Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Family {
     #[default]
     V4,
@@ -568,7 +569,11 @@ impl World {
         };
         let s = self.insts[inst as usize].session.as_ref();
         let active = s.is_some_and(|s| s.live() && s.active);
-        if !active && !self.cfg.has_fault(PlatformFault::AcceptIndicateWhenDormant) {
+        if !active && self.cfg.has_fault(PlatformFault::AcceptIndicateWhenDormant) {
+            self.record(host, n, What::Function { f, hr: S_OK, detail: Some("accepted while not active".into()) });
+            return S_OK;
+        }
+        if !active {
             let why = match s {
                 Some(s) if s.live() => "the instance is dormant",
                 Some(_) => "the session has ended",

@@ -1,0 +1,434 @@
+//! The platform checker: holds a platform to the C-rules by reading a trace.
+//!
+//! It sees only what a provider could observe (callbacks with their
+//! arguments, return values of the platform's functions, how each call was
+//! read), plus the few platform-side facts every trace records (timeouts,
+//! shutdowns, address notifications). It never asks the engine, so the same
+//! checker can judge the simulator and a real platform driven through the
+//! Windows backend. A violation it reports is a *platform* bug.
+//!
+//! REG-9 (strings never written) is not visible in a trace; the engine
+//! only ever reads those strings, and a test checks the caller's buffers.
+
+use crate::abi::{CPNATFWT_SESSION_TERMINATION_REASON as Reason, E_INVALID_STATE, E_PENDING_IO, S_OK};
+use crate::config::Callback;
+use crate::rules::{id, RuleId};
+use crate::trace::{Event, PlatformFn, Trace, What};
+use crate::transport_id::Tid;
+use crate::violation::Violation;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+#[derive(Default, Clone)]
+struct Inst {
+    registered: bool,
+    failed_register: bool,
+    /// ESTABLISH is running.
+    establishing: bool,
+    established: bool,
+    terminated: bool,
+    active: bool,
+    transition: Option<u32>,
+    transitions: u32,
+    /// What should end the session, by the first observable cause.
+    cause: Option<Reason>,
+    /// A TRANSITION_ACTIVE failed: TERMINATE must follow (STATE-2).
+    failed_activation: Option<u64>,
+    /// A call timed out: TERMINATE(PROVIDER_TIMEOUT) must follow (TIME-2).
+    timed_out: Option<u64>,
+    added: BTreeSet<Tid>,
+    removed: BTreeSet<Tid>,
+    reached: BTreeSet<Tid>,
+    pending_indications: u32,
+    name: Option<String>,
+}
+
+struct CallInfo {
+    key: (u8, u32),
+    tid: Option<Tid>,
+    early: Option<i32>,
+    returned: Option<i32>,
+    read: bool,
+}
+
+struct Checker<'t> {
+    trace: &'t Trace,
+    insts: HashMap<(u8, u32), Inst>,
+    calls: BTreeMap<u32, CallInfo>,
+    issued: BTreeSet<Tid>,
+    shutdown: BTreeSet<u8>,
+    /// The previous event was a provider violation (explains a refusal).
+    after_violation: bool,
+    default_name_used: BTreeSet<(u8, String)>,
+    out: Vec<Violation>,
+}
+
+/// Checks every C-rule the trace can show; returns the platform's violations.
+pub fn check(trace: &Trace) -> Vec<Violation> {
+    let mut c = Checker {
+        trace,
+        insts: HashMap::new(),
+        calls: BTreeMap::new(),
+        issued: BTreeSet::new(),
+        shutdown: BTreeSet::new(),
+        after_violation: false,
+        default_name_used: BTreeSet::new(),
+        out: Vec::new(),
+    };
+    for e in &trace.events {
+        c.event(e);
+        c.after_violation = matches!(e.what, What::Violation { .. });
+    }
+    c.finish();
+    c.out
+}
+
+impl Checker<'_> {
+    fn flag(&mut self, rule: RuleId, e: &Event, cb: Option<&str>, msg: String) {
+        self.out.push(Violation {
+            rule,
+            host: self.trace.hosts.get(e.host as usize).cloned().unwrap_or_default(),
+            instance: (e.inst != 0).then(|| self.trace.instance_name(e.host, e.inst)),
+            callback: cb.map(str::to_string),
+            step: e.step,
+            at: e.at,
+            message: msg,
+        });
+    }
+
+    fn inst(&mut self, e: &Event) -> &mut Inst {
+        self.insts.entry((e.host, e.inst)).or_default()
+    }
+
+    fn set_cause(&mut self, key: (u8, u32), r: Reason) {
+        let i = self.insts.entry(key).or_default();
+        if i.established && !i.terminated && i.cause.is_none() {
+            i.cause = Some(r);
+        }
+    }
+
+    fn event(&mut self, e: &Event) {
+        let key = (e.host, e.inst);
+        match &e.what {
+            What::Registered { name, luid, requested_luid, name_was_null, addrs } => {
+                self.registered(e, name, *luid, *requested_luid, *name_was_null);
+                self.issued.extend(addrs.iter().copied());
+            }
+            What::Address { tid, added } => {
+                if *added {
+                    self.issued.insert(*tid);
+                }
+            }
+            What::Function { f, hr, .. } => self.function(e, *f, *hr),
+            What::Shutdown => {
+                self.shutdown.insert(e.host);
+                let keys: Vec<_> = self.insts.keys().filter(|k| k.0 == e.host).copied().collect();
+                for k in keys {
+                    self.set_cause(k, Reason::PlatformShutdown);
+                }
+            }
+            What::Timeout { call, .. } => {
+                if let Some(k) = self.calls.get(call).map(|c| c.key) {
+                    self.set_cause(k, Reason::ProviderTimeout);
+                    let i = self.insts.entry(k).or_default();
+                    if !i.terminated {
+                        i.timed_out.get_or_insert(e.step);
+                    }
+                }
+            }
+            What::Violation { rule, .. } if *rule == id::CRASH_1 => self.set_cause(key, Reason::ProviderOtherFailure),
+            What::Call { cb, call, tid, remote, reason, context_delta, routine, .. } => {
+                self.call(e, *cb, *call, *tid, *remote, *reason, *context_delta, *routine)
+            }
+            What::Return { cb, call, hr } => self.returned(e, *cb, *call, *hr),
+            What::Complete { cb, call, status, early, ignored, args_clobbered } => {
+                self.complete(e, *cb, *call, *status, *early, *ignored, *args_clobbered)
+            }
+            What::Outcome { cb, call, ok } => self.outcome(e, *cb, *call, *ok),
+            What::ProviderCompletion { .. } => {
+                let i = self.inst(e);
+                if i.pending_indications == 0 {
+                    self.flag(id::DATA_4, e, Some("provider completion routine"), "the provider's completion routine was called more often than IndicateReceivedBuffers pended".into());
+                } else {
+                    i.pending_indications -= 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn registered(&mut self, e: &Event, name: &str, luid: u64, requested: u64, was_null: bool) {
+        let units = name.encode_utf16().count();
+        if units > crate::abi::CPNATFWT_MAX_INTERFACE_NAME_LENGTH {
+            self.flag(id::REG_3, e, Some("CPNatfwtRegisterProviderInstance"), format!("the interface name is {units} WCHARs long"));
+        }
+        let in_use = self.insts.iter().any(|(k, i)| k.0 == e.host && k.1 != e.inst && i.registered && i.name.as_deref() == Some(name));
+        if in_use {
+            let rule = if was_null { id::REG_1 } else { id::REG_2 };
+            self.flag(rule, e, Some("CPNatfwtRegisterProviderInstance"), format!("the name `{name}` is already used by a registered interface on this host"));
+        }
+        if was_null {
+            let ok = name.strip_prefix("Microsoft Connectivity Platform Adapter #").is_some_and(|n| n.parse::<u32>().is_ok());
+            if !ok {
+                self.flag(id::REG_1, e, Some("CPNatfwtRegisterProviderInstance"), format!("a NULL friendly name gave `{name}`"));
+            }
+            if !self.default_name_used.insert((e.host, name.to_string())) && requested == 0 {
+                self.flag(id::REG_1, e, Some("CPNatfwtRegisterProviderInstance"), format!("the default name `{name}` was handed out twice"));
+            }
+        }
+        if luid == 0 {
+            self.flag(id::REG_4, e, Some("CPNatfwtRegisterProviderInstance"), "a successful Register gave LUID 0".into());
+        }
+        if requested != 0 && luid != requested {
+            self.flag(id::REG_6, e, Some("CPNatfwtRegisterProviderInstance"), format!("asked for LUID 0x{requested:x}, got 0x{luid:x}"));
+        }
+        self.inst(e).name = Some(name.to_string());
+    }
+
+    fn function(&mut self, e: &Event, f: PlatformFn, hr: i32) {
+        let key = (e.host, e.inst);
+        match f {
+            PlatformFn::CPNatfwtRegisterProviderInstance => {
+                let shut = self.shutdown.contains(&e.host);
+                // A failure the provider caused is preceded by its violation.
+                let explained = self.after_violation;
+                let i = self.insts.entry(key).or_default();
+                if hr == S_OK {
+                    *i = Inst { registered: true, name: i.name.take(), ..Inst::default() };
+                } else {
+                    if hr == E_INVALID_STATE && i.failed_register && !i.registered && !shut && !explained {
+                        self.flag(id::LIFE_3, e, Some(f.name()), "Register was refused after an earlier failed Register".into());
+                    }
+                    self.insts.entry(key).or_default().failed_register = true;
+                }
+            }
+            PlatformFn::CPNatfwtDeregisterProviderInstance if hr == S_OK => {
+                let i = self.insts.entry(key).or_default();
+                if i.established && !i.terminated && i.cause.is_none() {
+                    i.cause = Some(Reason::ProviderRequest);
+                }
+                // The provider ended the session itself: nothing is owed any more.
+                i.registered = false;
+                i.failed_activation = None;
+                i.timed_out = None;
+            }
+            PlatformFn::CPNatfwtDestroyProviderInstance => {
+                self.insts.entry(key).or_default().registered = false;
+            }
+            PlatformFn::CPNatfwtIndicateReceivedBuffers => {
+                let active = self.insts.get(&key).is_some_and(|i| i.active && !i.terminated);
+                if !active && (hr == S_OK || hr == E_PENDING_IO) {
+                    self.flag(id::STATE_3, e, Some(f.name()), "IndicateReceivedBuffers was accepted while the instance was not active".into());
+                }
+                if hr == E_PENDING_IO {
+                    self.insts.entry(key).or_default().pending_indications += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn call(&mut self, e: &Event, cb: Callback, call: u32, tid: Option<Tid>, remote: Option<Tid>, reason: Option<Reason>, delta: u64, routine: bool) {
+        let key = (e.host, e.inst);
+        let name = Some(cb.name());
+        if delta != 0 {
+            self.flag(id::SESS_6, e, name, format!("the user context differs from Create's (xor 0x{delta:x})"));
+        }
+        let i = self.insts.entry(key).or_default().clone();
+        if i.establishing {
+            self.flag(id::SESS_2, e, name, "a callback started while ESTABLISH was still running".into());
+        }
+        match cb {
+            Callback::EstablishSessionIndication => {
+                if !i.registered {
+                    self.flag(id::SESS_1, e, name, "ESTABLISH without a successful Register".into());
+                }
+                let s = self.insts.entry(key).or_default();
+                s.establishing = true;
+                return;
+            }
+            Callback::TerminateSessionIndication => {
+                if !i.established {
+                    self.flag(id::SESS_4, e, name, "TERMINATE before ESTABLISH".into());
+                } else if i.terminated {
+                    self.flag(id::SESS_4, e, name, "TERMINATE delivered twice in one session".into());
+                }
+                let expected = i.cause;
+                if let Some(r) = reason {
+                    match expected {
+                        Some(x) if x != r => self.flag(id::SESS_5, e, name, format!("reason {r:?}, but the cause was {x:?}")),
+                        None if i.established && !i.terminated => {
+                            self.flag(id::SESS_5, e, name, format!("reason {r:?} with no visible cause"))
+                        }
+                        _ => {}
+                    }
+                    if i.timed_out.is_some() && !i.terminated && r != Reason::ProviderTimeout {
+                        self.flag(id::TIME_2, e, name, format!("a call timed out but the session ended with {r:?}"));
+                    }
+                }
+                let s = self.insts.entry(key).or_default();
+                s.terminated = true;
+                s.timed_out = None;
+                s.failed_activation = None;
+                return;
+            }
+            _ => {}
+        }
+        if !routine {
+            self.flag(id::COMP_9, e, name, "no completion routine was passed".into());
+        }
+        if !i.established {
+            self.flag(id::SESS_2, e, name, "a callback before ESTABLISH had returned".into());
+        }
+        if i.terminated {
+            self.flag(id::SESS_4, e, name, "a callback after TERMINATE".into());
+        }
+        if let Some(t) = tid {
+            if !self.issued.contains(&t) {
+                self.flag(id::TID_1, e, name, format!("transport ID {t} was not issued by the platform"));
+            }
+        }
+        match cb {
+            Callback::TransitionActive | Callback::TransitionDormant => {
+                let to_active = cb == Callback::TransitionActive;
+                if i.transition.is_some() {
+                    self.flag(id::STATE_4, e, name, "a transition while another is outstanding".into());
+                } else if i.active == to_active {
+                    self.flag(id::STATE_4, e, name, format!("{} while already {}", cb.name(), if to_active { "active" } else { "dormant" }));
+                }
+                if i.transitions == 0 && !to_active {
+                    self.flag(id::STATE_1, e, name, "the first transition after ESTABLISH was TRANSITION_DORMANT".into());
+                }
+                let s = self.insts.entry(key).or_default();
+                s.transition = Some(call);
+                s.transitions += 1;
+            }
+            _ => {
+                if !i.active || i.transition.is_some() {
+                    self.flag(id::STATE_5, e, name, "called while the instance was not active".into());
+                }
+                if cb == Callback::SendBuffers {
+                    let (l, r) = (tid.unwrap_or(Tid::v4(0, 0, 0)), remote.unwrap_or(Tid::v4(0, 0, 0)));
+                    if i.removed.contains(&l) && !i.added.contains(&l) {
+                        self.flag(id::TID_5, e, name, format!("sent from {l}, which was removed"));
+                    } else if !i.added.contains(&l) {
+                        self.flag(id::TID_7, e, name, format!("sent from {l}, which was never added"));
+                    }
+                    if !i.reached.contains(&r) {
+                        self.flag(id::TID_7, e, name, format!("sent to {r}, which no REACH succeeded for in this session"));
+                    }
+                }
+            }
+        }
+        self.calls.insert(call, CallInfo { key, tid, early: None, returned: None, read: false });
+    }
+
+    fn returned(&mut self, e: &Event, cb: Callback, call: u32, hr: Option<i32>) {
+        let key = (e.host, e.inst);
+        if cb == Callback::EstablishSessionIndication {
+            let i = self.insts.entry(key).or_default();
+            i.establishing = false;
+            i.established = true;
+            i.active = false;
+            return;
+        }
+        if let (Some(c), Some(hr)) = (self.calls.get_mut(&call), hr) {
+            c.returned = Some(hr);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn complete(&mut self, e: &Event, cb: Callback, call: u32, status: i32, early: bool, ignored: bool, clobbered: bool) {
+        let terminated = self.calls.get(&call).and_then(|c| self.insts.get(&c.key)).is_some_and(|i| i.terminated);
+        if clobbered {
+            let rule = if cb == Callback::SendBuffers { id::DATA_6 } else { id::COMP_8 };
+            self.flag(rule, e, Some(cb.name()), format!("the arguments of pended call {call} changed before it completed"));
+        }
+        if terminated && !ignored && !early {
+            self.flag(id::COMP_11, e, Some(cb.name()), format!("call {call} completed after TERMINATE was not ignored"));
+        }
+        if let Some(c) = self.calls.get_mut(&call) {
+            if early {
+                c.early = Some(status);
+            }
+        }
+    }
+
+    fn outcome(&mut self, e: &Event, cb: Callback, call: u32, ok: bool) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        c.read = true;
+        let (key, tid) = (c.key, c.tid);
+        let expected = match (c.returned, c.early) {
+            (Some(hr), _) if hr != E_PENDING_IO => Some(hr == S_OK),
+            (_, Some(st)) => Some(st == S_OK),
+            _ => None,
+        };
+        let pended_early = c.returned == Some(E_PENDING_IO) && c.early.is_some();
+        // The status of a normal pended completion is in the Complete event just before.
+        let status = self.trace.events.iter().rev().find_map(|x| match &x.what {
+            What::Complete { call: k, status, early: false, .. } if *k == call && x.step < e.step => Some(*status),
+            _ => None,
+        });
+        let expected = expected.or(status.map(|s| s == S_OK));
+        if let Some(exp) = expected {
+            if exp != ok {
+                let rule = if pended_early { id::COMP_10 } else { id::COMP_1 };
+                self.flag(rule, e, Some(cb.name()), format!("call {call} was read as {} but its result said {}", if ok { "success" } else { "failure" }, if exp { "success" } else { "failure" }));
+            }
+        }
+        let i = self.insts.entry(key).or_default();
+        match cb {
+            Callback::TransitionActive => {
+                i.transition = None;
+                if ok {
+                    i.active = true;
+                } else {
+                    i.failed_activation.get_or_insert(e.step);
+                    if i.cause.is_none() && !i.terminated {
+                        i.cause = Some(Reason::ProviderOtherFailure);
+                    }
+                }
+            }
+            Callback::TransitionDormant => {
+                i.transition = None;
+                if ok {
+                    i.active = false;
+                    i.reached.clear();
+                }
+            }
+            Callback::AddTransportId if ok => {
+                i.added.extend(tid);
+                if let Some(t) = tid {
+                    i.removed.remove(&t);
+                }
+            }
+            Callback::RemoveTransportId => {
+                if let Some(t) = tid {
+                    i.added.remove(&t);
+                    i.removed.insert(t);
+                }
+            }
+            Callback::ReachTransportId if ok => i.reached.extend(tid),
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self) {
+        let last = self.trace.events.last().cloned();
+        let Some(last) = last else { return };
+        let pending: Vec<((u8, u32), Option<u64>, Option<u64>, u32)> =
+            self.insts.iter().map(|(k, i)| (*k, i.failed_activation, i.timed_out, i.pending_indications)).collect();
+        for (key, failed, timed, ind) in pending {
+            let at = Event { host: key.0, inst: key.1, ..last.clone() };
+            if failed.is_some() {
+                self.flag(id::STATE_2, &at, Some("TRANSITION_ACTIVE"), "TRANSITION_ACTIVE failed but the session was never terminated".into());
+            }
+            if timed.is_some() {
+                self.flag(id::TIME_2, &at, None, "a call timed out but the session was never terminated".into());
+            }
+            if ind > 0 {
+                self.flag(id::DATA_4, &at, Some("provider completion routine"), format!("{ind} pended indication(s) never got the provider's completion routine"));
+            }
+        }
+    }
+}
