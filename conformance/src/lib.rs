@@ -3,3 +3,5 @@
 
 pub mod model;
 pub mod scenario;
+pub mod diagram;
+pub mod report;

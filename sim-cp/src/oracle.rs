@@ -277,6 +277,14 @@ impl Checker<'_> {
         if !routine {
             self.flag(id::COMP_9, e, name, "no completion routine was passed".into());
         }
+        if let Some(step) = i.failed_activation {
+            self.flag(id::STATE_2, e, name, format!("the session went on after TRANSITION_ACTIVE failed at step {step}"));
+            self.insts.entry(key).or_default().failed_activation = None;
+        }
+        if let Some(step) = i.timed_out {
+            self.flag(id::TIME_2, e, name, format!("the session went on after a call timed out at step {step}"));
+            self.insts.entry(key).or_default().timed_out = None;
+        }
         if !i.established {
             self.flag(id::SESS_2, e, name, "a callback before ESTABLISH had returned".into());
         }

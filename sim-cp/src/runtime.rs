@@ -178,6 +178,9 @@ impl Cx {
                     text: "harness: a provider task will never run".into(),
                 },
             );
+            // Kept, not dropped: dropping provider state under the lock could
+            // re-enter the platform (a Pending token reports itself).
+            w.limbo.push(task);
             return;
         }
         if stalled {

@@ -9,6 +9,7 @@ fn story(seed: u64, asynchronous: bool) -> Outcome {
         ToyFactory::new(ToyOptions {
             asynchronous,
             instances: 1,
+            ..ToyOptions::default()
         }),
     );
     let at = |ms| Nanos::from_millis(ms);

@@ -32,6 +32,9 @@ enum End {
     Open,
     Sync,
     Completed,
+    /// The provider was stopped with the call still open (LIFE-8); a late
+    /// completion is accepted and ignored.
+    Abandoned,
 }
 
 #[derive(Copy, Clone)]
@@ -49,6 +52,13 @@ pub struct Calls {
 }
 
 impl Calls {
+    /// Forgets an open call whose provider was stopped.
+    pub fn abandon(&mut self, serial: u32) {
+        if self.open.remove(&serial).is_some() {
+            self.ended[serial as usize].end = End::Abandoned;
+        }
+    }
+
     /// A fresh call serial (from 1).
     pub fn begin(&mut self, call: OpenCall) -> u32 {
         if self.ended.is_empty() {
@@ -207,6 +217,10 @@ impl World {
                 );
                 return;
             }
+            End::Abandoned => {
+                self.record(host, n, What::Complete { cb: closed.cb, call: serial, status, early: false, ignored: true, args_clobbered: false });
+                return;
+            }
             End::Open => {}
         }
         let mut status = status;
@@ -276,9 +290,9 @@ impl World {
         let live = self.insts[c.inst as usize]
             .session
             .as_ref()
-            .is_some_and(|s| s.no == c.session && s.ended.is_none())
-            || (self.cfg.has_fault(PlatformFault::ApplyLateCompletion)
-                && self.insts[c.inst as usize].session.as_ref().is_some_and(|s| s.no == c.session));
+            .is_some_and(|s| s.no == c.session && s.ended.is_none());
+        // The fault claims to apply a late completion (it cannot really).
+        let applied = live || self.cfg.has_fault(PlatformFault::ApplyLateCompletion);
         if !sync && c.early.is_none() {
             self.record(
                 host,
@@ -288,7 +302,7 @@ impl World {
                     call: serial,
                     status,
                     early: false,
-                    ignored: !live,
+                    ignored: !applied,
                     args_clobbered: clobbered,
                 },
             );

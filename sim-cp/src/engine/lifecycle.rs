@@ -178,7 +178,9 @@ impl World {
                 w.insts[inst as usize].sessions += 1;
                 let no = w.insts[inst as usize].sessions;
                 w.insts[inst as usize].session = Some(Session::new(no, w.now));
-                w.schedule(w.now, Ev::Establish { inst, session: no });
+                w.insts[inst as usize].failed_register = true;
+                // Delivered on the caller's thread, before the failure returns.
+                return (w.function(host, n, f, hr), Some(no));
             }
             w.insts[inst as usize].failed_register = true;
             (w.function(host, n, f, hr), None)

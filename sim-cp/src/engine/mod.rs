@@ -183,8 +183,10 @@ pub(crate) struct World {
     pub trace: trace::Trace,
     pub violations: Vec<Violation>,
     pub start: Instant,
-    /// The instance whose ESTABLISH is running, per thread-independent flag.
+    /// Randomness for task timing and provider use.
     pub task_rng: Rng,
+    /// Tasks the harness decided never to run (kept until the world ends).
+    pub limbo: Vec<Task2>,
 }
 
 /// What every handle and context points back to.
@@ -335,7 +337,11 @@ pub(crate) fn report_dropped_completion(ctx: usize) {
     let Some(shared) = handle::lookup(world) else {
         return;
     };
-    let mut w = shared.world.lock();
+    // A token dropped by a thread that holds the world lock (the world
+    // tearing down) must not deadlock: then the report is skipped.
+    let Some(mut w) = shared.world.try_lock_for(std::time::Duration::from_millis(50)) else {
+        return;
+    };
     if let Some(c) = w.calls.open.get(&serial) {
         let (cb, inst) = (c.op.callback(), c.inst);
         let (host, n) = (w.insts[inst as usize].host, w.insts[inst as usize].n);
@@ -371,6 +377,7 @@ impl Sim {
                     queue: EventQueue::default(),
                     rng: Rng::stream(seed, "platform"),
                     task_rng: Rng::stream(seed, "tasks"),
+                    limbo: Vec::new(),
                     trace: trace::Trace {
                         hosts: all.iter().map(|h| h.name.clone()).collect(),
                         events: Vec::new(),
@@ -595,8 +602,11 @@ impl Sim {
         let mut w = self.shared.world.lock();
         w.record(h, 0, What::ProviderStop);
         w.hosts[h as usize].running = false;
-        w.hosts[h as usize].endpoints.clear();
+        let endpoints = std::mem::take(&mut w.hosts[h as usize].endpoints);
         w.check_stopped(h);
+        drop(w);
+        // Provider state is dropped unlocked: it may call back into the platform.
+        drop(endpoints);
     }
 }
 
@@ -612,10 +622,12 @@ impl Drop for Sim {
             .collect();
         drop(providers);
         let mut w = self.shared.world.lock();
-        for h in &mut w.hosts {
-            h.endpoints.clear();
-        }
-        w.queue = EventQueue::default();
+        let endpoints: Vec<_> = w.hosts.iter_mut().map(|h| std::mem::take(&mut h.endpoints)).collect();
+        let queue = std::mem::take(&mut w.queue);
+        let limbo = std::mem::take(&mut w.limbo);
+        drop(w);
+        // Dropped unlocked: provider state may call back into the platform.
+        drop((endpoints, queue, limbo));
     }
 }
 

@@ -233,7 +233,10 @@ impl World {
                     if repeat {
                         self.issue(inst, Op::Activate);
                     }
-                } else if !self.cfg.has_fault(PlatformFault::IgnoreFailedActivation) {
+                } else if self.cfg.has_fault(PlatformFault::IgnoreFailedActivation) {
+                    // The bug: carry on as if it had worked.
+                    s.active = true;
+                } else {
                     self.end_session(
                         inst,
                         Reason::ProviderOtherFailure,
@@ -484,7 +487,7 @@ impl World {
                 Some(cb.name()),
                 format!("the provider was stopped with call {serial} still pended"),
             );
-            self.calls.open.remove(&serial);
+            self.calls.abandon(serial);
         }
     }
 

@@ -691,8 +691,10 @@ pub(crate) fn indicate_done(shared: &Arc<Shared>, key: u32) {
         );
     }
     w.deliver(h.inst, h.local, h.remote, &h.data);
-    w.record(host, n, What::ProviderCompletion { status: S_OK });
     let twice = w.cfg.has_fault(PlatformFault::DoubleProviderCompletion);
+    for _ in 0..if twice { 2 } else { 1 } {
+        w.record(host, n, What::ProviderCompletion { status: S_OK });
+    }
     drop(w);
     let cx = crate::runtime::Cx::new(shared.clone(), host);
     let routine = h.routine.expect("held only with a routine");

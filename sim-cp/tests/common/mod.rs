@@ -21,6 +21,14 @@ pub struct ToyOptions {
     pub asynchronous: bool,
     /// Register this many instances per host.
     pub instances: usize,
+    /// Try a malformed Register (bad SDDL) first, then a good one.
+    pub bad_first_register: bool,
+    /// Fail every TRANSITION_ACTIVE.
+    pub fail_activation: bool,
+    /// Indicate through the raw ABI with a provider completion routine.
+    pub indicate_with_routine: bool,
+    /// Register with this friendly name (None: the default name).
+    pub name: Option<&'static str>,
 }
 
 pub struct ToyFactory {
@@ -83,7 +91,11 @@ impl Provider for Toy {
                 };
                 for (h, inst) in handlers.lock().iter() {
                     if h.ids.lock().contains(&local) && *h.active.lock() {
-                        let _ = inst.indicate(local, remote, payload);
+                        if h.opts.indicate_with_routine {
+                            indicate_with_routine(*inst, local, remote, payload);
+                        } else {
+                            let _ = inst.indicate(local, remote, payload);
+                        }
                     }
                 }
             })
@@ -99,8 +111,12 @@ impl Provider for Toy {
             });
             let inst = Instance::create(cx, s.clone()).expect("create");
             self.handlers.lock().push((s, inst.as_ref()));
-            inst.register(&RegisterOptions::default())
-                .expect("register");
+            if self.opts.bad_first_register {
+                let bad = RegisterOptions { sddl: Some("D:(X;;GA;;;SY)".into()), ..RegisterOptions::default() };
+                assert!(inst.register(&bad).is_err());
+            }
+            let opts = RegisterOptions { friendly_name: self.opts.name.map(str::to_string), ..RegisterOptions::default() };
+            let _ = inst.register(&opts);
             self.instances.push(inst);
         }
     }
@@ -139,6 +155,9 @@ impl SessionHandler for ToySession {
         }
     }
     fn transition_active(&self, cx: &Cx, _inst: &InstanceRef, done: Completion) -> Reply {
+        if self.opts.fail_activation {
+            return self.finish(cx, done, Err(Failure::FAIL));
+        }
         *self.active.lock() = true;
         self.finish(cx, done, Ok(()))
     }
@@ -192,5 +211,128 @@ impl SessionHandler for ToySession {
         msg.extend_from_slice(&data.to_vec());
         cx.send_to(PORT, to, &msg);
         self.finish(cx, done, Ok(()))
+    }
+}
+
+/// Owned copies of an indication, freed by the provider's completion routine.
+struct Held {
+    ids: [[u8; 16]; 2],
+    l: sim_cp::abi::CPNATFWT_TRANSPORT_ID,
+    r: sim_cp::abi::CPNATFWT_TRANSPORT_ID,
+    buf: sim_cp::abi::CPNATFWT_BUFFER,
+    data: Vec<u8>,
+}
+
+/// Indications the platform still holds, by context (robust against a
+/// platform that calls the routine twice: DATA-4).
+static HELD: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+unsafe extern "system" fn free_held(ctx: *mut std::ffi::c_void, _status: i32) {
+    let mut held = HELD.lock();
+    if let Some(k) = held.iter().position(|p| *p == ctx as usize) {
+        held.swap_remove(k);
+        // SAFETY: ctx is a Box<Held> leaked by indicate_with_routine and
+        // still listed in HELD, so it is freed exactly once.
+        drop(unsafe { Box::from_raw(ctx as *mut Held) });
+    }
+}
+
+/// Indicates through the raw ABI with a provider completion routine (DATA-3/4).
+pub fn indicate_with_routine(inst: InstanceRef, local: Tid, remote: Tid, payload: &[u8]) {
+    use sim_cp::abi::*;
+    let mut h = Box::new(Held {
+        ids: [[0; 16]; 2],
+        l: CPNATFWT_TRANSPORT_ID { size: 0, transportId: std::ptr::null_mut() },
+        r: CPNATFWT_TRANSPORT_ID { size: 0, transportId: std::ptr::null_mut() },
+        buf: CPNATFWT_BUFFER { next: std::ptr::null_mut(), size: 0, buffer: std::ptr::null_mut() },
+        data: payload.to_vec(),
+    });
+    h.ids[0][..local.as_bytes().len()].copy_from_slice(local.as_bytes());
+    h.ids[1][..remote.as_bytes().len()].copy_from_slice(remote.as_bytes());
+    h.l = CPNATFWT_TRANSPORT_ID { size: local.as_bytes().len() as u16, transportId: h.ids[0].as_mut_ptr() };
+    h.r = CPNATFWT_TRANSPORT_ID { size: remote.as_bytes().len() as u16, transportId: h.ids[1].as_mut_ptr() };
+    h.buf = CPNATFWT_BUFFER { next: std::ptr::null_mut(), size: h.data.len() as u32, buffer: h.data.as_mut_ptr() };
+    let p = Box::into_raw(h);
+    HELD.lock().push(p as usize);
+    // SAFETY: p stays alive until free_held runs (DATA-3); on a synchronous
+    // refusal the platform never calls the routine, so free it here.
+    unsafe {
+        let hr = CPNatfwtIndicateReceivedBuffers(inst.raw(), &mut (*p).l, &mut (*p).r, &mut (*p).buf, p as *mut _, Some(free_held));
+        if hr != E_PENDING_IO {
+            free_held(p as *mut _, hr);
+        }
+    }
+}
+
+use sim_cp::ffi::CPNatfwtIndicateReceivedBuffers;
+
+/// A raw-ABI provider that never dereferences its user context: one
+/// instance, everything synchronous; TRANSITION_ACTIVE returns `ta_result`.
+pub struct RawProbeFactory {
+    pub ta_result: i32,
+}
+
+static TA_RESULT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+impl ProviderFactory for RawProbeFactory {
+    fn name(&self) -> String {
+        "raw-probe".into()
+    }
+    fn create(&self, _host: &str) -> Box<dyn Provider> {
+        TA_RESULT.store(self.ta_result, std::sync::atomic::Ordering::Relaxed);
+        Box::new(RawProbe { h: None })
+    }
+}
+
+pub struct RawProbe {
+    h: Option<sim_cp::abi::CPNATFWT_PROVIDER_INSTANCE>,
+}
+
+mod raw {
+    use sim_cp::abi::*;
+    use std::ffi::c_void;
+    pub unsafe extern "system" fn establish(_: CPNATFWT_PROVIDER_INSTANCE, _: *mut c_void) {}
+    pub unsafe extern "system" fn terminate(_: CPNATFWT_PROVIDER_INSTANCE, _: *mut c_void, _: CPNATFWT_SESSION_TERMINATION_REASON) {}
+    pub unsafe extern "system" fn transition(_: CPNATFWT_PROVIDER_INSTANCE, _: *mut c_void, _: *mut c_void, _: CPNATFWT_PLATFORM_COMPLETION_ROUTINE) -> HRESULT {
+        super::TA_RESULT.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    pub unsafe extern "system" fn tid(_: CPNATFWT_PROVIDER_INSTANCE, _: *mut c_void, _: *mut CPNATFWT_TRANSPORT_ID, _: *mut c_void, _: CPNATFWT_PLATFORM_COMPLETION_ROUTINE) -> HRESULT {
+        S_OK
+    }
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe extern "system" fn send(_: CPNATFWT_PROVIDER_INSTANCE, _: *mut c_void, _: *mut CPNATFWT_TRANSPORT_ID, _: *mut CPNATFWT_TRANSPORT_ID, _: u64, _: *mut CPNATFWT_BUFFER, _: *mut c_void, _: CPNATFWT_PLATFORM_COMPLETION_ROUTINE) -> HRESULT {
+        E_FAIL
+    }
+    pub static TABLE: CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE = CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE {
+        size: DISPATCH_TABLE_SIZE,
+        establishSessionIndication: Some(establish),
+        terminateSessionIndication: Some(terminate),
+        transitionActive: Some(transition),
+        transitionDormant: Some(transition),
+        addTransportId: Some(tid),
+        removeTransportId: Some(tid),
+        reachTransportId: Some(tid),
+        sendBuffers: Some(send),
+    };
+}
+
+impl Provider for RawProbe {
+    fn start(&mut self, _cx: &Cx) {
+        let mut h = sim_cp::abi::CPNATFWT_PROVIDER_INSTANCE::NULL;
+        // SAFETY: a static table, a dummy context never dereferenced, a local out pointer.
+        unsafe {
+            sim_cp::ffi::CPNatfwtCreateProviderInstance(&raw::TABLE, 0x1000 as *mut _, &mut h);
+            sim_cp::ffi::CPNatfwtRegisterProviderInstance(h, std::ptr::null_mut(), std::ptr::null_mut(), 0, std::ptr::null_mut());
+        }
+        self.h = Some(h);
+    }
+    fn stop(&mut self, _cx: &Cx) {
+        if let Some(h) = self.h.take() {
+            // SAFETY: the handle Create gave us.
+            unsafe {
+                sim_cp::ffi::CPNatfwtDeregisterProviderInstance(h);
+                sim_cp::ffi::CPNatfwtDestroyProviderInstance(h);
+            }
+        }
     }
 }

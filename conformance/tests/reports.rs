@@ -1,0 +1,768 @@
+//! The three reports and the diagrams, on a certification built by hand
+//! around a real (seeded, deterministic) trace of a small correct provider.
+//!
+//! junit.xml is validated against `tests/junit.xsd` with `xmllint`
+//! (package libxml2-utils); without xmllint these tests fail, on purpose.
+
+use conformance::diagram;
+use conformance::model::{Certification, Finding, MinimalCase, RuleStat, Verdict};
+use conformance::report;
+use conformance::scenario::Scenario;
+use parking_lot::Mutex;
+use sim_cp::net::NetAddr;
+use sim_cp::rules::id;
+use sim_cp::safe::*;
+use sim_cp::trace::What;
+use sim_cp::{
+    Action, Config, Cx, Family, Nanos, Provider, ProviderFactory, RuleId, Sim, Tid, Trace,
+    Violation, CATALOGUE,
+};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+// ---------------------------------------------------------------------------
+// A small correct provider: every instance shares a directory of which
+// transport ID lives at which network address, and completes every pended
+// call from a task of its own.
+
+const PORT: u16 = 7;
+type Directory = Arc<Mutex<HashMap<Tid, NetAddr>>>;
+/// Every session of a host, with its instance, for the receive path.
+type Sessions = Arc<Mutex<Vec<(Arc<ToySession>, InstanceRef)>>>;
+
+struct ToyFactory {
+    dir: Directory,
+}
+
+impl ProviderFactory for ToyFactory {
+    fn name(&self) -> String {
+        "toy".into()
+    }
+    fn create(&self, _host: &str) -> Box<dyn Provider> {
+        Box::new(Toy {
+            dir: self.dir.clone(),
+            sessions: Arc::default(),
+            instances: Vec::new(),
+        })
+    }
+}
+
+struct Toy {
+    dir: Directory,
+    sessions: Sessions,
+    instances: Vec<Instance>,
+}
+
+struct ToySession {
+    dir: Directory,
+    addr: NetAddr,
+    ids: Mutex<Vec<Tid>>,
+    active: Mutex<bool>,
+}
+
+impl Provider for Toy {
+    fn start(&mut self, cx: &Cx) {
+        let sessions = self.sessions.clone();
+        let addr = cx
+            .bind(PORT, move |_cx, _from, data| {
+                // [len][local][len][remote][payload], local being the receiver's.
+                let (l, rest) = data.split_at(1 + data[0] as usize);
+                let (r, payload) = rest.split_at(1 + rest[0] as usize);
+                let (Some(local), Some(remote)) =
+                    (Tid::from_bytes(&l[1..]), Tid::from_bytes(&r[1..]))
+                else {
+                    return;
+                };
+                for (s, inst) in sessions.lock().iter() {
+                    if s.ids.lock().contains(&local) && *s.active.lock() {
+                        let _ = inst.indicate(local, remote, payload);
+                    }
+                }
+            })
+            .expect("port free");
+        let s = Arc::new(ToySession {
+            dir: self.dir.clone(),
+            addr,
+            ids: Mutex::default(),
+            active: Mutex::new(false),
+        });
+        let inst = Instance::create(cx, s.clone()).expect("create");
+        self.sessions.lock().push((s, inst.as_ref()));
+        inst.register(&RegisterOptions::default())
+            .expect("register");
+        self.instances.push(inst);
+    }
+    fn stop(&mut self, _cx: &Cx) {
+        for inst in self.instances.drain(..) {
+            let _ = inst.deregister();
+            inst.destroy();
+        }
+    }
+}
+
+impl ToySession {
+    fn finish(&self, cx: &Cx, done: Completion, r: Result<(), Failure>) -> Reply {
+        let (reply, pending) = done.pend();
+        cx.spawn(move |_| pending.complete(r));
+        reply
+    }
+}
+
+impl SessionHandler for ToySession {
+    fn terminate(&self, cx: &Cx, inst: &InstanceRef, reason: TerminationReason) {
+        *self.active.lock() = false;
+        for id in self.ids.lock().drain(..) {
+            self.dir.lock().remove(&id);
+        }
+        if reason != TerminationReason::ProviderRequest {
+            let inst = *inst;
+            cx.after(Nanos::from_millis(1), move |_| {
+                let _ = inst.deregister();
+            });
+        }
+    }
+    fn transition_active(&self, cx: &Cx, _inst: &InstanceRef, done: Completion) -> Reply {
+        *self.active.lock() = true;
+        self.finish(cx, done, Ok(()))
+    }
+    fn transition_dormant(&self, cx: &Cx, _inst: &InstanceRef, done: Completion) -> Reply {
+        *self.active.lock() = false;
+        self.finish(cx, done, Ok(()))
+    }
+    fn add_transport_id(&self, cx: &Cx, _inst: &InstanceRef, id: Tid, done: Completion) -> Reply {
+        let mut dir = self.dir.lock();
+        if dir.contains_key(&id) {
+            drop(dir);
+            return self.finish(cx, done, Err(Failure::FAIL));
+        }
+        dir.insert(id, self.addr);
+        drop(dir);
+        self.ids.lock().push(id);
+        self.finish(cx, done, Ok(()))
+    }
+    fn remove_transport_id(
+        &self,
+        cx: &Cx,
+        _inst: &InstanceRef,
+        id: Tid,
+        done: Completion,
+    ) -> Reply {
+        self.ids.lock().retain(|x| *x != id);
+        self.dir.lock().remove(&id);
+        self.finish(cx, done, Ok(()))
+    }
+    fn reach_transport_id(&self, cx: &Cx, _inst: &InstanceRef, id: Tid, done: Completion) -> Reply {
+        let known = self.dir.lock().contains_key(&id);
+        self.finish(cx, done, if known { Ok(()) } else { Err(Failure::FAIL) })
+    }
+    fn send_buffers(
+        &self,
+        cx: &Cx,
+        _inst: &InstanceRef,
+        local: Tid,
+        remote: Tid,
+        data: &Buffers<'_>,
+        done: Completion,
+    ) -> Reply {
+        let Some(to) = self.dir.lock().get(&remote).copied() else {
+            return self.finish(cx, done, Err(Failure::FAIL));
+        };
+        let mut msg = vec![remote.as_bytes().len() as u8];
+        msg.extend_from_slice(remote.as_bytes());
+        msg.push(local.as_bytes().len() as u8);
+        msg.extend_from_slice(local.as_bytes());
+        msg.extend_from_slice(&data.to_vec());
+        cx.send_to(PORT, to, &msg);
+        self.finish(cx, done, Ok(()))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The fixture: a fixed seeded story and a certification around it.
+
+/// Two hosts; B listens, A sends one datagram, A goes dormant.
+fn story() -> Trace {
+    let sim = Sim::new(
+        Config::with_seed(7),
+        &["A", "B"],
+        Arc::new(ToyFactory {
+            dir: Arc::default(),
+        }),
+    );
+    let at = Nanos::from_millis;
+    sim.schedule(at(0), Action::StartProvider { host: "A".into() });
+    sim.schedule(at(0), Action::StartProvider { host: "B".into() });
+    sim.schedule(
+        at(10),
+        Action::Listen {
+            host: "B".into(),
+            on: true,
+        },
+    );
+    sim.schedule(
+        at(100),
+        Action::Send {
+            from: "A".into(),
+            to: "B".into(),
+            family: Family::V4,
+            bytes: 64,
+        },
+    );
+    sim.schedule(at(500), Action::Dormant { host: "A".into() });
+    sim.run_until(at(1000));
+    let out = sim.finish();
+    assert!(out.violations.is_empty(), "{:#?}", out.violations);
+    out.trace
+}
+
+/// The step of A#1's SEND_BUFFERS completion: the arrow the made-up
+/// violation blames.
+fn blamed_step(trace: &Trace) -> u64 {
+    trace
+        .events
+        .iter()
+        .find(|e| {
+            e.host == 0
+                && matches!(e.what, What::Complete { cb, .. } if cb == sim_cp::Callback::SendBuffers)
+        })
+        .expect("A completes its SEND_BUFFERS")
+        .step
+}
+
+/// A COMP-3 violation pinned to `step`, with characters that need escaping.
+fn made_up_violation(trace: &Trace, step: u64) -> Violation {
+    let e = trace.events.iter().find(|e| e.step == step).unwrap();
+    Violation {
+        rule: id::COMP_3,
+        host: "A".into(),
+        instance: Some("A#1".into()),
+        callback: Some("SEND_BUFFERS".into()),
+        step,
+        at: e.at,
+        message:
+            "completion routine called for a call that had returned <S_OK> & \"synchronously\""
+                .into(),
+    }
+}
+
+fn scenario() -> Scenario {
+    serde_json::from_value(serde_json::json!({
+        "version": conformance::scenario::VERSION,
+        "name": "toy-COMP-3",
+        "hosts": ["A", "B"],
+        "provider": { "builtin": "toy" },
+        "steps": [
+            { "do": "start_provider", "at_ms": 0, "host": "A" },
+            { "do": "start_provider", "at_ms": 0, "host": "B" }
+        ]
+    }))
+    .expect("a valid scenario")
+}
+
+const REPLAY: &str = "cpsim run target/cpsim/found/toy-COMP-3.json";
+
+/// A failing certification: COMP-3 broken (with a minimal case), TID-4 (a
+/// SHOULD rule) broken without one, DATA-3 never exercised, most platform
+/// rules not exercised at all.
+fn certification() -> Certification {
+    let trace = story();
+    let step = blamed_step(&trace);
+    let violation = made_up_violation(&trace, step);
+    let rules: Vec<RuleStat> = RuleId::all()
+        .map(|id| {
+            let r = id.rule();
+            let provider = r.binds == sim_cp::rules::Binds::Provider;
+            RuleStat {
+                id,
+                exercised: if id == id::DATA_3 || (!provider && id.index() % 2 == 0) {
+                    0
+                } else {
+                    12
+                },
+                violations: match id {
+                    x if x == id::COMP_3 => 3,
+                    x if x == id::TID_4 => 1,
+                    _ => 0,
+                },
+            }
+        })
+        .collect();
+    let unexercised = vec![id::DATA_3];
+    let findings = vec![
+        Finding {
+            fingerprint: "COMP-3/SEND_BUFFERS/pended".into(),
+            violation,
+            cases: 3,
+            minimal: Some(MinimalCase {
+                scenario: scenario(),
+                trace,
+                saved_to: Some(PathBuf::from("target/cpsim/found/toy-COMP-3.json")),
+                replay: REPLAY.into(),
+                deterministic: Some(true),
+            }),
+        },
+        Finding {
+            fingerprint: "TID-4/ADD_TRANSPORT_ID/sync".into(),
+            violation: Violation {
+                rule: id::TID_4,
+                host: "B".into(),
+                instance: Some("B#1".into()),
+                callback: Some("ADD_TRANSPORT_ID".into()),
+                step: 40,
+                at: Nanos::from_millis(200),
+                message: "ADD of 25.2.1.1, already held by A#1, succeeded".into(),
+            },
+            cases: 1,
+            minimal: None,
+        },
+    ];
+    Certification {
+        provider: "toy".into(),
+        verdict: Certification::compute_verdict(&rules, &unexercised, false),
+        strict: false,
+        seed: 7,
+        cases: 12,
+        elapsed_s: 1.25,
+        rules,
+        findings,
+        unexercised,
+    }
+}
+
+fn written() -> (Certification, tempfile::TempDir) {
+    let cert = certification();
+    let dir = tempfile::tempdir().unwrap();
+    // A folder that does not exist yet: write_all creates it.
+    report::write_all(&cert, &dir.path().join("out")).unwrap();
+    (cert, dir)
+}
+
+fn read(dir: &tempfile::TempDir, name: &str) -> String {
+    std::fs::read_to_string(dir.path().join("out").join(name)).unwrap()
+}
+
+// ---------------------------------------------------------------------------
+// xmllint
+
+fn xsd() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/junit.xsd")
+}
+
+/// Runs xmllint; a machine without it fails the test with instructions.
+fn xmllint(args: &[&str], file: &Path) -> std::process::Output {
+    Command::new("xmllint")
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "xmllint could not be run ({e}): it is needed to validate junit.xml against \
+                 tests/junit.xsd. Install it with `apt-get install -y libxml2-utils`."
+            )
+        })
+}
+
+fn validate(file: &Path) -> Result<(), String> {
+    let schema = xsd();
+    let out = xmllint(&["--noout", "--schema", schema.to_str().unwrap()], file);
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// report.json
+
+#[test]
+fn json_report_has_every_key_and_one_entry_per_rule() {
+    let (cert, dir) = written();
+    let v: serde_json::Value = serde_json::from_str(&read(&dir, "report.json")).unwrap();
+    for key in [
+        "verdict",
+        "provider",
+        "strict",
+        "seed",
+        "cases",
+        "elapsed_s",
+        "rules",
+        "findings",
+        "unexercised",
+    ] {
+        assert!(v.get(key).is_some(), "report.json lacks `{key}`");
+    }
+    assert_eq!(v["verdict"], "fail");
+    assert_eq!(cert.verdict, Verdict::Fail);
+    assert_eq!(v["provider"], "toy");
+    assert_eq!(v["strict"], false);
+    assert_eq!(v["seed"], 7);
+    assert_eq!(v["cases"], 12);
+    assert_eq!(v["elapsed_s"], 1.25);
+
+    let rules = v["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), CATALOGUE.len());
+    for (entry, rule) in rules.iter().zip(CATALOGUE) {
+        assert_eq!(entry["id"], rule.id, "catalogue order");
+        for key in ["binds", "level", "exercised", "violations"] {
+            assert!(entry.get(key).is_some(), "{} lacks `{key}`", rule.id);
+        }
+        let binds = entry["binds"].as_str().unwrap();
+        assert!(binds == "P" || binds == "C", "{binds}");
+    }
+    let comp3 = &rules[id::COMP_3.index()];
+    assert_eq!(
+        (&comp3["binds"], &comp3["level"], &comp3["violations"]),
+        (&"P".into(), &"MUST".into(), &3.into())
+    );
+    assert_eq!(rules[id::LIFE_3.index()]["binds"], "C");
+
+    let findings = v["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 2);
+    let f = &findings[0];
+    for key in [
+        "fingerprint",
+        "rule",
+        "message",
+        "host",
+        "instance",
+        "callback",
+        "step",
+        "at",
+        "cases",
+        "replay",
+        "scenario",
+        "deterministic",
+    ] {
+        assert!(f.get(key).is_some(), "a finding lacks `{key}`");
+    }
+    assert_eq!(f["rule"], "COMP-3");
+    assert_eq!(f["replay"], REPLAY);
+    assert_eq!(f["deterministic"], true);
+    assert_eq!(f["step"], cert.findings[0].violation.step);
+    assert_eq!(findings[1]["replay"], serde_json::Value::Null);
+    assert_eq!(v["unexercised"], serde_json::json!(["DATA-3"]));
+}
+
+// ---------------------------------------------------------------------------
+// junit.xml
+
+#[test]
+fn junit_xml_validates_and_has_one_case_per_rule() {
+    let (cert, dir) = written();
+    let path = dir.path().join("out/junit.xml");
+    validate(&path).unwrap_or_else(|e| panic!("junit.xml does not validate:\n{e}"));
+
+    let xml = read(&dir, "junit.xml");
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    assert_eq!(parsed.test_suites.len(), 1);
+    let suite = &parsed.test_suites[0];
+    assert_eq!(suite.name.as_str(), "toy");
+    assert_eq!(suite.test_cases.len(), CATALOGUE.len());
+    for (case, rule) in suite.test_cases.iter().zip(CATALOGUE) {
+        assert_eq!(case.name.as_str(), rule.id);
+        assert_eq!(case.classname.as_ref().unwrap().as_str(), "cpsim.toy");
+    }
+    let case = |id: RuleId| &suite.test_cases[id.index()].status;
+    use quick_junit::{NonSuccessKind, TestCaseStatus as S};
+
+    // The MUST violation: headline as message, diagram and replay as body.
+    let S::NonSuccess {
+        kind: NonSuccessKind::Failure,
+        message: Some(message),
+        ty: Some(ty),
+        description: Some(body),
+        ..
+    } = case(id::COMP_3)
+    else {
+        panic!("COMP-3 is not a failure: {:?}", case(id::COMP_3));
+    };
+    assert_eq!(message.as_str(), cert.findings[0].violation.headline());
+    assert_eq!(ty.as_str(), "MUST");
+    assert!(body.as_str().contains(REPLAY), "{}", body.as_str());
+    assert!(body.as_str().contains("A:platform"), "{}", body.as_str());
+    assert!(body.as_str().contains("[COMP-3]"), "{}", body.as_str());
+
+    // The SHOULD violation without --strict: a pass that says why in system-out.
+    assert!(matches!(case(id::TID_4), S::Success { .. }));
+    let out = suite.test_cases[id::TID_4.index()]
+        .system_out
+        .as_ref()
+        .expect("the warning is in system-out");
+    assert!(out.as_str().starts_with("warning: SHOULD rule TID-4"));
+
+    // The reachable MUST rule nobody exercised.
+    let S::NonSuccess {
+        message: Some(m), ..
+    } = case(id::DATA_3)
+    else {
+        panic!("DATA-3 is not a failure");
+    };
+    assert_eq!(m.as_str(), "never exercised");
+
+    // Not exercised, not required: skipped. Exercised and kept: passed.
+    assert!(matches!(case(id::LIFE_3), S::Skipped { .. }));
+    assert!(matches!(case(id::LIFE_1), S::Success { .. }));
+    assert_eq!(suite.failures, 2);
+}
+
+#[test]
+fn strict_should_violation_is_a_failure() {
+    let mut cert = certification();
+    cert.strict = true;
+    let xml = report::junit::to_string(&cert).unwrap();
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    let status = &parsed.test_suites[0].test_cases[id::TID_4.index()].status;
+    let quick_junit::TestCaseStatus::NonSuccess { ty: Some(ty), .. } = status else {
+        panic!("TID-4 under --strict is not a failure: {status:?}");
+    };
+    assert_eq!(ty.as_str(), "SHOULD");
+}
+
+#[test]
+fn platform_rule_violation_is_a_failure() {
+    let mut cert = certification();
+    let mut f = cert.findings[0].clone();
+    f.violation.rule = id::SESS_2;
+    f.fingerprint = "SESS-2/TRANSITION_ACTIVE/sync".into();
+    cert.findings.push(f);
+    let xml = report::junit::to_string(&cert).unwrap();
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    let status = &parsed.test_suites[0].test_cases[id::SESS_2.index()].status;
+    let quick_junit::TestCaseStatus::NonSuccess {
+        ty: Some(ty),
+        message: Some(m),
+        ..
+    } = status
+    else {
+        panic!("SESS-2 is not a failure: {status:?}");
+    };
+    assert_eq!(ty.as_str(), "platform-bug");
+    assert!(m.as_str().starts_with("platform bug: SESS-2"));
+}
+
+#[test]
+fn the_schema_rejects_malformed_junit() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |name: &str, xml: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, xml).unwrap();
+        validate(&p)
+    };
+    let suite = |body: &str| {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="cpsim" tests="1" failures="0" errors="0">
+  <testsuite name="toy" tests="1" failures="0" errors="0" skipped="0">
+{body}
+  </testsuite>
+</testsuites>
+"#
+        )
+    };
+    // The baseline is valid, so each rejection below is about its one defect.
+    check(
+        "ok.xml",
+        &suite(r#"<testcase name="LIFE-1" classname="cpsim.toy"><failure message="m" type="MUST">body</failure><system-out>out</system-out></testcase>"#),
+    )
+    .unwrap_or_else(|e| panic!("a valid document was rejected:\n{e}"));
+    for (name, xml) in [
+        ("no-name.xml", suite(r#"<testcase classname="cpsim.toy"/>"#)),
+        (
+            "failure-outside-testcase.xml",
+            suite(r#"<failure message="m">body</failure>"#),
+        ),
+        (
+            "bad-count.xml",
+            suite(r#"<testcase name="x"/>"#).replace(
+                r#"tests="1" failures="0" errors="0" skipped"#,
+                r#"tests="many" failures="0" errors="0" skipped"#,
+            ),
+        ),
+        (
+            "unknown-element.xml",
+            suite(r#"<testcase name="x"><verdict/></testcase>"#),
+        ),
+        (
+            "failure-root.xml",
+            r#"<?xml version="1.0"?><failure message="m">body</failure>"#.to_string(),
+        ),
+        (
+            "property-without-value.xml",
+            suite(r#"<properties><property name="seed"/></properties>"#),
+        ),
+    ] {
+        assert!(
+            check(name, &xml).is_err(),
+            "the schema accepted an invalid document ({name}):\n{xml}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// report.html
+
+#[test]
+fn html_report_is_self_contained_and_draws_the_violation() {
+    let (cert, dir) = written();
+    let html = read(&dir, "report.html");
+    assert!(html.contains("<svg"), "no inline diagram");
+    // No URL at all, but the SVG namespace of each diagram.
+    let svg_ns = "http://www.w3.org/2000/svg";
+    let without_ns = html.replace(&format!("xmlns=\"{svg_ns}\""), "");
+    assert!(
+        !without_ns.contains("http://") && !without_ns.contains("https://"),
+        "report.html refers to the network"
+    );
+    assert_eq!(
+        html.matches("http://").count(),
+        html.matches("<svg").count(),
+        "every http:// is an SVG namespace"
+    );
+    for banned in ["<script", "<link", "@import", "url(", "src="] {
+        assert!(!html.contains(banned), "report.html contains `{banned}`");
+    }
+    // The violating rule is named inside the diagram.
+    let start = html.find("<svg").unwrap();
+    let end = start + html[start..].find("</svg>").unwrap();
+    assert!(
+        html[start..end].contains("COMP-3"),
+        "the diagram does not name the rule"
+    );
+    // Everything from the certification is escaped.
+    assert!(!html.contains("<S_OK>"));
+    assert!(html.contains("&lt;S_OK&gt; &amp; &quot;synchronously&quot;"));
+    // The pieces a reader needs.
+    assert!(html.contains(">FAIL<"));
+    assert!(html.contains(REPLAY));
+    assert!(html.contains(id::COMP_3.rule().fix.split('.').next().unwrap()));
+    assert_eq!(
+        html.matches("<tr class=").count(),
+        CATALOGUE.len() + cert.unexercised.len()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// diagrams
+
+#[test]
+fn text_diagram_of_the_seeded_story() {
+    let trace = story();
+    let step = blamed_step(&trace);
+    insta::assert_snapshot!("story_around_send", diagram::text(&trace, Some(step), 24));
+}
+
+#[test]
+fn text_diagram_of_a_violation() {
+    let trace = story();
+    let v = made_up_violation(&trace, blamed_step(&trace));
+    let text = diagram::text_for(&trace, &v, 12);
+    insta::assert_snapshot!("story_violation", text);
+}
+
+#[test]
+fn text_diagram_cuts_to_the_window() {
+    let trace = story();
+    let step = blamed_step(&trace);
+    let text = diagram::text(&trace, Some(step), 10);
+    let lines: Vec<&str> = text.lines().collect();
+    // Header, two cuts, ten events.
+    assert_eq!(lines.len(), 13, "{text}");
+    let cuts: Vec<&&str> = lines.iter().filter(|l| l.contains(" events …")).collect();
+    assert_eq!(cuts.len(), 2, "{text}");
+    let shown = 10;
+    let total = trace.events.len();
+    let counted: usize = cuts
+        .iter()
+        .map(|l| {
+            let n = l.split("… ").nth(1).unwrap().split(' ').next().unwrap();
+            n.parse::<usize>().unwrap()
+        })
+        .sum();
+    assert_eq!(counted + shown, total, "{text}");
+    assert!(text.lines().any(|l| l.starts_with(">>")), "{text}");
+    // The whole trace with no limit, no cut.
+    let all = diagram::text(&trace, None, 0);
+    assert_eq!(all.lines().count(), total + 1);
+    assert!(!all.contains('…'));
+}
+
+/// The trace with a COMP-3 violation event recorded right after the blamed
+/// arrow, the way the engine records what it detects.
+fn story_with_recorded_violation() -> (Trace, u64) {
+    let mut trace = story();
+    let blamed = blamed_step(&trace);
+    let at = trace.events.iter().position(|e| e.step == blamed).unwrap();
+    let mut ev = trace.events[at].clone();
+    ev.what = What::Violation {
+        rule: id::COMP_3,
+        message: "completion routine called for a call that had returned synchronously".into(),
+    };
+    trace.events.insert(at + 1, ev);
+    for (i, e) in trace.events.iter_mut().enumerate() {
+        e.step = i as u64 + 1;
+    }
+    (trace, blamed + 1)
+}
+
+#[test]
+fn a_recorded_violation_tags_the_arrow_before_it() {
+    let (trace, step) = story_with_recorded_violation();
+    let text = diagram::text(&trace, Some(step), 8);
+    let arrow = text.lines().find(|l| l.starts_with(">>")).expect(&text);
+    assert!(
+        arrow.contains("[COMP-3] complete SEND_BUFFERS #8: S_OK"),
+        "{text}"
+    );
+    let row = text.lines().find(|l| l.starts_with("!!")).expect(&text);
+    assert!(row.contains(&format!(" {step} ")), "{text}");
+    assert!(
+        row.contains("!! COMP-3 completion routine called"),
+        "{text}"
+    );
+    // Given as a Violation, it is not shown twice.
+    let mut v = made_up_violation(&trace, step);
+    v.message = "completion routine called for a call that had returned synchronously".into();
+    let for_v = diagram::text_for(&trace, &v, 8);
+    assert_eq!(for_v.matches("!! COMP-3").count(), 1, "{for_v}");
+    assert_eq!(for_v, text);
+    // Highlighting the arrow itself finds the rule in the event after it.
+    let from_arrow = diagram::text(&trace, Some(step - 1), 8);
+    assert!(
+        from_arrow.contains("[COMP-3] complete SEND_BUFFERS"),
+        "{from_arrow}"
+    );
+}
+
+#[test]
+fn an_empty_trace_draws_without_panicking() {
+    let empty = Trace::default();
+    assert_eq!(diagram::text(&empty, Some(3), 5).lines().count(), 1);
+    assert!(diagram::svg(&empty, None, 0).contains("</svg>"));
+}
+
+#[test]
+fn svg_diagram_is_well_formed_and_marks_the_arrow() {
+    let trace = story();
+    let v = made_up_violation(&trace, blamed_step(&trace));
+    let svg = diagram::svg_for(&trace, &v, 30);
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    assert!(svg.contains("COMP-3"));
+    assert!(svg.contains("&lt;S_OK&gt;"));
+    assert!(svg.contains("#c81e1e"), "the violating arrow is red");
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("d.svg");
+    std::fs::write(&p, &svg).unwrap();
+    let out = xmllint(&["--noout"], &p);
+    assert!(
+        out.status.success(),
+        "the SVG is not well-formed XML:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without a focus, plain `svg` draws the first events and no red.
+    let plain = diagram::svg(&trace, None, 10);
+    assert!(plain.contains("events …"));
+    assert!(!plain.contains("#fde8e8"), "no row is highlighted");
+}

@@ -1,0 +1,182 @@
+//! C-rules: random schedules show the simulator keeps every platform
+//! guarantee (the platform checker finds nothing), and each deliberate
+//! platform fault shows the checker is not vacuous (it finds exactly the
+//! rule the fault breaks).
+
+mod common;
+use common::*;
+use proptest::prelude::*;
+use sim_cp::rules::{id, Binds};
+use sim_cp::*;
+use std::sync::Arc;
+
+fn hosts() -> Vec<String> {
+    vec!["A".into(), "B".into(), "C".into()]
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    let h = prop::sample::select(hosts());
+    prop_oneof![
+        3 => (h.clone(), h.clone(), any::<bool>(), 0u32..1500).prop_map(|(from, to, v6, bytes)| Action::Send {
+            from, to, family: if v6 { Family::V6 } else { Family::V4 }, bytes
+        }),
+        2 => (h.clone(), any::<bool>()).prop_map(|(host, on)| Action::Listen { host, on }),
+        1 => h.clone().prop_map(|host| Action::Dormant { host }),
+        1 => h.clone().prop_map(|host| Action::AddressAdd { host }),
+        1 => h.clone().prop_map(|host| Action::AddressRemove { host }),
+        1 => (h.clone(), h.clone()).prop_map(|(host, of)| Action::DuplicateAddress { host, of }),
+        1 => h.clone().prop_map(|host| Action::Shutdown { host }),
+        1 => h.clone().prop_map(|host| Action::StopProvider { host }),
+        1 => h.clone().prop_map(|host| Action::StartProvider { host }),
+        1 => (h.clone(), h.clone()).prop_map(|(a, b)| Action::Partition { a, b }),
+        1 => Just(Action::Heal),
+    ]
+}
+
+fn timing() -> impl Strategy<Value = TaskTiming> {
+    (0.0..0.5f64, 0.0..0.5f64, prop_oneof![Just(0.0), 0.0..0.1f64], prop_oneof![Just(0.0), 0.0..0.05f64]).prop_map(
+        |(before_return, late, after_timeout, never)| TaskTiming { before_return, late, late_max_ms: 300, after_timeout, never },
+    )
+}
+
+fn run(seed: u64, asynchronous: bool, instances: usize, tasks: TaskTiming, steps: &[(u64, Action)], faults: Vec<PlatformFault>) -> Outcome {
+    let cfg = Config { seed, tasks, faults, drain_ms: 40_000, ..Config::default() };
+    let sim = Sim::new(cfg, &["A", "B", "C"], ToyFactory::new(ToyOptions { asynchronous, instances, ..ToyOptions::default() }));
+    for h in ["A", "B", "C"] {
+        sim.schedule(Nanos::ZERO, Action::StartProvider { host: h.into() });
+    }
+    for (at, a) in steps {
+        sim.schedule(Nanos::from_millis(*at), a.clone());
+    }
+    sim.run_until(Nanos::from_secs(60));
+    sim.finish()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, .. ProptestConfig::default() })]
+
+    /// Every C-rule, on random schedules: the checker finds no platform
+    /// violation and the engine reports none either.
+    #[test]
+    fn the_simulator_keeps_every_platform_guarantee(
+        seed in any::<u64>(),
+        asynchronous in any::<bool>(),
+        instances in 1usize..3,
+        tasks in timing(),
+        steps in prop::collection::vec((0u64..50_000, action()), 1..40),
+    ) {
+        let out = run(seed, asynchronous, instances, tasks, &steps, vec![]);
+        let platform = oracle::check(&out.trace);
+        prop_assert!(platform.is_empty(), "platform violations: {:#?}", platform);
+        let c: Vec<_> = out.violations.iter().filter(|v| v.rule.rule().binds == Binds::Platform).collect();
+        prop_assert!(c.is_empty(), "{:#?}", c);
+    }
+}
+
+fn standard(faults: Vec<PlatformFault>, opts: ToyOptions, tasks: TaskTiming) -> Outcome {
+    let cfg = Config { seed: 7, tasks, faults, ..Config::default() };
+    let sim = Sim::new(cfg, &["A", "B"], ToyFactory::new(opts));
+    let at = Nanos::from_millis;
+    sim.schedule(at(0), Action::StartProvider { host: "A".into() });
+    sim.schedule(at(0), Action::StartProvider { host: "B".into() });
+    sim.schedule(at(10), Action::Listen { host: "B".into(), on: true });
+    for k in 0..3 {
+        sim.schedule(at(100 + k), Action::Send { from: "A".into(), to: "B".into(), family: Family::V4, bytes: 100 });
+    }
+    sim.schedule(at(2_000), Action::Dormant { host: "A".into() });
+    sim.run_until(at(5_000));
+    sim.finish()
+}
+
+fn rules_of(v: &[Violation]) -> Vec<RuleId> {
+    let mut r: Vec<RuleId> = v.iter().map(|v| v.rule).collect();
+    r.sort();
+    r.dedup();
+    r
+}
+
+#[test]
+fn a_correct_run_has_no_platform_violation() {
+    let out = standard(vec![], ToyOptions { asynchronous: true, ..ToyOptions::default() }, TaskTiming::default());
+    assert_eq!(oracle::check(&out.trace), vec![]);
+    assert_eq!(out.violations, vec![]);
+}
+
+#[test]
+fn each_platform_fault_is_caught_with_its_rule() {
+    let sync = ToyOptions::default();
+    let asyn = ToyOptions { asynchronous: true, ..ToyOptions::default() };
+    let stall = TaskTiming { after_timeout: 1.0, ..TaskTiming::default() };
+    let none = TaskTiming::default();
+    use PlatformFault as F;
+    let cases: Vec<(F, RuleId, ToyOptions, TaskTiming)> = vec![
+        (F::EstablishOnFailedRegister, id::SESS_1, ToyOptions { bad_first_register: true, ..sync }, none.clone()),
+        (F::CallBeforeEstablish, id::SESS_2, sync, none.clone()),
+        (F::DoubleTerminate, id::SESS_4, sync, none.clone()),
+        (F::WrongTerminationReason, id::SESS_5, asyn, stall.clone()),
+        (F::DormantFirst, id::STATE_1, sync, none.clone()),
+        (F::IgnoreFailedActivation, id::STATE_2, ToyOptions { fail_activation: true, ..sync }, none.clone()),
+        (F::RepeatTransition, id::STATE_4, sync, none.clone()),
+        (F::ClobberPendedArgs, id::COMP_8, asyn, none.clone()),
+        (F::ClobberPendedArgs, id::DATA_6, asyn, none.clone()),
+        (F::IgnoreTimeout, id::TIME_2, asyn, stall.clone()),
+        (F::SendWithoutReach, id::TID_7, sync, none.clone()),
+        (F::DoubleProviderCompletion, id::DATA_4, ToyOptions { indicate_with_routine: true, ..sync }, none.clone()),
+        (F::PoisonAfterFailedRegister, id::LIFE_3, ToyOptions { bad_first_register: true, ..sync }, none.clone()),
+        (F::BadDefaultName, id::REG_1, sync, none.clone()),
+        (F::ForeignTransportId, id::TID_1, sync, none.clone()),
+        (F::DuplicateNameKept, id::REG_2, ToyOptions { instances: 2, name: Some("vpn"), ..sync }, none.clone()),
+        (F::LongNameUncut, id::REG_3, ToyOptions { name: Some(LONG), ..sync }, none.clone()),
+        (F::ZeroLuid, id::REG_4, sync, none.clone()),
+        (F::NoCompletionRoutine, id::COMP_9, sync, none.clone()),
+        (F::ApplyLateCompletion, id::COMP_11, asyn, stall.clone()),
+    ];
+    let mut missed = Vec::new();
+    for (fault, rule, opts, tasks) in cases {
+        if std::env::var("CPSIM_DUMP").is_ok_and(|v| v == format!("{fault:?}")) {
+            eprintln!("{}", out_dump(&vec![fault], opts, tasks.clone()));
+        }
+        let out = standard(vec![fault], opts, tasks);
+        let found = rules_of(&oracle::check(&out.trace));
+        if !found.contains(&rule) {
+            missed.push(format!("{fault:?}: expected {rule}, checker found {found:?}"));
+        }
+    }
+    assert!(missed.is_empty(), "{missed:#?}");
+}
+
+/// 300 WCHARs: over the 256 limit.
+const LONG: &str = concat!(
+    "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz",
+    "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz",
+    "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789"
+);
+
+#[test]
+fn wrong_user_context_is_caught_sess_6() {
+    let cfg = Config { seed: 3, faults: vec![PlatformFault::WrongUserContext], ..Config::default() };
+    let sim = Sim::new(cfg, &["A"], Arc::new(RawProbeFactory { ta_result: 0 }));
+    sim.schedule(Nanos::ZERO, Action::StartProvider { host: "A".into() });
+    sim.run_until(Nanos::from_secs(1));
+    let out = sim.finish();
+    assert!(rules_of(&oracle::check(&out.trace)).contains(&id::SESS_6));
+}
+
+#[test]
+fn s_false_read_as_success_is_caught_comp_1() {
+    for (faults, expect) in [(vec![], false), (vec![PlatformFault::SFalseIsSuccess], true)] {
+        let cfg = Config { seed: 3, faults, ..Config::default() };
+        let sim = Sim::new(cfg, &["A"], Arc::new(RawProbeFactory { ta_result: abi::S_FALSE }));
+        sim.schedule(Nanos::ZERO, Action::StartProvider { host: "A".into() });
+        sim.schedule(Nanos::from_millis(5), Action::Listen { host: "A".into(), on: true });
+        sim.run_until(Nanos::from_secs(1));
+        let out = sim.finish();
+        // The provider's S_FALSE is COMP-2 either way; COMP-1 only when the platform misreads it.
+        assert!(rules_of(&out.violations).contains(&id::COMP_2));
+        assert_eq!(rules_of(&oracle::check(&out.trace)).contains(&id::COMP_1), expect);
+    }
+}
+
+fn out_dump(faults: &[PlatformFault], opts: ToyOptions, tasks: TaskTiming) -> String {
+    standard(faults.to_vec(), opts, tasks).trace.to_json()
+}
