@@ -1,7 +1,12 @@
 //! `conformance`: property-based certification of CP providers against the
 //! simulated platform of `sim-cp`, and the `cpsim` CLI.
 
+pub mod certify;
+pub mod cli;
 pub mod model;
 pub mod scenario;
 pub mod diagram;
 pub mod report;
+
+pub use certify::{certify, certify_subject, Config, Subject};
+pub use model::{Certification, Finding, MinimalCase, RuleStat, Verdict};

@@ -322,7 +322,7 @@ impl World {
                 ok,
             },
         );
-        self.op_done(c.inst, c.op, ok);
+        self.op_done(c.inst, c.op, ok, c.started);
     }
 
     /// Reports a retired argument block whose poison was disturbed.

@@ -207,7 +207,7 @@ impl World {
     }
 
     /// A call finished on a live session with success `ok`: apply its effect.
-    pub fn op_done(&mut self, inst: u32, op: Op, ok: bool) {
+    pub fn op_done(&mut self, inst: u32, op: Op, ok: bool, started: Nanos) {
         let host = self.insts[inst as usize].host;
         let n = self.insts[inst as usize].n;
         let now = self.now;
@@ -292,7 +292,7 @@ impl World {
                 s.open = s.open.saturating_sub(1);
                 s.reaching.retain(|x| *x != t);
                 // Judged over the grace window ending now.
-                let truth = self.reachability(t, inst, now);
+                let truth = self.reachability(t, inst, started, now);
                 let s = self.insts[inst as usize]
                     .session
                     .as_mut()
@@ -314,7 +314,7 @@ impl World {
                         );
                     }
                 } else {
-                    if truth.surely_reachable && !self.net.is_lossy() {
+                    if truth.surely_reachable && !self.net.disturbed_since(started) {
                         self.violate(id::STATE_6, host, n, Some("REACH_TRANSPORT_ID"), format!("REACH of {t} failed although an active peer holds it and the network is healthy"));
                     }
                     self.traffic.reach_failed(inst, t);
@@ -325,8 +325,8 @@ impl World {
             } => {
                 s.open = s.open.saturating_sub(1);
                 if !ok {
-                    let truth = self.reachability(remote, inst, now);
-                    if truth.surely_reachable && !self.net.is_lossy() {
+                    let truth = self.reachability(remote, inst, started, now);
+                    if truth.surely_reachable && !self.net.disturbed_since(started) {
                         self.violate(id::STATE_6, host, n, Some("SEND_BUFFERS"), format!("SEND_BUFFERS to {remote} failed although an active peer holds it and the network is healthy"));
                     }
                 }

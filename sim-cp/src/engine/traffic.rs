@@ -351,9 +351,10 @@ impl World {
     }
 
     /// The ground truth about `t` for a REACH (or SEND) by `asker`.
-    pub fn reachability(&self, t: Tid, asker: u32, window_end: Nanos) -> Truth {
+    /// The window runs from `reach_grace` before the call started to its end.
+    pub fn reachability(&self, t: Tid, asker: u32, call_start: Nanos, _window_end: Nanos) -> Truth {
         let grace = Nanos::from_millis(self.cfg.reach_grace_ms);
-        let start = window_end.saturating_sub(grace);
+        let start = call_start.saturating_sub(grace);
         let others = self
             .traffic
             .owners

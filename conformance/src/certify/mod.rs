@@ -1,0 +1,368 @@
+//! Certification: many generated schedules against one provider, every rule
+//! checked on every case, each distinct violation shrunk to a minimal
+//! schedule, saved as a scenario file and replayed for determinism.
+//!
+//! Order of work: cases are generated up front from the seed (so a seed
+//! names a run), run on every core, aggregated in case order (so the result
+//! does not depend on thread timing), then each new fingerprint's first case
+//! is shrunk with proptest's value tree.
+
+mod coverage;
+mod strategy;
+
+pub use coverage::{exercised, REQUIRED};
+pub use strategy::{case, net, timing, Shape};
+
+use crate::model::{Certification, Finding, MinimalCase, RuleStat, Verdict};
+use crate::scenario::{self, Expect, FirstViolation, Scenario};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config as PtConfig, RngAlgorithm, TestRng, TestRunner};
+use sim_cp::abi::E_PENDING_IO;
+use sim_cp::rules::Binds;
+use sim_cp::trace::What;
+use sim_cp::{ClockMode, ProviderFactory, RuleId, Trace, Violation};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// How to certify.
+#[derive(Clone)]
+pub struct Config {
+    /// Generated cases.
+    pub cases: u64,
+    /// The run's seed (None: from the clock; always printed).
+    pub seed: Option<u64>,
+    /// SHOULD violations fail too.
+    pub strict: bool,
+    /// Worker threads (0: every core).
+    pub threads: usize,
+    /// Where shrunk failures are saved as scenario files (None: not saved).
+    pub regressions: Option<PathBuf>,
+    /// The shape of generated cases.
+    pub shape: Shape,
+    /// At most this many shrink steps per finding.
+    pub shrink_steps: u32,
+    /// Called after each case with (done, total).
+    pub progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            cases: 256,
+            seed: None,
+            strict: false,
+            threads: 0,
+            regressions: Some(PathBuf::from("cpsim-regressions")),
+            shape: Shape::default(),
+            shrink_steps: 400,
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("cases", &self.cases)
+            .field("seed", &self.seed)
+            .field("strict", &self.strict)
+            .field("threads", &self.threads)
+            .field("regressions", &self.regressions)
+            .field("shape", &self.shape)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A provider to certify: how to make a fresh factory per case, its name
+/// (for scenario files), and its clock.
+#[derive(Clone)]
+pub struct Subject {
+    pub name: String,
+    pub clock: ClockMode,
+    pub make: Arc<dyn Fn() -> Arc<dyn ProviderFactory> + Send + Sync>,
+}
+
+impl Subject {
+    /// A provider from the built-in registry (`cpsim providers`).
+    pub fn builtin(name: &str) -> Option<Subject> {
+        let e = providers_under_test::find(name)?;
+        let clock = e.clock;
+        Some(Subject { name: name.to_string(), clock, make: Arc::new(move || e.factory()) })
+    }
+    /// Any provider: `make` gives a fresh factory for each case.
+    pub fn new(name: &str, make: impl Fn() -> Arc<dyn ProviderFactory> + Send + Sync + 'static) -> Subject {
+        Subject { name: name.to_string(), clock: ClockMode::Virtual, make: Arc::new(make) }
+    }
+}
+
+/// Certifies a provider. `make` gives a fresh factory per case.
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # fn my_factory() -> Arc<dyn sim_cp::ProviderFactory> { unimplemented!() }
+/// conformance::certify(my_factory, conformance::Config::default()).assert_pass();
+/// ```
+pub fn certify(make: impl Fn() -> Arc<dyn ProviderFactory> + Send + Sync + 'static, cfg: Config) -> Certification {
+    let name = make().name();
+    certify_subject(&Subject::new(&name, make), cfg)
+}
+
+struct CaseResult {
+    violations: Vec<Violation>,
+    trace: Trace,
+    exercised: Vec<RuleId>,
+}
+
+fn run_case(subject: &Subject, s: &Scenario) -> CaseResult {
+    let r = scenario::run(s, (subject.make)(), subject.clock);
+    let exercised = coverage::exercised(&r.outcome.trace).into_iter().collect();
+    CaseResult { violations: r.outcome.violations, trace: r.outcome.trace, exercised }
+}
+
+/// The stable identity of a violation: rule, callback, completion mode.
+pub fn fingerprint(v: &Violation, trace: &Trace) -> String {
+    let cb = v.callback.clone().unwrap_or_else(|| "-".into());
+    // The completion mode of the last call of that instance before the violation.
+    let mut mode = "-";
+    for e in trace.events.iter().take_while(|e| e.step <= v.step) {
+        let name = trace.instance_name(e.host, e.inst);
+        if Some(&name) != v.instance.as_ref() {
+            continue;
+        }
+        match &e.what {
+            What::Return { hr: Some(hr), cb: c, .. } if c.name() == cb => {
+                mode = if *hr == E_PENDING_IO { "pended" } else { "sync" }
+            }
+            What::Complete { early: true, cb: c, .. } if c.name() == cb => mode = "early",
+            _ => {}
+        }
+    }
+    format!("{}/{}/{}", v.rule, cb, mode)
+}
+
+fn seed_rng(seed: u64) -> TestRng {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    bytes[8..16].copy_from_slice(&(!seed).to_le_bytes());
+    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
+}
+
+/// Certifies `subject` (see [`certify`]).
+pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
+    let started = Instant::now();
+    let seed = cfg.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+    });
+    let strategy = strategy::case(subject.name.clone(), cfg.shape.clone());
+    let mut runner = TestRunner::new_with_rng(PtConfig { failure_persistence: None, ..PtConfig::default() }, seed_rng(seed));
+    let mut trees = Vec::with_capacity(cfg.cases as usize);
+    for _ in 0..cfg.cases {
+        trees.push(strategy.new_tree(&mut runner).expect("the case strategy never rejects"));
+    }
+    let cases: Vec<Scenario> = trees.iter().map(|t| t.current()).collect();
+
+    // Run every case on every core; results land in case order.
+    let threads = if cfg.threads == 0 {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    } else {
+        cfg.threads
+    };
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let slots: Vec<parking_lot::Mutex<Option<CaseResult>>> = cases.iter().map(|_| parking_lot::Mutex::new(None)).collect();
+    std::thread::scope(|sc| {
+        for _ in 0..threads.min(cases.len()).max(1) {
+            sc.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= cases.len() {
+                    break;
+                }
+                *slots[i].lock() = Some(run_case(subject, &cases[i]));
+                let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if let Some(p) = &cfg.progress {
+                    p(d as u64, cases.len() as u64);
+                }
+            });
+        }
+    });
+    let results: Vec<CaseResult> = slots.into_iter().map(|m| m.into_inner().expect("every case ran")).collect();
+
+    // Aggregate in case order.
+    let mut stats: Vec<RuleStat> = RuleId::all().map(|id| RuleStat { id, exercised: 0, violations: 0 }).collect();
+    let mut found: BTreeMap<String, (usize, Violation, u64, bool)> = BTreeMap::new();
+    for (i, r) in results.iter().enumerate() {
+        for id in &r.exercised {
+            stats[id.index()].exercised += 1;
+        }
+        let mut seen_rules = std::collections::BTreeSet::new();
+        for (k, v) in r.violations.iter().enumerate() {
+            if seen_rules.insert(v.rule) {
+                stats[v.rule.index()].violations += 1;
+                // A violated rule was exercised, whatever the trace shows.
+                if !r.exercised.contains(&v.rule) {
+                    stats[v.rule.index()].exercised += 1;
+                }
+            }
+            let fp = fingerprint(v, &r.trace);
+            let e = found.entry(fp).or_insert_with(|| (i, v.clone(), 0, false));
+            e.2 += 1;
+            e.3 |= k == 0;
+        }
+    }
+    // Root causes first: fingerprints that were some case's first violation,
+    // then by rule order.
+    let mut order: Vec<(String, (usize, Violation, u64, bool))> = found.into_iter().collect();
+    order.sort_by_key(|(_, (_, v, _, first))| (!*first, v.rule));
+
+    let mut findings = Vec::new();
+    for (fp, (case_idx, violation, count, _)) in order {
+        let minimal = shrink(subject, &mut trees[case_idx], &fp, &cfg, seed, findings.len());
+        let violation = minimal
+            .as_ref()
+            .and_then(|m| first_with_fingerprint(&m.0, &fp))
+            .unwrap_or(violation);
+        findings.push(Finding { fingerprint: fp, violation, cases: count, minimal: minimal.map(|m| m.1) });
+    }
+
+    let unexercised: Vec<RuleId> = REQUIRED
+        .iter()
+        .copied()
+        .filter(|r| stats[r.index()].exercised == 0 && r.rule().binds == Binds::Provider)
+        .collect();
+    let verdict = Certification::compute_verdict(&stats, &unexercised, cfg.strict);
+    Certification {
+        provider: subject.name.clone(),
+        verdict,
+        strict: cfg.strict,
+        seed,
+        cases: cfg.cases,
+        elapsed_s: started.elapsed().as_secs_f64(),
+        rules: stats,
+        findings,
+        unexercised,
+    }
+}
+
+fn first_with_fingerprint(r: &CaseResult, fp: &str) -> Option<Violation> {
+    r.violations.iter().find(|v| fingerprint(v, &r.trace) == fp).cloned()
+}
+
+/// Shrinks case `tree` while it still shows fingerprint `fp`; saves it;
+/// reruns it to check determinism.
+fn shrink(
+    subject: &Subject,
+    tree: &mut impl ValueTree<Value = Scenario>,
+    fp: &str,
+    cfg: &Config,
+    seed: u64,
+    n: usize,
+) -> Option<(CaseResult, MinimalCase)> {
+    let shows = |s: &Scenario| -> Option<CaseResult> {
+        let r = run_case(subject, s);
+        r.violations.iter().any(|v| fingerprint(v, &r.trace) == fp).then_some(r)
+    };
+    let mut best = tree.current();
+    let mut best_run = shows(&best)?;
+    let mut steps = 0;
+    if tree.simplify() {
+        loop {
+            steps += 1;
+            if steps > cfg.shrink_steps {
+                break;
+            }
+            let cand = tree.current();
+            match shows(&cand) {
+                Some(r) => {
+                    best = cand;
+                    best_run = r;
+                    if !tree.simplify() {
+                        break;
+                    }
+                }
+                None => {
+                    if !tree.complicate() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    // Pin the exact replay: the first violation of that fingerprint, at its step.
+    let v = first_with_fingerprint(&best_run, fp)?;
+    let mut s = best;
+    let rules: std::collections::BTreeSet<RuleId> = best_run.violations.iter().map(|v| v.rule).collect();
+    s.name = format!("{} shrunk: {}", subject.name, fp);
+    s.description = format!(
+        "Found by `cpsim certify --provider {} --seed {seed}` and shrunk to {} steps.",
+        subject.name,
+        s.steps.len()
+    );
+    s.expect = Expect {
+        violations: Some(rules.into_iter().collect()),
+        first_violation: Some(FirstViolation { rule: v.rule, step: v.step }),
+        ..Expect::default()
+    };
+    let deterministic = (subject.clock == ClockMode::Virtual).then(|| run_case(subject, &s).trace == best_run.trace);
+    let saved_to = cfg.regressions.as_ref().and_then(|dir| {
+        let file = dir.join(format!("{}-{}-{:x}-{n}.json", subject.name, v.rule.as_str().to_lowercase(), seed));
+        std::fs::create_dir_all(dir).ok()?;
+        std::fs::write(&file, scenario::to_pretty_json(&s)).ok()?;
+        Some(file)
+    });
+    let replay = match &saved_to {
+        Some(f) => format!("cpsim replay {}", f.display()),
+        None => format!("cpsim certify --provider {} --seed {seed} --cases {}", subject.name, cfg.cases),
+    };
+    let trace = best_run.trace.clone();
+    Some((best_run, MinimalCase { scenario: s, trace, saved_to, replay, deterministic }))
+}
+
+impl Certification {
+    /// Panics unless the verdict is `pass` (or `non-strict` when not strict),
+    /// with the rule, its text and source, a sequence diagram of the minimal
+    /// failing trace, and the replay command.
+    pub fn assert_pass(&self) {
+        if self.verdict == Verdict::Pass || (self.verdict == Verdict::NonStrict && !self.strict) {
+            return;
+        }
+        panic!("{}", self.failure_message());
+    }
+
+    /// The text `assert_pass` panics with.
+    pub fn failure_message(&self) -> String {
+        let mut m = format!(
+            "cpsim: provider `{}` {} certification (seed {}, {} cases)\n",
+            self.provider,
+            if self.verdict == Verdict::Fail { "FAILS" } else { "does not pass strict" },
+            self.seed,
+            self.cases
+        );
+        for r in &self.unexercised {
+            m.push_str(&format!("\n{r} was never exercised: no case met its precondition (raise --cases?)\n"));
+        }
+        for f in &self.findings {
+            let rule = f.violation.rule.rule();
+            m.push_str(&format!(
+                "\n{}\n  rule {} ({:?}, {}): {}\n  source: {}\n  fix: {}\n",
+                f.violation.headline(),
+                rule.id,
+                rule.level,
+                if rule.binds == Binds::Provider { "provider" } else { "platform" },
+                rule.text,
+                rule.source,
+                rule.fix
+            ));
+            if let Some(mc) = &f.minimal {
+                m.push_str(&crate::diagram::text_for(&mc.trace, &f.violation, 30));
+                m.push_str(&format!("\n  replay: {}\n", mc.replay));
+                if mc.deterministic == Some(false) {
+                    m.push_str("  note: a rerun of the same case gave a different trace (flaky)\n");
+                }
+            }
+        }
+        m
+    }
+}

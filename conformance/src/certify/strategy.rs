@@ -1,0 +1,96 @@
+//! Proptest strategies for platform-side schedules: what the platform and
+//! its applications do, when, on which host, with which network faults,
+//! and — the lever no other tool has — when the provider's tasks (and so its
+//! pended completions) run relative to the callbacks that spawned them.
+
+use crate::scenario::{PlatformSettings, ProviderRef, Scenario, Step, VERSION};
+use proptest::prelude::*;
+use sim_cp::{Family, NetFaults, TaskTiming};
+
+/// What a generated case may contain.
+#[derive(Clone, Debug)]
+pub struct Shape {
+    /// Simulated hosts, 2 or 3 (all start their provider at time 0).
+    pub hosts: usize,
+    /// At most this many steps after the start.
+    pub max_steps: usize,
+    /// Steps happen within this much virtual time (ms).
+    pub horizon_ms: u64,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape { hosts: 3, max_steps: 24, horizon_ms: 60_000 }
+    }
+}
+
+const NAMES: [&str; 3] = ["A", "B", "C"];
+
+fn step(hosts: Vec<String>, horizon: u64) -> impl Strategy<Value = Step> {
+    let h = prop::sample::select(hosts);
+    let t = 1..horizon;
+    prop_oneof![
+        6 => (t.clone(), h.clone(), h.clone(), any::<bool>(), prop_oneof![Just(0u32), 1u32..200, 200u32..1500])
+            .prop_map(|(at_ms, from, to, v6, bytes)| Step::Send {
+                at_ms, from, to, family: if v6 { Family::V6 } else { Family::V4 }, bytes
+            }),
+        4 => (t.clone(), h.clone(), prop::bool::weighted(0.8)).prop_map(|(at_ms, host, on)| Step::Listen { at_ms, host, on }),
+        2 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::Dormant { at_ms, host }),
+        1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::AddressAdd { at_ms, host }),
+        1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::AddressRemove { at_ms, host }),
+        1 => (t.clone(), h.clone(), h.clone()).prop_map(|(at_ms, host, of)| Step::DuplicateAddress { at_ms, host, of }),
+        1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::Shutdown { at_ms, host }),
+        1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::StopProvider { at_ms, host }),
+        1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::StartProvider { at_ms, host }),
+        1 => (t.clone(), h.clone(), h.clone()).prop_map(|(at_ms, a, b)| Step::Partition { at_ms, a, b }),
+        1 => t.clone().prop_map(|at_ms| Step::Heal { at_ms }),
+        1 => (t.clone(), timing()).prop_map(|(at_ms, timing)| Step::TaskTiming { at_ms, timing }),
+    ]
+}
+
+/// Task timing: mostly plain, sometimes racing the return, late, stalled
+/// past a timeout, or never run.
+pub fn timing() -> impl Strategy<Value = TaskTiming> {
+    prop_oneof![
+        2 => Just(TaskTiming::default()),
+        3 => (0.0..0.6f64, 0.0..0.4f64, 1u64..500).prop_map(|(before_return, late, late_max_ms)| TaskTiming {
+            before_return, late, late_max_ms, ..TaskTiming::default()
+        }),
+        1 => (0.0..0.3f64, 0.0..0.1f64, 0.0..0.05f64).prop_map(|(before_return, after_timeout, never)| TaskTiming {
+            before_return, after_timeout, never, ..TaskTiming::default()
+        }),
+    ]
+}
+
+/// Network faults: mostly clean.
+pub fn net() -> impl Strategy<Value = NetFaults> {
+    prop_oneof![
+        4 => (1u64..10).prop_map(|delay_ms| NetFaults { delay_ms, ..NetFaults::default() }),
+        1 => (0.0..0.2f64, 0.0..0.1f64, 0.0..0.3f64, 1u64..30, 0u64..30).prop_map(
+            |(loss, duplicate, reorder, delay_ms, jitter_ms)| NetFaults { loss, duplicate, reorder, delay_ms, jitter_ms }
+        ),
+    ]
+}
+
+/// Whole cases for `provider`, as scenarios.
+pub fn case(provider: String, shape: Shape) -> impl Strategy<Value = Scenario> {
+    let n = shape.hosts.clamp(2, 3);
+    let hosts: Vec<String> = NAMES[..n].iter().map(|s| s.to_string()).collect();
+    let steps = prop::collection::vec(step(hosts.clone(), shape.horizon_ms.max(2)), 1..=shape.max_steps.max(1));
+    (any::<u64>(), net(), timing(), steps).prop_map(move |(seed, net, tasks, mut steps)| {
+        steps.sort_by_key(Step::at_ms);
+        let mut all: Vec<Step> = hosts.iter().map(|h| Step::StartProvider { at_ms: 0, host: h.clone() }).collect();
+        all.extend(steps);
+        Scenario {
+            version: VERSION,
+            name: format!("generated case (seed {seed:#x})"),
+            description: String::new(),
+            hosts: hosts.clone(),
+            provider: ProviderRef::Builtin(provider.clone()),
+            provider_config: serde_json::Value::Null,
+            platform: PlatformSettings { seed, net, tasks, ..PlatformSettings::default() },
+            steps: all,
+            expect: Default::default(),
+        }
+    })
+}

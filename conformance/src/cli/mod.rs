@@ -1,0 +1,84 @@
+//! The `cpsim` command line. Exit codes: 0 pass, 1 certification or
+//! scenario failure, 2 bad usage or bad input.
+
+mod certify;
+mod rules;
+mod scenarios;
+
+use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Exit code: everything passed.
+pub const PASS: i32 = 0;
+/// Exit code: a certification or scenario failed.
+pub const FAIL: i32 = 1;
+/// Exit code: bad usage or bad input.
+pub const BAD_INPUT: i32 = 2;
+
+#[derive(Parser)]
+#[command(name = "cpsim", version, about = "Simulate the Windows 7 Connectivity Platform and certify CP providers against its contract")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the built-in providers (correct and deliberately broken).
+    Providers,
+    /// Certify a provider against every rule with generated schedules.
+    Certify(certify::Args),
+    /// Certify every broken provider and print which rules each one trips.
+    KillMatrix(certify::MatrixArgs),
+    /// Run scenario files (directories are searched for *.json).
+    Run {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print each scenario's trace, not only failing ones.
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Replay one scenario file (a saved failure) and check it reproduces.
+    Replay { file: PathBuf },
+    /// Print the rule catalogue (and the project's decisions).
+    Rules {
+        /// As JSON: an array of {id, binds, level, source, text, ...}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Explain one rule: its text, source, what breaks it, how to fix a provider.
+    Explain { rule: String },
+    /// Print the JSON Schema of scenario files.
+    Schema,
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { BAD_INPUT } else { PASS };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Providers => {
+            for e in providers_under_test::registry() {
+                println!("{}", e.name);
+            }
+            PASS
+        }
+        Command::Certify(a) => certify::run(a),
+        Command::KillMatrix(a) => certify::kill_matrix(a),
+        Command::Run { paths, verbose } => scenarios::run(&paths, verbose),
+        Command::Replay { file } => scenarios::replay(&file),
+        Command::Rules { json } => rules::list(json),
+        Command::Explain { rule } => rules::explain(&rule),
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&crate::scenario::json_schema()).expect("a schema serialises"));
+            PASS
+        }
+    }
+}
