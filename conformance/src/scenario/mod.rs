@@ -1,7 +1,28 @@
 //! Scenario files: a situation described as JSON (hosts, provider, platform
 //! settings, timed steps, expectations), run with `cpsim run` and written by
 //! the harness for every shrunk failure. See `scenarios/README.md`.
+//!
+//! - [`load`](load()) / [`parse`] read a file and check it, with one precise
+//!   error for whatever is wrong ([`LoadError`]);
+//! - [`json_schema`] describes the format, generated from these types;
+//! - [`run`](run()) plays a scenario against a provider and checks its
+//!   expectations ([`ScenarioRun`]).
 
+mod load;
+mod run;
+mod schema;
+
+pub use load::{
+    load, load_checked, load_with, parse, parse_with, LoadError, LoadErrorKind, MAX_DATAGRAM_BYTES,
+    MAX_FILE_BYTES, MAX_HOSTS, MAX_STEP_MS,
+};
+pub use run::{
+    check_expectations, covered_rules, kept_rules, run, run_builtin, sim_config, to_pretty_json,
+    ScenarioRun,
+};
+pub use schema::json_schema;
+
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sim_cp::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
 use sim_cp::{Callback, Family, NetFaults, RuleId, TaskTiming, TimeLimits};
@@ -10,15 +31,20 @@ use sim_cp::{Callback, Family, NetFaults, RuleId, TaskTiming, TimeLimits};
 pub const VERSION: u32 = 1;
 
 /// A whole scenario file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
-    /// Format version; must be [`VERSION`].
+    /// The format version: 1 for this build ([`VERSION`]).
+    #[schemars(range(min = 1, max = 1))]
     pub version: u32,
+    /// A short name, unique among the scenarios of a directory.
     pub name: String,
+    /// What the scenario shows. For a platform guarantee, the phrase
+    /// `keeps RULE-ID` marks the rule it demonstrates (see the README).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     /// Simulated hosts with a platform (the infrastructure node is implicit).
+    #[schemars(length(min = 1, max = 16))]
     pub hosts: Vec<String>,
     /// Which provider runs on every host.
     pub provider: ProviderRef,
@@ -28,13 +54,14 @@ pub struct Scenario {
     #[serde(default)]
     pub platform: PlatformSettings,
     /// Timed steps, in any order (they run by time, then file order).
+    #[schemars(length(min = 1))]
     pub steps: Vec<Step>,
     #[serde(default)]
     pub expect: Expect,
 }
 
 /// A provider: built in (from providers-under-test) or a C module.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum ProviderRef {
     /// A provider listed by `cpsim providers`.
@@ -42,7 +69,7 @@ pub enum ProviderRef {
 }
 
 /// Platform settings of a scenario.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PlatformSettings {
     pub seed: u64,
@@ -70,82 +97,116 @@ impl Default for PlatformSettings {
 }
 
 /// One timed step. `at_ms` is virtual time from the start of the run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
+    /// Start the provider on `host` (it creates and registers its instances).
     StartProvider {
+        #[schemars(range(max = 86_400_000))]
         at_ms: u64,
         host: String,
     },
+    /// Stop the provider on `host`; everything it created must be cleaned up (LIFE-8).
     StopProvider {
+        #[schemars(range(max = 86_400_000))]
         at_ms: u64,
         host: String,
     },
+    /// An application on `host` starts (`on: true`) or stops listening with edge traversal.
     Listen {
+        #[schemars(range(max = 86_400_000))]
         at_ms: u64,
         host: String,
         on: bool,
     },
+    /// An application on `from` sends one datagram of `bytes` random bytes to
+    /// `to`'s first interface address of `family` (`v4` unless given).
     Send {
+        #[schemars(range(max = 86_400_000))]
         at_ms: u64,
         from: String,
         to: String,
         #[serde(default)]
         family: Family,
+        #[schemars(range(max = 65_507))]
         bytes: u32,
     },
+    /// A stable-unicast-address notification: `host`'s first interface gets another address.
     AddressAdd {
+        #[schemars(range(max = 86_400_000))]
         at_ms: u64,
         host: String,
     },
+    /// `host`'s first interface loses its most recently added extra address.
     AddressRemove {
+        #[schemars(range(max = 86_400_000))]
         at_ms: u64,
         host: String,
     },
+    /// `host`'s first interface is given an address that host `of` already holds (TID-4).
     DuplicateAddress {
+        #[schemars(range(max = 86_400_000))]
         at_ms: u64,
         host: String,
         of: String,
     },
+    /// The platform asks `host`'s active instances to go dormant.
     Dormant {
+        #[schemars(range(max = 86_400_000))]
         at_ms: u64,
         host: String,
     },
+    /// The platform shuts down on `host` (sessions end with PLATFORM_SHUTDOWN).
     Shutdown {
+        #[schemars(range(max = 86_400_000))]
         at_ms: u64,
         host: String,
     },
+    /// The network drops everything between nodes `a` and `b` (`infra` is
+    /// the infrastructure node).
     Partition {
+        #[schemars(range(max = 86_400_000))]
         at_ms: u64,
         a: String,
         b: String,
     },
+    /// Every partition ends.
     Heal {
+        #[schemars(range(max = 86_400_000))]
         at_ms: u64,
     },
+    /// New network fault settings from now on.
     NetFaults {
+        #[schemars(range(max = 86_400_000))]
         at_ms: u64,
         faults: NetFaults,
     },
     /// Force when the provider's tasks run from now on (and so when its
     /// pended completions are delivered).
     TaskTiming {
+        #[schemars(range(max = 86_400_000))]
         at_ms: u64,
         timing: TaskTiming,
     },
-    /// Let time pass.
+    /// Nothing happens: lets time pass to here (the run lasts at least until
+    /// the last step).
     Advance {
+        #[schemars(range(max = 86_400_000))]
         at_ms: u64,
     },
 }
 
 /// What a scenario expects. Every field is optional; all given must hold.
-#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Expect {
     /// Exactly these rule IDs are violated (`[]`: no violation).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub violations: Option<Vec<RuleId>>,
+    /// At least these rule IDs are violated (others may be too): for a
+    /// broken provider whose one bug trips several rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub includes: Option<Vec<RuleId>>,
     /// The first violation is of this rule at this trace step (exact replay).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_violation: Option<FirstViolation>,
@@ -161,7 +222,7 @@ pub struct Expect {
 }
 
 /// A violation pinned to its place in the trace.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FirstViolation {
     pub rule: RuleId,

@@ -1,0 +1,315 @@
+//! Playing a scenario: build the simulated world from its settings, schedule
+//! its steps, run, and hold the outcome to its expectations.
+
+use super::{Expect, ProviderRef, Scenario};
+use sim_cp::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
+use sim_cp::trace::What;
+use sim_cp::{Callback, ClockMode, Config, Nanos, Outcome, ProviderFactory, RuleId, Sim};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// What running a scenario gives: the simulator's outcome, and every
+/// expectation that did not hold, each as one sentence.
+#[derive(Clone, Debug)]
+pub struct ScenarioRun {
+    /// The run's outcome. Its `violations` are those the simulator caught
+    /// while running (provider rules) followed, in step order, by those the
+    /// platform checker ([`sim_cp::oracle::check`]) finds in the trace
+    /// (platform guarantees), so that an expectation of no violation also
+    /// holds the platform to its side of the contract.
+    pub outcome: Outcome,
+    /// Empty when the scenario passed.
+    pub failures: Vec<String>,
+}
+
+impl ScenarioRun {
+    /// Whether every expectation held.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// The simulator configuration a scenario asks for.
+pub fn sim_config(s: &Scenario, clock: ClockMode) -> Config {
+    let p = &s.platform;
+    Config {
+        seed: p.seed,
+        clock,
+        limits: p.limits.clone(),
+        net: p.net.clone(),
+        tasks: p.tasks.clone(),
+        drain_ms: p.drain_ms,
+        idle_dormancy_ms: p.idle_dormancy_ms,
+        ..Config::default()
+    }
+}
+
+/// Runs `s` with providers made by `factory`, in `clock` mode (virtual time
+/// unless the provider needs the wall clock), and checks its expectations.
+///
+/// Steps are scheduled in time order; steps with the same time keep their
+/// order in the file and all run before anything the run itself schedules
+/// for that same instant. The run goes to the last step's time, then
+/// [`Sim::finish`] drains (`platform.drain_ms`), stops every provider that
+/// is still running and makes the final checks.
+pub fn run(s: &Scenario, factory: Arc<dyn ProviderFactory>, clock: ClockMode) -> ScenarioRun {
+    // `Sim::new` insists on 1..200 hosts; a scenario that did not come
+    // through the loader may have none.
+    if s.hosts.is_empty() || s.hosts.len() >= 200 {
+        return ScenarioRun {
+            outcome: Outcome {
+                violations: Vec::new(),
+                trace: Default::default(),
+                end: Nanos::ZERO,
+                sent: 0,
+                delivered: 0,
+            },
+            failures: vec![format!(
+                "the scenario has {} hosts and cannot run (1 to {} are allowed)",
+                s.hosts.len(),
+                super::MAX_HOSTS
+            )],
+        };
+    }
+    let hosts: Vec<&str> = s.hosts.iter().map(String::as_str).collect();
+    let sim = Sim::new(sim_config(s, clock), &hosts, factory);
+    let mut steps: Vec<&super::Step> = s.steps.iter().collect();
+    // A stable sort: equal times keep file order.
+    steps.sort_by_key(|st| st.at_ms());
+    let mut last = 0;
+    for st in steps {
+        last = last.max(st.at_ms());
+        sim.schedule(Nanos::from_millis(st.at_ms()), st.action());
+    }
+    sim.run_until(Nanos::from_millis(last));
+    let mut outcome = sim.finish();
+    add_platform_violations(&mut outcome);
+    let failures = check_expectations(&s.expect, &outcome);
+    ScenarioRun { outcome, failures }
+}
+
+/// Adds what the platform checker finds in the trace, once per rule and step.
+fn add_platform_violations(outcome: &mut Outcome) {
+    let found = sim_cp::oracle::check(&outcome.trace);
+    for v in found {
+        let known = outcome
+            .violations
+            .iter()
+            .any(|w| w.rule == v.rule && w.step == v.step);
+        if !known {
+            outcome.violations.push(v);
+        }
+    }
+    // Stable: violations of one step keep the order they were found in.
+    outcome.violations.sort_by_key(|v| v.step);
+}
+
+/// Runs a scenario whose provider is built in: looks it up in
+/// `providers_under_test`, which says how to make it and which clock it needs.
+pub fn run_builtin(s: &Scenario) -> Result<ScenarioRun, String> {
+    let ProviderRef::Builtin(name) = &s.provider;
+    let entry = providers_under_test::find(name)
+        .ok_or_else(|| format!("unknown provider `{name}` (`cpsim providers` lists them)"))?;
+    Ok(run(s, entry.factory(), entry.clock))
+}
+
+/// A scenario as the harness saves it: pretty JSON, fields in declaration
+/// order, 2-space indent, a trailing newline. `parse` reads it back equal.
+pub fn to_pretty_json(s: &Scenario) -> String {
+    let mut text = serde_json::to_string_pretty(s).expect("a scenario always serialises");
+    text.push('\n');
+    text
+}
+
+fn list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let v: Vec<String> = items.into_iter().map(|x| x.to_string()).collect();
+    format!("[{}]", v.join(", "))
+}
+
+fn reason_name(r: Reason) -> String {
+    match serde_json::to_value(r) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{r:?}"),
+    }
+}
+
+/// Every expectation of `e` that `outcome` does not meet, one sentence each.
+pub fn check_expectations(e: &Expect, outcome: &Outcome) -> Vec<String> {
+    let mut failures = Vec::new();
+    let got: BTreeSet<RuleId> = outcome.violations.iter().map(|v| v.rule).collect();
+    let first = outcome.violations.iter().min_by_key(|v| v.step);
+
+    if let Some(want) = &e.violations {
+        let want: BTreeSet<RuleId> = want.iter().copied().collect();
+        if want != got {
+            let unexpected = outcome.violations.iter().find(|v| !want.contains(&v.rule));
+            let detail = unexpected
+                .map(|v| format!("; first unexpected: {}", v.headline()))
+                .unwrap_or_default();
+            if want.is_empty() {
+                failures.push(format!(
+                    "expected no violation but got {}{detail}",
+                    list(&got)
+                ));
+            } else {
+                failures.push(format!(
+                    "expected exactly {} but got {}{detail}",
+                    list(&want),
+                    list(&got)
+                ));
+            }
+        }
+    }
+
+    if let Some(want) = &e.includes {
+        let missing: Vec<RuleId> = want
+            .iter()
+            .copied()
+            .filter(|r| !got.contains(r))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !missing.is_empty() {
+            let verb = if missing.len() == 1 { "was" } else { "were" };
+            failures.push(format!(
+                "expected the violations to include {} but {} {verb} never reported (got {})",
+                list(want),
+                list(&missing),
+                list(&got)
+            ));
+        }
+    }
+
+    if let Some(fv) = &e.first_violation {
+        match first {
+            Some(v) if v.rule == fv.rule && v.step == fv.step => {}
+            Some(v) => failures.push(format!(
+                "expected first violation {} at step {}, got {} at step {}",
+                fv.rule, fv.step, v.rule, v.step
+            )),
+            None => failures.push(format!(
+                "expected first violation {} at step {}, got no violation",
+                fv.rule, fv.step
+            )),
+        }
+    }
+
+    if let Some(order) = &e.callbacks_in_order {
+        if let Some(f) = check_order(order, outcome) {
+            failures.push(f);
+        }
+    }
+
+    if let Some(want) = e.termination {
+        let reasons: Vec<Reason> = outcome
+            .trace
+            .events
+            .iter()
+            .filter_map(|ev| match &ev.what {
+                What::Call {
+                    cb: Callback::TerminateSessionIndication,
+                    reason,
+                    ..
+                } => *reason,
+                _ => None,
+            })
+            .collect();
+        if !reasons.contains(&want) {
+            if reasons.is_empty() {
+                failures.push(format!(
+                    "expected a session to end with {} but no TERMINATE_SESSION_INDICATION was delivered",
+                    reason_name(want)
+                ));
+            } else {
+                failures.push(format!(
+                    "expected a session to end with {} but TERMINATE_SESSION_INDICATION only came with {}",
+                    reason_name(want),
+                    list(reasons.iter().map(|r| reason_name(*r)))
+                ));
+            }
+        }
+    }
+
+    if let Some(want) = e.delivered {
+        if outcome.delivered != want {
+            failures.push(format!(
+                "expected {want} datagrams delivered, got {} (of {} sent)",
+                outcome.delivered, outcome.sent
+            ));
+        }
+    }
+    failures
+}
+
+/// Whether the callbacks of `order` appear in the trace in that order (as a
+/// subsequence); if not, the sentence that says where it broke.
+fn check_order(order: &[Callback], outcome: &Outcome) -> Option<String> {
+    let calls: Vec<(Callback, u64)> = outcome
+        .trace
+        .events
+        .iter()
+        .filter_map(|ev| match &ev.what {
+            What::Call { cb, .. } => Some((*cb, ev.step)),
+            _ => None,
+        })
+        .collect();
+    let mut pos = 0;
+    let mut prev: Option<(Callback, u64)> = None;
+    for &want in order {
+        match calls[pos..].iter().position(|(cb, _)| *cb == want) {
+            Some(k) => {
+                prev = Some(calls[pos + k]);
+                pos += k + 1;
+            }
+            None => {
+                let whole = list(order);
+                let never = !calls.iter().any(|(cb, _)| *cb == want);
+                return Some(match prev {
+                    _ if never => {
+                        format!("expected callbacks in order {whole}: {want} never happened")
+                    }
+                    Some((p, step)) => format!(
+                        "expected callbacks in order {whole}: {want} never came after {p} (step {step})"
+                    ),
+                    None => format!("expected callbacks in order {whole}: {want} never happened"),
+                });
+            }
+        }
+    }
+    None
+}
+
+/// The rules a scenario's description says the platform keeps: every
+/// `keeps ID` in it (the convention for platform guarantees, see
+/// `scenarios/README.md`).
+pub fn kept_rules(s: &Scenario) -> Vec<RuleId> {
+    let mut out = Vec::new();
+    let mut rest = s.description.as_str();
+    while let Some(i) = rest.find("keeps ") {
+        rest = &rest[i + "keeps ".len()..];
+        let token: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        let token = token.trim_end_matches('-');
+        if let Some(r) = RuleId::parse(token).filter(|r| r.as_str() == token) {
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// The rules a scenario is about: those it expects to be violated
+/// (`violations`, `includes`, `first_violation`) and those it says the
+/// platform keeps.
+pub fn covered_rules(s: &Scenario) -> BTreeSet<RuleId> {
+    let e = &s.expect;
+    let mut out: BTreeSet<RuleId> = BTreeSet::new();
+    out.extend(e.violations.iter().flatten().copied());
+    out.extend(e.includes.iter().flatten().copied());
+    out.extend(e.first_violation.iter().map(|f| f.rule));
+    out.extend(kept_rules(s));
+    out
+}

@@ -1,0 +1,778 @@
+//! The scenario loader: one precise error for every kind of bad input, and
+//! no panic whatever the input.
+
+use conformance::scenario::{
+    load, load_checked, parse, parse_with, to_pretty_json, LoadError, LoadErrorKind, MAX_FILE_BYTES,
+};
+use proptest::prelude::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+const BASE: &str = r#"{
+  "version": 1,
+  "name": "base",
+  "hosts": ["A", "B"],
+  "provider": {"builtin": "reference"},
+  "steps": [
+    {"do": "start_provider", "at_ms": 0, "host": "A"},
+    {"do": "send", "at_ms": 100, "from": "A", "to": "B", "bytes": 64}
+  ],
+  "expect": {"violations": []}
+}"#;
+
+/// `BASE` with one replacement, which must apply.
+fn edit(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "{from}");
+    BASE.replacen(from, to, 1)
+}
+
+#[track_caller]
+fn refused(text: &str) -> LoadError {
+    match parse(text, "t.json") {
+        Ok(s) => panic!("accepted: {s:?}"),
+        Err(e) => e,
+    }
+}
+
+/// Checks kind, position, path and that the display says all of it.
+#[track_caller]
+fn expect_error(
+    text: &str,
+    kind: LoadErrorKind,
+    pos: Option<(usize, usize)>,
+    path: &str,
+    says: &str,
+) {
+    let e = refused(text);
+    let shown = e.to_string();
+    assert_eq!(e.kind, kind, "{shown}");
+    assert_eq!(e.line.zip(e.column), pos, "{shown}");
+    assert_eq!(e.path, path, "{shown}");
+    assert!(shown.contains(says), "`{shown}` does not say `{says}`");
+    let mut prefix = "t.json".to_string();
+    if let Some((l, c)) = pos {
+        prefix.push_str(&format!(":{l}:{c}"));
+    }
+    prefix.push_str(": ");
+    if !path.is_empty() {
+        prefix.push_str(&format!("at {path}: "));
+    }
+    assert!(
+        shown.starts_with(&prefix),
+        "`{shown}` does not start with `{prefix}`"
+    );
+}
+
+#[test]
+fn the_base_scenario_loads() {
+    let s = parse(BASE, "t.json").unwrap();
+    assert_eq!(s.hosts, ["A", "B"]);
+    assert_eq!(s.steps.len(), 2);
+}
+
+#[test]
+fn bad_json_is_located() {
+    expect_error(
+        &edit("\"hosts\": [", "\"hosts\" ["),
+        LoadErrorKind::Syntax,
+        Some((4, 11)),
+        "",
+        "expected `:` (this is not valid JSON)",
+    );
+    expect_error(
+        &BASE[..BASE.len() - 20],
+        LoadErrorKind::Syntax,
+        Some((10, 12)),
+        "expect",
+        "the file ends too early",
+    );
+    expect_error("", LoadErrorKind::Syntax, Some((1, 1)), "", "EOF");
+    expect_error(
+        &format!("{BASE} x"),
+        LoadErrorKind::Syntax,
+        Some((11, 3)),
+        "",
+        "trailing characters",
+    );
+}
+
+#[test]
+fn wrong_types_name_the_field() {
+    expect_error(
+        &edit("\"bytes\": 64", "\"bytes\": \"64\""),
+        LoadErrorKind::Type,
+        Some((8, 67)),
+        "steps[1].bytes",
+        "invalid type: string \"64\", expected u32",
+    );
+    expect_error(
+        &edit("\"from\": \"A\"", "\"from\": 3"),
+        LoadErrorKind::Type,
+        Some((8, 42)),
+        "steps[1].from",
+        "expected a string",
+    );
+    expect_error(
+        "[1, 2]",
+        LoadErrorKind::Type,
+        Some((1, 1)),
+        "",
+        "expected a scenario: a JSON object",
+    );
+    // serde would take an array as a struct's fields in order: refused.
+    expect_error(
+        &edit("\"expect\"", "\"platform\": [3], \"expect\""),
+        LoadErrorKind::Type,
+        Some((10, 15)),
+        "platform",
+        "expected a JSON object",
+    );
+    expect_error(
+        &edit(
+            "{\"do\": \"start_provider\", \"at_ms\": 0, \"host\": \"A\"}",
+            "[\"start_provider\", 0, \"A\"]",
+        ),
+        LoadErrorKind::Type,
+        Some((7, 5)),
+        "steps[0]",
+        "expected a JSON object",
+    );
+}
+
+#[test]
+fn unknown_fields_are_refused_where_they_are() {
+    expect_error(
+        &edit("\"name\": \"base\"", "\"name\": \"base\", \"nmae\": 3"),
+        LoadErrorKind::UnknownField,
+        Some((3, 27)),
+        "nmae",
+        "unknown field `nmae`, expected one of `version`",
+    );
+    expect_error(
+        &edit("\"host\": \"A\"}", "\"host\": \"A\", \"hots\": 1}"),
+        LoadErrorKind::UnknownField,
+        Some((7, 63)),
+        "steps[0].hots",
+        "unknown field `hots`, expected `at_ms` or `host`",
+    );
+    expect_error(
+        &edit(
+            "{\"do\": \"start_provider\"",
+            "{\"do\": \"net_faults\", \"at_ms\": 1, \"faults\": {\"los\": 0.1}}, {\"do\": \"start_provider\"",
+        ),
+        LoadErrorKind::UnknownField,
+        Some((7, 56)),
+        "steps[0].faults.los",
+        "unknown field `los`",
+    );
+    expect_error(
+        &edit("\"violations\": []", "\"violation\": []"),
+        LoadErrorKind::UnknownField,
+        Some((10, 27)),
+        "expect.violation",
+        "unknown field `violation`",
+    );
+}
+
+#[test]
+fn unknown_names_are_refused() {
+    expect_error(
+        &edit(
+            "\"violations\": []",
+            "\"violations\": [\"COMP-3\", \"NOPE-9\"]",
+        ),
+        LoadErrorKind::UnknownRule,
+        Some((10, 39)),
+        "expect.violations[1]",
+        "unknown rule ID `NOPE-9`",
+    );
+    expect_error(
+        &edit("\"to\": \"B\"", "\"to\": \"C\""),
+        LoadErrorKind::UnknownHost,
+        Some((8, 53)),
+        "steps[1].to",
+        "unknown host `C`: this scenario's hosts are A, B",
+    );
+    expect_error(
+        &edit("\"do\": \"send\"", "\"do\": \"sned\""),
+        LoadErrorKind::UnknownVariant,
+        Some((8, 12)),
+        "steps[1].do",
+        "unknown variant `sned`, expected one of `start_provider`",
+    );
+    expect_error(
+        &edit("\"bytes\": 64", "\"bytes\": 64, \"family\": \"v5\""),
+        LoadErrorKind::UnknownVariant,
+        Some((8, 81)),
+        "steps[1].family",
+        "expected `v4` or `v6`",
+    );
+    expect_error(
+        &edit("\"violations\": []", "\"termination\": \"NOPE\""),
+        LoadErrorKind::UnknownVariant,
+        Some((10, 29)),
+        "expect.termination",
+        "`PROVIDER_TIMEOUT`",
+    );
+    // The provider is checked only against a list the caller provides.
+    let known = |n: &str| n == "reference";
+    assert!(parse_with(BASE, "t.json", &known).is_ok());
+    let e = parse_with(&edit("\"reference\"", "\"referense\""), "t.json", &known).unwrap_err();
+    assert_eq!(e.kind, LoadErrorKind::UnknownProvider);
+    assert_eq!(
+        e.to_string(),
+        "t.json:5:27: at provider.builtin: unknown provider `referense` (`cpsim providers` lists the known ones)"
+    );
+}
+
+#[test]
+fn numbers_out_of_range_are_refused() {
+    expect_error(
+        &edit("\"at_ms\": 100", "\"at_ms\": -5"),
+        LoadErrorKind::OutOfRange,
+        Some((8, 29)),
+        "steps[1].at_ms",
+        "a step's time must be >= 0 (got -5 ms)",
+    );
+    expect_error(
+        &edit("\"at_ms\": 100", "\"at_ms\": 1.5"),
+        LoadErrorKind::Type,
+        Some((8, 29)),
+        "steps[1].at_ms",
+        "a step's time is a whole number of milliseconds",
+    );
+    expect_error(
+        &edit("\"at_ms\": 100", "\"at_ms\": 86400001"),
+        LoadErrorKind::OutOfRange,
+        Some((8, 29)),
+        "steps[1].at_ms",
+        "at most one day (86400000 ms)",
+    );
+    assert!(parse(&edit("\"at_ms\": 100", "\"at_ms\": 86400000"), "t.json").is_ok());
+    expect_error(
+        &edit("\"bytes\": 64", "\"bytes\": 65508"),
+        LoadErrorKind::OutOfRange,
+        Some((8, 67)),
+        "steps[1].bytes",
+        "at most 65507 bytes (got 65508)",
+    );
+    assert!(parse(&edit("\"bytes\": 64", "\"bytes\": 65507"), "t.json").is_ok());
+    expect_error(
+        &edit(
+            "\"expect\"",
+            "\"platform\": {\"net\": {\"loss\": 1.5}}, \"expect\"",
+        ),
+        LoadErrorKind::OutOfRange,
+        Some((10, 32)),
+        "platform.net.loss",
+        "a probability is between 0 and 1 (got 1.5)",
+    );
+    expect_error(
+        &edit(
+            "\"expect\"",
+            "\"platform\": {\"tasks\": {\"never\": -0.1}}, \"expect\"",
+        ),
+        LoadErrorKind::OutOfRange,
+        Some((10, 35)),
+        "platform.tasks.never",
+        "between 0 and 1",
+    );
+    expect_error(
+        &edit(
+            "\"expect\"",
+            "\"platform\": {\"tasks\": {\"late\": 0.6, \"never\": 0.6}}, \"expect\"",
+        ),
+        LoadErrorKind::OutOfRange,
+        Some((10, 25)),
+        "platform.tasks",
+        "add up to at most 1",
+    );
+    expect_error(
+        &edit("\"expect\"", "\"platform\": {\"seed\": -1}, \"expect\""),
+        LoadErrorKind::OutOfRange,
+        Some((10, 24)),
+        "platform.seed",
+        "`seed` must be >= 0 (got -1)",
+    );
+    expect_error(
+        &edit("[\"A\", \"B\"]", "[]"),
+        LoadErrorKind::OutOfRange,
+        Some((4, 12)),
+        "hosts",
+        "there are 0 hosts; a scenario has 1 to 16",
+    );
+    let many: Vec<String> = (0..17).map(|i| format!("\"H{i}\"")).collect();
+    let e = refused(&edit(
+        "[\"A\", \"B\"]",
+        &format!("[\"A\", \"B\", {}]", many.join(", ")),
+    ));
+    assert_eq!(e.kind, LoadErrorKind::OutOfRange);
+    assert!(e.to_string().contains("there are 19 hosts"), "{e}");
+}
+
+#[test]
+fn empty_steps_and_bad_hosts_are_refused() {
+    let text = BASE.replace(
+        "[\n    {\"do\": \"start_provider\", \"at_ms\": 0, \"host\": \"A\"},\n    {\"do\": \"send\", \"at_ms\": 100, \"from\": \"A\", \"to\": \"B\", \"bytes\": 64}\n  ]",
+        "[]",
+    );
+    expect_error(
+        &text,
+        LoadErrorKind::Empty,
+        Some((6, 12)),
+        "steps",
+        "at least one step",
+    );
+    expect_error(
+        &edit("[\"A\", \"B\"]", "[\"A\", \"A\"]"),
+        LoadErrorKind::Invalid,
+        Some((4, 18)),
+        "hosts[1]",
+        "host `A` is declared twice",
+    );
+    expect_error(
+        &edit("[\"A\", \"B\"]", "[\"A\", \"infra\"]"),
+        LoadErrorKind::Invalid,
+        Some((4, 18)),
+        "hosts[1]",
+        "infrastructure node",
+    );
+    expect_error(
+        &edit("[\"A\", \"B\"]", "[\"A\", \"B#2\"]"),
+        LoadErrorKind::Invalid,
+        Some((4, 18)),
+        "hosts[1]",
+        "host name `B#2`",
+    );
+    expect_error(
+        &edit("\"name\": \"base\"", "\"name\": \"\""),
+        LoadErrorKind::Invalid,
+        Some((3, 11)),
+        "name",
+        "needs a name",
+    );
+}
+
+#[test]
+fn versions_fail_clearly() {
+    expect_error(
+        &edit("\"version\": 1", "\"version\": 2"),
+        LoadErrorKind::Version,
+        Some((2, 14)),
+        "version",
+        "this file is version 2; this cpsim reads version 1",
+    );
+    expect_error(
+        &edit("\"version\": 1", "\"version\": 0"),
+        LoadErrorKind::Version,
+        Some((2, 14)),
+        "version",
+        "this file is version 0; this cpsim reads version 1",
+    );
+    // The version is checked first: a newer file's new fields do not hide it.
+    let newer = edit("\"version\": 1", "\"version\": 3, \"new_thing\": {}");
+    expect_error(
+        &newer,
+        LoadErrorKind::Version,
+        Some((2, 14)),
+        "version",
+        "this file is version 3",
+    );
+    expect_error(
+        &edit("  \"version\": 1,\n", ""),
+        LoadErrorKind::Version,
+        Some((1, 1)),
+        "",
+        "missing field `version`",
+    );
+    expect_error(
+        &edit("\"version\": 1", "\"version\": \"1\""),
+        LoadErrorKind::Type,
+        Some((2, 14)),
+        "version",
+        "expected the format version",
+    );
+}
+
+#[test]
+fn contradictory_expectations_are_refused() {
+    expect_error(
+        &edit(
+            "\"violations\": []",
+            "\"violations\": [], \"includes\": [\"COMP-3\"]",
+        ),
+        LoadErrorKind::Invalid,
+        Some((10, 45)),
+        "expect.includes[0]",
+        "`includes` names COMP-3",
+    );
+    expect_error(
+        &edit(
+            "\"violations\": []",
+            "\"violations\": [], \"first_violation\": {\"rule\": \"COMP-3\", \"step\": 4}",
+        ),
+        LoadErrorKind::Invalid,
+        Some((10, 60)),
+        "expect.first_violation.rule",
+        "`first_violation` is COMP-3",
+    );
+}
+
+#[test]
+fn files_too_large_unreadable_or_not_utf8_are_refused() {
+    let dir = std::env::temp_dir().join(format!("cpsim-scenario-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let big = dir.join("big.json");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(MAX_FILE_BYTES + 1).unwrap();
+    let e = load(&big).unwrap_err();
+    assert_eq!(e.kind, LoadErrorKind::TooLarge);
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}: the file is 4194305 bytes", big.display())),
+        "{e}"
+    );
+    // The same limit holds for text handed over directly.
+    let huge = " ".repeat(MAX_FILE_BYTES as usize + 1);
+    assert_eq!(refused(&huge).kind, LoadErrorKind::TooLarge);
+
+    let e = load(&dir.join("missing.json")).unwrap_err();
+    assert_eq!(e.kind, LoadErrorKind::Io);
+    assert!(
+        e.to_string().contains("missing.json: cannot open the file"),
+        "{e}"
+    );
+
+    let e = load(&dir).unwrap_err();
+    assert_eq!(e.kind, LoadErrorKind::Io);
+
+    let latin1 = dir.join("latin1.json");
+    std::fs::write(&latin1, b"{\n  \"name\": \"caf\xe9\"\n}").unwrap();
+    let e = load(&latin1).unwrap_err();
+    assert_eq!(e.kind, LoadErrorKind::Io);
+    assert_eq!((e.line, e.column), (Some(2), Some(15)), "{e}");
+
+    let good = dir.join("good.json");
+    std::fs::write(&good, format!("\u{feff}{BASE}")).unwrap();
+    assert_eq!(load(&good).unwrap().name, "base");
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn load_checked_knows_the_built_in_providers() {
+    let dir = std::env::temp_dir().join(format!("cpsim-scenario-providers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.json");
+    std::fs::write(&good, BASE).unwrap();
+    assert!(load_checked(&good).is_ok());
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, edit("\"reference\"", "\"no-such-provider\"")).unwrap();
+    let e = load_checked(&bad).unwrap_err();
+    assert_eq!(e.kind, LoadErrorKind::UnknownProvider);
+    assert!(
+        e.to_string().starts_with(&format!(
+            "{}:5:27: at provider.builtin: unknown provider `no-such-provider`",
+            bad.display()
+        )),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    for depth in [200, 100_000] {
+        let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let e = refused(&deep);
+        assert!(e.to_string().starts_with("t.json"), "{e}");
+        let nested = edit(
+            "\"expect\": {\"violations\": []}",
+            &format!(
+                "\"provider_config\": {}{}",
+                "[".repeat(depth),
+                "]".repeat(depth)
+            ),
+        );
+        let e = refused(&nested);
+        assert!(e.to_string().starts_with("t.json:"), "{e}");
+    }
+}
+
+#[test]
+fn saved_scenarios_read_back_equal() {
+    let s = parse(BASE, "t.json").unwrap();
+    let text = to_pretty_json(&s);
+    assert!(text.ends_with("}\n"));
+    assert!(
+        text.starts_with("{\n  \"version\": 1,\n  \"name\": \"base\",\n"),
+        "{text}"
+    );
+    assert_eq!(parse(&text, "saved.json").unwrap(), s);
+}
+
+// ---------------------------------------------------------------------------
+// No panic, whatever the input.
+
+fn scenario_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "json")
+                && !p.to_string_lossy().ends_with(".schema.json")
+            {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios"),
+        &mut out,
+    );
+    out.sort();
+    out
+}
+
+/// The texts mutations start from: every scenario file, and `BASE`.
+fn seeds() -> Vec<String> {
+    let mut v: Vec<String> = scenario_files()
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .collect();
+    v.push(BASE.to_string());
+    v
+}
+
+/// Every JSON pointer in `v`.
+fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                pointers(
+                    x,
+                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                pointers(x, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+    out.push(at);
+}
+
+/// Values of every JSON type, including awkward numbers.
+fn swaps() -> Vec<Value> {
+    serde_json::from_str::<Vec<Value>>(
+        r#"[null, true, false, 0, -1, -5, 1.5, 1e300, 18446744073709551615, 86400001, 65508, 2,
+            "", "A", "COMP-3", "NOPE-1", "send", "v6", "PROVIDER_TIMEOUT", [], [1], ["A"], {}, {"x": 1},
+            {"do": "heal", "at_ms": 1}]"#,
+    )
+    .unwrap()
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    FlipByte { at: usize, to: u8 },
+    Truncate { at: usize },
+    Delete { which: usize },
+    Swap { which: usize, with: usize },
+    Duplicate { which: usize },
+    Insert { at: usize, text: String },
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<usize>(), any::<u8>()).prop_map(|(at, to)| Mutation::FlipByte { at, to }),
+        any::<usize>().prop_map(|at| Mutation::Truncate { at }),
+        any::<usize>().prop_map(|which| Mutation::Delete { which }),
+        (any::<usize>(), any::<usize>()).prop_map(|(which, with)| Mutation::Swap { which, with }),
+        any::<usize>().prop_map(|which| Mutation::Duplicate { which }),
+        (
+            any::<usize>(),
+            prop_oneof![
+                Just(",".to_string()),
+                Just("{".to_string()),
+                Just("]".to_string()),
+                Just("\"".to_string()),
+                Just("-".to_string()),
+                Just("\\u".to_string()),
+                "[ -~]{0,8}",
+            ]
+        )
+            .prop_map(|(at, text)| Mutation::Insert { at, text }),
+    ]
+}
+
+/// `v` as JSON text, with the first key of the object at `dup` written twice.
+fn with_duplicate(v: &Value, at: &str, dup: &str, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            out.push('{');
+            let mut first = true;
+            for (i, (k, x)) in m.iter().enumerate() {
+                let here = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                let times = if at == dup && i == 0 { 2 } else { 1 };
+                for _ in 0..times {
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    out.push_str(&serde_json::to_string(k).unwrap());
+                    out.push(':');
+                    with_duplicate(x, &here, dup, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                with_duplicate(x, &format!("{at}/{i}"), dup, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+fn apply(text: &str, m: &Mutation) -> String {
+    let bytes = text.as_bytes();
+    match m {
+        Mutation::FlipByte { at, to } => {
+            let mut b = bytes.to_vec();
+            if !b.is_empty() {
+                let i = at % b.len();
+                b[i] = *to;
+            }
+            String::from_utf8_lossy(&b).into_owned()
+        }
+        Mutation::Truncate { at } => {
+            let cut = at % (bytes.len() + 1);
+            String::from_utf8_lossy(&bytes[..cut]).into_owned()
+        }
+        Mutation::Insert { at, text: ins } => {
+            let mut b = bytes.to_vec();
+            let i = at % (b.len() + 1);
+            b.splice(i..i, ins.bytes());
+            String::from_utf8_lossy(&b).into_owned()
+        }
+        Mutation::Delete { which }
+        | Mutation::Swap { which, .. }
+        | Mutation::Duplicate { which } => {
+            let Ok(mut v) = serde_json::from_str::<Value>(text) else {
+                return text.to_string();
+            };
+            let mut ptrs = Vec::new();
+            pointers(&v, String::new(), &mut ptrs);
+            let ptr = ptrs[which % ptrs.len()].clone();
+            match m {
+                Mutation::Delete { .. } => {
+                    if let Some((parent, last)) = ptr.rsplit_once('/') {
+                        match v.pointer_mut(parent) {
+                            Some(Value::Object(o)) => {
+                                o.remove(&last.replace("~1", "/").replace("~0", "~"));
+                            }
+                            Some(Value::Array(a)) => {
+                                if let Ok(i) = last.parse::<usize>() {
+                                    if i < a.len() {
+                                        a.remove(i);
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    v.to_string()
+                }
+                Mutation::Swap { with, .. } => {
+                    let all = swaps();
+                    if let Some(slot) = v.pointer_mut(&ptr) {
+                        *slot = all[with % all.len()].clone();
+                    }
+                    serde_json::to_string_pretty(&v).unwrap()
+                }
+                _ => {
+                    let mut out = String::new();
+                    with_duplicate(&v, "", &ptr, &mut out);
+                    out
+                }
+            }
+        }
+    }
+}
+
+/// The property: `parse` answers, never panics; an error names the origin;
+/// what it accepts it also reads back, equal, from its saved form.
+fn check(text: &str) -> Result<(), TestCaseError> {
+    match parse(text, "mutant.json") {
+        Ok(s) => {
+            let saved = to_pretty_json(&s);
+            let again = parse(&saved, "saved.json");
+            prop_assert_eq!(again.as_ref().ok(), Some(&s), "{:?}", again.as_ref().err());
+        }
+        Err(e) => {
+            let shown = e.to_string();
+            prop_assert!(shown.starts_with("mutant.json"), "{}", shown);
+            prop_assert!(!e.message.is_empty());
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_text_never_panics(text in "\\PC{0,200}") {
+        check(&text)?;
+    }
+
+    #[test]
+    fn json_shaped_text_never_panics(text in "[\\[\\]{}\":,0-9a-z_ -]{0,120}") {
+        check(&text)?;
+    }
+
+    #[test]
+    fn mutated_scenarios_never_panic(seed in any::<prop::sample::Index>(), ms in prop::collection::vec(mutation(), 1..4)) {
+        let seeds = seeds();
+        let mut text = seeds[seed.index(seeds.len())].clone();
+        for m in &ms {
+            text = apply(&text, m);
+        }
+        check(&text)?;
+    }
+}
+
+#[test]
+fn every_single_mutation_of_the_base_is_handled() {
+    // Deterministic sweep: delete, swap and duplicate at every position.
+    let v: Value = serde_json::from_str(BASE).unwrap();
+    let mut ptrs = Vec::new();
+    pointers(&v, String::new(), &mut ptrs);
+    for which in 0..ptrs.len() {
+        for m in [Mutation::Delete { which }, Mutation::Duplicate { which }]
+            .into_iter()
+            .chain((0..swaps().len()).map(|with| Mutation::Swap { which, with }))
+        {
+            check(&apply(BASE, &m)).unwrap();
+        }
+    }
+    for at in 0..BASE.len() {
+        check(&apply(BASE, &Mutation::Truncate { at })).unwrap();
+    }
+}

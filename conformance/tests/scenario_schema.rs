@@ -1,0 +1,52 @@
+//! `scenarios/scenario.schema.json` is generated from the Rust types; this
+//! test fails when the committed copy is stale. To rewrite it:
+//!
+//! ```sh
+//! CPSIM_UPDATE_SCHEMA=1 cargo test -p conformance --test scenario_schema
+//! ```
+
+use conformance::scenario::json_schema;
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn schema_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/scenario.schema.json")
+}
+
+#[test]
+fn committed_schema_is_up_to_date() {
+    let generated = json_schema();
+    let path = schema_path();
+    let mut text = serde_json::to_string_pretty(&generated).unwrap();
+    text.push('\n');
+    if std::env::var_os("CPSIM_UPDATE_SCHEMA").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    // Compared as JSON values: key order and whitespace do not matter.
+    let committed: Option<Value> = serde_json::from_str(&committed).ok();
+    assert!(
+        committed.as_ref() == Some(&generated),
+        "{} is stale or missing; regenerate it with\n\n    CPSIM_UPDATE_SCHEMA=1 cargo test -p conformance --test scenario_schema\n",
+        path.display()
+    );
+}
+
+#[test]
+fn schema_describes_the_format() {
+    let s = json_schema();
+    let defs = &s["definitions"];
+    // Every rule ID is listed.
+    let ids = defs["RuleId"]["enum"].as_array().unwrap();
+    assert_eq!(ids.len(), sim_cp::CATALOGUE.len());
+    assert!(ids.contains(&Value::from("COMP-3")));
+    // Unknown fields are refused, and the ranges are there.
+    assert_eq!(s["additionalProperties"], Value::Bool(false));
+    assert_eq!(s["properties"]["hosts"]["maxItems"], 16);
+    assert_eq!(defs["NetFaults"]["properties"]["loss"]["maximum"], 1.0);
+    let steps = serde_json::to_string(&defs["Step"]).unwrap();
+    assert!(steps.contains("\"maximum\":86400000"), "{steps}");
+    assert!(steps.contains("\"maximum\":65507"), "{steps}");
+    assert!(steps.contains("\"task_timing\""), "{steps}");
+}
