@@ -371,6 +371,11 @@ fn describe(trace: &Trace, e: &Event) -> (Place, Style, String) {
             ),
         ),
         What::Shutdown => (Place::Note(plat), Style::Note, "platform shuts down".into()),
+        What::CommunicationError => (
+            Place::Note(plat),
+            Style::Note,
+            "infrastructure fault".into(),
+        ),
         What::AppSend { id, to, bytes } => (
             Place::Arrow(app, plat),
             Style::App,

@@ -3,10 +3,10 @@
 
 pub mod certify;
 pub mod cli;
-pub mod model;
-pub mod scenario;
 pub mod diagram;
+pub mod model;
 pub mod report;
+pub mod scenario;
 
 pub use certify::{certify, certify_subject, Config, Subject};
 pub use model::{Certification, Finding, MinimalCase, RuleStat, Verdict};

@@ -8,7 +8,12 @@ use conformance::Verdict;
 use sim_cp::rules::id;
 
 fn cfg(cases: u64, seed: u64, dir: Option<std::path::PathBuf>) -> Config {
-    Config { cases, seed: Some(seed), regressions: dir, ..Config::default() }
+    Config {
+        cases,
+        seed: Some(seed),
+        regressions: dir,
+        ..Config::default()
+    }
 }
 
 #[test]
@@ -28,10 +33,19 @@ fn a_seeded_bug_is_found_shrunk_saved_and_replayed() {
     let subject = Subject::builtin("broken-comp-3").unwrap();
     let cert = certify_subject(&subject, cfg(64, 5, Some(dir.path().to_path_buf())));
     assert_eq!(cert.verdict, Verdict::Fail);
-    let f = cert.findings.iter().find(|f| f.violation.rule == id::COMP_3).expect("COMP-3 found");
+    let f = cert
+        .findings
+        .iter()
+        .find(|f| f.violation.rule == id::COMP_3)
+        .expect("COMP-3 found");
     let m = f.minimal.as_ref().expect("shrunk");
     // Shrunk: the three provider starts plus a handful of steps at most.
-    assert!(m.scenario.steps.len() <= 6, "{} steps: {:#?}", m.scenario.steps.len(), m.scenario.steps);
+    assert!(
+        m.scenario.steps.len() <= 6,
+        "{} steps: {:#?}",
+        m.scenario.steps.len(),
+        m.scenario.steps
+    );
     assert_eq!(m.deterministic, Some(true));
     let file = m.saved_to.as_ref().expect("saved");
     assert!(m.replay.contains(&file.display().to_string()));
@@ -42,12 +56,19 @@ fn a_seeded_bug_is_found_shrunk_saved_and_replayed() {
     for _ in 0..3 {
         let run = scenario::run_builtin(&loaded).unwrap();
         assert!(run.passed(), "{:?}", run.failures);
-        let first = run.outcome.violations.iter().find(|v| v.rule == id::COMP_3).unwrap();
+        let first = run
+            .outcome
+            .violations
+            .iter()
+            .find(|v| v.rule == id::COMP_3)
+            .unwrap();
         assert_eq!(first.step, fv.step);
     }
     // The failure message names the rule, its text and source, and the replay command.
     let msg = cert.failure_message();
-    assert!(msg.contains("COMP-3") && msg.contains(id::COMP_3.rule().text) && msg.contains(&m.replay));
+    assert!(
+        msg.contains("COMP-3") && msg.contains(id::COMP_3.rule().text) && msg.contains(&m.replay)
+    );
 }
 
 #[test]
@@ -56,8 +77,16 @@ fn the_same_seed_gives_the_same_certification() {
     let a = certify_subject(&subject, cfg(48, 99, None));
     let b = certify_subject(&subject, cfg(48, 99, None));
     assert_eq!(a.rules, b.rules);
-    let ta: Vec<_> = a.findings.iter().map(|f| (&f.fingerprint, f.minimal.as_ref().map(|m| m.trace.digest()))).collect();
-    let tb: Vec<_> = b.findings.iter().map(|f| (&f.fingerprint, f.minimal.as_ref().map(|m| m.trace.digest()))).collect();
+    let ta: Vec<_> = a
+        .findings
+        .iter()
+        .map(|f| (&f.fingerprint, f.minimal.as_ref().map(|m| m.trace.digest())))
+        .collect();
+    let tb: Vec<_> = b
+        .findings
+        .iter()
+        .map(|f| (&f.fingerprint, f.minimal.as_ref().map(|m| m.trace.digest())))
+        .collect();
     assert_eq!(ta, tb);
 }
 
@@ -67,7 +96,13 @@ fn should_rules_give_non_strict_and_strict_makes_them_fail() {
     let lax = certify_subject(&subject, cfg(64, 3, None));
     assert_eq!(lax.verdict, Verdict::NonStrict, "{}", lax.failure_message());
     lax.assert_pass();
-    let strict = certify_subject(&subject, Config { strict: true, ..cfg(64, 3, None) });
+    let strict = certify_subject(
+        &subject,
+        Config {
+            strict: true,
+            ..cfg(64, 3, None)
+        },
+    );
     assert_eq!(strict.verdict, Verdict::Fail);
     assert!(std::panic::catch_unwind(|| strict.assert_pass()).is_err());
 }
@@ -79,7 +114,11 @@ fn a_weak_run_cannot_pass_by_accident() {
         cases: 1,
         seed: Some(1),
         regressions: None,
-        shape: conformance::certify::Shape { hosts: 2, max_steps: 1, horizon_ms: 2 },
+        shape: conformance::certify::Shape {
+            hosts: 2,
+            max_steps: 1,
+            horizon_ms: 2,
+        },
         ..Config::default()
     };
     let cert = certify_subject(&Subject::builtin("reference").unwrap(), c);

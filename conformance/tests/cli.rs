@@ -3,7 +3,10 @@
 use std::process::Command;
 
 fn cpsim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cpsim")).args(args).output().expect("cpsim runs");
+    let out = Command::new(env!("CARGO_BIN_EXE_cpsim"))
+        .args(args)
+        .output()
+        .expect("cpsim runs");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -50,19 +53,56 @@ fn certify_exit_codes_and_reports() {
     let d = dir.path().to_str().unwrap();
     let regs = dir.path().join("regs");
     let r = regs.to_str().unwrap();
-    let (code, out, _) = cpsim(&["certify", "--provider", "reference", "--cases", "64", "--seed", "4", "--report-dir", d, "--regressions", r]);
+    let (code, out, _) = cpsim(&[
+        "certify",
+        "--provider",
+        "reference",
+        "--cases",
+        "64",
+        "--seed",
+        "4",
+        "--report-dir",
+        d,
+        "--regressions",
+        r,
+    ]);
     assert_eq!(code, 0, "{out}");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
     assert_eq!(report["verdict"], "pass");
-    assert_eq!(report["rules"].as_array().unwrap().len(), sim_cp::CATALOGUE.len());
+    assert_eq!(
+        report["rules"].as_array().unwrap().len(),
+        sim_cp::CATALOGUE.len()
+    );
     for k in ["seed", "cases", "elapsed_s"] {
         assert!(report.get(k).is_some());
     }
-    let (code, out, _) = cpsim(&["certify", "--provider", "broken-life-5", "--cases", "32", "--seed", "4", "--report-dir", d, "--regressions", r]);
+    let (code, out, _) = cpsim(&[
+        "certify",
+        "--provider",
+        "broken-life-5",
+        "--cases",
+        "32",
+        "--seed",
+        "4",
+        "--report-dir",
+        d,
+        "--regressions",
+        r,
+    ]);
     assert_eq!(code, 1, "{out}");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
     assert_eq!(report["verdict"], "fail");
-    let life5 = report["rules"].as_array().unwrap().iter().find(|x| x["id"] == "LIFE-5").unwrap().clone();
+    let life5 = report["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == "LIFE-5")
+        .unwrap()
+        .clone();
     assert!(life5["violations"].as_u64().unwrap() > 0);
     assert!(out.contains("cpsim replay"), "{out}");
     let (code, _, err) = cpsim(&["certify", "--provider", "no-such-provider"]);

@@ -211,9 +211,12 @@ pub type PFN_CPNatfwtIndicateReceivedBuffers = unsafe extern "system" fn(
     completionRoutine: CPNATFWT_PROVIDER_COMPLETION_ROUTINE,
 ) -> HRESULT;
 
+/// One struct's name, size, and (field, offset) pairs.
+pub type StructLayout = (&'static str, usize, Vec<(&'static str, usize)>);
+
 /// Every struct of the ABI with its size and the offset of each field, in
 /// declaration order. The layout test compares this list with the C compiler's.
-pub fn layout_table() -> Vec<(&'static str, usize, Vec<(&'static str, usize)>)> {
+pub fn layout_table() -> Vec<StructLayout> {
     use std::mem::{offset_of, size_of};
     type T = CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE;
     vec![

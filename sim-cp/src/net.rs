@@ -67,7 +67,9 @@ impl Network {
     /// Whether anything could have lost a packet since `t`: a drop, a
     /// partition (now or since), or a lossy configuration.
     pub fn disturbed_since(&self, t: Nanos) -> bool {
-        self.is_lossy() || self.last_drop.is_some_and(|d| d >= t) || self.last_partition.is_some_and(|p| p >= t)
+        self.is_lossy()
+            || self.last_drop.is_some_and(|d| d >= t)
+            || self.last_partition.is_some_and(|p| p >= t)
     }
 
     pub fn is_lossy(&self) -> bool {

@@ -10,7 +10,9 @@
 //! REG-9 (strings never written) is not visible in a trace; the engine
 //! only ever reads those strings, and a test checks the caller's buffers.
 
-use crate::abi::{CPNATFWT_SESSION_TERMINATION_REASON as Reason, E_INVALID_STATE, E_PENDING_IO, S_OK};
+use crate::abi::{
+    CPNATFWT_SESSION_TERMINATION_REASON as Reason, E_INVALID_STATE, E_PENDING_IO, S_OK,
+};
 use crate::config::Callback;
 use crate::rules::{id, RuleId};
 use crate::trace::{Event, PlatformFn, Trace, What};
@@ -86,7 +88,12 @@ impl Checker<'_> {
     fn flag(&mut self, rule: RuleId, e: &Event, cb: Option<&str>, msg: String) {
         self.out.push(Violation {
             rule,
-            host: self.trace.hosts.get(e.host as usize).cloned().unwrap_or_default(),
+            host: self
+                .trace
+                .hosts
+                .get(e.host as usize)
+                .cloned()
+                .unwrap_or_default(),
             instance: (e.inst != 0).then(|| self.trace.instance_name(e.host, e.inst)),
             callback: cb.map(str::to_string),
             step: e.step,
@@ -109,40 +116,81 @@ impl Checker<'_> {
     fn event(&mut self, e: &Event) {
         let key = (e.host, e.inst);
         match &e.what {
-            What::Registered { name, luid, requested_luid, name_was_null, addrs } => {
+            What::Registered {
+                name,
+                luid,
+                requested_luid,
+                name_was_null,
+                addrs,
+            } => {
                 self.registered(e, name, *luid, *requested_luid, *name_was_null);
                 self.issued.extend(addrs.iter().copied());
             }
-            What::Address { tid, added } => {
-                if *added {
-                    self.issued.insert(*tid);
-                }
+            What::Address { tid, added: true } => {
+                self.issued.insert(*tid);
             }
             What::Function { f, hr, .. } => self.function(e, *f, *hr),
             What::Shutdown => {
                 self.shutdown.insert(e.host);
-                let keys: Vec<_> = self.insts.keys().filter(|k| k.0 == e.host).copied().collect();
+                let keys: Vec<_> = self
+                    .insts
+                    .keys()
+                    .filter(|k| k.0 == e.host)
+                    .copied()
+                    .collect();
                 for k in keys {
                     self.set_cause(k, Reason::PlatformShutdown);
                 }
             }
-            What::Timeout { call, .. } => {
-                if let Some(k) = self.calls.get(call).map(|c| c.key) {
-                    self.set_cause(k, Reason::ProviderTimeout);
-                    let i = self.insts.entry(k).or_default();
-                    if !i.terminated {
-                        i.timed_out.get_or_insert(e.step);
-                    }
+            What::Timeout { .. } => {
+                self.set_cause(key, Reason::ProviderTimeout);
+                let i = self.insts.entry(key).or_default();
+                if !i.terminated && i.established {
+                    i.timed_out.get_or_insert(e.step);
                 }
             }
-            What::Violation { rule, .. } if *rule == id::CRASH_1 => self.set_cause(key, Reason::ProviderOtherFailure),
-            What::Call { cb, call, tid, remote, reason, context_delta, routine, .. } => {
-                self.call(e, *cb, *call, *tid, *remote, *reason, *context_delta, *routine)
+            What::CommunicationError => {
+                let keys: Vec<_> = self
+                    .insts
+                    .keys()
+                    .filter(|k| k.0 == e.host)
+                    .copied()
+                    .collect();
+                for k in keys {
+                    self.set_cause(k, Reason::OtherCommunicationError);
+                }
             }
+            What::Violation { rule, .. } if *rule == id::CRASH_1 => {
+                self.set_cause(key, Reason::ProviderOtherFailure)
+            }
+            What::Call {
+                cb,
+                call,
+                tid,
+                remote,
+                reason,
+                context_delta,
+                routine,
+                ..
+            } => self.call(
+                e,
+                *cb,
+                *call,
+                *tid,
+                *remote,
+                *reason,
+                *context_delta,
+                *routine,
+            ),
             What::Return { cb, call, hr } => self.returned(e, *cb, *call, *hr),
-            What::Complete { cb, call, status, early, ignored, args_clobbered } => {
-                self.complete(e, *cb, *call, *status, *early, *ignored, *args_clobbered)
-            }
+            What::Complete {
+                cb,
+                call,
+                status,
+                early,
+                ignored,
+                args_clobbered,
+            } => self.complete(e, *cb, *call, *status, *early, *ignored, *args_clobbered),
             What::Outcome { cb, call, ok } => self.outcome(e, *cb, *call, *ok),
             What::ProviderCompletion { .. } => {
                 let i = self.inst(e);
@@ -159,27 +207,61 @@ impl Checker<'_> {
     fn registered(&mut self, e: &Event, name: &str, luid: u64, requested: u64, was_null: bool) {
         let units = name.encode_utf16().count();
         if units > crate::abi::CPNATFWT_MAX_INTERFACE_NAME_LENGTH {
-            self.flag(id::REG_3, e, Some("CPNatfwtRegisterProviderInstance"), format!("the interface name is {units} WCHARs long"));
+            self.flag(
+                id::REG_3,
+                e,
+                Some("CPNatfwtRegisterProviderInstance"),
+                format!("the interface name is {units} WCHARs long"),
+            );
         }
-        let in_use = self.insts.iter().any(|(k, i)| k.0 == e.host && k.1 != e.inst && i.registered && i.name.as_deref() == Some(name));
+        let in_use = self.insts.iter().any(|(k, i)| {
+            k.0 == e.host && k.1 != e.inst && i.registered && i.name.as_deref() == Some(name)
+        });
         if in_use {
             let rule = if was_null { id::REG_1 } else { id::REG_2 };
-            self.flag(rule, e, Some("CPNatfwtRegisterProviderInstance"), format!("the name `{name}` is already used by a registered interface on this host"));
+            self.flag(
+                rule,
+                e,
+                Some("CPNatfwtRegisterProviderInstance"),
+                format!("the name `{name}` is already used by a registered interface on this host"),
+            );
         }
         if was_null {
-            let ok = name.strip_prefix("Microsoft Connectivity Platform Adapter #").is_some_and(|n| n.parse::<u32>().is_ok());
+            let ok = name
+                .strip_prefix("Microsoft Connectivity Platform Adapter #")
+                .is_some_and(|n| n.parse::<u32>().is_ok());
             if !ok {
-                self.flag(id::REG_1, e, Some("CPNatfwtRegisterProviderInstance"), format!("a NULL friendly name gave `{name}`"));
+                self.flag(
+                    id::REG_1,
+                    e,
+                    Some("CPNatfwtRegisterProviderInstance"),
+                    format!("a NULL friendly name gave `{name}`"),
+                );
             }
             if !self.default_name_used.insert((e.host, name.to_string())) && requested == 0 {
-                self.flag(id::REG_1, e, Some("CPNatfwtRegisterProviderInstance"), format!("the default name `{name}` was handed out twice"));
+                self.flag(
+                    id::REG_1,
+                    e,
+                    Some("CPNatfwtRegisterProviderInstance"),
+                    format!("the default name `{name}` was handed out twice"),
+                );
             }
         }
         if luid == 0 {
-            self.flag(id::REG_4, e, Some("CPNatfwtRegisterProviderInstance"), "a successful Register gave LUID 0".into());
+            self.flag(
+                id::REG_4,
+                e,
+                Some("CPNatfwtRegisterProviderInstance"),
+                "a successful Register gave LUID 0".into(),
+            );
         }
         if requested != 0 && luid != requested {
-            self.flag(id::REG_6, e, Some("CPNatfwtRegisterProviderInstance"), format!("asked for LUID 0x{requested:x}, got 0x{luid:x}"));
+            self.flag(
+                id::REG_6,
+                e,
+                Some("CPNatfwtRegisterProviderInstance"),
+                format!("asked for LUID 0x{requested:x}, got 0x{luid:x}"),
+            );
         }
         self.inst(e).name = Some(name.to_string());
     }
@@ -193,10 +275,24 @@ impl Checker<'_> {
                 let explained = self.after_violation;
                 let i = self.insts.entry(key).or_default();
                 if hr == S_OK {
-                    *i = Inst { registered: true, name: i.name.take(), ..Inst::default() };
+                    *i = Inst {
+                        registered: true,
+                        name: i.name.take(),
+                        ..Inst::default()
+                    };
                 } else {
-                    if hr == E_INVALID_STATE && i.failed_register && !i.registered && !shut && !explained {
-                        self.flag(id::LIFE_3, e, Some(f.name()), "Register was refused after an earlier failed Register".into());
+                    if hr == E_INVALID_STATE
+                        && i.failed_register
+                        && !i.registered
+                        && !shut
+                        && !explained
+                    {
+                        self.flag(
+                            id::LIFE_3,
+                            e,
+                            Some(f.name()),
+                            "Register was refused after an earlier failed Register".into(),
+                        );
                     }
                     self.insts.entry(key).or_default().failed_register = true;
                 }
@@ -215,9 +311,18 @@ impl Checker<'_> {
                 self.insts.entry(key).or_default().registered = false;
             }
             PlatformFn::CPNatfwtIndicateReceivedBuffers => {
-                let active = self.insts.get(&key).is_some_and(|i| i.active && !i.terminated);
+                let active = self
+                    .insts
+                    .get(&key)
+                    .is_some_and(|i| i.active && !i.terminated);
                 if !active && (hr == S_OK || hr == E_PENDING_IO) {
-                    self.flag(id::STATE_3, e, Some(f.name()), "IndicateReceivedBuffers was accepted while the instance was not active".into());
+                    self.flag(
+                        id::STATE_3,
+                        e,
+                        Some(f.name()),
+                        "IndicateReceivedBuffers was accepted while the instance was not active"
+                            .into(),
+                    );
                 }
                 if hr == E_PENDING_IO {
                     self.insts.entry(key).or_default().pending_indications += 1;
@@ -228,20 +333,45 @@ impl Checker<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn call(&mut self, e: &Event, cb: Callback, call: u32, tid: Option<Tid>, remote: Option<Tid>, reason: Option<Reason>, delta: u64, routine: bool) {
+    fn call(
+        &mut self,
+        e: &Event,
+        cb: Callback,
+        call: u32,
+        tid: Option<Tid>,
+        remote: Option<Tid>,
+        reason: Option<Reason>,
+        delta: u64,
+        routine: bool,
+    ) {
         let key = (e.host, e.inst);
         let name = Some(cb.name());
         if delta != 0 {
-            self.flag(id::SESS_6, e, name, format!("the user context differs from Create's (xor 0x{delta:x})"));
+            self.flag(
+                id::SESS_6,
+                e,
+                name,
+                format!("the user context differs from Create's (xor 0x{delta:x})"),
+            );
         }
         let i = self.insts.entry(key).or_default().clone();
         if i.establishing {
-            self.flag(id::SESS_2, e, name, "a callback started while ESTABLISH was still running".into());
+            self.flag(
+                id::SESS_2,
+                e,
+                name,
+                "a callback started while ESTABLISH was still running".into(),
+            );
         }
         match cb {
             Callback::EstablishSessionIndication => {
                 if !i.registered {
-                    self.flag(id::SESS_1, e, name, "ESTABLISH without a successful Register".into());
+                    self.flag(
+                        id::SESS_1,
+                        e,
+                        name,
+                        "ESTABLISH without a successful Register".into(),
+                    );
                 }
                 let s = self.insts.entry(key).or_default();
                 s.establishing = true;
@@ -251,19 +381,37 @@ impl Checker<'_> {
                 if !i.established {
                     self.flag(id::SESS_4, e, name, "TERMINATE before ESTABLISH".into());
                 } else if i.terminated {
-                    self.flag(id::SESS_4, e, name, "TERMINATE delivered twice in one session".into());
+                    self.flag(
+                        id::SESS_4,
+                        e,
+                        name,
+                        "TERMINATE delivered twice in one session".into(),
+                    );
                 }
                 let expected = i.cause;
                 if let Some(r) = reason {
                     match expected {
-                        Some(x) if x != r => self.flag(id::SESS_5, e, name, format!("reason {r:?}, but the cause was {x:?}")),
-                        None if i.established && !i.terminated => {
-                            self.flag(id::SESS_5, e, name, format!("reason {r:?} with no visible cause"))
-                        }
+                        Some(x) if x != r => self.flag(
+                            id::SESS_5,
+                            e,
+                            name,
+                            format!("reason {r:?}, but the cause was {x:?}"),
+                        ),
+                        None if i.established && !i.terminated => self.flag(
+                            id::SESS_5,
+                            e,
+                            name,
+                            format!("reason {r:?} with no visible cause"),
+                        ),
                         _ => {}
                     }
                     if i.timed_out.is_some() && !i.terminated && r != Reason::ProviderTimeout {
-                        self.flag(id::TIME_2, e, name, format!("a call timed out but the session ended with {r:?}"));
+                        self.flag(
+                            id::TIME_2,
+                            e,
+                            name,
+                            format!("a call timed out but the session ended with {r:?}"),
+                        );
                     }
                 }
                 let s = self.insts.entry(key).or_default();
@@ -275,37 +423,81 @@ impl Checker<'_> {
             _ => {}
         }
         if !routine {
-            self.flag(id::COMP_9, e, name, "no completion routine was passed".into());
+            self.flag(
+                id::COMP_9,
+                e,
+                name,
+                "no completion routine was passed".into(),
+            );
         }
         if let Some(step) = i.failed_activation {
-            self.flag(id::STATE_2, e, name, format!("the session went on after TRANSITION_ACTIVE failed at step {step}"));
+            self.flag(
+                id::STATE_2,
+                e,
+                name,
+                format!("the session went on after TRANSITION_ACTIVE failed at step {step}"),
+            );
             self.insts.entry(key).or_default().failed_activation = None;
         }
         if let Some(step) = i.timed_out {
-            self.flag(id::TIME_2, e, name, format!("the session went on after a call timed out at step {step}"));
+            self.flag(
+                id::TIME_2,
+                e,
+                name,
+                format!("the session went on after a call timed out at step {step}"),
+            );
             self.insts.entry(key).or_default().timed_out = None;
         }
         if !i.established {
-            self.flag(id::SESS_2, e, name, "a callback before ESTABLISH had returned".into());
+            self.flag(
+                id::SESS_2,
+                e,
+                name,
+                "a callback before ESTABLISH had returned".into(),
+            );
         }
         if i.terminated {
             self.flag(id::SESS_4, e, name, "a callback after TERMINATE".into());
         }
         if let Some(t) = tid {
             if !self.issued.contains(&t) {
-                self.flag(id::TID_1, e, name, format!("transport ID {t} was not issued by the platform"));
+                self.flag(
+                    id::TID_1,
+                    e,
+                    name,
+                    format!("transport ID {t} was not issued by the platform"),
+                );
             }
         }
         match cb {
             Callback::TransitionActive | Callback::TransitionDormant => {
                 let to_active = cb == Callback::TransitionActive;
                 if i.transition.is_some() {
-                    self.flag(id::STATE_4, e, name, "a transition while another is outstanding".into());
+                    self.flag(
+                        id::STATE_4,
+                        e,
+                        name,
+                        "a transition while another is outstanding".into(),
+                    );
                 } else if i.active == to_active {
-                    self.flag(id::STATE_4, e, name, format!("{} while already {}", cb.name(), if to_active { "active" } else { "dormant" }));
+                    self.flag(
+                        id::STATE_4,
+                        e,
+                        name,
+                        format!(
+                            "{} while already {}",
+                            cb.name(),
+                            if to_active { "active" } else { "dormant" }
+                        ),
+                    );
                 }
                 if i.transitions == 0 && !to_active {
-                    self.flag(id::STATE_1, e, name, "the first transition after ESTABLISH was TRANSITION_DORMANT".into());
+                    self.flag(
+                        id::STATE_1,
+                        e,
+                        name,
+                        "the first transition after ESTABLISH was TRANSITION_DORMANT".into(),
+                    );
                 }
                 let s = self.insts.entry(key).or_default();
                 s.transition = Some(call);
@@ -313,22 +505,54 @@ impl Checker<'_> {
             }
             _ => {
                 if !i.active || i.transition.is_some() {
-                    self.flag(id::STATE_5, e, name, "called while the instance was not active".into());
+                    self.flag(
+                        id::STATE_5,
+                        e,
+                        name,
+                        "called while the instance was not active".into(),
+                    );
                 }
                 if cb == Callback::SendBuffers {
-                    let (l, r) = (tid.unwrap_or(Tid::v4(0, 0, 0)), remote.unwrap_or(Tid::v4(0, 0, 0)));
+                    let (l, r) = (
+                        tid.unwrap_or(Tid::v4(0, 0, 0)),
+                        remote.unwrap_or(Tid::v4(0, 0, 0)),
+                    );
                     if i.removed.contains(&l) && !i.added.contains(&l) {
-                        self.flag(id::TID_5, e, name, format!("sent from {l}, which was removed"));
+                        self.flag(
+                            id::TID_5,
+                            e,
+                            name,
+                            format!("sent from {l}, which was removed"),
+                        );
                     } else if !i.added.contains(&l) {
-                        self.flag(id::TID_7, e, name, format!("sent from {l}, which was never added"));
+                        self.flag(
+                            id::TID_7,
+                            e,
+                            name,
+                            format!("sent from {l}, which was never added"),
+                        );
                     }
                     if !i.reached.contains(&r) {
-                        self.flag(id::TID_7, e, name, format!("sent to {r}, which no REACH succeeded for in this session"));
+                        self.flag(
+                            id::TID_7,
+                            e,
+                            name,
+                            format!("sent to {r}, which no REACH succeeded for in this session"),
+                        );
                     }
                 }
             }
         }
-        self.calls.insert(call, CallInfo { key, tid, early: None, returned: None, read: false });
+        self.calls.insert(
+            call,
+            CallInfo {
+                key,
+                tid,
+                early: None,
+                returned: None,
+                read: false,
+            },
+        );
     }
 
     fn returned(&mut self, e: &Event, cb: Callback, call: u32, hr: Option<i32>) {
@@ -346,14 +570,41 @@ impl Checker<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn complete(&mut self, e: &Event, cb: Callback, call: u32, status: i32, early: bool, ignored: bool, clobbered: bool) {
-        let terminated = self.calls.get(&call).and_then(|c| self.insts.get(&c.key)).is_some_and(|i| i.terminated);
+    fn complete(
+        &mut self,
+        e: &Event,
+        cb: Callback,
+        call: u32,
+        status: i32,
+        early: bool,
+        ignored: bool,
+        clobbered: bool,
+    ) {
+        let terminated = self
+            .calls
+            .get(&call)
+            .and_then(|c| self.insts.get(&c.key))
+            .is_some_and(|i| i.terminated);
         if clobbered {
-            let rule = if cb == Callback::SendBuffers { id::DATA_6 } else { id::COMP_8 };
-            self.flag(rule, e, Some(cb.name()), format!("the arguments of pended call {call} changed before it completed"));
+            let rule = if cb == Callback::SendBuffers {
+                id::DATA_6
+            } else {
+                id::COMP_8
+            };
+            self.flag(
+                rule,
+                e,
+                Some(cb.name()),
+                format!("the arguments of pended call {call} changed before it completed"),
+            );
         }
         if terminated && !ignored && !early {
-            self.flag(id::COMP_11, e, Some(cb.name()), format!("call {call} completed after TERMINATE was not ignored"));
+            self.flag(
+                id::COMP_11,
+                e,
+                Some(cb.name()),
+                format!("call {call} completed after TERMINATE was not ignored"),
+            );
         }
         if let Some(c) = self.calls.get_mut(&call) {
             if early {
@@ -363,7 +614,9 @@ impl Checker<'_> {
     }
 
     fn outcome(&mut self, e: &Event, cb: Callback, call: u32, ok: bool) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         c.read = true;
         let (key, tid) = (c.key, c.tid);
         let expected = match (c.returned, c.early) {
@@ -374,14 +627,32 @@ impl Checker<'_> {
         let pended_early = c.returned == Some(E_PENDING_IO) && c.early.is_some();
         // The status of a normal pended completion is in the Complete event just before.
         let status = self.trace.events.iter().rev().find_map(|x| match &x.what {
-            What::Complete { call: k, status, early: false, .. } if *k == call && x.step < e.step => Some(*status),
+            What::Complete {
+                call: k,
+                status,
+                early: false,
+                ..
+            } if *k == call && x.step < e.step => Some(*status),
             _ => None,
         });
         let expected = expected.or(status.map(|s| s == S_OK));
         if let Some(exp) = expected {
             if exp != ok {
-                let rule = if pended_early { id::COMP_10 } else { id::COMP_1 };
-                self.flag(rule, e, Some(cb.name()), format!("call {call} was read as {} but its result said {}", if ok { "success" } else { "failure" }, if exp { "success" } else { "failure" }));
+                let rule = if pended_early {
+                    id::COMP_10
+                } else {
+                    id::COMP_1
+                };
+                self.flag(
+                    rule,
+                    e,
+                    Some(cb.name()),
+                    format!(
+                        "call {call} was read as {} but its result said {}",
+                        if ok { "success" } else { "failure" },
+                        if exp { "success" } else { "failure" }
+                    ),
+                );
             }
         }
         let i = self.insts.entry(key).or_default();
@@ -424,18 +695,43 @@ impl Checker<'_> {
     fn finish(&mut self) {
         let last = self.trace.events.last().cloned();
         let Some(last) = last else { return };
-        let pending: Vec<((u8, u32), Option<u64>, Option<u64>, u32)> =
-            self.insts.iter().map(|(k, i)| (*k, i.failed_activation, i.timed_out, i.pending_indications)).collect();
+        type Owed = ((u8, u32), Option<u64>, Option<u64>, u32);
+        let pending: Vec<Owed> = self
+            .insts
+            .iter()
+            .map(|(k, i)| (*k, i.failed_activation, i.timed_out, i.pending_indications))
+            .collect();
         for (key, failed, timed, ind) in pending {
-            let at = Event { host: key.0, inst: key.1, ..last.clone() };
+            let at = Event {
+                host: key.0,
+                inst: key.1,
+                ..last.clone()
+            };
             if failed.is_some() {
-                self.flag(id::STATE_2, &at, Some("TRANSITION_ACTIVE"), "TRANSITION_ACTIVE failed but the session was never terminated".into());
+                self.flag(
+                    id::STATE_2,
+                    &at,
+                    Some("TRANSITION_ACTIVE"),
+                    "TRANSITION_ACTIVE failed but the session was never terminated".into(),
+                );
             }
             if timed.is_some() {
-                self.flag(id::TIME_2, &at, None, "a call timed out but the session was never terminated".into());
+                self.flag(
+                    id::TIME_2,
+                    &at,
+                    None,
+                    "a call timed out but the session was never terminated".into(),
+                );
             }
             if ind > 0 {
-                self.flag(id::DATA_4, &at, Some("provider completion routine"), format!("{ind} pended indication(s) never got the provider's completion routine"));
+                self.flag(
+                    id::DATA_4,
+                    &at,
+                    Some("provider completion routine"),
+                    format!(
+                        "{ind} pended indication(s) never got the provider's completion routine"
+                    ),
+                );
             }
         }
     }

@@ -132,7 +132,10 @@ pub enum What {
         addrs: Vec<Tid>,
     },
     /// An address notification changed an interface's addresses.
-    Address { tid: Tid, added: bool },
+    Address {
+        tid: Tid,
+        added: bool,
+    },
     /// The session's activity changed.
     State {
         to: Activity,
@@ -150,6 +153,8 @@ pub enum What {
     },
     /// The platform shut down on this host.
     Shutdown,
+    /// An infrastructure fault on this host ends its sessions.
+    CommunicationError,
     /// An application sent a datagram (`id` names it in later events).
     AppSend {
         id: u32,

@@ -34,14 +34,45 @@ fn action() -> impl Strategy<Value = Action> {
 }
 
 fn timing() -> impl Strategy<Value = TaskTiming> {
-    (0.0..0.5f64, 0.0..0.5f64, prop_oneof![Just(0.0), 0.0..0.1f64], prop_oneof![Just(0.0), 0.0..0.05f64]).prop_map(
-        |(before_return, late, after_timeout, never)| TaskTiming { before_return, late, late_max_ms: 300, after_timeout, never },
+    (
+        0.0..0.5f64,
+        0.0..0.5f64,
+        prop_oneof![Just(0.0), 0.0..0.1f64],
+        prop_oneof![Just(0.0), 0.0..0.05f64],
     )
+        .prop_map(|(before_return, late, after_timeout, never)| TaskTiming {
+            before_return,
+            late,
+            late_max_ms: 300,
+            after_timeout,
+            never,
+        })
 }
 
-fn run(seed: u64, asynchronous: bool, instances: usize, tasks: TaskTiming, steps: &[(u64, Action)], faults: Vec<PlatformFault>) -> Outcome {
-    let cfg = Config { seed, tasks, faults, drain_ms: 40_000, ..Config::default() };
-    let sim = Sim::new(cfg, &["A", "B", "C"], ToyFactory::new(ToyOptions { asynchronous, instances, ..ToyOptions::default() }));
+fn run(
+    seed: u64,
+    asynchronous: bool,
+    instances: usize,
+    tasks: TaskTiming,
+    steps: &[(u64, Action)],
+    faults: Vec<PlatformFault>,
+) -> Outcome {
+    let cfg = Config {
+        seed,
+        tasks,
+        faults,
+        drain_ms: 40_000,
+        ..Config::default()
+    };
+    let sim = Sim::new(
+        cfg,
+        &["A", "B", "C"],
+        ToyFactory::new(ToyOptions {
+            asynchronous,
+            instances,
+            ..ToyOptions::default()
+        }),
+    );
     for h in ["A", "B", "C"] {
         sim.schedule(Nanos::ZERO, Action::StartProvider { host: h.into() });
     }
@@ -74,14 +105,33 @@ proptest! {
 }
 
 fn standard(faults: Vec<PlatformFault>, opts: ToyOptions, tasks: TaskTiming) -> Outcome {
-    let cfg = Config { seed: 7, tasks, faults, ..Config::default() };
+    let cfg = Config {
+        seed: 7,
+        tasks,
+        faults,
+        ..Config::default()
+    };
     let sim = Sim::new(cfg, &["A", "B"], ToyFactory::new(opts));
     let at = Nanos::from_millis;
     sim.schedule(at(0), Action::StartProvider { host: "A".into() });
     sim.schedule(at(0), Action::StartProvider { host: "B".into() });
-    sim.schedule(at(10), Action::Listen { host: "B".into(), on: true });
+    sim.schedule(
+        at(10),
+        Action::Listen {
+            host: "B".into(),
+            on: true,
+        },
+    );
     for k in 0..3 {
-        sim.schedule(at(100 + k), Action::Send { from: "A".into(), to: "B".into(), family: Family::V4, bytes: 100 });
+        sim.schedule(
+            at(100 + k),
+            Action::Send {
+                from: "A".into(),
+                to: "B".into(),
+                family: Family::V4,
+                bytes: 100,
+            },
+        );
     }
     sim.schedule(at(2_000), Action::Dormant { host: "A".into() });
     sim.run_until(at(5_000));
@@ -97,7 +147,14 @@ fn rules_of(v: &[Violation]) -> Vec<RuleId> {
 
 #[test]
 fn a_correct_run_has_no_platform_violation() {
-    let out = standard(vec![], ToyOptions { asynchronous: true, ..ToyOptions::default() }, TaskTiming::default());
+    let out = standard(
+        vec![],
+        ToyOptions {
+            asynchronous: true,
+            ..ToyOptions::default()
+        },
+        TaskTiming::default(),
+    );
     assert_eq!(oracle::check(&out.trace), vec![]);
     assert_eq!(out.violations, vec![]);
 }
@@ -105,28 +162,83 @@ fn a_correct_run_has_no_platform_violation() {
 #[test]
 fn each_platform_fault_is_caught_with_its_rule() {
     let sync = ToyOptions::default();
-    let asyn = ToyOptions { asynchronous: true, ..ToyOptions::default() };
-    let stall = TaskTiming { after_timeout: 1.0, ..TaskTiming::default() };
+    let asyn = ToyOptions {
+        asynchronous: true,
+        ..ToyOptions::default()
+    };
+    let stall = TaskTiming {
+        after_timeout: 1.0,
+        ..TaskTiming::default()
+    };
     let none = TaskTiming::default();
     use PlatformFault as F;
     let cases: Vec<(F, RuleId, ToyOptions, TaskTiming)> = vec![
-        (F::EstablishOnFailedRegister, id::SESS_1, ToyOptions { bad_first_register: true, ..sync }, none.clone()),
+        (
+            F::EstablishOnFailedRegister,
+            id::SESS_1,
+            ToyOptions {
+                bad_first_register: true,
+                ..sync
+            },
+            none.clone(),
+        ),
         (F::CallBeforeEstablish, id::SESS_2, sync, none.clone()),
         (F::DoubleTerminate, id::SESS_4, sync, none.clone()),
         (F::WrongTerminationReason, id::SESS_5, asyn, stall.clone()),
         (F::DormantFirst, id::STATE_1, sync, none.clone()),
-        (F::IgnoreFailedActivation, id::STATE_2, ToyOptions { fail_activation: true, ..sync }, none.clone()),
+        (
+            F::IgnoreFailedActivation,
+            id::STATE_2,
+            ToyOptions {
+                fail_activation: true,
+                ..sync
+            },
+            none.clone(),
+        ),
         (F::RepeatTransition, id::STATE_4, sync, none.clone()),
         (F::ClobberPendedArgs, id::COMP_8, asyn, none.clone()),
         (F::ClobberPendedArgs, id::DATA_6, asyn, none.clone()),
         (F::IgnoreTimeout, id::TIME_2, asyn, stall.clone()),
         (F::SendWithoutReach, id::TID_7, sync, none.clone()),
-        (F::DoubleProviderCompletion, id::DATA_4, ToyOptions { indicate_with_routine: true, ..sync }, none.clone()),
-        (F::PoisonAfterFailedRegister, id::LIFE_3, ToyOptions { bad_first_register: true, ..sync }, none.clone()),
+        (
+            F::DoubleProviderCompletion,
+            id::DATA_4,
+            ToyOptions {
+                indicate_with_routine: true,
+                ..sync
+            },
+            none.clone(),
+        ),
+        (
+            F::PoisonAfterFailedRegister,
+            id::LIFE_3,
+            ToyOptions {
+                bad_first_register: true,
+                ..sync
+            },
+            none.clone(),
+        ),
         (F::BadDefaultName, id::REG_1, sync, none.clone()),
         (F::ForeignTransportId, id::TID_1, sync, none.clone()),
-        (F::DuplicateNameKept, id::REG_2, ToyOptions { instances: 2, name: Some("vpn"), ..sync }, none.clone()),
-        (F::LongNameUncut, id::REG_3, ToyOptions { name: Some(LONG), ..sync }, none.clone()),
+        (
+            F::DuplicateNameKept,
+            id::REG_2,
+            ToyOptions {
+                instances: 2,
+                name: Some("vpn"),
+                ..sync
+            },
+            none.clone(),
+        ),
+        (
+            F::LongNameUncut,
+            id::REG_3,
+            ToyOptions {
+                name: Some(LONG),
+                ..sync
+            },
+            none.clone(),
+        ),
         (F::ZeroLuid, id::REG_4, sync, none.clone()),
         (F::NoCompletionRoutine, id::COMP_9, sync, none.clone()),
         (F::ApplyLateCompletion, id::COMP_11, asyn, stall.clone()),
@@ -134,12 +246,14 @@ fn each_platform_fault_is_caught_with_its_rule() {
     let mut missed = Vec::new();
     for (fault, rule, opts, tasks) in cases {
         if std::env::var("CPSIM_DUMP").is_ok_and(|v| v == format!("{fault:?}")) {
-            eprintln!("{}", out_dump(&vec![fault], opts, tasks.clone()));
+            eprintln!("{}", out_dump(&[fault], opts, tasks.clone()));
         }
         let out = standard(vec![fault], opts, tasks);
         let found = rules_of(&oracle::check(&out.trace));
         if !found.contains(&rule) {
-            missed.push(format!("{fault:?}: expected {rule}, checker found {found:?}"));
+            missed.push(format!(
+                "{fault:?}: expected {rule}, checker found {found:?}"
+            ));
         }
     }
     assert!(missed.is_empty(), "{missed:#?}");
@@ -154,7 +268,11 @@ const LONG: &str = concat!(
 
 #[test]
 fn wrong_user_context_is_caught_sess_6() {
-    let cfg = Config { seed: 3, faults: vec![PlatformFault::WrongUserContext], ..Config::default() };
+    let cfg = Config {
+        seed: 3,
+        faults: vec![PlatformFault::WrongUserContext],
+        ..Config::default()
+    };
     let sim = Sim::new(cfg, &["A"], Arc::new(RawProbeFactory { ta_result: 0 }));
     sim.schedule(Nanos::ZERO, Action::StartProvider { host: "A".into() });
     sim.run_until(Nanos::from_secs(1));
@@ -164,16 +282,38 @@ fn wrong_user_context_is_caught_sess_6() {
 
 #[test]
 fn s_false_read_as_success_is_caught_comp_1() {
-    for (faults, expect) in [(vec![], false), (vec![PlatformFault::SFalseIsSuccess], true)] {
-        let cfg = Config { seed: 3, faults, ..Config::default() };
-        let sim = Sim::new(cfg, &["A"], Arc::new(RawProbeFactory { ta_result: abi::S_FALSE }));
+    for (faults, expect) in [
+        (vec![], false),
+        (vec![PlatformFault::SFalseIsSuccess], true),
+    ] {
+        let cfg = Config {
+            seed: 3,
+            faults,
+            ..Config::default()
+        };
+        let sim = Sim::new(
+            cfg,
+            &["A"],
+            Arc::new(RawProbeFactory {
+                ta_result: abi::S_FALSE,
+            }),
+        );
         sim.schedule(Nanos::ZERO, Action::StartProvider { host: "A".into() });
-        sim.schedule(Nanos::from_millis(5), Action::Listen { host: "A".into(), on: true });
+        sim.schedule(
+            Nanos::from_millis(5),
+            Action::Listen {
+                host: "A".into(),
+                on: true,
+            },
+        );
         sim.run_until(Nanos::from_secs(1));
         let out = sim.finish();
         // The provider's S_FALSE is COMP-2 either way; COMP-1 only when the platform misreads it.
         assert!(rules_of(&out.violations).contains(&id::COMP_2));
-        assert_eq!(rules_of(&oracle::check(&out.trace)).contains(&id::COMP_1), expect);
+        assert_eq!(
+            rules_of(&oracle::check(&out.trace)).contains(&id::COMP_1),
+            expect
+        );
     }
 }
 

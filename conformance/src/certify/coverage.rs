@@ -74,7 +74,11 @@ pub fn exercised(trace: &Trace) -> BTreeSet<RuleId> {
                 }
                 PlatformFn::PlatformCompletionRoutine => {}
             },
-            What::Registered { requested_luid, name_was_null, .. } => {
+            What::Registered {
+                requested_luid,
+                name_was_null,
+                ..
+            } => {
                 add(id::REG_4);
                 add(id::REG_9);
                 add(if *name_was_null { id::REG_1 } else { id::REG_2 });
@@ -147,7 +151,9 @@ pub fn exercised(trace: &Trace) -> BTreeSet<RuleId> {
                     add(id::COMP_11);
                 }
             }
-            What::SessionEnded { reason, .. } if *reason != Reason::ProviderRequest => add(id::LIFE_7),
+            What::SessionEnded { reason, .. } if *reason != Reason::ProviderRequest => {
+                add(id::LIFE_7)
+            }
             What::Timeout { .. } => add(id::TIME_2),
             What::ProviderStop => add(id::LIFE_8),
             What::AppReceive { .. } => add(id::DATA_5),

@@ -90,11 +90,22 @@ impl Subject {
     pub fn builtin(name: &str) -> Option<Subject> {
         let e = providers_under_test::find(name)?;
         let clock = e.clock;
-        Some(Subject { name: name.to_string(), clock, make: Arc::new(move || e.factory()) })
+        Some(Subject {
+            name: name.to_string(),
+            clock,
+            make: Arc::new(move || e.factory()),
+        })
     }
     /// Any provider: `make` gives a fresh factory for each case.
-    pub fn new(name: &str, make: impl Fn() -> Arc<dyn ProviderFactory> + Send + Sync + 'static) -> Subject {
-        Subject { name: name.to_string(), clock: ClockMode::Virtual, make: Arc::new(make) }
+    pub fn new(
+        name: &str,
+        make: impl Fn() -> Arc<dyn ProviderFactory> + Send + Sync + 'static,
+    ) -> Subject {
+        Subject {
+            name: name.to_string(),
+            clock: ClockMode::Virtual,
+            make: Arc::new(make),
+        }
     }
 }
 
@@ -105,7 +116,10 @@ impl Subject {
 /// # fn my_factory() -> Arc<dyn sim_cp::ProviderFactory> { unimplemented!() }
 /// conformance::certify(my_factory, conformance::Config::default()).assert_pass();
 /// ```
-pub fn certify(make: impl Fn() -> Arc<dyn ProviderFactory> + Send + Sync + 'static, cfg: Config) -> Certification {
+pub fn certify(
+    make: impl Fn() -> Arc<dyn ProviderFactory> + Send + Sync + 'static,
+    cfg: Config,
+) -> Certification {
     let name = make().name();
     certify_subject(&Subject::new(&name, make), cfg)
 }
@@ -119,7 +133,11 @@ struct CaseResult {
 fn run_case(subject: &Subject, s: &Scenario) -> CaseResult {
     let r = scenario::run(s, (subject.make)(), subject.clock);
     let exercised = coverage::exercised(&r.outcome.trace).into_iter().collect();
-    CaseResult { violations: r.outcome.violations, trace: r.outcome.trace, exercised }
+    CaseResult {
+        violations: r.outcome.violations,
+        trace: r.outcome.trace,
+        exercised,
+    }
 }
 
 /// The stable identity of a violation: rule, callback, completion mode.
@@ -133,10 +151,20 @@ pub fn fingerprint(v: &Violation, trace: &Trace) -> String {
             continue;
         }
         match &e.what {
-            What::Return { hr: Some(hr), cb: c, .. } if c.name() == cb => {
-                mode = if *hr == E_PENDING_IO { "pended" } else { "sync" }
+            What::Return {
+                hr: Some(hr),
+                cb: c,
+                ..
+            } if c.name() == cb => {
+                mode = if *hr == E_PENDING_IO {
+                    "pended"
+                } else {
+                    "sync"
+                }
             }
-            What::Complete { early: true, cb: c, .. } if c.name() == cb => mode = "early",
+            What::Complete {
+                early: true, cb: c, ..
+            } if c.name() == cb => mode = "early",
             _ => {}
         }
     }
@@ -154,25 +182,43 @@ fn seed_rng(seed: u64) -> TestRng {
 pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
     let started = Instant::now();
     let seed = cfg.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
     });
     let strategy = strategy::case(subject.name.clone(), cfg.shape.clone());
-    let mut runner = TestRunner::new_with_rng(PtConfig { failure_persistence: None, ..PtConfig::default() }, seed_rng(seed));
+    let mut runner = TestRunner::new_with_rng(
+        PtConfig {
+            failure_persistence: None,
+            ..PtConfig::default()
+        },
+        seed_rng(seed),
+    );
     let mut trees = Vec::with_capacity(cfg.cases as usize);
     for _ in 0..cfg.cases {
-        trees.push(strategy.new_tree(&mut runner).expect("the case strategy never rejects"));
+        trees.push(
+            strategy
+                .new_tree(&mut runner)
+                .expect("the case strategy never rejects"),
+        );
     }
     let cases: Vec<Scenario> = trees.iter().map(|t| t.current()).collect();
 
     // Run every case on every core; results land in case order.
     let threads = if cfg.threads == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     } else {
         cfg.threads
     };
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let slots: Vec<parking_lot::Mutex<Option<CaseResult>>> = cases.iter().map(|_| parking_lot::Mutex::new(None)).collect();
+    let slots: Vec<parking_lot::Mutex<Option<CaseResult>>> = cases
+        .iter()
+        .map(|_| parking_lot::Mutex::new(None))
+        .collect();
     std::thread::scope(|sc| {
         for _ in 0..threads.min(cases.len()).max(1) {
             sc.spawn(|| loop {
@@ -188,10 +234,19 @@ pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
             });
         }
     });
-    let results: Vec<CaseResult> = slots.into_iter().map(|m| m.into_inner().expect("every case ran")).collect();
+    let results: Vec<CaseResult> = slots
+        .into_iter()
+        .map(|m| m.into_inner().expect("every case ran"))
+        .collect();
 
     // Aggregate in case order.
-    let mut stats: Vec<RuleStat> = RuleId::all().map(|id| RuleStat { id, exercised: 0, violations: 0 }).collect();
+    let mut stats: Vec<RuleStat> = RuleId::all()
+        .map(|id| RuleStat {
+            id,
+            exercised: 0,
+            violations: 0,
+        })
+        .collect();
     let mut found: BTreeMap<String, (usize, Violation, u64, bool)> = BTreeMap::new();
     for (i, r) in results.iter().enumerate() {
         for id in &r.exercised {
@@ -219,12 +274,24 @@ pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
 
     let mut findings = Vec::new();
     for (fp, (case_idx, violation, count, _)) in order {
-        let minimal = shrink(subject, &mut trees[case_idx], &fp, &cfg, seed, findings.len());
+        let minimal = shrink(
+            subject,
+            &mut trees[case_idx],
+            &fp,
+            &cfg,
+            seed,
+            findings.len(),
+        );
         let violation = minimal
             .as_ref()
             .and_then(|m| first_with_fingerprint(&m.0, &fp))
             .unwrap_or(violation);
-        findings.push(Finding { fingerprint: fp, violation, cases: count, minimal: minimal.map(|m| m.1) });
+        findings.push(Finding {
+            fingerprint: fp,
+            violation,
+            cases: count,
+            minimal: minimal.map(|m| m.1),
+        });
     }
 
     let unexercised: Vec<RuleId> = REQUIRED
@@ -247,7 +314,10 @@ pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
 }
 
 fn first_with_fingerprint(r: &CaseResult, fp: &str) -> Option<Violation> {
-    r.violations.iter().find(|v| fingerprint(v, &r.trace) == fp).cloned()
+    r.violations
+        .iter()
+        .find(|v| fingerprint(v, &r.trace) == fp)
+        .cloned()
 }
 
 /// Shrinks case `tree` while it still shows fingerprint `fp`; saves it;
@@ -262,7 +332,10 @@ fn shrink(
 ) -> Option<(CaseResult, MinimalCase)> {
     let shows = |s: &Scenario| -> Option<CaseResult> {
         let r = run_case(subject, s);
-        r.violations.iter().any(|v| fingerprint(v, &r.trace) == fp).then_some(r)
+        r.violations
+            .iter()
+            .any(|v| fingerprint(v, &r.trace) == fp)
+            .then_some(r)
     };
     let mut best = tree.current();
     let mut best_run = shows(&best)?;
@@ -293,7 +366,8 @@ fn shrink(
     // Pin the exact replay: the first violation of that fingerprint, at its step.
     let v = first_with_fingerprint(&best_run, fp)?;
     let mut s = best;
-    let rules: std::collections::BTreeSet<RuleId> = best_run.violations.iter().map(|v| v.rule).collect();
+    let rules: std::collections::BTreeSet<RuleId> =
+        best_run.violations.iter().map(|v| v.rule).collect();
     s.name = format!("{} shrunk: {}", subject.name, fp);
     s.description = format!(
         "Found by `cpsim certify --provider {} --seed {seed}` and shrunk to {} steps.",
@@ -302,22 +376,43 @@ fn shrink(
     );
     s.expect = Expect {
         violations: Some(rules.into_iter().collect()),
-        first_violation: Some(FirstViolation { rule: v.rule, step: v.step }),
+        first_violation: Some(FirstViolation {
+            rule: v.rule,
+            step: v.step,
+        }),
         ..Expect::default()
     };
-    let deterministic = (subject.clock == ClockMode::Virtual).then(|| run_case(subject, &s).trace == best_run.trace);
+    let deterministic = (subject.clock == ClockMode::Virtual)
+        .then(|| run_case(subject, &s).trace == best_run.trace);
     let saved_to = cfg.regressions.as_ref().and_then(|dir| {
-        let file = dir.join(format!("{}-{}-{:x}-{n}.json", subject.name, v.rule.as_str().to_lowercase(), seed));
+        let file = dir.join(format!(
+            "{}-{}-{:x}-{n}.json",
+            subject.name,
+            v.rule.as_str().to_lowercase(),
+            seed
+        ));
         std::fs::create_dir_all(dir).ok()?;
         std::fs::write(&file, scenario::to_pretty_json(&s)).ok()?;
         Some(file)
     });
     let replay = match &saved_to {
         Some(f) => format!("cpsim replay {}", f.display()),
-        None => format!("cpsim certify --provider {} --seed {seed} --cases {}", subject.name, cfg.cases),
+        None => format!(
+            "cpsim certify --provider {} --seed {seed} --cases {}",
+            subject.name, cfg.cases
+        ),
     };
     let trace = best_run.trace.clone();
-    Some((best_run, MinimalCase { scenario: s, trace, saved_to, replay, deterministic }))
+    Some((
+        best_run,
+        MinimalCase {
+            scenario: s,
+            trace,
+            saved_to,
+            replay,
+            deterministic,
+        },
+    ))
 }
 
 impl Certification {
@@ -336,12 +431,18 @@ impl Certification {
         let mut m = format!(
             "cpsim: provider `{}` {} certification (seed {}, {} cases)\n",
             self.provider,
-            if self.verdict == Verdict::Fail { "FAILS" } else { "does not pass strict" },
+            if self.verdict == Verdict::Fail {
+                "FAILS"
+            } else {
+                "does not pass strict"
+            },
             self.seed,
             self.cases
         );
         for r in &self.unexercised {
-            m.push_str(&format!("\n{r} was never exercised: no case met its precondition (raise --cases?)\n"));
+            m.push_str(&format!(
+                "\n{r} was never exercised: no case met its precondition (raise --cases?)\n"
+            ));
         }
         for f in &self.findings {
             let rule = f.violation.rule.rule();
@@ -350,7 +451,11 @@ impl Certification {
                 f.violation.headline(),
                 rule.id,
                 rule.level,
-                if rule.binds == Binds::Provider { "provider" } else { "platform" },
+                if rule.binds == Binds::Provider {
+                    "provider"
+                } else {
+                    "platform"
+                },
                 rule.text,
                 rule.source,
                 rule.fix

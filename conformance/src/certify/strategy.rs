@@ -20,7 +20,11 @@ pub struct Shape {
 
 impl Default for Shape {
     fn default() -> Self {
-        Shape { hosts: 3, max_steps: 24, horizon_ms: 60_000 }
+        Shape {
+            hosts: 3,
+            max_steps: 24,
+            horizon_ms: 60_000,
+        }
     }
 }
 
@@ -40,6 +44,7 @@ fn step(hosts: Vec<String>, horizon: u64) -> impl Strategy<Value = Step> {
         1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::AddressRemove { at_ms, host }),
         1 => (t.clone(), h.clone(), h.clone()).prop_map(|(at_ms, host, of)| Step::DuplicateAddress { at_ms, host, of }),
         1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::Shutdown { at_ms, host }),
+        1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::CommunicationError { at_ms, host }),
         1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::StopProvider { at_ms, host }),
         1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::StartProvider { at_ms, host }),
         1 => (t.clone(), h.clone(), h.clone()).prop_map(|(at_ms, a, b)| Step::Partition { at_ms, a, b }),
@@ -76,10 +81,19 @@ pub fn net() -> impl Strategy<Value = NetFaults> {
 pub fn case(provider: String, shape: Shape) -> impl Strategy<Value = Scenario> {
     let n = shape.hosts.clamp(2, 3);
     let hosts: Vec<String> = NAMES[..n].iter().map(|s| s.to_string()).collect();
-    let steps = prop::collection::vec(step(hosts.clone(), shape.horizon_ms.max(2)), 1..=shape.max_steps.max(1));
+    let steps = prop::collection::vec(
+        step(hosts.clone(), shape.horizon_ms.max(2)),
+        1..=shape.max_steps.max(1),
+    );
     (any::<u64>(), net(), timing(), steps).prop_map(move |(seed, net, tasks, mut steps)| {
         steps.sort_by_key(Step::at_ms);
-        let mut all: Vec<Step> = hosts.iter().map(|h| Step::StartProvider { at_ms: 0, host: h.clone() }).collect();
+        let mut all: Vec<Step> = hosts
+            .iter()
+            .map(|h| Step::StartProvider {
+                at_ms: 0,
+                host: h.clone(),
+            })
+            .collect();
         all.extend(steps);
         Scenario {
             version: VERSION,
@@ -88,7 +102,12 @@ pub fn case(provider: String, shape: Shape) -> impl Strategy<Value = Scenario> {
             hosts: hosts.clone(),
             provider: ProviderRef::Builtin(provider.clone()),
             provider_config: serde_json::Value::Null,
-            platform: PlatformSettings { seed, net, tasks, ..PlatformSettings::default() },
+            platform: PlatformSettings {
+                seed,
+                net,
+                tasks,
+                ..PlatformSettings::default()
+            },
             steps: all,
             expect: Default::default(),
         }

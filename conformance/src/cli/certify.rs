@@ -51,9 +51,11 @@ fn progress_bar(total: u64) -> Option<Arc<dyn Fn(u64, u64) + Send + Sync>> {
     }
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{bar:40}] {pos}/{len} cases  {per_sec}  ETA {eta}")
-            .expect("a valid template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{bar:40}] {pos}/{len} cases  {per_sec}  ETA {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
     );
     Some(Arc::new(move |done, _total| {
         bar.set_position(done);
@@ -65,7 +67,10 @@ fn progress_bar(total: u64) -> Option<Arc<dyn Fn(u64, u64) + Send + Sync>> {
 
 pub fn run(a: Args) -> i32 {
     let Some(subject) = Subject::builtin(&a.provider) else {
-        eprintln!("cpsim: unknown provider `{}` (see `cpsim providers`)", a.provider);
+        eprintln!(
+            "cpsim: unknown provider `{}` (see `cpsim providers`)",
+            a.provider
+        );
         return BAD_INPUT;
     };
     if a.cases == 0 {
@@ -88,7 +93,10 @@ pub fn run(a: Args) -> i32 {
             eprintln!("cpsim: cannot write reports to {}: {e}", dir.display());
             return BAD_INPUT;
         }
-        eprintln!("reports: {}/report.json, junit.xml, report.html", dir.display());
+        eprintln!(
+            "reports: {}/report.json, junit.xml, report.html",
+            dir.display()
+        );
     }
     match cert.verdict {
         Verdict::Pass | Verdict::NonStrict => PASS,
@@ -106,7 +114,10 @@ fn print_summary(cert: &Certification) {
     if cert.verdict != Verdict::Pass {
         println!("{}", cert.failure_message());
     }
-    println!("rerun: cpsim certify --provider {} --seed {} --cases {}", cert.provider, cert.seed, cert.cases);
+    println!(
+        "rerun: cpsim certify --provider {} --seed {} --cases {}",
+        cert.provider, cert.seed, cert.cases
+    );
 }
 
 /// One row of the kill matrix.
@@ -127,9 +138,20 @@ pub fn matrix(cases: u64, seed: u64) -> Vec<Row> {
         })
         .map(|(name, target)| {
             let subject = Subject::builtin(name).expect("listed");
-            let cfg = Config { cases, seed: Some(seed), regressions: None, shrink_steps: 0, ..Config::default() };
+            let cfg = Config {
+                cases,
+                seed: Some(seed),
+                regressions: None,
+                shrink_steps: 0,
+                ..Config::default()
+            };
             let cert = certify_subject(&subject, cfg);
-            Row { provider: name.to_string(), target, verdict: cert.verdict, fired: cert.violated() }
+            Row {
+                provider: name.to_string(),
+                target,
+                verdict: cert.verdict,
+                fired: cert.violated(),
+            }
         })
         .collect()
 }
@@ -138,14 +160,25 @@ pub fn kill_matrix(a: MatrixArgs) -> i32 {
     let rows = matrix(a.cases, a.seed);
     let mut ok = true;
     if a.markdown {
-        println!("| provider | target | verdict | caught | other rules fired |\n|---|---|---|---|---|");
+        println!(
+            "| provider | target | verdict | caught | other rules fired |\n|---|---|---|---|---|"
+        );
     }
     for r in &rows {
         let caught = r.fired.contains(&r.target);
-        let expected = if r.target.rule().level == sim_cp::rules::Level::Should { Verdict::NonStrict } else { Verdict::Fail };
+        let expected = if r.target.rule().level == sim_cp::rules::Level::Should {
+            Verdict::NonStrict
+        } else {
+            Verdict::Fail
+        };
         let good = caught && (r.verdict == expected || r.verdict == Verdict::Fail);
         ok &= good;
-        let others: Vec<String> = r.fired.iter().filter(|x| **x != r.target).map(|x| x.to_string()).collect();
+        let others: Vec<String> = r
+            .fired
+            .iter()
+            .filter(|x| **x != r.target)
+            .map(|x| x.to_string())
+            .collect();
         if a.markdown {
             println!(
                 "| `{}` | {} | {} | {} | {} |",
@@ -153,7 +186,11 @@ pub fn kill_matrix(a: MatrixArgs) -> i32 {
                 r.target,
                 r.verdict,
                 if caught { "yes" } else { "**NO**" },
-                if others.is_empty() { "—".to_string() } else { others.join(", ") }
+                if others.is_empty() {
+                    "—".to_string()
+                } else {
+                    others.join(", ")
+                }
             );
         } else {
             println!(

@@ -17,7 +17,11 @@ pub const FAIL: i32 = 1;
 pub const BAD_INPUT: i32 = 2;
 
 #[derive(Parser)]
-#[command(name = "cpsim", version, about = "Simulate the Windows 7 Connectivity Platform and certify CP providers against its contract")]
+#[command(
+    name = "cpsim",
+    version,
+    about = "Simulate the Windows 7 Connectivity Platform and certify CP providers against its contract"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -77,7 +81,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Rules { json } => rules::list(json),
         Command::Explain { rule } => rules::explain(&rule),
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&crate::scenario::json_schema()).expect("a schema serialises"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::scenario::json_schema())
+                    .expect("a schema serialises")
+            );
             PASS
         }
     }

@@ -21,12 +21,25 @@ fn level(l: Level) -> &'static str {
 
 pub fn list(json: bool) -> i32 {
     if json {
-        println!("{}", serde_json::to_string_pretty(CATALOGUE).expect("the catalogue serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(CATALOGUE).expect("the catalogue serialises")
+        );
         return PASS;
     }
-    println!("{:<8} {:<2} {:<6} {:<28} TEXT", "ID", "B", "LEVEL", "SOURCE");
+    println!(
+        "{:<8} {:<2} {:<6} {:<28} TEXT",
+        "ID", "B", "LEVEL", "SOURCE"
+    );
     for r in CATALOGUE {
-        println!("{:<8} {:<2} {:<6} {:<28} {}", r.id, binds(r.binds), level(r.level), r.source, r.text);
+        println!(
+            "{:<8} {:<2} {:<6} {:<28} {}",
+            r.id,
+            binds(r.binds),
+            level(r.level),
+            r.source,
+            r.text
+        );
     }
     println!("\nDecisions (where the lost documentation would have settled it):");
     for d in DECISIONS {
@@ -41,7 +54,16 @@ pub fn explain(id: &str) -> i32 {
         return BAD_INPUT;
     };
     let rule = r.rule();
-    println!("{} ({}, {})", rule.id, if rule.binds == Binds::Provider { "binds the provider" } else { "a platform guarantee" }, level(rule.level));
+    println!(
+        "{} ({}, {})",
+        rule.id,
+        if rule.binds == Binds::Provider {
+            "binds the provider"
+        } else {
+            "a platform guarantee"
+        },
+        level(rule.level)
+    );
     println!("\n  {}\n", rule.text);
     println!("Source: {}", rule.source);
     if rule.binds == Binds::Provider {

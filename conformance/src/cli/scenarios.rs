@@ -18,7 +18,9 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
                 for e in entries {
                     if e.is_dir() {
                         stack.push(e);
-                    } else if e.extension().is_some_and(|x| x == "json") && !e.ends_with("scenario.schema.json") {
+                    } else if e.extension().is_some_and(|x| x == "json")
+                        && !e.ends_with("scenario.schema.json")
+                    {
                         out.push(e);
                     }
                 }

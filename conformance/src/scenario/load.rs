@@ -815,7 +815,8 @@ fn check_step(hosts: &[String], i: usize, step: &Step) -> Result<(), Problem> {
         | Step::AddressAdd { host: h, .. }
         | Step::AddressRemove { host: h, .. }
         | Step::Dormant { host: h, .. }
-        | Step::Shutdown { host: h, .. } => host("host", h, false)?,
+        | Step::Shutdown { host: h, .. }
+        | Step::CommunicationError { host: h, .. } => host("host", h, false)?,
         Step::Send {
             from, to, bytes, ..
         } => {

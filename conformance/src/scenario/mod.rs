@@ -162,6 +162,12 @@ pub enum Step {
         at_ms: u64,
         host: String,
     },
+    /// An infrastructure fault on `host`: its sessions end with OTHER_COMMUNICATION_ERROR.
+    CommunicationError {
+        #[schemars(range(max = 86_400_000))]
+        at_ms: u64,
+        host: String,
+    },
     /// The network drops everything between nodes `a` and `b` (`infra` is
     /// the infrastructure node).
     Partition {
@@ -242,6 +248,7 @@ impl Step {
             | Step::DuplicateAddress { at_ms, .. }
             | Step::Dormant { at_ms, .. }
             | Step::Shutdown { at_ms, .. }
+            | Step::CommunicationError { at_ms, .. }
             | Step::Partition { at_ms, .. }
             | Step::Heal { at_ms }
             | Step::NetFaults { at_ms, .. }
@@ -274,6 +281,7 @@ impl Step {
             Step::DuplicateAddress { host, of, .. } => A::DuplicateAddress { host, of },
             Step::Dormant { host, .. } => A::Dormant { host },
             Step::Shutdown { host, .. } => A::Shutdown { host },
+            Step::CommunicationError { host, .. } => A::CommunicationError { host },
             Step::Partition { a, b, .. } => A::Partition { a, b },
             Step::Heal { .. } => A::Heal,
             Step::NetFaults { faults, .. } => A::NetFaults { faults },

@@ -71,6 +71,19 @@ pub fn run(s: &Scenario, factory: Arc<dyn ProviderFactory>, clock: ClockMode) ->
             )],
         };
     }
+    let empty = || Outcome {
+        violations: Vec::new(),
+        trace: Default::default(),
+        end: Nanos::ZERO,
+        sent: 0,
+        delivered: 0,
+    };
+    if let Err(e) = factory.configure(&s.provider_config) {
+        return ScenarioRun {
+            outcome: empty(),
+            failures: vec![format!("provider_config rejected: {e}")],
+        };
+    }
     let hosts: Vec<&str> = s.hosts.iter().map(String::as_str).collect();
     let sim = Sim::new(sim_config(s, clock), &hosts, factory);
     let mut steps: Vec<&super::Step> = s.steps.iter().collect();

@@ -233,7 +233,7 @@ impl ArgPool {
             let blk = &*b;
             let ok = blk.bytes.iter().all(|x| x.iter().all(|&v| v == POISON))
                 && blk.payload.iter().all(|&v| v == POISON);
-            (!ok).then(|| Tampered {
+            (!ok).then_some(Tampered {
                 serial: blk.serial,
                 inst: blk.inst,
             })

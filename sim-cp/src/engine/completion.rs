@@ -99,6 +99,15 @@ impl World {
         );
         let elapsed = self.now.saturating_sub(started);
         if elapsed > self.cfg.limits.limit(cb) {
+            self.record(
+                host,
+                n,
+                What::Timeout {
+                    cb,
+                    call: serial,
+                    excused: false,
+                },
+            );
             self.violate(
                 id::TIME_1,
                 host,
@@ -218,7 +227,18 @@ impl World {
                 return;
             }
             End::Abandoned => {
-                self.record(host, n, What::Complete { cb: closed.cb, call: serial, status, early: false, ignored: true, args_clobbered: false });
+                self.record(
+                    host,
+                    n,
+                    What::Complete {
+                        cb: closed.cb,
+                        call: serial,
+                        status,
+                        early: false,
+                        ignored: true,
+                        args_clobbered: false,
+                    },
+                );
                 return;
             }
             End::Open => {}

@@ -91,7 +91,11 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
     match &op {
         Op::Add(t) | Op::Remove(t) | Op::Reach(t) => {
             let slot = w.args.take(serial, inst);
-            let t = if w.cfg.has_fault(PlatformFault::ForeignTransportId) { Tid::v4(0, 0, 0) } else { *t };
+            let t = if w.cfg.has_fault(PlatformFault::ForeignTransportId) {
+                Tid::v4(0, 0, 0)
+            } else {
+                *t
+            };
             ptrs[0] = w.args.tid(slot, 0, t);
             let d = w.args.digest(slot);
             let c = w.calls.open.get_mut(&serial).expect("just opened");

@@ -313,7 +313,9 @@ impl World {
                     interface_name::default_name(h.default_names)
                 }
             }
-            Some(w) if self.cfg.has_fault(PlatformFault::DuplicateNameKept) => w[..w.len().min(256)].to_vec(),
+            Some(w) if self.cfg.has_fault(PlatformFault::DuplicateNameKept) => {
+                w[..w.len().min(256)].to_vec()
+            }
             Some(w) if self.cfg.has_fault(PlatformFault::LongNameUncut) => w.to_vec(),
             Some(w) => {
                 let used: Vec<Vec<u16>> = h.interfaces.iter().map(|i| i.name.clone()).collect();

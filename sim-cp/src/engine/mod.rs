@@ -61,6 +61,15 @@ pub trait ProviderFactory: Send + Sync {
     fn infrastructure(&self, _cx: &Cx) {}
     /// A fresh provider for `host`.
     fn create(&self, host: &str) -> Box<dyn Provider>;
+    /// Applies a provider configuration (a scenario's `provider_config`,
+    /// JSON). The default accepts only `null`.
+    fn configure(&self, config: &serde_json::Value) -> Result<(), String> {
+        if config.is_null() {
+            Ok(())
+        } else {
+            Err(format!("provider `{}` takes no configuration", self.name()))
+        }
+    }
     /// Whether the provider only uses the simulator's facilities (so that a
     /// seed reproduces a run exactly). Black-box providers answer false.
     fn deterministic(&self) -> bool {
@@ -97,6 +106,9 @@ pub enum Action {
     Dormant { host: String },
     /// The platform shuts down on the host.
     Shutdown { host: String },
+    /// An infrastructure fault on the host: its sessions end with
+    /// OTHER_COMMUNICATION_ERROR (the platform stays up).
+    CommunicationError { host: String },
     /// The network drops everything between two nodes.
     Partition { a: String, b: String },
     /// All partitions end.
@@ -339,7 +351,10 @@ pub(crate) fn report_dropped_completion(ctx: usize) {
     };
     // A token dropped by a thread that holds the world lock (the world
     // tearing down) must not deadlock: then the report is skipped.
-    let Some(mut w) = shared.world.try_lock_for(std::time::Duration::from_millis(50)) else {
+    let Some(mut w) = shared
+        .world
+        .try_lock_for(std::time::Duration::from_millis(50))
+    else {
         return;
     };
     if let Some(c) = w.calls.open.get(&serial) {
@@ -622,7 +637,11 @@ impl Drop for Sim {
             .collect();
         drop(providers);
         let mut w = self.shared.world.lock();
-        let endpoints: Vec<_> = w.hosts.iter_mut().map(|h| std::mem::take(&mut h.endpoints)).collect();
+        let endpoints: Vec<_> = w
+            .hosts
+            .iter_mut()
+            .map(|h| std::mem::take(&mut h.endpoints))
+            .collect();
         let queue = std::mem::take(&mut w.queue);
         let limbo = std::mem::take(&mut w.limbo);
         drop(w);

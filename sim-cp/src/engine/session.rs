@@ -57,6 +57,16 @@ impl World {
             .limits
             .limit(crate::config::Callback::EstablishSessionIndication);
         if elapsed > limit {
+            let cb = crate::config::Callback::EstablishSessionIndication;
+            self.record(
+                host,
+                n,
+                What::Timeout {
+                    cb,
+                    call: 0,
+                    excused: false,
+                },
+            );
             self.violate(
                 id::SESS_7,
                 host,
@@ -333,6 +343,13 @@ impl World {
                 self.send_result_for(datagram, ok);
             }
         }
+        if self.cfg.idle_dormancy_ms > 0 {
+            let at = now.saturating_add(Nanos::from_millis(self.cfg.idle_dormancy_ms));
+            if let Some(s) = self.insts[inst as usize].session.as_ref() {
+                let session = s.no;
+                self.schedule(at, Ev::IdleCheck { inst, session });
+            }
+        }
         self.pump_host(host);
     }
 
@@ -582,6 +599,21 @@ impl World {
                 );
                 self.pump_host(h);
             }
+            Action::CommunicationError { host } => {
+                let Some(h) = host_of(self, &host) else {
+                    return;
+                };
+                self.record(h, 0, What::CommunicationError);
+                for inst in 0..self.insts.len() as u32 {
+                    if self.insts[inst as usize].host == h && self.session_live(inst) {
+                        self.end_session(
+                            inst,
+                            Reason::OtherCommunicationError,
+                            "infrastructure fault",
+                        );
+                    }
+                }
+            }
             Action::Shutdown { host } => {
                 let Some(h) = host_of(self, &host) else {
                     return;
@@ -708,7 +740,10 @@ impl World {
             if !iface.addrs.contains(&t) {
                 iface.addrs.push(t);
             }
-            text = What::Address { tid: t, added: true };
+            text = What::Address {
+                tid: t,
+                added: true,
+            };
         } else {
             if iface.addrs.len() <= 2 {
                 self.record(
@@ -721,7 +756,10 @@ impl World {
                 return;
             }
             let t = iface.addrs.pop().expect("checked");
-            text = What::Address { tid: t, added: false };
+            text = What::Address {
+                tid: t,
+                added: false,
+            };
         }
         let owner = self.hosts[h as usize].interfaces[k].owner.expect("checked");
         if let Some(s) = self.insts[owner as usize]

@@ -571,7 +571,15 @@ impl World {
         let s = self.insts[inst as usize].session.as_ref();
         let active = s.is_some_and(|s| s.live() && s.active);
         if !active && self.cfg.has_fault(PlatformFault::AcceptIndicateWhenDormant) {
-            self.record(host, n, What::Function { f, hr: S_OK, detail: Some("accepted while not active".into()) });
+            self.record(
+                host,
+                n,
+                What::Function {
+                    f,
+                    hr: S_OK,
+                    detail: Some("accepted while not active".into()),
+                },
+            );
             return S_OK;
         }
         if !active {

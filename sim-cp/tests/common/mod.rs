@@ -59,10 +59,13 @@ impl ProviderFactory for ToyFactory {
     }
 }
 
+/// Each instance's handler and handle (the receive path finds them here).
+type Handlers = Arc<Mutex<Vec<(Arc<ToySession>, InstanceRef)>>>;
+
 pub struct Toy {
     dir: Directory,
     opts: ToyOptions,
-    handlers: Arc<Mutex<Vec<(Arc<ToySession>, InstanceRef)>>>,
+    handlers: Handlers,
     instances: Vec<Instance>,
 }
 
@@ -112,10 +115,16 @@ impl Provider for Toy {
             let inst = Instance::create(cx, s.clone()).expect("create");
             self.handlers.lock().push((s, inst.as_ref()));
             if self.opts.bad_first_register {
-                let bad = RegisterOptions { sddl: Some("D:(X;;GA;;;SY)".into()), ..RegisterOptions::default() };
+                let bad = RegisterOptions {
+                    sddl: Some("D:(X;;GA;;;SY)".into()),
+                    ..RegisterOptions::default()
+                };
                 assert!(inst.register(&bad).is_err());
             }
-            let opts = RegisterOptions { friendly_name: self.opts.name.map(str::to_string), ..RegisterOptions::default() };
+            let opts = RegisterOptions {
+                friendly_name: self.opts.name.map(str::to_string),
+                ..RegisterOptions::default()
+            };
             let _ = inst.register(&opts);
             self.instances.push(inst);
         }
@@ -242,22 +251,49 @@ pub fn indicate_with_routine(inst: InstanceRef, local: Tid, remote: Tid, payload
     use sim_cp::abi::*;
     let mut h = Box::new(Held {
         ids: [[0; 16]; 2],
-        l: CPNATFWT_TRANSPORT_ID { size: 0, transportId: std::ptr::null_mut() },
-        r: CPNATFWT_TRANSPORT_ID { size: 0, transportId: std::ptr::null_mut() },
-        buf: CPNATFWT_BUFFER { next: std::ptr::null_mut(), size: 0, buffer: std::ptr::null_mut() },
+        l: CPNATFWT_TRANSPORT_ID {
+            size: 0,
+            transportId: std::ptr::null_mut(),
+        },
+        r: CPNATFWT_TRANSPORT_ID {
+            size: 0,
+            transportId: std::ptr::null_mut(),
+        },
+        buf: CPNATFWT_BUFFER {
+            next: std::ptr::null_mut(),
+            size: 0,
+            buffer: std::ptr::null_mut(),
+        },
         data: payload.to_vec(),
     });
     h.ids[0][..local.as_bytes().len()].copy_from_slice(local.as_bytes());
     h.ids[1][..remote.as_bytes().len()].copy_from_slice(remote.as_bytes());
-    h.l = CPNATFWT_TRANSPORT_ID { size: local.as_bytes().len() as u16, transportId: h.ids[0].as_mut_ptr() };
-    h.r = CPNATFWT_TRANSPORT_ID { size: remote.as_bytes().len() as u16, transportId: h.ids[1].as_mut_ptr() };
-    h.buf = CPNATFWT_BUFFER { next: std::ptr::null_mut(), size: h.data.len() as u32, buffer: h.data.as_mut_ptr() };
+    h.l = CPNATFWT_TRANSPORT_ID {
+        size: local.as_bytes().len() as u16,
+        transportId: h.ids[0].as_mut_ptr(),
+    };
+    h.r = CPNATFWT_TRANSPORT_ID {
+        size: remote.as_bytes().len() as u16,
+        transportId: h.ids[1].as_mut_ptr(),
+    };
+    h.buf = CPNATFWT_BUFFER {
+        next: std::ptr::null_mut(),
+        size: h.data.len() as u32,
+        buffer: h.data.as_mut_ptr(),
+    };
     let p = Box::into_raw(h);
     HELD.lock().push(p as usize);
     // SAFETY: p stays alive until free_held runs (DATA-3); on a synchronous
     // refusal the platform never calls the routine, so free it here.
     unsafe {
-        let hr = CPNatfwtIndicateReceivedBuffers(inst.raw(), &mut (*p).l, &mut (*p).r, &mut (*p).buf, p as *mut _, Some(free_held));
+        let hr = CPNatfwtIndicateReceivedBuffers(
+            inst.raw(),
+            &mut (*p).l,
+            &mut (*p).r,
+            &mut (*p).buf,
+            p as *mut _,
+            Some(free_held),
+        );
         if hr != E_PENDING_IO {
             free_held(p as *mut _, hr);
         }
@@ -292,28 +328,54 @@ mod raw {
     use sim_cp::abi::*;
     use std::ffi::c_void;
     pub unsafe extern "system" fn establish(_: CPNATFWT_PROVIDER_INSTANCE, _: *mut c_void) {}
-    pub unsafe extern "system" fn terminate(_: CPNATFWT_PROVIDER_INSTANCE, _: *mut c_void, _: CPNATFWT_SESSION_TERMINATION_REASON) {}
-    pub unsafe extern "system" fn transition(_: CPNATFWT_PROVIDER_INSTANCE, _: *mut c_void, _: *mut c_void, _: CPNATFWT_PLATFORM_COMPLETION_ROUTINE) -> HRESULT {
+    pub unsafe extern "system" fn terminate(
+        _: CPNATFWT_PROVIDER_INSTANCE,
+        _: *mut c_void,
+        _: CPNATFWT_SESSION_TERMINATION_REASON,
+    ) {
+    }
+    pub unsafe extern "system" fn transition(
+        _: CPNATFWT_PROVIDER_INSTANCE,
+        _: *mut c_void,
+        _: *mut c_void,
+        _: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+    ) -> HRESULT {
         super::TA_RESULT.load(std::sync::atomic::Ordering::Relaxed)
     }
-    pub unsafe extern "system" fn tid(_: CPNATFWT_PROVIDER_INSTANCE, _: *mut c_void, _: *mut CPNATFWT_TRANSPORT_ID, _: *mut c_void, _: CPNATFWT_PLATFORM_COMPLETION_ROUTINE) -> HRESULT {
+    pub unsafe extern "system" fn tid(
+        _: CPNATFWT_PROVIDER_INSTANCE,
+        _: *mut c_void,
+        _: *mut CPNATFWT_TRANSPORT_ID,
+        _: *mut c_void,
+        _: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+    ) -> HRESULT {
         S_OK
     }
     #[allow(clippy::too_many_arguments)]
-    pub unsafe extern "system" fn send(_: CPNATFWT_PROVIDER_INSTANCE, _: *mut c_void, _: *mut CPNATFWT_TRANSPORT_ID, _: *mut CPNATFWT_TRANSPORT_ID, _: u64, _: *mut CPNATFWT_BUFFER, _: *mut c_void, _: CPNATFWT_PLATFORM_COMPLETION_ROUTINE) -> HRESULT {
+    pub unsafe extern "system" fn send(
+        _: CPNATFWT_PROVIDER_INSTANCE,
+        _: *mut c_void,
+        _: *mut CPNATFWT_TRANSPORT_ID,
+        _: *mut CPNATFWT_TRANSPORT_ID,
+        _: u64,
+        _: *mut CPNATFWT_BUFFER,
+        _: *mut c_void,
+        _: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+    ) -> HRESULT {
         E_FAIL
     }
-    pub static TABLE: CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE = CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE {
-        size: DISPATCH_TABLE_SIZE,
-        establishSessionIndication: Some(establish),
-        terminateSessionIndication: Some(terminate),
-        transitionActive: Some(transition),
-        transitionDormant: Some(transition),
-        addTransportId: Some(tid),
-        removeTransportId: Some(tid),
-        reachTransportId: Some(tid),
-        sendBuffers: Some(send),
-    };
+    pub static TABLE: CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE =
+        CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE {
+            size: DISPATCH_TABLE_SIZE,
+            establishSessionIndication: Some(establish),
+            terminateSessionIndication: Some(terminate),
+            transitionActive: Some(transition),
+            transitionDormant: Some(transition),
+            addTransportId: Some(tid),
+            removeTransportId: Some(tid),
+            reachTransportId: Some(tid),
+            sendBuffers: Some(send),
+        };
 }
 
 impl Provider for RawProbe {
@@ -322,7 +384,13 @@ impl Provider for RawProbe {
         // SAFETY: a static table, a dummy context never dereferenced, a local out pointer.
         unsafe {
             sim_cp::ffi::CPNatfwtCreateProviderInstance(&raw::TABLE, 0x1000 as *mut _, &mut h);
-            sim_cp::ffi::CPNatfwtRegisterProviderInstance(h, std::ptr::null_mut(), std::ptr::null_mut(), 0, std::ptr::null_mut());
+            sim_cp::ffi::CPNatfwtRegisterProviderInstance(
+                h,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0,
+                std::ptr::null_mut(),
+            );
         }
         self.h = Some(h);
     }
