@@ -320,3 +320,28 @@ fn s_false_read_as_success_is_caught_comp_1() {
 fn out_dump(faults: &[PlatformFault], opts: ToyOptions, tasks: TaskTiming) -> String {
     standard(faults.to_vec(), opts, tasks).trace.to_json()
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, .. ProptestConfig::default() })]
+
+    /// REG-9: Register only reads the friendly name and the SDDL string.
+    #[test]
+    fn register_never_writes_the_callers_strings(name in "\\PC{0,300}", sddl in prop_oneof![Just(String::new()), Just("D:(A;;GA;;;SY)".to_string()), "\\PC{1,40}"]) {
+        let sim = Sim::new(Config::with_seed(1), &["A"], Arc::new(RawProbeFactory { ta_result: 0 }));
+        let cx = sim.cx("A");
+        let mut name_w: Vec<u16> = name.encode_utf16().chain([0]).collect();
+        let mut sddl_w: Vec<u16> = sddl.encode_utf16().chain([0]).collect();
+        let (before_n, before_s) = (name_w.clone(), sddl_w.clone());
+        cx.enter(|| {
+            let mut h = abi::CPNATFWT_PROVIDER_INSTANCE::NULL;
+            // SAFETY: the probe's static table, a dummy context, NUL-terminated strings.
+            unsafe {
+                assert_eq!(ffi::CPNatfwtCreateProviderInstance(&common::RAW_TABLE, 0x1000 as *mut _, &mut h), abi::S_OK);
+                let sp = if sddl.is_empty() { std::ptr::null_mut() } else { sddl_w.as_mut_ptr() };
+                ffi::CPNatfwtRegisterProviderInstance(h, name_w.as_mut_ptr(), std::ptr::null_mut(), 0, sp);
+            }
+        });
+        prop_assert_eq!(name_w, before_n);
+        prop_assert_eq!(sddl_w, before_s);
+    }
+}

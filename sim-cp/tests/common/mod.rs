@@ -130,8 +130,17 @@ impl Provider for Toy {
         }
     }
     fn stop(&mut self, _cx: &Cx) {
-        for inst in self.instances.drain(..) {
-            let _ = inst.deregister();
+        let ended: Vec<bool> = self
+            .handlers
+            .lock()
+            .iter()
+            .map(|(h, _)| *h.ended.lock())
+            .collect();
+        for (k, inst) in self.instances.drain(..).enumerate() {
+            // A platform-ended session was already deregistered by the terminate handler.
+            if !ended.get(k).copied().unwrap_or(false) {
+                let _ = inst.deregister();
+            }
             inst.destroy();
         }
     }
@@ -323,6 +332,8 @@ impl ProviderFactory for RawProbeFactory {
 pub struct RawProbe {
     h: Option<sim_cp::abi::CPNATFWT_PROVIDER_INSTANCE>,
 }
+
+pub use raw::TABLE as RAW_TABLE;
 
 mod raw {
     use sim_cp::abi::*;

@@ -1,0 +1,101 @@
+//! Snapshots of the traces of fixed seeded runs: any change to what the
+//! simulator does, or in which order, shows up here for review.
+
+mod common;
+use common::*;
+use sim_cp::*;
+
+fn story(seed: u64, opts: ToyOptions, tasks: TaskTiming) -> Trace {
+    // The drain outlasts a stalled worker (the largest limit plus a second).
+    let cfg = Config {
+        seed,
+        tasks,
+        drain_ms: 40_000,
+        ..Config::default()
+    };
+    let sim = Sim::new(cfg, &["A", "B"], ToyFactory::new(opts));
+    let at = Nanos::from_millis;
+    sim.schedule(at(0), Action::StartProvider { host: "A".into() });
+    sim.schedule(at(0), Action::StartProvider { host: "B".into() });
+    sim.schedule(
+        at(5),
+        Action::Listen {
+            host: "B".into(),
+            on: true,
+        },
+    );
+    sim.schedule(
+        at(20),
+        Action::Send {
+            from: "A".into(),
+            to: "B".into(),
+            family: Family::V4,
+            bytes: 16,
+        },
+    );
+    sim.schedule(
+        at(30),
+        Action::Send {
+            from: "A".into(),
+            to: "B".into(),
+            family: Family::V6,
+            bytes: 8,
+        },
+    );
+    sim.schedule(at(100), Action::Dormant { host: "A".into() });
+    sim.schedule(at(200), Action::Shutdown { host: "B".into() });
+    sim.run_until(at(300));
+    sim.finish().trace
+}
+
+#[test]
+fn synchronous_toy_two_hosts() {
+    insta::assert_json_snapshot!(story(1, ToyOptions::default(), TaskTiming::default()));
+}
+
+#[test]
+fn asynchronous_toy_with_racing_completions() {
+    let tasks = TaskTiming {
+        before_return: 0.5,
+        late: 0.3,
+        late_max_ms: 20,
+        ..TaskTiming::default()
+    };
+    insta::assert_json_snapshot!(story(
+        2,
+        ToyOptions {
+            asynchronous: true,
+            ..ToyOptions::default()
+        },
+        tasks
+    ));
+}
+
+#[test]
+fn stalled_worker_times_out() {
+    let tasks = TaskTiming {
+        after_timeout: 1.0,
+        ..TaskTiming::default()
+    };
+    insta::assert_json_snapshot!(story(
+        3,
+        ToyOptions {
+            asynchronous: true,
+            ..ToyOptions::default()
+        },
+        tasks
+    ));
+}
+
+#[test]
+fn a_trace_round_trips_through_json() {
+    let t = story(
+        4,
+        ToyOptions {
+            asynchronous: true,
+            ..ToyOptions::default()
+        },
+        TaskTiming::default(),
+    );
+    assert_eq!(Trace::from_json(&t.to_json()).unwrap(), t);
+}
