@@ -333,6 +333,7 @@ pub struct RawProbe {
     h: Option<sim_cp::abi::CPNATFWT_PROVIDER_INSTANCE>,
 }
 
+#[allow(unused_imports)]
 pub use raw::TABLE as RAW_TABLE;
 
 mod raw {
