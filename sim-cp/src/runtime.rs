@@ -35,6 +35,21 @@ thread_local! {
     static BEFORE_RETURN: RefCell<Option<Vec<Task>>> = const { RefCell::new(None) };
 }
 
+/// Makes panics inside provider code silent on stderr (they are reported
+/// as CRASH-1 violations with their message instead); panics anywhere else
+/// still go to the previous hook. Idempotent.
+pub fn quiet_provider_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if CURRENT.with(|c| c.borrow().is_empty()) {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Runs `f` with `cx` as the current context of this thread.
 pub(crate) fn with_current<R>(cx: &Cx, f: impl FnOnce() -> R) -> R {
     CURRENT.with(|c| c.borrow_mut().push(cx.clone()));

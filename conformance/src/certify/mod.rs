@@ -8,9 +8,11 @@
 //! is shrunk with proptest's value tree.
 
 mod coverage;
+mod matrix;
 mod strategy;
 
 pub use coverage::{exercised, REQUIRED};
+pub use matrix::{kill_matrix, Row};
 pub use strategy::{case, net, timing, Shape};
 
 use crate::model::{Certification, Finding, MinimalCase, RuleStat, Verdict};

@@ -3,7 +3,6 @@
 use super::{BAD_INPUT, FAIL, PASS};
 use crate::certify::{certify_subject, Config, Subject};
 use crate::model::{Certification, Verdict};
-use sim_cp::RuleId;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -120,86 +119,56 @@ fn print_summary(cert: &Certification) {
     );
 }
 
-/// One row of the kill matrix.
-pub struct Row {
-    pub provider: String,
-    pub target: RuleId,
-    pub verdict: Verdict,
-    pub fired: Vec<RuleId>,
-}
-
-/// Certifies every broken provider; the target rule must be among those fired.
-pub fn matrix(cases: u64, seed: u64) -> Vec<Row> {
-    providers_under_test::registry()
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            providers_under_test::Kind::Broken(rule) => Some((e.name, rule)),
-            providers_under_test::Kind::Correct => None,
-        })
-        .map(|(name, target)| {
-            let subject = Subject::builtin(name).expect("listed");
-            let cfg = Config {
-                cases,
-                seed: Some(seed),
-                regressions: None,
-                shrink_steps: 0,
-                ..Config::default()
-            };
-            let cert = certify_subject(&subject, cfg);
-            Row {
-                provider: name.to_string(),
-                target,
-                verdict: cert.verdict,
-                fired: cert.violated(),
-            }
-        })
-        .collect()
-}
-
 pub fn kill_matrix(a: MatrixArgs) -> i32 {
-    let rows = matrix(a.cases, a.seed);
+    let rows = crate::certify::kill_matrix(a.cases, a.seed);
     let mut ok = true;
     if a.markdown {
-        println!(
-            "| provider | target | verdict | caught | other rules fired |\n|---|---|---|---|---|"
-        );
+        println!("| provider | target | verdict | caught | other rules fired | never exercised |");
+        println!("|---|---|---|---|---|---|");
     }
+    let list = |v: Vec<String>| {
+        if v.is_empty() {
+            "—".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
     for r in &rows {
         let caught = r.fired.contains(&r.target);
-        let expected = if r.target.rule().level == sim_cp::rules::Level::Should {
-            Verdict::NonStrict
-        } else {
-            Verdict::Fail
-        };
-        let good = caught && (r.verdict == expected || r.verdict == Verdict::Fail);
-        ok &= good;
+        // A SHOULD mutant is non-strict, unless it also starves a required rule.
+        let expected =
+            if r.target.rule().level == sim_cp::rules::Level::Should && r.unexercised.is_empty() {
+                Verdict::NonStrict
+            } else {
+                Verdict::Fail
+            };
+        ok &= caught && r.verdict == expected;
         let others: Vec<String> = r
             .fired
             .iter()
             .filter(|x| **x != r.target)
             .map(|x| x.to_string())
             .collect();
+        let never: Vec<String> = r.unexercised.iter().map(|x| x.to_string()).collect();
         if a.markdown {
             println!(
-                "| `{}` | {} | {} | {} | {} |",
+                "| `{}` | {} | {} | {} | {} | {} |",
                 r.provider,
                 r.target,
                 r.verdict,
                 if caught { "yes" } else { "**NO**" },
-                if others.is_empty() {
-                    "—".to_string()
-                } else {
-                    others.join(", ")
-                }
+                list(others),
+                list(never)
             );
         } else {
             println!(
-                "{:<18} {:<8} {:<10} {:<7} {}",
+                "{:<18} {:<8} {:<10} {:<7} fired also: {:<20} never exercised: {}",
                 r.provider,
                 r.target.to_string(),
                 r.verdict.to_string(),
                 if caught { "caught" } else { "MISSED" },
-                others.join(" ")
+                list(others),
+                list(never)
             );
         }
     }

@@ -59,6 +59,8 @@ enum Command {
 
 /// Runs the CLI; returns the process exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
+    // Provider panics become CRASH-1 findings; do not spray them on stderr.
+    sim_cp::runtime::quiet_provider_panics();
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {

@@ -1,0 +1,60 @@
+//! The kill matrix: every provider rule has a broken provider, and
+//! certification catches each one with exactly the rule it breaks.
+
+use conformance::certify::kill_matrix;
+use conformance::Verdict;
+use sim_cp::rules::{Binds, Level};
+use sim_cp::RuleId;
+
+#[test]
+fn every_provider_rule_has_a_broken_provider_and_each_is_caught() {
+    let rows = kill_matrix(64, 1);
+    let mut problems = Vec::new();
+    for rule in RuleId::all().filter(|r| r.rule().binds == Binds::Provider) {
+        if !rows.iter().any(|r| r.target == rule) {
+            problems.push(format!("{rule}: no broken provider"));
+        }
+    }
+    for r in &rows {
+        let others: Vec<_> = r.fired.iter().filter(|x| **x != r.target).collect();
+        println!(
+            "{:<18} {:<8} {:<10} also fired: {:?}  never exercised: {:?}",
+            r.provider, r.target, r.verdict, others, r.unexercised
+        );
+        if !r.fired.contains(&r.target) {
+            problems.push(format!(
+                "{}: {} not reported (fired: {:?})",
+                r.provider, r.target, r.fired
+            ));
+        }
+        let expected = if r.target.rule().level == Level::Should && r.unexercised.is_empty() {
+            Verdict::NonStrict
+        } else {
+            Verdict::Fail
+        };
+        if r.verdict != expected {
+            problems.push(format!(
+                "{}: verdict {} (expected {expected})",
+                r.provider, r.verdict
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn the_correct_providers_pass_ten_times_the_default_budget() {
+    let budget = conformance::Config::default().cases * 10;
+    for name in ["reference", "sync-raw"] {
+        let subject = conformance::Subject::builtin(name).unwrap();
+        let cfg = conformance::Config {
+            cases: budget,
+            seed: Some(2026),
+            regressions: None,
+            ..Default::default()
+        };
+        let cert = conformance::certify_subject(&subject, cfg);
+        assert_eq!(cert.verdict, Verdict::Pass, "{}", cert.failure_message());
+        assert!(cert.findings.is_empty(), "{name}: {:#?}", cert.findings);
+    }
+}
