@@ -1,1 +1,21 @@
+//! Providers that show cpsim at work.
+//!
+//! - [`reference`]: an overlay provider on the safe API (rendezvous on the
+//!   infrastructure node, peer-to-peer data, retries and timeouts), correct
+//!   under every schedule the simulator can produce.
+//! - [`sync_raw`]: a provider written on the raw ABI that completes every
+//!   call synchronously, with an in-process directory instead of a rendezvous.
+//! - [`threaded`]: a black-box provider completing from its own OS thread
+//!   (real-time runs only).
+//! - The broken providers: the reference with exactly one bug each (see
+//!   [`reference::Bug`]); bugs the safe API cannot express are injected at
+//!   the ABI edge by [`mutant_abi`].
+//! - [`registry`]: every provider by name, for the CLI and the tests.
 
+pub mod mutant_abi;
+pub mod reference;
+pub mod registry;
+pub mod sync_raw;
+pub mod threaded;
+
+pub use registry::{find, registry, Entry, Kind};

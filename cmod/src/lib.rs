@@ -1,0 +1,62 @@
+//! C provider modules for the simulator.
+//!
+//! A *provider module* is a shared library compiled against
+//! `sim-cp/include/cpnatfwt.h` that exports `CpsimProviderStart` and
+//! `CpsimProviderStop` (see the header and `docs/c-providers.md`).
+//! [`ModuleFactory`] makes it a [`sim_cp::ProviderFactory`]: every simulated
+//! host that starts the provider gets a **private copy** of the library, so
+//! each host has its own copy of the module's global state, and two hosts can
+//! run the same module side by side.
+//!
+//! How a module's calls reach the right host: the module's `CPNatfwt*`
+//! references are undefined symbols, resolved by the dynamic linker in the
+//! process's global scope, where a tiny C *router* (`c/router.c`, embedded in
+//! this crate and loaded once with `RTLD_GLOBAL`) defines them. The router
+//! looks up which loaded object made the call (its return address, through
+//! `dladdr`) and hands the call with that object's load address to
+//! [`route`]; each host's copy is mapped at its own address, so the address
+//! names the host, whatever thread the call comes from (the module's own
+//! threads included). A call from anywhere else (a tail call from a thread's
+//! entry function, a helper library) falls back to the simulator's own
+//! routing: the host whose code runs on this thread, then the handle.
+//!
+//! Why not one copy of a shim per host, each bound to its host: the dynamic
+//! linker binds a module's undefined symbols to the *first* definition in
+//! the global scope, so every copy of a module would bind to the first
+//! shim loaded. Separate link namespaces (`dlmopen`) avoid that but load a
+//! second C library per host. Routing by caller address needs neither.
+//!
+//! Unix only (Linux and other ELF systems with `dladdr`); elsewhere
+//! [`ModuleFactory::new`] returns an error.
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub use unix::{loaded_copies, ModuleFactory};
+
+/// Why a module cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleError(pub String);
+
+impl std::fmt::Display for ModuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ModuleError {}
+
+/// C modules are not supported on this target.
+#[cfg(not(unix))]
+pub struct ModuleFactory;
+
+#[cfg(not(unix))]
+impl ModuleFactory {
+    /// Always an error on this target.
+    pub fn new(path: &std::path::Path) -> Result<std::sync::Arc<ModuleFactory>, ModuleError> {
+        Err(ModuleError(format!(
+            "{}: C provider modules are only supported on unix targets",
+            path.display()
+        )))
+    }
+}

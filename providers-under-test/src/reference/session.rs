@@ -1,0 +1,176 @@
+//! The reference provider's callbacks: one [`Session`] per instance.
+//!
+//! Callbacks do bookkeeping only. Work that needs the network is pended:
+//! the call's [`sim_cp::safe::Pending`] goes into the provider's table and a
+//! worker task (`Cx::spawn`) sends the first request; answers and retry
+//! timers move it on until someone takes it out of the table and completes
+//! it. Calls with nothing to do (TRANSITION_DORMANT, a REMOVE of an ID that
+//! is not held, a REACH of the instance's own ID) finish synchronously.
+
+use super::node::{Node, Op, OpKind, Stage};
+use super::Bug;
+use sim_cp::safe::{
+    Buffers, Completion, Failure, InstanceRef, Reply, SessionHandler, TerminationReason,
+};
+use sim_cp::{Cx, Nanos, Tid};
+use std::sync::Arc;
+
+/// The handler of one instance: its provider and its slot there.
+pub struct Session {
+    pub node: Arc<Node>,
+    pub slot: u32,
+}
+
+impl Session {
+    /// Pends `done` with `kind` as its work; `work == false` leaves it
+    /// without a worker (only the TIME-1 mutant does that).
+    fn pend(&self, cx: &Cx, done: Completion, kind: OpKind, work: bool) -> Reply {
+        let mut st = self.node.st.lock();
+        let live = st.slots.get(&self.slot).is_some_and(|s| !s.ended);
+        if st.stopped || !live {
+            return done.fail(Failure::FAIL);
+        }
+        let req = st.id();
+        let (reply, pending) = done.pend();
+        st.ops.insert(
+            req,
+            Op {
+                slot: self.slot,
+                pending,
+                kind,
+                attempt: 0,
+                epoch: 0,
+            },
+        );
+        drop(st);
+        if work {
+            let node = self.node.clone();
+            cx.spawn(move |cx| node.transmit(cx, req));
+        }
+        reply
+    }
+}
+
+impl SessionHandler for Session {
+    fn establish(&self, cx: &Cx, _inst: &InstanceRef) {
+        if self.node.bug == Bug::Sess7 && self.node.st.lock().fired.insert("sess-7") {
+            // The bug: a slow warm-up done inline.
+            cx.block_for(Nanos::from_secs(2));
+        }
+    }
+
+    fn terminate(&self, cx: &Cx, _inst: &InstanceRef, reason: TerminationReason) {
+        self.node.terminated(cx, self.slot, reason);
+    }
+
+    fn transition_active(&self, cx: &Cx, _inst: &InstanceRef, done: Completion) -> Reply {
+        // Active once the rendezvous answers: then peers can be reached (STATE-6).
+        self.pend(cx, done, OpKind::Activate, true)
+    }
+
+    fn transition_dormant(&self, _cx: &Cx, _inst: &InstanceRef, done: Completion) -> Reply {
+        // Nothing to release: registrations stay (the IDs are still added),
+        // peer data is refused until the next activation.
+        if let Some(s) = self.node.st.lock().slots.get_mut(&self.slot) {
+            s.active = false;
+        }
+        done.ok()
+    }
+
+    fn add_transport_id(&self, cx: &Cx, _inst: &InstanceRef, id: Tid, done: Completion) -> Reply {
+        let reg = {
+            let mut st = self.node.st.lock();
+            if st
+                .slots
+                .get(&self.slot)
+                .is_some_and(|s| s.held.contains_key(&id))
+            {
+                return done.ok();
+            }
+            st.id()
+        };
+        self.pend(cx, done, OpKind::Add { tid: id, reg }, true)
+    }
+
+    fn remove_transport_id(
+        &self,
+        cx: &Cx,
+        _inst: &InstanceRef,
+        id: Tid,
+        done: Completion,
+    ) -> Reply {
+        let reg = self
+            .node
+            .st
+            .lock()
+            .slots
+            .get(&self.slot)
+            .and_then(|s| s.held.get(&id).copied());
+        match reg {
+            None => done.ok(),
+            Some(reg) => self.pend(cx, done, OpKind::Remove { tid: id, reg }, true),
+        }
+    }
+
+    fn reach_transport_id(&self, cx: &Cx, _inst: &InstanceRef, id: Tid, done: Completion) -> Reply {
+        if self.node.bug == Bug::Crash1 && !id.is_v4() {
+            // The bug: IPv4-only parsing of an ID.
+            let octets: [u8; 4] = id.as_bytes().try_into().expect("an IPv4 transport ID");
+            let _ = octets;
+        }
+        let own = {
+            let st = self.node.st.lock();
+            st.slots
+                .get(&self.slot)
+                .is_some_and(|s| s.held.contains_key(&id))
+        };
+        if own {
+            // Our own address is not reachable *through* this instance (TID-6).
+            return done.fail(Failure::FAIL);
+        }
+        let work = !(self.node.bug == Bug::Time1 && self.node.st.lock().fired.insert("time-1"));
+        self.pend(
+            cx,
+            done,
+            OpKind::Reach {
+                tid: id,
+                stage: Stage::Lookup,
+            },
+            work,
+        )
+    }
+
+    fn send_buffers(
+        &self,
+        cx: &Cx,
+        _inst: &InstanceRef,
+        local: Tid,
+        remote: Tid,
+        data: &Buffers<'_>,
+        done: Completion,
+    ) -> Reply {
+        if self.node.bug == Bug::State6 {
+            // The bug: activation succeeded, but the data path does not work.
+            return done.fail(Failure::FAIL);
+        }
+        let route = self
+            .node
+            .st
+            .lock()
+            .slots
+            .get(&self.slot)
+            .and_then(|s| s.routes.get(&remote).copied());
+        let stage = match route {
+            Some(node) => Stage::Data { node },
+            None => Stage::Lookup,
+        };
+        let kind = OpKind::Send {
+            local,
+            remote,
+            // Copied now: the chain is the platform's only until we return (COMP-7).
+            payload: data.to_vec(),
+            stage,
+        };
+        self.pend(cx, done, kind, true)
+    }
+}

@@ -1,0 +1,561 @@
+//! `sync-raw`: a correct provider written directly on the raw ABI
+//! (`sim_cp::ffi` and an `extern "system"` dispatch table) that finishes
+//! every call synchronously.
+//!
+//! Instead of a rendezvous it shares an in-process [`Directory`] between the
+//! hosts of one simulated world: which instance holds which transport ID,
+//! and whether that instance is active. Every answer is therefore read from
+//! the truth at the moment of the call: ADD fails for an ID someone else
+//! holds (TID-4); REACH and SEND succeed only towards an ID another active
+//! instance holds (TID-6, and no datagram is sent with S_OK towards a
+//! dormant peer). SEND is a plain datagram: the bytes go to the holder's
+//! node over the simulated network and the call returns S_OK; the receiver
+//! de-duplicates and indicates them if the holding instance is still active.
+//!
+//! The directory lives in the factory: one factory serves one simulated
+//! world at a time (`infrastructure` starts a fresh directory for each run).
+
+use crate::reference::wire::Msg;
+use parking_lot::Mutex;
+use sim_cp::abi::*;
+use sim_cp::ffi;
+use sim_cp::net::NetAddr;
+use sim_cp::{Cx, Nanos, Provider, ProviderFactory, Tid};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+/// The port sync-raw peers exchange datagrams on.
+pub const PORT: u16 = 4100;
+const SEEN_PER_SENDER: usize = 4096;
+
+/// Which instance holds which ID, and which instances are active: the
+/// ground truth every sync-raw host of one world shares.
+#[derive(Default)]
+pub struct Directory {
+    inner: Mutex<DirState>,
+}
+
+#[derive(Default)]
+struct DirState {
+    next_key: u64,
+    /// Transport ID → (holder key, holder's network node).
+    holders: BTreeMap<Tid, (u64, u8)>,
+    /// Instance keys that are active.
+    active: BTreeSet<u64>,
+}
+
+impl Directory {
+    fn new_key(&self) -> u64 {
+        let mut d = self.inner.lock();
+        d.next_key += 1;
+        d.next_key
+    }
+    /// ADD: succeeds unless another instance holds the ID.
+    fn add(&self, key: u64, node: u8, t: Tid) -> bool {
+        let mut d = self.inner.lock();
+        match d.holders.get(&t) {
+            Some((k, _)) if *k != key => false,
+            _ => {
+                d.holders.insert(t, (key, node));
+                true
+            }
+        }
+    }
+    fn remove(&self, key: u64, t: Tid) {
+        let mut d = self.inner.lock();
+        if d.holders.get(&t).is_some_and(|(k, _)| *k == key) {
+            d.holders.remove(&t);
+        }
+    }
+    /// Forgets everything about an instance (its session ended).
+    fn forget(&self, key: u64) {
+        let mut d = self.inner.lock();
+        d.holders.retain(|_, (k, _)| *k != key);
+        d.active.remove(&key);
+    }
+    fn set_active(&self, key: u64, on: bool) {
+        let mut d = self.inner.lock();
+        if on {
+            d.active.insert(key);
+        } else {
+            d.active.remove(&key);
+        }
+    }
+    /// The node of the active instance other than `asker` that holds `t`.
+    fn reachable(&self, asker: u64, t: Tid) -> Option<u8> {
+        let d = self.inner.lock();
+        d.holders
+            .get(&t)
+            .filter(|(k, _)| *k != asker && d.active.contains(k))
+            .map(|(_, n)| *n)
+    }
+    /// Whether instance `key` holds `t` and is active.
+    fn holds_active(&self, key: u64, t: Tid) -> bool {
+        let d = self.inner.lock();
+        d.holders.get(&t).is_some_and(|(k, _)| *k == key) && d.active.contains(&key)
+    }
+}
+
+/// Makes sync-raw providers sharing one directory per world.
+#[derive(Default)]
+pub struct SyncRawFactory {
+    dir: Mutex<Arc<Directory>>,
+}
+
+impl SyncRawFactory {
+    pub fn new() -> Arc<SyncRawFactory> {
+        Arc::default()
+    }
+}
+
+impl ProviderFactory for SyncRawFactory {
+    fn name(&self) -> String {
+        "sync-raw".into()
+    }
+    fn infrastructure(&self, _cx: &Cx) {
+        // A new world: a fresh directory.
+        *self.dir.lock() = Arc::default();
+    }
+    fn create(&self, _host: &str) -> Box<dyn Provider> {
+        Box::new(SyncRaw {
+            dir: self.dir.lock().clone(),
+            node: None,
+        })
+    }
+}
+
+struct SyncRaw {
+    dir: Arc<Directory>,
+    node: Option<Arc<RawNode>>,
+}
+
+/// One host's sync-raw provider.
+struct RawNode {
+    me: u8,
+    incarnation: u64,
+    dir: Arc<Directory>,
+    st: Mutex<RawState>,
+}
+
+#[derive(Default)]
+struct RawState {
+    stopped: bool,
+    next_msg: u64,
+    /// Live instances by directory key.
+    insts: BTreeMap<u64, RawInst>,
+    seen: BTreeMap<(u8, u64), BTreeSet<u64>>,
+}
+
+struct RawInst {
+    handle: CPNATFWT_PROVIDER_INSTANCE,
+    /// The user context (a leaked `Box<UserCtx>`), freed after Destroy.
+    ctx: usize,
+    registered: bool,
+    luid: u64,
+}
+
+/// What each instance's user context points at.
+struct UserCtx {
+    node: Arc<RawNode>,
+    key: u64,
+}
+
+static TABLE: CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE =
+    CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE {
+        size: DISPATCH_TABLE_SIZE,
+        establishSessionIndication: Some(establish),
+        terminateSessionIndication: Some(terminate),
+        transitionActive: Some(transition_active),
+        transitionDormant: Some(transition_dormant),
+        addTransportId: Some(add_transport_id),
+        removeTransportId: Some(remove_transport_id),
+        reachTransportId: Some(reach_transport_id),
+        sendBuffers: Some(send_buffers),
+    };
+
+impl Provider for SyncRaw {
+    fn start(&mut self, cx: &Cx) {
+        let node = Arc::new(RawNode {
+            me: cx.host_index(),
+            incarnation: cx.random(),
+            dir: self.dir.clone(),
+            st: Mutex::default(),
+        });
+        let n = node.clone();
+        // Free on a fresh start (the platform unbinds stopped providers' ports).
+        let _ = cx.bind(PORT, move |_cx, from, data| n.on_datagram(from, data));
+        node.open_instance(0);
+        self.node = Some(node);
+    }
+
+    fn stop(&mut self, cx: &Cx) {
+        let Some(node) = self.node.take() else { return };
+        let insts = {
+            let mut st = node.st.lock();
+            st.stopped = true;
+            std::mem::take(&mut st.insts)
+        };
+        for (key, i) in insts {
+            node.dir.forget(key);
+            node.close(i);
+        }
+        cx.unbind(PORT);
+    }
+}
+
+impl RawNode {
+    /// Creates and registers an instance (on interface `luid`, or a new one).
+    fn open_instance(self: &Arc<Self>, luid: u64) {
+        if self.st.lock().stopped {
+            return;
+        }
+        let key = self.dir.new_key();
+        let ctx = Box::into_raw(Box::new(UserCtx {
+            node: self.clone(),
+            key,
+        })) as *mut c_void;
+        let mut h = CPNATFWT_PROVIDER_INSTANCE::NULL;
+        // SAFETY: a full static table, a user context that stays valid
+        // until after Destroy, and a writable out pointer.
+        let hr = unsafe { ffi::CPNatfwtCreateProviderInstance(&TABLE, ctx, &mut h) };
+        if hr != S_OK {
+            // SAFETY: Create failed, so the platform never saw the context.
+            drop(unsafe { Box::from_raw(ctx as *mut UserCtx) });
+            return;
+        }
+        // Recorded before Register: ESTABLISH may arrive inside it.
+        self.st.lock().insts.insert(
+            key,
+            RawInst {
+                handle: h,
+                ctx: ctx as usize,
+                registered: false,
+                luid: 0,
+            },
+        );
+        let mut out = IF_LUID { Value: luid };
+        // SAFETY: NULL name and SDDL (both optional), a LUID that outlives the call.
+        let hr = unsafe {
+            ffi::CPNatfwtRegisterProviderInstance(
+                h,
+                std::ptr::null_mut(),
+                &mut out,
+                0,
+                std::ptr::null_mut(),
+            )
+        };
+        let mut st = self.st.lock();
+        if hr == S_OK {
+            if let Some(i) = st.insts.get_mut(&key) {
+                i.registered = true;
+                i.luid = out.Value;
+            }
+        } else if let Some(i) = st.insts.remove(&key) {
+            drop(st);
+            self.close(i);
+        }
+    }
+
+    /// Deregisters (if registered) and destroys an instance, then frees its context.
+    fn close(&self, i: RawInst) {
+        if i.registered {
+            // SAFETY: a handle Create returned and that is not destroyed yet.
+            unsafe { ffi::CPNatfwtDeregisterProviderInstance(i.handle) };
+        }
+        // SAFETY: as above; destroyed exactly once, here.
+        unsafe { ffi::CPNatfwtDestroyProviderInstance(i.handle) };
+        // SAFETY: the Box leaked at Create; after Destroy the platform calls
+        // this instance no more, so nothing else uses the context.
+        drop(unsafe { Box::from_raw(i.ctx as *mut UserCtx) });
+    }
+
+    /// After a platform-ended session: deregister, destroy, and open a fresh
+    /// instance on the same interface unless the platform shut down.
+    fn replace(self: &Arc<Self>, key: u64, reopen: bool) {
+        let old = {
+            let mut st = self.st.lock();
+            if st.stopped {
+                return;
+            }
+            st.insts.remove(&key)
+        };
+        let Some(old) = old else { return };
+        let luid = old.luid;
+        self.close(old);
+        if reopen {
+            self.open_instance(luid);
+        }
+    }
+
+    /// Peer datagrams: indicate data for an active instance holding its ID, once.
+    fn on_datagram(&self, from: NetAddr, data: &[u8]) {
+        let Some(Msg::Data {
+            req,
+            incarnation,
+            dst,
+            src,
+            payload,
+        }) = Msg::decode(data)
+        else {
+            return;
+        };
+        let sender = (from.node, incarnation);
+        let handle = {
+            let st = self.st.lock();
+            if st.seen.get(&sender).is_some_and(|s| s.contains(&req)) {
+                return;
+            }
+            st.insts
+                .iter()
+                .find(|(k, _)| self.dir.holds_active(**k, dst))
+                .map(|(_, i)| i.handle)
+        };
+        // Not held here, or not active: dropped (DATA-1).
+        let Some(handle) = handle else { return };
+        if indicate(handle, dst, src, &payload) == S_OK {
+            let mut st = self.st.lock();
+            let seen = st.seen.entry(sender).or_default();
+            seen.insert(req);
+            if seen.len() > SEEN_PER_SENDER {
+                seen.pop_first();
+            }
+        }
+    }
+}
+
+/// `CPNatfwtIndicateReceivedBuffers` without a completion routine.
+fn indicate(h: CPNATFWT_PROVIDER_INSTANCE, local: Tid, remote: Tid, data: &[u8]) -> HRESULT {
+    let (mut lb, mut rb) = ([0u8; 16], [0u8; 16]);
+    lb[..local.as_bytes().len()].copy_from_slice(local.as_bytes());
+    rb[..remote.as_bytes().len()].copy_from_slice(remote.as_bytes());
+    let mut l = CPNATFWT_TRANSPORT_ID {
+        size: local.as_bytes().len() as u16,
+        transportId: lb.as_mut_ptr(),
+    };
+    let mut r = CPNATFWT_TRANSPORT_ID {
+        size: remote.as_bytes().len() as u16,
+        transportId: rb.as_mut_ptr(),
+    };
+    let mut buf = CPNATFWT_BUFFER {
+        next: std::ptr::null_mut(),
+        size: data.len() as u32,
+        buffer: data.as_ptr() as *mut u8,
+    };
+    // SAFETY: every pointer is to a local that outlives the call; without a
+    // completion routine the platform is done with them when it returns.
+    unsafe {
+        ffi::CPNatfwtIndicateReceivedBuffers(
+            h,
+            &mut l,
+            &mut r,
+            &mut buf,
+            std::ptr::null_mut(),
+            None,
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The dispatch table
+
+/// # Safety
+/// `ctx` is a user context made by [`RawNode::open_instance`] whose instance
+/// is not destroyed yet.
+unsafe fn user<'a>(ctx: *mut c_void) -> &'a UserCtx {
+    // SAFETY: per the function's contract.
+    unsafe { &*(ctx as *const UserCtx) }
+}
+
+/// Deep-copies a transport ID the platform passed.
+///
+/// # Safety
+/// `t` points at a transport ID valid for the duration of the call.
+unsafe fn read_tid(t: *const CPNATFWT_TRANSPORT_ID) -> Option<Tid> {
+    if t.is_null() {
+        return None;
+    }
+    // SAFETY: per the function's contract.
+    unsafe {
+        let t = &*t;
+        if t.transportId.is_null() {
+            return None;
+        }
+        Tid::from_bytes(std::slice::from_raw_parts(t.transportId, t.size as usize))
+    }
+}
+
+/// Copies a buffer chain the platform passed.
+///
+/// # Safety
+/// `chain` is NULL or a well-formed chain valid for the duration of the call.
+unsafe fn read_chain(mut chain: *const CPNATFWT_BUFFER) -> Vec<u8> {
+    let mut out = Vec::new();
+    while !chain.is_null() {
+        // SAFETY: per the function's contract.
+        let b = unsafe { &*chain };
+        if b.size > 0 && !b.buffer.is_null() {
+            // SAFETY: the element says `size` bytes live at `buffer`.
+            out.extend_from_slice(unsafe { std::slice::from_raw_parts(b.buffer, b.size as usize) });
+        }
+        chain = b.next;
+    }
+    out
+}
+
+/// Runs a callback body without letting a panic unwind into the platform.
+fn guarded(f: impl FnOnce() -> HRESULT) -> HRESULT {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(E_FAIL)
+}
+
+fn ok_or_fail(ok: bool) -> HRESULT {
+    if ok {
+        S_OK
+    } else {
+        E_FAIL
+    }
+}
+
+unsafe extern "system" fn establish(_h: CPNATFWT_PROVIDER_INSTANCE, _ctx: *mut c_void) {
+    // Nothing to set up: the instance starts dormant and holds nothing.
+}
+
+unsafe extern "system" fn terminate(
+    _h: CPNATFWT_PROVIDER_INSTANCE,
+    ctx: *mut c_void,
+    reason: CPNATFWT_SESSION_TERMINATION_REASON,
+) {
+    // SAFETY: our user context; the instance is not destroyed (it is being called).
+    let u = unsafe { user(ctx) };
+    guarded(|| {
+        u.node.dir.forget(u.key);
+        if reason != CPNATFWT_SESSION_TERMINATION_REASON::ProviderRequest {
+            if let Some(cx) = Cx::current() {
+                let (node, key) = (u.node.clone(), u.key);
+                let reopen = reason != CPNATFWT_SESSION_TERMINATION_REASON::PlatformShutdown;
+                // Deregister from a timer, not from inside TERMINATE (LIFE-7).
+                cx.after(Nanos::from_millis(1), move |_| node.replace(key, reopen));
+            }
+        }
+        S_OK
+    });
+}
+
+unsafe extern "system" fn transition_active(
+    _h: CPNATFWT_PROVIDER_INSTANCE,
+    ctx: *mut c_void,
+    _cctx: *mut c_void,
+    _routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+) -> HRESULT {
+    // SAFETY: our user context.
+    let u = unsafe { user(ctx) };
+    guarded(|| {
+        u.node.dir.set_active(u.key, true);
+        S_OK
+    })
+}
+
+unsafe extern "system" fn transition_dormant(
+    _h: CPNATFWT_PROVIDER_INSTANCE,
+    ctx: *mut c_void,
+    _cctx: *mut c_void,
+    _routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+) -> HRESULT {
+    // SAFETY: our user context.
+    let u = unsafe { user(ctx) };
+    guarded(|| {
+        u.node.dir.set_active(u.key, false);
+        S_OK
+    })
+}
+
+unsafe extern "system" fn add_transport_id(
+    _h: CPNATFWT_PROVIDER_INSTANCE,
+    ctx: *mut c_void,
+    t: *mut CPNATFWT_TRANSPORT_ID,
+    _cctx: *mut c_void,
+    _routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+) -> HRESULT {
+    // SAFETY: our user context, and the platform's ID valid during the call.
+    let (u, t) = unsafe { (user(ctx), read_tid(t)) };
+    let Some(t) = t else { return E_INVALIDARG };
+    guarded(|| ok_or_fail(u.node.dir.add(u.key, u.node.me, t)))
+}
+
+unsafe extern "system" fn remove_transport_id(
+    _h: CPNATFWT_PROVIDER_INSTANCE,
+    ctx: *mut c_void,
+    t: *mut CPNATFWT_TRANSPORT_ID,
+    _cctx: *mut c_void,
+    _routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+) -> HRESULT {
+    // SAFETY: our user context, and the platform's ID valid during the call.
+    let (u, t) = unsafe { (user(ctx), read_tid(t)) };
+    let Some(t) = t else { return E_INVALIDARG };
+    guarded(|| {
+        u.node.dir.remove(u.key, t);
+        S_OK
+    })
+}
+
+unsafe extern "system" fn reach_transport_id(
+    _h: CPNATFWT_PROVIDER_INSTANCE,
+    ctx: *mut c_void,
+    t: *mut CPNATFWT_TRANSPORT_ID,
+    _cctx: *mut c_void,
+    _routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+) -> HRESULT {
+    // SAFETY: our user context, and the platform's ID valid during the call.
+    let (u, t) = unsafe { (user(ctx), read_tid(t)) };
+    let Some(t) = t else { return E_INVALIDARG };
+    guarded(|| ok_or_fail(u.node.dir.reachable(u.key, t).is_some()))
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "system" fn send_buffers(
+    _h: CPNATFWT_PROVIDER_INSTANCE,
+    ctx: *mut c_void,
+    local: *mut CPNATFWT_TRANSPORT_ID,
+    remote: *mut CPNATFWT_TRANSPORT_ID,
+    _endpoint_luid: u64,
+    chain: *mut CPNATFWT_BUFFER,
+    _cctx: *mut c_void,
+    _routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+) -> HRESULT {
+    // SAFETY: our user context, and the platform's arguments, valid during
+    // the call; everything is copied before returning (COMP-7).
+    let (u, l, r, payload) = unsafe {
+        (
+            user(ctx),
+            read_tid(local),
+            read_tid(remote),
+            read_chain(chain),
+        )
+    };
+    let (Some(l), Some(r)) = (l, r) else {
+        return E_INVALIDARG;
+    };
+    guarded(|| {
+        let Some(node) = u.node.dir.reachable(u.key, r) else {
+            return E_FAIL;
+        };
+        let Some(cx) = Cx::current() else {
+            return E_FAIL;
+        };
+        let req = {
+            let mut st = u.node.st.lock();
+            st.next_msg += 1;
+            st.next_msg
+        };
+        let msg = Msg::Data {
+            req,
+            incarnation: u.node.incarnation,
+            dst: r,
+            src: l,
+            payload,
+        };
+        cx.send_to(PORT, NetAddr { node, port: PORT }, &msg.encode());
+        S_OK
+    })
+}
