@@ -1,6 +1,6 @@
-//! Reproductions of simulator issues found while writing these providers
-//! (reported to sim-cp). Each test states what a correct platform does and
-//! is ignored until sim-cp is fixed: run them with `--ignored`.
+//! Regression tests for simulator issues found while writing these
+//! providers (false alarms, all fixed in sim-cp). Each states what a
+//! correct platform does in a situation that once went wrong.
 
 mod common;
 use common::*;
@@ -11,7 +11,7 @@ use sim_cp::{Action, Config, Family, NetFaults};
 /// when the call fails, not over the judging window. Here B is dormant when
 /// it answers A's probe and becomes active before the answer reaches A.
 #[test]
-#[ignore = "sim-cp issue: STATE-6 'surely reachable' ignores when the peer became active"]
+
 fn state6_when_the_peer_activates_while_the_answer_travels() {
     let s: Script = vec![
         (0, start("A")),
@@ -44,7 +44,7 @@ fn state6_when_the_peer_activates_while_the_answer_travels() {
 /// stops. Expected: every session established on the host gets
 /// TERMINATE(PLATFORM_SHUTDOWN) (or is never established).
 #[test]
-#[ignore = "sim-cp issue: Shutdown ignores sessions whose ESTABLISH is still pending"]
+
 fn shutdown_ends_sessions_still_waiting_for_establish() {
     let e = providers_under_test::find("sync-raw").expect("registered");
     for seed in 0..8 {
@@ -77,7 +77,7 @@ fn shutdown_ends_sessions_still_waiting_for_establish() {
 /// it was sent. Expected: a loss is excused if an identical datagram sent
 /// earlier was excused (or arrivals are credited to the latest candidate).
 #[test]
-#[ignore = "sim-cp issue: DATA-5 mis-attributes arrivals of identical datagrams"]
+
 fn identical_datagrams_one_lost() {
     let e = providers_under_test::find("sync-raw").expect("registered");
     let s: Script = vec![

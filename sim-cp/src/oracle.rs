@@ -130,6 +130,15 @@ impl Checker<'_> {
                 self.issued.insert(*tid);
             }
             What::Function { f, hr, .. } => self.function(e, *f, *hr),
+            What::ProviderStop => {
+                // The platform cleans up after a stopped provider, silently.
+                for (k, i) in self.insts.iter_mut() {
+                    if k.0 == e.host {
+                        i.failed_activation = None;
+                        i.timed_out = None;
+                    }
+                }
+            }
             What::Shutdown => {
                 self.shutdown.insert(e.host);
                 let keys: Vec<_> = self
@@ -308,7 +317,11 @@ impl Checker<'_> {
                 i.timed_out = None;
             }
             PlatformFn::CPNatfwtDestroyProviderInstance => {
-                self.insts.entry(key).or_default().registered = false;
+                // Destroy ends any session silently: nothing is owed any more.
+                let i = self.insts.entry(key).or_default();
+                i.registered = false;
+                i.failed_activation = None;
+                i.timed_out = None;
             }
             PlatformFn::CPNatfwtIndicateReceivedBuffers => {
                 let active = self

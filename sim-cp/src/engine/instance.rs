@@ -73,6 +73,8 @@ pub struct Session {
     pub phase: Phase,
     pub ended: Option<Reason>,
     pub active: bool,
+    /// When the session last became active (STATE-6 ground truth).
+    pub active_since: Nanos,
     /// The transition in flight, if any (STATE-4: at most one).
     pub transition: Option<Callback>,
     /// Open calls other than transitions.
@@ -106,6 +108,7 @@ impl Session {
             phase: Phase::Pending,
             ended: None,
             active: false,
+            active_since: now,
             transition: None,
             open: 0,
             added: Vec::new(),

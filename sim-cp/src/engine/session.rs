@@ -83,6 +83,15 @@ impl World {
         if self.cfg.has_fault(PlatformFault::CallBeforeEstablish) {
             return deferred;
         }
+        // A shutdown (or infrastructure fault) that came while ESTABLISH
+        // waited still ends this session: TERMINATE follows.
+        if self.hosts[host as usize].shutdown {
+            self.end_session(
+                inst,
+                Reason::PlatformShutdown,
+                "platform shut down before ESTABLISH returned",
+            );
+        }
         self.pump_host(host);
         deferred
     }
@@ -231,6 +240,7 @@ impl World {
                 s.transition = None;
                 if ok {
                     s.active = true;
+                    s.active_since = now;
                     let repeat =
                         s.transitions == 1 && self.cfg.has_fault(PlatformFault::RepeatTransition);
                     self.record(

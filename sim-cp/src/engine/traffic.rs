@@ -370,7 +370,8 @@ impl World {
             if o.to.is_none() {
                 now_holders.insert(o.inst);
                 let s = self.insts[o.inst as usize].session.as_ref();
-                let active = s.is_some_and(|s| s.live() && s.active);
+                // Active for the whole window, not only at its end.
+                let active = s.is_some_and(|s| s.live() && s.active && s.active_since <= start);
                 let host = self.insts[o.inst as usize].host;
                 let calm = self.traffic.disrupted.get(&host).is_none_or(|&d| d < start);
                 if o.from <= start && active && calm {
@@ -396,7 +397,16 @@ impl World {
             .collect();
         for d in lost {
             let dg = &self.traffic.dgs[d as usize];
-            let sent_at = dg.sent_at;
+            // Identical datagrams on the same pair cannot be told apart: judge
+            // from the earliest of them.
+            let sent_at = self
+                .traffic
+                .dgs
+                .iter()
+                .filter(|o| o.src == dg.src && o.dst == dg.dst && o.payload == dg.payload)
+                .map(|o| o.sent_at)
+                .min()
+                .unwrap_or(dg.sent_at);
             let dst_host = self
                 .traffic
                 .owners
@@ -442,9 +452,16 @@ impl World {
             .into_iter()
             .filter(|&d| self.traffic.dgs[d as usize].payload == data)
             .collect();
-        if let Some(&d) = matching
-            .iter()
-            .find(|&&d| !self.traffic.dgs[d as usize].delivered)
+        // Credit a datagram whose SEND is under way or succeeded first; one
+        // whose SEND failed may still have been carried.
+        let undelivered = |st: &[State]| {
+            matching.iter().copied().find(|&d| {
+                let dg = &self.traffic.dgs[d as usize];
+                !dg.delivered && st.contains(&dg.state)
+            })
+        };
+        if let Some(d) = undelivered(&[State::Sending, State::Sent])
+            .or_else(|| undelivered(&[State::Failed, State::Dropped, State::Waiting]))
         {
             self.traffic.dgs[d as usize].delivered = true;
             self.traffic.delivered += 1;
@@ -581,6 +598,20 @@ impl World {
                 },
             );
             return S_OK;
+        }
+        if s.is_some_and(|s| s.ended.is_some() && !s.terminate_delivered) {
+            // The session just ended but TERMINATE has not reached the
+            // provider yet: it cannot know, so this is refused but not blamed.
+            self.record(
+                host,
+                n,
+                What::Function {
+                    f,
+                    hr: E_INVALID_STATE,
+                    detail: Some("session ended; TERMINATE on its way".into()),
+                },
+            );
+            return E_INVALID_STATE;
         }
         if !active {
             let why = match s {
