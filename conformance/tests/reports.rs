@@ -1,5 +1,5 @@
 //! The three reports and the diagrams, on a certification built by hand
-//! around a real (seeded, deterministic) trace of a small correct provider.
+//! around a real (seeded, deterministic) trace of the `reference` provider.
 //!
 //! junit.xml is validated against `tests/junit.xsd` with `xmllint`
 //! (package libxml2-utils); without xmllint these tests fail, on purpose.
@@ -8,176 +8,14 @@ use conformance::diagram;
 use conformance::model::{Certification, Finding, MinimalCase, RuleStat, Verdict};
 use conformance::report;
 use conformance::scenario::Scenario;
-use parking_lot::Mutex;
-use sim_cp::net::NetAddr;
 use sim_cp::rules::id;
-use sim_cp::safe::*;
 use sim_cp::trace::What;
 use sim_cp::{
-    Action, Config, Cx, Family, Nanos, Provider, ProviderFactory, RuleId, Sim, Tid, Trace,
+    Action, Config, Family, Nanos, RuleId, Sim, Trace,
     Violation, CATALOGUE,
 };
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-
-// ---------------------------------------------------------------------------
-// A small correct provider: every instance shares a directory of which
-// transport ID lives at which network address, and completes every pended
-// call from a task of its own.
-
-const PORT: u16 = 7;
-type Directory = Arc<Mutex<HashMap<Tid, NetAddr>>>;
-/// Every session of a host, with its instance, for the receive path.
-type Sessions = Arc<Mutex<Vec<(Arc<ToySession>, InstanceRef)>>>;
-
-struct ToyFactory {
-    dir: Directory,
-}
-
-impl ProviderFactory for ToyFactory {
-    fn name(&self) -> String {
-        "toy".into()
-    }
-    fn create(&self, _host: &str) -> Box<dyn Provider> {
-        Box::new(Toy {
-            dir: self.dir.clone(),
-            sessions: Arc::default(),
-            instances: Vec::new(),
-        })
-    }
-}
-
-struct Toy {
-    dir: Directory,
-    sessions: Sessions,
-    instances: Vec<Instance>,
-}
-
-struct ToySession {
-    dir: Directory,
-    addr: NetAddr,
-    ids: Mutex<Vec<Tid>>,
-    active: Mutex<bool>,
-}
-
-impl Provider for Toy {
-    fn start(&mut self, cx: &Cx) {
-        let sessions = self.sessions.clone();
-        let addr = cx
-            .bind(PORT, move |_cx, _from, data| {
-                // [len][local][len][remote][payload], local being the receiver's.
-                let (l, rest) = data.split_at(1 + data[0] as usize);
-                let (r, payload) = rest.split_at(1 + rest[0] as usize);
-                let (Some(local), Some(remote)) =
-                    (Tid::from_bytes(&l[1..]), Tid::from_bytes(&r[1..]))
-                else {
-                    return;
-                };
-                for (s, inst) in sessions.lock().iter() {
-                    if s.ids.lock().contains(&local) && *s.active.lock() {
-                        let _ = inst.indicate(local, remote, payload);
-                    }
-                }
-            })
-            .expect("port free");
-        let s = Arc::new(ToySession {
-            dir: self.dir.clone(),
-            addr,
-            ids: Mutex::default(),
-            active: Mutex::new(false),
-        });
-        let inst = Instance::create(cx, s.clone()).expect("create");
-        self.sessions.lock().push((s, inst.as_ref()));
-        inst.register(&RegisterOptions::default())
-            .expect("register");
-        self.instances.push(inst);
-    }
-    fn stop(&mut self, _cx: &Cx) {
-        for inst in self.instances.drain(..) {
-            let _ = inst.deregister();
-            inst.destroy();
-        }
-    }
-}
-
-impl ToySession {
-    fn finish(&self, cx: &Cx, done: Completion, r: Result<(), Failure>) -> Reply {
-        let (reply, pending) = done.pend();
-        cx.spawn(move |_| pending.complete(r));
-        reply
-    }
-}
-
-impl SessionHandler for ToySession {
-    fn terminate(&self, cx: &Cx, inst: &InstanceRef, reason: TerminationReason) {
-        *self.active.lock() = false;
-        for id in self.ids.lock().drain(..) {
-            self.dir.lock().remove(&id);
-        }
-        if reason != TerminationReason::ProviderRequest {
-            let inst = *inst;
-            cx.after(Nanos::from_millis(1), move |_| {
-                let _ = inst.deregister();
-            });
-        }
-    }
-    fn transition_active(&self, cx: &Cx, _inst: &InstanceRef, done: Completion) -> Reply {
-        *self.active.lock() = true;
-        self.finish(cx, done, Ok(()))
-    }
-    fn transition_dormant(&self, cx: &Cx, _inst: &InstanceRef, done: Completion) -> Reply {
-        *self.active.lock() = false;
-        self.finish(cx, done, Ok(()))
-    }
-    fn add_transport_id(&self, cx: &Cx, _inst: &InstanceRef, id: Tid, done: Completion) -> Reply {
-        let mut dir = self.dir.lock();
-        if dir.contains_key(&id) {
-            drop(dir);
-            return self.finish(cx, done, Err(Failure::FAIL));
-        }
-        dir.insert(id, self.addr);
-        drop(dir);
-        self.ids.lock().push(id);
-        self.finish(cx, done, Ok(()))
-    }
-    fn remove_transport_id(
-        &self,
-        cx: &Cx,
-        _inst: &InstanceRef,
-        id: Tid,
-        done: Completion,
-    ) -> Reply {
-        self.ids.lock().retain(|x| *x != id);
-        self.dir.lock().remove(&id);
-        self.finish(cx, done, Ok(()))
-    }
-    fn reach_transport_id(&self, cx: &Cx, _inst: &InstanceRef, id: Tid, done: Completion) -> Reply {
-        let known = self.dir.lock().contains_key(&id);
-        self.finish(cx, done, if known { Ok(()) } else { Err(Failure::FAIL) })
-    }
-    fn send_buffers(
-        &self,
-        cx: &Cx,
-        _inst: &InstanceRef,
-        local: Tid,
-        remote: Tid,
-        data: &Buffers<'_>,
-        done: Completion,
-    ) -> Reply {
-        let Some(to) = self.dir.lock().get(&remote).copied() else {
-            return self.finish(cx, done, Err(Failure::FAIL));
-        };
-        let mut msg = vec![remote.as_bytes().len() as u8];
-        msg.extend_from_slice(remote.as_bytes());
-        msg.push(local.as_bytes().len() as u8);
-        msg.extend_from_slice(local.as_bytes());
-        msg.extend_from_slice(&data.to_vec());
-        cx.send_to(PORT, to, &msg);
-        self.finish(cx, done, Ok(()))
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The fixture: a fixed seeded story and a certification around it.
@@ -187,9 +25,7 @@ fn story() -> Trace {
     let sim = Sim::new(
         Config::with_seed(7),
         &["A", "B"],
-        Arc::new(ToyFactory {
-            dir: Arc::default(),
-        }),
+        providers_under_test::find("reference").expect("built in").factory(),
     );
     let at = Nanos::from_millis;
     sim.schedule(at(0), Action::StartProvider { host: "A".into() });
