@@ -4,6 +4,7 @@
 pub mod certify;
 pub mod cli;
 pub mod diagram;
+pub mod isolate;
 pub mod model;
 pub mod report;
 pub mod scenario;

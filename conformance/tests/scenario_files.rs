@@ -47,8 +47,10 @@ fn all() -> Vec<(PathBuf, Scenario)> {
 }
 
 fn provider(s: &Scenario) -> &str {
-    let ProviderRef::Builtin(name) = &s.provider;
-    name
+    match &s.provider {
+        ProviderRef::Builtin(name) => name,
+        ProviderRef::Library(_) => panic!("{}: bundled scenarios name built-in providers", s.name),
+    }
 }
 
 #[test]

@@ -462,8 +462,8 @@ static HRESULT CALLBACK transition_active(CPNATFWT_PROVIDER_INSTANCE h, PVOID ct
      * configuration says "abort"). */
     if (g_crash_abort)
         abort();
-    int *volatile nowhere = NULL;
-    *nowhere = 1;
+    volatile uintptr_t nowhere = 16; /* an address never mapped */
+    *(volatile int *)nowhere = 1;
 #endif
 #ifdef SAMPLE_BUG_HANG
     for (;;)

@@ -85,6 +85,9 @@ pub struct Subject {
     pub name: String,
     pub clock: ClockMode,
     pub make: Arc<dyn Fn() -> Arc<dyn ProviderFactory> + Send + Sync>,
+    /// A C provider module: each case names it and runs isolated
+    /// ([`crate::isolate`]); `None` for providers made in-process by `make`.
+    pub library: Option<crate::isolate::Library>,
 }
 
 impl Subject {
@@ -96,6 +99,7 @@ impl Subject {
             name: name.to_string(),
             clock,
             make: Arc::new(move || e.factory()),
+            library: None,
         })
     }
     /// Any provider: `make` gives a fresh factory for each case.
@@ -107,6 +111,7 @@ impl Subject {
             name: name.to_string(),
             clock: ClockMode::Virtual,
             make: Arc::new(make),
+            library: None,
         }
     }
 }
@@ -133,7 +138,14 @@ struct CaseResult {
 }
 
 fn run_case(subject: &Subject, s: &Scenario) -> CaseResult {
-    let r = scenario::run(s, (subject.make)(), subject.clock);
+    let r = match &subject.library {
+        Some(lib) => {
+            let mut s = s.clone();
+            lib.apply(&mut s);
+            crate::isolate::run_library(&s).unwrap_or_else(|e| panic!("{e}"))
+        }
+        None => scenario::run(s, (subject.make)(), subject.clock),
+    };
     let exercised = coverage::exercised(&r.outcome.trace).into_iter().collect();
     CaseResult {
         violations: r.outcome.violations,
@@ -368,6 +380,9 @@ fn shrink(
     // Pin the exact replay: the first violation of that fingerprint, at its step.
     let v = first_with_fingerprint(&best_run, fp)?;
     let mut s = best;
+    if let Some(lib) = &subject.library {
+        lib.apply(&mut s);
+    }
     let rules: std::collections::BTreeSet<RuleId> =
         best_run.violations.iter().map(|v| v.rule).collect();
     s.name = format!("{} shrunk: {}", subject.name, fp);

@@ -10,8 +10,19 @@ use std::sync::Arc;
 #[derive(clap::Args)]
 pub struct Args {
     /// A provider from `cpsim providers`.
-    #[arg(long)]
-    provider: String,
+    #[arg(
+        long,
+        required_unless_present = "provider_lib",
+        conflicts_with = "provider_lib"
+    )]
+    provider: Option<String>,
+    /// A C provider module (a shared library exporting CpsimProviderStart
+    /// and CpsimProviderStop); each case runs in a child process, in real time.
+    #[arg(long, value_name = "PATH")]
+    provider_lib: Option<PathBuf>,
+    /// A JSON file whose content is handed to the module's CpsimProviderStart.
+    #[arg(long, value_name = "FILE", requires = "provider_lib")]
+    provider_config: Option<PathBuf>,
     /// Generated cases.
     #[arg(long, default_value_t = 256)]
     cases: u64,
@@ -64,19 +75,55 @@ fn progress_bar(total: u64) -> Option<Arc<dyn Fn(u64, u64) + Send + Sync>> {
     }))
 }
 
+/// The subject of `--provider-lib` (and `--provider-config`).
+fn library_subject(
+    lib: &std::path::Path,
+    config: Option<&std::path::Path>,
+) -> Result<Subject, String> {
+    let config = match config {
+        None => serde_json::Value::Null,
+        Some(f) => {
+            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", f.display()))?
+        }
+    };
+    crate::isolate::library_subject(lib, config)
+}
+
 pub fn run(a: Args) -> i32 {
-    let Some(subject) = Subject::builtin(&a.provider) else {
-        eprintln!(
-            "cpsim: unknown provider `{}` (see `cpsim providers`)",
-            a.provider
-        );
-        return BAD_INPUT;
+    let subject = match (&a.provider, &a.provider_lib) {
+        (_, Some(lib)) => match library_subject(lib, a.provider_config.as_deref()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("cpsim: {e}");
+                return BAD_INPUT;
+            }
+        },
+        (Some(name), None) => match Subject::builtin(name) {
+            Some(s) => s,
+            None => {
+                eprintln!("cpsim: unknown provider `{name}` (see `cpsim providers`)");
+                return BAD_INPUT;
+            }
+        },
+        (None, None) => {
+            eprintln!("cpsim: give --provider NAME or --provider-lib PATH");
+            return BAD_INPUT;
+        }
     };
     if a.cases == 0 {
         eprintln!("cpsim: --cases must be at least 1");
         return BAD_INPUT;
     }
+    // A C module runs in real time: short cases, and few shrink steps.
+    let (shape, shrink_steps) = if subject.library.is_some() {
+        (crate::isolate::realtime_shape(), 16)
+    } else {
+        (Config::default().shape, Config::default().shrink_steps)
+    };
     let cfg = Config {
+        shape,
+        shrink_steps,
         cases: a.cases,
         seed: a.seed,
         strict: a.strict,
@@ -86,7 +133,16 @@ pub fn run(a: Args) -> i32 {
         ..Config::default()
     };
     let cert = certify_subject(&subject, cfg);
-    print_summary(&cert);
+    let which = match (&a.provider_lib, &a.provider_config) {
+        (Some(lib), Some(c)) => format!(
+            "--provider-lib {} --provider-config {}",
+            lib.display(),
+            c.display()
+        ),
+        (Some(lib), None) => format!("--provider-lib {}", lib.display()),
+        _ => format!("--provider {}", cert.provider),
+    };
+    print_summary(&cert, &which);
     if let Some(dir) = &a.report_dir {
         if let Err(e) = crate::report::write_all(&cert, dir) {
             eprintln!("cpsim: cannot write reports to {}: {e}", dir.display());
@@ -103,7 +159,7 @@ pub fn run(a: Args) -> i32 {
     }
 }
 
-fn print_summary(cert: &Certification) {
+fn print_summary(cert: &Certification, which: &str) {
     println!(
         "provider {}: {} ({} cases, seed {}, {:.2} s)",
         cert.provider, cert.verdict, cert.cases, cert.seed, cert.elapsed_s
@@ -114,8 +170,8 @@ fn print_summary(cert: &Certification) {
         println!("{}", cert.failure_message());
     }
     println!(
-        "rerun: cpsim certify --provider {} --seed {} --cases {}",
-        cert.provider, cert.seed, cert.cases
+        "rerun: cpsim certify {which} --seed {} --cases {}",
+        cert.seed, cert.cases
     );
 }
 

@@ -55,12 +55,24 @@ enum Command {
     Explain { rule: String },
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Internal: run one case of a C provider module (the scenario on
+    /// stdin) and write its outcome to FILE. Used by the harness to isolate
+    /// modules in child processes.
+    #[command(name = "__run-case", hide = true)]
+    RunCase {
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// Runs the CLI; returns the process exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     // Provider panics become CRASH-1 findings; do not spray them on stderr.
     sim_cp::runtime::quiet_provider_panics();
+    // C provider modules run each case in a child process: this binary.
+    if crate::isolate::runner().is_none() {
+        crate::isolate::set_runner(std::env::current_exe().ok());
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
@@ -82,6 +94,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Replay { file } => scenarios::replay(&file),
         Command::Rules { json } => rules::list(json),
         Command::Explain { rule } => rules::explain(&rule),
+        Command::RunCase { out } => crate::isolate::child_main(&out),
         Command::Schema => {
             println!(
                 "{}",

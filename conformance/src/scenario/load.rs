@@ -109,7 +109,18 @@ impl std::error::Error for LoadError {}
 /// (see [`load_with`] and [`load_checked`]).
 pub fn load(path: &Path) -> Result<Scenario, LoadError> {
     let (text, origin) = read(path)?;
-    parse(&text, &origin)
+    parse(&text, &origin).map(|s| resolve_library(s, path))
+}
+
+/// A relative `provider.library` path is relative to the scenario file.
+fn resolve_library(mut s: Scenario, file: &Path) -> Scenario {
+    if let super::ProviderRef::Library(lib) = &mut s.provider {
+        if lib.is_relative() {
+            let dir = file.parent().unwrap_or_else(|| Path::new(""));
+            *lib = dir.join(&*lib);
+        }
+    }
+    s
 }
 
 /// Like [`load`], and the provider's name must satisfy `known_providers`.
@@ -118,7 +129,7 @@ pub fn load_with(
     known_providers: &dyn Fn(&str) -> bool,
 ) -> Result<Scenario, LoadError> {
     let (text, origin) = read(path)?;
-    parse_with(&text, &origin, known_providers)
+    parse_with(&text, &origin, known_providers).map(|s| resolve_library(s, path))
 }
 
 /// What the CLI uses: [`load_with`] against the providers this build ships
@@ -262,8 +273,8 @@ fn parse_inner(
         }
     };
     validate(&scenario).map_err(fail)?;
-    if let Some(known) = known_providers {
-        let super::ProviderRef::Builtin(name) = &scenario.provider;
+    if let (Some(known), super::ProviderRef::Builtin(name)) = (known_providers, &scenario.provider)
+    {
         if !known(name) {
             return Err(fail(Problem {
                 path: vec![Seg::key("provider"), Seg::key("builtin")],
@@ -640,13 +651,18 @@ fn validate(s: &Scenario) -> Result<(), Problem> {
         )?;
     }
     check_hosts(&s.hosts)?;
-    let super::ProviderRef::Builtin(provider) = &s.provider;
-    if provider.trim().is_empty() {
-        problem(
+    match &s.provider {
+        super::ProviderRef::Builtin(provider) if provider.trim().is_empty() => problem(
             vec![Seg::key("provider"), Seg::key("builtin")],
             K::Invalid,
             "the provider's name is empty".into(),
-        )?;
+        )?,
+        super::ProviderRef::Library(path) if path.as_os_str().is_empty() => problem(
+            vec![Seg::key("provider"), Seg::key("library")],
+            K::Invalid,
+            "the provider module's path is empty".into(),
+        )?,
+        _ => {}
     }
     check_platform(&s.platform)?;
     if s.steps.is_empty() {

@@ -66,6 +66,11 @@ pub struct Scenario {
 pub enum ProviderRef {
     /// A provider listed by `cpsim providers`.
     Builtin(String),
+    /// A C provider module: a shared library exporting `CpsimProviderStart`
+    /// and `CpsimProviderStop` (see `docs/c-providers.md`). A relative path
+    /// is resolved against the scenario file's directory. Every host runs
+    /// its own copy, in real time, and each run happens in a child process.
+    Library(std::path::PathBuf),
 }
 
 /// Platform settings of a scenario.

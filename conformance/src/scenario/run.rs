@@ -119,8 +119,13 @@ fn add_platform_violations(outcome: &mut Outcome) {
 
 /// Runs a scenario whose provider is built in: looks it up in
 /// `providers_under_test`, which says how to make it and which clock it needs.
+/// A C provider module runs through [`crate::isolate::run_library`] (in a
+/// child process when a runner is set).
 pub fn run_builtin(s: &Scenario) -> Result<ScenarioRun, String> {
-    let ProviderRef::Builtin(name) = &s.provider;
+    let name = match &s.provider {
+        ProviderRef::Builtin(name) => name,
+        ProviderRef::Library(_) => return crate::isolate::run_library(s),
+    };
     let entry = providers_under_test::find(name)
         .ok_or_else(|| format!("unknown provider `{name}` (`cpsim providers` lists them)"))?;
     Ok(run(s, entry.factory(), entry.clock))
