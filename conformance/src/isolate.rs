@@ -67,6 +67,7 @@ impl Library {
 
 /// The shape of generated cases that suits a real-time provider: two
 /// hosts, a dozen steps within two seconds.
+#[allow(clippy::needless_update)] // fields added to Shape later get defaults
 pub fn realtime_shape() -> crate::certify::Shape {
     crate::certify::Shape {
         hosts: 2,

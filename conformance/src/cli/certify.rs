@@ -121,6 +121,8 @@ pub fn run(a: Args) -> i32 {
     } else {
         (Config::default().shape, Config::default().shrink_steps)
     };
+    // Spelled with `..` so that fields added to Config later get defaults.
+    #[allow(clippy::needless_update)]
     let cfg = Config {
         shape,
         shrink_steps,
