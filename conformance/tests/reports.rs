@@ -10,10 +10,7 @@ use conformance::report;
 use conformance::scenario::Scenario;
 use sim_cp::rules::id;
 use sim_cp::trace::What;
-use sim_cp::{
-    Action, Config, Family, Nanos, RuleId, Sim, Trace,
-    Violation, CATALOGUE,
-};
+use sim_cp::{Action, Config, Family, Nanos, RuleId, Sim, Trace, Violation, CATALOGUE};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -25,7 +22,9 @@ fn story() -> Trace {
     let sim = Sim::new(
         Config::with_seed(7),
         &["A", "B"],
-        providers_under_test::find("reference").expect("built in").factory(),
+        providers_under_test::find("reference")
+            .expect("built in")
+            .factory(),
     );
     let at = Nanos::from_millis;
     sim.schedule(at(0), Action::StartProvider { host: "A".into() });
