@@ -118,6 +118,7 @@ fn a_weak_run_cannot_pass_by_accident() {
             hosts: 2,
             max_steps: 1,
             horizon_ms: 2,
+            ..Default::default()
         },
         ..Config::default()
     };

@@ -201,7 +201,11 @@ pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1)
     });
-    let strategy = strategy::case(subject.name.clone(), cfg.shape.clone());
+    let shape = match subject.clock {
+        ClockMode::RealTime => cfg.shape.clone().real_time(),
+        ClockMode::Virtual => cfg.shape.clone(),
+    };
+    let strategy = strategy::case(subject.name.clone(), shape);
     let mut runner = TestRunner::new_with_rng(
         PtConfig {
             failure_persistence: None,

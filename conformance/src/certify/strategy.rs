@@ -16,6 +16,16 @@ pub struct Shape {
     pub max_steps: usize,
     /// Steps happen within this much virtual time (ms).
     pub horizon_ms: u64,
+    /// Time after the last step before the final checks (ms).
+    pub drain_ms: u64,
+}
+
+impl Shape {
+    /// The shape for providers run in real time: every millisecond of a
+    /// case is a real one, so cases are short and drain quickly.
+    pub fn real_time(self) -> Shape {
+        Shape { horizon_ms: self.horizon_ms.min(2_000), drain_ms: self.drain_ms.min(500), ..self }
+    }
 }
 
 impl Default for Shape {
@@ -24,6 +34,7 @@ impl Default for Shape {
             hosts: 3,
             max_steps: 24,
             horizon_ms: 60_000,
+            drain_ms: sim_cp::Config::default().drain_ms,
         }
     }
 }
@@ -80,6 +91,7 @@ pub fn net() -> impl Strategy<Value = NetFaults> {
 /// Whole cases for `provider`, as scenarios.
 pub fn case(provider: String, shape: Shape) -> impl Strategy<Value = Scenario> {
     let n = shape.hosts.clamp(2, 3);
+    let drain_ms = shape.drain_ms;
     let hosts: Vec<String> = NAMES[..n].iter().map(|s| s.to_string()).collect();
     let steps = prop::collection::vec(
         step(hosts.clone(), shape.horizon_ms.max(2)),
@@ -106,6 +118,7 @@ pub fn case(provider: String, shape: Shape) -> impl Strategy<Value = Scenario> {
                 seed,
                 net,
                 tasks,
+                drain_ms,
                 ..PlatformSettings::default()
             },
             steps: all,
