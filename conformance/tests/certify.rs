@@ -116,6 +116,7 @@ fn a_weak_run_cannot_pass_by_accident() {
         regressions: None,
         shape: conformance::certify::Shape {
             hosts: 2,
+            min_steps: 1,
             max_steps: 1,
             horizon_ms: 2,
             ..Default::default()

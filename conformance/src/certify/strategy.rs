@@ -12,6 +12,8 @@ use sim_cp::{Family, NetFaults, TaskTiming};
 pub struct Shape {
     /// Simulated hosts, 2 or 3 (all start their provider at time 0).
     pub hosts: usize,
+    /// At least this many steps after the start (1 or more).
+    pub min_steps: usize,
     /// At most this many steps after the start.
     pub max_steps: usize,
     /// Steps happen within this much virtual time (ms).
@@ -32,6 +34,7 @@ impl Default for Shape {
     fn default() -> Self {
         Shape {
             hosts: 3,
+            min_steps: 1,
             max_steps: 24,
             horizon_ms: 60_000,
             drain_ms: sim_cp::Config::default().drain_ms,
@@ -93,9 +96,10 @@ pub fn case(provider: String, shape: Shape) -> impl Strategy<Value = Scenario> {
     let n = shape.hosts.clamp(2, 3);
     let drain_ms = shape.drain_ms;
     let hosts: Vec<String> = NAMES[..n].iter().map(|s| s.to_string()).collect();
+    let max = shape.max_steps.max(1);
     let steps = prop::collection::vec(
         step(hosts.clone(), shape.horizon_ms.max(2)),
-        1..=shape.max_steps.max(1),
+        shape.min_steps.clamp(1, max)..=max,
     );
     (any::<u64>(), net(), timing(), steps).prop_map(move |(seed, net, tasks, mut steps)| {
         steps.sort_by_key(Step::at_ms);

@@ -516,6 +516,45 @@ impl Sim {
         }
     }
 
+    /// Benchmark hook: issues `n` REACH_TRANSPORT_ID calls, one after the
+    /// other, on the first active instance that holds a transport ID, towards
+    /// an ID another instance holds, each through the normal path (the
+    /// platform's work queue, the event queue, the dispatch path with every
+    /// check and the trace as configured). Returns the number of calls made
+    /// (the call serials issued). Panics if no such pair of instances exists.
+    #[doc(hidden)]
+    pub fn bench_dispatch(&self, n: u32) -> u32 {
+        let (inst, target) = {
+            let w = self.shared.world.lock();
+            let found = (0..w.insts.len() as u32).find_map(|i| {
+                let s = w.insts[i as usize].session.as_ref()?;
+                if !(s.live() && s.active && s.transition.is_none() && !s.added.is_empty()) {
+                    return None;
+                }
+                let family = s.added[0].is_v4();
+                w.traffic.held_by_other(i, family).map(|t| (i, t))
+            });
+            found.expect("bench_dispatch: no active instance with a reachable peer")
+        };
+        for _ in 0..n {
+            let now = {
+                let mut w = self.shared.world.lock();
+                w.issue(inst, instance::Op::Reach(target));
+                w.now
+            };
+            self.run_until(now);
+        }
+        n
+    }
+
+    /// Benchmark hook: application datagrams sent and delivered so far, and
+    /// the violations so far.
+    #[doc(hidden)]
+    pub fn bench_counts(&self) -> (u32, u32, usize) {
+        let w = self.shared.world.lock();
+        (w.traffic.sent(), w.traffic.delivered(), w.violations.len())
+    }
+
     fn execute(&self, ev: Ev) {
         match ev {
             Ev::Invoke { inst, session, op } => {

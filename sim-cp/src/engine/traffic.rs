@@ -144,6 +144,14 @@ impl Traffic {
             .find(|o| o.tid == t && o.inst != inst && o.to.is_none())
             .map(|o| o.inst)
     }
+    /// A transport ID of `family` (v4: true) that an instance other than
+    /// `inst` holds now (for the dispatch benchmark).
+    pub fn held_by_other(&self, inst: u32, v4: bool) -> Option<Tid> {
+        self.owners
+            .iter()
+            .find(|o| o.inst != inst && o.to.is_none() && o.tid.is_v4() == v4)
+            .map(|o| o.tid)
+    }
     pub fn payload(&self, d: u32) -> &[u8] {
         &self.dgs[d as usize].payload
     }
