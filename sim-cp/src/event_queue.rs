@@ -55,6 +55,17 @@ impl<E> EventQueue<E> {
             ev,
         });
     }
+    /// Reserves the sequence number the next `push` would have used, for an
+    /// event that may be queued later with [`push_reserved`](Self::push_reserved).
+    pub fn reserve(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+    /// Queues `ev` with a sequence number from [`reserve`](Self::reserve):
+    /// it pops exactly where it would have, had it been pushed then.
+    pub fn push_reserved(&mut self, at: Nanos, seq: u64, ev: E) {
+        self.heap.push(Entry { at, seq, ev });
+    }
     /// The time of the earliest event.
     pub fn peek_time(&self) -> Option<Nanos> {
         self.heap.peek().map(|e| e.at)

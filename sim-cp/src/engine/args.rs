@@ -49,9 +49,22 @@ pub struct Tampered {
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub struct Slot(usize);
 
+/// What the provider could see of a block when its call started: compared
+/// field by field when the call completes (COMP-8, DATA-6). An exact copy,
+/// so any change is found, and cheaper than hashing the bytes.
+#[derive(Default, PartialEq)]
+struct Seal {
+    tids: [(u16, usize); 2],
+    bytes: [[u8; 16]; 2],
+    chain: [(u32, usize); CHAIN],
+    payload: Vec<u8>,
+}
+
 #[derive(Default)]
 pub struct ArgPool {
     blocks: Vec<*mut Block>,
+    /// Per block: its seal (platform memory, never handed out).
+    seals: Vec<Seal>,
     free: Vec<usize>,
     quarantine: VecDeque<usize>,
     live: Vec<bool>,
@@ -86,6 +99,7 @@ impl ArgPool {
                 }));
                 let i = self.blocks.len();
                 self.blocks.push(b);
+                self.seals.push(Seal::default());
                 self.live.push(false);
                 // SAFETY: `b` was just allocated and is exclusively ours; we
                 // only take field addresses.
@@ -165,30 +179,43 @@ impl ArgPool {
         }
     }
 
-    /// A checksum of everything the provider could see of the block.
-    pub fn digest(&self, s: Slot) -> u64 {
-        let b = self.blocks[s.0];
-        let mut h = 0xcbf2_9ce4_8422_2325u64;
-        let mut eat = |x: &[u8]| {
-            for &v in x {
-                h = (h ^ v as u64).wrapping_mul(0x100_0000_01b3);
-            }
-        };
-        // SAFETY: reading plain bytes of a live block we own.
+    /// Reads the fields the provider could see of block `b` into `seal`.
+    fn read_seal(b: *mut Block, seal: &mut Seal) {
+        // SAFETY: reading plain bytes of a block we own.
         unsafe {
             let blk = &*b;
             for k in 0..2 {
-                eat(&blk.tids[k].size.to_le_bytes());
-                eat(&(blk.tids[k].transportId as usize).to_le_bytes());
-                eat(&blk.bytes[k]);
+                seal.tids[k] = (blk.tids[k].size, blk.tids[k].transportId as usize);
             }
+            seal.bytes = blk.bytes;
             for k in 0..CHAIN {
-                eat(&blk.chain[k].size.to_le_bytes());
-                eat(&(blk.chain[k].next as usize).to_le_bytes());
+                seal.chain[k] = (blk.chain[k].size, blk.chain[k].next as usize);
             }
-            eat(&blk.payload);
+            seal.payload.clear();
+            seal.payload.extend_from_slice(&blk.payload);
         }
-        h
+    }
+
+    /// Records what the provider is about to be shown of the block.
+    pub fn seal(&mut self, s: Slot) {
+        Self::read_seal(self.blocks[s.0], &mut self.seals[s.0]);
+    }
+
+    /// Whether the block is as it was sealed: every transport ID (size,
+    /// pointer, bytes), the chain's structure (sizes and links) and the
+    /// payload bytes.
+    pub fn intact(&self, s: Slot) -> bool {
+        let b = self.blocks[s.0];
+        let seal = &self.seals[s.0];
+        // SAFETY: reading plain bytes of a live block we own.
+        unsafe {
+            let blk = &*b;
+            (0..2).all(|k| seal.tids[k] == (blk.tids[k].size, blk.tids[k].transportId as usize))
+                && seal.bytes == blk.bytes
+                && (0..CHAIN)
+                    .all(|k| seal.chain[k] == (blk.chain[k].size, blk.chain[k].next as usize))
+                && seal.payload == blk.payload
+        }
     }
 
     /// Deliberately damages a live block (the ClobberPendedArgs platform fault).

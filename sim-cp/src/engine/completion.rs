@@ -10,7 +10,6 @@ use crate::config::{Callback, PlatformFault};
 use crate::rules::id;
 use crate::time::Nanos;
 use crate::trace::{hr_name, What};
-use std::collections::BTreeMap;
 
 /// A call the platform started that has not finished.
 pub struct OpenCall {
@@ -23,8 +22,14 @@ pub struct OpenCall {
     /// A completion that arrived before the callback returned (COMP-10).
     pub early: Option<i32>,
     pub args: Option<Slot>,
-    pub digest: u64,
     pub timed_out: bool,
+    /// The call's time limit: when, and the event-queue sequence number
+    /// reserved for it when the call started. The deadline event is only
+    /// queued if the call is still open when its callback returns (a call
+    /// that returned synchronously can never time out); with the reserved
+    /// sequence number it pops exactly where it would have had it been
+    /// queued up front.
+    pub deadline: (Nanos, u64),
 }
 
 #[derive(Copy, Clone, PartialEq, Eq)]
@@ -42,21 +47,67 @@ struct Closed {
     end: End,
     cb: Callback,
     inst: u32,
+    /// Where an open call lives in `Calls::slab`.
+    slot: u32,
 }
 
-/// Every call of a run: open ones in full, finished ones in 12 bytes.
+/// Every call of a run: open ones in full (in a slab, reused), finished
+/// ones in 16 bytes.
 #[derive(Default)]
 pub struct Calls {
-    pub open: BTreeMap<u32, OpenCall>,
+    slab: Vec<Option<OpenCall>>,
+    free: Vec<u32>,
     ended: Vec<Closed>,
 }
 
 impl Calls {
+    /// The open call `serial`, if it is open.
+    pub fn get(&self, serial: u32) -> Option<&OpenCall> {
+        let c = self.ended.get(serial as usize)?;
+        if c.end != End::Open || serial == 0 {
+            return None;
+        }
+        self.slab[c.slot as usize].as_ref()
+    }
+
+    /// The open call `serial`, if it is open.
+    pub fn get_mut(&mut self, serial: u32) -> Option<&mut OpenCall> {
+        let c = self.ended.get(serial as usize)?;
+        if c.end != End::Open || serial == 0 {
+            return None;
+        }
+        self.slab[c.slot as usize].as_mut()
+    }
+
+    /// Takes call `serial` out of the open calls, marking it ended as `end`.
+    fn remove(&mut self, serial: u32, end: End) -> Option<OpenCall> {
+        let c = self.ended.get_mut(serial as usize)?;
+        if c.end != End::Open || serial == 0 {
+            return None;
+        }
+        c.end = end;
+        let slot = c.slot;
+        let call = self.slab[slot as usize].take();
+        self.free.push(slot);
+        call
+    }
+
+    /// The open calls, in serial order.
+    pub fn open(&self) -> Vec<(u32, &OpenCall)> {
+        let mut v: Vec<(u32, &OpenCall)> = Vec::new();
+        for (serial, c) in self.ended.iter().enumerate().skip(1) {
+            if c.end == End::Open {
+                if let Some(call) = self.slab[c.slot as usize].as_ref() {
+                    v.push((serial as u32, call));
+                }
+            }
+        }
+        v
+    }
+
     /// Forgets an open call whose provider was stopped.
     pub fn abandon(&mut self, serial: u32) {
-        if self.open.remove(&serial).is_some() {
-            self.ended[serial as usize].end = End::Abandoned;
-        }
+        self.remove(serial, End::Abandoned);
     }
 
     /// A fresh call serial (from 1).
@@ -66,15 +117,27 @@ impl Calls {
                 end: End::Sync,
                 cb: Callback::EstablishSessionIndication,
                 inst: 0,
+                slot: 0,
             });
         }
         let serial = self.ended.len() as u32;
+        let (cb, inst) = (call.op.callback(), call.inst);
+        let slot = match self.free.pop() {
+            Some(k) => {
+                self.slab[k as usize] = Some(call);
+                k
+            }
+            None => {
+                self.slab.push(Some(call));
+                (self.slab.len() - 1) as u32
+            }
+        };
         self.ended.push(Closed {
             end: End::Open,
-            cb: call.op.callback(),
-            inst: call.inst,
+            cb,
+            inst,
+            slot,
         });
-        self.open.insert(serial, call);
         serial
     }
 }
@@ -82,11 +145,12 @@ impl Calls {
 impl World {
     /// The callback of call `serial` returned `hr` (the dispatch path).
     pub fn callback_returned(&mut self, serial: u32, hr: i32) {
-        let Some(c) = self.calls.open.get_mut(&serial) else {
+        let Some(c) = self.calls.get_mut(serial) else {
             return;
         };
         c.in_callback = false;
         let (inst, cb, early, started) = (c.inst, c.op.callback(), c.early, c.started);
+        let deadline = c.deadline;
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
         self.record(
             host,
@@ -127,6 +191,11 @@ impl World {
         if hr == E_PENDING_IO {
             if let Some(status) = early {
                 self.finish_call(serial, status, false);
+            }
+            if self.calls.get(serial).is_some() {
+                // Still open: its time limit now runs (see `OpenCall::deadline`).
+                let (at, seq) = deadline;
+                self.queue.push_reserved(at, seq, Ev::Deadline { serial });
             }
             return;
         }
@@ -256,8 +325,7 @@ impl World {
         }
         let c = self
             .calls
-            .open
-            .get_mut(&serial)
+            .get_mut(serial)
             .expect("open calls are in the table");
         if c.in_callback {
             if c.early.is_some() {
@@ -291,10 +359,10 @@ impl World {
     /// Ends call `serial` with `status`: bookkeeping, argument quarantine,
     /// and the operation's effect on the session.
     fn finish_call(&mut self, serial: u32, status: i32, sync: bool) {
-        let Some(c) = self.calls.open.remove(&serial) else {
+        let end = if sync { End::Sync } else { End::Completed };
+        let Some(c) = self.calls.remove(serial, end) else {
             return;
         };
-        self.calls.ended[serial as usize].end = if sync { End::Sync } else { End::Completed };
         let cb = c.op.callback();
         let (host, n) = (
             self.insts[c.inst as usize].host,
@@ -302,7 +370,7 @@ impl World {
         );
         let mut clobbered = false;
         if let Some(slot) = c.args {
-            clobbered = self.args.digest(slot) != c.digest;
+            clobbered = !self.args.intact(slot);
             if let Some(t) = self.args.retire(slot) {
                 self.report_tampered(t);
             }
@@ -366,7 +434,7 @@ impl World {
 
     /// A call's time limit passed (TIME-1, TIME-2).
     pub fn deadline(&mut self, serial: u32) {
-        let Some(c) = self.calls.open.get_mut(&serial) else {
+        let Some(c) = self.calls.get_mut(serial) else {
             return;
         };
         if c.timed_out {
@@ -415,19 +483,21 @@ impl World {
         }
     }
 
-    /// Schedules the deadline of a call that just started.
-    pub fn arm_deadline(&mut self, serial: u32, cb: Callback) {
+    /// The deadline of a call that starts now: its time and the event
+    /// sequence number reserved for it (queued only if the call is still
+    /// open when its callback returns: see `OpenCall::deadline`).
+    pub fn reserve_deadline(&mut self, cb: Callback) -> (Nanos, u64) {
         let at = self.now.saturating_add(self.cfg.limits.limit(cb));
-        self.schedule(at, Ev::Deadline { serial });
+        (at.max(self.now), self.queue.reserve())
     }
 
     /// End of run: pended calls never completed (COMP-4) and tampered quarantine (COMP-7).
     pub fn check_unfinished_calls(&mut self) {
         let open: Vec<(u32, u32, Callback, bool)> = self
             .calls
-            .open
-            .iter()
-            .map(|(s, c)| (*s, c.inst, c.op.callback(), c.in_callback))
+            .open()
+            .into_iter()
+            .map(|(s, c)| (s, c.inst, c.op.callback(), c.in_callback))
             .collect();
         for (serial, inst, cb, in_cb) in open {
             if in_cb {
@@ -450,10 +520,10 @@ impl World {
     /// Whether a host's instances have open calls (for LIFE-8).
     pub fn open_calls_of(&self, host: u8) -> Vec<(u32, u32, Callback)> {
         self.calls
-            .open
-            .iter()
+            .open()
+            .into_iter()
             .filter(|(_, c)| self.insts[c.inst as usize].host == host && !c.in_callback)
-            .map(|(s, c)| (*s, c.inst, c.op.callback()))
+            .map(|(s, c)| (s, c.inst, c.op.callback()))
             .collect()
     }
 }

@@ -26,7 +26,8 @@ use std::sync::Arc;
 struct InCallback<'a>(&'a Shared);
 impl<'a> InCallback<'a> {
     fn enter(s: &'a Shared, inst: u32, cb: Callback) -> Self {
-        let idx = Callback::ALL.iter().position(|c| *c == cb).unwrap_or(0) as u64;
+        // `Callback::ALL` is in declaration order.
+        let idx = cb as u64;
         s.cb_what
             .store(((inst as u64) << 8) | idx, Ordering::Relaxed);
         s.cb_epoch.fetch_add(1, Ordering::AcqRel);
@@ -66,16 +67,19 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
     let uctx = user_context(&w, inst);
     let delta = uctx as u64 ^ w.insts[inst as usize].user_context as u64;
     let started = w.now;
+    // The deadline's place in the event order is taken now, before anything
+    // the callback schedules (see `OpenCall::deadline`).
+    let deadline = w.reserve_deadline(cb);
     let serial = w.calls.begin(OpenCall {
         inst,
         session,
-        op: op.clone(),
+        op,
         started,
         in_callback: true,
         early: None,
         args: None,
-        digest: 0,
         timed_out: false,
+        deadline,
     });
     let ctx = handle::encode(Kind::Completion, w.id, serial) as usize as *mut c_void;
     let routine: crate::abi::CPNATFWT_PLATFORM_COMPLETION_ROUTINE =
@@ -97,10 +101,8 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
                 *t
             };
             ptrs[0] = w.args.tid(slot, 0, t);
-            let d = w.args.digest(slot);
-            let c = w.calls.open.get_mut(&serial).expect("just opened");
-            c.args = Some(slot);
-            c.digest = d;
+            w.args.seal(slot);
+            w.calls.get_mut(serial).expect("just opened").args = Some(slot);
             tid = Some(t);
         }
         Op::Send {
@@ -112,15 +114,14 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
             ptrs[0] = w.args.tid(slot, 0, *local);
             ptrs[1] = w.args.tid(slot, 1, *r);
             let pieces = 1 + w.rng.below(3) as usize;
-            let payload = w.traffic.payload(*datagram).to_vec();
-            chain = w.args.chain(slot, &payload, pieces);
-            let d = w.args.digest(slot);
-            let c = w.calls.open.get_mut(&serial).expect("just opened");
-            c.args = Some(slot);
-            c.digest = d;
+            let World { args, traffic, .. } = &mut *w;
+            let payload = traffic.payload(*datagram);
+            chain = args.chain(slot, payload, pieces);
+            bytes = Some(payload.len() as u32);
+            w.args.seal(slot);
+            w.calls.get_mut(serial).expect("just opened").args = Some(slot);
             tid = Some(*local);
             remote = Some(*r);
-            bytes = Some(payload.len() as u32);
             w.traffic.sending(*datagram, serial);
         }
         Op::Activate | Op::Deactivate => {}
@@ -139,10 +140,9 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
             routine: routine.is_some(),
         },
     );
-    w.arm_deadline(serial, cb);
     if w.cfg.has_fault(PlatformFault::ClobberPendedArgs) {
-        if let Some(slot) = w.calls.open[&serial].args {
-            // Clobbered after the digest: the checker must notice at completion.
+        if let Some(slot) = w.calls.get(serial).and_then(|c| c.args) {
+            // Clobbered after the seal: the checker must notice at completion.
             w.args.clobber(slot);
         }
     }

@@ -40,7 +40,7 @@ pub struct Interface {
 }
 
 /// Platform work that needs a callback.
-#[derive(Clone, Debug)]
+#[derive(Copy, Clone, Debug)]
 pub enum Op {
     Activate,
     Deactivate,

@@ -357,7 +357,7 @@ pub(crate) fn report_dropped_completion(ctx: usize) {
     else {
         return;
     };
-    if let Some(c) = w.calls.open.get(&serial) {
+    if let Some(c) = w.calls.get(serial) {
         let (cb, inst) = (c.op.callback(), c.inst);
         let (host, n) = (w.insts[inst as usize].host, w.insts[inst as usize].n);
         w.violate(
