@@ -147,4 +147,6 @@ pub struct Instance {
     pub owes_deregister: Option<u32>,
     /// A Register of this instance failed before (for the LIFE-3 platform fault).
     pub failed_register: bool,
+    /// Marked for the next `pump_host` of its host (see `World::mark`).
+    pub dirty: bool,
 }

@@ -155,7 +155,9 @@ impl World {
             sessions: 0,
             owes_deregister: None,
             failed_register: false,
+            dirty: false,
         });
+        self.hosts[host as usize].insts.push(idx);
         // SAFETY: checked non-NULL above.
         unsafe { out.write_unaligned(CPNATFWT_PROVIDER_INSTANCE::from_u64(handle)) };
         self.function(host, n, f, S_OK)
@@ -164,6 +166,7 @@ impl World {
     /// CPNatfwtRegisterProviderInstance. Returns the HRESULT and, when
     /// ESTABLISH is to be delivered on the caller's thread, the session.
     pub(crate) fn register(&mut self, inst: u32, args: RegisterArgs) -> (i32, Option<u32>) {
+        self.mark(inst);
         let f = PlatformFn::CPNatfwtRegisterProviderInstance;
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
         let fail = |w: &mut World, rule: Option<crate::rules::RuleId>, hr: i32, msg: String| {
@@ -342,6 +345,7 @@ impl World {
     /// Deregister's bookkeeping. Returns the HRESULT and, if TERMINATE must
     /// be delivered on the caller's thread first, the session.
     pub(crate) fn deregister(&mut self, inst: u32) -> (i32, Option<u32>) {
+        self.mark(inst);
         let f = PlatformFn::CPNatfwtDeregisterProviderInstance;
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
         if let Some(s) = self.insts[inst as usize].session.as_mut() {
@@ -396,6 +400,7 @@ impl World {
 
     /// CPNatfwtDestroyProviderInstance's bookkeeping.
     pub(crate) fn destroy(&mut self, inst: u32) {
+        self.mark(inst);
         let f = PlatformFn::CPNatfwtDestroyProviderInstance;
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
         if let Some(s) = self.insts[inst as usize].session.as_mut() {

@@ -176,6 +176,10 @@ pub(crate) struct Host {
     pub endpoints: BTreeMap<u16, Handler>,
     /// Extra addresses added by notifications (for AddressRemove).
     pub extra_addrs: u8,
+    /// The host's instances (indices into `World::insts`), in creation order.
+    pub insts: Vec<u32>,
+    /// Instances marked for the next `pump_host` (see `World::mark`).
+    pub dirty: Vec<u32>,
 }
 
 /// The whole simulated world behind one lock.
@@ -703,6 +707,8 @@ impl Host {
             stalls: 0,
             endpoints: BTreeMap::new(),
             extra_addrs: 0,
+            insts: Vec::new(),
+            dirty: Vec::new(),
         }
     }
 }

@@ -40,6 +40,10 @@ impl World {
             return Deferred::default();
         };
         s.phase = Phase::Established;
+        self.mark(inst);
+        let Some(s) = self.insts[inst as usize].session.as_mut() else {
+            return Deferred::default();
+        };
         let deferred = Deferred {
             deregister: s.deferred_deregister,
             destroy: s.deferred_destroy,
@@ -167,6 +171,7 @@ impl World {
             },
         );
         self.reroute_from(inst);
+        self.mark(inst);
         self.pump_host(host);
     }
 
@@ -194,10 +199,12 @@ impl World {
         s.last_activity = self.now;
         let session = s.no;
         self.schedule(self.now, Ev::Invoke { inst, session, op });
+        self.mark(inst);
     }
 
     /// Undoes `issue`'s bookkeeping for an operation that will not complete normally.
     pub fn op_abandoned(&mut self, inst: u32, session: u32, op: &Op) {
+        self.mark(inst);
         let Some(s) = self.insts[inst as usize]
             .session
             .as_mut()
@@ -227,6 +234,7 @@ impl World {
 
     /// A call finished on a live session with success `ok`: apply its effect.
     pub fn op_done(&mut self, inst: u32, op: Op, ok: bool, started: Nanos) {
+        self.mark(inst);
         let host = self.insts[inst as usize].host;
         let n = self.insts[inst as usize].n;
         let now = self.now;
@@ -337,7 +345,7 @@ impl World {
                     if truth.surely_reachable && !self.net.disturbed_since(started) {
                         self.violate(id::STATE_6, host, n, Some("REACH_TRANSPORT_ID"), format!("REACH of {t} failed although an active peer holds it and the network is healthy"));
                     }
-                    self.traffic.reach_failed(inst, t);
+                    self.traffic.reach_failed(host, inst, t);
                 }
             }
             Op::Send {
@@ -363,20 +371,69 @@ impl World {
         self.pump_host(host);
     }
 
+    /// Marks instance `inst` for the next `pump_host` of its host: something
+    /// it depends on changed (its session, its waiting datagrams, its
+    /// interface's addresses, its host's listening).
+    pub fn mark(&mut self, inst: u32) {
+        let i = &mut self.insts[inst as usize];
+        if !i.dirty {
+            i.dirty = true;
+            self.hosts[i.host as usize].dirty.push(inst);
+        }
+    }
+
+    /// Marks every instance of `host`.
+    pub fn mark_host(&mut self, host: u8) {
+        for k in 0..self.hosts[host as usize].insts.len() {
+            let inst = self.hosts[host as usize].insts[k];
+            self.mark(inst);
+        }
+    }
+
+    /// Marks the instances whose waiting datagrams changed.
+    fn mark_touched(&mut self) {
+        let touched = std::mem::take(&mut self.traffic.touched);
+        for &inst in &touched {
+            self.mark(inst);
+        }
+        let mut touched = touched;
+        touched.clear();
+        self.traffic.touched = touched;
+    }
+
+    /// Takes host `host`'s marked instances that have a live session, in
+    /// index order, clearing their marks.
+    fn take_marked(&mut self, host: u8) -> Vec<u32> {
+        let mut marked = std::mem::take(&mut self.hosts[host as usize].dirty);
+        marked.sort_unstable();
+        for &i in &marked {
+            self.insts[i as usize].dirty = false;
+        }
+        marked.retain(|&i| self.session_live(i));
+        marked
+    }
+
     /// Moves every instance of `host` one step forward: activation, address
     /// changes, queued datagrams, dormancy.
+    ///
+    /// Only marked instances are examined (see `mark`): an instance nothing
+    /// changed for since it was last examined has nothing to do, so the
+    /// result is the same as examining every live instance of the host, in
+    /// index order, at a cost that does not grow with the host's instances.
     pub fn pump_host(&mut self, host: u8) {
-        let insts: Vec<u32> = (0..self.insts.len() as u32)
-            .filter(|&i| self.insts[i as usize].host == host && self.session_live(i))
-            .collect();
+        self.mark_touched();
+        let insts = self.take_marked(host);
         let listening = self.hosts[host as usize].listening;
+        #[cfg(debug_assertions)]
+        self.assert_unmarked_idle(host, &insts, true);
         for &inst in &insts {
             let waiting = self.traffic.waiting_on(inst);
-            let iface_addrs = self.insts[inst as usize]
-                .iface
-                .map(|k| self.hosts[host as usize].interfaces[k].addrs.clone())
-                .unwrap_or_default();
-            let s = self.insts[inst as usize].session.as_mut().expect("live");
+            let i = &mut self.insts[inst as usize];
+            let iface_addrs: &[crate::transport_id::Tid] = match i.iface {
+                Some(k) => &self.hosts[host as usize].interfaces[k].addrs,
+                None => &[],
+            };
+            let s = i.session.as_mut().expect("live");
             if s.transition.is_some() {
                 continue;
             }
@@ -394,19 +451,16 @@ impl World {
                 continue;
             }
             s.notified = false;
-            let to_add: Vec<_> = iface_addrs
-                .iter()
-                .filter(|a| {
-                    !s.added.contains(a) && !s.changing.contains(a) && !s.rejected.contains(a)
-                })
-                .copied()
-                .collect();
-            let to_remove: Vec<_> = s
-                .added
-                .iter()
-                .filter(|a| !iface_addrs.contains(a) && !s.changing.contains(a))
-                .copied()
-                .collect();
+            let add = |a: &&crate::transport_id::Tid| {
+                !s.added.contains(a) && !s.changing.contains(a) && !s.rejected.contains(a)
+            };
+            let remove =
+                |a: &&crate::transport_id::Tid| !iface_addrs.contains(a) && !s.changing.contains(a);
+            if !iface_addrs.iter().any(|a| add(&a)) && !s.added.iter().any(|a| remove(&a)) {
+                continue;
+            }
+            let to_add: Vec<_> = iface_addrs.iter().filter(add).copied().collect();
+            let to_remove: Vec<_> = s.added.iter().filter(remove).copied().collect();
             for a in to_add {
                 self.issue(inst, Op::Add(a));
             }
@@ -415,6 +469,25 @@ impl World {
             }
         }
         self.pump_datagrams(host);
+        // Instances the datagrams moved are examined for dormancy too (they
+        // stay marked for the next pump).
+        self.mark_touched();
+        let mut more: Vec<u32> = self.hosts[host as usize]
+            .dirty
+            .iter()
+            .copied()
+            .filter(|i| insts.binary_search(i).is_err() && self.session_live(*i))
+            .collect();
+        let insts = if more.is_empty() {
+            insts
+        } else {
+            more.extend_from_slice(&insts);
+            more.sort_unstable();
+            more.dedup();
+            more
+        };
+        #[cfg(debug_assertions)]
+        self.assert_unmarked_idle(host, &insts, false);
         for &inst in &insts {
             let waiting = self.traffic.waiting_on(inst);
             let s = self.insts[inst as usize].session.as_mut().expect("live");
@@ -429,6 +502,54 @@ impl World {
                 s.want_dormant = false;
                 self.issue(inst, Op::Deactivate);
             }
+        }
+    }
+
+    /// Debug builds: every live instance of `host` that `pump_host` skips
+    /// (not in `examined`) really has nothing to do in the first pass
+    /// (`first`) or the dormancy pass.
+    #[cfg(debug_assertions)]
+    fn assert_unmarked_idle(&self, host: u8, examined: &[u32], first: bool) {
+        let listening = self.hosts[host as usize].listening;
+        for &inst in &self.hosts[host as usize].insts {
+            if examined.binary_search(&inst).is_ok() || !self.session_live(inst) {
+                continue;
+            }
+            let i = &self.insts[inst as usize];
+            let s = i.session.as_ref().expect("live");
+            let waiting = self.traffic.waiting_on(inst);
+            let busy = if first {
+                let addrs: &[crate::transport_id::Tid] = match i.iface {
+                    Some(k) => &self.hosts[host as usize].interfaces[k].addrs,
+                    None => &[],
+                };
+                s.transition.is_none()
+                    && if s.active {
+                        s.notified
+                            || addrs.iter().any(|a| {
+                                !s.added.contains(a)
+                                    && !s.changing.contains(a)
+                                    && !s.rejected.contains(a)
+                            })
+                            || s.added
+                                .iter()
+                                .any(|a| !addrs.contains(a) && !s.changing.contains(a))
+                    } else {
+                        listening || waiting || s.notified
+                    }
+            } else {
+                s.want_dormant
+                    && s.active
+                    && s.transition.is_none()
+                    && s.open == 0
+                    && !listening
+                    && !waiting
+                    && s.changing.is_empty()
+            };
+            assert!(
+                !busy,
+                "pump_host skipped instance {inst}, which has work (first pass: {first})"
+            );
         }
     }
 
@@ -461,6 +582,7 @@ impl World {
         {
             if now.saturating_sub(s.last_activity) >= idle {
                 s.want_dormant = true;
+                self.mark(inst);
                 self.pump_host(host);
             } else {
                 let at = s.last_activity.saturating_add(idle);
@@ -471,11 +593,13 @@ impl World {
 
     /// LIFE-8: the provider was stopped; everything must be cleaned up.
     pub fn check_stopped(&mut self, host: u8) {
-        for inst in 0..self.insts.len() as u32 {
-            let i = &self.insts[inst as usize];
-            if i.host != host || i.life == Life::Destroyed {
+        for k in 0..self.hosts[host as usize].insts.len() {
+            let inst = self.hosts[host as usize].insts[k];
+            if self.insts[inst as usize].life == Life::Destroyed {
                 continue;
             }
+            self.mark(inst);
+            let i = &self.insts[inst as usize];
             let n = i.n;
             let what = if i.life == Life::Registered {
                 "is still registered"
@@ -539,6 +663,7 @@ impl World {
                     return;
                 };
                 self.hosts[h as usize].listening = on;
+                self.mark_host(h);
                 self.record(h, 0, What::Listen { on });
                 if !on {
                     self.request_dormancy_if_idle(h);
@@ -593,11 +718,15 @@ impl World {
                 let Some(h) = host_of(self, &host) else {
                     return;
                 };
-                for inst in 0..self.insts.len() {
-                    if self.insts[inst].host == h {
-                        if let Some(s) = self.insts[inst].session.as_mut().filter(|s| s.live()) {
-                            s.want_dormant = true;
-                        }
+                for k in 0..self.hosts[h as usize].insts.len() {
+                    let inst = self.hosts[h as usize].insts[k];
+                    if let Some(s) = self.insts[inst as usize]
+                        .session
+                        .as_mut()
+                        .filter(|s| s.live())
+                    {
+                        s.want_dormant = true;
+                        self.mark(inst);
                     }
                 }
                 self.record(
@@ -614,8 +743,9 @@ impl World {
                     return;
                 };
                 self.record(h, 0, What::CommunicationError);
-                for inst in 0..self.insts.len() as u32 {
-                    if self.insts[inst as usize].host == h && self.session_live(inst) {
+                for k in 0..self.hosts[h as usize].insts.len() {
+                    let inst = self.hosts[h as usize].insts[k];
+                    if self.session_live(inst) {
                         self.end_session(
                             inst,
                             Reason::OtherCommunicationError,
@@ -630,8 +760,9 @@ impl World {
                 };
                 self.hosts[h as usize].shutdown = true;
                 self.record(h, 0, What::Shutdown);
-                for inst in 0..self.insts.len() as u32 {
-                    if self.insts[inst as usize].host == h && self.session_live(inst) {
+                for k in 0..self.hosts[h as usize].insts.len() {
+                    let inst = self.hosts[h as usize].insts[k];
+                    if self.session_live(inst) {
                         self.end_session(inst, Reason::PlatformShutdown, "platform shutdown");
                     }
                 }
@@ -698,16 +829,15 @@ impl World {
         let at = self
             .now
             .saturating_add(Nanos::from_millis(self.cfg.idle_dormancy_ms));
-        for inst in 0..self.insts.len() as u32 {
-            if self.insts[inst as usize].host == h {
-                if let Some(s) = self.insts[inst as usize]
-                    .session
-                    .as_ref()
-                    .filter(|s| s.live())
-                {
-                    let session = s.no;
-                    self.schedule(at, Ev::IdleCheck { inst, session });
-                }
+        for k in 0..self.hosts[h as usize].insts.len() {
+            let inst = self.hosts[h as usize].insts[k];
+            if let Some(s) = self.insts[inst as usize]
+                .session
+                .as_ref()
+                .filter(|s| s.live())
+            {
+                let session = s.no;
+                self.schedule(at, Ev::IdleCheck { inst, session });
             }
         }
     }
@@ -779,6 +909,7 @@ impl World {
         {
             s.notified = true;
             s.rejected.clear();
+            self.mark(owner);
         }
         self.record(h, 0, text);
         self.pump_host(h);

@@ -79,6 +79,12 @@ pub struct Traffic {
     delivered: u32,
     /// Per host: the last time a session there ended, went dormant or lost an ID.
     pub disrupted: HashMap<u8, Nanos>,
+    /// Per source host: its datagrams in state `Waiting`, by id.
+    waiting: Vec<BTreeSet<u32>>,
+    /// Per instance: how many `Waiting` datagrams are routed through it.
+    waiting_via: HashMap<u32, u32>,
+    /// Instances whose waiting datagrams changed (the platform re-examines them).
+    pub touched: Vec<u32>,
 }
 
 impl Default for Traffic {
@@ -93,6 +99,9 @@ impl Default for Traffic {
             rng: Rng::new(0),
             delivered: 0,
             disrupted: HashMap::new(),
+            waiting: Vec::new(),
+            waiting_via: HashMap::new(),
+            touched: Vec::new(),
         }
     }
 }
@@ -156,22 +165,73 @@ impl Traffic {
         &self.dgs[d as usize].payload
     }
     pub fn sending(&mut self, d: u32, _serial: u32) {
-        self.dgs[d as usize].state = State::Sending;
+        self.set_state(d, State::Sending);
     }
     /// Whether a datagram waits for instance `inst`.
     pub fn waiting_on(&self, inst: u32) -> bool {
-        self.dgs
-            .iter()
-            .any(|d| d.state == State::Waiting && d.via == Some(inst))
+        self.waiting_via.get(&inst).is_some_and(|&n| n > 0)
     }
-    pub fn reach_failed(&mut self, inst: u32, t: Tid) {
-        for d in self
-            .dgs
-            .iter_mut()
-            .filter(|d| d.state == State::Waiting && d.via == Some(inst) && d.dst == t)
-        {
-            d.skip.push(inst);
-            d.via = None;
+    /// Host `host`'s waiting datagrams, by id.
+    fn waiting_of(&self, host: u8) -> Vec<u32> {
+        self.waiting
+            .get(host as usize)
+            .map(|w| w.iter().copied().collect())
+            .unwrap_or_default()
+    }
+    fn count_via(&mut self, via: Option<u32>, up: bool) {
+        if let Some(i) = via {
+            let n = self.waiting_via.entry(i).or_insert(0);
+            if up {
+                *n += 1;
+            } else {
+                *n -= 1;
+                if *n == 0 {
+                    self.waiting_via.remove(&i);
+                }
+            }
+            self.touched.push(i);
+        }
+    }
+    /// A new datagram, waiting.
+    fn push_waiting(&mut self, dg: Datagram) {
+        let id = self.dgs.len() as u32;
+        let (host, via) = (dg.src_host as usize, dg.via);
+        self.dgs.push(dg);
+        if self.waiting.len() <= host {
+            self.waiting.resize_with(host + 1, BTreeSet::new);
+        }
+        self.waiting[host].insert(id);
+        self.count_via(via, true);
+    }
+    /// Routes datagram `d` through `via`.
+    fn set_via(&mut self, d: u32, via: Option<u32>) {
+        let dg = &mut self.dgs[d as usize];
+        let (old, waiting) = (dg.via, dg.state == State::Waiting);
+        dg.via = via;
+        if waiting && old != via {
+            self.count_via(old, false);
+            self.count_via(via, true);
+        }
+    }
+    /// Moves datagram `d` to `state`.
+    fn set_state(&mut self, d: u32, state: State) {
+        let dg = &mut self.dgs[d as usize];
+        let (was, via, host) = (dg.state, dg.via, dg.src_host);
+        dg.state = state;
+        if was == State::Waiting && state != State::Waiting {
+            self.waiting[host as usize].remove(&d);
+            self.count_via(via, false);
+        }
+    }
+    /// REACH of `t` by `inst` (on `host`) failed: its datagrams to `t` look
+    /// for another route.
+    pub fn reach_failed(&mut self, host: u8, inst: u32, t: Tid) {
+        for d in self.waiting_of(host) {
+            let dg = &mut self.dgs[d as usize];
+            if dg.via == Some(inst) && dg.dst == t {
+                dg.skip.push(inst);
+                self.set_via(d, None);
+            }
         }
     }
 }
@@ -217,7 +277,7 @@ impl World {
             },
         );
         let via = self.first_route(from, &[]);
-        self.traffic.dgs.push(Datagram {
+        self.traffic.push_waiting(Datagram {
             src_host: from,
             dst,
             payload,
@@ -231,9 +291,8 @@ impl World {
     }
 
     fn first_route(&self, host: u8, skip: &[u32]) -> Option<u32> {
-        (0..self.insts.len() as u32).find(|&i| {
-            self.insts[i as usize].host == host
-                && !skip.contains(&i)
+        self.hosts[host as usize].insts.iter().copied().find(|&i| {
+            !skip.contains(&i)
                 && self.insts[i as usize]
                     .session
                     .as_ref()
@@ -242,9 +301,8 @@ impl World {
     }
 
     fn drop_datagram(&mut self, d: u32, why: &str) {
-        let dg = &mut self.traffic.dgs[d as usize];
-        dg.state = State::Dropped;
-        let host = dg.src_host;
+        self.traffic.set_state(d, State::Dropped);
+        let host = self.traffic.dgs[d as usize].src_host;
         self.record(
             host,
             0,
@@ -257,12 +315,7 @@ impl World {
 
     /// Moves the host's waiting datagrams forward (routing decision).
     pub fn pump_datagrams(&mut self, host: u8) {
-        let waiting: Vec<u32> = (0..self.traffic.dgs.len() as u32)
-            .filter(|&d| {
-                let dg = &self.traffic.dgs[d as usize];
-                dg.src_host == host && dg.state == State::Waiting
-            })
-            .collect();
+        let waiting = self.traffic.waiting_of(host);
         for d in waiting {
             let dg = &self.traffic.dgs[d as usize];
             let dst = dg.dst;
@@ -273,9 +326,9 @@ impl World {
                     .is_some_and(|s| s.live())
             }) {
                 Some(i) => i,
-                None => match self.first_route(host, &dg.skip.clone()) {
+                None => match self.first_route(host, &dg.skip) {
                     Some(i) => {
-                        self.traffic.dgs[d as usize].via = Some(i);
+                        self.traffic.set_via(d, Some(i));
                         i
                     }
                     None => {
@@ -307,7 +360,7 @@ impl World {
             };
             if s.reached.contains(&dst) || fault_no_reach {
                 self.traffic.dgs[d as usize].src = Some(local);
-                self.traffic.dgs[d as usize].state = State::Sending;
+                self.traffic.set_state(d, State::Sending);
                 self.traffic
                     .by_pair
                     .entry((local, dst))
@@ -332,13 +385,10 @@ impl World {
         let now = self.now;
         let host = self.insts[inst as usize].host;
         self.traffic.disrupted.insert(host, now);
-        for d in self
-            .traffic
-            .dgs
-            .iter_mut()
-            .filter(|d| d.state == State::Waiting && d.via == Some(inst))
-        {
-            d.via = None;
+        for d in self.traffic.waiting_of(host) {
+            if self.traffic.dgs[d as usize].via == Some(inst) {
+                self.traffic.set_via(d, None);
+            }
         }
     }
 
@@ -708,8 +758,7 @@ fn data_len(d: &[u8]) -> usize {
 
 impl Traffic {
     pub fn send_result(&mut self, d: u32, ok: bool, _now: Nanos) {
-        let dg = &mut self.dgs[d as usize];
-        dg.state = if ok { State::Sent } else { State::Failed };
+        self.set_state(d, if ok { State::Sent } else { State::Failed });
     }
 }
 
