@@ -12,7 +12,7 @@ use crate::time::Nanos;
 use crate::trace::What;
 use crate::transport_id::Tid;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ffi::c_void;
 use std::sync::Arc;
 
@@ -54,6 +54,17 @@ struct Ownership {
     to: Option<Nanos>,
 }
 
+/// A datagram's source and destination IDs, payload length and first
+/// eight payload bytes: datagrams with equal payloads on a pair share it.
+type PendingKey = (Tid, Tid, u32, u64);
+
+fn pending_key(src: Tid, dst: Tid, payload: &[u8]) -> PendingKey {
+    let mut head = [0u8; 8];
+    let n = payload.len().min(8);
+    head[..n].copy_from_slice(&payload[..n]);
+    (src, dst, payload.len() as u32, u64::from_le_bytes(head))
+}
+
 /// Indicated buffers the platform still holds (provider completion routine given).
 struct HeldIndicate {
     inst: u32,
@@ -73,6 +84,9 @@ pub struct Traffic {
     issued: BTreeSet<Tid>,
     owners: Vec<Ownership>,
     by_pair: HashMap<(Tid, Tid), Vec<u32>>,
+    /// The datagrams of `by_pair` not delivered yet, grouped by what cheaply
+    /// tells payloads apart (see [`PendingKey`]), each group in `by_pair` order.
+    pending: HashMap<PendingKey, VecDeque<u32>>,
     held: HashMap<u32, HeldIndicate>,
     next_held: u32,
     rng: Rng,
@@ -94,6 +108,7 @@ impl Default for Traffic {
             issued: BTreeSet::new(),
             owners: Vec::new(),
             by_pair: HashMap::new(),
+            pending: HashMap::new(),
             held: HashMap::new(),
             next_held: 0,
             rng: Rng::new(0),
@@ -366,6 +381,8 @@ impl World {
                     .entry((local, dst))
                     .or_default()
                     .push(d);
+                let key = pending_key(local, dst, &self.traffic.dgs[d as usize].payload);
+                self.traffic.pending.entry(key).or_default().push_back(d);
                 self.issue(
                     via,
                     Op::Send {
@@ -500,27 +517,31 @@ impl World {
     /// The receiving side: bytes indicated by `inst` from `remote` to `local`.
     fn deliver(&mut self, inst: u32, local: Tid, remote: Tid, data: &[u8]) {
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
-        let candidates = self
-            .traffic
-            .by_pair
-            .get(&(remote, local))
-            .cloned()
-            .unwrap_or_default();
-        let matching: Vec<u32> = candidates
-            .into_iter()
-            .filter(|&d| self.traffic.dgs[d as usize].payload == data)
-            .collect();
         // Credit a datagram whose SEND is under way or succeeded first; one
-        // whose SEND failed may still have been carried.
-        let undelivered = |st: &[State]| {
-            matching.iter().copied().find(|&d| {
-                let dg = &self.traffic.dgs[d as usize];
-                !dg.delivered && st.contains(&dg.state)
-            })
-        };
-        if let Some(d) = undelivered(&[State::Sending, State::Sent])
-            .or_else(|| undelivered(&[State::Failed, State::Dropped, State::Waiting]))
-        {
+        // whose SEND failed may still have been carried. Candidates are the
+        // pair's undelivered datagrams with these bytes, looked up among
+        // those sharing their key, in `by_pair` order.
+        let key = pending_key(remote, local, data);
+        let found = self.traffic.pending.get(&key).and_then(|group| {
+            let same = |d: u32| self.traffic.dgs[d as usize].payload == data;
+            let sending = |d: u32| {
+                matches!(
+                    self.traffic.dgs[d as usize].state,
+                    State::Sending | State::Sent
+                )
+            };
+            group
+                .iter()
+                .position(|&d| same(d) && sending(d))
+                .or_else(|| group.iter().position(|&d| same(d)))
+                .map(|k| (k, group[k]))
+        });
+        if let Some((k, d)) = found {
+            let group = self.traffic.pending.get_mut(&key).expect("found in it");
+            group.remove(k);
+            if group.is_empty() {
+                self.traffic.pending.remove(&key);
+            }
             self.traffic.dgs[d as usize].delivered = true;
             self.traffic.delivered += 1;
             if self.hosts[host as usize].listening {
@@ -545,6 +566,18 @@ impl World {
             }
             return;
         }
+        // Nothing undelivered matches: say what it was (the slow path).
+        let matching: Vec<u32> = self
+            .traffic
+            .by_pair
+            .get(&(remote, local))
+            .map(|c| {
+                c.iter()
+                    .copied()
+                    .filter(|&d| self.traffic.dgs[d as usize].payload == data)
+                    .collect()
+            })
+            .unwrap_or_default();
         let msg = if let Some(&d) = matching.first() {
             format!(
                 "datagram {d} ({} bytes, {remote} -> {local}) was indicated a second time",
