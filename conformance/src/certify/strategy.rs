@@ -26,7 +26,11 @@ impl Shape {
     /// The shape for providers run in real time: every millisecond of a
     /// case is a real one, so cases are short and drain quickly.
     pub fn real_time(self) -> Shape {
-        Shape { horizon_ms: self.horizon_ms.min(2_000), drain_ms: self.drain_ms.min(500), ..self }
+        Shape {
+            horizon_ms: self.horizon_ms.min(2_000),
+            drain_ms: self.drain_ms.min(500),
+            ..self
+        }
     }
 }
 
