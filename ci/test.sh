@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what it needs, then
-# formatting, lints, and every test of the workspace.
+# the Linux tier (formatting, lints, every test of the workspace) and the
+# Windows tier (ci/windows-tier.sh: lints for the Windows target, and the
+# Windows test binaries under Wine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,9 +19,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
+echo "==== Linux tier"
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace
+echo "==== Linux tier passed"
+
+echo "==== Windows tier (clippy for x86_64-pc-windows-gnu, tests under Wine)"
+bash ci/windows-tier.sh
