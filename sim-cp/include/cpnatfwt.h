@@ -370,6 +370,18 @@ typedef HRESULT(WINAPI *PFN_CPNatfwtIndicateReceivedBuffers)(
  *   destroyed every instance it created, completed every call it pended,
  *   and stopped and joined every thread it started (LIFE-8); nothing of the
  *   module may run after it returns.
+ *
+ * The environment a module runs in:
+ *   - Every simulated host that starts the module gets a private copy of
+ *     the library, so every global variable exists once per host; a
+ *     restarted host gets a fresh copy.
+ *   - The CPNatfwt* functions and the completion routines may be called
+ *     from any thread, the module's own included; each call reaches the
+ *     host whose copy made it.
+ *   - Runs use the wall clock (a module may block and run threads), and
+ *     each run happens in a child process: a crash is reported as CRASH-1,
+ *     a hang as TIME-1.
+ * See docs/c-providers.md.
  */
 #ifndef CPSIM_PROVIDER_EXPORT
 #if defined(CPSIM_PROVIDER_MODULE) && defined(_WIN32)
