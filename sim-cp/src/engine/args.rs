@@ -10,9 +10,10 @@
 //! This is the FFI edge: the blocks are shared with provider code through raw
 //! pointers, so they are only touched through raw pointers here too.
 
+use super::fxhash::FxHashMap as HashMap;
 use crate::abi::{CPNATFWT_BUFFER, CPNATFWT_TRANSPORT_ID};
 use crate::transport_id::Tid;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Retired blocks kept poisoned before reuse.
 pub const QUARANTINE: usize = 64;
@@ -258,8 +259,7 @@ impl ArgPool {
         // SAFETY: reading our own quarantined block.
         unsafe {
             let blk = &*b;
-            let ok = blk.bytes.iter().all(|x| x.iter().all(|&v| v == POISON))
-                && blk.payload.iter().all(|&v| v == POISON);
+            let ok = blk.bytes == [[POISON; 16]; 2] && all_poison(&blk.payload);
             (!ok).then_some(Tampered {
                 serial: blk.serial,
                 inst: blk.inst,
@@ -276,6 +276,12 @@ impl ArgPool {
         // SAFETY: reading bookkeeping fields of our own block.
         unsafe { Some(((*self.blocks[i]).serial, (*self.blocks[i]).inst, part)) }
     }
+}
+
+/// Whether every byte is [`POISON`] (compared in blocks, not byte by byte).
+fn all_poison(bytes: &[u8]) -> bool {
+    const BLOCK: [u8; 256] = [POISON; 256];
+    bytes.chunks(BLOCK.len()).all(|c| c == &BLOCK[..c.len()])
 }
 
 impl Drop for ArgPool {

@@ -13,6 +13,7 @@
 mod args;
 mod completion;
 mod dispatch;
+mod fxhash;
 mod instance;
 pub(crate) mod lifecycle;
 mod session;

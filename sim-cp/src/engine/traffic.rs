@@ -2,6 +2,7 @@
 //! (TRANSITION_ACTIVE if dormant, REACH, SEND_BUFFERS), IndicateReceivedBuffers
 //! on the receiving side, and the end-to-end check of DATA-5.
 
+use super::fxhash::FxHashMap as HashMap;
 use super::instance::Op;
 use super::{Ev, Shared, World};
 use crate::abi::*;
@@ -12,7 +13,7 @@ use crate::time::Nanos;
 use crate::trace::What;
 use crate::transport_id::Tid;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::ffi::c_void;
 use std::sync::Arc;
 
@@ -86,7 +87,7 @@ pub struct Traffic {
     by_pair: HashMap<(Tid, Tid), Vec<u32>>,
     /// The datagrams of `by_pair` not delivered yet, grouped by what cheaply
     /// tells payloads apart (see [`PendingKey`]), each group in `by_pair` order.
-    pending: HashMap<PendingKey, VecDeque<u32>>,
+    pending: HashMap<PendingKey, (u32, VecDeque<u32>)>,
     held: HashMap<u32, HeldIndicate>,
     next_held: u32,
     rng: Rng,
@@ -107,15 +108,15 @@ impl Default for Traffic {
             dgs: Vec::new(),
             issued: BTreeSet::new(),
             owners: Vec::new(),
-            by_pair: HashMap::new(),
-            pending: HashMap::new(),
-            held: HashMap::new(),
+            by_pair: HashMap::default(),
+            pending: HashMap::default(),
+            held: HashMap::default(),
             next_held: 0,
             rng: Rng::new(0),
             delivered: 0,
-            disrupted: HashMap::new(),
+            disrupted: HashMap::default(),
             waiting: Vec::new(),
-            waiting_via: HashMap::new(),
+            waiting_via: HashMap::default(),
             touched: Vec::new(),
         }
     }
@@ -382,7 +383,14 @@ impl World {
                     .or_default()
                     .push(d);
                 let key = pending_key(local, dst, &self.traffic.dgs[d as usize].payload);
-                self.traffic.pending.entry(key).or_default().push_back(d);
+                match self.traffic.pending.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(mut e) => {
+                        e.get_mut().1.push_back(d)
+                    }
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert((d, VecDeque::new()));
+                    }
+                }
                 self.issue(
                     via,
                     Op::Send {
@@ -522,7 +530,7 @@ impl World {
         // pair's undelivered datagrams with these bytes, looked up among
         // those sharing their key, in `by_pair` order.
         let key = pending_key(remote, local, data);
-        let found = self.traffic.pending.get(&key).and_then(|group| {
+        let found = self.traffic.pending.get(&key).and_then(|(first, more)| {
             let same = |d: u32| self.traffic.dgs[d as usize].payload == data;
             let sending = |d: u32| {
                 matches!(
@@ -530,17 +538,23 @@ impl World {
                     State::Sending | State::Sent
                 )
             };
-            group
-                .iter()
-                .position(|&d| same(d) && sending(d))
-                .or_else(|| group.iter().position(|&d| same(d)))
-                .map(|k| (k, group[k]))
+            let group = || std::iter::once(*first).chain(more.iter().copied());
+            group()
+                .position(|d| same(d) && sending(d))
+                .or_else(|| group().position(same))
+                .map(|k| (k, group().nth(k).expect("in the group")))
         });
         if let Some((k, d)) = found {
-            let group = self.traffic.pending.get_mut(&key).expect("found in it");
-            group.remove(k);
-            if group.is_empty() {
-                self.traffic.pending.remove(&key);
+            let (first, more) = self.traffic.pending.get_mut(&key).expect("found in it");
+            if k == 0 {
+                match more.pop_front() {
+                    Some(next) => *first = next,
+                    None => {
+                        self.traffic.pending.remove(&key);
+                    }
+                }
+            } else {
+                more.remove(k - 1);
             }
             self.traffic.dgs[d as usize].delivered = true;
             self.traffic.delivered += 1;
