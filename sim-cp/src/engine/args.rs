@@ -193,7 +193,10 @@ impl ArgPool {
                 seal.chain[k] = (blk.chain[k].size, blk.chain[k].next as usize);
             }
             seal.payload.clear();
-            seal.payload.extend_from_slice(&blk.payload);
+            // (An empty copy is skipped: libc's zero-length calls are not free.)
+            if !blk.payload.is_empty() {
+                seal.payload.extend_from_slice(&blk.payload);
+            }
         }
     }
 
@@ -212,10 +215,13 @@ impl ArgPool {
         unsafe {
             let blk = &*b;
             (0..2).all(|k| seal.tids[k] == (blk.tids[k].size, blk.tids[k].transportId as usize))
-                && seal.bytes == blk.bytes
+                && (0..2).all(|k| {
+                    u128::from_ne_bytes(seal.bytes[k]) == u128::from_ne_bytes(blk.bytes[k])
+                })
                 && (0..CHAIN)
                     .all(|k| seal.chain[k] == (blk.chain[k].size, blk.chain[k].next as usize))
-                && seal.payload == blk.payload
+                && (seal.payload.is_empty() && blk.payload.is_empty()
+                    || seal.payload == blk.payload)
         }
     }
 
@@ -233,7 +239,10 @@ impl ArgPool {
         unsafe {
             let blk = &mut *b;
             blk.bytes = [[POISON; 16]; 2];
-            blk.payload.fill(POISON);
+            // (Skipped when empty: libc's zero-length calls are not free.)
+            if !blk.payload.is_empty() {
+                blk.payload.fill(POISON);
+            }
         }
         self.live[s.0] = false;
         self.quarantine.push_back(s.0);

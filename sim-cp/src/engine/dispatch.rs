@@ -49,7 +49,7 @@ fn user_context(w: &World, inst: u32) -> *mut c_void {
 }
 
 /// Calls the callback for platform operation `op` (driver thread).
-pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
+pub(crate) fn invoke_op(shared: &Arc<Shared>, cxs: &[Cx], inst: u32, session: u32, op: Op) {
     let cb = op.callback();
     let mut w = shared.world.lock();
     let i = &w.insts[inst as usize];
@@ -148,12 +148,12 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, inst: u32, session: u32, op: Op) {
     }
     drop(w);
 
-    let cx = Cx::new(shared.clone(), host);
+    let cx = &cxs[host as usize];
     let hr = {
         let _g = InCallback::enter(shared, inst, cb);
         // SAFETY: the table's entries were checked non-NULL at Create
         // (LIFE-9); the pointers passed stay valid until the call completes.
-        run_callback(&cx, || unsafe {
+        run_callback(cx, || unsafe {
             match &op {
                 Op::Activate => {
                     table.transitionActive.expect("checked at Create")(handle, uctx, ctx, routine)

@@ -204,6 +204,8 @@ pub(crate) struct World {
     pub task_rng: Rng,
     /// Tasks the harness decided never to run (kept until the world ends).
     pub limbo: Vec<Task2>,
+    /// A cleared vector `pump_host` reuses (no allocation per pump).
+    pub spare_marks: Vec<u32>,
 }
 
 /// What every handle and context points back to.
@@ -296,6 +298,8 @@ impl World {
 /// `Sim` is the harness's handle; providers see only [`Cx`] and the ABI.
 pub struct Sim {
     pub(crate) shared: Arc<Shared>,
+    /// One context per host, for the dispatch path (not one per callback).
+    cxs: Vec<Cx>,
 }
 
 /// What a finished run leaves: its violations and its trace.
@@ -398,6 +402,7 @@ impl Sim {
                     rng: Rng::stream(seed, "platform"),
                     task_rng: Rng::stream(seed, "tasks"),
                     limbo: Vec::new(),
+                    spare_marks: Vec::new(),
                     trace: trace::Trace {
                         hosts: all.iter().map(|h| h.name.clone()).collect(),
                         events: Vec::new(),
@@ -421,7 +426,10 @@ impl Sim {
             })
         });
         crate::watchdog::watch(&shared);
-        let sim = Sim { shared };
+        let cxs = (0..n_hosts)
+            .map(|h| Cx::new(shared.clone(), h as u8))
+            .collect();
+        let sim = Sim { shared, cxs };
         let infra = Cx::new(sim.shared.clone(), (n_hosts - 1) as u8);
         crate::runtime::with_current(&infra, || sim.shared.factory.infrastructure(&infra));
         sim
@@ -563,7 +571,7 @@ impl Sim {
     fn execute(&self, ev: Ev) {
         match ev {
             Ev::Invoke { inst, session, op } => {
-                dispatch::invoke_op(&self.shared, inst, session, op)
+                dispatch::invoke_op(&self.shared, &self.cxs, inst, session, op)
             }
             Ev::Establish { inst, session } => {
                 dispatch::deliver_establish(&self.shared, inst, session)

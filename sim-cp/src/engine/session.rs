@@ -326,7 +326,10 @@ impl World {
                     .as_mut()
                     .expect("live session");
                 if ok {
-                    s.reached.push(t);
+                    // A set: only ever asked whether it contains an ID.
+                    if !s.reached.contains(&t) {
+                        s.reached.push(t);
+                    }
                     if !truth.possibly_owned || truth.ambiguous {
                         let why = if truth.ambiguous {
                             "is held by more than one instance"
@@ -404,7 +407,8 @@ impl World {
     /// Takes host `host`'s marked instances that have a live session, in
     /// index order, clearing their marks.
     fn take_marked(&mut self, host: u8) -> Vec<u32> {
-        let mut marked = std::mem::take(&mut self.hosts[host as usize].dirty);
+        let spare = std::mem::take(&mut self.spare_marks);
+        let mut marked = std::mem::replace(&mut self.hosts[host as usize].dirty, spare);
         marked.sort_unstable();
         for &i in &marked {
             self.insts[i as usize].dirty = false;
@@ -486,6 +490,7 @@ impl World {
             more.dedup();
             more
         };
+        let mut insts = insts;
         #[cfg(debug_assertions)]
         self.assert_unmarked_idle(host, &insts, false);
         for &inst in &insts {
@@ -503,6 +508,9 @@ impl World {
                 self.issue(inst, Op::Deactivate);
             }
         }
+        // Keep the allocation for the next pump.
+        insts.clear();
+        self.spare_marks = insts;
     }
 
     /// Debug builds: every live instance of `host` that `pump_host` skips

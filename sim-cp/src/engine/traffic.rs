@@ -84,6 +84,8 @@ pub struct Traffic {
     dgs: Vec<Datagram>,
     issued: BTreeSet<Tid>,
     owners: Vec<Ownership>,
+    /// Per transport ID: its entries in `owners`, in order.
+    owners_of: HashMap<Tid, Vec<u32>>,
     by_pair: HashMap<(Tid, Tid), Vec<u32>>,
     /// The datagrams of `by_pair` not delivered yet, grouped by what cheaply
     /// tells payloads apart (see [`PendingKey`]), each group in `by_pair` order.
@@ -108,6 +110,7 @@ impl Default for Traffic {
             dgs: Vec::new(),
             issued: BTreeSet::new(),
             owners: Vec::new(),
+            owners_of: HashMap::default(),
             by_pair: HashMap::default(),
             pending: HashMap::default(),
             held: HashMap::default(),
@@ -146,7 +149,19 @@ impl Traffic {
     pub fn issue(&mut self, t: Tid) {
         self.issued.insert(t);
     }
+    /// The ownership records of `t`, oldest first.
+    fn owners_of(&self, t: Tid) -> impl Iterator<Item = &Ownership> {
+        self.owners_of
+            .get(&t)
+            .into_iter()
+            .flatten()
+            .map(|&k| &self.owners[k as usize])
+    }
     pub fn own(&mut self, t: Tid, inst: u32, now: Nanos) {
+        self.owners_of
+            .entry(t)
+            .or_default()
+            .push(self.owners.len() as u32);
         self.owners.push(Ownership {
             tid: t,
             inst,
@@ -155,18 +170,16 @@ impl Traffic {
         });
     }
     pub fn disown(&mut self, t: Tid, inst: u32, now: Nanos) {
-        for o in self
-            .owners
-            .iter_mut()
-            .filter(|o| o.tid == t && o.inst == inst && o.to.is_none())
-        {
-            o.to = Some(now);
+        for &k in self.owners_of.get(&t).into_iter().flatten() {
+            let o = &mut self.owners[k as usize];
+            if o.inst == inst && o.to.is_none() {
+                o.to = Some(now);
+            }
         }
     }
     pub fn owner_other_than(&self, t: Tid, inst: u32) -> Option<u32> {
-        self.owners
-            .iter()
-            .find(|o| o.tid == t && o.inst != inst && o.to.is_none())
+        self.owners_of(t)
+            .find(|o| o.inst != inst && o.to.is_none())
             .map(|o| o.inst)
     }
     /// A transport ID of `family` (v4: true) that an instance other than
@@ -438,20 +451,21 @@ impl World {
     pub fn reachability(&self, t: Tid, asker: u32, call_start: Nanos, _window_end: Nanos) -> Truth {
         let grace = Nanos::from_millis(self.cfg.reach_grace_ms);
         let start = call_start.saturating_sub(grace);
-        let others = self
-            .traffic
-            .owners
-            .iter()
-            .filter(|o| o.tid == t && o.inst != asker);
+        let others = self.traffic.owners_of(t).filter(|o| o.inst != asker);
         let mut possibly = false;
-        let mut now_holders = BTreeSet::new();
+        // The first instance holding it now, and whether another does too.
+        let (mut holder, mut ambiguous) = (None, false);
         let mut surely = false;
         for o in others {
             if o.to.is_none_or(|to| to >= start) {
                 possibly = true;
             }
             if o.to.is_none() {
-                now_holders.insert(o.inst);
+                match holder {
+                    None => holder = Some(o.inst),
+                    Some(h) if h != o.inst => ambiguous = true,
+                    Some(_) => {}
+                }
                 let s = self.insts[o.inst as usize].session.as_ref();
                 // Active for the whole window, not only at its end.
                 let active = s.is_some_and(|s| s.live() && s.active && s.active_since <= start);
@@ -464,7 +478,7 @@ impl World {
         }
         Truth {
             possibly_owned: possibly,
-            ambiguous: now_holders.len() > 1,
+            ambiguous,
             surely_reachable: surely,
         }
     }
@@ -492,9 +506,8 @@ impl World {
                 .unwrap_or(dg.sent_at);
             let dst_host = self
                 .traffic
-                .owners
-                .iter()
-                .find(|o| o.tid == dg.dst)
+                .owners_of(dg.dst)
+                .next()
                 .map(|o| self.insts[o.inst as usize].host);
             let net_excuse = self.net.last_drop.is_some_and(|t| t >= sent_at)
                 || self.net.last_partition.is_some_and(|t| t >= sent_at)
