@@ -625,6 +625,12 @@ static int open_socket(void) {
 }
 
 CPSIM_PROVIDER_EXPORT HRESULT CpsimProviderStart(const char *hostName, const char *configJson) {
+    /* Each host runs a fresh copy of this module: a copy started twice
+     * would mean two hosts share these globals. */
+    static int started;
+    if (started)
+        return E_FAIL;
+    started = 1;
     snprintf(g_host, sizeof g_host, "%s", hostName ? hostName : "");
 #ifdef SAMPLE_BUG_CRASH
     g_crash_abort = configJson != NULL && strstr(configJson, "abort") != NULL;
