@@ -21,8 +21,11 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$TARGET"; then
 fi
 need=()
 command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need+=(gcc-mingw-w64-x86-64-win32)
-command -v wine64 >/dev/null 2>&1 || need+=(wine64)
-{ command -v wine >/dev/null 2>&1 && command -v wineserver >/dev/null 2>&1; } || need+=(wine)
+# Debian's wine64 has no command on PATH: ask dpkg.
+dpkg -s wine64 >/dev/null 2>&1 || need+=(wine64)
+for c in wine wineserver wineboot; do
+  command -v "$c" >/dev/null 2>&1 || { need+=(wine); break; }
+done
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

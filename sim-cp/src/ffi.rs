@@ -2,8 +2,9 @@
 //! completion routine as `extern "system"` functions with the exact C
 //! signatures of CONTRACT §1.3.
 //!
-//! A raw-ABI provider calls these (the `c-exports` feature also exports them
-//! unmangled for C modules). Routing: a handle or completion context names
+//! A raw-ABI provider calls these. C provider modules reach them through the
+//! router of the `cpsim-cmod` crate, and the `cpsim-capi` crate exports them
+//! unmangled as a C library. Routing: a handle or completion context names
 //! its world; Create, which has neither, goes to the simulated host whose
 //! provider code is running on this thread (`Cx::current`), or, from a
 //! provider's own thread, to the only live world's first host.
