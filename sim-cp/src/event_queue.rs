@@ -7,23 +7,25 @@ use crate::time::Nanos;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-struct Entry<E> {
+/// A heap entry: the event's time and sequence, and where the event waits.
+/// (The heap moves only these 24 bytes; the events stay put in `slots`.)
+struct Entry {
     at: Nanos,
     seq: u64,
-    ev: E,
+    slot: u32,
 }
-impl<E> PartialEq for Entry<E> {
+impl PartialEq for Entry {
     fn eq(&self, o: &Self) -> bool {
         self.at == o.at && self.seq == o.seq
     }
 }
-impl<E> Eq for Entry<E> {}
-impl<E> PartialOrd for Entry<E> {
+impl Eq for Entry {}
+impl PartialOrd for Entry {
     fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
         Some(self.cmp(o))
     }
 }
-impl<E> Ord for Entry<E> {
+impl Ord for Entry {
     fn cmp(&self, o: &Self) -> Ordering {
         // Reversed: BinaryHeap is a max-heap and we pop the earliest.
         (o.at, o.seq).cmp(&(self.at, self.seq))
@@ -32,7 +34,9 @@ impl<E> Ord for Entry<E> {
 
 /// Events waiting for their time.
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Entry<E>>,
+    heap: BinaryHeap<Entry>,
+    slots: Vec<Option<E>>,
+    free: Vec<u32>,
     seq: u64,
 }
 
@@ -40,6 +44,8 @@ impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
             heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
             seq: 0,
         }
     }
@@ -49,11 +55,8 @@ impl<E> EventQueue<E> {
     /// Schedules `ev` at `at`.
     pub fn push(&mut self, at: Nanos, ev: E) {
         self.seq += 1;
-        self.heap.push(Entry {
-            at,
-            seq: self.seq,
-            ev,
-        });
+        let seq = self.seq;
+        self.push_reserved(at, seq, ev);
     }
     /// Reserves the sequence number the next `push` would have used, for an
     /// event that may be queued later with [`push_reserved`](Self::push_reserved).
@@ -64,7 +67,17 @@ impl<E> EventQueue<E> {
     /// Queues `ev` with a sequence number from [`reserve`](Self::reserve):
     /// it pops exactly where it would have, had it been pushed then.
     pub fn push_reserved(&mut self, at: Nanos, seq: u64, ev: E) {
-        self.heap.push(Entry { at, seq, ev });
+        let slot = match self.free.pop() {
+            Some(k) => {
+                self.slots[k as usize] = Some(ev);
+                k
+            }
+            None => {
+                self.slots.push(Some(ev));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.heap.push(Entry { at, seq, slot });
     }
     /// The time of the earliest event.
     pub fn peek_time(&self) -> Option<Nanos> {
@@ -73,7 +86,12 @@ impl<E> EventQueue<E> {
     /// Removes the earliest event if it is due at or before `limit`.
     pub fn pop_due(&mut self, limit: Nanos) -> Option<(Nanos, E)> {
         if self.heap.peek()?.at <= limit {
-            self.heap.pop().map(|e| (e.at, e.ev))
+            let e = self.heap.pop()?;
+            let ev = self.slots[e.slot as usize]
+                .take()
+                .expect("a queued event is in its slot");
+            self.free.push(e.slot);
+            Some((e.at, ev))
         } else {
             None
         }

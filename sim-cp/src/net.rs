@@ -78,28 +78,33 @@ impl Network {
     /// Decides the fate of a packet sent now: the delays (one per copy) at
     /// which it arrives; empty if it is dropped.
     pub fn route(&mut self, from: u8, to: u8, now: Nanos) -> Vec<Nanos> {
+        let mut v = Vec::new();
+        self.route_each(from, to, now, |d| v.push(d));
+        v
+    }
+
+    /// [`route`](Self::route) without a vector: `f` gets each delay.
+    pub fn route_each(&mut self, from: u8, to: u8, now: Nanos, mut f: impl FnMut(Nanos)) {
         self.sent += 1;
         if self.cut.contains(&Self::key(from, to)) || self.rng.chance(self.faults.loss) {
             self.dropped += 1;
             self.last_drop = Some(now);
-            return Vec::new();
+            return;
         }
         let copies = if self.rng.chance(self.faults.duplicate) {
             2
         } else {
             1
         };
-        (0..copies)
-            .map(|_| {
-                let mut ms = self.faults.delay_ms;
-                if self.faults.jitter_ms > 0 {
-                    ms += self.rng.range(0, self.faults.jitter_ms);
-                }
-                if self.rng.chance(self.faults.reorder) {
-                    ms += self.rng.range(1, 20);
-                }
-                Nanos::from_millis(ms).saturating_add(Nanos::from_micros(self.rng.range(0, 999)))
-            })
-            .collect()
+        for _ in 0..copies {
+            let mut ms = self.faults.delay_ms;
+            if self.faults.jitter_ms > 0 {
+                ms += self.rng.range(0, self.faults.jitter_ms);
+            }
+            if self.rng.chance(self.faults.reorder) {
+                ms += self.rng.range(1, 20);
+            }
+            f(Nanos::from_millis(ms).saturating_add(Nanos::from_micros(self.rng.range(0, 999))));
+        }
     }
 }

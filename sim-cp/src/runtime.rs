@@ -279,8 +279,13 @@ impl Cx {
     pub fn send_to(&self, from_port: u16, to: NetAddr, data: &[u8]) {
         let mut w = self.shared.world.lock();
         let now = w.now;
-        let delays = w.net.route(self.host, to.node, now);
-        for d in delays {
+        let mut delays = [Nanos::ZERO; 2];
+        let mut n = 0;
+        w.net.route_each(self.host, to.node, now, |d| {
+            delays[n] = d;
+            n += 1;
+        });
+        for &d in &delays[..n] {
             let p = crate::net::Packet {
                 from: NetAddr {
                     node: self.host,

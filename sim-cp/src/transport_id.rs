@@ -51,7 +51,26 @@ impl std::fmt::Display for Tid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let b = self.as_bytes();
         if self.is_v4() {
-            write!(f, "{}.{}.{}.{}", b[0], b[1], b[2], b[3])
+            // Dotted decimal, written directly (traces format many of these).
+            let mut out = [0u8; 15];
+            let mut n = 0;
+            for (k, &v) in b.iter().enumerate() {
+                if k > 0 {
+                    out[n] = b'.';
+                    n += 1;
+                }
+                if v >= 100 {
+                    out[n] = b'0' + v / 100;
+                    n += 1;
+                }
+                if v >= 10 {
+                    out[n] = b'0' + v / 10 % 10;
+                    n += 1;
+                }
+                out[n] = b'0' + v % 10;
+                n += 1;
+            }
+            f.write_str(std::str::from_utf8(&out[..n]).expect("ASCII digits and dots"))
         } else {
             let words: Vec<u16> = b
                 .chunks(2)
@@ -107,5 +126,18 @@ mod tests {
         assert_eq!(b.to_string(), "2001:db8:1:2::3");
         assert_eq!(b.to_string().parse::<Tid>().unwrap(), b);
         assert!(Tid::from_bytes(&[1, 2, 3]).is_none());
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::Tid;
+
+    #[test]
+    fn v4_is_dotted_decimal() {
+        for v in [0u8, 1, 9, 10, 42, 99, 100, 199, 200, 255] {
+            let t = Tid::from_bytes(&[v, 25, 0, v]).unwrap();
+            assert_eq!(t.to_string(), format!("{v}.25.0.{v}"));
+        }
     }
 }

@@ -878,12 +878,37 @@ unsafe fn read_tid(p: *const CPNATFWT_TRANSPORT_ID) -> Option<Tid> {
 
 const MAX_CHAIN: usize = 4096;
 
+/// The chain elements seen so far (the first few without allocating).
+#[derive(Default)]
+struct Seen {
+    first: [usize; 8],
+    n: usize,
+    more: Vec<usize>,
+}
+
+impl Seen {
+    fn contains(&self, p: &usize) -> bool {
+        self.first[..self.n.min(8)].contains(p) || self.more.contains(p)
+    }
+    fn push(&mut self, p: usize) {
+        if self.n < 8 {
+            self.first[self.n] = p;
+        } else {
+            self.more.push(p);
+        }
+        self.n += 1;
+    }
+    fn len(&self) -> usize {
+        self.n
+    }
+}
+
 /// Walks and copies a buffer chain, checking DATA-2.
 ///
 /// # Safety
 /// `head` is non-NULL; the provider vouches for every element it links.
 unsafe fn read_chain(head: *mut CPNATFWT_BUFFER) -> Result<Vec<u8>, String> {
-    let mut seen: Vec<usize> = Vec::new();
+    let mut seen = Seen::default();
     let mut out = Vec::new();
     let mut p = head;
     while !p.is_null() {
