@@ -213,17 +213,11 @@ pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
         },
         seed_rng(seed),
     );
-    let mut trees = Vec::with_capacity(cfg.cases as usize);
-    for _ in 0..cfg.cases {
-        trees.push(
-            strategy
-                .new_tree(&mut runner)
-                .expect("the case strategy never rejects"),
-        );
-    }
-    let cases: Vec<Scenario> = trees.iter().map(|t| t.current()).collect();
-
-    // Run every case on every core; results land in case order.
+    // Cases are generated in order from the seed on this thread, and run as
+    // soon as each exists: on this thread alone (one thread), or on every
+    // core while the next ones are generated. Results land in case order,
+    // so neither choice changes the outcome.
+    let n = cfg.cases as usize;
     let threads = if cfg.threads == 0 {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -231,27 +225,64 @@ pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
     } else {
         cfg.threads
     };
-    let next = AtomicUsize::new(0);
+    let mut trees = Vec::with_capacity(n);
     let done = AtomicUsize::new(0);
-    let slots: Vec<parking_lot::Mutex<Option<CaseResult>>> = cases
-        .iter()
-        .map(|_| parking_lot::Mutex::new(None))
-        .collect();
-    std::thread::scope(|sc| {
-        for _ in 0..threads.min(cases.len()).max(1) {
-            sc.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= cases.len() {
-                    break;
-                }
-                *slots[i].lock() = Some(run_case(subject, &cases[i]));
-                let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if let Some(p) = &cfg.progress {
-                    p(d as u64, cases.len() as u64);
-                }
-            });
+    let slots: Vec<parking_lot::Mutex<Option<CaseResult>>> =
+        (0..n).map(|_| parking_lot::Mutex::new(None)).collect();
+    let run_one = |i: usize, s: &Scenario| {
+        *slots[i].lock() = Some(run_case(subject, s));
+        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(p) = &cfg.progress {
+            p(d as u64, n as u64);
         }
-    });
+    };
+    let mut generate = || {
+        let tree = strategy
+            .new_tree(&mut runner)
+            .expect("the case strategy never rejects");
+        let case = tree.current();
+        trees.push(tree);
+        case
+    };
+    if threads <= 1 || n <= 1 {
+        for i in 0..n {
+            let case = generate();
+            run_one(i, &case);
+        }
+    } else {
+        // (queue of generated cases, generation finished)
+        let queue = parking_lot::Mutex::new((std::collections::VecDeque::new(), false));
+        let ready = parking_lot::Condvar::new();
+        std::thread::scope(|sc| {
+            for _ in 0..threads.min(n) {
+                sc.spawn(|| loop {
+                    let next = {
+                        let mut q = queue.lock();
+                        loop {
+                            if let Some(job) = q.0.pop_front() {
+                                break Some(job);
+                            }
+                            if q.1 {
+                                break None;
+                            }
+                            ready.wait(&mut q);
+                        }
+                    };
+                    match next {
+                        Some((i, case)) => run_one(i, &case),
+                        None => break,
+                    }
+                });
+            }
+            for i in 0..n {
+                let case = generate();
+                queue.lock().0.push_back((i, case));
+                ready.notify_one();
+            }
+            queue.lock().1 = true;
+            ready.notify_all();
+        });
+    }
     let results: Vec<CaseResult> = slots
         .into_iter()
         .map(|m| m.into_inner().expect("every case ran"))
