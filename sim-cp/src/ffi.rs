@@ -29,6 +29,10 @@ fn current() -> Option<Cx> {
 fn route_by_handle(handle: u64) -> Option<(Arc<Shared>, u8)> {
     let cx = current();
     if let Some((world, _)) = handle::decode(Kind::Instance, handle) {
+        // The usual case, without the registry: the caller runs in that world.
+        if let Some(c) = cx.as_ref().filter(|c| c.shared.id == world) {
+            return Some((c.shared.clone(), c.host));
+        }
         if let Some(shared) = handle::lookup(world) {
             let host = cx
                 .filter(|c| Arc::ptr_eq(&c.shared, &shared))
@@ -225,10 +229,16 @@ pub unsafe extern "system" fn platform_completion_routine(
 ) {
     let ctx = completion_context as usize as u64;
     let decoded = handle::decode(Kind::Completion, ctx);
-    let shared = decoded.and_then(|(w, _)| handle::lookup(w));
+    // The usual case, without the registry: the caller runs in that world.
+    let cx = current();
+    let own = decoded.and_then(|(w, _)| cx.as_ref().filter(|c| c.shared.id == w).cloned());
+    let shared = match own {
+        Some(c) => Some(c.shared),
+        None => decoded.and_then(|(w, _)| handle::lookup(w)),
+    };
     let (shared, host, serial) = match (shared, decoded) {
         (Some(s), Some((_, serial))) => {
-            let host = current()
+            let host = cx
                 .filter(|c| Arc::ptr_eq(&c.shared, &s))
                 .map(|c| c.host)
                 .unwrap_or(0);

@@ -210,6 +210,8 @@ pub(crate) struct World {
 
 /// What every handle and context points back to.
 pub(crate) struct Shared {
+    /// The world's identity (also in `World::id`; here to be read unlocked).
+    pub id: WorldId,
     pub world: Mutex<World>,
     pub wake: Condvar,
     pub providers: Mutex<Vec<Option<Box<dyn Provider>>>>,
@@ -394,6 +396,7 @@ impl Sim {
         let n_hosts = all.len();
         let shared = handle::register_world(|id| {
             Arc::new(Shared {
+                id,
                 world: Mutex::new(World {
                     id,
                     now: Nanos::ZERO,
