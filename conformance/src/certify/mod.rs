@@ -250,37 +250,50 @@ pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
             run_one(i, &case);
         }
     } else {
-        // (queue of generated cases, generation finished)
+        // (queue of generated cases, generation finished). `threads - 1`
+        // workers run cases; this thread generates them, runs one itself
+        // whenever they pile up, and helps with the last ones.
         let queue = parking_lot::Mutex::new((std::collections::VecDeque::new(), false));
         let ready = parking_lot::Condvar::new();
+        let take = |wait: bool| {
+            let mut q = queue.lock();
+            loop {
+                if let Some(job) = q.0.pop_front() {
+                    return Some(job);
+                }
+                if q.1 || !wait {
+                    return None;
+                }
+                ready.wait(&mut q);
+            }
+        };
         std::thread::scope(|sc| {
-            for _ in 0..threads.min(n) {
-                sc.spawn(|| loop {
-                    let next = {
-                        let mut q = queue.lock();
-                        loop {
-                            if let Some(job) = q.0.pop_front() {
-                                break Some(job);
-                            }
-                            if q.1 {
-                                break None;
-                            }
-                            ready.wait(&mut q);
-                        }
-                    };
-                    match next {
-                        Some((i, case)) => run_one(i, &case),
-                        None => break,
+            for _ in 1..threads.min(n) {
+                sc.spawn(|| {
+                    while let Some((i, case)) = take(true) {
+                        run_one(i, &case);
                     }
                 });
             }
             for i in 0..n {
                 let case = generate();
-                queue.lock().0.push_back((i, case));
+                let waiting = {
+                    let mut q = queue.lock();
+                    q.0.push_back((i, case));
+                    q.0.len()
+                };
                 ready.notify_one();
+                if waiting > threads {
+                    if let Some((i, case)) = take(false) {
+                        run_one(i, &case);
+                    }
+                }
             }
             queue.lock().1 = true;
             ready.notify_all();
+            while let Some((i, case)) = take(false) {
+                run_one(i, &case);
+            }
         });
     }
     let results: Vec<CaseResult> = slots
