@@ -250,67 +250,39 @@ impl World {
             self.insts[closed.inst as usize].n,
         );
         let cbn = closed.cb.name();
-        match closed.end {
-            End::Sync => {
-                self.record(
-                    host,
-                    n,
-                    What::Complete {
-                        cb: closed.cb,
-                        call: serial,
-                        status,
-                        early: false,
-                        ignored: true,
-                        args_clobbered: false,
-                    },
-                );
-                self.violate(
+        if closed.end != End::Open {
+            // A completion for a call that is already over: recorded as
+            // ignored, and a violation unless the provider was stopped.
+            self.record(
+                host,
+                n,
+                What::Complete {
+                    cb: closed.cb,
+                    call: serial,
+                    status,
+                    early: false,
+                    ignored: true,
+                    args_clobbered: false,
+                },
+            );
+            match closed.end {
+                End::Sync => self.violate(
                     id::COMP_3,
                     host,
                     n,
                     Some(cbn),
                     format!("completion routine called with {} for a call that had returned synchronously", hr_name(status)),
-                );
-                return;
-            }
-            End::Completed => {
-                self.record(
-                    host,
-                    n,
-                    What::Complete {
-                        cb: closed.cb,
-                        call: serial,
-                        status,
-                        early: false,
-                        ignored: true,
-                        args_clobbered: false,
-                    },
-                );
-                self.violate(
+                ),
+                End::Completed => self.violate(
                     id::COMP_4,
                     host,
                     n,
                     Some(cbn),
                     "completion routine called a second time for the same call".into(),
-                );
-                return;
+                ),
+                End::Abandoned | End::Open => {}
             }
-            End::Abandoned => {
-                self.record(
-                    host,
-                    n,
-                    What::Complete {
-                        cb: closed.cb,
-                        call: serial,
-                        status,
-                        early: false,
-                        ignored: true,
-                        args_clobbered: false,
-                    },
-                );
-                return;
-            }
-            End::Open => {}
+            return;
         }
         let mut status = status;
         if status == E_PENDING_IO {
