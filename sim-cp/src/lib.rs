@@ -8,6 +8,8 @@
 //! - [`Sim`]: a world of simulated hosts, each with its own platform.
 //! - [`ffi`]: the five exported functions, for raw-ABI providers.
 //! - [`safe`]: the safe Rust provider API.
+//! - [`platform`]: which platform a provider's calls go to (the simulator,
+//!   or a native one through `cpsim-native`).
 //! - [`oracle`]: the platform checker (C-rules), over a trace.
 //!
 //! See ARCHITECTURE.md at the repository root for the map.
@@ -21,6 +23,7 @@ mod handle;
 mod interface_name;
 pub mod net;
 pub mod oracle;
+pub mod platform;
 pub mod rng;
 pub mod rules;
 pub mod runtime;
@@ -34,6 +37,7 @@ mod watchdog;
 
 pub use config::{Callback, ClockMode, Config, NetFaults, PlatformFault, TaskTiming, TimeLimits};
 pub use engine::{Action, Family, Outcome, Provider, ProviderFactory, Sim, INFRA};
+pub use platform::{Platform, SIMULATED};
 pub use rules::{RuleId, CATALOGUE};
 pub use runtime::Cx;
 pub use time::Nanos;

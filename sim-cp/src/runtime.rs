@@ -123,6 +123,12 @@ impl Cx {
         with_current(self, f)
     }
 
+    /// The platform this host's provider calls: the simulator's, or the
+    /// one the world was made with ([`crate::Sim::with_platform`]).
+    pub fn platform(&self) -> &'static dyn crate::platform::Platform {
+        self.shared.platform
+    }
+
     /// The host's name.
     pub fn host_name(&self) -> String {
         self.shared.world.lock().hosts[self.host as usize]

@@ -26,6 +26,7 @@ use crate::config::{ClockMode, Config, NetFaults};
 use crate::event_queue::EventQueue;
 use crate::handle::{self, WorldId};
 use crate::net::{NetAddr, Network, Packet};
+use crate::platform::{Platform, Simulated, SIMULATED};
 use crate::rng::Rng;
 use crate::rules::RuleId;
 use crate::runtime::{Cx, Handler, Task};
@@ -216,6 +217,9 @@ pub(crate) struct Shared {
     pub wake: Condvar,
     pub providers: Mutex<Vec<Option<Box<dyn Provider>>>>,
     pub factory: Arc<dyn ProviderFactory>,
+    /// The platform the providers' calls go to (the simulator's own, or a
+    /// native one: see `crate::platform`).
+    pub platform: &'static dyn Platform,
     /// Safe-API user contexts, kept for the world's lifetime.
     pub keepalive: Mutex<Vec<Arc<dyn std::any::Any + Send + Sync>>>,
     /// What the watchdog watches: odd while a callback runs (see `watchdog`).
@@ -388,6 +392,25 @@ impl Sim {
     /// A world with these hosts (each with a platform) plus the
     /// infrastructure node, running providers made by `factory`.
     pub fn new(cfg: Config, hosts: &[&str], factory: Arc<dyn ProviderFactory>) -> Sim {
+        Sim::with_platform(cfg, hosts, factory, &SIMULATED)
+    }
+
+    /// A world whose providers call `platform` instead of the simulator's
+    /// (see [`crate::platform`]): the world supplies only their tasks,
+    /// timers and network, and runs in real time (`cfg.clock` is set to
+    /// [`ClockMode::RealTime`]), since another platform keeps its own time.
+    /// Its hosts' simulated platforms stay idle; what the other platform
+    /// does is that platform's business (the native backend records it).
+    /// [`Sim::finish`] drains for `cfg.drain_ms` of real time: keep it short.
+    pub fn with_platform(
+        mut cfg: Config,
+        hosts: &[&str],
+        factory: Arc<dyn ProviderFactory>,
+        platform: &'static dyn Platform,
+    ) -> Sim {
+        if !Simulated::is(platform) {
+            cfg.clock = ClockMode::RealTime;
+        }
         assert!(!hosts.is_empty() && hosts.len() < 200, "1 to 199 hosts");
         let seed = cfg.seed;
         let mut all: Vec<Host> = hosts.iter().map(|n| Host::new(n, true)).collect();
@@ -423,6 +446,7 @@ impl Sim {
                 wake: Condvar::new(),
                 providers: Mutex::new((0..n_hosts).map(|_| None).collect()),
                 factory,
+                platform,
                 keepalive: Mutex::new(Vec::new()),
                 cb_epoch: Default::default(),
                 cb_what: Default::default(),

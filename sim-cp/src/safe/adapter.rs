@@ -2,20 +2,31 @@
 //! table of trampolines; the user context points at the instance's handler.
 //!
 //! Each trampoline catches panics (a panic must not unwind into the
-//! platform): the panic is reported as CRASH-1, the session is ended with
-//! PROVIDER_OTHER_FAILURE, and an async call returns E_FAIL.
+//! platform): the panic is reported to the platform as CRASH-1 (the
+//! simulator also ends the session with PROVIDER_OTHER_FAILURE), and an
+//! async call returns E_FAIL.
+//!
+//! The handler runs with its host's [`Cx`]: the simulator sets it before
+//! calling; a native platform calls from threads of its own, so the adapter
+//! keeps a weak link to the creating host and enters it for the call.
 
 use super::{Buffers, Completion, InstanceRef, SessionHandler};
 use crate::abi::*;
 use crate::config::Callback;
+use crate::engine::Shared;
+use crate::platform::Platform;
 use crate::runtime::Cx;
 use crate::transport_id::Tid;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 struct Adapter {
     handler: Arc<dyn SessionHandler>,
+    platform: &'static dyn Platform,
+    /// The creating host (weak: the world keeps the adapter alive).
+    world: Weak<Shared>,
+    host: u8,
 }
 
 /// The dispatch table every safe instance uses.
@@ -32,45 +43,79 @@ pub(crate) static TABLE: CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE =
         sendBuffers: Some(send_buffers),
     };
 
-/// A user context for `handler`, kept alive as long as the world is (a
+/// A user context for `handler`, kept alive by the platform for as long
+/// as it may call with it (the simulator: the world's lifetime, since a
 /// deferred Destroy may still be running a callback of the instance).
 pub(crate) fn user_context(cx: &Cx, handler: Arc<dyn SessionHandler>) -> *mut c_void {
-    let a = Arc::new(Adapter { handler });
+    let a = Arc::new(Adapter {
+        handler,
+        platform: cx.platform(),
+        world: Arc::downgrade(&cx.shared),
+        host: cx.host,
+    });
     let p = Arc::as_ptr(&a) as *mut c_void;
-    cx.shared.keepalive.lock().push(a);
+    cx.platform().keep_alive(cx, a);
     p
 }
 
 /// # Safety
-/// `ctx` is a user context made by [`user_context`] whose world is alive.
-unsafe fn handler<'a>(ctx: *mut c_void) -> &'a dyn SessionHandler {
-    // SAFETY: per the function's contract; the Arc is kept by the world.
-    unsafe { &*(*(ctx as *const Adapter)).handler }
+/// `ctx` is a user context made by [`user_context`] and kept alive.
+unsafe fn adapter<'a>(ctx: *mut c_void) -> &'a Adapter {
+    // SAFETY: per the function's contract; the platform keeps the Arc.
+    unsafe { &*(ctx as *const Adapter) }
 }
 
-fn cx() -> Cx {
-    Cx::current().expect("the platform sets the host context for callbacks")
+/// Runs `f` with the handler and its host's context. A callback for a world
+/// that is gone (its provider must have destroyed the instance first) does
+/// nothing and answers `gone`.
+fn with_handler<R>(a: &Adapter, gone: R, f: impl FnOnce(&dyn SessionHandler, &Cx) -> R) -> R {
+    if let Some(cx) = Cx::current() {
+        return f(&*a.handler, &cx);
+    }
+    match a.world.upgrade() {
+        Some(shared) => {
+            let cx = Cx::new(shared, a.host);
+            cx.enter(|| f(&*a.handler, &cx))
+        }
+        None => gone,
+    }
 }
 
-fn guarded(h: CPNATFWT_PROVIDER_INSTANCE, cb: Callback, f: impl FnOnce() -> HRESULT) -> HRESULT {
+fn guarded(
+    a: &Adapter,
+    h: CPNATFWT_PROVIDER_INSTANCE,
+    cb: Callback,
+    f: impl FnOnce() -> HRESULT,
+) -> HRESULT {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(hr) => hr,
         Err(p) => {
-            crate::engine::report_crash(h.as_u64(), cb, &crate::runtime::panic_message(&*p));
+            a.platform
+                .provider_crashed(h, cb, &crate::runtime::panic_message(&*p));
             E_FAIL
         }
     }
 }
 
-fn reply(done_ctx: usize, r: super::Reply, h: CPNATFWT_PROVIDER_INSTANCE, cb: Callback) -> HRESULT {
+fn reply(
+    a: &Adapter,
+    done_ctx: usize,
+    r: super::Reply,
+    h: CPNATFWT_PROVIDER_INSTANCE,
+    cb: Callback,
+) -> HRESULT {
     if r.context != done_ctx {
-        crate::engine::report_crash(
-            h.as_u64(),
-            cb,
-            "returned the Reply of another call's Completion",
-        );
+        a.platform
+            .provider_crashed(h, cb, "returned the Reply of another call's Completion");
     }
     r.hr
+}
+
+fn iref(a: &Adapter, h: CPNATFWT_PROVIDER_INSTANCE) -> InstanceRef {
+    InstanceRef {
+        handle: h,
+        platform: a.platform,
+    }
 }
 
 /// # Safety
@@ -85,9 +130,10 @@ unsafe fn tid(t: *mut CPNATFWT_TRANSPORT_ID) -> Tid {
 }
 
 unsafe extern "system" fn establish(h: CPNATFWT_PROVIDER_INSTANCE, ctx: *mut c_void) {
-    guarded(h, Callback::EstablishSessionIndication, || {
-        // SAFETY: ctx is ours (SESS-6).
-        unsafe { handler(ctx) }.establish(&cx(), &InstanceRef { handle: h });
+    // SAFETY: ctx is ours (SESS-6).
+    let a = unsafe { adapter(ctx) };
+    guarded(a, h, Callback::EstablishSessionIndication, || {
+        with_handler(a, (), |hd, cx| hd.establish(cx, &iref(a, h)));
         S_OK
     });
 }
@@ -97,9 +143,10 @@ unsafe extern "system" fn terminate(
     ctx: *mut c_void,
     reason: CPNATFWT_SESSION_TERMINATION_REASON,
 ) {
-    guarded(h, Callback::TerminateSessionIndication, || {
-        // SAFETY: ctx is ours.
-        unsafe { handler(ctx) }.terminate(&cx(), &InstanceRef { handle: h }, reason);
+    // SAFETY: ctx is ours.
+    let a = unsafe { adapter(ctx) };
+    guarded(a, h, Callback::TerminateSessionIndication, || {
+        with_handler(a, (), |hd, cx| hd.terminate(cx, &iref(a, h), reason));
         S_OK
     });
 }
@@ -112,14 +159,18 @@ macro_rules! simple_async {
             cctx: *mut c_void,
             routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
         ) -> HRESULT {
+            // SAFETY: ctx is ours.
+            let a = unsafe { adapter(ctx) };
             let done = Completion {
                 context: cctx as usize,
                 routine,
+                platform: a.platform,
             };
-            guarded(h, $cb, || {
-                // SAFETY: ctx is ours.
-                let r = unsafe { handler(ctx) }.$method(&cx(), &InstanceRef { handle: h }, done);
-                reply(cctx as usize, r, h, $cb)
+            guarded(a, h, $cb, || {
+                with_handler(a, E_FAIL, |hd, cx| {
+                    let r = hd.$method(cx, &iref(a, h), done);
+                    reply(a, cctx as usize, r, h, $cb)
+                })
             })
         }
     };
@@ -144,17 +195,20 @@ macro_rules! tid_async {
             cctx: *mut c_void,
             routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
         ) -> HRESULT {
+            // SAFETY: ctx is ours.
+            let a = unsafe { adapter(ctx) };
             let done = Completion {
                 context: cctx as usize,
                 routine,
+                platform: a.platform,
             };
             // SAFETY: the platform's argument, valid during the call.
             let id = unsafe { tid(t) };
-            guarded(h, $cb, || {
-                // SAFETY: ctx is ours.
-                let r =
-                    unsafe { handler(ctx) }.$method(&cx(), &InstanceRef { handle: h }, id, done);
-                reply(cctx as usize, r, h, $cb)
+            guarded(a, h, $cb, || {
+                with_handler(a, E_FAIL, |hd, cx| {
+                    let r = hd.$method(cx, &iref(a, h), id, done);
+                    reply(a, cctx as usize, r, h, $cb)
+                })
             })
         }
     };
@@ -182,23 +236,20 @@ unsafe extern "system" fn send_buffers(
     cctx: *mut c_void,
     routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
 ) -> HRESULT {
+    // SAFETY: ctx is ours.
+    let a = unsafe { adapter(ctx) };
     let done = Completion {
         context: cctx as usize,
         routine,
+        platform: a.platform,
     };
     // SAFETY: the platform's arguments, valid during the call (and the chain
     // is well formed: the platform built it).
     let (l, r, data) = unsafe { (tid(local), tid(remote), Buffers::new(chain)) };
-    guarded(h, Callback::SendBuffers, || {
-        // SAFETY: ctx is ours.
-        let rep = unsafe { handler(ctx) }.send_buffers(
-            &cx(),
-            &InstanceRef { handle: h },
-            l,
-            r,
-            &data,
-            done,
-        );
-        reply(cctx as usize, rep, h, Callback::SendBuffers)
+    guarded(a, h, Callback::SendBuffers, || {
+        with_handler(a, E_FAIL, |hd, cx| {
+            let rep = hd.send_buffers(cx, &iref(a, h), l, r, &data, done);
+            reply(a, cctx as usize, rep, h, Callback::SendBuffers)
+        })
     })
 }

@@ -5,6 +5,7 @@
 use super::adapter;
 use super::SessionHandler;
 use crate::abi::*;
+use crate::platform::{Platform, SIMULATED};
 use crate::runtime::Cx;
 use crate::transport_id::Tid;
 use std::sync::Arc;
@@ -21,20 +22,56 @@ pub struct RegisterOptions {
 }
 
 /// A shareable handle to an instance: enough to indicate received data.
-#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+/// It knows its platform, so it works from any thread, with or without a
+/// [`Cx`]. Two refs are equal when their handles are.
+#[derive(Copy, Clone)]
 pub struct InstanceRef {
     pub(crate) handle: CPNATFWT_PROVIDER_INSTANCE,
+    pub(crate) platform: &'static dyn Platform,
+}
+
+impl PartialEq for InstanceRef {
+    fn eq(&self, other: &InstanceRef) -> bool {
+        self.handle == other.handle
+    }
+}
+
+impl Eq for InstanceRef {}
+
+impl std::hash::Hash for InstanceRef {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.handle.hash(state)
+    }
+}
+
+impl std::fmt::Debug for InstanceRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("InstanceRef").field(&self.handle).finish()
+    }
 }
 
 impl InstanceRef {
-    /// A handle value, as the raw ABI gives it.
+    /// A handle value of the simulator, as the raw ABI gives it.
     pub fn from_raw(handle: CPNATFWT_PROVIDER_INSTANCE) -> InstanceRef {
-        InstanceRef { handle }
+        InstanceRef::from_raw_on(&SIMULATED, handle)
+    }
+
+    /// A handle value of `platform`, as the raw ABI gives it.
+    pub fn from_raw_on(
+        platform: &'static dyn Platform,
+        handle: CPNATFWT_PROVIDER_INSTANCE,
+    ) -> InstanceRef {
+        InstanceRef { handle, platform }
     }
 
     /// The raw handle.
     pub fn raw(&self) -> CPNATFWT_PROVIDER_INSTANCE {
         self.handle
+    }
+
+    /// The platform the instance lives on.
+    pub fn platform(&self) -> &'static dyn Platform {
+        self.platform
     }
 
     /// Hands received bytes to the platform (`CPNatfwtIndicateReceivedBuffers`
@@ -60,7 +97,7 @@ impl InstanceRef {
         // SAFETY: every pointer is to a local that outlives the call, and
         // without a completion routine the platform is done before returning.
         let hr = unsafe {
-            crate::ffi::CPNatfwtIndicateReceivedBuffers(
+            self.platform.indicate_received_buffers(
                 self.handle,
                 &mut l,
                 &mut r,
@@ -79,7 +116,7 @@ impl InstanceRef {
     /// `CPNatfwtDeregisterProviderInstance` (usable from any worker).
     pub fn deregister(&self) -> Result<(), HRESULT> {
         // SAFETY: a handle value; the platform checks it.
-        let hr = unsafe { crate::ffi::CPNatfwtDeregisterProviderInstance(self.handle) };
+        let hr = unsafe { self.platform.deregister_provider_instance(self.handle) };
         if hr == S_OK {
             Ok(())
         } else {
@@ -96,16 +133,22 @@ pub struct Instance {
 
 impl Instance {
     /// `CPNatfwtCreateProviderInstance` with a safe handler as its user context.
+    /// It lives on `cx`'s platform ([`Cx::platform`]).
     pub fn create(cx: &Cx, handler: Arc<dyn SessionHandler>) -> Result<Instance, HRESULT> {
+        let platform = cx.platform();
         let ctx = adapter::user_context(cx, handler);
         let mut h = CPNATFWT_PROVIDER_INSTANCE::NULL;
-        // SAFETY: a full, static table and a writable out pointer.
+        // SAFETY: a full, static table, a user context the platform keeps
+        // alive (`keep_alive`) and a writable out pointer.
         let hr = crate::runtime::with_current(cx, || unsafe {
-            crate::ffi::CPNatfwtCreateProviderInstance(&adapter::TABLE, ctx, &mut h)
+            platform.create_provider_instance(&adapter::TABLE, ctx, &mut h)
         });
         if hr == S_OK {
             Ok(Instance {
-                r: InstanceRef { handle: h },
+                r: InstanceRef {
+                    handle: h,
+                    platform,
+                },
             })
         } else {
             Err(hr)
@@ -138,7 +181,9 @@ impl Instance {
             .map_or(std::ptr::null_mut(), |v| v.as_mut_ptr());
         // SAFETY: NUL-terminated strings and a LUID that outlive the call.
         let hr = unsafe {
-            crate::ffi::CPNatfwtRegisterProviderInstance(self.r.handle, np, &mut luid, 0, sp)
+            self.r
+                .platform
+                .register_provider_instance(self.r.handle, np, &mut luid, 0, sp)
         };
         if hr == S_OK {
             Ok(luid.Value)
@@ -155,6 +200,6 @@ impl Instance {
     /// `CPNatfwtDestroyProviderInstance`, once.
     pub fn destroy(self) {
         // SAFETY: a handle value; the platform checks it.
-        unsafe { crate::ffi::CPNatfwtDestroyProviderInstance(self.r.handle) };
+        unsafe { self.r.platform.destroy_provider_instance(self.r.handle) };
     }
 }

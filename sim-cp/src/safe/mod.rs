@@ -11,6 +11,11 @@
 //!   ([`Failure`] cannot hold it: COMP-6). A `Pending` dropped without
 //!   completing is reported as COMP-4 on the spot.
 //!
+//! The API does not care which platform it runs on: every call goes through
+//! the [`Platform`] of the instance's host ([`Cx::platform`]), so the same
+//! handler runs on the simulator and, through the native backend, on a real
+//! `iphlpapi.dll`.
+//!
 //! Success is only ever S_OK (COMP-2 cannot be written) and transport IDs
 //! arrive as owned values (TID-3 and COMP-7 cannot be written). Everything
 //! else (lifecycle order, timeouts, DATA-*, TID-2/4/6) is still checked.
@@ -23,6 +28,7 @@ pub use instance::{Instance, InstanceRef, RegisterOptions};
 use crate::abi::{
     CPNATFWT_BUFFER, CPNATFWT_PLATFORM_COMPLETION_ROUTINE, E_FAIL, E_PENDING_IO, HRESULT, S_OK,
 };
+use crate::platform::{Platform, SIMULATED};
 use crate::runtime::Cx;
 use crate::transport_id::Tid;
 use std::ffi::c_void;
@@ -66,6 +72,7 @@ pub struct Reply {
 pub struct Completion {
     pub(crate) context: usize,
     pub(crate) routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+    pub(crate) platform: &'static dyn Platform,
 }
 
 impl Completion {
@@ -102,6 +109,7 @@ impl Completion {
             Pending {
                 context: self.context,
                 routine: self.routine,
+                platform: self.platform,
             },
         )
     }
@@ -118,7 +126,8 @@ impl Reply {
 /// for deliberately broken providers that bypass it). These trust their
 /// arguments, hence `unsafe`.
 impl Completion {
-    /// A token for a call whose completion context and routine are these.
+    /// A token for a call of the simulator whose completion context and
+    /// routine are these.
     ///
     /// # Safety
     /// They must be the ones the platform passed to the current callback.
@@ -126,9 +135,23 @@ impl Completion {
         context: *mut c_void,
         routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
     ) -> Completion {
+        // SAFETY: the caller's promise.
+        unsafe { Completion::from_raw_on(&SIMULATED, context, routine) }
+    }
+    /// A token for a call of `platform` whose completion context and
+    /// routine are these.
+    ///
+    /// # Safety
+    /// As [`Completion::from_raw`].
+    pub unsafe fn from_raw_on(
+        platform: &'static dyn Platform,
+        context: *mut c_void,
+        routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+    ) -> Completion {
         Completion {
             context: context as usize,
             routine,
+            platform,
         }
     }
     /// The raw completion context.
@@ -142,6 +165,7 @@ impl Completion {
 pub struct Pending {
     context: usize,
     routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+    platform: &'static dyn Platform,
 }
 
 impl Pending {
@@ -163,7 +187,8 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        crate::engine::report_dropped_completion(self.context);
+        self.platform
+            .completion_dropped(self.context as *mut c_void);
     }
 }
 
