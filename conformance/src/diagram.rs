@@ -376,6 +376,11 @@ fn describe(trace: &Trace, e: &Event) -> (Place, Style, String) {
             Style::Note,
             "infrastructure fault".into(),
         ),
+        What::UnseenCause { reason } => (
+            Place::Note(plat),
+            Style::Note,
+            format!("the platform ends the session ({reason:?}) for a cause not visible here"),
+        ),
         What::AppSend { id, to, bytes } => (
             Place::Arrow(app, plat),
             Style::App,

@@ -169,6 +169,7 @@ impl Checker<'_> {
                     self.set_cause(k, Reason::OtherCommunicationError);
                 }
             }
+            What::UnseenCause { reason } => self.set_cause(key, *reason),
             What::Violation { rule, .. } if *rule == id::CRASH_1 => {
                 self.set_cause(key, Reason::ProviderOtherFailure)
             }

@@ -155,6 +155,13 @@ pub enum What {
     Shutdown,
     /// An infrastructure fault on this host ends its sessions.
     CommunicationError,
+    /// A native platform is about to end this instance's session for a
+    /// cause a provider cannot see (its own shutdown, an infrastructure
+    /// fault): recorded by the native backend's bridge just before the
+    /// TERMINATE, and taken by the platform checker as the session's cause.
+    UnseenCause {
+        reason: Reason,
+    },
     /// An application sent a datagram (`id` names it in later events).
     AppSend {
         id: u32,
