@@ -20,6 +20,16 @@
 //! checker that holds the simulator to the C-rules, [`sim_cp::oracle`], over
 //! that trace: what the real platform did is judged by the same rules.
 //!
+//! **Safe providers.** [`NativePlatform`] implements
+//! [`sim_cp::Platform`]: leak it ([`NativePlatform::into_static`]) and give
+//! it to [`sim_cp::Sim::with_platform`], and every provider of that world,
+//! safe [`SessionHandler`](sim_cp::safe::SessionHandler)s included, calls
+//! this platform through the bridge. The world then runs in real time and
+//! supplies only the providers' tasks, timers and (simulated) network. What
+//! the type system cannot stop a safe provider doing (a panic in a callback,
+//! CRASH-1; a `Pending` token dropped, COMP-4) is recorded as a provider
+//! violation: [`NativePlatform::provider_violations`].
+//!
 //! What a provider cannot observe, the bridge cannot record, so some
 //! C-rules are only partly checked on a native platform (see
 //! `docs/c-providers.md`): how the platform *read* a call (COMP-1) is
@@ -33,8 +43,10 @@
 use libloading::Library;
 use parking_lot::Mutex;
 use sim_cp::abi::*;
+use sim_cp::rules::{id, RuleId};
 use sim_cp::trace::{Event, PlatformFn, Trace, What};
-use sim_cp::{Callback, Nanos, Tid, Violation};
+use sim_cp::{Callback, Cx, Nanos, Platform, Tid, Violation};
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::ffi::{c_void, OsStr};
 use std::mem::ManuallyDrop;
@@ -144,12 +156,66 @@ struct Inner {
     fns: Fns,
     path: PathBuf,
     rec: Mutex<Rec>,
+    /// Rules a safe provider broke that only it could report.
+    provider_violations: Mutex<Vec<Violation>>,
+    /// Safe instances' user contexts: the platform may call with them at
+    /// any time, so they live as long as the process.
+    keep: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
 }
 
 /// Every bridge's instances by handle, and the shims' addresses.
 static SHIMS: LazyLock<Mutex<HashMap<u64, Arc<Shim>>>> = LazyLock::new(Default::default);
 static SHIM_ADDRS: LazyLock<Mutex<HashMap<usize, Arc<Shim>>>> = LazyLock::new(Default::default);
 static PENDS: LazyLock<Mutex<HashMap<usize, Pend>>> = LazyLock::new(Default::default);
+/// Finished calls (the last [`RETIRED_KEPT`]), to name a late or second
+/// completion (COMP-3, COMP-4).
+static RETIRED: LazyLock<Mutex<Retired>> = LazyLock::new(Default::default);
+const RETIRED_KEPT: usize = 1 << 16;
+
+/// A finished call: whose, which, and whether it returned synchronously.
+#[derive(Copy, Clone)]
+struct Spent {
+    shim: usize,
+    n: u32,
+    cb: Callback,
+    call: u32,
+    sync: bool,
+}
+
+#[derive(Default)]
+struct Retired {
+    by_ctx: HashMap<usize, Spent>,
+    order: std::collections::VecDeque<usize>,
+}
+
+impl Retired {
+    fn add(&mut self, ctx: usize, p: &Pend) {
+        if self.order.len() == RETIRED_KEPT {
+            if let Some(old) = self.order.pop_front() {
+                self.by_ctx.remove(&old);
+            }
+        }
+        self.order.push_back(ctx);
+        self.by_ctx.insert(
+            ctx,
+            Spent {
+                shim: p.shim,
+                n: p.n,
+                cb: p.cb,
+                call: p.call,
+                sync: p.sync,
+            },
+        );
+    }
+}
+
+/// Records a provider violation on the bridge that made call context's shim.
+fn provider_violation_at(shim: usize, rule: RuleId, n: u32, cb: Callback, message: String) {
+    let s = SHIM_ADDRS.lock().get(&shim).cloned();
+    if let Some(s) = s {
+        s.inner.provider_violation(rule, n, cb, message);
+    }
+}
 static IND_PENDS: LazyLock<Mutex<HashMap<usize, IndPend>>> = LazyLock::new(Default::default);
 static NEXT_CTX: Mutex<usize> = Mutex::new(0x1000);
 
@@ -273,8 +339,23 @@ impl NativePlatform {
                     seen: HashSet::new(),
                     in_call: HashMap::new(),
                 }),
+                provider_violations: Mutex::new(Vec::new()),
+                keep: Mutex::new(Vec::new()),
             }),
         })
+    }
+
+    /// This bridge for the life of the process, as a [`Platform`] for
+    /// [`sim_cp::Sim::with_platform`] and [`sim_cp::safe`] handles (the
+    /// library is never unloaded either).
+    pub fn into_static(self) -> &'static NativePlatform {
+        Box::leak(Box::new(self))
+    }
+
+    /// Rules the providers broke that the safe API reported (CRASH-1 for a
+    /// panic in a callback, COMP-4 for a dropped `Pending`), in order.
+    pub fn provider_violations(&self) -> Vec<Violation> {
+        self.inner.provider_violations.lock().clone()
     }
 
     /// The library's path, as given.
@@ -623,6 +704,9 @@ unsafe extern "system" fn b_terminate(
         };
         let cb = Callback::TerminateSessionIndication;
         s.terminated.store(true, Ordering::Release);
+        if let Some(cause) = unseen_cause(&s, reason) {
+            s.inner.record(s.n, cause);
+        }
         s.inner.record(
             s.n,
             call_event(cb, 0, None, None, None, Some(reason), delta, false),
@@ -640,6 +724,32 @@ unsafe extern "system" fn b_terminate(
             },
         );
     })
+}
+
+/// What the bridge can say about why the platform ends a session whose
+/// cause happened where no provider can see it. A timeout (the platform's
+/// own timer) is put down to the oldest call still pended on the instance,
+/// if any (with none, the checker rightly finds no cause: SESS-5); a
+/// shutdown or an infrastructure fault is taken as given.
+fn unseen_cause(s: &Arc<Shim>, reason: CPNATFWT_SESSION_TERMINATION_REASON) -> Option<What> {
+    use CPNATFWT_SESSION_TERMINATION_REASON as R;
+    match reason {
+        R::ProviderTimeout => {
+            let me = Arc::as_ptr(s) as usize;
+            PENDS
+                .lock()
+                .values()
+                .filter(|p| p.shim == me && !p.sync && !p.done)
+                .min_by_key(|p| p.call)
+                .map(|p| What::Timeout {
+                    cb: p.cb,
+                    call: p.call,
+                    excused: false,
+                })
+        }
+        R::PlatformShutdown | R::OtherCommunicationError => Some(What::UnseenCause { reason }),
+        _ => None,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -723,10 +833,12 @@ fn bridged_call(
         },
     );
     let mut pends = PENDS.lock();
+    let mut early_then_sync = false;
     if let Some(p) = pends.get_mut(&id) {
         p.in_callback = false;
         let read = if hr != E_PENDING_IO {
             p.sync = true;
+            early_then_sync = p.early.is_some();
             Some(hr == S_OK)
         } else {
             p.early.map(|st| st == S_OK)
@@ -735,8 +847,19 @@ fn bridged_call(
             s.inner.record(s.n, What::Outcome { cb, call, ok });
         }
         if p.sync || p.done {
-            pends.remove(&id);
+            if let Some(p) = pends.remove(&id) {
+                RETIRED.lock().add(id, &p);
+            }
         }
+    }
+    drop(pends);
+    if early_then_sync {
+        s.inner.provider_violation(
+            id::COMP_3,
+            s.n,
+            cb,
+            format!("the completion routine was called, then the callback returned 0x{hr:08X} instead of ERROR_IO_PENDING"),
+        );
     }
     hr
 }
@@ -879,10 +1002,39 @@ unsafe extern "system" fn bridge_completion(ctx: *mut c_void, status: HRESULT) {
         let (forward, shim_addr, n, what, outcome) = {
             let mut pends = PENDS.lock();
             let Some(p) = pends.get_mut(&id) else {
-                return; // unknown or spent context: the provider's bug (COMP-4/5)
+                // A finished call's context: the provider's bug, not
+                // forwarded. (A context the bridge never issued, COMP-5,
+                // cannot be put down to an instance, and is ignored.)
+                let spent = RETIRED.lock().by_ctx.get(&id).copied();
+                drop(pends);
+                if let Some(x) = spent {
+                    let (rule, what) = if x.sync {
+                        (id::COMP_3, "for a call that had returned synchronously")
+                    } else {
+                        (id::COMP_4, "a second time for the same call")
+                    };
+                    provider_violation_at(
+                        x.shim,
+                        rule,
+                        x.n,
+                        x.cb,
+                        format!("completion routine called with 0x{status:08X} {what} (call {}); not passed on to the platform", x.call),
+                    );
+                }
+                return;
             };
-            if p.sync || p.done {
-                return; // COMP-3/COMP-4: the provider's bug, not forwarded
+            if p.done {
+                // Twice before the callback returned: not forwarded again.
+                let (shim, n, cb) = (p.shim, p.n, p.cb);
+                drop(pends);
+                provider_violation_at(
+                    shim,
+                    id::COMP_4,
+                    n,
+                    cb,
+                    "completion routine called twice before the callback returned; the second is not passed on".into(),
+                );
+                return;
             }
             p.done = true;
             let shim = SHIM_ADDRS.lock().get(&p.shim).cloned();
@@ -914,7 +1066,9 @@ unsafe extern "system" fn bridge_completion(ctx: *mut c_void, status: HRESULT) {
             let forward = (p.real_routine, p.real_ctx);
             let (shim_addr, n) = (p.shim, p.n);
             if !p.in_callback {
-                pends.remove(&id);
+                if let Some(p) = pends.remove(&id) {
+                    RETIRED.lock().add(id, &p);
+                }
             }
             (forward, shim_addr, n, what, outcome)
         };
@@ -946,4 +1100,120 @@ unsafe extern "system" fn bridge_provider_completion(ctx: *mut c_void, status: H
             unsafe { f(p.ctx as *mut c_void, status) };
         }
     })
+}
+
+// ---------------------------------------------------------------------------
+// The bridge as a platform for sim-cp's providers
+
+impl Inner {
+    /// Records a provider violation (and a note in the trace, where it happened).
+    fn provider_violation(&self, rule: RuleId, n: u32, cb: Callback, message: String) {
+        let (step, at) = {
+            let mut r = self.rec.lock();
+            r.push(
+                n,
+                What::Note {
+                    text: format!("{rule}: {message}"),
+                },
+            );
+            (r.step, Nanos::from_std(r.start.elapsed()))
+        };
+        self.provider_violations.lock().push(Violation {
+            rule,
+            host: "local".into(),
+            instance: (n > 0).then(|| format!("local#{n}")),
+            callback: Some(cb.name().to_string()),
+            step,
+            at,
+            message,
+        });
+    }
+}
+
+impl Platform for NativePlatform {
+    fn describe(&self) -> String {
+        format!("the native platform in {}", self.inner.path.display())
+    }
+
+    unsafe fn create_provider_instance(
+        &self,
+        table: *const CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE,
+        user: *mut c_void,
+        out: *mut CPNATFWT_PROVIDER_INSTANCE,
+    ) -> HRESULT {
+        // SAFETY: the same contract.
+        unsafe { NativePlatform::create_provider_instance(self, table, user, out) }
+    }
+
+    unsafe fn register_provider_instance(
+        &self,
+        handle: CPNATFWT_PROVIDER_INSTANCE,
+        name: *mut WCHAR,
+        luid: *mut IF_LUID,
+        flags: u32,
+        sddl: *mut WCHAR,
+    ) -> HRESULT {
+        // SAFETY: the same contract.
+        unsafe { NativePlatform::register_provider_instance(self, handle, name, luid, flags, sddl) }
+    }
+
+    unsafe fn deregister_provider_instance(&self, handle: CPNATFWT_PROVIDER_INSTANCE) -> HRESULT {
+        // SAFETY: the same contract.
+        unsafe { NativePlatform::deregister_provider_instance(self, handle) }
+    }
+
+    unsafe fn destroy_provider_instance(&self, handle: CPNATFWT_PROVIDER_INSTANCE) {
+        // SAFETY: the same contract.
+        unsafe { NativePlatform::destroy_provider_instance(self, handle) }
+    }
+
+    unsafe fn indicate_received_buffers(
+        &self,
+        handle: CPNATFWT_PROVIDER_INSTANCE,
+        local: *mut CPNATFWT_TRANSPORT_ID,
+        remote: *mut CPNATFWT_TRANSPORT_ID,
+        chain: *mut CPNATFWT_BUFFER,
+        ctx: *mut c_void,
+        routine: CPNATFWT_PROVIDER_COMPLETION_ROUTINE,
+    ) -> HRESULT {
+        // SAFETY: the same contract.
+        unsafe {
+            NativePlatform::indicate_received_buffers(
+                self, handle, local, remote, chain, ctx, routine,
+            )
+        }
+    }
+
+    fn provider_crashed(&self, handle: CPNATFWT_PROVIDER_INSTANCE, cb: Callback, message: &str) {
+        self.inner.provider_violation(
+            id::CRASH_1,
+            Self::n_of(handle),
+            cb,
+            format!(
+                "the callback panicked: {message} (a native platform cannot be told; the session goes on)"
+            ),
+        );
+    }
+
+    fn completion_dropped(&self, ctx: *mut c_void) {
+        // The provider holds the bridge's context for the call.
+        let found = PENDS
+            .lock()
+            .get(&(ctx as usize))
+            .map(|p| (p.n, p.cb, p.call));
+        if let Some((n, cb, call)) = found {
+            self.inner.provider_violation(
+                id::COMP_4,
+                n,
+                cb,
+                format!(
+                    "the Pending token of call {call} was dropped without completing: the platform waits for it forever"
+                ),
+            );
+        }
+    }
+
+    fn keep_alive(&self, _cx: &Cx, user_context: Arc<dyn Any + Send + Sync>) {
+        self.inner.keep.lock().push(user_context);
+    }
 }

@@ -9,110 +9,18 @@
 //! recorded it, is judged by sim-cp's platform checker; a deliberately
 //! faulty stand-in is caught. Missing exports are a clear error.
 
+mod common;
+
+use common::{standin, World};
 use cpsim_native::{NativeError, NativePlatform};
-use libloading::Library;
 use sim_cp::abi::*;
 use sim_cp::trace::What;
 use sim_cp::Callback;
 use std::collections::HashMap;
-use std::ffi::{c_char, c_void, CString};
-use std::path::PathBuf;
+use std::ffi::c_void;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// The stand-in library: `CPSIM_STANDIN`, or next to this test binary.
-fn standin() -> PathBuf {
-    if let Some(p) = std::env::var_os("CPSIM_STANDIN") {
-        return p.into();
-    }
-    let name = if cfg!(windows) {
-        "cpsim_capi.dll"
-    } else if cfg!(target_os = "macos") {
-        "libcpsim_capi.dylib"
-    } else {
-        "libcpsim_capi.so"
-    };
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let deps = exe.parent().expect("deps directory");
-    for c in [
-        deps.join(name),
-        deps.parent().expect("profile dir").join(name),
-    ] {
-        if c.exists() {
-            return c;
-        }
-    }
-    panic!(
-        "the stand-in {name} is not built next to {}: run `cargo build -p cpsim-capi` (with the same --target) first",
-        deps.display()
-    );
-}
-
-// ---------------------------------------------------------------------------
-// The stand-in's world API (cpsim.h)
-
-type WorldCreate = unsafe extern "C" fn(*const c_char) -> *mut c_void;
-type WorldSchedule = unsafe extern "C" fn(*mut c_void, u64, *const c_char) -> i32;
-type WorldUseHost = unsafe extern "C" fn(*mut c_void, *const c_char) -> i32;
-type WorldNow = unsafe extern "C" fn(*mut c_void) -> u64;
-type WorldFinish = unsafe extern "C" fn(*mut c_void) -> *mut c_char;
-type Free = unsafe extern "C" fn(*mut c_char);
-
-struct World {
-    w: *mut c_void,
-    schedule: WorldSchedule,
-    use_host: WorldUseHost,
-    now: WorldNow,
-    finish: WorldFinish,
-    free: Free,
-    _lib: Library,
-}
-
-impl World {
-    fn new(config: &str) -> World {
-        // SAFETY: the stand-in library; same module as the bridge's (a
-        // second load of a loaded library shares its state).
-        let lib = unsafe { Library::new(standin()) }.expect("the stand-in loads");
-        // SAFETY: these exports have these types (cpsim.h).
-        unsafe {
-            let create = *lib.get::<WorldCreate>(b"CpsimWorldCreate\0").unwrap();
-            let c = CString::new(config).unwrap();
-            let w = create(c.as_ptr());
-            assert!(!w.is_null(), "the world configuration is accepted");
-            World {
-                w,
-                schedule: *lib.get(b"CpsimWorldSchedule\0").unwrap(),
-                use_host: *lib.get(b"CpsimWorldUseHost\0").unwrap(),
-                now: *lib.get(b"CpsimWorldNowMs\0").unwrap(),
-                finish: *lib.get(b"CpsimWorldFinish\0").unwrap(),
-                free: *lib.get(b"CpsimFree\0").unwrap(),
-                _lib: lib,
-            }
-        }
-    }
-    fn at(&self, after_ms: u64, action: &str) {
-        let a = CString::new(action).unwrap();
-        // SAFETY: a live world and a NUL-terminated string.
-        let rc = unsafe { (self.schedule)(self.w, (self.now)(self.w) + after_ms, a.as_ptr()) };
-        assert_eq!(rc, 0, "action accepted: {action}");
-    }
-    fn use_host(&self, host: &str) {
-        let h = CString::new(host).unwrap();
-        // SAFETY: a live world and a NUL-terminated string.
-        assert_eq!(unsafe { (self.use_host)(self.w, h.as_ptr()) }, 0);
-    }
-    fn finish(self) -> serde_json::Value {
-        // SAFETY: a live world, finished once; the string is freed once.
-        unsafe {
-            let s = (self.finish)(self.w);
-            assert!(!s.is_null());
-            let text = std::ffi::CStr::from_ptr(s).to_string_lossy().into_owned();
-            (self.free)(s);
-            serde_json::from_str(&text).expect("the outcome is JSON")
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------
 // A raw-ABI provider with a worker thread
@@ -132,7 +40,20 @@ struct Shared {
     dir: Mutex<HashMap<Vec<u8>, u64>>,
     tx: Mutex<Option<mpsc::Sender<Job>>>,
     callback_threads: Mutex<Vec<std::thread::ThreadId>>,
-    fail_activation: bool,
+    activation: Activation,
+}
+
+/// How the test provider answers TRANSITION_ACTIVE.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Activation {
+    /// Pend, and complete from the worker thread.
+    Pend,
+    /// Fail synchronously.
+    Fail,
+    /// The COMP-3 bug: return S_OK, and complete from the worker anyway.
+    SyncThenComplete,
+    /// The COMP-4 bug: pend, and complete twice from the worker.
+    CompleteTwice,
 }
 
 struct Node {
@@ -186,12 +107,23 @@ unsafe extern "system" fn transition_active(
 ) -> HRESULT {
     let n = node(user);
     seen(n);
-    if n.shared.fail_activation {
-        return E_FAIL;
+    match n.shared.activation {
+        Activation::Fail => E_FAIL,
+        Activation::Pend => {
+            // Pended, completed by the worker thread.
+            post(n, Job::Complete(routine, ctx as usize, S_OK));
+            E_PENDING_IO
+        }
+        Activation::SyncThenComplete => {
+            post(n, Job::Complete(routine, ctx as usize, S_OK));
+            S_OK
+        }
+        Activation::CompleteTwice => {
+            post(n, Job::Complete(routine, ctx as usize, S_OK));
+            post(n, Job::Complete(routine, ctx as usize, S_OK));
+            E_PENDING_IO
+        }
     }
-    // Pended, completed by the worker thread.
-    post(n, Job::Complete(routine, ctx as usize, S_OK));
-    E_PENDING_IO
 }
 
 unsafe extern "system" fn transition_dormant(
@@ -369,7 +301,7 @@ struct Run {
 
 /// Two hosts, one instance each, through the bridge; `script` runs against
 /// the world between registration and clean-up.
-fn run(config: &str, fail_activation: bool, script: impl FnOnce(&World)) -> Run {
+fn run(config: &str, activation: Activation, script: impl FnOnce(&World)) -> Run {
     let platform = Arc::new(NativePlatform::load(standin()).expect("the stand-in has the API"));
     let world = World::new(config);
     let (tx, rx) = mpsc::channel();
@@ -377,7 +309,7 @@ fn run(config: &str, fail_activation: bool, script: impl FnOnce(&World)) -> Run 
         dir: Mutex::new(HashMap::new()),
         tx: Mutex::new(Some(tx)),
         callback_threads: Mutex::new(Vec::new()),
-        fail_activation,
+        activation,
     });
     let p2 = platform.clone();
     let w = std::thread::spawn(move || worker(p2, rx));
@@ -441,18 +373,22 @@ fn rules(v: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn a_provider_runs_on_the_stand_in_through_the_bridge() {
-    let r = run(r#"{"hosts": ["A", "B"], "seed": 1}"#, false, |w| {
-        w.at(10, r#"{"do": "listen", "host": "B", "on": true}"#);
-        w.at(
-            60,
-            r#"{"do": "send", "from": "A", "to": "B", "bytes": 100}"#,
-        );
-        w.at(
-            90,
-            r#"{"do": "send", "from": "A", "to": "B", "family": "v6", "bytes": 30}"#,
-        );
-        w.at(150, r#"{"do": "dormant", "host": "A"}"#);
-    });
+    let r = run(
+        r#"{"hosts": ["A", "B"], "seed": 1}"#,
+        Activation::Pend,
+        |w| {
+            w.at(10, r#"{"do": "listen", "host": "B", "on": true}"#);
+            w.at(
+                60,
+                r#"{"do": "send", "from": "A", "to": "B", "bytes": 100}"#,
+            );
+            w.at(
+                90,
+                r#"{"do": "send", "from": "A", "to": "B", "family": "v6", "bytes": 30}"#,
+            );
+            w.at(150, r#"{"do": "dormant", "host": "A"}"#);
+        },
+    );
     // The platform (the simulator inside the DLL) saw no provider violation
     // and its own checker found no platform bug.
     assert!(rules(&r.outcome).is_empty(), "{:#?}", rules(&r.outcome));
@@ -503,7 +439,7 @@ fn the_checker_catches_a_faulty_native_platform() {
     // still gives the provider its own, and the checker reports the platform.
     let r = run(
         r#"{"hosts": ["A", "B"], "faults": ["wrong-user-context"]}"#,
-        false,
+        Activation::Pend,
         |w| w.at(10, r#"{"do": "listen", "host": "B", "on": true}"#),
     );
     let found: Vec<String> = r.platform.check().iter().map(|v| v.headline()).collect();
@@ -512,11 +448,64 @@ fn the_checker_catches_a_faulty_native_platform() {
     // A failed TRANSITION_ACTIVE that the platform ignores (STATE-2).
     let r = run(
         r#"{"hosts": ["A", "B"], "faults": ["ignore-failed-activation"]}"#,
-        true,
+        Activation::Fail,
         |w| w.at(10, r#"{"do": "listen", "host": "B", "on": true}"#),
     );
     let found: Vec<String> = r.platform.check().iter().map(|v| v.headline()).collect();
     assert!(found.iter().any(|v| v.starts_with("STATE-2")), "{found:#?}");
+}
+
+#[test]
+fn the_bridge_catches_late_and_second_completions_and_keeps_them_from_the_platform() {
+    let listen = |w: &World| w.at(10, r#"{"do": "listen", "host": "B", "on": true}"#);
+    for (activation, rule) in [
+        (Activation::SyncThenComplete, "COMP-3"),
+        (Activation::CompleteTwice, "COMP-4"),
+    ] {
+        let r = run(r#"{"hosts": ["A", "B"], "seed": 4}"#, activation, listen);
+        let found: Vec<String> = r
+            .platform
+            .provider_violations()
+            .iter()
+            .map(|v| v.headline())
+            .collect();
+        // Every activation broke the rule once.
+        let activations = r
+            .platform
+            .trace()
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.what,
+                    What::Call {
+                        cb: Callback::TransitionActive,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert!(activations >= 1);
+        assert_eq!(found.len(), activations, "{found:#?}");
+        assert!(
+            found
+                .iter()
+                .all(|v| v.starts_with(rule) && v.contains("TRANSITION_ACTIVE")),
+            "{found:#?}"
+        );
+        // The bridge did not pass the bad completion on: the stand-in saw
+        // a well-behaved provider, and the platform checker is quiet.
+        assert!(rules(&r.outcome).is_empty(), "{:#?}", rules(&r.outcome));
+        let platform: Vec<String> = r.platform.check().iter().map(|v| v.headline()).collect();
+        assert!(platform.is_empty(), "{platform:#?}");
+    }
+    // The correct provider: no provider violation.
+    let r = run(
+        r#"{"hosts": ["A", "B"], "seed": 4}"#,
+        Activation::Pend,
+        listen,
+    );
+    assert!(r.platform.provider_violations().is_empty());
 }
 
 #[test]
