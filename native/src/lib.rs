@@ -40,6 +40,8 @@
 //! the platform). The library is never unloaded: the platform may still run
 //! threads of its own.
 
+pub mod standin;
+
 use libloading::Library;
 use parking_lot::Mutex;
 use sim_cp::abi::*;

@@ -11,7 +11,8 @@
 
 mod common;
 
-use common::{standin, HostRouter, World};
+use common::{standin, World};
+use cpsim_native::standin::StandInPlatform;
 use cpsim_native::NativePlatform;
 use parking_lot::Mutex;
 use providers_under_test::reference::ReferenceFactory;
@@ -19,92 +20,9 @@ use sim_cp::abi::*;
 use sim_cp::safe::{Completion, Failure, Instance, InstanceRef, RegisterOptions, Reply};
 use sim_cp::safe::{SessionHandler, TerminationReason};
 use sim_cp::trace::{PlatformFn, What};
-use sim_cp::{
-    Action, Callback, Config, Cx, Nanos, Platform, Provider, ProviderFactory, Sim, Tid, Violation,
-};
-use std::any::Any;
-use std::ffi::c_void;
+use sim_cp::{Action, Callback, Config, Cx, Nanos, Provider, ProviderFactory, Sim, Tid, Violation};
 use std::sync::Arc;
 use std::thread::ThreadId;
-
-/// The bridge, plus what only a multi-host stand-in needs: each Create goes
-/// to the stand-in host named like the simulated host that makes it (a
-/// real machine has one host, and no such routing).
-struct Routed {
-    native: &'static NativePlatform,
-    router: HostRouter,
-}
-
-impl Platform for Routed {
-    fn describe(&self) -> String {
-        self.native.describe()
-    }
-    unsafe fn create_provider_instance(
-        &self,
-        table: *const CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE,
-        user: *mut c_void,
-        out: *mut CPNATFWT_PROVIDER_INSTANCE,
-    ) -> HRESULT {
-        let host = Cx::current()
-            .expect("created from provider code")
-            .host_name();
-        self.router.use_host(&host);
-        // SAFETY: forwarded under the same contract.
-        unsafe { Platform::create_provider_instance(self.native, table, user, out) }
-    }
-    unsafe fn register_provider_instance(
-        &self,
-        handle: CPNATFWT_PROVIDER_INSTANCE,
-        name: *mut WCHAR,
-        luid: *mut IF_LUID,
-        flags: u32,
-        sddl: *mut WCHAR,
-    ) -> HRESULT {
-        // SAFETY: forwarded under the same contract.
-        unsafe {
-            Platform::register_provider_instance(self.native, handle, name, luid, flags, sddl)
-        }
-    }
-    unsafe fn deregister_provider_instance(&self, handle: CPNATFWT_PROVIDER_INSTANCE) -> HRESULT {
-        // SAFETY: forwarded under the same contract.
-        unsafe { Platform::deregister_provider_instance(self.native, handle) }
-    }
-    unsafe fn destroy_provider_instance(&self, handle: CPNATFWT_PROVIDER_INSTANCE) {
-        // SAFETY: forwarded under the same contract.
-        unsafe { Platform::destroy_provider_instance(self.native, handle) }
-    }
-    unsafe fn indicate_received_buffers(
-        &self,
-        handle: CPNATFWT_PROVIDER_INSTANCE,
-        local: *mut CPNATFWT_TRANSPORT_ID,
-        remote: *mut CPNATFWT_TRANSPORT_ID,
-        chain: *mut CPNATFWT_BUFFER,
-        ctx: *mut c_void,
-        routine: CPNATFWT_PROVIDER_COMPLETION_ROUTINE,
-    ) -> HRESULT {
-        // SAFETY: forwarded under the same contract.
-        unsafe {
-            Platform::indicate_received_buffers(
-                self.native,
-                handle,
-                local,
-                remote,
-                chain,
-                ctx,
-                routine,
-            )
-        }
-    }
-    fn provider_crashed(&self, handle: CPNATFWT_PROVIDER_INSTANCE, cb: Callback, message: &str) {
-        self.native.provider_crashed(handle, cb, message)
-    }
-    fn completion_dropped(&self, ctx: *mut c_void) {
-        self.native.completion_dropped(ctx)
-    }
-    fn keep_alive(&self, cx: &Cx, user_context: Arc<dyn Any + Send + Sync>) {
-        self.native.keep_alive(cx, user_context)
-    }
-}
 
 /// What one run produced.
 struct Run {
@@ -188,10 +106,7 @@ fn run(
         .expect("the stand-in has the API")
         .into_static();
     let world = World::new(world_config);
-    let platform: &'static Routed = Box::leak(Box::new(Routed {
-        native,
-        router: world.router(),
-    }));
+    let platform = StandInPlatform::new(native, world.0.clone());
     let cfg = Config {
         // Real time: drain briefly before stopping the providers.
         drain_ms: 200,

@@ -11,6 +11,10 @@
 //! returned HRESULT, the completion routine the handler will call, or the
 //! pointers passed to `CPNatfwtIndicateReceivedBuffers`.
 //!
+//! Like the safe API, the layer calls the platform of the host that created
+//! the instance ([`Cx::platform`]), so the mutants run on a native platform
+//! too, where callbacks arrive on the platform's own threads.
+//!
 //! Mutant user contexts are leaked on purpose: the platform may in principle
 //! call an instance until it is destroyed, and a test mutant is not worth a
 //! lifetime protocol.
@@ -18,9 +22,9 @@
 use crate::reference::Bug;
 use parking_lot::Mutex;
 use sim_cp::abi::*;
-use sim_cp::ffi;
+use sim_cp::runtime::WeakCx;
 use sim_cp::safe::{Buffers, Completion, InstanceRef, RegisterOptions, SessionHandler};
-use sim_cp::{Cx, Tid};
+use sim_cp::{Cx, Platform, Tid, SIMULATED};
 use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -33,6 +37,9 @@ struct MutantCtx {
     bug: Bug,
     /// Set once the provider's one-shot bug (COMP-6) has fired.
     fired: Arc<AtomicBool>,
+    platform: &'static dyn Platform,
+    /// The creating host, for callbacks from the platform's own threads.
+    home: Option<WeakCx>,
 }
 
 /// The mutant dispatch table.
@@ -53,6 +60,7 @@ static TABLE: CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE =
 /// `sim_cp::safe::Instance`).
 pub struct RawInstance {
     handle: CPNATFWT_PROVIDER_INSTANCE,
+    platform: &'static dyn Platform,
 }
 
 impl RawInstance {
@@ -64,10 +72,16 @@ impl RawInstance {
         bug: Bug,
         fired: Arc<AtomicBool>,
     ) -> Result<RawInstance, HRESULT> {
+        let cx = Cx::current();
+        let platform = cx
+            .as_ref()
+            .map_or(&SIMULATED as &dyn Platform, Cx::platform);
         let ctx = Box::into_raw(Box::new(MutantCtx {
             handler,
             bug,
             fired,
+            platform,
+            home: cx.as_ref().map(Cx::downgrade),
         })) as *mut c_void;
         let mut h = CPNATFWT_PROVIDER_INSTANCE::NULL;
         if bug == Bug::Life9 {
@@ -77,16 +91,22 @@ impl RawInstance {
             stale.size = DISPATCH_TABLE_SIZE - std::mem::size_of::<usize>() as u32;
             // SAFETY: a valid table (the platform reads only what the size
             // field declares) and a writable out pointer.
-            let hr = unsafe { ffi::CPNatfwtCreateProviderInstance(&stale, ctx, &mut h) };
+            let hr = unsafe { platform.create_provider_instance(&stale, ctx, &mut h) };
             if hr == S_OK {
-                return Ok(RawInstance { handle: h });
+                return Ok(RawInstance {
+                    handle: h,
+                    platform,
+                });
             }
         }
         // SAFETY: a full static table and a writable out pointer; `ctx` is
         // leaked, so it stays valid for every callback.
-        let hr = unsafe { ffi::CPNatfwtCreateProviderInstance(&TABLE, ctx, &mut h) };
+        let hr = unsafe { platform.create_provider_instance(&TABLE, ctx, &mut h) };
         if hr == S_OK {
-            Ok(RawInstance { handle: h })
+            Ok(RawInstance {
+                handle: h,
+                platform,
+            })
         } else {
             Err(hr)
         }
@@ -94,7 +114,7 @@ impl RawInstance {
 
     /// The shareable handle.
     pub fn as_ref(&self) -> InstanceRef {
-        InstanceRef::from_raw(self.handle)
+        InstanceRef::from_raw_on(self.platform, self.handle)
     }
 
     /// `CPNatfwtRegisterProviderInstance` with flags 0.
@@ -110,7 +130,7 @@ impl RawInstance {
     /// `CPNatfwtDestroyProviderInstance`, once (consumes the handle).
     pub fn destroy(self) {
         // SAFETY: a handle value; the platform checks it.
-        unsafe { ffi::CPNatfwtDestroyProviderInstance(self.handle) };
+        unsafe { self.platform.destroy_provider_instance(self.handle) };
     }
 }
 
@@ -131,7 +151,10 @@ pub fn register_raw(inst: InstanceRef, opts: &RegisterOptions, flags: u32) -> Re
         Value: opts.luid.unwrap_or(0),
     };
     // SAFETY: NUL-terminated strings and a LUID that outlive the call.
-    let hr = unsafe { ffi::CPNatfwtRegisterProviderInstance(inst.raw(), np, &mut luid, flags, sp) };
+    let hr = unsafe {
+        inst.platform()
+            .register_provider_instance(inst.raw(), np, &mut luid, flags, sp)
+    };
     if hr == S_OK {
         Ok(luid.Value)
     } else {
@@ -142,7 +165,7 @@ pub fn register_raw(inst: InstanceRef, opts: &RegisterOptions, flags: u32) -> Re
 /// `CPNatfwtDestroyProviderInstance` on a handle value (LIFE-5 calls it a second time).
 pub fn destroy_raw(inst: InstanceRef) {
     // SAFETY: a handle value; the platform checks it and reports misuse.
-    unsafe { ffi::CPNatfwtDestroyProviderInstance(inst.raw()) };
+    unsafe { inst.platform().destroy_provider_instance(inst.raw()) };
 }
 
 // ---------------------------------------------------------------------------
@@ -160,9 +183,15 @@ fn guarded(f: impl FnOnce() -> HRESULT) -> HRESULT {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(E_FAIL)
 }
 
-/// The current host's context (the platform sets it for every callback).
-fn current() -> Option<Cx> {
-    Cx::current()
+/// The host's context for a callback: the simulator sets it; from a
+/// native platform's thread, the creating host's.
+fn current(m: &MutantCtx) -> Option<Cx> {
+    Cx::current().or_else(|| m.home.as_ref()?.upgrade())
+}
+
+/// The instance as the handler sees it.
+fn iref(m: &MutantCtx, h: CPNATFWT_PROVIDER_INSTANCE) -> InstanceRef {
+    InstanceRef::from_raw_on(m.platform, h)
 }
 
 /// Deep-copies a platform transport ID.
@@ -181,9 +210,9 @@ unsafe fn read_tid(t: *const CPNATFWT_TRANSPORT_ID) -> Tid {
 unsafe extern "system" fn establish(h: CPNATFWT_PROVIDER_INSTANCE, ctx: *mut c_void) {
     // SAFETY: the user context this instance was created with.
     let m = unsafe { mutant(ctx) };
-    if let Some(cx) = current() {
+    if let Some(cx) = current(m) {
         guarded(|| {
-            m.handler.establish(&cx, &InstanceRef::from_raw(h));
+            m.handler.establish(&cx, &iref(m, h));
             S_OK
         });
     }
@@ -196,9 +225,9 @@ unsafe extern "system" fn terminate(
 ) {
     // SAFETY: the user context this instance was created with.
     let m = unsafe { mutant(ctx) };
-    if let Some(cx) = current() {
+    if let Some(cx) = current(m) {
         guarded(|| {
-            m.handler.terminate(&cx, &InstanceRef::from_raw(h), reason);
+            m.handler.terminate(&cx, &iref(m, h), reason);
             S_OK
         });
     }
@@ -212,7 +241,7 @@ unsafe extern "system" fn transition_active(
 ) -> HRESULT {
     // SAFETY: the user context this instance was created with.
     let m = unsafe { mutant(ctx) };
-    let Some(cx) = current() else { return E_FAIL };
+    let Some(cx) = current(m) else { return E_FAIL };
     let interpose = match m.bug {
         Bug::Comp4 | Bug::Comp5 => true,
         Bug::Comp6 => !m.fired.swap(true, Ordering::SeqCst),
@@ -228,15 +257,15 @@ unsafe extern "system" fn transition_active(
         );
         // SAFETY: the platform's context with a routine of the same type
         // that forwards (wrongly, on purpose) to the platform's routine.
-        unsafe { Completion::from_raw(cctx, Some(interposed_routine)) }
+        unsafe { Completion::from_raw_on(m.platform, cctx, Some(interposed_routine)) }
     } else {
         // SAFETY: the context and routine the platform passed to this call.
-        unsafe { Completion::from_raw(cctx, routine) }
+        unsafe { Completion::from_raw_on(m.platform, cctx, routine) }
     };
     guarded(|| {
         let hr = m
             .handler
-            .transition_active(&cx, &InstanceRef::from_raw(h), done)
+            .transition_active(&cx, &iref(m, h), done)
             .hresult();
         if m.bug == Bug::Comp3 && hr == E_PENDING_IO {
             // The bug: report success now although the work is pended; the
@@ -256,17 +285,17 @@ unsafe extern "system" fn transition_dormant(
 ) -> HRESULT {
     // SAFETY: the user context this instance was created with.
     let m = unsafe { mutant(ctx) };
-    let Some(cx) = current() else { return E_FAIL };
+    let Some(cx) = current(m) else { return E_FAIL };
     if m.bug == Bug::Comp2 {
         // The bug: "nothing to do, the instance stays ready" as S_FALSE,
         // which the platform reads as a failed transition.
         return S_FALSE;
     }
     // SAFETY: the context and routine the platform passed to this call.
-    let done = unsafe { Completion::from_raw(cctx, routine) };
+    let done = unsafe { Completion::from_raw_on(m.platform, cctx, routine) };
     guarded(|| {
         m.handler
-            .transition_dormant(&cx, &InstanceRef::from_raw(h), done)
+            .transition_dormant(&cx, &iref(m, h), done)
             .hresult()
     })
 }
@@ -282,19 +311,15 @@ macro_rules! tid_trampoline {
         ) -> HRESULT {
             // SAFETY: the user context this instance was created with.
             let m = unsafe { mutant(ctx) };
-            let Some(cx) = current() else { return E_FAIL };
+            let Some(cx) = current(m) else { return E_FAIL };
             // SAFETY: the platform's argument, valid during the call.
             let id = unsafe { read_tid(t) };
             if $capture {
                 keep(m.bug, h, id, t);
             }
             // SAFETY: the context and routine the platform passed to this call.
-            let done = unsafe { Completion::from_raw(cctx, routine) };
-            guarded(|| {
-                m.handler
-                    .$method(&cx, &InstanceRef::from_raw(h), id, done)
-                    .hresult()
-            })
+            let done = unsafe { Completion::from_raw_on(m.platform, cctx, routine) };
+            guarded(|| m.handler.$method(&cx, &iref(m, h), id, done).hresult())
         }
     };
 }
@@ -315,15 +340,15 @@ unsafe extern "system" fn send_buffers(
 ) -> HRESULT {
     // SAFETY: the user context this instance was created with.
     let m = unsafe { mutant(ctx) };
-    let Some(cx) = current() else { return E_FAIL };
+    let Some(cx) = current(m) else { return E_FAIL };
     // SAFETY: the platform's arguments, valid during the call; the chain is
     // the platform's own, well formed.
     let (l, r, data) = unsafe { (read_tid(local), read_tid(remote), Buffers::new(chain)) };
     // SAFETY: the context and routine the platform passed to this call.
-    let done = unsafe { Completion::from_raw(cctx, routine) };
+    let done = unsafe { Completion::from_raw_on(m.platform, cctx, routine) };
     guarded(|| {
         m.handler
-            .send_buffers(&cx, &InstanceRef::from_raw(h), l, r, &data, done)
+            .send_buffers(&cx, &iref(m, h), l, r, &data, done)
             .hresult()
     })
 }
@@ -411,6 +436,11 @@ fn keep(bug: Bug, h: CPNATFWT_PROVIDER_INSTANCE, id: Tid, t: *mut CPNATFWT_TRANS
 /// Indicates received bytes the way mutant `bug` does; falls back to the
 /// correct indication when the buggy one is refused, so that the data still
 /// arrives and only the one rule is broken.
+///
+/// These bugs hand the platform memory that is no longer the provider's (or
+/// a cyclic chain). Only the simulator is ever given it, since it refuses
+/// such pointers before reading them; on any other platform the indication
+/// is made correctly, and the mutant breaks nothing there.
 pub fn indicate(
     bug: Bug,
     inst: InstanceRef,
@@ -418,6 +448,9 @@ pub fn indicate(
     remote: Tid,
     data: &[u8],
 ) -> Result<(), HRESULT> {
+    if !sim_cp::platform::Simulated::is(inst.platform()) {
+        return inst.indicate(local, remote, data);
+    }
     let hr = match bug {
         Bug::Comp7 | Bug::Tid3 => indicate_kept(inst, local, remote, data),
         Bug::Data2 => indicate_cycle(inst, local, remote, data),
@@ -479,7 +512,7 @@ fn indicate_kept(inst: InstanceRef, local: Tid, remote: Tid, data: &[u8]) -> Opt
     // pointers are locals that outlive the call, and without a completion
     // routine the platform is done with them before it returns.
     Some(unsafe {
-        ffi::CPNatfwtIndicateReceivedBuffers(
+        sim_cp::ffi::CPNatfwtIndicateReceivedBuffers(
             inst.raw(),
             l,
             &mut r,
@@ -514,7 +547,7 @@ fn indicate_cycle(inst: InstanceRef, local: Tid, remote: Tid, data: &[u8]) -> Op
     Some(unsafe {
         (*base).next = base.add(1);
         (*base.add(1)).next = base;
-        ffi::CPNatfwtIndicateReceivedBuffers(
+        sim_cp::ffi::CPNatfwtIndicateReceivedBuffers(
             inst.raw(),
             &mut l,
             &mut r,
@@ -566,7 +599,7 @@ fn indicate_then_scribble(
             size: (*lent).data.len() as u32,
             buffer: (*lent).data.as_mut_ptr(),
         };
-        ffi::CPNatfwtIndicateReceivedBuffers(
+        sim_cp::ffi::CPNatfwtIndicateReceivedBuffers(
             inst.raw(),
             &mut l,
             &mut r,

@@ -28,6 +28,23 @@ pub struct Cx {
     pub(crate) host: u8,
 }
 
+/// A host's context that does not keep its world alive ([`Cx::downgrade`]).
+#[derive(Clone)]
+pub struct WeakCx {
+    shared: std::sync::Weak<Shared>,
+    host: u8,
+}
+
+impl WeakCx {
+    /// The context, if its world is still alive.
+    pub fn upgrade(&self) -> Option<Cx> {
+        self.shared.upgrade().map(|shared| Cx {
+            shared,
+            host: self.host,
+        })
+    }
+}
+
 thread_local! {
     static CURRENT: RefCell<Vec<Cx>> = const { RefCell::new(Vec::new()) };
     /// Tasks to run when the current callback returns (before the platform
@@ -127,6 +144,15 @@ impl Cx {
     /// one the world was made with ([`crate::Sim::with_platform`]).
     pub fn platform(&self) -> &'static dyn crate::platform::Platform {
         self.shared.platform
+    }
+
+    /// A weak handle on this host, for code the platform may call from
+    /// threads of its own (a native platform does): it keeps no world alive.
+    pub fn downgrade(&self) -> WeakCx {
+        WeakCx {
+            shared: Arc::downgrade(&self.shared),
+            host: self.host,
+        }
     }
 
     /// The host's name.

@@ -2,9 +2,10 @@
 //! a handle on a stand-in world (the `Cpsim*` functions of `cpsim.h`).
 #![allow(dead_code)]
 
-use libloading::Library;
-use std::ffi::{c_char, c_void, CString};
+use cpsim_native::standin::StandIn;
+use sim_cp::Action;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The stand-in library: `CPSIM_STANDIN`, or next to this test binary.
 pub fn standin() -> PathBuf {
@@ -34,95 +35,26 @@ pub fn standin() -> PathBuf {
     );
 }
 
-// ---------------------------------------------------------------------------
-// The stand-in's world API (cpsim.h)
-
-type WorldCreate = unsafe extern "C" fn(*const c_char) -> *mut c_void;
-type WorldSchedule = unsafe extern "C" fn(*mut c_void, u64, *const c_char) -> i32;
-type WorldUseHost = unsafe extern "C" fn(*mut c_void, *const c_char) -> i32;
-type WorldNow = unsafe extern "C" fn(*mut c_void) -> u64;
-type WorldFinish = unsafe extern "C" fn(*mut c_void) -> *mut c_char;
-type Free = unsafe extern "C" fn(*mut c_char);
-
-pub struct World {
-    w: *mut c_void,
-    schedule: WorldSchedule,
-    use_host: WorldUseHost,
-    now: WorldNow,
-    finish: WorldFinish,
-    free: Free,
-    _lib: Library,
-}
+/// A stand-in world for a test: `StandIn` with panics for errors and
+/// times relative to now.
+pub struct World(pub Arc<StandIn>);
 
 impl World {
     pub fn new(config: &str) -> World {
-        // SAFETY: the stand-in library; same module as the bridge's (a
-        // second load of a loaded library shares its state).
-        let lib = unsafe { Library::new(standin()) }.expect("the stand-in loads");
-        // SAFETY: these exports have these types (cpsim.h).
-        unsafe {
-            let create = *lib.get::<WorldCreate>(b"CpsimWorldCreate\0").unwrap();
-            let c = CString::new(config).unwrap();
-            let w = create(c.as_ptr());
-            assert!(!w.is_null(), "the world configuration is accepted");
-            World {
-                w,
-                schedule: *lib.get(b"CpsimWorldSchedule\0").unwrap(),
-                use_host: *lib.get(b"CpsimWorldUseHost\0").unwrap(),
-                now: *lib.get(b"CpsimWorldNowMs\0").unwrap(),
-                finish: *lib.get(b"CpsimWorldFinish\0").unwrap(),
-                free: *lib.get(b"CpsimFree\0").unwrap(),
-                _lib: lib,
-            }
-        }
+        World(Arc::new(
+            StandIn::open(&standin(), config).expect("the stand-in makes the world"),
+        ))
     }
     pub fn at(&self, after_ms: u64, action: &str) {
-        let a = CString::new(action).unwrap();
-        // SAFETY: a live world and a NUL-terminated string.
-        let rc = unsafe { (self.schedule)(self.w, (self.now)(self.w) + after_ms, a.as_ptr()) };
-        assert_eq!(rc, 0, "action accepted: {action}");
+        let a: Action = serde_json::from_str(action).expect("an action");
+        self.0
+            .schedule(self.0.now_ms() + after_ms, &a)
+            .expect("action accepted");
     }
     pub fn use_host(&self, host: &str) {
-        let h = CString::new(host).unwrap();
-        // SAFETY: a live world and a NUL-terminated string.
-        assert_eq!(unsafe { (self.use_host)(self.w, h.as_ptr()) }, 0);
+        self.0.use_host(host).expect("the world has the host");
     }
     pub fn finish(self) -> serde_json::Value {
-        // SAFETY: a live world, finished once; the string is freed once.
-        unsafe {
-            let s = (self.finish)(self.w);
-            assert!(!s.is_null());
-            let text = std::ffi::CStr::from_ptr(s).to_string_lossy().into_owned();
-            (self.free)(s);
-            serde_json::from_str(&text).expect("the outcome is JSON")
-        }
-    }
-}
-
-/// What `World::use_host` needs, as plain values: callable from any thread
-/// for as long as the world is not finished.
-#[derive(Copy, Clone)]
-pub struct HostRouter {
-    world: usize,
-    use_host: WorldUseHost,
-}
-
-impl HostRouter {
-    /// Makes the calling thread's Create calls go to `host`.
-    pub fn use_host(&self, host: &str) {
-        let h = CString::new(host).unwrap();
-        // SAFETY: a live world (the caller's promise) and a NUL-terminated string.
-        let rc = unsafe { (self.use_host)(self.world as *mut c_void, h.as_ptr()) };
-        assert_eq!(rc, 0, "the stand-in world has host {host}");
-    }
-}
-
-impl World {
-    /// A router for Create calls, to use while the world is alive.
-    pub fn router(&self) -> HostRouter {
-        HostRouter {
-            world: self.w as usize,
-            use_host: self.use_host,
-        }
+        self.0.finish().expect("the stand-in finishes")
     }
 }

@@ -13,20 +13,18 @@
 use super::{Buffers, Completion, InstanceRef, SessionHandler};
 use crate::abi::*;
 use crate::config::Callback;
-use crate::engine::Shared;
 use crate::platform::Platform;
-use crate::runtime::Cx;
+use crate::runtime::{Cx, WeakCx};
 use crate::transport_id::Tid;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 struct Adapter {
     handler: Arc<dyn SessionHandler>,
     platform: &'static dyn Platform,
     /// The creating host (weak: the world keeps the adapter alive).
-    world: Weak<Shared>,
-    host: u8,
+    home: WeakCx,
 }
 
 /// The dispatch table every safe instance uses.
@@ -50,8 +48,7 @@ pub(crate) fn user_context(cx: &Cx, handler: Arc<dyn SessionHandler>) -> *mut c_
     let a = Arc::new(Adapter {
         handler,
         platform: cx.platform(),
-        world: Arc::downgrade(&cx.shared),
-        host: cx.host,
+        home: cx.downgrade(),
     });
     let p = Arc::as_ptr(&a) as *mut c_void;
     cx.platform().keep_alive(cx, a);
@@ -72,11 +69,8 @@ fn with_handler<R>(a: &Adapter, gone: R, f: impl FnOnce(&dyn SessionHandler, &Cx
     if let Some(cx) = Cx::current() {
         return f(&*a.handler, &cx);
     }
-    match a.world.upgrade() {
-        Some(shared) => {
-            let cx = Cx::new(shared, a.host);
-            cx.enter(|| f(&*a.handler, &cx))
-        }
+    match a.home.upgrade() {
+        Some(cx) => cx.enter(|| f(&*a.handler, &cx)),
         None => gone,
     }
 }
