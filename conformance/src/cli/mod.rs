@@ -42,6 +42,11 @@ enum Command {
         /// Print each scenario's trace, not only failing ones.
         #[arg(long)]
         verbose: bool,
+        /// Run on a native platform instead of the simulator: the library
+        /// at this path (the stand-in `libcpsim_capi.so`/`cpsim_capi.dll`,
+        /// which can be scripted), or `system` for Windows 7's iphlpapi.dll.
+        #[arg(long, value_name = "LIBRARY")]
+        platform: Option<PathBuf>,
     },
     /// Replay one scenario file (a saved failure) and check it reproduces.
     Replay { file: PathBuf },
@@ -90,7 +95,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
         Command::Certify(a) => certify::run(a),
         Command::KillMatrix(a) => certify::kill_matrix(a),
-        Command::Run { paths, verbose } => scenarios::run(&paths, verbose),
+        Command::Run {
+            paths,
+            verbose,
+            platform,
+        } => scenarios::run(&paths, verbose, platform.as_deref()),
         Command::Replay { file } => scenarios::replay(&file),
         Command::Rules { json } => rules::list(json),
         Command::Explain { rule } => rules::explain(&rule),

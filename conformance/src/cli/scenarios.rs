@@ -50,7 +50,29 @@ fn show_failure(s: &Scenario, run: &scenario::ScenarioRun) {
     }
 }
 
-pub fn run(paths: &[PathBuf], verbose: bool) -> i32 {
+/// `--platform system`: Windows 7's own library.
+fn platform_library(p: &Path) -> PathBuf {
+    if p == Path::new("system") {
+        PathBuf::from("iphlpapi.dll")
+    } else {
+        p.to_path_buf()
+    }
+}
+
+pub fn run(paths: &[PathBuf], verbose: bool, platform: Option<&Path>) -> i32 {
+    if let Some(p) = platform {
+        // Say at once, not once per scenario, when the API is not there.
+        let loaded = if p == Path::new("system") {
+            cpsim_native::NativePlatform::system()
+        } else {
+            cpsim_native::NativePlatform::load(p)
+        };
+        if let Err(e) = loaded {
+            eprintln!("cpsim: {e}");
+            return BAD_INPUT;
+        }
+    }
+    let platform = platform.map(platform_library);
     let files = match collect(paths) {
         Ok(f) => f,
         Err(e) => {
@@ -73,7 +95,11 @@ pub fn run(paths: &[PathBuf], verbose: bool) -> i32 {
                 continue;
             }
         };
-        match scenario::run_builtin(&s) {
+        let result = match &platform {
+            Some(lib) => scenario::run_native(&s, lib),
+            None => scenario::run_builtin(&s),
+        };
+        match result {
             Ok(r) if r.passed() => {
                 passed += 1;
                 println!("pass  {}", f.display());

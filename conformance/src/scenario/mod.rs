@@ -9,6 +9,7 @@
 //!   expectations ([`ScenarioRun`]).
 
 mod load;
+mod native;
 mod run;
 mod schema;
 
@@ -16,6 +17,7 @@ pub use load::{
     load, load_checked, load_with, parse, parse_with, LoadError, LoadErrorKind, MAX_DATAGRAM_BYTES,
     MAX_FILE_BYTES, MAX_HOSTS, MAX_STEP_MS,
 };
+pub use native::run_native;
 pub use run::{
     check_expectations, covered_rules, kept_rules, run, run_builtin, sim_config, to_pretty_json,
     ScenarioRun,

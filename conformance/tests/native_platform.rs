@@ -1,0 +1,126 @@
+//! `cpsim run --platform`: the same scenario files, played on a native
+//! platform through the native backend's bridge. Here the platform is the
+//! stand-in library (`libcpsim_capi.so`, built with the workspace), which
+//! can be scripted like the simulator.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The stand-in, next to the test binaries (`cargo test --workspace` builds it).
+fn standin() -> PathBuf {
+    let name = if cfg!(windows) {
+        "cpsim_capi.dll"
+    } else if cfg!(target_os = "macos") {
+        "libcpsim_capi.dylib"
+    } else {
+        "libcpsim_capi.so"
+    };
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_cpsim"));
+    let dir = exe.parent().expect("the profile directory");
+    for c in [dir.join(name), dir.join("deps").join(name)] {
+        if c.exists() {
+            return c;
+        }
+    }
+    panic!(
+        "the stand-in {name} is not built in {}: run `cargo build -p cpsim-capi` first",
+        dir.display()
+    );
+}
+
+fn cpsim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cpsim"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("cpsim runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn scenarios_pass_on_the_stand_in_through_the_bridge() {
+    let lib = standin();
+    // The reference overlay with traffic, and a broken provider whose
+    // second completion the bridge catches (COMP-4, as the scenario expects).
+    let (code, out, err) = cpsim(&[
+        "run",
+        "--platform",
+        lib.to_str().unwrap(),
+        "scenarios/stories/two-hosts-traffic.json",
+        "scenarios/rules/comp-4.json",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("2 passed, 0 failed"), "{out}");
+}
+
+#[test]
+fn a_failing_expectation_fails_on_the_stand_in_too() {
+    let dir = tempfile::tempdir().unwrap();
+    // The correct provider, but the scenario insists on a violation.
+    let text = std::fs::read_to_string(root().join("scenarios/rules/comp-4.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["provider"] = serde_json::json!({"builtin": "reference"});
+    let f = dir.path().join("reference-is-not-comp-4.json");
+    std::fs::write(&f, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let lib = standin();
+    let (code, out, _) = cpsim(&[
+        "run",
+        "--platform",
+        lib.to_str().unwrap(),
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL"), "{out}");
+    assert!(out.contains("COMP-4"), "{out}");
+}
+
+#[test]
+fn a_platform_without_the_api_is_a_clear_error() {
+    let (code, _, err) = cpsim(&["run", "--platform", "system", "scenarios/rules/comp-4.json"]);
+    if cfg!(windows) && code == 0 {
+        return; // a real Windows 7
+    }
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("the Connectivity Platform API is not available on this system"),
+        "{err}"
+    );
+    let other = if cfg!(windows) {
+        "kernel32.dll"
+    } else {
+        "libm.so.6"
+    };
+    let (code, _, err) = cpsim(&["run", "--platform", other, "scenarios/rules/comp-4.json"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not available on this system"), "{err}");
+}
+
+#[test]
+fn c_modules_are_refused_on_a_native_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("scenarios/rules/comp-4.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["provider"] = serde_json::json!({"library": "libsample.so"});
+    let f = dir.path().join("c-module.json");
+    std::fs::write(&f, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let lib = standin();
+    let (code, out, err) = cpsim(&[
+        "run",
+        "--platform",
+        lib.to_str().unwrap(),
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains("C provider modules run on the simulator only"),
+        "{err}"
+    );
+}
