@@ -406,6 +406,8 @@ pub static DECISIONS: &[Decision] = &[
     Decision { name: "establish-delivery", text: "ESTABLISH is delivered on Register's thread before it returns, or by the platform right after, by seeded choice (CONTRACT §4).", place: "sim-cp/src/engine/lifecycle.rs" },
     Decision { name: "loss-excuse", text: "DATA-5 excuses a lost datagram only if its SEND failed, its session ended, or the simulated network dropped a packet after it was sent.", place: "sim-cp/src/engine/traffic.rs" },
     Decision { name: "reach-grace", text: "TID-6 counts an ID as owned if some instance held it at any time from 1 s of virtual time before REACH started until REACH completed.", place: "sim-cp/src/config.rs (Config::reach_grace)" },
+    Decision { name: "native-provider-faults", text: "On a native platform a panic in a safe-API callback (CRASH-1) and a dropped Pending (COMP-4) are recorded by the bridge, which cannot end the session; a completion after a synchronous return (COMP-3) or a second one (COMP-4) is recorded and not passed on to the platform.", place: "native/src/lib.rs" },
+    Decision { name: "native-unseen-causes", text: "On a native platform a TERMINATE(PROVIDER_TIMEOUT) is put down to the oldest call still pended on the instance (none: SESS-5); PLATFORM_SHUTDOWN and OTHER_COMMUNICATION_ERROR are taken as given, their causes being invisible to a provider.", place: "native/src/lib.rs (unseen_cause)" },
 ];
 
 #[cfg(test)]
