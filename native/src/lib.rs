@@ -163,6 +163,8 @@ struct Inner {
     /// Safe instances' user contexts: the platform may call with them at
     /// any time, so they live as long as the process.
     keep: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
+    /// A multi-host stand-in: Creates go to the caller's host there.
+    route: Mutex<Option<Arc<standin::StandIn>>>,
 }
 
 /// Every bridge's instances by handle, and the shims' addresses.
@@ -343,6 +345,7 @@ impl NativePlatform {
                 }),
                 provider_violations: Mutex::new(Vec::new()),
                 keep: Mutex::new(Vec::new()),
+                route: Mutex::new(None),
             }),
         })
     }
@@ -352,6 +355,13 @@ impl NativePlatform {
     /// library is never unloaded either).
     pub fn into_static(self) -> &'static NativePlatform {
         Box::leak(Box::new(self))
+    }
+
+    /// Makes each Create that provider code of a `Sim::with_platform` world
+    /// makes through this bridge go to the host of `standin`'s world named
+    /// like the caller's host (a real machine has one host: no routing).
+    pub fn route_creates_to(&self, standin: Arc<standin::StandIn>) {
+        *self.inner.route.lock() = Some(standin);
     }
 
     /// Rules the providers broke that the safe API reported (CRASH-1 for a
@@ -1143,6 +1153,12 @@ impl Platform for NativePlatform {
         user: *mut c_void,
         out: *mut CPNATFWT_PROVIDER_INSTANCE,
     ) -> HRESULT {
+        let route = self.inner.route.lock().clone();
+        if let (Some(w), Some(cx)) = (route, Cx::current()) {
+            // A host the stand-in lacks keeps the previous routing; the
+            // stand-in's own checks then see the mismatch.
+            let _ = w.use_host(&cx.host_name());
+        }
         // SAFETY: the same contract.
         unsafe { NativePlatform::create_provider_instance(self, table, user, out) }
     }

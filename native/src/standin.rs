@@ -4,19 +4,16 @@
 //! script what its platform and applications do.
 //!
 //! A real platform's applications cannot be scripted; the stand-in's can.
-//! [`StandIn`] is that script handle, and [`StandInPlatform`] the bridge
-//! with the one thing a multi-host stand-in needs: each Create goes to the
-//! stand-in host named like the simulated host whose provider calls it.
+//! [`StandIn`] is that script handle. A multi-host stand-in needs one thing
+//! more from the bridge: [`NativePlatform::route_creates_to`] sends each
+//! Create to the stand-in host named like the simulated host that makes it.
 
+#[cfg(doc)]
 use crate::NativePlatform;
 use libloading::Library;
 use parking_lot::RwLock;
-use sim_cp::abi::*;
-use sim_cp::{Callback, Cx, Platform};
-use std::any::Any;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::Path;
-use std::sync::Arc;
 
 type WorldCreate = unsafe extern "C" fn(*const c_char) -> *mut c_void;
 type WorldSchedule = unsafe extern "C" fn(*mut c_void, u64, *const c_char) -> i32;
@@ -185,92 +182,5 @@ impl StandIn {
             text
         };
         serde_json::from_str(&text).map_err(|e| format!("the stand-in's outcome: {e}"))
-    }
-}
-
-/// The bridge to a stand-in, routing each Create to the stand-in host of
-/// the same name as the calling provider's (`Cx::current`). Everything
-/// else goes to the bridge unchanged.
-pub struct StandInPlatform {
-    native: &'static NativePlatform,
-    standin: Arc<StandIn>,
-}
-
-impl StandInPlatform {
-    /// For the life of the process, like the bridge it wraps.
-    pub fn new(native: &'static NativePlatform, standin: Arc<StandIn>) -> &'static StandInPlatform {
-        Box::leak(Box::new(StandInPlatform { native, standin }))
-    }
-}
-
-impl Platform for StandInPlatform {
-    fn describe(&self) -> String {
-        self.native.describe()
-    }
-    unsafe fn create_provider_instance(
-        &self,
-        table: *const CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE,
-        user: *mut c_void,
-        out: *mut CPNATFWT_PROVIDER_INSTANCE,
-    ) -> HRESULT {
-        if let Some(cx) = Cx::current() {
-            // A host the stand-in lacks keeps the previous routing; the
-            // stand-in's own checks then see the mismatch.
-            let _ = self.standin.use_host(&cx.host_name());
-        }
-        // SAFETY: forwarded under the same contract.
-        unsafe { Platform::create_provider_instance(self.native, table, user, out) }
-    }
-    unsafe fn register_provider_instance(
-        &self,
-        handle: CPNATFWT_PROVIDER_INSTANCE,
-        name: *mut WCHAR,
-        luid: *mut IF_LUID,
-        flags: u32,
-        sddl: *mut WCHAR,
-    ) -> HRESULT {
-        // SAFETY: forwarded under the same contract.
-        unsafe {
-            Platform::register_provider_instance(self.native, handle, name, luid, flags, sddl)
-        }
-    }
-    unsafe fn deregister_provider_instance(&self, handle: CPNATFWT_PROVIDER_INSTANCE) -> HRESULT {
-        // SAFETY: forwarded under the same contract.
-        unsafe { Platform::deregister_provider_instance(self.native, handle) }
-    }
-    unsafe fn destroy_provider_instance(&self, handle: CPNATFWT_PROVIDER_INSTANCE) {
-        // SAFETY: forwarded under the same contract.
-        unsafe { Platform::destroy_provider_instance(self.native, handle) }
-    }
-    unsafe fn indicate_received_buffers(
-        &self,
-        handle: CPNATFWT_PROVIDER_INSTANCE,
-        local: *mut CPNATFWT_TRANSPORT_ID,
-        remote: *mut CPNATFWT_TRANSPORT_ID,
-        chain: *mut CPNATFWT_BUFFER,
-        ctx: *mut c_void,
-        routine: CPNATFWT_PROVIDER_COMPLETION_ROUTINE,
-    ) -> HRESULT {
-        // SAFETY: forwarded under the same contract.
-        unsafe {
-            Platform::indicate_received_buffers(
-                self.native,
-                handle,
-                local,
-                remote,
-                chain,
-                ctx,
-                routine,
-            )
-        }
-    }
-    fn provider_crashed(&self, handle: CPNATFWT_PROVIDER_INSTANCE, cb: Callback, message: &str) {
-        self.native.provider_crashed(handle, cb, message)
-    }
-    fn completion_dropped(&self, ctx: *mut c_void) {
-        self.native.completion_dropped(ctx)
-    }
-    fn keep_alive(&self, cx: &Cx, user_context: Arc<dyn Any + Send + Sync>) {
-        self.native.keep_alive(cx, user_context)
     }
 }

@@ -12,7 +12,6 @@
 mod common;
 
 use common::{standin, World};
-use cpsim_native::standin::StandInPlatform;
 use cpsim_native::NativePlatform;
 use parking_lot::Mutex;
 use providers_under_test::reference::ReferenceFactory;
@@ -106,7 +105,8 @@ fn run(
         .expect("the stand-in has the API")
         .into_static();
     let world = World::new(world_config);
-    let platform = StandInPlatform::new(native, world.0.clone());
+    native.route_creates_to(world.0.clone());
+    let platform = native;
     let cfg = Config {
         // Real time: drain briefly before stopping the providers.
         drain_ms: 200,

@@ -25,7 +25,7 @@
 
 use super::run::{check_expectations, sim_config, ScenarioRun};
 use super::{ProviderRef, Scenario};
-use cpsim_native::standin::{StandIn, StandInPlatform};
+use cpsim_native::standin::StandIn;
 use cpsim_native::NativePlatform;
 use sim_cp::trace::{PlatformFn, What};
 use sim_cp::{Action, ClockMode, Nanos, Outcome, Platform, Sim, Violation};
@@ -131,10 +131,10 @@ pub fn run_native(s: &Scenario, library: &Path) -> Result<ScenarioRun, String> {
             }
         }
     }
-    let platform: &'static dyn Platform = match &standin {
-        Some(w) => StandInPlatform::new(native, w.clone()),
-        None => native,
-    };
+    if let Some(w) = &standin {
+        native.route_creates_to(w.clone());
+    }
+    let platform: &'static dyn Platform = native;
     let mut cfg = sim_config(s, ClockMode::RealTime);
     cfg.drain_ms = cfg.drain_ms.min(MAX_DRAIN_MS);
     let hosts: Vec<&str> = s.hosts.iter().map(String::as_str).collect();
