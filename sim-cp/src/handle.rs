@@ -6,7 +6,13 @@
 //! `slot`+`generation` name the world, `index` the instance (handles) or the
 //! call serial (contexts), and `tag` is a keyed checksum of the rest, so a
 //! made-up or altered value is recognised as such (LIFE-1, COMP-5) instead of
-//! silently naming another instance or call. Handles are never reused.
+//! silently naming another instance or call. Handles are never reused within
+//! a world.
+//!
+//! A slot's generation counts 1, 2, …, 16383 and then starts again at 1
+//! (never 0, which [`decode`] rejects), so any number of worlds can be made
+//! one after another: a value of a world that ended names a live world only
+//! if the provider kept it across 16,383 later worlds of the same slot.
 
 use crate::engine::Shared;
 use parking_lot::RwLock;
@@ -48,7 +54,7 @@ pub(crate) fn register_world(make: impl FnOnce(WorldId) -> Arc<Shared>) -> Arc<S
             reg.worlds.len() - 1
         }
     };
-    let generation = (reg.worlds[slot].0 + 1) & 0x3FFF;
+    let generation = next_generation(reg.worlds[slot].0);
     let id = WorldId {
         slot: slot as u16,
         generation,
@@ -57,6 +63,14 @@ pub(crate) fn register_world(make: impl FnOnce(WorldId) -> Arc<Shared>) -> Arc<S
     reg.worlds[slot] = (generation, Arc::downgrade(&shared));
     shared
 }
+
+/// The generation after `g`: 1..=0x3FFF, wrapping to 1 (0 marks a made-up value).
+fn next_generation(g: u16) -> u16 {
+    g % GENERATIONS + 1
+}
+
+/// How many generations a slot counts through before it starts again at 1.
+const GENERATIONS: u16 = 0x3FFF;
 
 /// The live world with this ID, if any.
 pub(crate) fn lookup(id: WorldId) -> Option<Arc<Shared>> {
@@ -130,5 +144,24 @@ mod tests {
             .count();
         assert!(tampered <= 2, "{tampered} of 64 neighbours decode");
         assert_eq!(decode(Kind::Instance, 0), None);
+    }
+
+    #[test]
+    fn generations_wrap_to_one_never_to_the_invalid_zero() {
+        let mut g = 0u16;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..3 * GENERATIONS as u32 + 7 {
+            g = next_generation(g);
+            assert!((1..=GENERATIONS).contains(&g), "generation {g}");
+            seen.insert(g);
+            let w = WorldId {
+                slot: 1023,
+                generation: g,
+            };
+            for kind in [Kind::Instance, Kind::Completion] {
+                assert_eq!(decode(kind, encode(kind, w, 7)), Some((w, 7)));
+            }
+        }
+        assert_eq!(seen.len(), GENERATIONS as usize);
     }
 }
