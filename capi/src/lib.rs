@@ -20,13 +20,13 @@
 //! No panic crosses the C boundary: every export catches them.
 #![allow(non_snake_case)]
 
-use parking_lot::Mutex;
-use serde::Deserialize;
-use sim_cp::abi::*;
-use sim_cp::{
+use cpsim_sim::abi::*;
+use cpsim_sim::{
     ffi, Action, ClockMode, Config, Cx, Nanos, PlatformFault, Provider, ProviderFactory, Sim,
     TimeLimits,
 };
+use parking_lot::Mutex;
+use serde::Deserialize;
 use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -219,7 +219,7 @@ impl CpsimWorld {
         } else {
             wc.hosts.clone()
         };
-        if hosts.len() >= 200 || hosts.iter().any(|h| h.is_empty() || h == sim_cp::INFRA) {
+        if hosts.len() >= 200 || hosts.iter().any(|h| h.is_empty() || h == cpsim_sim::INFRA) {
             return Err("hosts: 1 to 199 non-empty names, not `infra`".into());
         }
         let mut cfg = Config {
@@ -267,7 +267,7 @@ impl CpsimWorld {
         self.sim.as_ref().expect("a world is finished only once")
     }
 
-    /// Schedules a platform action (JSON of `sim_cp::Action`) `at_ms` after
+    /// Schedules a platform action (JSON of `cpsim_sim::Action`) `at_ms` after
     /// the world's start (the past means now).
     pub fn schedule(&self, at_ms: u64, action_json: &str) -> Result<(), String> {
         let a: Action =
@@ -306,7 +306,7 @@ impl CpsimWorld {
             Err(_) => unreachable!("the driver thread has ended"),
         };
         let mut out = sim.finish();
-        for v in sim_cp::oracle::check(&out.trace) {
+        for v in cpsim_sim::oracle::check(&out.trace) {
             if !out
                 .violations
                 .iter()

@@ -1,8 +1,9 @@
 //! `cpsim certify` and `cpsim kill-matrix`.
 
-use super::{BAD_INPUT, FAIL, PASS};
-use crate::certify::{certify_subject, Config, Subject};
-use crate::model::{Certification, Verdict};
+use crate::{BAD_INPUT, FAIL, PASS};
+use cpsim_certify::certify::{certify_subject, Config, Subject};
+use cpsim_certify::model::{Certification, Verdict};
+use cpsim_certify::Registry;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -87,10 +88,21 @@ fn library_subject(
             serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", f.display()))?
         }
     };
-    crate::isolate::library_subject(lib, config)
+    #[cfg(feature = "c-modules")]
+    {
+        crate::isolate::library_subject(lib, config)
+    }
+    #[cfg(not(feature = "c-modules"))]
+    {
+        let _ = config;
+        Err(format!(
+            "{}: this cpsim was built without C module support (feature `c-modules`)",
+            lib.display()
+        ))
+    }
 }
 
-pub fn run(a: Args) -> i32 {
+pub fn run(registry: &Registry, a: Args) -> i32 {
     let subject = match (&a.provider, &a.provider_lib) {
         (_, Some(lib)) => match library_subject(lib, a.provider_config.as_deref()) {
             Ok(s) => s,
@@ -99,10 +111,10 @@ pub fn run(a: Args) -> i32 {
                 return BAD_INPUT;
             }
         },
-        (Some(name), None) => match Subject::builtin(name) {
+        (Some(name), None) => match registry.subject(name) {
             Some(s) => s,
             None => {
-                eprintln!("cpsim: unknown provider `{name}` (see `cpsim providers`)");
+                eprintln!("cpsim: {}", registry.unknown(name));
                 return BAD_INPUT;
             }
         },
@@ -116,8 +128,8 @@ pub fn run(a: Args) -> i32 {
         return BAD_INPUT;
     }
     // A C module runs in real time: short cases, and few shrink steps.
-    let (shape, shrink_steps) = if subject.library.is_some() {
-        (crate::isolate::realtime_shape(), 16)
+    let (shape, shrink_steps) = if subject.external.is_some() {
+        (cpsim_certify::certify::Shape::real_time_module(), 16)
     } else {
         (Config::default().shape, Config::default().shrink_steps)
     };
@@ -146,7 +158,7 @@ pub fn run(a: Args) -> i32 {
     };
     print_summary(&cert, &which);
     if let Some(dir) = &a.report_dir {
-        if let Err(e) = crate::report::write_all(&cert, dir) {
+        if let Err(e) = cpsim_certify::report::write_all(&cert, dir) {
             eprintln!("cpsim: cannot write reports to {}: {e}", dir.display());
             return BAD_INPUT;
         }
@@ -177,8 +189,12 @@ fn print_summary(cert: &Certification, which: &str) {
     );
 }
 
-pub fn kill_matrix(a: MatrixArgs) -> i32 {
-    let rows = crate::certify::kill_matrix(a.cases, a.seed);
+pub fn kill_matrix(registry: &Registry, a: MatrixArgs) -> i32 {
+    let rows = cpsim_certify::certify::kill_matrix(registry, a.cases, a.seed);
+    if rows.is_empty() {
+        eprintln!("cpsim: no deliberately broken provider is registered (Entry::broken)");
+        return BAD_INPUT;
+    }
     let mut ok = true;
     if a.markdown {
         println!("| provider | target | verdict | caught | other rules fired | never exercised |");
@@ -194,12 +210,13 @@ pub fn kill_matrix(a: MatrixArgs) -> i32 {
     for r in &rows {
         let caught = r.fired.contains(&r.target);
         // A SHOULD mutant is non-strict, unless it also starves a required rule.
-        let expected =
-            if r.target.rule().level == sim_cp::rules::Level::Should && r.unexercised.is_empty() {
-                Verdict::NonStrict
-            } else {
-                Verdict::Fail
-            };
+        let expected = if r.target.rule().level == cpsim_sim::rules::Level::Should
+            && r.unexercised.is_empty()
+        {
+            Verdict::NonStrict
+        } else {
+            Verdict::Fail
+        };
         ok &= caught && r.verdict == expected;
         let others: Vec<String> = r
             .fired

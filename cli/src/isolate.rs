@@ -14,11 +14,11 @@
 //! and the run goes on with the next case. Without a runner (a library user
 //! that did not call [`set_runner`]), cases run in this process.
 
-use crate::scenario::{self, ProviderRef, Scenario, ScenarioRun};
-use crate::Subject;
+use cpsim_certify::scenario::{self, ProviderRef, Scenario, ScenarioRun};
+use cpsim_certify::{External, ModuleRunner, Subject};
+use cpsim_sim::rules::id;
+use cpsim_sim::{ClockMode, Nanos, Outcome, ProviderFactory, RuleId, Violation};
 use parking_lot::RwLock;
-use sim_cp::rules::id;
-use sim_cp::{ClockMode, Nanos, Outcome, ProviderFactory, RuleId, Violation};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -65,15 +65,21 @@ impl Library {
     }
 }
 
-/// The shape of generated cases that suits a real-time provider: two
-/// hosts, a dozen steps within two seconds.
-#[allow(clippy::needless_update)] // fields added to Shape later get defaults
-pub fn realtime_shape() -> crate::certify::Shape {
-    crate::certify::Shape {
-        hosts: 2,
-        max_steps: 12,
-        horizon_ms: 2_000,
-        ..crate::certify::Shape::default()
+impl External for Library {
+    fn prepare(&self, s: &mut Scenario) {
+        self.apply(s);
+    }
+    fn run(&self, s: &Scenario) -> Result<ScenarioRun, String> {
+        run_library(s)
+    }
+}
+
+/// Runs scenario files naming a C module ([`run_library`]).
+pub struct Modules;
+
+impl ModuleRunner for Modules {
+    fn run(&self, s: &Scenario) -> Result<ScenarioRun, String> {
+        run_library(s)
     }
 }
 
@@ -96,7 +102,7 @@ pub fn library_subject(path: &Path, config: serde_json::Value) -> Result<Subject
             Ok(f) => f,
             Err(e) => panic!("{e}"),
         }),
-        library: Some(lib),
+        external: Some(Arc::new(lib)),
     })
 }
 
@@ -160,7 +166,7 @@ fn synthetic(s: &Scenario, rule: RuleId, message: String) -> ScenarioRun {
             at: Nanos::ZERO,
             message,
         }],
-        trace: sim_cp::Trace {
+        trace: cpsim_sim::Trace {
             hosts: s.hosts.clone(),
             events: Vec::new(),
         },

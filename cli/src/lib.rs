@@ -1,9 +1,33 @@
-//! The `cpsim` command line. Exit codes: 0 pass, 1 certification or
-//! scenario failure, 2 bad usage or bad input.
+//! The `cpsim` command line, as a library: the stock `cpsim` binary runs
+//! it over this repository's demo providers, and a provider crate gets the
+//! same CLI for its own providers with [`main_with`]:
+//!
+//! ```no_run
+//! use cpsim_certify::{Entry, Registry};
+//! # fn my_factory() -> std::sync::Arc<dyn cpsim_sim::ProviderFactory> { unimplemented!() }
+//! fn main() {
+//!     let mine = Registry::new().with(Entry::new("myprov", my_factory));
+//!     std::process::exit(cpsim::main_with(mine, std::env::args_os()));
+//! }
+//! ```
+//!
+//! Exit codes: 0 pass, 1 certification or scenario failure, 2 bad usage or
+//! bad input.
+//!
+//! Features (all on by default): `builtin` (the demo providers and the
+//! `cpsim` binary), `c-modules` (provider modules written in C, each case in
+//! a child process), `native` (`cpsim run --platform`: scenario files on a
+//! native platform).
 
 mod certify;
+#[cfg(feature = "c-modules")]
+pub mod isolate;
+#[cfg(feature = "native")]
+mod native;
 mod rules;
 mod scenarios;
+
+pub use cpsim_certify::{Entry, Kind, Registry};
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -29,7 +53,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List the built-in providers (correct and deliberately broken).
+    /// List the providers this binary knows (correct and deliberately broken).
     Providers,
     /// Certify a provider against every rule with generated schedules.
     Certify(certify::Args),
@@ -63,6 +87,7 @@ enum Command {
     /// Internal: run one case of a C provider module (the scenario on
     /// stdin) and write its outcome to FILE. Used by the harness to isolate
     /// modules in child processes.
+    #[cfg(feature = "c-modules")]
     #[command(name = "__run-case", hide = true)]
     RunCase {
         #[arg(long)]
@@ -70,13 +95,34 @@ enum Command {
     },
 }
 
-/// Runs the CLI; returns the process exit code.
+/// This repository's demo providers: the correct ones and one broken
+/// provider per provider rule (what the stock `cpsim` binary knows).
+#[cfg(feature = "builtin")]
+pub fn builtin_registry() -> Registry {
+    cpsim_providers::registry()
+}
+
+/// Runs the stock CLI (the demo providers); returns the exit code.
+#[cfg(feature = "builtin")]
 pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
+    main_with(builtin_registry(), args)
+}
+
+/// Runs the CLI over the providers of `registry`; returns the process exit
+/// code. Scenario files name these providers, `certify --provider NAME`
+/// certifies one, `kill-matrix` certifies its broken ones.
+pub fn main_with(registry: Registry, args: impl IntoIterator<Item = OsString>) -> i32 {
+    #[allow(unused_mut)]
+    let mut registry = registry;
     // Provider panics become CRASH-1 findings; do not spray them on stderr.
-    sim_cp::runtime::quiet_provider_panics();
+    cpsim_sim::runtime::quiet_provider_panics();
     // C provider modules run each case in a child process: this binary.
-    if crate::isolate::runner().is_none() {
-        crate::isolate::set_runner(std::env::current_exe().ok());
+    #[cfg(feature = "c-modules")]
+    {
+        if isolate::runner().is_none() {
+            isolate::set_runner(std::env::current_exe().ok());
+        }
+        registry.set_module_runner(std::sync::Arc::new(isolate::Modules));
     }
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
@@ -88,26 +134,27 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     match cli.command {
         Command::Providers => {
-            for e in providers_under_test::registry() {
-                println!("{}", e.name);
+            for e in registry.entries() {
+                println!("{}", e.name());
             }
             PASS
         }
-        Command::Certify(a) => certify::run(a),
-        Command::KillMatrix(a) => certify::kill_matrix(a),
+        Command::Certify(a) => certify::run(&registry, a),
+        Command::KillMatrix(a) => certify::kill_matrix(&registry, a),
         Command::Run {
             paths,
             verbose,
             platform,
-        } => scenarios::run(&paths, verbose, platform.as_deref()),
-        Command::Replay { file } => scenarios::replay(&file),
+        } => scenarios::run(&registry, &paths, verbose, platform.as_deref()),
+        Command::Replay { file } => scenarios::replay(&registry, &file),
         Command::Rules { json } => rules::list(json),
-        Command::Explain { rule } => rules::explain(&rule),
-        Command::RunCase { out } => crate::isolate::child_main(&out),
+        Command::Explain { rule } => rules::explain(&registry, &rule),
+        #[cfg(feature = "c-modules")]
+        Command::RunCase { out } => isolate::child_main(&out),
         Command::Schema => {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&crate::scenario::json_schema())
+                serde_json::to_string_pretty(&cpsim_certify::scenario::json_schema())
                     .expect("a schema serialises")
             );
             PASS

@@ -2,5 +2,5 @@
 //! rule catalogue. See `cpsim --help`.
 
 fn main() {
-    std::process::exit(conformance::cli::main(std::env::args_os()));
+    std::process::exit(cpsim::main(std::env::args_os()));
 }

@@ -23,12 +23,12 @@
 //! the scenario stalls provider tasks past their limits is excused, as the
 //! simulator excuses it.
 
-use super::run::{check_expectations, sim_config, ScenarioRun};
-use super::{ProviderRef, Scenario};
+use cpsim_certify::scenario::{check_expectations, sim_config, ProviderRef, Scenario, ScenarioRun};
+use cpsim_certify::Registry;
 use cpsim_native::standin::StandIn;
 use cpsim_native::NativePlatform;
-use sim_cp::trace::{PlatformFn, What};
-use sim_cp::{Action, ClockMode, Nanos, Outcome, Platform, Sim, Violation};
+use cpsim_sim::trace::{PlatformFn, What};
+use cpsim_sim::{Action, ClockMode, Nanos, Outcome, Platform, Sim, Violation};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -76,7 +76,11 @@ fn world_config(s: &Scenario) -> String {
 /// its expectations. Errors: the library cannot be used (the message says
 /// why, e.g. that the CP API is not available on this system), the
 /// provider is not a built-in one, or a step cannot be played there.
-pub fn run_native(s: &Scenario, library: &Path) -> Result<ScenarioRun, String> {
+pub fn run_native(
+    registry: &Registry,
+    s: &Scenario,
+    library: &Path,
+) -> Result<ScenarioRun, String> {
     let name = match &s.provider {
         ProviderRef::Builtin(name) => name,
         ProviderRef::Library(_) => {
@@ -86,8 +90,7 @@ pub fn run_native(s: &Scenario, library: &Path) -> Result<ScenarioRun, String> {
             )
         }
     };
-    let entry = providers_under_test::find(name)
-        .ok_or_else(|| format!("unknown provider `{name}` (`cpsim providers` lists them)"))?;
+    let entry = registry.find(name).ok_or_else(|| registry.unknown(name))?;
     let factory = entry.factory();
     factory
         .configure(&s.provider_config)
@@ -100,7 +103,8 @@ pub fn run_native(s: &Scenario, library: &Path) -> Result<ScenarioRun, String> {
     } else {
         None
     };
-    let mut steps: Vec<(usize, &super::Step)> = s.steps.iter().enumerate().collect();
+    let mut steps: Vec<(usize, &cpsim_certify::scenario::Step)> =
+        s.steps.iter().enumerate().collect();
     steps.sort_by_key(|(_, st)| st.at_ms());
     let mut hosted = Vec::new();
     let mut last = 0;
@@ -160,7 +164,7 @@ pub fn run_native(s: &Scenario, library: &Path) -> Result<ScenarioRun, String> {
         violations.extend(
             j.violations
                 .iter()
-                .filter(|v| !(stalls && v.rule == sim_cp::rules::id::TIME_1))
+                .filter(|v| !(stalls && v.rule == cpsim_sim::rules::id::TIME_1))
                 .cloned(),
         );
     }

@@ -1,8 +1,8 @@
-//! `cpsim rules` and `cpsim explain`: the catalogue, read from `sim_cp::rules`.
+//! `cpsim rules` and `cpsim explain`: the catalogue, read from `cpsim_sim::rules`.
 
-use super::{BAD_INPUT, PASS};
-use sim_cp::rules::{Binds, Level, CATALOGUE, DECISIONS};
-use sim_cp::RuleId;
+use crate::{BAD_INPUT, PASS};
+use cpsim_sim::rules::{Binds, Level, CATALOGUE, DECISIONS};
+use cpsim_sim::RuleId;
 
 fn binds(b: Binds) -> &'static str {
     match b {
@@ -48,7 +48,7 @@ pub fn list(json: bool) -> i32 {
     PASS
 }
 
-pub fn explain(id: &str) -> i32 {
+pub fn explain(registry: &cpsim_certify::Registry, id: &str) -> i32 {
     let Some(r) = RuleId::parse(id) else {
         eprintln!("cpsim: unknown rule ID `{id}` (see `cpsim rules`)");
         return BAD_INPUT;
@@ -70,7 +70,7 @@ pub fn explain(id: &str) -> i32 {
         println!("What breaks it: {}", rule.breaks);
         println!("How to fix a provider: {}", rule.fix);
         let demo = format!("broken-{}", rule.id.to_lowercase());
-        if providers_under_test::find(&demo).is_some() {
+        if registry.contains(&demo) {
             println!("See it caught: cpsim certify --provider {demo}");
         }
     } else {

@@ -1,7 +1,8 @@
 //! `cpsim run` and `cpsim replay`.
 
-use super::{BAD_INPUT, FAIL, PASS};
-use crate::scenario::{self, Scenario};
+use crate::{BAD_INPUT, FAIL, PASS};
+use cpsim_certify::scenario::{self, Scenario};
+use cpsim_certify::Registry;
 use std::path::{Path, PathBuf};
 
 fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
@@ -41,8 +42,8 @@ fn show_failure(s: &Scenario, run: &scenario::ScenarioRun) {
     }
     let highlight = run.outcome.violations.first();
     let diagram = match highlight {
-        Some(v) => crate::diagram::text_for(&run.outcome.trace, v, 40),
-        None => crate::diagram::text(&run.outcome.trace, None, 40),
+        Some(v) => cpsim_certify::diagram::text_for(&run.outcome.trace, v, 40),
+        None => cpsim_certify::diagram::text(&run.outcome.trace, None, 40),
     };
     println!("    trace of `{}`:", s.name);
     for line in diagram.lines() {
@@ -59,7 +60,13 @@ fn platform_library(p: &Path) -> PathBuf {
     }
 }
 
-pub fn run(paths: &[PathBuf], verbose: bool, platform: Option<&Path>) -> i32 {
+pub fn run(registry: &Registry, paths: &[PathBuf], verbose: bool, platform: Option<&Path>) -> i32 {
+    #[cfg(not(feature = "native"))]
+    if platform.is_some() {
+        eprintln!("cpsim: this cpsim was built without the native backend (feature `native`)");
+        return BAD_INPUT;
+    }
+    #[cfg(feature = "native")]
     if let Some(p) = platform {
         // Say at once, not once per scenario, when the API is not there.
         let loaded = if p == Path::new("system") {
@@ -86,7 +93,7 @@ pub fn run(paths: &[PathBuf], verbose: bool, platform: Option<&Path>) -> i32 {
     }
     let (mut passed, mut failed, mut bad) = (0, 0, 0);
     for f in &files {
-        let s = match scenario::load_checked(f) {
+        let s = match registry.load(f) {
             Ok(s) => s,
             Err(e) => {
                 println!("ERROR {}", f.display());
@@ -96,8 +103,11 @@ pub fn run(paths: &[PathBuf], verbose: bool, platform: Option<&Path>) -> i32 {
             }
         };
         let result = match &platform {
-            Some(lib) => scenario::run_native(&s, lib),
-            None => scenario::run_builtin(&s),
+            #[cfg(feature = "native")]
+            Some(lib) => crate::native::run_native(registry, &s, lib),
+            #[cfg(not(feature = "native"))]
+            Some(_) => unreachable!("refused above"),
+            None => registry.run(&s),
         };
         match result {
             Ok(r) if r.passed() => {
@@ -129,15 +139,15 @@ pub fn run(paths: &[PathBuf], verbose: bool, platform: Option<&Path>) -> i32 {
     }
 }
 
-pub fn replay(file: &Path) -> i32 {
-    let s = match scenario::load_checked(file) {
+pub fn replay(registry: &Registry, file: &Path) -> i32 {
+    let s = match registry.load(file) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("cpsim: {e}");
             return BAD_INPUT;
         }
     };
-    let r = match scenario::run_builtin(&s) {
+    let r = match registry.run(&s) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cpsim: {}: {e}", file.display());
@@ -148,7 +158,10 @@ pub fn replay(file: &Path) -> i32 {
         println!("{}", v.headline());
     }
     if let Some(v) = r.outcome.violations.first() {
-        println!("{}", crate::diagram::text_for(&r.outcome.trace, v, 40));
+        println!(
+            "{}",
+            cpsim_certify::diagram::text_for(&r.outcome.trace, v, 40)
+        );
     }
     if r.passed() {
         println!("replayed: {} reproduces as expected", file.display());

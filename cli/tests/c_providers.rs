@@ -5,18 +5,18 @@
 //! rule; a crash and a hang become CRASH-1 and TIME-1 and the run goes on.
 #![cfg(unix)]
 
-use conformance::certify::{certify_subject, Config};
-use conformance::isolate;
-use conformance::scenario::{self, ProviderRef};
-use conformance::{Certification, Verdict};
+use cpsim::isolate;
 use cpsim_c_providers::{module, Expect, MODULES};
-use sim_cp::rules::id;
-use sim_cp::RuleId;
+use cpsim_certify::certify::{certify_subject, Config};
+use cpsim_certify::scenario::{self, ProviderRef};
+use cpsim_certify::{Certification, Verdict};
+use cpsim_sim::rules::id;
+use cpsim_sim::RuleId;
 use std::path::PathBuf;
 
 fn setup() {
     isolate::set_runner(Some(PathBuf::from(env!("CARGO_BIN_EXE_cpsim"))));
-    sim_cp::runtime::quiet_provider_panics();
+    cpsim_sim::runtime::quiet_provider_panics();
 }
 
 fn lib(name: &str) -> PathBuf {
@@ -32,7 +32,7 @@ fn certify(name: &str, config: serde_json::Value, cases: u64, seed: u64) -> Cert
             cases,
             seed: Some(seed),
             regressions: None,
-            shape: isolate::realtime_shape(),
+            shape: cpsim_certify::certify::Shape::real_time_module(),
             shrink_steps: 0,
             ..Config::default()
         },
@@ -138,12 +138,15 @@ fn a_scenario_file_names_a_module_relative_to_itself() {
 "#;
     let file = dir.path().join("c-sample.json");
     std::fs::write(&file, text).unwrap();
-    let s = scenario::load_checked(&file).expect("loads");
+    let reg = cpsim::builtin_registry();
+    let s = reg.load(&file).expect("loads");
     assert_eq!(
         s.provider,
         ProviderRef::Library(dir.path().join("modules/libsample.so"))
     );
-    let r = scenario::run_builtin(&s).expect("runs");
+    let mut reg = reg;
+    reg.set_module_runner(std::sync::Arc::new(isolate::Modules));
+    let r = reg.run(&s).expect("runs");
     assert!(r.passed(), "{:?}", r.failures);
 
     // The CLI runs it the same way.

@@ -28,7 +28,7 @@ fn rules_json_is_the_catalogue() {
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let arr = v.as_array().unwrap();
-    assert_eq!(arr.len(), sim_cp::CATALOGUE.len());
+    assert_eq!(arr.len(), cpsim_sim::CATALOGUE.len());
     for r in arr {
         for k in ["id", "binds", "level", "source", "text"] {
             assert!(r.get(k).is_some(), "missing {k} in {r}");
@@ -73,7 +73,7 @@ fn certify_exit_codes_and_reports() {
     assert_eq!(report["verdict"], "pass");
     assert_eq!(
         report["rules"].as_array().unwrap().len(),
-        sim_cp::CATALOGUE.len()
+        cpsim_sim::CATALOGUE.len()
     );
     for k in ["seed", "cases", "elapsed_s"] {
         assert!(report.get(k).is_some());

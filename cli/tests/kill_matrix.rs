@@ -1,14 +1,14 @@
 //! The kill matrix: every provider rule has a broken provider, and
 //! certification catches each one with exactly the rule it breaks.
 
-use conformance::certify::kill_matrix;
-use conformance::Verdict;
-use sim_cp::rules::{Binds, Level};
-use sim_cp::RuleId;
+use cpsim_certify::certify::kill_matrix;
+use cpsim_certify::Verdict;
+use cpsim_sim::rules::{Binds, Level};
+use cpsim_sim::RuleId;
 
 #[test]
 fn every_provider_rule_has_a_broken_provider_and_each_is_caught() {
-    let rows = kill_matrix(64, 1);
+    let rows = kill_matrix(&cpsim::builtin_registry(), 64, 1);
     let mut problems = Vec::new();
     for rule in RuleId::all().filter(|r| r.rule().binds == Binds::Provider) {
         if !rows.iter().any(|r| r.target == rule) {
@@ -44,16 +44,16 @@ fn every_provider_rule_has_a_broken_provider_and_each_is_caught() {
 
 #[test]
 fn the_correct_providers_pass_ten_times_the_default_budget() {
-    let budget = conformance::Config::default().cases * 10;
+    let budget = cpsim_certify::Config::default().cases * 10;
     for name in ["reference", "sync-raw"] {
-        let subject = conformance::Subject::builtin(name).unwrap();
-        let cfg = conformance::Config {
+        let subject = cpsim::builtin_registry().subject(name).unwrap();
+        let cfg = cpsim_certify::Config {
             cases: budget,
             seed: Some(2026),
             regressions: None,
             ..Default::default()
         };
-        let cert = conformance::certify_subject(&subject, cfg);
+        let cert = cpsim_certify::certify_subject(&subject, cfg);
         assert_eq!(cert.verdict, Verdict::Pass, "{}", cert.failure_message());
         assert!(cert.findings.is_empty(), "{name}: {:#?}", cert.findings);
     }

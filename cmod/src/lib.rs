@@ -3,7 +3,7 @@
 //! A *provider module* is a shared library compiled against
 //! `sim-cp/include/cpnatfwt.h` that exports `CpsimProviderStart` and
 //! `CpsimProviderStop` (see the header and `docs/c-providers.md`).
-//! [`ModuleFactory`] makes it a [`sim_cp::ProviderFactory`]: every simulated
+//! [`ModuleFactory`] makes it a [`cpsim_sim::ProviderFactory`]: every simulated
 //! host that starts the provider gets a **private copy** of the library, so
 //! each host has its own copy of the module's global state, and two hosts can
 //! run the same module side by side.

@@ -2,10 +2,10 @@
 //! module, and the routing of calls by the caller's load address.
 
 use crate::ModuleError;
+use cpsim_sim::abi::*;
+use cpsim_sim::{ffi, Cx, Provider, ProviderFactory};
 use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_LOCAL, RTLD_NOW};
 use parking_lot::{Mutex, RwLock};
-use sim_cp::abi::*;
-use sim_cp::{ffi, Cx, Provider, ProviderFactory};
 use std::ffi::{c_char, c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -363,7 +363,7 @@ impl Provider for ModuleProvider {
                 "cpsim: host {}: CpsimProviderStart of {} failed with {}",
                 self.host,
                 self.path.display(),
-                sim_cp::trace::hr_name(hr)
+                cpsim_sim::trace::hr_name(hr)
             );
         }
     }

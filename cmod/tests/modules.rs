@@ -4,7 +4,7 @@
 #![cfg(unix)]
 
 use cpsim_cmod::ModuleFactory;
-use sim_cp::{Action, ClockMode, Config, Family, Nanos, Outcome, ProviderFactory, Sim};
+use cpsim_sim::{Action, ClockMode, Config, Family, Nanos, Outcome, ProviderFactory, Sim};
 use std::sync::Arc;
 
 fn module(name: &str) -> Arc<ModuleFactory> {
@@ -35,7 +35,7 @@ fn run(factory: Arc<dyn ProviderFactory>, script: &[(u64, Action)]) -> Outcome {
     }
     sim.run_until(Nanos::from_millis(last));
     let mut out = sim.finish();
-    out.violations.extend(sim_cp::oracle::check(&out.trace));
+    out.violations.extend(cpsim_sim::oracle::check(&out.trace));
     out
 }
 
@@ -90,7 +90,7 @@ fn two_hosts_run_private_copies_and_carry_data() {
         .trace
         .events
         .iter()
-        .filter(|e| matches!(e.what, sim_cp::trace::What::Registered { .. }))
+        .filter(|e| matches!(e.what, cpsim_sim::trace::What::Registered { .. }))
         .map(|e| e.host)
         .collect();
     assert_eq!(hosts.len(), 2, "both hosts registered");

@@ -1,6 +1,6 @@
 //! Benchmarks of the harness (BENCHMARKS.md, items 2, 3 and 5).
 //!
-//! `cargo bench -p conformance --bench harness`
+//! `cargo bench -p cpsim-certify --bench harness`
 //!
 //! - `certify`: certification throughput, schedules of exactly 50 steps on
 //!   three hosts, against `reference` (item 3) and `sync-raw` (the lightest
@@ -11,14 +11,14 @@
 //!   schedules (the same step kinds, weights and lengths), one item per case.
 //! - `datagrams_sync_raw`: item 2 through the registry's `sync-raw` provider.
 
-use conformance::certify::Shape;
-use conformance::{certify_subject, Config, Subject, Verdict};
+use cpsim_certify::certify::Shape;
+use cpsim_certify::{certify_subject, Config, Verdict};
+use cpsim_sim::{Action, Family, Nanos, Sim};
 use divan::counter::ItemsCount;
 use divan::Bencher;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, TestRunner};
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
-use sim_cp::{Action, Family, Nanos, Sim};
 
 fn main() {
     divan::main();
@@ -55,7 +55,9 @@ fn certify_config(threads: usize) -> Config {
     sample_size = 1
 )]
 fn certify(bencher: Bencher, (provider, threads): (&str, usize)) {
-    let subject = Subject::builtin(provider).expect("a built-in provider");
+    let subject = cpsim_providers::registry()
+        .subject(provider)
+        .expect("a built-in provider");
     bencher.counter(ItemsCount::new(CASES)).bench_local(|| {
         let c = certify_subject(&subject, certify_config(threads));
         assert_ne!(c.verdict, Verdict::Fail, "{}", c.failure_message());
@@ -73,7 +75,7 @@ struct Model {
     partitions: u32,
 }
 
-/// The same step kinds and weights as `conformance::certify::strategy`.
+/// The same step kinds and weights as `cpsim_certify::certify::strategy`.
 #[derive(Clone, Debug)]
 #[allow(dead_code)] // the fields only shape the generated values
 enum Step {
@@ -191,8 +193,8 @@ const DATAGRAMS: u32 = 4_000;
 
 /// Two hosts of sync-raw, both listening, one datagram each way.
 fn warm_sync_raw() -> Sim {
-    let e = providers_under_test::find("sync-raw").expect("sync-raw");
-    let sim = Sim::new(sim_cp::Config::with_seed(7), &["A", "B"], e.factory());
+    let e = cpsim_providers::find("sync-raw").expect("sync-raw");
+    let sim = Sim::new(cpsim_sim::Config::with_seed(7), &["A", "B"], e.factory());
     for h in ["A", "B"] {
         sim.schedule(Nanos::ZERO, Action::StartProvider { host: h.into() });
         sim.schedule(

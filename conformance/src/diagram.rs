@@ -27,9 +27,9 @@
 pub(crate) mod svg;
 mod text;
 
-use sim_cp::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
-use sim_cp::trace::{hr_name, Activity, Event, What};
-use sim_cp::{Callback, RuleId, Trace, Violation};
+use cpsim_sim::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
+use cpsim_sim::trace::{hr_name, Activity, Event, What};
+use cpsim_sim::{Callback, RuleId, Trace, Violation};
 
 /// A text sequence diagram of `trace`.
 ///

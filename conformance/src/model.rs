@@ -2,9 +2,9 @@
 //! `assert_pass` read.
 
 use crate::scenario::Scenario;
+use cpsim_sim::rules::{Binds, Level};
+use cpsim_sim::{RuleId, Trace, Violation};
 use serde::{Deserialize, Serialize};
-use sim_cp::rules::{Binds, Level};
-use sim_cp::{RuleId, Trace, Violation};
 use std::path::PathBuf;
 
 /// The overall result.

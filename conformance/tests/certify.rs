@@ -2,10 +2,9 @@
 //! replayed to the same violation; a seed names a run; the reference
 //! provider passes with every required rule exercised.
 
-use conformance::certify::{certify_subject, Config, Subject, REQUIRED};
-use conformance::scenario;
-use conformance::Verdict;
-use sim_cp::rules::id;
+use cpsim_certify::certify::{certify_subject, Config, REQUIRED};
+use cpsim_certify::Verdict;
+use cpsim_sim::rules::id;
 
 fn cfg(cases: u64, seed: u64, dir: Option<std::path::PathBuf>) -> Config {
     Config {
@@ -18,19 +17,24 @@ fn cfg(cases: u64, seed: u64, dir: Option<std::path::PathBuf>) -> Config {
 
 #[test]
 fn the_reference_provider_passes_with_every_required_rule_exercised() {
-    let cert = certify_subject(&Subject::builtin("reference").unwrap(), cfg(256, 11, None));
+    let cert = certify_subject(
+        &cpsim_providers::registry().subject("reference").unwrap(),
+        cfg(256, 11, None),
+    );
     assert_eq!(cert.verdict, Verdict::Pass, "{}", cert.failure_message());
     assert!(cert.findings.is_empty());
     for r in REQUIRED {
         assert!(cert.rules[r.index()].exercised > 0, "{r} never exercised");
     }
-    assert_eq!(cert.rules.len(), sim_cp::CATALOGUE.len());
+    assert_eq!(cert.rules.len(), cpsim_sim::CATALOGUE.len());
 }
 
 #[test]
 fn a_seeded_bug_is_found_shrunk_saved_and_replayed() {
     let dir = tempfile::tempdir().unwrap();
-    let subject = Subject::builtin("broken-comp-3").unwrap();
+    let subject = cpsim_providers::registry()
+        .subject("broken-comp-3")
+        .unwrap();
     let cert = certify_subject(&subject, cfg(64, 5, Some(dir.path().to_path_buf())));
     assert_eq!(cert.verdict, Verdict::Fail);
     let f = cert
@@ -50,11 +54,13 @@ fn a_seeded_bug_is_found_shrunk_saved_and_replayed() {
     let file = m.saved_to.as_ref().expect("saved");
     assert!(m.replay.contains(&file.display().to_string()));
     // The saved file is an ordinary scenario and replays to the same violation at the same step.
-    let loaded = scenario::load_checked(file).expect("a valid scenario file");
+    let loaded = cpsim_providers::registry()
+        .load(file)
+        .expect("a valid scenario file");
     let fv = loaded.expect.first_violation.clone().expect("pinned");
     assert_eq!(fv.rule, id::COMP_3);
     for _ in 0..3 {
-        let run = scenario::run_builtin(&loaded).unwrap();
+        let run = cpsim_providers::registry().run(&loaded).unwrap();
         assert!(run.passed(), "{:?}", run.failures);
         let first = run
             .outcome
@@ -73,7 +79,9 @@ fn a_seeded_bug_is_found_shrunk_saved_and_replayed() {
 
 #[test]
 fn the_same_seed_gives_the_same_certification() {
-    let subject = Subject::builtin("broken-data-5").unwrap();
+    let subject = cpsim_providers::registry()
+        .subject("broken-data-5")
+        .unwrap();
     let a = certify_subject(&subject, cfg(48, 99, None));
     let b = certify_subject(&subject, cfg(48, 99, None));
     assert_eq!(a.rules, b.rules);
@@ -92,7 +100,9 @@ fn the_same_seed_gives_the_same_certification() {
 
 #[test]
 fn should_rules_give_non_strict_and_strict_makes_them_fail() {
-    let subject = Subject::builtin("broken-comp-2").unwrap();
+    let subject = cpsim_providers::registry()
+        .subject("broken-comp-2")
+        .unwrap();
     let lax = certify_subject(&subject, cfg(64, 3, None));
     assert_eq!(lax.verdict, Verdict::NonStrict, "{}", lax.failure_message());
     lax.assert_pass();
@@ -114,7 +124,7 @@ fn a_weak_run_cannot_pass_by_accident() {
         cases: 1,
         seed: Some(1),
         regressions: None,
-        shape: conformance::certify::Shape {
+        shape: cpsim_certify::certify::Shape {
             hosts: 2,
             min_steps: 1,
             max_steps: 1,
@@ -123,7 +133,10 @@ fn a_weak_run_cannot_pass_by_accident() {
         },
         ..Config::default()
     };
-    let cert = certify_subject(&Subject::builtin("reference").unwrap(), c);
+    let cert = certify_subject(
+        &cpsim_providers::registry().subject("reference").unwrap(),
+        c,
+    );
     assert_eq!(cert.verdict, Verdict::Fail);
     assert!(!cert.unexercised.is_empty());
 }

@@ -4,13 +4,13 @@
 //! junit.xml is validated against `tests/junit.xsd` with `xmllint`
 //! (package libxml2-utils); without xmllint these tests fail, on purpose.
 
-use conformance::diagram;
-use conformance::model::{Certification, Finding, MinimalCase, RuleStat, Verdict};
-use conformance::report;
-use conformance::scenario::Scenario;
-use sim_cp::rules::id;
-use sim_cp::trace::What;
-use sim_cp::{Action, Config, Family, Nanos, RuleId, Sim, Trace, Violation, CATALOGUE};
+use cpsim_certify::diagram;
+use cpsim_certify::model::{Certification, Finding, MinimalCase, RuleStat, Verdict};
+use cpsim_certify::report;
+use cpsim_certify::scenario::Scenario;
+use cpsim_sim::rules::id;
+use cpsim_sim::trace::What;
+use cpsim_sim::{Action, Config, Family, Nanos, RuleId, Sim, Trace, Violation, CATALOGUE};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -22,7 +22,7 @@ fn story() -> Trace {
     let sim = Sim::new(
         Config::with_seed(7),
         &["A", "B"],
-        providers_under_test::find("reference")
+        cpsim_providers::find("reference")
             .expect("built in")
             .factory(),
     );
@@ -60,7 +60,7 @@ fn blamed_step(trace: &Trace) -> u64 {
         .iter()
         .find(|e| {
             e.host == 0
-                && matches!(e.what, What::Complete { cb, .. } if cb == sim_cp::Callback::SendBuffers)
+                && matches!(e.what, What::Complete { cb, .. } if cb == cpsim_sim::Callback::SendBuffers)
         })
         .expect("A completes its SEND_BUFFERS")
         .step
@@ -84,7 +84,7 @@ fn made_up_violation(trace: &Trace, step: u64) -> Violation {
 
 fn scenario() -> Scenario {
     serde_json::from_value(serde_json::json!({
-        "version": conformance::scenario::VERSION,
+        "version": cpsim_certify::scenario::VERSION,
         "name": "toy-COMP-3",
         "hosts": ["A", "B"],
         "provider": { "builtin": "toy" },
@@ -108,7 +108,7 @@ fn certification() -> Certification {
     let rules: Vec<RuleStat> = RuleId::all()
         .map(|id| {
             let r = id.rule();
-            let provider = r.binds == sim_cp::rules::Binds::Provider;
+            let provider = r.binds == cpsim_sim::rules::Binds::Provider;
             RuleStat {
                 id,
                 exercised: if id == id::DATA_3 || (!provider && id.index() % 2 == 0) {

@@ -2,13 +2,12 @@
 //! meets its expectations; together the files cover the whole rule
 //! catalogue (see the conventions in `scenarios/README.md`).
 
-use conformance::scenario::{
-    covered_rules, kept_rules, load_checked, parse, run_builtin, to_pretty_json, ProviderRef,
-    Scenario,
+use cpsim_certify::scenario::{
+    covered_rules, kept_rules, parse, to_pretty_json, ProviderRef, Scenario,
 };
-use sim_cp::rules::Binds;
-use sim_cp::trace::What;
-use sim_cp::{Callback, RuleId};
+use cpsim_sim::rules::Binds;
+use cpsim_sim::trace::What;
+use cpsim_sim::{Callback, RuleId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -39,7 +38,7 @@ fn files() -> Vec<PathBuf> {
 fn all() -> Vec<(PathBuf, Scenario)> {
     files()
         .into_iter()
-        .map(|p| match load_checked(&p) {
+        .map(|p| match cpsim_providers::registry().load(&p) {
             Ok(s) => (p, s),
             Err(e) => panic!("{e}"),
         })
@@ -63,7 +62,9 @@ fn every_scenario_file_passes() {
     );
     let mut failed = Vec::new();
     for (path, s) in &scenarios {
-        let r = run_builtin(s).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let r = cpsim_providers::registry()
+            .run(s)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for f in &r.failures {
             failed.push(format!("{}: {f}", path.display()));
         }
@@ -158,8 +159,10 @@ fn conventions_hold() {
 #[test]
 fn rule_scenarios_reach_their_situation() {
     let trace_of = |file: &str| {
-        let s = load_checked(&scenarios_dir().join("rules").join(file)).unwrap();
-        run_builtin(&s).unwrap().outcome.trace
+        let s = cpsim_providers::registry()
+            .load(&scenarios_dir().join("rules").join(file))
+            .unwrap();
+        cpsim_providers::registry().run(&s).unwrap().outcome.trace
     };
     let t = trace_of("comp-10.json");
     assert!(
@@ -213,8 +216,8 @@ fn rule_scenarios_reach_their_situation() {
     let refused = t.events.iter().any(|e| {
         matches!(
             e.what,
-            What::Function { f: sim_cp::trace::PlatformFn::CPNatfwtIndicateReceivedBuffers, hr, .. }
-                if hr == sim_cp::abi::E_INVALID_STATE
+            What::Function { f: cpsim_sim::trace::PlatformFn::CPNatfwtIndicateReceivedBuffers, hr, .. }
+                if hr == cpsim_sim::abi::E_INVALID_STATE
         )
     });
     assert!(refused, "state-3.json: no indication was refused");

@@ -1,8 +1,8 @@
 //! The scenario loader: one precise error for every kind of bad input, and
 //! no panic whatever the input.
 
-use conformance::scenario::{
-    load, load_checked, parse, parse_with, to_pretty_json, LoadError, LoadErrorKind, MAX_FILE_BYTES,
+use cpsim_certify::scenario::{
+    load, parse, parse_with, to_pretty_json, LoadError, LoadErrorKind, MAX_FILE_BYTES,
 };
 use proptest::prelude::*;
 use serde_json::Value;
@@ -466,10 +466,10 @@ fn load_checked_knows_the_built_in_providers() {
     std::fs::create_dir_all(&dir).unwrap();
     let good = dir.join("good.json");
     std::fs::write(&good, BASE).unwrap();
-    assert!(load_checked(&good).is_ok());
+    assert!(cpsim_providers::registry().load(&good).is_ok());
     let bad = dir.join("bad.json");
     std::fs::write(&bad, edit("\"reference\"", "\"no-such-provider\"")).unwrap();
-    let e = load_checked(&bad).unwrap_err();
+    let e = cpsim_providers::registry().load(&bad).unwrap_err();
     assert_eq!(e.kind, LoadErrorKind::UnknownProvider);
     assert!(
         e.to_string().starts_with(&format!(

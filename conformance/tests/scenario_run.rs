@@ -2,15 +2,15 @@
 //! providers-under-test crate: a small provider defined here carries the
 //! traffic, and hand-made outcomes pin every failure sentence.
 
-use conformance::scenario::{check_expectations, parse, run, sim_config, Expect, FirstViolation};
-use parking_lot::Mutex;
-use sim_cp::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
-use sim_cp::net::NetAddr;
-use sim_cp::safe::*;
-use sim_cp::trace::{Event, Trace, What};
-use sim_cp::{
+use cpsim_certify::scenario::{check_expectations, parse, run, sim_config, Expect, FirstViolation};
+use cpsim_sim::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
+use cpsim_sim::net::NetAddr;
+use cpsim_sim::safe::*;
+use cpsim_sim::trace::{Event, Trace, What};
+use cpsim_sim::{
     Callback, ClockMode, Cx, Nanos, Outcome, Provider, ProviderFactory, RuleId, Tid, Violation,
 };
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 

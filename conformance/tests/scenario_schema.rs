@@ -2,10 +2,10 @@
 //! test fails when the committed copy is stale. To rewrite it:
 //!
 //! ```sh
-//! CPSIM_UPDATE_SCHEMA=1 cargo test -p conformance --test scenario_schema
+//! CPSIM_UPDATE_SCHEMA=1 cargo test -p cpsim-certify --test scenario_schema
 //! ```
 
-use conformance::scenario::json_schema;
+use cpsim_certify::scenario::json_schema;
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -28,7 +28,7 @@ fn committed_schema_is_up_to_date() {
     let committed: Option<Value> = serde_json::from_str(&committed).ok();
     assert!(
         committed.as_ref() == Some(&generated),
-        "{} is stale or missing; regenerate it with\n\n    CPSIM_UPDATE_SCHEMA=1 cargo test -p conformance --test scenario_schema\n",
+        "{} is stale or missing; regenerate it with\n\n    CPSIM_UPDATE_SCHEMA=1 cargo test -p cpsim-certify --test scenario_schema\n",
         path.display()
     );
 }
@@ -39,7 +39,7 @@ fn schema_describes_the_format() {
     let defs = &s["definitions"];
     // Every rule ID is listed.
     let ids = defs["RuleId"]["enum"].as_array().unwrap();
-    assert_eq!(ids.len(), sim_cp::CATALOGUE.len());
+    assert_eq!(ids.len(), cpsim_sim::CATALOGUE.len());
     assert!(ids.contains(&Value::from("COMP-3")));
     // Unknown fields are refused, and the ranges are there.
     assert_eq!(s["additionalProperties"], Value::Bool(false));

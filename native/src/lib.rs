@@ -17,13 +17,13 @@
 //! the provider's; and its own completion routine, which records each
 //! completion and forwards it to the platform's. Each exported function's
 //! result is recorded too. [`NativePlatform::check`] then runs the very
-//! checker that holds the simulator to the C-rules, [`sim_cp::oracle`], over
+//! checker that holds the simulator to the C-rules, [`cpsim_sim::oracle`], over
 //! that trace: what the real platform did is judged by the same rules.
 //!
 //! **Safe providers.** [`NativePlatform`] implements
-//! [`sim_cp::Platform`]: leak it ([`NativePlatform::into_static`]) and give
-//! it to [`sim_cp::Sim::with_platform`], and every provider of that world,
-//! safe [`SessionHandler`](sim_cp::safe::SessionHandler)s included, calls
+//! [`cpsim_sim::Platform`]: leak it ([`NativePlatform::into_static`]) and give
+//! it to [`cpsim_sim::Sim::with_platform`], and every provider of that world,
+//! safe [`SessionHandler`](cpsim_sim::safe::SessionHandler)s included, calls
 //! this platform through the bridge. The world then runs in real time and
 //! supplies only the providers' tasks, timers and (simulated) network. What
 //! the type system cannot stop a safe provider doing (a panic in a callback,
@@ -42,12 +42,12 @@
 
 pub mod standin;
 
+use cpsim_sim::abi::*;
+use cpsim_sim::rules::{id, RuleId};
+use cpsim_sim::trace::{Event, PlatformFn, Trace, What};
+use cpsim_sim::{Callback, Cx, Nanos, Platform, Tid, Violation};
 use libloading::Library;
 use parking_lot::Mutex;
-use sim_cp::abi::*;
-use sim_cp::rules::{id, RuleId};
-use sim_cp::trace::{Event, PlatformFn, Trace, What};
-use sim_cp::{Callback, Cx, Nanos, Platform, Tid, Violation};
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::ffi::{c_void, OsStr};
@@ -351,7 +351,7 @@ impl NativePlatform {
     }
 
     /// This bridge for the life of the process, as a [`Platform`] for
-    /// [`sim_cp::Sim::with_platform`] and [`sim_cp::safe`] handles (the
+    /// [`cpsim_sim::Sim::with_platform`] and [`cpsim_sim::safe`] handles (the
     /// library is never unloaded either).
     pub fn into_static(self) -> &'static NativePlatform {
         Box::leak(Box::new(self))
@@ -383,7 +383,7 @@ impl NativePlatform {
     /// The C-rules the platform broke in what the bridge has seen, judged
     /// by the simulator's own platform checker.
     pub fn check(&self) -> Vec<Violation> {
-        sim_cp::oracle::check(&self.trace())
+        cpsim_sim::oracle::check(&self.trace())
     }
 
     fn n_of(handle: CPNATFWT_PROVIDER_INSTANCE) -> u32 {

@@ -120,9 +120,9 @@ impl StandIn {
             .unwrap_or(0)
     }
 
-    /// Schedules a platform action (`sim_cp::Action`) `at_ms` after the
+    /// Schedules a platform action (`cpsim_sim::Action`) `at_ms` after the
     /// world's start (the past means now).
-    pub fn schedule(&self, at_ms: u64, action: &sim_cp::Action) -> Result<(), String> {
+    pub fn schedule(&self, at_ms: u64, action: &cpsim_sim::Action) -> Result<(), String> {
         let json = serde_json::to_string(action).expect("actions serialise");
         let c = CString::new(json).expect("JSON has no NUL");
         self.with_world(|w| {
@@ -161,7 +161,7 @@ impl StandIn {
     }
 
     /// Drains, stops the stand-in's hosts, runs its final checks, and
-    /// returns its outcome (`sim_cp::Outcome` as JSON: the provider's
+    /// returns its outcome (`cpsim_sim::Outcome` as JSON: the provider's
     /// violations as the stand-in judged them, delivery counts, its trace).
     /// The world is finished once; later calls fail.
     pub fn finish(&self) -> Result<serde_json::Value, String> {

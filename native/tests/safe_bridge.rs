@@ -13,13 +13,15 @@ mod common;
 
 use common::{standin, World};
 use cpsim_native::NativePlatform;
+use cpsim_providers::reference::ReferenceFactory;
+use cpsim_sim::abi::*;
+use cpsim_sim::safe::{Completion, Failure, Instance, InstanceRef, RegisterOptions, Reply};
+use cpsim_sim::safe::{SessionHandler, TerminationReason};
+use cpsim_sim::trace::{PlatformFn, What};
+use cpsim_sim::{
+    Action, Callback, Config, Cx, Nanos, Provider, ProviderFactory, Sim, Tid, Violation,
+};
 use parking_lot::Mutex;
-use providers_under_test::reference::ReferenceFactory;
-use sim_cp::abi::*;
-use sim_cp::safe::{Completion, Failure, Instance, InstanceRef, RegisterOptions, Reply};
-use sim_cp::safe::{SessionHandler, TerminationReason};
-use sim_cp::trace::{PlatformFn, What};
-use sim_cp::{Action, Callback, Config, Cx, Nanos, Provider, ProviderFactory, Sim, Tid, Violation};
 use std::sync::Arc;
 use std::thread::ThreadId;
 
@@ -29,7 +31,7 @@ struct Run {
     /// The stand-in's outcome (its violations judge the provider).
     standin: serde_json::Value,
     /// The providers' own (hosted) world's outcome.
-    hosted: sim_cp::Outcome,
+    hosted: cpsim_sim::Outcome,
 }
 
 impl Run {
@@ -294,7 +296,7 @@ impl SessionHandler for Handler {
         _: &InstanceRef,
         _: Tid,
         _: Tid,
-        _: &sim_cp::safe::Buffers<'_>,
+        _: &cpsim_sim::safe::Buffers<'_>,
         done: Completion,
     ) -> Reply {
         done.fail(Failure::FAIL)
@@ -344,7 +346,7 @@ impl ProviderFactory for HandlerFactory {
 
 fn handler_run(activation: Activation) -> (Run, Vec<ThreadId>) {
     // The deliberate panic is reported as CRASH-1, not printed.
-    sim_cp::runtime::quiet_provider_panics();
+    cpsim_sim::runtime::quiet_provider_panics();
     let threads = Arc::new(Mutex::new(Vec::new()));
     let factory = Arc::new(HandlerFactory {
         activation,

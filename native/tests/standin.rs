@@ -13,9 +13,9 @@ mod common;
 
 use common::{standin, World};
 use cpsim_native::{NativeError, NativePlatform};
-use sim_cp::abi::*;
-use sim_cp::trace::What;
-use sim_cp::Callback;
+use cpsim_sim::abi::*;
+use cpsim_sim::trace::What;
+use cpsim_sim::Callback;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::mpsc;
@@ -418,7 +418,7 @@ fn a_provider_runs_on_the_stand_in_through_the_bridge() {
             matches!(
                 e.what,
                 What::Function {
-                    f: sim_cp::trace::PlatformFn::CPNatfwtIndicateReceivedBuffers,
+                    f: cpsim_sim::trace::PlatformFn::CPNatfwtIndicateReceivedBuffers,
                     hr: 0,
                     ..
                 }

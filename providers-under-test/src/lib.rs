@@ -18,4 +18,4 @@ pub mod registry;
 pub mod sync_raw;
 pub mod threaded;
 
-pub use registry::{find, registry, Entry, Kind};
+pub use registry::{find, registry, Entry, Kind, Registry};

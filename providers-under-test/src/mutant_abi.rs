@@ -20,11 +20,11 @@
 //! lifetime protocol.
 
 use crate::reference::Bug;
+use cpsim_sim::abi::*;
+use cpsim_sim::runtime::WeakCx;
+use cpsim_sim::safe::{Buffers, Completion, InstanceRef, RegisterOptions, SessionHandler};
+use cpsim_sim::{Cx, Platform, Tid, SIMULATED};
 use parking_lot::Mutex;
-use sim_cp::abi::*;
-use sim_cp::runtime::WeakCx;
-use sim_cp::safe::{Buffers, Completion, InstanceRef, RegisterOptions, SessionHandler};
-use sim_cp::{Cx, Platform, Tid, SIMULATED};
 use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -57,7 +57,7 @@ static TABLE: CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE =
     };
 
 /// An instance created through the mutant table (the raw twin of
-/// `sim_cp::safe::Instance`).
+/// `cpsim_sim::safe::Instance`).
 pub struct RawInstance {
     handle: CPNATFWT_PROVIDER_INSTANCE,
     platform: &'static dyn Platform,
@@ -448,7 +448,7 @@ pub fn indicate(
     remote: Tid,
     data: &[u8],
 ) -> Result<(), HRESULT> {
-    if !sim_cp::platform::Simulated::is(inst.platform()) {
+    if !cpsim_sim::platform::Simulated::is(inst.platform()) {
         return inst.indicate(local, remote, data);
     }
     let hr = match bug {
@@ -512,7 +512,7 @@ fn indicate_kept(inst: InstanceRef, local: Tid, remote: Tid, data: &[u8]) -> Opt
     // pointers are locals that outlive the call, and without a completion
     // routine the platform is done with them before it returns.
     Some(unsafe {
-        sim_cp::ffi::CPNatfwtIndicateReceivedBuffers(
+        cpsim_sim::ffi::CPNatfwtIndicateReceivedBuffers(
             inst.raw(),
             l,
             &mut r,
@@ -547,7 +547,7 @@ fn indicate_cycle(inst: InstanceRef, local: Tid, remote: Tid, data: &[u8]) -> Op
     Some(unsafe {
         (*base).next = base.add(1);
         (*base.add(1)).next = base;
-        sim_cp::ffi::CPNatfwtIndicateReceivedBuffers(
+        cpsim_sim::ffi::CPNatfwtIndicateReceivedBuffers(
             inst.raw(),
             &mut l,
             &mut r,
@@ -599,7 +599,7 @@ fn indicate_then_scribble(
             size: (*lent).data.len() as u32,
             buffer: (*lent).data.as_mut_ptr(),
         };
-        sim_cp::ffi::CPNatfwtIndicateReceivedBuffers(
+        cpsim_sim::ffi::CPNatfwtIndicateReceivedBuffers(
             inst.raw(),
             &mut l,
             &mut r,

@@ -4,87 +4,43 @@
 use crate::reference::{Bug, ReferenceFactory};
 use crate::sync_raw::SyncRawFactory;
 use crate::threaded::ThreadedFactory;
-use sim_cp::{ClockMode, ProviderFactory, RuleId};
-use std::sync::Arc;
+pub use cpsim_certify::registry::{Entry, Kind, Registry};
 
-/// Whether a provider is meant to pass, or to break one rule.
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub enum Kind {
-    Correct,
-    Broken(RuleId),
-}
-
-/// One provider of the registry.
-#[derive(Clone)]
-pub struct Entry {
-    pub name: &'static str,
-    pub description: &'static str,
-    pub kind: Kind,
-    /// The clock it must run with (black-box providers need real time).
-    pub clock: ClockMode,
-    factory: fn() -> Arc<dyn ProviderFactory>,
-}
-
-impl Entry {
-    /// A fresh factory. One factory serves one simulated world at a time;
-    /// take a new one for each concurrent run.
-    pub fn factory(&self) -> Arc<dyn ProviderFactory> {
-        (self.factory)()
-    }
-}
-
-impl std::fmt::Debug for Entry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Entry")
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .field("clock", &self.clock)
-            .finish()
-    }
+fn broken(name: &str, bug: Bug) -> Entry {
+    let rule = bug.rule().expect("a broken provider's bug names its rule");
+    Entry::new(name, move || ReferenceFactory::with_bug(bug))
+        .describe(bug.describe())
+        .broken(rule)
 }
 
 macro_rules! broken {
     ($name:literal, $bug:ident) => {
-        Entry {
-            name: $name,
-            description: Bug::$bug.describe(),
-            kind: Kind::Broken(match Bug::$bug.rule() {
-                Some(r) => r,
-                None => unreachable!(),
-            }),
-            clock: ClockMode::Virtual,
-            factory: || ReferenceFactory::with_bug(Bug::$bug),
-        }
+        broken($name, Bug::$bug)
     };
 }
 
 /// Every provider, correct ones first, then broken ones in catalogue order.
-pub fn registry() -> Vec<Entry> {
+pub fn registry() -> Registry {
+    entries()
+        .into_iter()
+        .fold(Registry::new(), |r, e| r.with(e))
+}
+
+fn entries() -> Vec<Entry> {
     vec![
-        Entry {
-            name: "reference",
-            description: "overlay on the safe API: rendezvous on the infrastructure node, \
-                          peer-to-peer data with acknowledgements, retries and timeouts",
-            kind: Kind::Correct,
-            clock: ClockMode::Virtual,
-            factory: || ReferenceFactory::new(),
-        },
-        Entry {
-            name: "sync-raw",
-            description:
-                "raw ABI, every call synchronous, in-process directory instead of a rendezvous",
-            kind: Kind::Correct,
-            clock: ClockMode::Virtual,
-            factory: || SyncRawFactory::new(),
-        },
-        Entry {
-            name: "threaded",
-            description: "black box: completes every call from its own worker thread \
-                          (real-time clock only), in-process directory",
-            kind: Kind::Correct,
-            clock: ClockMode::RealTime,
-            factory: || ThreadedFactory::new(),
-        },
+        Entry::new("reference", || ReferenceFactory::new()).describe(
+            "overlay on the safe API: rendezvous on the infrastructure node, \
+             peer-to-peer data with acknowledgements, retries and timeouts",
+        ),
+        Entry::new("sync-raw", || SyncRawFactory::new()).describe(
+            "raw ABI, every call synchronous, in-process directory instead of a rendezvous",
+        ),
+        Entry::new("threaded", || ThreadedFactory::new())
+            .describe(
+                "black box: completes every call from its own worker thread \
+                 (real-time clock only), in-process directory",
+            )
+            .real_time(),
         broken!("broken-life-1", Life1),
         broken!("broken-life-2", Life2),
         broken!("broken-life-4", Life4),
@@ -119,7 +75,7 @@ pub fn registry() -> Vec<Entry> {
 
 /// The provider with this name.
 pub fn find(name: &str) -> Option<Entry> {
-    registry().into_iter().find(|e| e.name == name)
+    registry().find(name).cloned()
 }
 
 #[cfg(test)]
@@ -128,10 +84,10 @@ mod tests {
 
     #[test]
     fn names_match_bugs_and_factories() {
-        for e in registry() {
-            assert_eq!(e.factory().name(), e.name);
-            if let Kind::Broken(r) = e.kind {
-                assert_eq!(e.name, format!("broken-{}", r.as_str().to_lowercase()));
+        for e in registry().entries() {
+            assert_eq!(e.factory().name(), e.name());
+            if let Kind::Broken(r) = e.kind() {
+                assert_eq!(e.name(), format!("broken-{}", r.as_str().to_lowercase()));
             }
         }
         assert!(find("reference").is_some());
@@ -141,8 +97,9 @@ mod tests {
     #[test]
     fn one_broken_provider_per_bug_in_catalogue_order() {
         let broken: Vec<_> = registry()
-            .into_iter()
-            .filter_map(|e| match e.kind {
+            .entries()
+            .iter()
+            .filter_map(|e| match e.kind() {
                 Kind::Broken(r) => Some(r),
                 Kind::Correct => None,
             })
@@ -150,12 +107,14 @@ mod tests {
         let bugs: Vec<_> = Bug::ALL.iter().filter_map(|b| b.rule()).collect();
         assert_eq!(broken, bugs);
         assert!(broken.windows(2).all(|w| w[0] < w[1]), "catalogue order");
-        let first_broken = registry()
+        let all = registry();
+        let first_broken = all
+            .entries()
             .iter()
-            .position(|e| e.kind != Kind::Correct)
+            .position(|e| e.kind() != Kind::Correct)
             .expect("broken providers");
-        assert!(registry()[first_broken..]
+        assert!(all.entries()[first_broken..]
             .iter()
-            .all(|e| e.kind != Kind::Correct));
+            .all(|e| e.kind() != Kind::Correct));
     }
 }

@@ -1,5 +1,5 @@
 //! `sync-raw`: a correct provider written directly on the raw ABI
-//! (`sim_cp::ffi` and an `extern "system"` dispatch table) that finishes
+//! (`cpsim_sim::ffi` and an `extern "system"` dispatch table) that finishes
 //! every call synchronously.
 //!
 //! Instead of a rendezvous it shares an in-process [`Directory`] between the
@@ -16,11 +16,11 @@
 //! world at a time (`infrastructure` starts a fresh directory for each run).
 
 use crate::reference::wire::Msg;
+use cpsim_sim::abi::*;
+use cpsim_sim::ffi;
+use cpsim_sim::net::NetAddr;
+use cpsim_sim::{Cx, Nanos, Provider, ProviderFactory, Tid};
 use parking_lot::Mutex;
-use sim_cp::abi::*;
-use sim_cp::ffi;
-use sim_cp::net::NetAddr;
-use sim_cp::{Cx, Nanos, Provider, ProviderFactory, Tid};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};

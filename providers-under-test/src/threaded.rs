@@ -16,10 +16,10 @@
 //! is not reproducible from a seed (`deterministic() == false`).
 
 use crate::reference::wire::Msg;
+use cpsim_sim::net::NetAddr;
+use cpsim_sim::safe::*;
+use cpsim_sim::{Cx, Nanos, Provider, ProviderFactory, Tid};
 use parking_lot::Mutex;
-use sim_cp::net::NetAddr;
-use sim_cp::safe::*;
-use sim_cp::{Cx, Nanos, Provider, ProviderFactory, Tid};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;
 use std::sync::Arc;

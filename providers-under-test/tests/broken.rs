@@ -7,9 +7,9 @@
 
 mod common;
 use common::*;
-use providers_under_test::{registry, Kind};
-use sim_cp::rules::{Binds, CATALOGUE};
-use sim_cp::{Config, RuleId};
+use cpsim_providers::{registry, Kind};
+use cpsim_sim::rules::{Binds, CATALOGUE};
+use cpsim_sim::{Config, RuleId};
 use std::collections::BTreeSet;
 
 /// Rules a mutant is known to trip besides its own (none, ideally).
@@ -18,8 +18,9 @@ const EXTRA: &[(&str, &[&str])] = &[];
 #[test]
 fn every_provider_rule_has_a_broken_provider() {
     let broken: BTreeSet<RuleId> = registry()
+        .entries()
         .iter()
-        .filter_map(|e| match e.kind {
+        .filter_map(|e| match e.kind() {
             Kind::Broken(r) => Some(r),
             Kind::Correct => None,
         })
@@ -46,8 +47,10 @@ fn every_broken_provider_is_caught_by_its_rule() {
     // test output readable.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    for e in registry() {
-        let Kind::Broken(rule) = e.kind else { continue };
+    for e in registry().entries() {
+        let Kind::Broken(rule) = e.kind() else {
+            continue;
+        };
         let out = run(
             e.factory(),
             Config::with_seed(7),
@@ -63,7 +66,7 @@ fn every_broken_provider_is_caught_by_its_rule() {
             .collect();
         report.push_str(&format!(
             "{:<16} {:<8} fired {:?} others {:?}\n",
-            e.name,
+            e.name(),
             rule.to_string(),
             fired.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
             others
@@ -71,20 +74,20 @@ fn every_broken_provider_is_caught_by_its_rule() {
         if !fired.contains(&rule) {
             failures.push(format!(
                 "{}: expected {rule}, got:\n{}",
-                e.name,
+                e.name(),
                 listing(&out)
             ));
             continue;
         }
         let allowed: Vec<&str> = EXTRA
             .iter()
-            .find(|(n, _)| *n == e.name)
+            .find(|(n, _)| *n == e.name())
             .map(|(_, x)| x.to_vec())
             .unwrap_or_default();
         if others.iter().any(|o| !allowed.contains(&o.as_str())) {
             failures.push(format!(
                 "{}: {rule} fired, but also {others:?}:\n{}",
-                e.name,
+                e.name(),
                 listing(&out)
             ));
         }

@@ -3,13 +3,15 @@
 
 mod common;
 use common::*;
-use providers_under_test::{registry, Entry, Kind};
-use sim_cp::{Action, ClockMode, Config, Family};
+use cpsim_providers::{registry, Entry, Kind};
+use cpsim_sim::{Action, ClockMode, Config, Family};
 
 fn correct() -> Vec<Entry> {
     registry()
-        .into_iter()
-        .filter(|e| e.kind == Kind::Correct && e.clock == ClockMode::Virtual)
+        .entries()
+        .iter()
+        .filter(|e| e.kind() == Kind::Correct && e.clock() == ClockMode::Virtual)
+        .cloned()
         .collect()
 }
 
@@ -25,8 +27,8 @@ fn each(hosts: &[&str], script: &Script, until_ms: u64, seed: u64) -> Vec<(Strin
                 script,
                 until_ms,
             );
-            assert_clean(e.name, &out);
-            (e.name.to_string(), out.sent, out.delivered)
+            assert_clean(e.name(), &out);
+            (e.name().to_string(), out.sent, out.delivered)
         })
         .collect()
 }
@@ -179,7 +181,7 @@ fn partition_and_heal() {
         1_600,
         Action::Partition {
             a: "B".into(),
-            b: sim_cp::INFRA.into(),
+            b: cpsim_sim::INFRA.into(),
         },
     ));
     s.push((1_700, v6("A", "B")));
@@ -261,11 +263,11 @@ fn lossy_network() {
             let mut cfg = Config::with_seed(seed);
             cfg.net = lossy(0.2);
             let out = run(e.factory(), cfg, &["A", "B", "C"], &s, 6_000);
-            assert_clean(&format!("{} seed {seed}", e.name), &out);
+            assert_clean(&format!("{} seed {seed}", e.name()), &out);
             assert!(
                 out.delivered > 0,
                 "{} seed {seed}: nothing delivered",
-                e.name
+                e.name()
             );
         }
     }
@@ -286,7 +288,7 @@ fn random_schedules() {
             assert!(
                 out.violations.is_empty(),
                 "{} seed {seed}:\n{}\nschedule: {s:?}",
-                e.name,
+                e.name(),
                 listing(&out)
             );
         }
@@ -337,6 +339,6 @@ fn same_seed_same_trace() {
             &ordinary(),
             ORDINARY_END_MS,
         );
-        assert_eq!(a.trace, b.trace, "{}", e.name);
+        assert_eq!(a.trace, b.trace, "{}", e.name());
     }
 }

@@ -6,11 +6,11 @@
 
 mod common;
 use common::*;
-use sim_cp::rules::id;
-use sim_cp::{oracle, Action, Config, PlatformFault, RuleId};
+use cpsim_sim::rules::id;
+use cpsim_sim::{oracle, Action, Config, PlatformFault, RuleId};
 
 fn checked(provider: &str, faults: Vec<PlatformFault>, script: &Script) -> Vec<RuleId> {
-    let factory = providers_under_test::find(provider).unwrap().factory();
+    let factory = cpsim_providers::find(provider).unwrap().factory();
     let cfg = Config {
         seed: 3,
         faults,

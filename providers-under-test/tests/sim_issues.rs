@@ -4,8 +4,8 @@
 
 mod common;
 use common::*;
-use sim_cp::trace::What;
-use sim_cp::{Action, Config, Family, NetFaults};
+use cpsim_sim::trace::What;
+use cpsim_sim::{Action, Config, Family, NetFaults};
 
 /// STATE-6's "an active peer holds it" looks at whether the peer is active
 /// when the call fails, not over the judging window. Here B is dormant when
@@ -32,7 +32,7 @@ fn state6_when_the_peer_activates_while_the_answer_travels() {
         delay_ms: 300,
         ..NetFaults::default()
     };
-    let e = providers_under_test::find("reference").expect("registered");
+    let e = cpsim_providers::find("reference").expect("registered");
     let out = run(e.factory(), cfg, &["A", "B"], &s, 5_000);
     assert_clean("reference", &out);
 }
@@ -46,11 +46,11 @@ fn state6_when_the_peer_activates_while_the_answer_travels() {
 #[test]
 
 fn shutdown_ends_sessions_still_waiting_for_establish() {
-    let e = providers_under_test::find("sync-raw").expect("registered");
+    let e = cpsim_providers::find("sync-raw").expect("registered");
     for seed in 0..8 {
         let s: Script = vec![(0, start("B")), (0, shutdown("B"))];
         let out = run(e.factory(), Config::with_seed(seed), &["B"], &s, 1_000);
-        let called = |want: sim_cp::Callback| {
+        let called = |want: cpsim_sim::Callback| {
             out.trace
                 .events
                 .iter()
@@ -60,11 +60,11 @@ fn shutdown_ends_sessions_still_waiting_for_establish() {
             matches!(
                 &ev.what,
                 What::Call { reason: Some(r), .. }
-                    if *r == sim_cp::safe::TerminationReason::PlatformShutdown
+                    if *r == cpsim_sim::safe::TerminationReason::PlatformShutdown
             )
         });
         assert!(
-            !called(sim_cp::Callback::EstablishSessionIndication) || shutdown_terminate,
+            !called(cpsim_sim::Callback::EstablishSessionIndication) || shutdown_terminate,
             "seed {seed}: ESTABLISH delivered after the platform shut down, and no TERMINATE(PLATFORM_SHUTDOWN)"
         );
     }
@@ -79,7 +79,7 @@ fn shutdown_ends_sessions_still_waiting_for_establish() {
 #[test]
 
 fn identical_datagrams_one_lost() {
-    let e = providers_under_test::find("sync-raw").expect("registered");
+    let e = cpsim_providers::find("sync-raw").expect("registered");
     let s: Script = vec![
         (0, start("A")),
         (0, start("B")),

@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use sim_cp::{Action, ClockMode, Config};
+use cpsim_sim::{Action, ClockMode, Config};
 
 fn realtime(seed: u64) -> Config {
     Config {
@@ -47,8 +47,8 @@ fn story() -> Script {
 
 #[test]
 fn threaded_provider_in_real_time() {
-    let e = providers_under_test::find("threaded").expect("registered");
-    assert_eq!(e.clock, ClockMode::RealTime);
+    let e = cpsim_providers::find("threaded").expect("registered");
+    assert_eq!(e.clock(), ClockMode::RealTime);
     assert!(!e.factory().deterministic());
     for seed in 0..2 {
         let out = run(e.factory(), realtime(seed), &["A", "B"], &story(), 1_600);
@@ -66,7 +66,7 @@ fn threaded_provider_in_real_time() {
 
 #[test]
 fn threaded_provider_restarts() {
-    let e = providers_under_test::find("threaded").expect("registered");
+    let e = cpsim_providers::find("threaded").expect("registered");
     let s: Script = vec![
         (0, start("A")),
         (0, start("B")),

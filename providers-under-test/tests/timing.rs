@@ -4,8 +4,8 @@
 
 mod common;
 use common::*;
-use providers_under_test::{registry, Kind};
-use sim_cp::{Action, ClockMode, Config, TaskTiming};
+use cpsim_providers::{registry, Kind};
+use cpsim_sim::{Action, ClockMode, Config, TaskTiming};
 
 fn timings() -> Vec<(&'static str, TaskTiming)> {
     let t = |before_return, late, after_timeout, never| TaskTiming {
@@ -50,8 +50,9 @@ fn busy() -> Script {
 #[test]
 fn no_violation_under_any_task_timing() {
     for e in registry()
-        .into_iter()
-        .filter(|e| e.kind == Kind::Correct && e.clock == ClockMode::Virtual)
+        .entries()
+        .iter()
+        .filter(|e| e.kind() == Kind::Correct && e.clock() == ClockMode::Virtual)
     {
         for (what, timing) in timings() {
             for seed in 0..6 {
@@ -64,9 +65,9 @@ fn no_violation_under_any_task_timing() {
                     &ordinary(),
                     ORDINARY_END_MS,
                 );
-                assert_clean(&format!("{} {what} seed {seed} (ordinary)", e.name), &out);
+                assert_clean(&format!("{} {what} seed {seed} (ordinary)", e.name()), &out);
                 let out = run(e.factory(), cfg, &["A", "B", "C"], &busy(), 15_000);
-                assert_clean(&format!("{} {what} seed {seed} (busy)", e.name), &out);
+                assert_clean(&format!("{} {what} seed {seed} (busy)", e.name()), &out);
             }
         }
     }
@@ -75,8 +76,9 @@ fn no_violation_under_any_task_timing() {
 #[test]
 fn timing_changes_mid_run() {
     for e in registry()
-        .into_iter()
-        .filter(|e| e.kind == Kind::Correct && e.clock == ClockMode::Virtual)
+        .entries()
+        .iter()
+        .filter(|e| e.kind() == Kind::Correct && e.clock() == ClockMode::Virtual)
     {
         for seed in 0..6 {
             let mut s = busy();
@@ -91,7 +93,7 @@ fn timing_changes_mid_run() {
                 &s,
                 15_000,
             );
-            assert_clean(&format!("{} seed {seed}", e.name), &out);
+            assert_clean(&format!("{} seed {seed}", e.name()), &out);
         }
     }
 }
@@ -100,7 +102,7 @@ fn timing_changes_mid_run() {
 /// are replaced, yet nothing is reported.
 #[test]
 fn hostile_timing_takes_effect() {
-    let e = providers_under_test::find("reference").expect("registered");
+    let e = cpsim_providers::find("reference").expect("registered");
     let mut timeouts = 0;
     let mut early = 0;
     for seed in 0..6 {
@@ -110,11 +112,11 @@ fn hostile_timing_takes_effect() {
         assert_clean("reference mixed", &out);
         for ev in &out.trace.events {
             match &ev.what {
-                sim_cp::trace::What::Timeout { excused, .. } => {
+                cpsim_sim::trace::What::Timeout { excused, .. } => {
                     assert!(excused, "an unexcused timeout: {ev:?}");
                     timeouts += 1;
                 }
-                sim_cp::trace::What::Complete { early: true, .. } => early += 1,
+                cpsim_sim::trace::What::Complete { early: true, .. } => early += 1,
                 _ => {}
             }
         }

@@ -1,6 +1,6 @@
 //! Instances at scale (BENCHMARKS.md, item 4), with a counting allocator.
 //!
-//! `cargo bench -p sim-cp --bench memory`
+//! `cargo bench -p cpsim-sim --bench memory`
 //!
 //! - `instances_100k`: time to create, register and establish 100,000
 //!   instances of the `tiny` provider on one host (Sim built and dropped
@@ -13,8 +13,8 @@
 #[path = "common/tiny.rs"]
 mod tiny;
 
+use cpsim_sim::{Action, Config, Nanos, Sim};
 use divan::Bencher;
-use sim_cp::{Action, Config, Nanos, Sim};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 

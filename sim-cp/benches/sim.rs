@@ -1,6 +1,6 @@
 //! Benchmarks of the simulator's hot paths (BENCHMARKS.md, items 1 and 2).
 //!
-//! `cargo bench -p sim-cp --bench sim`
+//! `cargo bench -p cpsim-sim --bench sim`
 //!
 //! 1. `dispatch`: one synchronous REACH_TRANSPORT_ID dispatched through the
 //!    simulator (work queue, event queue, dispatch path, completion
@@ -14,10 +14,10 @@
 #[path = "common/tiny.rs"]
 mod tiny;
 
+use cpsim_sim::abi::*;
+use cpsim_sim::{Action, Config, Family, Nanos, Sim};
 use divan::counter::ItemsCount;
 use divan::{black_box, Bencher};
-use sim_cp::abi::*;
-use sim_cp::{Action, Config, Family, Nanos, Sim};
 
 fn main() {
     divan::main();

@@ -4,7 +4,7 @@
  *
  * This header is the project's own reconstruction, written from the
  * contract; it is not a Microsoft header. It declares exactly what the Rust
- * module `sim_cp::abi` declares, and the `abi_layout` integration test of
+ * module `cpsim_sim::abi` declares, and the `abi_layout` integration test of
  * sim-cp compiles a C program against it to check that every size and field
  * offset agrees with the Rust side.
  *

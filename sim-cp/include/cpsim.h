@@ -30,7 +30,7 @@
  *   idle_dormancy_ms  idle time before the platform sends an instance dormant
  *   watchdog_ms       how long a callback may run before TIME-1 is reported
  *
- * Actions are the JSON form of sim_cp::Action ("do": start_provider,
+ * Actions are the JSON form of cpsim_sim::Action ("do": start_provider,
  * stop_provider, listen, send, address_add, address_remove,
  * duplicate_address, dormant, shutdown, communication_error, partition,
  * heal, net_faults, task_timing, advance), the same steps scenario files

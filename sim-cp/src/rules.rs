@@ -109,7 +109,7 @@ impl schemars::JsonSchema for RuleId {
         "RuleId".into()
     }
     fn schema_id() -> std::borrow::Cow<'static, str> {
-        "sim_cp::rules::RuleId".into()
+        "cpsim_sim::rules::RuleId".into()
     }
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         let ids: Vec<&str> = CATALOGUE.iter().map(|r| r.id).collect();

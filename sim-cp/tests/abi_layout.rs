@@ -1,4 +1,4 @@
-//! Checks that `include/cpnatfwt.h` and `sim_cp::abi` describe the same ABI.
+//! Checks that `include/cpnatfwt.h` and `cpsim_sim::abi` describe the same ABI.
 //!
 //! The tests write small C programs against the header and build them with
 //! the system C compiler (`$CC`, or `cc`). A missing compiler is a failure,
@@ -14,7 +14,7 @@
 //!   compiled (`-c`), never linked, and `-Werror` turns any type mismatch
 //!   into a failure.
 
-use sim_cp::abi;
+use cpsim_sim::abi;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::mem::size_of;
@@ -152,7 +152,7 @@ fn c_compiler() -> Vec<String> {
         Err(e) => panic!(
             "no C compiler found: cannot run `{cc}` (from $CC, or the default `cc`): {e}\n\
              The ABI layout test needs a C compiler to check include/cpnatfwt.h against \
-             sim_cp::abi; install one (e.g. `apt-get install gcc`) or point $CC at it."
+             cpsim_sim::abi; install one (e.g. `apt-get install gcc`) or point $CC at it."
         ),
     }
 }
@@ -375,7 +375,9 @@ fn c_layout_matches_rust() {
         for line in actual_set.difference(&expected_set) {
             writeln!(diff, "+ {line}    (C says, Rust does not)").unwrap();
         }
-        panic!("include/cpnatfwt.h and sim_cp::abi disagree:\n{diff}\n--- C output ---\n{stdout}");
+        panic!(
+            "include/cpnatfwt.h and cpsim_sim::abi disagree:\n{diff}\n--- C output ---\n{stdout}"
+        );
     }
 }
 

@@ -4,11 +4,11 @@
 
 mod common;
 use common::{Directory, PORT};
+use cpsim_sim::rules::Binds;
+use cpsim_sim::safe::*;
+use cpsim_sim::trace::What;
+use cpsim_sim::*;
 use crossbeam_channel::{unbounded, Sender};
-use sim_cp::rules::Binds;
-use sim_cp::safe::*;
-use sim_cp::trace::What;
-use sim_cp::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ enum Job {
 
 struct Session {
     dir: Directory,
-    addr: sim_cp::net::NetAddr,
+    addr: cpsim_sim::net::NetAddr,
     worker: Sender<Job>,
     ids: parking_lot::Mutex<Vec<Tid>>,
     race: AtomicBool,

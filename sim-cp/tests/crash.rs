@@ -2,11 +2,11 @@
 //! PROVIDER_OTHER_FAILURE termination) and never takes the simulator down;
 //! the next run starts clean.
 
-use sim_cp::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
-use sim_cp::rules::id;
-use sim_cp::safe::*;
-use sim_cp::trace::What;
-use sim_cp::*;
+use cpsim_sim::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
+use cpsim_sim::rules::id;
+use cpsim_sim::safe::*;
+use cpsim_sim::trace::What;
+use cpsim_sim::*;
 use std::sync::Arc;
 
 struct Panicky;

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use sim_cp::*;
+use cpsim_sim::*;
 
 #[test]
 fn life_1_no_false_alarm_after_more_worlds_than_generations() {

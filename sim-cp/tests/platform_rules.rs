@@ -5,9 +5,9 @@
 
 mod common;
 use common::*;
+use cpsim_sim::rules::{id, Binds};
+use cpsim_sim::*;
 use proptest::prelude::*;
-use sim_cp::rules::{id, Binds};
-use sim_cp::*;
 use std::sync::Arc;
 
 fn hosts() -> Vec<String> {

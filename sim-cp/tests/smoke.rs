@@ -1,6 +1,6 @@
 mod common;
 use common::*;
-use sim_cp::*;
+use cpsim_sim::*;
 
 fn story(seed: u64, asynchronous: bool) -> Outcome {
     let sim = Sim::new(

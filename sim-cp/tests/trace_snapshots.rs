@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use sim_cp::*;
+use cpsim_sim::*;
 
 fn story(seed: u64, opts: ToyOptions, tasks: TaskTiming) -> Trace {
     // The drain outlasts a stalled worker (the largest limit plus a second).

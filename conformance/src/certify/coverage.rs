@@ -3,10 +3,10 @@
 //! trace. A MUST rule in [`REQUIRED`] that no case exercised fails
 //! certification, so a weak run cannot pass by accident.
 
-use sim_cp::abi::{CPNATFWT_SESSION_TERMINATION_REASON as Reason, E_PENDING_IO};
-use sim_cp::rules::{id, RuleId};
-use sim_cp::trace::{PlatformFn, What};
-use sim_cp::{Callback, Trace};
+use cpsim_sim::abi::{CPNATFWT_SESSION_TERMINATION_REASON as Reason, E_PENDING_IO};
+use cpsim_sim::rules::{id, RuleId};
+use cpsim_sim::trace::{PlatformFn, What};
+use cpsim_sim::{Callback, Trace};
 use std::collections::BTreeSet;
 
 /// Provider rules whose precondition any schedule can bring about for any

@@ -1,8 +1,9 @@
 //! The kill matrix: every broken provider certified, and which rules fired.
 
-use super::{certify_subject, Config, Subject};
+use super::{certify_subject, Config};
 use crate::model::Verdict;
-use sim_cp::RuleId;
+use crate::registry::{Kind, Registry};
+use cpsim_sim::RuleId;
 
 /// One row of the kill matrix.
 pub struct Row {
@@ -15,16 +16,19 @@ pub struct Row {
     pub unexercised: Vec<RuleId>,
 }
 
-/// Certifies every broken provider; the target rule must be among those fired.
-pub fn kill_matrix(cases: u64, seed: u64) -> Vec<Row> {
-    providers_under_test::registry()
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            providers_under_test::Kind::Broken(rule) => Some((e.name, rule)),
-            providers_under_test::Kind::Correct => None,
+/// Certifies every broken provider of `registry`; the target rule must be
+/// among those fired.
+pub fn kill_matrix(registry: &Registry, cases: u64, seed: u64) -> Vec<Row> {
+    registry
+        .entries()
+        .iter()
+        .filter_map(|e| match e.kind() {
+            Kind::Broken(rule) => Some((e, rule)),
+            Kind::Correct => None,
         })
-        .map(|(name, target)| {
-            let subject = Subject::builtin(name).expect("listed");
+        .map(|(e, target)| {
+            let name = e.name();
+            let subject = e.subject();
             let cfg = Config {
                 cases,
                 seed: Some(seed),

@@ -9,20 +9,22 @@
 
 mod coverage;
 mod matrix;
+mod message;
+mod shrink;
 mod strategy;
 
 pub use coverage::{exercised, REQUIRED};
 pub use matrix::{kill_matrix, Row};
 pub use strategy::{case, net, timing, Shape};
 
-use crate::model::{Certification, Finding, MinimalCase, RuleStat, Verdict};
-use crate::scenario::{self, Expect, FirstViolation, Scenario};
+use crate::model::{Certification, Finding, RuleStat};
+use crate::scenario::{self, Scenario};
+use cpsim_sim::abi::E_PENDING_IO;
+use cpsim_sim::rules::Binds;
+use cpsim_sim::trace::What;
+use cpsim_sim::{ClockMode, ProviderFactory, RuleId, Trace, Violation};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config as PtConfig, RngAlgorithm, TestRng, TestRunner};
-use sim_cp::abi::E_PENDING_IO;
-use sim_cp::rules::Binds;
-use sim_cp::trace::What;
-use sim_cp::{ClockMode, ProviderFactory, RuleId, Trace, Violation};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -85,23 +87,22 @@ pub struct Subject {
     pub name: String,
     pub clock: ClockMode,
     pub make: Arc<dyn Fn() -> Arc<dyn ProviderFactory> + Send + Sync>,
-    /// A C provider module: each case names it and runs isolated
-    /// ([`crate::isolate`]); `None` for providers made in-process by `make`.
-    pub library: Option<crate::isolate::Library>,
+    /// A provider this process does not run itself (a C module, run in a
+    /// child process by the `cpsim` crate); `None` for providers made
+    /// in-process by `make`.
+    pub external: Option<Arc<dyn External>>,
+}
+
+/// A subject whose cases run elsewhere (see [`Subject::external`]).
+pub trait External: Send + Sync {
+    /// Makes a generated case name this provider (and suit it: e.g. a
+    /// shorter drain in real time).
+    fn prepare(&self, s: &mut Scenario);
+    /// Runs a prepared case.
+    fn run(&self, s: &Scenario) -> Result<scenario::ScenarioRun, String>;
 }
 
 impl Subject {
-    /// A provider from the built-in registry (`cpsim providers`).
-    pub fn builtin(name: &str) -> Option<Subject> {
-        let e = providers_under_test::find(name)?;
-        let clock = e.clock;
-        Some(Subject {
-            name: name.to_string(),
-            clock,
-            make: Arc::new(move || e.factory()),
-            library: None,
-        })
-    }
     /// Any provider: `make` gives a fresh factory for each case.
     pub fn new(
         name: &str,
@@ -111,7 +112,7 @@ impl Subject {
             name: name.to_string(),
             clock: ClockMode::Virtual,
             make: Arc::new(make),
-            library: None,
+            external: None,
         }
     }
 }
@@ -120,8 +121,8 @@ impl Subject {
 ///
 /// ```no_run
 /// # use std::sync::Arc;
-/// # fn my_factory() -> Arc<dyn sim_cp::ProviderFactory> { unimplemented!() }
-/// conformance::certify(my_factory, conformance::Config::default()).assert_pass();
+/// # fn my_factory() -> Arc<dyn cpsim_sim::ProviderFactory> { unimplemented!() }
+/// cpsim_certify::certify(my_factory, cpsim_certify::Config::default()).assert_pass();
 /// ```
 pub fn certify(
     make: impl Fn() -> Arc<dyn ProviderFactory> + Send + Sync + 'static,
@@ -138,11 +139,11 @@ struct CaseResult {
 }
 
 fn run_case(subject: &Subject, s: &Scenario) -> CaseResult {
-    let r = match &subject.library {
-        Some(lib) => {
+    let r = match &subject.external {
+        Some(ext) => {
             let mut s = s.clone();
-            lib.apply(&mut s);
-            crate::isolate::run_library(&s).unwrap_or_else(|e| panic!("{e}"))
+            ext.prepare(&mut s);
+            ext.run(&s).unwrap_or_else(|e| panic!("{e}"))
         }
         None => scenario::run(s, (subject.make)(), subject.clock),
     };
@@ -336,7 +337,7 @@ pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
 
     let mut findings = Vec::new();
     for (fp, (case_idx, violation, count, _)) in order {
-        let minimal = shrink(
+        let minimal = shrink::shrink(
             subject,
             &mut trees[case_idx],
             &fp,
@@ -346,7 +347,7 @@ pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
         );
         let violation = minimal
             .as_ref()
-            .and_then(|m| first_with_fingerprint(&m.0, &fp))
+            .and_then(|m| shrink::first_with_fingerprint(&m.0, &fp))
             .unwrap_or(violation);
         findings.push(Finding {
             fingerprint: fp,
@@ -372,167 +373,5 @@ pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
         rules: stats,
         findings,
         unexercised,
-    }
-}
-
-fn first_with_fingerprint(r: &CaseResult, fp: &str) -> Option<Violation> {
-    r.violations
-        .iter()
-        .find(|v| fingerprint(v, &r.trace) == fp)
-        .cloned()
-}
-
-/// Shrinks case `tree` while it still shows fingerprint `fp`; saves it;
-/// reruns it to check determinism.
-fn shrink(
-    subject: &Subject,
-    tree: &mut impl ValueTree<Value = Scenario>,
-    fp: &str,
-    cfg: &Config,
-    seed: u64,
-    n: usize,
-) -> Option<(CaseResult, MinimalCase)> {
-    let shows = |s: &Scenario| -> Option<CaseResult> {
-        let r = run_case(subject, s);
-        r.violations
-            .iter()
-            .any(|v| fingerprint(v, &r.trace) == fp)
-            .then_some(r)
-    };
-    let mut best = tree.current();
-    let mut best_run = shows(&best)?;
-    let mut steps = 0;
-    if tree.simplify() {
-        loop {
-            steps += 1;
-            if steps > cfg.shrink_steps {
-                break;
-            }
-            let cand = tree.current();
-            match shows(&cand) {
-                Some(r) => {
-                    best = cand;
-                    best_run = r;
-                    if !tree.simplify() {
-                        break;
-                    }
-                }
-                None => {
-                    if !tree.complicate() {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    // Pin the exact replay: the first violation of that fingerprint, at its step.
-    let v = first_with_fingerprint(&best_run, fp)?;
-    let mut s = best;
-    if let Some(lib) = &subject.library {
-        lib.apply(&mut s);
-    }
-    let rules: std::collections::BTreeSet<RuleId> =
-        best_run.violations.iter().map(|v| v.rule).collect();
-    s.name = format!("{} shrunk: {}", subject.name, fp);
-    s.description = format!(
-        "Found by `cpsim certify --provider {} --seed {seed}` and shrunk to {} steps.",
-        subject.name,
-        s.steps.len()
-    );
-    s.expect = Expect {
-        violations: Some(rules.into_iter().collect()),
-        first_violation: Some(FirstViolation {
-            rule: v.rule,
-            step: v.step,
-        }),
-        ..Expect::default()
-    };
-    let deterministic = (subject.clock == ClockMode::Virtual)
-        .then(|| run_case(subject, &s).trace == best_run.trace);
-    let saved_to = cfg.regressions.as_ref().and_then(|dir| {
-        let file = dir.join(format!(
-            "{}-{}-{:x}-{n}.json",
-            subject.name,
-            v.rule.as_str().to_lowercase(),
-            seed
-        ));
-        std::fs::create_dir_all(dir).ok()?;
-        std::fs::write(&file, scenario::to_pretty_json(&s)).ok()?;
-        Some(file)
-    });
-    let replay = match &saved_to {
-        Some(f) => format!("cpsim replay {}", f.display()),
-        None => format!(
-            "cpsim certify --provider {} --seed {seed} --cases {}",
-            subject.name, cfg.cases
-        ),
-    };
-    let trace = best_run.trace.clone();
-    Some((
-        best_run,
-        MinimalCase {
-            scenario: s,
-            trace,
-            saved_to,
-            replay,
-            deterministic,
-        },
-    ))
-}
-
-impl Certification {
-    /// Panics unless the verdict is `pass` (or `non-strict` when not strict),
-    /// with the rule, its text and source, a sequence diagram of the minimal
-    /// failing trace, and the replay command.
-    pub fn assert_pass(&self) {
-        if self.verdict == Verdict::Pass || (self.verdict == Verdict::NonStrict && !self.strict) {
-            return;
-        }
-        panic!("{}", self.failure_message());
-    }
-
-    /// The text `assert_pass` panics with.
-    pub fn failure_message(&self) -> String {
-        let mut m = format!(
-            "cpsim: provider `{}` {} certification (seed {}, {} cases)\n",
-            self.provider,
-            if self.verdict == Verdict::Fail {
-                "FAILS"
-            } else {
-                "does not pass strict"
-            },
-            self.seed,
-            self.cases
-        );
-        for r in &self.unexercised {
-            m.push_str(&format!(
-                "\n{r} was never exercised: no case met its precondition (raise --cases?)\n"
-            ));
-        }
-        for f in &self.findings {
-            let rule = f.violation.rule.rule();
-            m.push_str(&format!(
-                "\n{}\n  rule {} ({:?}, {}): {}\n  source: {}\n  fix: {}\n",
-                f.violation.headline(),
-                rule.id,
-                rule.level,
-                if rule.binds == Binds::Provider {
-                    "provider"
-                } else {
-                    "platform"
-                },
-                rule.text,
-                rule.source,
-                rule.fix
-            ));
-            if let Some(mc) = &f.minimal {
-                m.push_str(&crate::diagram::text_for(&mc.trace, &f.violation, 30));
-                m.push_str(&format!("\n  replay: {}\n", mc.replay));
-                if mc.deterministic == Some(false) {
-                    m.push_str("  note: a rerun of the same case gave a different trace (flaky)\n");
-                }
-            }
-        }
-        m
     }
 }

@@ -4,8 +4,8 @@
 //! pended completions) run relative to the callbacks that spawned them.
 
 use crate::scenario::{PlatformSettings, ProviderRef, Scenario, Step, VERSION};
+use cpsim_sim::{Family, NetFaults, TaskTiming};
 use proptest::prelude::*;
-use sim_cp::{Family, NetFaults, TaskTiming};
 
 /// What a generated case may contain.
 #[derive(Clone, Debug)]
@@ -32,6 +32,17 @@ impl Shape {
             ..self
         }
     }
+
+    /// The shape that suits a C module run in real time in a child process:
+    /// two hosts, a dozen steps within two seconds.
+    pub fn real_time_module() -> Shape {
+        Shape {
+            hosts: 2,
+            max_steps: 12,
+            horizon_ms: 2_000,
+            ..Shape::default()
+        }
+    }
 }
 
 impl Default for Shape {
@@ -41,7 +52,7 @@ impl Default for Shape {
             min_steps: 1,
             max_steps: 24,
             horizon_ms: 60_000,
-            drain_ms: sim_cp::Config::default().drain_ms,
+            drain_ms: cpsim_sim::Config::default().drain_ms,
         }
     }
 }

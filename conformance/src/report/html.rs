@@ -9,7 +9,7 @@ use super::{binds_str, level_str, rule_reports, RuleOutcome, RuleReport, SVG_EVE
 use crate::diagram;
 use crate::diagram::svg::escape;
 use crate::model::{Certification, Finding, Verdict};
-use sim_cp::rules::{Binds, Level};
+use cpsim_sim::rules::{Binds, Level};
 use std::fmt::Write;
 
 const STYLE: &str = r#"

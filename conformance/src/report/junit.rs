@@ -75,7 +75,7 @@ fn status(cert: &Certification, r: &RuleReport<'_>) -> TestCaseStatus {
     };
     match r.outcome {
         RuleOutcome::Violated => failure(
-            if cert.strict && r.rule.level == sim_cp::rules::Level::Should {
+            if cert.strict && r.rule.level == cpsim_sim::rules::Level::Should {
                 "SHOULD"
             } else {
                 "MUST"

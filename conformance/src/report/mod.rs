@@ -10,8 +10,8 @@ pub mod json;
 pub mod junit;
 
 use crate::model::{Certification, Finding, RuleStat};
-use sim_cp::rules::{Binds, Level, Rule};
-use sim_cp::RuleId;
+use cpsim_sim::rules::{Binds, Level, Rule};
+use cpsim_sim::RuleId;
 use std::path::Path;
 
 /// Most events of a minimal trace shown in a text diagram (JUnit bodies).

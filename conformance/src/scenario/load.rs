@@ -15,8 +15,8 @@
 //! scanner that walks the text along a JSON path.
 
 use super::{Expect, PlatformSettings, Scenario, Step, VERSION};
+use cpsim_sim::{Family, NetFaults, TaskTiming, TimeLimits, INFRA};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
-use sim_cp::{Family, NetFaults, TaskTiming, TimeLimits, INFRA};
 use std::fmt;
 use std::io::Read;
 use std::path::Path;
@@ -130,12 +130,6 @@ pub fn load_with(
 ) -> Result<Scenario, LoadError> {
     let (text, origin) = read(path)?;
     parse_with(&text, &origin, known_providers).map(|s| resolve_library(s, path))
-}
-
-/// What the CLI uses: [`load_with`] against the providers this build ships
-/// (`providers_under_test::find`).
-pub fn load_checked(path: &Path) -> Result<Scenario, LoadError> {
-    load_with(path, &|name| providers_under_test::find(name).is_some())
 }
 
 /// Parses and checks a scenario given as text; `origin` names it in errors

@@ -9,25 +9,22 @@
 //!   expectations ([`ScenarioRun`]).
 
 mod load;
-mod native;
 mod run;
 mod schema;
 
 pub use load::{
-    load, load_checked, load_with, parse, parse_with, LoadError, LoadErrorKind, MAX_DATAGRAM_BYTES,
+    load, load_with, parse, parse_with, LoadError, LoadErrorKind, MAX_DATAGRAM_BYTES,
     MAX_FILE_BYTES, MAX_HOSTS, MAX_STEP_MS,
 };
-pub use native::run_native;
 pub use run::{
-    check_expectations, covered_rules, kept_rules, run, run_builtin, sim_config, to_pretty_json,
-    ScenarioRun,
+    check_expectations, covered_rules, kept_rules, run, sim_config, to_pretty_json, ScenarioRun,
 };
 pub use schema::json_schema;
 
+use cpsim_sim::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
+use cpsim_sim::{Callback, Family, NetFaults, RuleId, TaskTiming, TimeLimits};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sim_cp::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
-use sim_cp::{Callback, Family, NetFaults, RuleId, TaskTiming, TimeLimits};
 
 /// The format version this build reads and writes.
 pub const VERSION: u32 = 1;
@@ -62,11 +59,13 @@ pub struct Scenario {
     pub expect: Expect,
 }
 
-/// A provider: built in (from providers-under-test) or a C module.
+/// A provider: one of the registry of the `cpsim` binary (or test) that
+/// runs the file, or a C module.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum ProviderRef {
-    /// A provider listed by `cpsim providers`.
+    /// A provider of the registry running the file: `cpsim providers` lists
+    /// the stock binary's; a provider crate's own `cpsim` lists its own.
     Builtin(String),
     /// A C provider module: a shared library exporting `CpsimProviderStart`
     /// and `CpsimProviderStop` (see `docs/c-providers.md`). A relative path
@@ -91,7 +90,7 @@ pub struct PlatformSettings {
 
 impl Default for PlatformSettings {
     fn default() -> Self {
-        let c = sim_cp::Config::default();
+        let c = cpsim_sim::Config::default();
         PlatformSettings {
             seed: 0,
             limits: c.limits,
@@ -265,8 +264,8 @@ impl Step {
     }
 
     /// The simulator action it schedules.
-    pub fn action(&self) -> sim_cp::Action {
-        use sim_cp::Action as A;
+    pub fn action(&self) -> cpsim_sim::Action {
+        use cpsim_sim::Action as A;
         match self.clone() {
             Step::StartProvider { host, .. } => A::StartProvider { host },
             Step::StopProvider { host, .. } => A::StopProvider { host },

@@ -1,10 +1,10 @@
 //! Playing a scenario: build the simulated world from its settings, schedule
 //! its steps, run, and hold the outcome to its expectations.
 
-use super::{Expect, ProviderRef, Scenario};
-use sim_cp::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
-use sim_cp::trace::What;
-use sim_cp::{Callback, ClockMode, Config, Nanos, Outcome, ProviderFactory, RuleId, Sim};
+use super::{Expect, Scenario};
+use cpsim_sim::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
+use cpsim_sim::trace::What;
+use cpsim_sim::{Callback, ClockMode, Config, Nanos, Outcome, ProviderFactory, RuleId, Sim};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub struct ScenarioRun {
     /// The run's outcome. Its `violations` are those the simulator caught
     /// while running (provider rules) followed, in step order, by those the
-    /// platform checker ([`sim_cp::oracle::check`]) finds in the trace
+    /// platform checker ([`cpsim_sim::oracle::check`]) finds in the trace
     /// (platform guarantees), so that an expectation of no violation also
     /// holds the platform to its side of the contract.
     pub outcome: Outcome,
@@ -103,7 +103,7 @@ pub fn run(s: &Scenario, factory: Arc<dyn ProviderFactory>, clock: ClockMode) ->
 
 /// Adds what the platform checker finds in the trace, once per rule and step.
 fn add_platform_violations(outcome: &mut Outcome) {
-    let found = sim_cp::oracle::check(&outcome.trace);
+    let found = cpsim_sim::oracle::check(&outcome.trace);
     for v in found {
         let known = outcome
             .violations
@@ -115,20 +115,6 @@ fn add_platform_violations(outcome: &mut Outcome) {
     }
     // Stable: violations of one step keep the order they were found in.
     outcome.violations.sort_by_key(|v| v.step);
-}
-
-/// Runs a scenario whose provider is built in: looks it up in
-/// `providers_under_test`, which says how to make it and which clock it needs.
-/// A C provider module runs through [`crate::isolate::run_library`] (in a
-/// child process when a runner is set).
-pub fn run_builtin(s: &Scenario) -> Result<ScenarioRun, String> {
-    let name = match &s.provider {
-        ProviderRef::Builtin(name) => name,
-        ProviderRef::Library(_) => return crate::isolate::run_library(s),
-    };
-    let entry = providers_under_test::find(name)
-        .ok_or_else(|| format!("unknown provider `{name}` (`cpsim providers` lists them)"))?;
-    Ok(run(s, entry.factory(), entry.clock))
 }
 
 /// A scenario as the harness saves it: pretty JSON, fields in declaration

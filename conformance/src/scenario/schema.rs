@@ -23,7 +23,7 @@ pub fn json_schema() -> serde_json::Value {
         );
         obj.insert(
             "$comment".into(),
-            "Generated from the Rust types by `conformance::scenario::json_schema`; do not edit by hand (CPSIM_UPDATE_SCHEMA=1 cargo test -p conformance --test scenario_schema rewrites it).".into(),
+            "Generated from the Rust types by `cpsim_certify::scenario::json_schema`; do not edit by hand (CPSIM_UPDATE_SCHEMA=1 cargo test -p cpsim-certify --test scenario_schema rewrites it).".into(),
         );
     }
     schema

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use cpsim_native::standin::StandIn;
-use sim_cp::Action;
+use cpsim_sim::Action;
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! `sample` (correct), and modules with exactly one defect each. See
 //! `docs/c-providers.md` and the comment at the top of each `.c` file.
 
-use sim_cp::RuleId;
+use cpsim_sim::RuleId;
 use std::path::PathBuf;
 
 /// What a module is expected to do under certification.
@@ -17,11 +17,11 @@ pub enum Expect {
 /// Every module: (name, source file, what certification should find).
 pub const MODULES: &[(&str, Expect)] = &[
     ("sample", Expect::Pass),
-    ("broken_comp3", Expect::Breaks(sim_cp::rules::id::COMP_3)),
-    ("broken_comp4", Expect::Breaks(sim_cp::rules::id::COMP_4)),
-    ("broken_life5", Expect::Breaks(sim_cp::rules::id::LIFE_5)),
-    ("crash", Expect::Breaks(sim_cp::rules::id::CRASH_1)),
-    ("hang", Expect::Breaks(sim_cp::rules::id::TIME_1)),
+    ("broken_comp3", Expect::Breaks(cpsim_sim::rules::id::COMP_3)),
+    ("broken_comp4", Expect::Breaks(cpsim_sim::rules::id::COMP_4)),
+    ("broken_life5", Expect::Breaks(cpsim_sim::rules::id::LIFE_5)),
+    ("crash", Expect::Breaks(cpsim_sim::rules::id::CRASH_1)),
+    ("hang", Expect::Breaks(cpsim_sim::rules::id::TIME_1)),
 ];
 
 /// The built module `name` (`lib<name>.so`), if this target builds C modules.

@@ -6,7 +6,7 @@
 //! impossible to write are injected one level down, in
 //! [`crate::mutant_abi`], which talks to the platform through the raw ABI.
 
-use sim_cp::rules::{id, RuleId};
+use cpsim_sim::rules::{id, RuleId};
 
 /// One deliberate mistake (or none).
 #[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]

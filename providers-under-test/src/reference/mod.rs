@@ -53,8 +53,8 @@ pub mod wire;
 
 pub use bug::Bug;
 
+use cpsim_sim::{Cx, Provider, ProviderFactory};
 use node::Node;
-use sim_cp::{Cx, Provider, ProviderFactory};
 use std::sync::Arc;
 
 /// Makes reference providers (or one of its broken variants).

@@ -10,9 +10,9 @@
 use super::node::{attempts, Node, OpKind, Stage, CHANNEL_FRESH, FRESH, PORT, RETRY};
 use super::wire::Msg;
 use super::Bug;
-use sim_cp::net::NetAddr;
-use sim_cp::safe::Failure;
-use sim_cp::{Cx, Nanos, Tid};
+use cpsim_sim::net::NetAddr;
+use cpsim_sim::safe::Failure;
+use cpsim_sim::{Cx, Nanos, Tid};
 use std::sync::Arc;
 
 impl Node {

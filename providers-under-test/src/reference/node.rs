@@ -11,11 +11,13 @@ use super::rendezvous::RV_PORT;
 use super::wire::{Msg, Owner};
 use super::Bug;
 use crate::mutant_abi::{self, RawInstance};
+use cpsim_sim::abi::HRESULT;
+use cpsim_sim::net::NetAddr;
+use cpsim_sim::safe::{
+    Failure, Instance, InstanceRef, Pending, RegisterOptions, TerminationReason,
+};
+use cpsim_sim::{Cx, Nanos, Tid};
 use parking_lot::Mutex;
-use sim_cp::abi::HRESULT;
-use sim_cp::net::NetAddr;
-use sim_cp::safe::{Failure, Instance, InstanceRef, Pending, RegisterOptions, TerminationReason};
-use sim_cp::{Cx, Nanos, Tid};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

@@ -17,8 +17,8 @@
 
 use super::wire::{Msg, Owner};
 use super::Bug;
+use cpsim_sim::{Cx, Nanos, Tid};
 use parking_lot::Mutex;
-use sim_cp::{Cx, Nanos, Tid};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The reference provider's callbacks: one [`Session`] per instance.
 //!
 //! Callbacks do bookkeeping only. Work that needs the network is pended:
-//! the call's [`sim_cp::safe::Pending`] goes into the provider's table and a
+//! the call's [`cpsim_sim::safe::Pending`] goes into the provider's table and a
 //! worker task (`Cx::spawn`) sends the first request; answers and retry
 //! timers move it on until someone takes it out of the table and completes
 //! it. Calls with nothing to do (TRANSITION_DORMANT, a REMOVE of an ID that
@@ -9,10 +9,10 @@
 
 use super::node::{Node, Op, OpKind, Stage};
 use super::Bug;
-use sim_cp::safe::{
+use cpsim_sim::safe::{
     Buffers, Completion, Failure, InstanceRef, Reply, SessionHandler, TerminationReason,
 };
-use sim_cp::{Cx, Nanos, Tid};
+use cpsim_sim::{Cx, Nanos, Tid};
 use std::sync::Arc;
 
 /// The handler of one instance: its provider and its slot there.

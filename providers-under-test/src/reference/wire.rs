@@ -7,7 +7,7 @@
 //! which is how a reply finds the pended call (or background job) it belongs
 //! to. Anything that does not decode is ignored by the receiver.
 
-use sim_cp::Tid;
+use cpsim_sim::Tid;
 
 /// Who holds a transport ID at the rendezvous: a host (network node) and the
 /// interface (LUID) the ID belongs to. An instance re-created on the same

@@ -2,7 +2,7 @@
 //! the end, with helpers to read the outcome.
 #![allow(dead_code)]
 
-use sim_cp::{Action, Config, Family, Nanos, NetFaults, Outcome, ProviderFactory, RuleId, Sim};
+use cpsim_sim::{Action, Config, Family, Nanos, NetFaults, Outcome, ProviderFactory, RuleId, Sim};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -189,7 +189,7 @@ pub fn random_script(seed: u64, hosts: &[&str], span_ms: u64, steps: usize) -> S
             16 => Action::Partition {
                 a: h.into(),
                 b: if r.below(3) == 0 {
-                    sim_cp::INFRA.into()
+                    cpsim_sim::INFRA.into()
                 } else {
                     o.into()
                 },

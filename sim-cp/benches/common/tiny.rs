@@ -7,11 +7,11 @@
 //! on its own (the simulator copies what it sends).
 #![allow(dead_code)]
 
+use cpsim_sim::abi::*;
+use cpsim_sim::ffi;
+use cpsim_sim::net::NetAddr;
+use cpsim_sim::{Cx, Provider, ProviderFactory, Tid};
 use parking_lot::Mutex;
-use sim_cp::abi::*;
-use sim_cp::ffi;
-use sim_cp::net::NetAddr;
-use sim_cp::{Cx, Provider, ProviderFactory, Tid};
 use std::cell::RefCell;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU64, Ordering};

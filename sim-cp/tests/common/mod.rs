@@ -3,10 +3,10 @@
 //! asynchronous by configuration.
 #![allow(dead_code)]
 
+use cpsim_sim::net::NetAddr;
+use cpsim_sim::safe::*;
+use cpsim_sim::{Cx, Provider, ProviderFactory, Tid};
 use parking_lot::Mutex;
-use sim_cp::net::NetAddr;
-use sim_cp::safe::*;
-use sim_cp::{Cx, Provider, ProviderFactory, Tid};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -167,7 +167,7 @@ impl SessionHandler for ToySession {
         if reason != TerminationReason::ProviderRequest {
             *self.ended.lock() = true;
             let inst = *inst;
-            cx.after(sim_cp::Nanos::from_millis(1), move |_| {
+            cx.after(cpsim_sim::Nanos::from_millis(1), move |_| {
                 let _ = inst.deregister();
             });
         }
@@ -235,9 +235,9 @@ impl SessionHandler for ToySession {
 /// Owned copies of an indication, freed by the provider's completion routine.
 struct Held {
     ids: [[u8; 16]; 2],
-    l: sim_cp::abi::CPNATFWT_TRANSPORT_ID,
-    r: sim_cp::abi::CPNATFWT_TRANSPORT_ID,
-    buf: sim_cp::abi::CPNATFWT_BUFFER,
+    l: cpsim_sim::abi::CPNATFWT_TRANSPORT_ID,
+    r: cpsim_sim::abi::CPNATFWT_TRANSPORT_ID,
+    buf: cpsim_sim::abi::CPNATFWT_BUFFER,
     data: Vec<u8>,
 }
 
@@ -257,7 +257,7 @@ unsafe extern "system" fn free_held(ctx: *mut std::ffi::c_void, _status: i32) {
 
 /// Indicates through the raw ABI with a provider completion routine (DATA-3/4).
 pub fn indicate_with_routine(inst: InstanceRef, local: Tid, remote: Tid, payload: &[u8]) {
-    use sim_cp::abi::*;
+    use cpsim_sim::abi::*;
     let mut h = Box::new(Held {
         ids: [[0; 16]; 2],
         l: CPNATFWT_TRANSPORT_ID {
@@ -309,7 +309,7 @@ pub fn indicate_with_routine(inst: InstanceRef, local: Tid, remote: Tid, payload
     }
 }
 
-use sim_cp::ffi::CPNatfwtIndicateReceivedBuffers;
+use cpsim_sim::ffi::CPNatfwtIndicateReceivedBuffers;
 
 /// A raw-ABI provider that never dereferences its user context: one
 /// instance, everything synchronous; TRANSITION_ACTIVE returns `ta_result`.
@@ -330,14 +330,14 @@ impl ProviderFactory for RawProbeFactory {
 }
 
 pub struct RawProbe {
-    h: Option<sim_cp::abi::CPNATFWT_PROVIDER_INSTANCE>,
+    h: Option<cpsim_sim::abi::CPNATFWT_PROVIDER_INSTANCE>,
 }
 
 #[allow(unused_imports)]
 pub use raw::TABLE as RAW_TABLE;
 
 mod raw {
-    use sim_cp::abi::*;
+    use cpsim_sim::abi::*;
     use std::ffi::c_void;
     pub unsafe extern "system" fn establish(_: CPNATFWT_PROVIDER_INSTANCE, _: *mut c_void) {}
     pub unsafe extern "system" fn terminate(
@@ -392,11 +392,11 @@ mod raw {
 
 impl Provider for RawProbe {
     fn start(&mut self, _cx: &Cx) {
-        let mut h = sim_cp::abi::CPNATFWT_PROVIDER_INSTANCE::NULL;
+        let mut h = cpsim_sim::abi::CPNATFWT_PROVIDER_INSTANCE::NULL;
         // SAFETY: a static table, a dummy context never dereferenced, a local out pointer.
         unsafe {
-            sim_cp::ffi::CPNatfwtCreateProviderInstance(&raw::TABLE, 0x1000 as *mut _, &mut h);
-            sim_cp::ffi::CPNatfwtRegisterProviderInstance(
+            cpsim_sim::ffi::CPNatfwtCreateProviderInstance(&raw::TABLE, 0x1000 as *mut _, &mut h);
+            cpsim_sim::ffi::CPNatfwtRegisterProviderInstance(
                 h,
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
@@ -410,8 +410,8 @@ impl Provider for RawProbe {
         if let Some(h) = self.h.take() {
             // SAFETY: the handle Create gave us.
             unsafe {
-                sim_cp::ffi::CPNatfwtDeregisterProviderInstance(h);
-                sim_cp::ffi::CPNatfwtDestroyProviderInstance(h);
+                cpsim_sim::ffi::CPNatfwtDeregisterProviderInstance(h);
+                cpsim_sim::ffi::CPNatfwtDestroyProviderInstance(h);
             }
         }
     }
