@@ -29,6 +29,24 @@ pub struct ToyOptions {
     pub indicate_with_routine: bool,
     /// Register with this friendly name (None: the default name).
     pub name: Option<&'static str>,
+    /// What the receiving side does wrong with every datagram (DATA-5).
+    pub mangle: Mangle,
+}
+
+/// How a toy mishandles the datagrams it receives (DATA-5 tests).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub enum Mangle {
+    /// Indicate each datagram once, as received.
+    #[default]
+    None,
+    /// Indicate each datagram twice.
+    Twice,
+    /// Indicate each datagram as coming from the receiver's own ID.
+    Misroute,
+    /// Flip the first byte of each non-empty datagram.
+    Corrupt,
+    /// Never indicate anything (SEND still succeeds).
+    Swallow,
 }
 
 pub struct ToyFactory {
@@ -94,10 +112,25 @@ impl Provider for Toy {
                 };
                 for (h, inst) in handlers.lock().iter() {
                     if h.ids.lock().contains(&local) && *h.active.lock() {
-                        if h.opts.indicate_with_routine {
-                            indicate_with_routine(*inst, local, remote, payload);
-                        } else {
-                            let _ = inst.indicate(local, remote, payload);
+                        let mut payload = payload.to_vec();
+                        let (mut remote, mut times) = (remote, 1);
+                        match h.opts.mangle {
+                            Mangle::None => {}
+                            Mangle::Twice => times = 2,
+                            Mangle::Misroute => remote = local,
+                            Mangle::Corrupt => {
+                                if let Some(b) = payload.first_mut() {
+                                    *b ^= 0x5a;
+                                }
+                            }
+                            Mangle::Swallow => times = 0,
+                        }
+                        for _ in 0..times {
+                            if h.opts.indicate_with_routine {
+                                indicate_with_routine(*inst, local, remote, &payload);
+                            } else {
+                                let _ = inst.indicate(local, remote, &payload);
+                            }
                         }
                     }
                 }

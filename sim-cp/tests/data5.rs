@@ -1,0 +1,184 @@
+//! DATA-5, end-to-end delivery and integrity: each way a receiving provider
+//! can get application datagrams wrong is caught, with the message that
+//! names what happened, and the loss check excuses what it should.
+
+mod common;
+use common::*;
+use cpsim_sim::rules::id;
+use cpsim_sim::*;
+
+fn at(ms: u64) -> Nanos {
+    Nanos::from_millis(ms)
+}
+
+fn send(from: &str, to: &str, bytes: u32) -> Action {
+    Action::Send {
+        from: from.into(),
+        to: to.into(),
+        family: Family::V4,
+        bytes,
+    }
+}
+
+/// A and B run a toy that mishandles what it receives as `mangle` says; B
+/// listens; `script` runs on top.
+fn run(mangle: Mangle, with_routine: bool, script: &[(u64, Action)]) -> Outcome {
+    let sim = Sim::new(
+        Config::with_seed(5),
+        &["A", "B"],
+        ToyFactory::new(ToyOptions {
+            instances: 1,
+            indicate_with_routine: with_routine,
+            mangle,
+            ..ToyOptions::default()
+        }),
+    );
+    sim.schedule(at(0), Action::StartProvider { host: "A".into() });
+    sim.schedule(at(0), Action::StartProvider { host: "B".into() });
+    sim.schedule(
+        at(10),
+        Action::Listen {
+            host: "B".into(),
+            on: true,
+        },
+    );
+    for (ms, a) in script {
+        sim.schedule(at(*ms), a.clone());
+    }
+    sim.run_until(at(5_000));
+    sim.finish()
+}
+
+/// The DATA-5 messages of an outcome.
+fn data5(out: &Outcome) -> Vec<String> {
+    out.violations
+        .iter()
+        .filter(|v| v.rule == id::DATA_5)
+        .map(|v| v.message.clone())
+        .collect()
+}
+
+/// Every other rule an outcome broke (there should be none).
+fn others(out: &Outcome) -> Vec<String> {
+    out.violations
+        .iter()
+        .filter(|v| v.rule != id::DATA_5)
+        .map(|v| v.headline())
+        .collect()
+}
+
+fn three_sends() -> Vec<(u64, Action)> {
+    vec![
+        (100, send("A", "B", 64)),
+        (101, send("A", "B", 300)),
+        (102, send("A", "B", 1400)),
+    ]
+}
+
+#[test]
+fn a_correct_receiver_raises_nothing() {
+    for with_routine in [false, true] {
+        let out = run(Mangle::None, with_routine, &three_sends());
+        assert_eq!((out.sent, out.delivered), (3, 3));
+        assert!(out.violations.is_empty(), "{:#?}", out.violations);
+    }
+}
+
+#[test]
+fn a_datagram_indicated_twice_is_named() {
+    for with_routine in [false, true] {
+        let out = run(Mangle::Twice, with_routine, &three_sends());
+        assert_eq!(out.delivered, 3);
+        let msgs = data5(&out);
+        assert_eq!(msgs.len(), 3, "{msgs:#?}");
+        for (d, bytes) in [(0, 64), (1, 300), (2, 1400)] {
+            let want = format!(
+                "datagram {d} ({bytes} bytes, 25.1.1.1 -> 25.2.1.1) was indicated a second time"
+            );
+            assert!(msgs.contains(&want), "{want} not in {msgs:#?}");
+        }
+        assert!(others(&out).is_empty(), "{:#?}", others(&out));
+    }
+}
+
+#[test]
+fn a_datagram_indicated_on_the_wrong_pair_is_named() {
+    let out = run(Mangle::Misroute, false, &three_sends());
+    assert_eq!(out.delivered, 0);
+    let msgs = data5(&out);
+    for d in 0..3 {
+        let want =
+            format!("datagram {d} (25.1.1.1 -> 25.2.1.1) was indicated as 25.2.1.1 -> 25.2.1.1");
+        assert!(msgs.contains(&want), "{want} not in {msgs:#?}");
+    }
+    // Nothing arrived as sent, on a network that dropped nothing.
+    let lost = msgs.iter().filter(|m| m.contains("never arrived")).count();
+    assert_eq!((msgs.len(), lost), (6, 3), "{msgs:#?}");
+}
+
+#[test]
+fn corrupted_bytes_match_nothing() {
+    let out = run(Mangle::Corrupt, true, &three_sends());
+    let msgs = data5(&out);
+    for bytes in [64, 300, 1400] {
+        let want = format!("{bytes} bytes from 25.1.1.1 to 25.2.1.1 match nothing any application sent (corrupted or made up)");
+        assert!(msgs.contains(&want), "{want} not in {msgs:#?}");
+    }
+    assert!(others(&out).is_empty(), "{:#?}", others(&out));
+}
+
+#[test]
+fn a_swallowed_datagram_is_a_loss() {
+    let out = run(Mangle::Swallow, false, &three_sends());
+    let msgs = data5(&out);
+    assert_eq!(
+        msgs,
+        (0..3)
+            .zip([64, 300, 1400])
+            .map(|(d, bytes)| format!("datagram {d} ({bytes} bytes, 25.1.1.1 -> 25.2.1.1) was sent with S_OK but never arrived, on a network that dropped nothing"))
+            .collect::<Vec<_>>()
+    );
+    assert!(others(&out).is_empty(), "{:#?}", others(&out));
+}
+
+#[test]
+fn a_loss_is_excused_by_a_later_disruption() {
+    // A's session goes dormant after the sends: A was disrupted.
+    let mut script = three_sends();
+    script.push((200, Action::Dormant { host: "A".into() }));
+    let out = run(Mangle::Swallow, false, &script);
+    assert!(data5(&out).is_empty(), "{:#?}", data5(&out));
+    // The same for a network that drops a packet after they were sent.
+    let mut script = three_sends();
+    script.push((
+        200,
+        Action::NetFaults {
+            faults: NetFaults {
+                loss: 1.0,
+                ..NetFaults::default()
+            },
+        },
+    ));
+    script.push((300, send("A", "B", 10)));
+    let out = run(Mangle::Swallow, false, &script);
+    assert!(data5(&out).is_empty(), "{:#?}", data5(&out));
+}
+
+#[test]
+fn identical_datagrams_are_judged_from_the_earliest() {
+    // Empty datagrams cannot be told apart: the second one's loss is judged
+    // from the first one's sending time, before A's disruption, so neither
+    // is reported. A datagram with its own bytes sent after the disruption
+    // is reported.
+    let script = vec![
+        (100, send("A", "B", 0)),
+        (200, Action::Dormant { host: "A".into() }),
+        (300, send("A", "B", 0)),
+        (301, send("A", "B", 64)),
+    ];
+    let out = run(Mangle::Swallow, false, &script);
+    assert_eq!(
+        data5(&out),
+        vec!["datagram 2 (64 bytes, 25.1.1.1 -> 25.2.1.1) was sent with S_OK but never arrived, on a network that dropped nothing".to_string()],
+    );
+}
