@@ -19,6 +19,7 @@ pub mod config;
 mod engine;
 mod event_queue;
 pub mod ffi;
+mod fxhash;
 mod handle;
 mod interface_name;
 pub mod net;

@@ -7,6 +7,11 @@
 //! checker can judge the simulator and a real platform driven through the
 //! Windows backend. A violation it reports is a *platform* bug.
 //!
+//! It reads the events once, in order ([`Checker`] takes them one at a
+//! time), keeping per instance and per call only what a later event can
+//! be judged against: its cost is linear in the trace. Events are taken
+//! in trace order, which is step order in every trace a recorder makes.
+//!
 //! REG-9 (strings never written) is not visible in a trace; the engine
 //! only ever reads those strings, and a test checks the caller's buffers.
 
@@ -14,13 +19,15 @@ use crate::abi::{
     CPNATFWT_SESSION_TERMINATION_REASON as Reason, E_INVALID_STATE, E_PENDING_IO, S_OK,
 };
 use crate::config::Callback;
+use crate::fxhash::{FxHashMap as HashMap, FxHashSet};
 use crate::rules::{id, RuleId};
+use crate::time::Nanos;
 use crate::trace::{Event, PlatformFn, Trace, What};
 use crate::transport_id::Tid;
 use crate::violation::Violation;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct Inst {
     registered: bool,
     failed_register: bool,
@@ -44,62 +51,145 @@ struct Inst {
     name: Option<String>,
 }
 
+impl Inst {
+    /// The name this instance holds as a registered interface, if any.
+    fn registered_name(&self) -> Option<&str> {
+        self.name.as_deref().filter(|_| self.registered)
+    }
+}
+
+/// What a call's later events are judged against.
 struct CallInfo {
     key: (u8, u32),
     tid: Option<Tid>,
     early: Option<i32>,
     returned: Option<i32>,
-    read: bool,
+    /// The status of the call's latest normal (not early) completion.
+    completed: Option<i32>,
 }
 
-struct Checker<'t> {
-    trace: &'t Trace,
+/// The platform checker, fed one event at a time: [`Checker::event`] for
+/// each event of a run, in order, then [`Checker::finish`]. [`check`] does
+/// this over a whole trace.
+pub struct Checker {
+    hosts: Vec<String>,
     insts: HashMap<(u8, u32), Inst>,
-    calls: BTreeMap<u32, CallInfo>,
-    issued: BTreeSet<Tid>,
+    calls: HashMap<u32, CallInfo>,
+    /// Normal completions of calls not (yet) seen started, by serial.
+    orphan_completions: HashMap<u32, i32>,
+    issued: FxHashSet<Tid>,
     shutdown: BTreeSet<u8>,
     /// The previous event was a provider violation (explains a refusal).
     after_violation: bool,
     default_name_used: BTreeSet<(u8, String)>,
+    /// Per host and interface name: how many instances hold it registered.
+    names_in_use: HashMap<(u8, String), u32>,
+    /// The step and time of the last event seen.
+    last: Option<(u64, Nanos)>,
     out: Vec<Violation>,
 }
 
 /// Checks every C-rule the trace can show; returns the platform's violations.
 pub fn check(trace: &Trace) -> Vec<Violation> {
-    let mut c = Checker {
-        trace,
-        insts: HashMap::new(),
-        calls: BTreeMap::new(),
-        issued: BTreeSet::new(),
-        shutdown: BTreeSet::new(),
-        after_violation: false,
-        default_name_used: BTreeSet::new(),
-        out: Vec::new(),
-    };
+    let mut c = Checker::new(trace.hosts.clone());
     for e in &trace.events {
         c.event(e);
-        c.after_violation = matches!(e.what, What::Violation { .. });
     }
-    c.finish();
-    c.out
+    c.finish()
 }
 
-impl Checker<'_> {
+/// A scalar copy of an instance's state, read before the flags it raises.
+#[derive(Clone, Copy)]
+struct Snap {
+    registered: bool,
+    establishing: bool,
+    established: bool,
+    terminated: bool,
+    active: bool,
+    transition: Option<u32>,
+    transitions: u32,
+    cause: Option<Reason>,
+    failed_activation: Option<u64>,
+    timed_out: Option<u64>,
+}
+
+impl Checker {
+    /// A checker for a run on these hosts (indexed by `Event::host`).
+    pub fn new(hosts: Vec<String>) -> Checker {
+        Checker {
+            hosts,
+            insts: HashMap::default(),
+            calls: HashMap::default(),
+            orphan_completions: HashMap::default(),
+            issued: FxHashSet::default(),
+            shutdown: BTreeSet::new(),
+            after_violation: false,
+            default_name_used: BTreeSet::new(),
+            names_in_use: HashMap::default(),
+            last: None,
+            out: Vec::new(),
+        }
+    }
+
+    /// Takes the run's next event.
+    pub fn event(&mut self, e: &Event) {
+        self.judge(e);
+        self.after_violation = matches!(e.what, What::Violation { .. });
+        self.last = Some((e.step, e.at));
+    }
+
+    /// The end of the run: what is still owed is reported at the last
+    /// event's step. Returns every violation found, in the order found
+    /// (what was owed at the end by host, then instance).
+    pub fn finish(mut self) -> Vec<Violation> {
+        self.owed_at_end();
+        self.out
+    }
+
     fn flag(&mut self, rule: RuleId, e: &Event, cb: Option<&str>, msg: String) {
+        self.flag_at(rule, (e.host, e.inst), (e.step, e.at), cb, msg);
+    }
+
+    fn flag_at(
+        &mut self,
+        rule: RuleId,
+        (host, inst): (u8, u32),
+        (step, at): (u64, Nanos),
+        cb: Option<&str>,
+        msg: String,
+    ) {
         self.out.push(Violation {
             rule,
-            host: self
-                .trace
-                .hosts
-                .get(e.host as usize)
-                .cloned()
-                .unwrap_or_default(),
-            instance: (e.inst != 0).then(|| self.trace.instance_name(e.host, e.inst)),
+            host: self.hosts.get(host as usize).cloned().unwrap_or_default(),
+            instance: (inst != 0).then(|| crate::trace::instance_name(&self.hosts, host, inst)),
             callback: cb.map(str::to_string),
-            step: e.step,
-            at: e.at,
+            step,
+            at,
             message: msg,
         });
+    }
+
+    /// Changes an instance, keeping the index of registered names true.
+    fn update_registration(&mut self, key: (u8, u32), f: impl FnOnce(&mut Inst)) {
+        let i = self.insts.entry(key).or_default();
+        let before = i.registered_name().map(str::to_string);
+        f(i);
+        if before.as_deref() == i.registered_name() {
+            return;
+        }
+        let after = i.registered_name().map(str::to_string);
+        if let Some(name) = before {
+            let k = (key.0, name);
+            if let Some(n) = self.names_in_use.get_mut(&k) {
+                *n -= 1;
+                if *n == 0 {
+                    self.names_in_use.remove(&k);
+                }
+            }
+        }
+        if let Some(name) = after {
+            *self.names_in_use.entry((key.0, name)).or_insert(0) += 1;
+        }
     }
 
     fn inst(&mut self, e: &Event) -> &mut Inst {
@@ -113,7 +203,7 @@ impl Checker<'_> {
         }
     }
 
-    fn event(&mut self, e: &Event) {
+    fn judge(&mut self, e: &Event) {
         let key = (e.host, e.inst);
         match &e.what {
             What::Registered {
@@ -224,9 +314,18 @@ impl Checker<'_> {
                 format!("the interface name is {units} WCHARs long"),
             );
         }
-        let in_use = self.insts.iter().any(|(k, i)| {
-            k.0 == e.host && k.1 != e.inst && i.registered && i.name.as_deref() == Some(name)
-        });
+        // Held by another registered instance of this host: by all that
+        // hold it, less this one if it does.
+        let holders = self
+            .names_in_use
+            .get(&(e.host, name.to_string()))
+            .copied()
+            .unwrap_or(0);
+        let itself = self
+            .insts
+            .get(&(e.host, e.inst))
+            .is_some_and(|i| i.registered_name() == Some(name));
+        let in_use = holders > u32::from(itself);
         if in_use {
             let rule = if was_null { id::REG_1 } else { id::REG_2 };
             self.flag(
@@ -273,7 +372,8 @@ impl Checker<'_> {
                 format!("asked for LUID 0x{requested:x}, got 0x{luid:x}"),
             );
         }
-        self.inst(e).name = Some(name.to_string());
+        let name = name.to_string();
+        self.update_registration((e.host, e.inst), |i| i.name = Some(name));
     }
 
     fn function(&mut self, e: &Event, f: PlatformFn, hr: i32) {
@@ -283,14 +383,16 @@ impl Checker<'_> {
                 let shut = self.shutdown.contains(&e.host);
                 // A failure the provider caused is preceded by its violation.
                 let explained = self.after_violation;
-                let i = self.insts.entry(key).or_default();
                 if hr == S_OK {
-                    *i = Inst {
-                        registered: true,
-                        name: i.name.take(),
-                        ..Inst::default()
-                    };
+                    self.update_registration(key, |i| {
+                        *i = Inst {
+                            registered: true,
+                            name: i.name.take(),
+                            ..Inst::default()
+                        }
+                    });
                 } else {
+                    let i = self.insts.entry(key).or_default();
                     if hr == E_INVALID_STATE
                         && i.failed_register
                         && !i.registered
@@ -308,21 +410,23 @@ impl Checker<'_> {
                 }
             }
             PlatformFn::CPNatfwtDeregisterProviderInstance if hr == S_OK => {
-                let i = self.insts.entry(key).or_default();
-                if i.established && !i.terminated && i.cause.is_none() {
-                    i.cause = Some(Reason::ProviderRequest);
-                }
-                // The provider ended the session itself: nothing is owed any more.
-                i.registered = false;
-                i.failed_activation = None;
-                i.timed_out = None;
+                self.update_registration(key, |i| {
+                    if i.established && !i.terminated && i.cause.is_none() {
+                        i.cause = Some(Reason::ProviderRequest);
+                    }
+                    // The provider ended the session itself: nothing is owed any more.
+                    i.registered = false;
+                    i.failed_activation = None;
+                    i.timed_out = None;
+                });
             }
             PlatformFn::CPNatfwtDestroyProviderInstance => {
                 // Destroy ends any session silently: nothing is owed any more.
-                let i = self.insts.entry(key).or_default();
-                i.registered = false;
-                i.failed_activation = None;
-                i.timed_out = None;
+                self.update_registration(key, |i| {
+                    i.registered = false;
+                    i.failed_activation = None;
+                    i.timed_out = None;
+                });
             }
             PlatformFn::CPNatfwtIndicateReceivedBuffers => {
                 let active = self
@@ -368,7 +472,21 @@ impl Checker<'_> {
                 format!("the user context differs from Create's (xor 0x{delta:x})"),
             );
         }
-        let i = self.insts.entry(key).or_default().clone();
+        let i = {
+            let i = self.insts.entry(key).or_default();
+            Snap {
+                registered: i.registered,
+                establishing: i.establishing,
+                established: i.established,
+                terminated: i.terminated,
+                active: i.active,
+                transition: i.transition,
+                transitions: i.transitions,
+                cause: i.cause,
+                failed_activation: i.failed_activation,
+                timed_out: i.timed_out,
+            }
+        };
         if i.establishing {
             self.flag(
                 id::SESS_2,
@@ -531,14 +649,22 @@ impl Checker<'_> {
                         tid.unwrap_or(Tid::v4(0, 0, 0)),
                         remote.unwrap_or(Tid::v4(0, 0, 0)),
                     );
-                    if i.removed.contains(&l) && !i.added.contains(&l) {
+                    let (removed, added, reached) =
+                        self.insts.get(&key).map_or((false, false, false), |i| {
+                            (
+                                i.removed.contains(&l),
+                                i.added.contains(&l),
+                                i.reached.contains(&r),
+                            )
+                        });
+                    if removed && !added {
                         self.flag(
                             id::TID_5,
                             e,
                             name,
                             format!("sent from {l}, which was removed"),
                         );
-                    } else if !i.added.contains(&l) {
+                    } else if !added {
                         self.flag(
                             id::TID_7,
                             e,
@@ -546,7 +672,7 @@ impl Checker<'_> {
                             format!("sent from {l}, which was never added"),
                         );
                     }
-                    if !i.reached.contains(&r) {
+                    if !reached {
                         self.flag(
                             id::TID_7,
                             e,
@@ -557,6 +683,11 @@ impl Checker<'_> {
                 }
             }
         }
+        // A normal completion already seen for this serial still counts.
+        let completed = match self.calls.get(&call) {
+            Some(old) => old.completed,
+            None => self.orphan_completions.remove(&call),
+        };
         self.calls.insert(
             call,
             CallInfo {
@@ -564,7 +695,7 @@ impl Checker<'_> {
                 tid,
                 early: None,
                 returned: None,
-                read: false,
+                completed,
             },
         );
     }
@@ -620,18 +751,20 @@ impl Checker<'_> {
                 format!("call {call} completed after TERMINATE was not ignored"),
             );
         }
-        if let Some(c) = self.calls.get_mut(&call) {
-            if early {
-                c.early = Some(status);
+        match self.calls.get_mut(&call) {
+            Some(c) if early => c.early = Some(status),
+            Some(c) => c.completed = Some(status),
+            None if !early => {
+                self.orphan_completions.insert(call, status);
             }
+            None => {}
         }
     }
 
     fn outcome(&mut self, e: &Event, cb: Callback, call: u32, ok: bool) {
-        let Some(c) = self.calls.get_mut(&call) else {
+        let Some(c) = self.calls.get(&call) else {
             return;
         };
-        c.read = true;
         let (key, tid) = (c.key, c.tid);
         let expected = match (c.returned, c.early) {
             (Some(hr), _) if hr != E_PENDING_IO => Some(hr == S_OK),
@@ -639,17 +772,8 @@ impl Checker<'_> {
             _ => None,
         };
         let pended_early = c.returned == Some(E_PENDING_IO) && c.early.is_some();
-        // The status of a normal pended completion is in the Complete event just before.
-        let status = self.trace.events.iter().rev().find_map(|x| match &x.what {
-            What::Complete {
-                call: k,
-                status,
-                early: false,
-                ..
-            } if *k == call && x.step < e.step => Some(*status),
-            _ => None,
-        });
-        let expected = expected.or(status.map(|s| s == S_OK));
+        // The status of a normal pended completion: its latest Complete event.
+        let expected = expected.or(c.completed.map(|s| s == S_OK));
         if let Some(exp) = expected {
             if exp != ok {
                 let rule = if pended_early {
@@ -706,41 +830,41 @@ impl Checker<'_> {
         }
     }
 
-    fn finish(&mut self) {
-        let last = self.trace.events.last().cloned();
-        let Some(last) = last else { return };
+    /// What the run still owed at its end, reported at its last event's
+    /// step, instance by instance (host, then instance number).
+    fn owed_at_end(&mut self) {
+        let Some(last) = self.last else { return };
         type Owed = ((u8, u32), Option<u64>, Option<u64>, u32);
-        let pending: Vec<Owed> = self
+        let mut pending: Vec<Owed> = self
             .insts
             .iter()
             .map(|(k, i)| (*k, i.failed_activation, i.timed_out, i.pending_indications))
             .collect();
+        pending.sort_unstable_by_key(|p| p.0);
         for (key, failed, timed, ind) in pending {
-            let at = Event {
-                host: key.0,
-                inst: key.1,
-                ..last.clone()
-            };
             if failed.is_some() {
-                self.flag(
+                self.flag_at(
                     id::STATE_2,
-                    &at,
+                    key,
+                    last,
                     Some("TRANSITION_ACTIVE"),
                     "TRANSITION_ACTIVE failed but the session was never terminated".into(),
                 );
             }
             if timed.is_some() {
-                self.flag(
+                self.flag_at(
                     id::TIME_2,
-                    &at,
+                    key,
+                    last,
                     None,
                     "a call timed out but the session was never terminated".into(),
                 );
             }
             if ind > 0 {
-                self.flag(
+                self.flag_at(
                     id::DATA_4,
-                    &at,
+                    key,
+                    last,
                     Some("provider completion routine"),
                     format!(
                         "{ind} pended indication(s) never got the provider's completion routine"

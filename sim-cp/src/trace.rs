@@ -233,16 +233,7 @@ impl Trace {
     }
     /// `A#1` for host 0 instance 1.
     pub fn instance_name(&self, host: u8, inst: u32) -> String {
-        let h = self
-            .hosts
-            .get(host as usize)
-            .map(String::as_str)
-            .unwrap_or("?");
-        if inst == 0 {
-            h.to_string()
-        } else {
-            format!("{h}#{inst}")
-        }
+        instance_name(&self.hosts, host, inst)
     }
     /// A 64-bit digest of the trace (FNV-1a over its JSON), for quick comparisons.
     pub fn digest(&self) -> u64 {
@@ -251,6 +242,16 @@ impl Trace {
             h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
         }
         h
+    }
+}
+
+/// `A#1` for host 0 instance 1 of a run on `hosts`.
+pub fn instance_name(hosts: &[String], host: u8, inst: u32) -> String {
+    let h = hosts.get(host as usize).map(String::as_str).unwrap_or("?");
+    if inst == 0 {
+        h.to_string()
+    } else {
+        format!("{h}#{inst}")
     }
 }
 

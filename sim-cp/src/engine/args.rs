@@ -10,8 +10,8 @@
 //! This is the FFI edge: the blocks are shared with provider code through raw
 //! pointers, so they are only touched through raw pointers here too.
 
-use super::fxhash::FxHashMap as HashMap;
 use crate::abi::{CPNATFWT_BUFFER, CPNATFWT_TRANSPORT_ID};
+use crate::fxhash::FxHashMap as HashMap;
 use crate::transport_id::Tid;
 use std::collections::VecDeque;
 

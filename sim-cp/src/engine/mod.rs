@@ -13,7 +13,6 @@
 mod args;
 mod completion;
 mod dispatch;
-mod fxhash;
 mod instance;
 pub(crate) mod lifecycle;
 mod session;

@@ -2,11 +2,11 @@
 //! (TRANSITION_ACTIVE if dormant, REACH, SEND_BUFFERS), IndicateReceivedBuffers
 //! on the receiving side, and the end-to-end check of DATA-5.
 
-use super::fxhash::FxHashMap as HashMap;
 use super::instance::Op;
 use super::{Ev, Shared, World};
 use crate::abi::*;
 use crate::config::PlatformFault;
+use crate::fxhash::FxHashMap as HashMap;
 use crate::rng::Rng;
 use crate::rules::id;
 use crate::time::Nanos;

@@ -1,6 +1,8 @@
-//! A fast, non-randomised hasher for the engine's internal maps (small
-//! integer and transport-ID keys; none of these maps is ever iterated, so
-//! the hasher cannot change any order a run depends on).
+//! A fast, non-randomised hasher for internal maps with small integer and
+//! transport-ID keys (the engine's and the platform checker's). Where such
+//! a map is iterated, the result must not depend on the order (or the
+//! keys are sorted first), so the hasher cannot change anything a run or
+//! a verdict depends on.
 
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -59,3 +61,6 @@ impl Hasher for FxHasher {
 
 /// A `HashMap` with [`FxHasher`].
 pub type FxHashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// A `HashSet` with [`FxHasher`].
+pub type FxHashSet<K> = std::collections::HashSet<K, BuildHasherDefault<FxHasher>>;
