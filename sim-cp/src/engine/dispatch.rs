@@ -114,9 +114,8 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, cxs: &[Cx], inst: u32, session: u3
             ptrs[0] = w.args.tid(slot, 0, *local);
             ptrs[1] = w.args.tid(slot, 1, *r);
             let pieces = 1 + w.rng.below(3) as usize;
-            let World { args, traffic, .. } = &mut *w;
-            let payload = traffic.payload(*datagram);
-            chain = args.chain(slot, payload, pieces);
+            let payload = w.traffic.take_payload(*datagram);
+            chain = w.args.chain(slot, &payload, pieces);
             bytes = Some(payload.len() as u32);
             w.args.seal(slot);
             w.calls.get_mut(serial).expect("just opened").args = Some(slot);

@@ -1,6 +1,10 @@
 //! Applications and their datagrams: the documented send path
 //! (TRANSITION_ACTIVE if dormant, REACH, SEND_BUFFERS), IndicateReceivedBuffers
 //! on the receiving side, and the end-to-end check of DATA-5.
+//!
+//! A datagram's payload is kept only until its SEND_BUFFERS is made; from
+//! then on DATA-5 knows it by its [`Content`] (length and digest), so a long
+//! run keeps a small fixed-size record per datagram, not its bytes.
 
 use super::instance::Op;
 use super::{Ev, Shared, World};
@@ -39,13 +43,90 @@ enum State {
 struct Datagram {
     src_host: u8,
     dst: Tid,
-    payload: Vec<u8>,
+    /// The payload's length (of `Content`, kept here to save padding).
+    len: u32,
+    /// The payload's digest (see [`Content`]).
+    digest: u64,
     sent_at: Nanos,
     state: State,
     via: Option<u32>,
-    skip: Vec<u32>,
     src: Option<Tid>,
     delivered: bool,
+    /// When it went to SEND_BUFFERS, as a count of datagrams before it
+    /// (`NOT_SENT` until then): the order DATA-5 names duplicates in.
+    send_order: u32,
+}
+
+const NOT_SENT: u32 = u32::MAX;
+
+impl Datagram {
+    fn content(&self) -> Content {
+        Content {
+            len: self.len,
+            digest: self.digest,
+        }
+    }
+}
+
+/// What DATA-5 knows a payload by: its length and a 64-bit digest.
+///
+/// Two payloads are taken to be the same when both are equal. The digest
+/// runs four lanes over the payload's 8-byte words (the last one padded
+/// with zeros); each step of a lane is a bijection of the lane for a given
+/// word and of the word for a given lane, and the lanes are combined
+/// through bijective finalisers, so payloads of one length that differ in
+/// a single word (a flipped bit, a changed byte) always differ in digest;
+/// other differences collide with a probability of about 2^-64.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct Content {
+    len: u32,
+    digest: u64,
+}
+
+impl Content {
+    pub(crate) fn of(bytes: &[u8]) -> Content {
+        const M: u64 = 0x9e37_79b9_7f4a_7c15;
+        #[inline(always)]
+        fn step(lane: u64, word: u64) -> u64 {
+            let x = (lane ^ word).wrapping_mul(M);
+            x ^ (x >> 32)
+        }
+        fn finish(mut x: u64) -> u64 {
+            x ^= x >> 33;
+            x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+            x ^= x >> 33;
+            x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+            x ^ (x >> 33)
+        }
+        let word = |c: &[u8]| {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            u64::from_le_bytes(w)
+        };
+        let mut lanes: [u64; 4] = [
+            0x243f_6a88_85a3_08d3,
+            0x1319_8a2e_0370_7344,
+            0xa409_3822_299f_31d0,
+            0x082e_fa98_ec4e_6c89,
+        ];
+        let mut blocks = bytes.chunks_exact(32);
+        for b in &mut blocks {
+            for (k, lane) in lanes.iter_mut().enumerate() {
+                *lane = step(*lane, word(&b[8 * k..8 * k + 8]));
+            }
+        }
+        for (k, c) in blocks.remainder().chunks(8).enumerate() {
+            lanes[k] = step(lanes[k], word(c));
+        }
+        let digest = finish(lanes[0])
+            ^ finish(lanes[1]).rotate_left(16)
+            ^ finish(lanes[2]).rotate_left(32)
+            ^ finish(lanes[3]).rotate_left(48);
+        Content {
+            len: bytes.len() as u32,
+            digest,
+        }
+    }
 }
 
 struct Ownership {
@@ -55,23 +136,17 @@ struct Ownership {
     to: Option<Nanos>,
 }
 
-/// A datagram's source and destination IDs, payload length and first
-/// eight payload bytes: datagrams with equal payloads on a pair share it.
-type PendingKey = (Tid, Tid, u32, u64);
-
-fn pending_key(src: Tid, dst: Tid, payload: &[u8]) -> PendingKey {
-    let mut head = [0u8; 8];
-    let n = payload.len().min(8);
-    head[..n].copy_from_slice(&payload[..n]);
-    (src, dst, payload.len() as u32, u64::from_le_bytes(head))
-}
+/// A datagram's source and destination IDs and content: datagrams that
+/// cannot be told apart share it.
+type PendingKey = (Tid, Tid, Content);
 
 /// Indicated buffers the platform still holds (provider completion routine given).
 struct HeldIndicate {
     inst: u32,
     chain: usize,
     digest: u64,
-    data: Vec<u8>,
+    /// What was indicated (the chain is re-read only to check DATA-3).
+    content: Content,
     local: Tid,
     remote: Tid,
     context: usize,
@@ -82,14 +157,23 @@ struct HeldIndicate {
 /// provider's answers are judged against).
 pub struct Traffic {
     dgs: Vec<Datagram>,
+    /// The payloads of datagrams whose SEND_BUFFERS has not been made yet.
+    payloads: HashMap<u32, Vec<u8>>,
+    /// Per waiting datagram: the instances that could not reach its destination.
+    skips: HashMap<u32, Vec<u32>>,
+    /// Datagrams that have gone to SEND_BUFFERS (the next `send_order`).
+    sends: u32,
     issued: BTreeSet<Tid>,
     owners: Vec<Ownership>,
     /// Per transport ID: its entries in `owners`, in order.
     owners_of: HashMap<Tid, Vec<u32>>,
-    by_pair: HashMap<(Tid, Tid), Vec<u32>>,
-    /// The datagrams of `by_pair` not delivered yet, grouped by what cheaply
-    /// tells payloads apart (see [`PendingKey`]), each group in `by_pair` order.
+    /// Datagrams sent and not delivered yet, grouped by [`PendingKey`],
+    /// each group in `send_order`.
     pending: HashMap<PendingKey, (u32, VecDeque<u32>)>,
+    /// Every datagram by content, in id order: built when a DATA-5 message
+    /// first needs it (an indication that matches nothing pending), then
+    /// kept up to date.
+    by_content: Option<HashMap<Content, Vec<u32>>>,
     held: HashMap<u32, HeldIndicate>,
     next_held: u32,
     rng: Rng,
@@ -108,11 +192,14 @@ impl Default for Traffic {
     fn default() -> Self {
         Traffic {
             dgs: Vec::new(),
+            payloads: HashMap::default(),
+            skips: HashMap::default(),
+            sends: 0,
             issued: BTreeSet::new(),
             owners: Vec::new(),
             owners_of: HashMap::default(),
-            by_pair: HashMap::default(),
             pending: HashMap::default(),
+            by_content: None,
             held: HashMap::default(),
             next_held: 0,
             rng: Rng::new(0),
@@ -190,8 +277,11 @@ impl Traffic {
             .find(|o| o.inst != inst && o.to.is_none() && o.tid.is_v4() == v4)
             .map(|o| o.tid)
     }
-    pub fn payload(&self, d: u32) -> &[u8] {
-        &self.dgs[d as usize].payload
+    /// The payload of datagram `d`, for its SEND_BUFFERS (made once).
+    pub fn take_payload(&mut self, d: u32) -> Vec<u8> {
+        self.payloads
+            .remove(&d)
+            .expect("a datagram's payload is kept until its one SEND_BUFFERS")
     }
     pub fn sending(&mut self, d: u32, _serial: u32) {
         self.set_state(d, State::Sending);
@@ -222,10 +312,14 @@ impl Traffic {
         }
     }
     /// A new datagram, waiting.
-    fn push_waiting(&mut self, dg: Datagram) {
+    fn push_waiting(&mut self, dg: Datagram, payload: Vec<u8>) {
         let id = self.dgs.len() as u32;
         let (host, via) = (dg.src_host as usize, dg.via);
+        if let Some(index) = &mut self.by_content {
+            index.entry(dg.content()).or_default().push(id);
+        }
         self.dgs.push(dg);
+        self.payloads.insert(id, payload);
         if self.waiting.len() <= host {
             self.waiting.resize_with(host + 1, BTreeSet::new);
         }
@@ -249,16 +343,37 @@ impl Traffic {
         dg.state = state;
         if was == State::Waiting && state != State::Waiting {
             self.waiting[host as usize].remove(&d);
+            self.skips.remove(&d);
             self.count_via(via, false);
         }
+        if matches!(state, State::Failed | State::Dropped) {
+            self.payloads.remove(&d);
+        }
+    }
+    /// The instances that could not reach datagram `d`'s destination.
+    fn skip_of(&self, d: u32) -> &[u32] {
+        self.skips.get(&d).map_or(&[], Vec::as_slice)
+    }
+    /// Every datagram with this content, in id order (the index is built
+    /// on first use).
+    fn with_content(&mut self, c: Content) -> &[u32] {
+        let dgs = &self.dgs;
+        let index = self.by_content.get_or_insert_with(|| {
+            let mut index: HashMap<Content, Vec<u32>> = HashMap::default();
+            for (d, dg) in dgs.iter().enumerate() {
+                index.entry(dg.content()).or_default().push(d as u32);
+            }
+            index
+        });
+        index.get(&c).map_or(&[], Vec::as_slice)
     }
     /// REACH of `t` by `inst` (on `host`) failed: its datagrams to `t` look
     /// for another route.
     pub fn reach_failed(&mut self, host: u8, inst: u32, t: Tid) {
         for d in self.waiting_of(host) {
-            let dg = &mut self.dgs[d as usize];
+            let dg = &self.dgs[d as usize];
             if dg.via == Some(inst) && dg.dst == t {
-                dg.skip.push(inst);
+                self.skips.entry(d).or_default().push(inst);
                 self.set_via(d, None);
             }
         }
@@ -295,6 +410,7 @@ impl World {
         };
         let mut payload = vec![0u8; bytes.min(65_507) as usize];
         self.traffic.rng.fill(&mut payload);
+        let content = Content::of(&payload);
         let id = self.traffic.dgs.len() as u32;
         self.record(
             from,
@@ -306,17 +422,21 @@ impl World {
             },
         );
         let via = self.first_route(from, &[]);
-        self.traffic.push_waiting(Datagram {
-            src_host: from,
-            dst,
+        self.traffic.push_waiting(
+            Datagram {
+                src_host: from,
+                dst,
+                len: content.len,
+                digest: content.digest,
+                sent_at: self.now,
+                state: State::Waiting,
+                via,
+                src: None,
+                delivered: false,
+                send_order: NOT_SENT,
+            },
             payload,
-            sent_at: self.now,
-            state: State::Waiting,
-            via,
-            skip: Vec::new(),
-            src: None,
-            delivered: false,
-        });
+        );
     }
 
     fn first_route(&self, host: u8, skip: &[u32]) -> Option<u32> {
@@ -355,13 +475,13 @@ impl World {
                     .is_some_and(|s| s.live())
             }) {
                 Some(i) => i,
-                None => match self.first_route(host, &dg.skip) {
+                None => match self.first_route(host, self.traffic.skip_of(d)) {
                     Some(i) => {
                         self.traffic.set_via(d, Some(i));
                         i
                     }
                     None => {
-                        let why = if dg.skip.is_empty() {
+                        let why = if self.traffic.skip_of(d).is_empty() {
                             "no CP interface with a session"
                         } else {
                             "no instance could reach the destination"
@@ -388,14 +508,13 @@ impl World {
                 continue;
             };
             if s.reached.contains(&dst) || fault_no_reach {
-                self.traffic.dgs[d as usize].src = Some(local);
-                self.traffic.set_state(d, State::Sending);
-                self.traffic
-                    .by_pair
-                    .entry((local, dst))
-                    .or_default()
-                    .push(d);
-                let key = pending_key(local, dst, &self.traffic.dgs[d as usize].payload);
+                let t = &mut self.traffic;
+                let dg = &mut t.dgs[d as usize];
+                dg.src = Some(local);
+                dg.send_order = t.sends;
+                t.sends += 1;
+                let key = (local, dst, dg.content());
+                t.set_state(d, State::Sending);
                 match self.traffic.pending.entry(key) {
                     std::collections::hash_map::Entry::Occupied(mut e) => {
                         e.get_mut().1.push_back(d)
@@ -486,24 +605,32 @@ impl World {
     /// DATA-5's loss check at the end of a run: every datagram whose SEND
     /// succeeded arrived, unless something excuses its loss.
     pub fn check_losses(&mut self) {
-        let lost: Vec<u32> = (0..self.traffic.dgs.len() as u32)
+        let dgs = &self.traffic.dgs;
+        let lost: Vec<u32> = (0..dgs.len() as u32)
             .filter(|&d| {
-                let dg = &self.traffic.dgs[d as usize];
+                let dg = &dgs[d as usize];
                 dg.state == State::Sent && !dg.delivered
             })
             .collect();
+        if lost.is_empty() {
+            return;
+        }
+        // Identical datagrams on the same pair cannot be told apart: each
+        // lost one is judged from the earliest of them (one pass over all).
+        type Same = (Option<Tid>, Tid, Content);
+        let same = |dg: &Datagram| -> Same { (dg.src, dg.dst, dg.content()) };
+        let mut earliest: HashMap<Same, Nanos> = lost
+            .iter()
+            .map(|&d| (same(&dgs[d as usize]), Nanos::MAX))
+            .collect();
+        for dg in dgs {
+            if let Some(t) = earliest.get_mut(&same(dg)) {
+                *t = (*t).min(dg.sent_at);
+            }
+        }
         for d in lost {
             let dg = &self.traffic.dgs[d as usize];
-            // Identical datagrams on the same pair cannot be told apart: judge
-            // from the earliest of them.
-            let sent_at = self
-                .traffic
-                .dgs
-                .iter()
-                .filter(|o| o.src == dg.src && o.dst == dg.dst && o.payload == dg.payload)
-                .map(|o| o.sent_at)
-                .min()
-                .unwrap_or(dg.sent_at);
+            let sent_at = earliest[&same(dg)];
             let dst_host = self
                 .traffic
                 .owners_of(dg.dst)
@@ -522,7 +649,7 @@ impl World {
             if net_excuse || host_excuse {
                 continue;
             }
-            let (src, dst, len, host) = (dg.src, dg.dst, dg.payload.len(), dg.src_host);
+            let (src, dst, len, host) = (dg.src, dg.dst, dg.len, dg.src_host);
             let via = dg.via.map(|i| self.insts[i as usize].n).unwrap_or(0);
             let from = src.map(|s| s.to_string()).unwrap_or_default();
             self.violate(
@@ -535,16 +662,15 @@ impl World {
         }
     }
 
-    /// The receiving side: bytes indicated by `inst` from `remote` to `local`.
-    fn deliver(&mut self, inst: u32, local: Tid, remote: Tid, data: &[u8]) {
+    /// The receiving side: a payload of content `data` indicated by `inst`
+    /// from `remote` to `local`.
+    fn deliver(&mut self, inst: u32, local: Tid, remote: Tid, data: Content) {
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
         // Credit a datagram whose SEND is under way or succeeded first; one
         // whose SEND failed may still have been carried. Candidates are the
-        // pair's undelivered datagrams with these bytes, looked up among
-        // those sharing their key, in `by_pair` order.
-        let key = pending_key(remote, local, data);
+        // pair's undelivered datagrams with this content, in send order.
+        let key = (remote, local, data);
         let found = self.traffic.pending.get(&key).and_then(|(first, more)| {
-            let same = |d: u32| self.traffic.dgs[d as usize].payload == data;
             let sending = |d: u32| {
                 matches!(
                     self.traffic.dgs[d as usize].state,
@@ -553,8 +679,8 @@ impl World {
             };
             let group = || std::iter::once(*first).chain(more.iter().copied());
             group()
-                .position(|d| same(d) && sending(d))
-                .or_else(|| group().position(same))
+                .position(sending)
+                .or(Some(0))
                 .map(|k| (k, group().nth(k).expect("in the group")))
         });
         if let Some((k, d)) = found {
@@ -579,7 +705,7 @@ impl World {
                         id: d,
                         from: remote,
                         to: local,
-                        bytes: data.len() as u32,
+                        bytes: data.len,
                     },
                 );
             } else {
@@ -594,36 +720,31 @@ impl World {
             return;
         }
         // Nothing undelivered matches: say what it was (the slow path).
-        let matching: Vec<u32> = self
-            .traffic
-            .by_pair
-            .get(&(remote, local))
-            .map(|c| {
-                c.iter()
-                    .copied()
-                    .filter(|&d| self.traffic.dgs[d as usize].payload == data)
-                    .collect()
+        let same = self.traffic.with_content(data).to_vec();
+        let dgs = &self.traffic.dgs;
+        // The first of the pair's datagrams with it, in send order.
+        let again = same
+            .iter()
+            .copied()
+            .filter(|&d| {
+                let dg = &dgs[d as usize];
+                dg.src == Some(remote) && dg.dst == local && dg.send_order != NOT_SENT
             })
-            .unwrap_or_default();
-        let msg = if let Some(&d) = matching.first() {
+            .min_by_key(|&d| dgs[d as usize].send_order);
+        let msg = if let Some(d) = again {
             format!(
                 "datagram {d} ({} bytes, {remote} -> {local}) was indicated a second time",
-                data.len()
+                data.len
             )
-        } else if let Some(d) = self
-            .traffic
-            .dgs
-            .iter()
-            .position(|dg| dg.payload == data && !data.is_empty())
-        {
-            let dg = &self.traffic.dgs[d];
+        } else if let Some(&d) = same.first().filter(|_| data.len > 0) {
+            let dg = &dgs[d as usize];
             let src = dg.src.map(|s| s.to_string()).unwrap_or_else(|| "?".into());
             format!(
                 "datagram {d} ({src} -> {}) was indicated as {remote} -> {local}",
                 dg.dst
             )
         } else {
-            format!("{} bytes from {remote} to {local} match nothing any application sent (corrupted or made up)", data.len())
+            format!("{} bytes from {remote} to {local} match nothing any application sent (corrupted or made up)", data.len)
         };
         self.violate(
             id::DATA_5,
@@ -766,13 +887,14 @@ impl World {
             self.traffic.next_held += 1;
             // SAFETY: validated just above.
             let digest = unsafe { chain_digest(chain) };
+            let content = Content::of(&data);
             self.traffic.held.insert(
                 key,
                 HeldIndicate {
                     inst,
                     chain: chain as usize,
                     digest,
-                    data,
+                    content,
                     local: lt,
                     remote: rt,
                     context: context as usize,
@@ -790,10 +912,7 @@ impl World {
                 What::Function {
                     f,
                     hr: E_PENDING_IO,
-                    detail: Some(format!(
-                        "{} bytes {rt} -> {lt}",
-                        data_len(&self.traffic.held[&key].data)
-                    )),
+                    detail: Some(format!("{} bytes {rt} -> {lt}", content.len)),
                 },
             );
             return E_PENDING_IO;
@@ -807,13 +926,9 @@ impl World {
                 detail: Some(format!("{} bytes {rt} -> {lt}", data.len())),
             },
         );
-        self.deliver(inst, lt, rt, &data);
+        self.deliver(inst, lt, rt, Content::of(&data));
         S_OK
     }
-}
-
-fn data_len(d: &[u8]) -> usize {
-    d.len()
 }
 
 impl Traffic {
@@ -847,7 +962,7 @@ pub(crate) fn indicate_done(shared: &Arc<Shared>, key: u32) {
                 .into(),
         );
     }
-    w.deliver(h.inst, h.local, h.remote, &h.data);
+    w.deliver(h.inst, h.local, h.remote, h.content);
     let twice = w.cfg.has_fault(PlatformFault::DoubleProviderCompletion);
     for _ in 0..if twice { 2 } else { 1 } {
         w.record(host, n, What::ProviderCompletion { status: S_OK });
@@ -969,4 +1084,49 @@ unsafe fn chain_digest(head: *mut CPNATFWT_BUFFER) -> u64 {
         k += 1;
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Content;
+    use crate::rng::Rng;
+
+    #[test]
+    fn a_changed_byte_always_changes_the_digest() {
+        let mut rng = Rng::new(1);
+        for len in [1usize, 7, 8, 9, 31, 32, 33, 64, 100, 1400] {
+            let mut p = vec![0u8; len];
+            rng.fill(&mut p);
+            let c = Content::of(&p);
+            assert_eq!(c, Content::of(&p.clone()), "deterministic");
+            for k in 0..len {
+                for bit in 0..8 {
+                    p[k] ^= 1 << bit;
+                    assert_ne!(Content::of(&p), c, "len {len}, byte {k}, bit {bit}");
+                    p[k] ^= 1 << bit;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lengths_and_distinct_payloads_are_told_apart() {
+        // Padding with zeros does not make a shorter payload equal a longer one.
+        assert_ne!(Content::of(&[1, 2, 3]), Content::of(&[1, 2, 3, 0]));
+        assert_ne!(Content::of(&[]), Content::of(&[0]));
+        // Distinct random payloads of one length: no two digests equal.
+        let mut rng = Rng::new(2);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..100_000 {
+            let mut p = [0u8; 16];
+            rng.fill(&mut p);
+            assert!(seen.insert(Content::of(&p).digest));
+        }
+        // Swapped words (same bytes, another order) differ too.
+        let a: Vec<u8> = (0..64).collect();
+        let mut b = a.clone();
+        b[..8].copy_from_slice(&a[32..40]);
+        b[32..40].copy_from_slice(&a[..8]);
+        assert_ne!(Content::of(&a), Content::of(&b));
+    }
 }
