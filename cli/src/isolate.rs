@@ -168,7 +168,7 @@ fn synthetic(s: &Scenario, rule: RuleId, message: String) -> ScenarioRun {
         }],
         trace: cpsim_sim::Trace {
             hosts: s.hosts.clone(),
-            events: Vec::new(),
+            ..cpsim_sim::Trace::default()
         },
         end: Nanos::ZERO,
         sent: 0,

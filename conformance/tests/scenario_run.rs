@@ -344,6 +344,7 @@ fn outcome(violations: Vec<Violation>, events: Vec<Event>) -> Outcome {
         trace: Trace {
             hosts: vec!["A".into()],
             events,
+            ..Trace::default()
         },
         end: Nanos::ZERO,
         sent: 5,

@@ -336,7 +336,7 @@ impl NativePlatform {
                     step: 0,
                     trace: Trace {
                         hosts: vec!["local".into()],
-                        events: Vec::new(),
+                        ..Trace::default()
                     },
                     next_call: 0,
                     created: 0,

@@ -128,10 +128,11 @@ fn child(n: u32) {
     let platform = cpsim_sim::oracle::check(&out.trace);
     let check = t1.elapsed().as_secs_f64();
     assert!(platform.is_empty(), "{:?}", platform.first());
+    let omitted = out.trace.omitted.as_ref().map_or(0, |o| o.events);
     println!(
         "{run} {check} {} {}",
         peak_rss_kib(),
-        out.trace.events.len()
+        out.trace.events.len() as u64 + omitted
     );
 }
 

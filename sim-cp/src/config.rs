@@ -259,6 +259,11 @@ pub struct Config {
     pub faults: Vec<PlatformFault>,
     /// Record every event in the trace (off only for benchmarks of the bare path).
     pub trace: bool,
+    /// The most events a run's trace keeps (0: no limit). A run that
+    /// records more keeps its first half and its latest half, and its
+    /// platform checker judges every event as it is recorded (see
+    /// `trace::Omitted`).
+    pub trace_limit: u64,
 }
 
 impl Default for Config {
@@ -276,6 +281,7 @@ impl Default for Config {
             tasks: TaskTiming::default(),
             faults: Vec::new(),
             trace: true,
+            trace_limit: 1_000_000,
         }
     }
 }

@@ -58,23 +58,59 @@ impl Inst {
     }
 }
 
-/// What a call's later events are judged against.
+/// What a call's later events are judged against. One is kept for every
+/// call of a run, so it is kept small (24 bytes).
 struct CallInfo {
-    key: (u8, u32),
-    tid: Option<Tid>,
-    early: Option<i32>,
-    returned: Option<i32>,
+    host: u8,
+    inst: u32,
+    /// The call's transport ID: 1 + its index in `Checker::tids` (0: none).
+    tid: u32,
+    /// Which of the three statuses below are set (`EARLY`, …).
+    set: u8,
+    /// The status of an early completion (before the callback returned).
+    early: i32,
+    /// What the callback returned.
+    returned: i32,
     /// The status of the call's latest normal (not early) completion.
-    completed: Option<i32>,
+    completed: i32,
+}
+
+const EARLY: u8 = 1;
+const RETURNED: u8 = 2;
+const COMPLETED: u8 = 4;
+
+impl CallInfo {
+    fn key(&self) -> (u8, u32) {
+        (self.host, self.inst)
+    }
+    fn get(&self, which: u8) -> Option<i32> {
+        (self.set & which != 0).then_some(match which {
+            EARLY => self.early,
+            RETURNED => self.returned,
+            _ => self.completed,
+        })
+    }
+    fn put(&mut self, which: u8, status: i32) {
+        self.set |= which;
+        match which {
+            EARLY => self.early = status,
+            RETURNED => self.returned = status,
+            _ => self.completed = status,
+        }
+    }
 }
 
 /// The platform checker, fed one event at a time: [`Checker::event`] for
 /// each event of a run, in order, then [`Checker::finish`]. [`check`] does
-/// this over a whole trace.
+/// this over a whole trace; the simulator's recorder does it as events are
+/// recorded once a run outgrows its trace limit (`Config::trace_limit`).
 pub struct Checker {
     hosts: Vec<String>,
     insts: HashMap<(u8, u32), Inst>,
     calls: HashMap<u32, CallInfo>,
+    /// The transport IDs calls were given (`CallInfo::tid` indexes it).
+    tids: Vec<Tid>,
+    tid_index: HashMap<Tid, u32>,
     /// Normal completions of calls not (yet) seen started, by serial.
     orphan_completions: HashMap<u32, i32>,
     issued: FxHashSet<Tid>,
@@ -90,7 +126,15 @@ pub struct Checker {
 }
 
 /// Checks every C-rule the trace can show; returns the platform's violations.
+///
+/// A trace that left events out (a run longer than its limit: see
+/// [`crate::trace::Omitted`]) cannot be judged from what it kept; the
+/// checker judged its events as they were recorded, and that verdict is
+/// returned.
 pub fn check(trace: &Trace) -> Vec<Violation> {
+    if let Some(omitted) = &trace.omitted {
+        return omitted.platform_violations.clone();
+    }
     let mut c = Checker::new(trace.hosts.clone());
     for e in &trace.events {
         c.event(e);
@@ -120,6 +164,8 @@ impl Checker {
             hosts,
             insts: HashMap::default(),
             calls: HashMap::default(),
+            tids: Vec::new(),
+            tid_index: HashMap::default(),
             orphan_completions: HashMap::default(),
             issued: FxHashSet::default(),
             shutdown: BTreeSet::new(),
@@ -685,19 +731,31 @@ impl Checker {
         }
         // A normal completion already seen for this serial still counts.
         let completed = match self.calls.get(&call) {
-            Some(old) => old.completed,
+            Some(old) => old.get(COMPLETED),
             None => self.orphan_completions.remove(&call),
         };
-        self.calls.insert(
-            call,
-            CallInfo {
-                key,
-                tid,
-                early: None,
-                returned: None,
-                completed,
-            },
-        );
+        let tid = match tid {
+            Some(t) => {
+                1 + *self.tid_index.entry(t).or_insert_with(|| {
+                    self.tids.push(t);
+                    self.tids.len() as u32 - 1
+                })
+            }
+            None => 0,
+        };
+        let mut info = CallInfo {
+            host: key.0,
+            inst: key.1,
+            tid,
+            set: 0,
+            early: 0,
+            returned: 0,
+            completed: 0,
+        };
+        if let Some(status) = completed {
+            info.put(COMPLETED, status);
+        }
+        self.calls.insert(call, info);
     }
 
     fn returned(&mut self, e: &Event, cb: Callback, call: u32, hr: Option<i32>) {
@@ -710,7 +768,7 @@ impl Checker {
             return;
         }
         if let (Some(c), Some(hr)) = (self.calls.get_mut(&call), hr) {
-            c.returned = Some(hr);
+            c.put(RETURNED, hr);
         }
     }
 
@@ -728,7 +786,7 @@ impl Checker {
         let terminated = self
             .calls
             .get(&call)
-            .and_then(|c| self.insts.get(&c.key))
+            .and_then(|c| self.insts.get(&c.key()))
             .is_some_and(|i| i.terminated);
         if clobbered {
             let rule = if cb == Callback::SendBuffers {
@@ -752,8 +810,8 @@ impl Checker {
             );
         }
         match self.calls.get_mut(&call) {
-            Some(c) if early => c.early = Some(status),
-            Some(c) => c.completed = Some(status),
+            Some(c) if early => c.put(EARLY, status),
+            Some(c) => c.put(COMPLETED, status),
             None if !early => {
                 self.orphan_completions.insert(call, status);
             }
@@ -765,15 +823,17 @@ impl Checker {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        let (key, tid) = (c.key, c.tid);
-        let expected = match (c.returned, c.early) {
+        let key = c.key();
+        let tid = c.tid.checked_sub(1).map(|k| self.tids[k as usize]);
+        let (returned, early) = (c.get(RETURNED), c.get(EARLY));
+        let expected = match (returned, early) {
             (Some(hr), _) if hr != E_PENDING_IO => Some(hr == S_OK),
             (_, Some(st)) => Some(st == S_OK),
             _ => None,
         };
-        let pended_early = c.returned == Some(E_PENDING_IO) && c.early.is_some();
+        let pended_early = returned == Some(E_PENDING_IO) && early.is_some();
         // The status of a normal pended completion: its latest Complete event.
-        let expected = expected.or(c.completed.map(|s| s == S_OK));
+        let expected = expected.or(c.get(COMPLETED).map(|s| s == S_OK));
         if let Some(exp) = expected {
             if exp != ok {
                 let rule = if pended_early {

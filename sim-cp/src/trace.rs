@@ -10,6 +10,7 @@ use crate::config::Callback;
 use crate::rules::RuleId;
 use crate::time::Nanos;
 use crate::transport_id::Tid;
+use crate::violation::Violation;
 use serde::{Deserialize, Serialize};
 
 /// A function the provider calls on the platform.
@@ -222,6 +223,25 @@ pub struct Trace {
     /// Host names, indexed by `Event::host`.
     pub hosts: Vec<String>,
     pub events: Vec<Event>,
+    /// Set only when the run recorded more events than its trace keeps
+    /// (`Config::trace_limit`); absent from the JSON otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omitted: Option<Omitted>,
+}
+
+/// What a trace that outgrew its limit left out: a run's first events and
+/// its last ones are kept, with a gap between them. Since the platform
+/// checker cannot judge a gap, it judged every event as it was recorded,
+/// and its verdict travels with the trace ([`crate::oracle::check`]
+/// returns it).
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Omitted {
+    /// Where the gap is: the index in `events` of the first event after it.
+    pub at: usize,
+    /// How many events were recorded in the gap and left out.
+    pub events: u64,
+    /// What the platform checker found over every event of the run.
+    pub platform_violations: Vec<Violation>,
 }
 
 impl Trace {
@@ -242,6 +262,93 @@ impl Trace {
             h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
         }
         h
+    }
+}
+
+/// Where a run's events go: its trace, kept whole up to `limit` events.
+///
+/// Past the limit the recorder keeps the first `limit / 2` events and,
+/// in the rest of the limit, a window of the latest ones (a ring in the
+/// same vector: memory stays at `limit` events); those in between are
+/// dropped. From the moment the limit is reached, every event is fed to
+/// the platform checker as it comes (the events kept so far first), so a
+/// run of any length is judged on all of its events.
+pub(crate) struct Recorder {
+    trace: Trace,
+    /// Events kept at most (0: no limit).
+    limit: usize,
+    /// Past the limit: where in the window (`events[limit / 2..]`) its
+    /// oldest event is, which the next event replaces.
+    oldest: usize,
+    omitted: u64,
+    /// Past the limit: the platform checker, fed each event as it comes.
+    checker: Option<crate::oracle::Checker>,
+}
+
+impl Recorder {
+    pub fn new(hosts: Vec<String>, limit: u64) -> Recorder {
+        Recorder {
+            trace: Trace {
+                hosts,
+                ..Trace::default()
+            },
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            oldest: 0,
+            omitted: 0,
+            checker: None,
+        }
+    }
+
+    /// The run's host names.
+    pub fn hosts(&self) -> &[String] {
+        &self.trace.hosts
+    }
+
+    /// Records the run's next event.
+    pub fn push(&mut self, e: Event) {
+        let head = self.limit / 2;
+        if let Some(checker) = &mut self.checker {
+            checker.event(&e);
+            self.trace.events[head + self.oldest] = e;
+            self.oldest = (self.oldest + 1) % (self.limit - head);
+            self.omitted += 1;
+            return;
+        }
+        let events = &mut self.trace.events;
+        if self.limit == 0 || events.len() < self.limit {
+            if self.limit > 0 && events.len() == head {
+                // Half way: the vector will not need more than the limit.
+                events.reserve_exact(self.limit - head);
+            }
+            events.push(e);
+            return;
+        }
+        // The limit is reached: judge what was kept, then go on with every
+        // event as it comes.
+        let mut checker = crate::oracle::Checker::new(self.trace.hosts.clone());
+        for kept in events.iter() {
+            checker.event(kept);
+        }
+        self.checker = Some(checker);
+        self.push(e);
+    }
+
+    /// The trace of the run so far (the recorder starts afresh).
+    pub fn take(&mut self) -> Trace {
+        let mut trace = Trace {
+            hosts: self.trace.hosts.clone(),
+            ..std::mem::take(&mut self.trace)
+        };
+        if let Some(checker) = self.checker.take() {
+            let head = self.limit / 2;
+            trace.events[head..].rotate_left(std::mem::take(&mut self.oldest));
+            trace.omitted = Some(Omitted {
+                at: head,
+                events: std::mem::take(&mut self.omitted),
+                platform_violations: checker.finish(),
+            });
+        }
+        trace
     }
 }
 

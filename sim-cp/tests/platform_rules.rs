@@ -57,11 +57,24 @@ fn run(
     steps: &[(u64, Action)],
     faults: Vec<PlatformFault>,
 ) -> Outcome {
+    run_limited(seed, asynchronous, instances, tasks, steps, faults, 0)
+}
+
+fn run_limited(
+    seed: u64,
+    asynchronous: bool,
+    instances: usize,
+    tasks: TaskTiming,
+    steps: &[(u64, Action)],
+    faults: Vec<PlatformFault>,
+    trace_limit: u64,
+) -> Outcome {
     let cfg = Config {
         seed,
         tasks,
         faults,
         drain_ms: 40_000,
+        trace_limit,
         ..Config::default()
     };
     let sim = Sim::new(
@@ -104,11 +117,89 @@ proptest! {
     }
 }
 
+/// Platform faults that a toy run can show (WrongUserContext needs a
+/// provider that never reads its context).
+const TOY_FAULTS: [PlatformFault; 22] = [
+    PlatformFault::EstablishOnFailedRegister,
+    PlatformFault::CallBeforeEstablish,
+    PlatformFault::DoubleTerminate,
+    PlatformFault::WrongTerminationReason,
+    PlatformFault::DormantFirst,
+    PlatformFault::IgnoreFailedActivation,
+    PlatformFault::AcceptIndicateWhenDormant,
+    PlatformFault::RepeatTransition,
+    PlatformFault::SFalseIsSuccess,
+    PlatformFault::ClobberPendedArgs,
+    PlatformFault::IgnoreTimeout,
+    PlatformFault::SendWithoutReach,
+    PlatformFault::DoubleProviderCompletion,
+    PlatformFault::PoisonAfterFailedRegister,
+    PlatformFault::BadDefaultName,
+    PlatformFault::ForeignTransportId,
+    PlatformFault::DuplicateNameKept,
+    PlatformFault::LongNameUncut,
+    PlatformFault::ZeroLuid,
+    PlatformFault::FreshLuidOnReuse,
+    PlatformFault::NoCompletionRoutine,
+    PlatformFault::ApplyLateCompletion,
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, .. ProptestConfig::default() })]
+
+    /// A trace limit changes only what the trace keeps: the run is the
+    /// same, the trace keeps the full trace's first and latest events, and
+    /// the platform checker, run as events are recorded, finds the same.
+    #[test]
+    fn a_bounded_trace_keeps_the_run_and_the_verdict(
+        seed in any::<u64>(),
+        asynchronous in any::<bool>(),
+        tasks in timing(),
+        steps in prop::collection::vec((0u64..50_000, action()), 1..30),
+        faults in prop::collection::vec(prop::sample::select(TOY_FAULTS.to_vec()), 0..3),
+        limit in 1u64..120,
+    ) {
+        let full = run(seed, asynchronous, 1, tasks.clone(), &steps, faults.clone());
+        let cut = run_limited(seed, asynchronous, 1, tasks, &steps, faults, limit);
+        prop_assert_eq!(&cut.violations, &full.violations);
+        let verdict = oracle::check(&full.trace);
+        prop_assert_eq!(oracle::check(&cut.trace), verdict.clone());
+        let events = &full.trace.events;
+        let limit = limit as usize;
+        match &cut.trace.omitted {
+            None => prop_assert_eq!(&cut.trace, &full.trace),
+            Some(o) => {
+                let head = limit / 2;
+                prop_assert!(events.len() > limit);
+                prop_assert_eq!(o.at, head);
+                prop_assert_eq!(o.events as usize, events.len() - limit);
+                prop_assert_eq!(&o.platform_violations, &verdict);
+                prop_assert_eq!(&cut.trace.events[..head], &events[..head]);
+                prop_assert_eq!(&cut.trace.events[head..], &events[events.len() - (limit - head)..]);
+                // The JSON says so, and reads back (verdict included).
+                let json = cut.trace.to_json();
+                prop_assert!(json.contains("\"omitted\""));
+                prop_assert_eq!(&Trace::from_json(&json).expect("reads back"), &cut.trace);
+            }
+        }
+    }
+}
+
 fn standard(faults: Vec<PlatformFault>, opts: ToyOptions, tasks: TaskTiming) -> Outcome {
+    standard_limited(faults, opts, tasks, 0)
+}
+
+fn standard_limited(
+    faults: Vec<PlatformFault>,
+    opts: ToyOptions,
+    tasks: TaskTiming,
+    trace_limit: u64,
+) -> Outcome {
     let cfg = Config {
         seed: 7,
         tasks,
         faults,
+        trace_limit,
         ..Config::default()
     };
     let sim = Sim::new(cfg, &["A", "B"], ToyFactory::new(opts));
@@ -248,13 +339,20 @@ fn each_platform_fault_is_caught_with_its_rule() {
         if std::env::var("CPSIM_DUMP").is_ok_and(|v| v == format!("{fault:?}")) {
             eprintln!("{}", out_dump(&[fault], opts, tasks.clone()));
         }
-        let out = standard(vec![fault], opts, tasks);
-        let found = rules_of(&oracle::check(&out.trace));
+        let out = standard(vec![fault], opts, tasks.clone());
+        let verdict = oracle::check(&out.trace);
+        let found = rules_of(&verdict);
         if !found.contains(&rule) {
             missed.push(format!(
                 "{fault:?}: expected {rule}, checker found {found:?}"
             ));
         }
+        // With a trace too short to hold the run, the checker judges the
+        // events as they are recorded: the same verdict.
+        let limited = standard_limited(vec![fault], opts, tasks, 12);
+        let omitted = limited.trace.omitted.as_ref().expect("events omitted");
+        assert!(omitted.events > 0 && limited.trace.events.len() == 12);
+        assert_eq!(oracle::check(&limited.trace), verdict, "{fault:?}");
     }
     assert!(missed.is_empty(), "{missed:#?}");
 }

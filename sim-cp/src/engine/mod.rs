@@ -197,7 +197,7 @@ pub(crate) struct World {
     pub args: ArgPool,
     pub net: Network,
     pub traffic: Traffic,
-    pub trace: trace::Trace,
+    pub trace: trace::Recorder,
     pub violations: Vec<Violation>,
     pub start: Instant,
     /// Randomness for task timing and provider use.
@@ -232,7 +232,7 @@ impl World {
     pub fn record(&mut self, host: u8, inst: u32, what: What) {
         self.step += 1;
         if self.cfg.trace {
-            self.trace.events.push(trace::Event {
+            self.trace.push(trace::Event {
                 step: self.step,
                 at: self.now,
                 host,
@@ -259,7 +259,7 @@ impl World {
                 message: message.clone(),
             },
         );
-        let instance = (inst != 0).then(|| self.trace.instance_name(host, inst));
+        let instance = (inst != 0).then(|| trace::instance_name(self.trace.hosts(), host, inst));
         self.violations.push(Violation {
             rule,
             host: self.hosts[host as usize].name.clone(),
@@ -294,7 +294,7 @@ impl World {
 
     pub fn inst_name(&self, inst: u32) -> String {
         let i = &self.insts[inst as usize];
-        self.trace.instance_name(i.host, i.n)
+        trace::instance_name(self.trace.hosts(), i.host, i.n)
     }
 }
 
@@ -428,10 +428,10 @@ impl Sim {
                     task_rng: Rng::stream(seed, "tasks"),
                     limbo: Vec::new(),
                     spare_marks: Vec::new(),
-                    trace: trace::Trace {
-                        hosts: all.iter().map(|h| h.name.clone()).collect(),
-                        events: Vec::new(),
-                    },
+                    trace: trace::Recorder::new(
+                        all.iter().map(|h| h.name.clone()).collect(),
+                        cfg.trace_limit,
+                    ),
                     hosts: all,
                     insts: Vec::new(),
                     calls: Calls::default(),
@@ -548,7 +548,7 @@ impl Sim {
         w.check_unfinished_calls();
         Outcome {
             violations: std::mem::take(&mut w.violations),
-            trace: std::mem::take(&mut w.trace),
+            trace: w.trace.take(),
             end: w.now,
             sent: w.traffic.sent(),
             delivered: w.traffic.delivered(),
