@@ -78,8 +78,64 @@ struct CallInfo {
 const EARLY: u8 = 1;
 const RETURNED: u8 = 2;
 const COMPLETED: u8 = 4;
+/// The entry holds a call (`BySerial` has room for calls not seen).
+const PRESENT: u8 = 8;
+
+/// The calls seen, by serial. Recorders number calls 1, 2, 3… as they
+/// start them, so calls are kept in a vector indexed by serial (appended
+/// to, read near its end: cache-friendly, 24 bytes a call); a serial far
+/// beyond its end goes to a map instead.
+#[derive(Default)]
+struct BySerial {
+    dense: Vec<CallInfo>,
+    sparse: HashMap<u32, CallInfo>,
+}
+
+impl BySerial {
+    /// How far past the end of `dense` a serial may be and still extend it.
+    const REACH: usize = 4096;
+
+    fn get(&self, serial: u32) -> Option<&CallInfo> {
+        match self.dense.get(serial as usize) {
+            Some(c) => (c.set & PRESENT != 0).then_some(c),
+            None => self.sparse.get(&serial),
+        }
+    }
+
+    fn get_mut(&mut self, serial: u32) -> Option<&mut CallInfo> {
+        match self.dense.get_mut(serial as usize) {
+            Some(c) => (c.set & PRESENT != 0).then_some(c),
+            None => self.sparse.get_mut(&serial),
+        }
+    }
+
+    fn insert(&mut self, serial: u32, mut info: CallInfo) {
+        info.set |= PRESENT;
+        let k = serial as usize;
+        if k >= self.dense.len() + Self::REACH {
+            self.sparse.insert(serial, info);
+            return;
+        }
+        while self.dense.len() <= k {
+            // Serials the vector now covers leave the map.
+            let next = self.dense.len() as u32;
+            let moved = self.sparse.remove(&next);
+            self.dense.push(moved.unwrap_or(CallInfo::ABSENT));
+        }
+        self.dense[k] = info;
+    }
+}
 
 impl CallInfo {
+    const ABSENT: CallInfo = CallInfo {
+        host: 0,
+        inst: 0,
+        tid: 0,
+        set: 0,
+        early: 0,
+        returned: 0,
+        completed: 0,
+    };
     fn key(&self) -> (u8, u32) {
         (self.host, self.inst)
     }
@@ -107,7 +163,7 @@ impl CallInfo {
 pub struct Checker {
     hosts: Vec<String>,
     insts: HashMap<(u8, u32), Inst>,
-    calls: HashMap<u32, CallInfo>,
+    calls: BySerial,
     /// The transport IDs calls were given (`CallInfo::tid` indexes it).
     tids: Vec<Tid>,
     tid_index: HashMap<Tid, u32>,
@@ -163,7 +219,7 @@ impl Checker {
         Checker {
             hosts,
             insts: HashMap::default(),
-            calls: HashMap::default(),
+            calls: BySerial::default(),
             tids: Vec::new(),
             tid_index: HashMap::default(),
             orphan_completions: HashMap::default(),
@@ -730,7 +786,7 @@ impl Checker {
             }
         }
         // A normal completion already seen for this serial still counts.
-        let completed = match self.calls.get(&call) {
+        let completed = match self.calls.get(call) {
             Some(old) => old.get(COMPLETED),
             None => self.orphan_completions.remove(&call),
         };
@@ -767,7 +823,7 @@ impl Checker {
             i.active = false;
             return;
         }
-        if let (Some(c), Some(hr)) = (self.calls.get_mut(&call), hr) {
+        if let (Some(c), Some(hr)) = (self.calls.get_mut(call), hr) {
             c.put(RETURNED, hr);
         }
     }
@@ -785,7 +841,7 @@ impl Checker {
     ) {
         let terminated = self
             .calls
-            .get(&call)
+            .get(call)
             .and_then(|c| self.insts.get(&c.key()))
             .is_some_and(|i| i.terminated);
         if clobbered {
@@ -809,7 +865,7 @@ impl Checker {
                 format!("call {call} completed after TERMINATE was not ignored"),
             );
         }
-        match self.calls.get_mut(&call) {
+        match self.calls.get_mut(call) {
             Some(c) if early => c.put(EARLY, status),
             Some(c) => c.put(COMPLETED, status),
             None if !early => {
@@ -820,7 +876,7 @@ impl Checker {
     }
 
     fn outcome(&mut self, e: &Event, cb: Callback, call: u32, ok: bool) {
-        let Some(c) = self.calls.get(&call) else {
+        let Some(c) = self.calls.get(call) else {
             return;
         };
         let key = c.key();
@@ -931,6 +987,52 @@ impl Checker {
                     ),
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BySerial, CallInfo, RETURNED};
+    use std::collections::HashMap;
+
+    /// Calls by serial behave as a map whatever order serials come in:
+    /// in order, with gaps, far apart, back again.
+    #[test]
+    fn calls_by_serial_behave_as_a_map() {
+        let mut rng = crate::rng::Rng::new(9);
+        let mut calls = BySerial::default();
+        let mut model: HashMap<u32, u32> = HashMap::new();
+        let mut next = 1u32;
+        for k in 0..20_000u32 {
+            let serial = match rng.below(10) {
+                0 => rng.below(u32::MAX as u64) as u32,
+                1 => next + 3000 + rng.below(3000) as u32,
+                2 => rng.below(next as u64 + 1) as u32,
+                _ => {
+                    next += 1;
+                    next
+                }
+            };
+            let mut info = CallInfo {
+                inst: k,
+                ..CallInfo::ABSENT
+            };
+            info.put(RETURNED, k as i32);
+            calls.insert(serial, info);
+            model.insert(serial, k);
+            let probe = rng.below(next as u64 + 8000) as u32;
+            for s in [serial, probe] {
+                let got = calls.get(s).map(|c| (c.inst, c.get(RETURNED)));
+                assert_eq!(
+                    got,
+                    model.get(&s).map(|&k| (k, Some(k as i32))),
+                    "serial {s}"
+                );
+            }
+        }
+        for (&s, &k) in &model {
+            assert_eq!(calls.get_mut(s).map(|c| c.inst), Some(k));
         }
     }
 }

@@ -341,7 +341,13 @@ impl Recorder {
         };
         if let Some(checker) = self.checker.take() {
             let head = self.limit / 2;
-            trace.events[head..].rotate_left(std::mem::take(&mut self.oldest));
+            // The window in order, oldest first: a rotation by three
+            // reversals (sequential passes over a large window).
+            let window = &mut trace.events[head..];
+            let oldest = std::mem::take(&mut self.oldest);
+            window[..oldest].reverse();
+            window[oldest..].reverse();
+            window.reverse();
             trace.omitted = Some(Omitted {
                 at: head,
                 events: std::mem::take(&mut self.omitted),
