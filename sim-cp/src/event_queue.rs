@@ -64,6 +64,13 @@ impl<E> EventQueue<E> {
         self.seq += 1;
         self.seq
     }
+    /// Reserves `n` consecutive sequence numbers (the next `n` pushes'
+    /// would have used) and returns the first.
+    pub fn reserve_block(&mut self, n: u64) -> u64 {
+        let first = self.seq + 1;
+        self.seq += n;
+        first
+    }
     /// Queues `ev` with a sequence number from [`reserve`](Self::reserve):
     /// it pops exactly where it would have, had it been pushed then.
     pub fn push_reserved(&mut self, at: Nanos, seq: u64, ev: E) {

@@ -159,6 +159,16 @@ pub(crate) enum Ev {
     IndicateDone { pending: u32 },
     /// A scheduled action.
     Action(Action),
+    /// The next of `left` repetitions of an action, due at `at` and then
+    /// `every` apart, with sequence numbers reserved from `seq` on (see
+    /// `Sim::schedule_repeated`).
+    Repeat {
+        action: Action,
+        at: Nanos,
+        every: Nanos,
+        left: u64,
+        seq: u64,
+    },
 }
 
 /// A simulated host.
@@ -466,6 +476,31 @@ impl Sim {
         self.shared.world.lock().schedule(at, Ev::Action(action));
     }
 
+    /// Schedules `count` repetitions of an action: at `at`, `at + every`,
+    /// `at + 2 × every`… Exactly as if each had been scheduled now, in that
+    /// order (their sequence numbers are reserved now: at an instant they
+    /// share with other events, they come where those schedules would have
+    /// put them), but one event is queued at a time.
+    pub fn schedule_repeated(&self, at: Nanos, every: Nanos, count: u64, action: Action) {
+        if count == 0 {
+            return;
+        }
+        let mut w = self.shared.world.lock();
+        let seq = w.queue.reserve_block(count);
+        let at = at.max(w.now);
+        w.queue.push_reserved(
+            at,
+            seq,
+            Ev::Repeat {
+                action,
+                at,
+                every,
+                left: count,
+                seq,
+            },
+        );
+    }
+
     /// The current virtual time.
     pub fn now(&self) -> Nanos {
         self.shared.world.lock().now
@@ -640,6 +675,29 @@ impl Sim {
             }
             Ev::IndicateDone { pending } => traffic::indicate_done(&self.shared, pending),
             Ev::Action(a) => self.action(a),
+            Ev::Repeat {
+                action,
+                at,
+                every,
+                left,
+                seq,
+            } => {
+                if left > 1 {
+                    let next = at.saturating_add(every);
+                    self.shared.world.lock().queue.push_reserved(
+                        next,
+                        seq + 1,
+                        Ev::Repeat {
+                            action: action.clone(),
+                            at: next,
+                            every,
+                            left: left - 1,
+                            seq: seq + 1,
+                        },
+                    );
+                }
+                self.action(action)
+            }
         }
     }
 
