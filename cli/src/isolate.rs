@@ -151,7 +151,7 @@ pub fn run_in_process(s: &Scenario) -> Result<ScenarioRun, String> {
 /// How long a case may take on the wall clock: its last step, its drain,
 /// and [`SLACK`].
 pub fn time_limit(s: &Scenario) -> Duration {
-    let last = s.steps.iter().map(|st| st.at_ms()).max().unwrap_or(0);
+    let last = s.steps.iter().map(|st| st.last_ms()).max().unwrap_or(0);
     Duration::from_millis(last.saturating_add(s.platform.drain_ms)) + SLACK
 }
 

@@ -103,33 +103,38 @@ pub fn run_native(
     } else {
         None
     };
-    let mut steps: Vec<(usize, &cpsim_certify::scenario::Step)> =
-        s.steps.iter().enumerate().collect();
-    steps.sort_by_key(|(_, st)| st.at_ms());
+    // Every action of every step (each datagram of a `send_many`), by time,
+    // in file order at an instant.
+    let mut steps: Vec<(usize, u64, Action)> = s
+        .steps
+        .iter()
+        .enumerate()
+        .flat_map(|(i, st)| st.occurrences().map(move |(at, a)| (i, at, a)))
+        .collect();
+    steps.sort_by_key(|(_, at, _)| *at);
     let mut hosted = Vec::new();
     let mut last = 0;
     // Whether the harness stalls provider tasks past a time limit.
     let mut stalls = s.platform.tasks.after_timeout > 0.0 || s.platform.tasks.never > 0.0;
-    for (i, st) in steps {
-        let a = st.action();
-        last = last.max(st.at_ms());
+    for (i, at, a) in steps {
+        last = last.max(at);
         if !is_platform_step(&a) {
             if let (Some(w), true) = (&standin, is_network_step(&a)) {
-                w.schedule(st.at_ms(), &a)?;
+                w.schedule(at, &a)?;
             }
             if let Action::TaskTiming { timing } = &a {
                 stalls |= timing.after_timeout > 0.0 || timing.never > 0.0;
             }
-            hosted.push((st.at_ms(), a));
+            hosted.push((at, a));
             continue;
         }
         match &standin {
-            Some(w) => w.schedule(st.at_ms(), &a)?,
+            Some(w) => w.schedule(at, &a)?,
             None => {
                 return Err(format!(
                     "steps[{i}] ({:?} at {} ms) needs the platform's applications to be scripted, which only the stand-in allows; {} is a real platform (run it with provider and network steps only)",
                     a,
-                    st.at_ms(),
+                    at,
                     library.display()
                 ))
             }

@@ -776,3 +776,100 @@ fn every_single_mutation_of_the_base_is_handled() {
         check(&apply(BASE, &Mutation::Truncate { at })).unwrap();
     }
 }
+
+/// `BASE` with its `send` step made a `send_many` step with these extra fields.
+fn many(fields: &str) -> String {
+    edit(
+        "{\"do\": \"send\", \"at_ms\": 100, \"from\": \"A\", \"to\": \"B\", \"bytes\": 64}",
+        &format!("{{\"do\": \"send_many\", \"at_ms\": 100, \"from\": \"A\", \"to\": \"B\", \"bytes\": 64{fields}}}"),
+    )
+}
+
+#[test]
+fn send_many_is_checked_like_every_step() {
+    let s = parse(&many(", \"count\": 1000000, \"every_ms\": 1"), "t.json").expect("loads");
+    assert_eq!(s.steps[1].last_ms(), 100 + 999_999);
+    assert_eq!(s.steps[1].repeat(), (1_000_000, 1));
+    // The count: 1 to 10,000,000.
+    expect_error(
+        &many(", \"count\": 0, \"every_ms\": 1"),
+        LoadErrorKind::OutOfRange,
+        Some((8, 85)),
+        "steps[1].count",
+        "`count` is the number of datagrams, 1 to 10000000 (got 0)",
+    );
+    expect_error(
+        &many(", \"count\": 10000001, \"every_ms\": 0"),
+        LoadErrorKind::OutOfRange,
+        Some((8, 85)),
+        "steps[1].count",
+        "1 to 10000000 (got 10000001)",
+    );
+    assert!(parse(&many(", \"count\": 10000000, \"every_ms\": 0"), "t.json").is_ok());
+    // The last datagram within one day.
+    expect_error(
+        &many(", \"count\": 1001, \"every_ms\": 86400"),
+        LoadErrorKind::OutOfRange,
+        Some((8, 85)),
+        "steps[1].count",
+        "the last of 1001 datagrams, 86400 ms apart from 100 ms, would go at 86400100 ms, after one day (86400000 ms)",
+    );
+    assert!(parse(&many(", \"count\": 1000, \"every_ms\": 86400"), "t.json").is_ok());
+    expect_error(
+        &many(", \"count\": 10000000, \"every_ms\": 86400000"),
+        LoadErrorKind::OutOfRange,
+        Some((8, 85)),
+        "steps[1].count",
+        "after one day",
+    );
+    expect_error(
+        &many(", \"count\": 2, \"every_ms\": 86400001"),
+        LoadErrorKind::OutOfRange,
+        Some((8, 100)),
+        "steps[1].every_ms",
+        "`every_ms` is 86400001 ms; at most one day",
+    );
+    // Wrong types, missing fields, unknown hosts and sizes: as for `send`.
+    expect_error(
+        &many(", \"count\": -3, \"every_ms\": 1"),
+        LoadErrorKind::OutOfRange,
+        Some((8, 85)),
+        "steps[1].count",
+        "`count` must be >= 0 (got -3)",
+    );
+    expect_error(
+        &many(", \"count\": \"10\", \"every_ms\": 1"),
+        LoadErrorKind::Type,
+        Some((8, 85)),
+        "steps[1].count",
+        "invalid type: string \"10\"",
+    );
+    expect_error(
+        &many(", \"count\": 10"),
+        LoadErrorKind::MissingField,
+        Some((8, 5)),
+        "steps[1]",
+        "missing field `every_ms`",
+    );
+    expect_error(
+        &many(", \"count\": 10, \"every_ms\": 1, \"burst\": 2"),
+        LoadErrorKind::UnknownField,
+        Some((8, 113)),
+        "steps[1].burst",
+        "unknown field `burst`",
+    );
+    expect_error(
+        &many(", \"count\": 10, \"every_ms\": 1").replacen("\"to\": \"B\"", "\"to\": \"C\"", 1),
+        LoadErrorKind::UnknownHost,
+        Some((8, 58)),
+        "steps[1].to",
+        "unknown host `C`: this scenario's hosts are A, B",
+    );
+    expect_error(
+        &many(", \"count\": 10, \"every_ms\": 1").replacen("\"bytes\": 64", "\"bytes\": 70000", 1),
+        LoadErrorKind::OutOfRange,
+        Some((8, 72)),
+        "steps[1].bytes",
+        "at most 65507 bytes (got 70000)",
+    );
+}

@@ -480,3 +480,81 @@ fn termination_and_delivery_are_checked() {
         ["expected 5 datagrams delivered, got 4 (of 5 sent)"]
     );
 }
+
+#[test]
+fn send_many_is_its_sends_in_its_place() {
+    // Ten datagrams 50 ms apart from 100 ms, listed between steps some of
+    // which share their instants: the same run as ten `send` steps there.
+    let steps = |middle: &str| {
+        format!(
+            r#"{{
+  "version": 1,
+  "name": "many",
+  "hosts": ["A", "B"],
+  "provider": {{"builtin": "mini"}},
+  "platform": {{"seed": 3, "drain_ms": 2000}},
+  "steps": [
+    {{"do": "start_provider", "at_ms": 0, "host": "A"}},
+    {{"do": "start_provider", "at_ms": 0, "host": "B"}},
+    {{"do": "listen", "at_ms": 50, "host": "B", "on": true}},
+    {{"do": "address_add", "at_ms": 200, "host": "B"}},
+    {middle},
+    {{"do": "send", "at_ms": 300, "from": "B", "to": "A", "bytes": 10}},
+    {{"do": "dormant", "at_ms": 350, "host": "A"}}
+  ],
+  "expect": {{"violations": [], "delivered": 11}}
+}}"#
+        )
+    };
+    let many = steps(
+        r#"{"do": "send_many", "at_ms": 100, "from": "A", "to": "B", "bytes": 20, "count": 10, "every_ms": 50}"#,
+    );
+    let sends: Vec<String> = (0..10)
+        .map(|k| {
+            format!(
+                r#"{{"do": "send", "at_ms": {}, "from": "A", "to": "B", "bytes": 20}}"#,
+                100 + 50 * k
+            )
+        })
+        .collect();
+    let one_by_one = steps(&sends.join(",\n    "));
+    for pend in [false, true] {
+        let a = run(
+            &parse(&many, "many.json").unwrap(),
+            mini(pend),
+            ClockMode::Virtual,
+        );
+        let b = run(
+            &parse(&one_by_one, "sends.json").unwrap(),
+            mini(pend),
+            ClockMode::Virtual,
+        );
+        assert!(a.passed(), "{:#?}", a.failures);
+        assert_eq!(a.outcome.trace, b.outcome.trace);
+        assert_eq!(a.outcome.end, Nanos::from_millis(550 + 2000 + 1000));
+    }
+}
+
+#[test]
+fn expectations_read_from_a_cut_trace_say_so() {
+    let mut out = outcome(
+        vec![],
+        vec![
+            call(3, Callback::EstablishSessionIndication, None),
+            call(9000, Callback::SendBuffers, None),
+        ],
+    );
+    out.trace.omitted = Some(cpsim_sim::trace::Omitted {
+        at: 1,
+        events: 8996,
+        platform_violations: vec![],
+    });
+    let t = Expect {
+        termination: Some(Reason::PlatformShutdown),
+        ..Expect::default()
+    };
+    assert_eq!(
+        check_expectations(&t, &out),
+        ["expected a session to end with PLATFORM_SHUTDOWN but no TERMINATE_SESSION_INDICATION was delivered (the run outgrew its trace, which left out 8996 events, steps 4 to 8999; they were not searched)"]
+    );
+}

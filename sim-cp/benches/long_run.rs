@@ -13,7 +13,9 @@
 //! figures; the parent prints the median of the repeats.
 //!
 //! Knobs: `CPSIM_LONG_RUN_SIZES` (comma-separated datagram counts, default
-//! `10000,100000,1000000`), `CPSIM_LONG_RUN_REPEATS` (default 3).
+//! `10000,100000,1000000`), `CPSIM_LONG_RUN_REPEATS` (default 3),
+//! `CPSIM_LONG_RUN_CHECK=0` (skip the platform checker after the run; a run
+//! that outgrows its trace limit is still judged while it runs).
 
 #[path = "common/tiny.rs"]
 mod tiny;
@@ -125,7 +127,11 @@ fn child(n: u32) {
     assert_eq!((out.sent, out.delivered), (n, n), "every datagram arrived");
     assert!(out.violations.is_empty(), "{:?}", out.violations.first());
     let t1 = Instant::now();
-    let platform = cpsim_sim::oracle::check(&out.trace);
+    let platform = if std::env::var("CPSIM_LONG_RUN_CHECK").is_ok_and(|v| v == "0") {
+        Vec::new()
+    } else {
+        cpsim_sim::oracle::check(&out.trace)
+    };
     let check = t1.elapsed().as_secs_f64();
     assert!(platform.is_empty(), "{:?}", platform.first());
     let omitted = out.trace.omitted.as_ref().map_or(0, |o| o.events);

@@ -30,6 +30,8 @@ pub const MAX_HOSTS: usize = 16;
 pub const MAX_STEP_MS: u64 = 24 * 60 * 60 * 1000;
 /// The largest application datagram (the largest UDP payload over IPv4).
 pub const MAX_DATAGRAM_BYTES: u32 = 65_507;
+/// The most datagrams one `send_many` step sends.
+pub const MAX_SEND_COUNT: u64 = 10_000_000;
 /// The longest host name.
 const MAX_HOST_NAME: usize = 32;
 
@@ -552,6 +554,8 @@ struct StepFields {
     to: Option<String>,
     family: Option<Family>,
     bytes: Option<u32>,
+    count: Option<u64>,
+    every_ms: Option<u64>,
     of: Option<String>,
     a: Option<String>,
     b: Option<String>,
@@ -829,6 +833,9 @@ fn check_step(hosts: &[String], i: usize, step: &Step) -> Result<(), Problem> {
         | Step::CommunicationError { host: h, .. } => host("host", h, false)?,
         Step::Send {
             from, to, bytes, ..
+        }
+        | Step::SendMany {
+            from, to, bytes, ..
         } => {
             host("from", from, false)?;
             host("to", to, false)?;
@@ -838,6 +845,12 @@ fn check_step(hosts: &[String], i: usize, step: &Step) -> Result<(), Problem> {
                     K::OutOfRange,
                     format!("a datagram has at most {MAX_DATAGRAM_BYTES} bytes (got {bytes})"),
                 )?;
+            }
+            if let Step::SendMany {
+                count, every_ms, ..
+            } = step
+            {
+                check_send_many(&base, t, *count, *every_ms)?;
             }
         }
         Step::DuplicateAddress { host: h, of, .. } => {
@@ -867,6 +880,32 @@ fn check_step(hosts: &[String], i: usize, step: &Step) -> Result<(), Problem> {
         Step::NetFaults { faults, .. } => check_net(&at(&base, &["faults"]), faults)?,
         Step::TaskTiming { timing, .. } => check_tasks(&at(&base, &["timing"]), timing)?,
         Step::Heal { .. } | Step::Advance { .. } => {}
+    }
+    Ok(())
+}
+
+fn check_send_many(base: &[Seg], at_ms: u64, count: u64, every_ms: u64) -> Result<(), Problem> {
+    use LoadErrorKind as K;
+    if count == 0 || count > MAX_SEND_COUNT {
+        problem(
+            at(base, &["count"]),
+            K::OutOfRange,
+            format!("`count` is the number of datagrams, 1 to {MAX_SEND_COUNT} (got {count})"),
+        )?;
+    }
+    check_ms(at(base, &["every_ms"]), "`every_ms`", every_ms)?;
+    let last = (count - 1)
+        .checked_mul(every_ms)
+        .and_then(|d| d.checked_add(at_ms));
+    if last.is_none_or(|t| t > MAX_STEP_MS) {
+        let when = last.map_or_else(|| "beyond".to_string(), |t| format!("at {t} ms, after"));
+        problem(
+            at(base, &["count"]),
+            K::OutOfRange,
+            format!(
+                "the last of {count} datagrams, {every_ms} ms apart from {at_ms} ms, would go {when} one day ({MAX_STEP_MS} ms); steps happen within one day"
+            ),
+        )?;
     }
     Ok(())
 }

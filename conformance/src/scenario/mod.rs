@@ -14,7 +14,7 @@ mod schema;
 
 pub use load::{
     load, load_with, parse, parse_with, LoadError, LoadErrorKind, MAX_DATAGRAM_BYTES,
-    MAX_FILE_BYTES, MAX_HOSTS, MAX_STEP_MS,
+    MAX_FILE_BYTES, MAX_HOSTS, MAX_SEND_COUNT, MAX_STEP_MS,
 };
 pub use run::{
     check_expectations, covered_rules, kept_rules, run, sim_config, to_pretty_json, ScenarioRun,
@@ -137,6 +137,27 @@ pub enum Step {
         #[schemars(range(max = 65_507))]
         bytes: u32,
     },
+    /// An application on `from` sends `count` datagrams of `bytes` random
+    /// bytes each to `to`'s first interface address of `family`: the first
+    /// at `at_ms`, then one every `every_ms`. The same as `count` `send`
+    /// steps written at this place in the file, in one step.
+    SendMany {
+        #[schemars(range(max = 86_400_000))]
+        at_ms: u64,
+        from: String,
+        to: String,
+        #[serde(default)]
+        family: Family,
+        #[schemars(range(max = 65_507))]
+        bytes: u32,
+        /// How many datagrams (the last one goes at `at_ms + (count - 1) ×
+        /// every_ms`, within one day).
+        #[schemars(range(min = 1, max = 10_000_000))]
+        count: u64,
+        /// Milliseconds between two datagrams (0: all at `at_ms`).
+        #[schemars(range(max = 86_400_000))]
+        every_ms: u64,
+    },
     /// A stable-unicast-address notification: `host`'s first interface gets another address.
     AddressAdd {
         #[schemars(range(max = 86_400_000))]
@@ -249,6 +270,7 @@ impl Step {
             | Step::StopProvider { at_ms, .. }
             | Step::Listen { at_ms, .. }
             | Step::Send { at_ms, .. }
+            | Step::SendMany { at_ms, .. }
             | Step::AddressAdd { at_ms, .. }
             | Step::AddressRemove { at_ms, .. }
             | Step::DuplicateAddress { at_ms, .. }
@@ -263,7 +285,41 @@ impl Step {
         }
     }
 
-    /// The simulator action it schedules.
+    /// When its last action happens (the one action of most steps; the
+    /// last datagram of `send_many`).
+    pub fn last_ms(&self) -> u64 {
+        match self {
+            Step::SendMany {
+                at_ms,
+                count,
+                every_ms,
+                ..
+            } => at_ms.saturating_add(count.saturating_sub(1).saturating_mul(*every_ms)),
+            other => other.at_ms(),
+        }
+    }
+
+    /// How many times, how many ms apart, its action happens: `(1, 0)`
+    /// for every step but `send_many`.
+    pub fn repeat(&self) -> (u64, u64) {
+        match self {
+            Step::SendMany {
+                count, every_ms, ..
+            } => (*count, *every_ms),
+            _ => (1, 0),
+        }
+    }
+
+    /// Every action it schedules, with its time, in order (for runners
+    /// that cannot schedule a repetition as one).
+    pub fn occurrences(&self) -> impl Iterator<Item = (u64, cpsim_sim::Action)> + '_ {
+        let (count, every) = self.repeat();
+        let action = self.action();
+        (0..count).map(move |k| (self.at_ms() + k * every, action.clone()))
+    }
+
+    /// The simulator action it schedules (`send_many`: each datagram's;
+    /// see [`Step::repeat`]).
     pub fn action(&self) -> cpsim_sim::Action {
         use cpsim_sim::Action as A;
         match self.clone() {
@@ -271,6 +327,13 @@ impl Step {
             Step::StopProvider { host, .. } => A::StopProvider { host },
             Step::Listen { host, on, .. } => A::Listen { host, on },
             Step::Send {
+                from,
+                to,
+                family,
+                bytes,
+                ..
+            }
+            | Step::SendMany {
                 from,
                 to,
                 family,

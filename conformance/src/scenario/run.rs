@@ -48,9 +48,10 @@ pub fn sim_config(s: &Scenario, clock: ClockMode) -> Config {
 /// Runs `s` with providers made by `factory`, in `clock` mode (virtual time
 /// unless the provider needs the wall clock), and checks its expectations.
 ///
-/// Steps are scheduled in time order; steps with the same time keep their
-/// order in the file and all run before anything the run itself schedules
-/// for that same instant. The run goes to the last step's time, then
+/// Steps run in time order; steps with the same time keep their order in
+/// the file and all run before anything the run itself schedules for that
+/// same instant (a `send_many` step's datagrams each run as a `send` step
+/// in its place would). The run goes to the last step's time, then
 /// [`Sim::finish`] drains (`platform.drain_ms`), stops every provider that
 /// is still running and makes the final checks.
 pub fn run(s: &Scenario, factory: Arc<dyn ProviderFactory>, clock: ClockMode) -> ScenarioRun {
@@ -87,13 +88,20 @@ pub fn run(s: &Scenario, factory: Arc<dyn ProviderFactory>, clock: ClockMode) ->
     }
     let hosts: Vec<&str> = s.hosts.iter().map(String::as_str).collect();
     let sim = Sim::new(sim_config(s, clock), &hosts, factory);
-    let mut steps: Vec<&super::Step> = s.steps.iter().collect();
-    // A stable sort: equal times keep file order.
-    steps.sort_by_key(|st| st.at_ms());
+    // Everything is scheduled before the run starts, in file order: the
+    // queue runs events by time, then in the order they were scheduled, so
+    // steps run by time, and in file order at an instant (a `send_many`'s
+    // datagrams too, each where one `send` step in its place would be).
     let mut last = 0;
-    for st in steps {
-        last = last.max(st.at_ms());
-        sim.schedule(Nanos::from_millis(st.at_ms()), st.action());
+    for st in &s.steps {
+        last = last.max(st.last_ms());
+        let at = Nanos::from_millis(st.at_ms());
+        match st.repeat() {
+            (1, _) => sim.schedule(at, st.action()),
+            (count, every) => {
+                sim.schedule_repeated(at, Nanos::from_millis(every), count, st.action())
+            }
+        }
     }
     sim.run_until(Nanos::from_millis(last));
     let mut outcome = sim.finish();
@@ -228,7 +236,7 @@ pub fn check_expectations(e: &Expect, outcome: &Outcome) -> Vec<String> {
 
     if let Some(order) = &e.callbacks_in_order {
         if let Some(f) = check_order(order, outcome) {
-            failures.push(f);
+            failures.push(f + &gap_note(outcome));
         }
     }
 
@@ -249,14 +257,16 @@ pub fn check_expectations(e: &Expect, outcome: &Outcome) -> Vec<String> {
         if !reasons.contains(&want) {
             if reasons.is_empty() {
                 failures.push(format!(
-                    "expected a session to end with {} but no TERMINATE_SESSION_INDICATION was delivered",
-                    reason_name(want)
+                    "expected a session to end with {} but no TERMINATE_SESSION_INDICATION was delivered{}",
+                    reason_name(want),
+                    gap_note(outcome)
                 ));
             } else {
                 failures.push(format!(
-                    "expected a session to end with {} but TERMINATE_SESSION_INDICATION only came with {}",
+                    "expected a session to end with {} but TERMINATE_SESSION_INDICATION only came with {}{}",
                     reason_name(want),
-                    list(reasons.iter().map(|r| reason_name(*r)))
+                    list(reasons.iter().map(|r| reason_name(*r))),
+                    gap_note(outcome)
                 ));
             }
         }
@@ -271,6 +281,26 @@ pub fn check_expectations(e: &Expect, outcome: &Outcome) -> Vec<String> {
         }
     }
     failures
+}
+
+/// For an expectation read from the trace: what a long run's trace left out.
+fn gap_note(outcome: &Outcome) -> String {
+    let Some(o) = &outcome.trace.omitted else {
+        return String::new();
+    };
+    let ev = &outcome.trace.events;
+    // The steps just before and just after the gap.
+    let before =
+        o.at.checked_sub(1)
+            .and_then(|k| ev.get(k))
+            .map_or(0, |e| e.step);
+    let after = ev.get(o.at).map_or(0, |e| e.step);
+    format!(
+        " (the run outgrew its trace, which left out {} events, steps {} to {}; they were not searched)",
+        o.events,
+        before + 1,
+        after.saturating_sub(1)
+    )
 }
 
 /// Whether the callbacks of `order` appear in the trace in that order (as a

@@ -674,7 +674,7 @@ impl Sim {
                 }
             }
             Ev::IndicateDone { pending } => traffic::indicate_done(&self.shared, pending),
-            Ev::Action(a) => self.action(a),
+            Ev::Action(a) => self.action(&a),
             Ev::Repeat {
                 action,
                 at,
@@ -682,13 +682,16 @@ impl Sim {
                 left,
                 seq,
             } => {
+                self.action(&action);
                 if left > 1 {
+                    // Its sequence number was reserved: queued now or before
+                    // the action ran, it pops in the same place.
                     let next = at.saturating_add(every);
                     self.shared.world.lock().queue.push_reserved(
                         next,
                         seq + 1,
                         Ev::Repeat {
-                            action: action.clone(),
+                            action,
                             at: next,
                             every,
                             left: left - 1,
@@ -696,15 +699,14 @@ impl Sim {
                         },
                     );
                 }
-                self.action(action)
             }
         }
     }
 
-    fn action(&self, a: Action) {
+    fn action(&self, a: &Action) {
         match a {
-            Action::StartProvider { host } => self.start_provider(&host),
-            Action::StopProvider { host } => self.stop_provider(&host),
+            Action::StartProvider { host } => self.start_provider(host),
+            Action::StopProvider { host } => self.stop_provider(host),
             other => self.shared.world.lock().platform_action(other),
         }
     }

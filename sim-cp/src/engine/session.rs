@@ -651,7 +651,7 @@ impl World {
     }
 
     /// A platform-side action of a schedule.
-    pub fn platform_action(&mut self, a: Action) {
+    pub fn platform_action(&mut self, a: &Action) {
         let host_of = |w: &mut World, name: &str| -> Option<u8> {
             let h = w.host_index(name);
             if h.is_none() {
@@ -667,12 +667,12 @@ impl World {
         };
         match a {
             Action::Listen { host, on } => {
-                let Some(h) = host_of(self, &host) else {
+                let Some(h) = host_of(self, host) else {
                     return;
                 };
-                self.hosts[h as usize].listening = on;
+                self.hosts[h as usize].listening = *on;
                 self.mark_host(h);
-                self.record(h, 0, What::Listen { on });
+                self.record(h, 0, What::Listen { on: *on });
                 if !on {
                     self.request_dormancy_if_idle(h);
                 }
@@ -684,26 +684,26 @@ impl World {
                 family,
                 bytes,
             } => {
-                let (Some(f), Some(t)) = (host_of(self, &from), host_of(self, &to)) else {
+                let (Some(f), Some(t)) = (host_of(self, from), host_of(self, to)) else {
                     return;
                 };
-                self.app_send(f, t, family, bytes);
+                self.app_send(f, t, *family, *bytes);
                 self.pump_host(f);
             }
             Action::AddressAdd { host } => {
-                let Some(h) = host_of(self, &host) else {
+                let Some(h) = host_of(self, host) else {
                     return;
                 };
                 self.address_change(h, None, true);
             }
             Action::AddressRemove { host } => {
-                let Some(h) = host_of(self, &host) else {
+                let Some(h) = host_of(self, host) else {
                     return;
                 };
                 self.address_change(h, None, false);
             }
             Action::DuplicateAddress { host, of } => {
-                let (Some(h), Some(o)) = (host_of(self, &host), host_of(self, &of)) else {
+                let (Some(h), Some(o)) = (host_of(self, host), host_of(self, of)) else {
                     return;
                 };
                 let theirs = self.hosts[o as usize]
@@ -723,7 +723,7 @@ impl World {
                 }
             }
             Action::Dormant { host } => {
-                let Some(h) = host_of(self, &host) else {
+                let Some(h) = host_of(self, host) else {
                     return;
                 };
                 for k in 0..self.hosts[h as usize].insts.len() {
@@ -747,7 +747,7 @@ impl World {
                 self.pump_host(h);
             }
             Action::CommunicationError { host } => {
-                let Some(h) = host_of(self, &host) else {
+                let Some(h) = host_of(self, host) else {
                     return;
                 };
                 self.record(h, 0, What::CommunicationError);
@@ -763,7 +763,7 @@ impl World {
                 }
             }
             Action::Shutdown { host } => {
-                let Some(h) = host_of(self, &host) else {
+                let Some(h) = host_of(self, host) else {
                     return;
                 };
                 self.hosts[h as usize].shutdown = true;
@@ -776,7 +776,7 @@ impl World {
                 }
             }
             Action::Partition { a, b } => {
-                let (Some(x), Some(y)) = (host_of(self, &a), host_of(self, &b)) else {
+                let (Some(x), Some(y)) = (host_of(self, a), host_of(self, b)) else {
                     return;
                 };
                 let now = self.now;
@@ -811,7 +811,7 @@ impl World {
                 if faults.loss > 0.0 {
                     self.net.last_drop = Some(self.now);
                 }
-                self.net.faults = faults;
+                self.net.faults = faults.clone();
             }
             Action::TaskTiming { timing } => {
                 self.record(
@@ -821,7 +821,7 @@ impl World {
                         text: format!("harness: task timing now {timing:?}"),
                     },
                 );
-                self.cfg.tasks = timing;
+                self.cfg.tasks = timing.clone();
             }
             Action::Advance => {}
             Action::StartProvider { .. } | Action::StopProvider { .. } => {
