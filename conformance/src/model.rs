@@ -62,9 +62,70 @@ pub struct Finding {
     pub fingerprint: String,
     /// The first violation of this fingerprint in the minimal case (or as found).
     pub violation: Violation,
-    /// How many cases showed it.
+    /// How many cases showed it (each case counted once).
     pub cases: u64,
+    /// The global index of the first case that showed it (the one shrunk).
+    #[serde(default)]
+    pub first_case: u64,
+    /// Whether it was the earliest violation of some case's trace (a root
+    /// cause); `false` when it only ever followed another violation.
+    #[serde(default)]
+    pub root_cause: bool,
     pub minimal: Option<MinimalCase>,
+}
+
+fn default_lanes() -> u32 {
+    crate::certify::LANES
+}
+
+/// One shard of a partitioned run: `index` of `count` (1-based, `K/N` on
+/// the command line). It runs the lanes with `lane % count == index - 1`.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Partition {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Partition {
+    /// `K/N`, with `1 <= K <= N <= LANES` (more shards than lanes would
+    /// leave some shards nothing to run).
+    pub fn new(index: u32, count: u32) -> Result<Partition, String> {
+        let lanes = crate::certify::LANES;
+        if count == 0 || count > lanes {
+            return Err(format!(
+                "a run has {lanes} lanes, so it splits into 1 to {lanes} shards (got {count})"
+            ));
+        }
+        if index == 0 || index > count {
+            return Err(format!(
+                "shard {index} of {count}: shards are numbered 1 to {count}"
+            ));
+        }
+        Ok(Partition { index, count })
+    }
+
+    /// Whether this shard runs lane `lane`.
+    pub fn owns(&self, lane: u32) -> bool {
+        lane % self.count == self.index - 1
+    }
+}
+
+impl std::fmt::Display for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Partition {
+    type Err = String;
+    /// `K/N`, e.g. `2/4`.
+    fn from_str(s: &str) -> Result<Partition, String> {
+        let bad = || format!("`{s}`: a partition is K/N, e.g. 2/4 (shard 2 of 4)");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let k: u32 = k.trim().parse().map_err(|_| bad())?;
+        let n: u32 = n.trim().parse().map_err(|_| bad())?;
+        Partition::new(k, n)
+    }
 }
 
 /// A whole certification run.
@@ -74,7 +135,21 @@ pub struct Certification {
     pub verdict: Verdict,
     pub strict: bool,
     pub seed: u64,
+    /// Cases that ran (this shard's, in a partitioned run).
     pub cases: u64,
+    /// The whole run's budget (`--cases`), over every shard.
+    #[serde(default)]
+    pub budget: u64,
+    /// The run's lanes (see `certify::LANES`).
+    #[serde(default = "default_lanes")]
+    pub lanes: u32,
+    /// Which shard this is, when the run was partitioned.
+    #[serde(default)]
+    pub partition: Option<Partition>,
+    /// Why this is not the whole run (interrupted, shards missing); `None`
+    /// when it is.
+    #[serde(default)]
+    pub incomplete: Option<String>,
     pub elapsed_s: f64,
     /// One entry per rule of the catalogue, in catalogue order.
     pub rules: Vec<RuleStat>,

@@ -130,6 +130,8 @@ fn certification() -> Certification {
             fingerprint: "COMP-3/SEND_BUFFERS/pended".into(),
             violation,
             cases: 3,
+            first_case: 4,
+            root_cause: true,
             minimal: Some(MinimalCase {
                 scenario: scenario(),
                 trace,
@@ -150,6 +152,8 @@ fn certification() -> Certification {
                 message: "ADD of 25.2.1.1, already held by A#1, succeeded".into(),
             },
             cases: 1,
+            first_case: 9,
+            root_cause: true,
             minimal: None,
         },
     ];
@@ -159,6 +163,10 @@ fn certification() -> Certification {
         strict: false,
         seed: 7,
         cases: 12,
+        budget: 12,
+        lanes: cpsim_certify::certify::LANES,
+        partition: None,
+        incomplete: None,
         elapsed_s: 1.25,
         rules,
         findings,

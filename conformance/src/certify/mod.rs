@@ -1,40 +1,73 @@
 //! Certification: many generated schedules against one provider, every rule
 //! checked on every case, each distinct violation shrunk to a minimal
-//! schedule, saved as a scenario file and replayed for determinism.
+//! scenario, saved as a scenario file and replayed for determinism.
 //!
-//! Order of work: cases are generated up front from the seed (so a seed
-//! names a run), run on every core, aggregated in case order (so the result
-//! does not depend on thread timing), then each new fingerprint's first case
-//! is shrunk with proptest's value tree.
+//! ## Lanes
+//!
+//! A run of one seed is [`LANES`] *lanes* (a constant: never the thread
+//! count). Lane `l` is an independent, deterministic stream of cases from
+//! its own [`CaseSource`], made from a [`LaneSpec`] seeded by (seed, `l`);
+//! the lane's `r`-th case has the global index `r * LANES + l`. A source's
+//! next case may depend only on its own earlier cases and what they showed
+//! ([`CaseSource::observe`]). The budget ([`Config::cases`]) is split over the
+//! lanes by [`lane_budget`], so the global indices are exactly `0..cases`.
+//!
+//! Worker threads take one case at a time from the least advanced idle lane.
+//! Each lane *folds* its own results: rule counters, and per fingerprint the
+//! first case that showed it, in how many cases it was seen, and whether it
+//! was ever a case's first violation (a root cause). Lanes are merged in
+//! lane order; for a fingerprint the case with the smallest global index is
+//! kept. Every part of that merge is a sum, a minimum or an "or", so the
+//! result depends neither on the thread count nor on timing, and a sharded
+//! run ([`Config::partition`]: the lanes with `l % n == k - 1`) merges with
+//! [`crate::merge`] into exactly the unsharded result.
+//!
+//! Memory stays flat in the number of cases: a case's trace is dropped as
+//! soon as it is folded; a run keeps counters and one scenario per
+//! fingerprint. Findings are then shrunk one by one, on scenarios
+//! (`shrink.rs`), root causes first.
+//!
+//! [`Config::stop`] interrupts a run: no case starts after it is set, and
+//! the certification of what ran comes back marked incomplete.
 
 mod coverage;
 mod matrix;
 mod message;
 mod shrink;
+mod source;
 mod strategy;
 
 pub use coverage::{exercised, REQUIRED};
 pub use matrix::{kill_matrix, Row};
+pub use source::{lane_rng, CaseSource, CaseSummary, LaneSpec, PlainSource, SourceMaker};
 pub use strategy::{case, net, timing, Shape};
 
-use crate::model::{Certification, Finding, RuleStat};
+use crate::model::{Certification, Finding, Partition, RuleStat};
 use crate::scenario::{self, Scenario};
 use cpsim_sim::abi::E_PENDING_IO;
 use cpsim_sim::rules::Binds;
 use cpsim_sim::trace::What;
 use cpsim_sim::{ClockMode, ProviderFactory, RuleId, Trace, Violation};
-use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::{Config as PtConfig, RngAlgorithm, TestRng, TestRunner};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
+
+/// The number of lanes of every run (see the module docs).
+pub const LANES: u32 = 16;
+
+/// Lane `lane`'s share of a budget of `cases`: `cases / LANES`, plus one
+/// for the first `cases % LANES` lanes.
+pub fn lane_budget(cases: u64, lane: u32) -> u64 {
+    let lanes = u64::from(LANES);
+    cases / lanes + u64::from(u64::from(lane) < cases % lanes)
+}
 
 /// How to certify.
 #[derive(Clone)]
 pub struct Config {
-    /// Generated cases.
+    /// Generated cases (over every shard of a partitioned run).
     pub cases: u64,
     /// The run's seed (None: from the clock; always printed).
     pub seed: Option<u64>,
@@ -46,10 +79,17 @@ pub struct Config {
     pub regressions: Option<PathBuf>,
     /// The shape of generated cases.
     pub shape: Shape,
-    /// At most this many shrink steps per finding.
+    /// At most this many shrink candidates run per finding.
     pub shrink_steps: u32,
     /// Called after each case with (done, total).
     pub progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
+    /// Where each lane's cases come from (None: [`PlainSource`]).
+    pub source: Option<SourceMaker>,
+    /// Run only this shard's lanes (`--partition K/N`).
+    pub partition: Option<Partition>,
+    /// Set it (e.g. on Ctrl-C) to stop: no case starts after it is set, no
+    /// more shrinking is done, and the result is marked incomplete.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for Config {
@@ -63,7 +103,18 @@ impl Default for Config {
             shape: Shape::default(),
             shrink_steps: 400,
             progress: None,
+            source: None,
+            partition: None,
+            stop: None,
         }
+    }
+}
+
+impl Config {
+    fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
     }
 }
 
@@ -76,6 +127,7 @@ impl std::fmt::Debug for Config {
             .field("threads", &self.threads)
             .field("regressions", &self.regressions)
             .field("shape", &self.shape)
+            .field("partition", &self.partition)
             .finish_non_exhaustive()
     }
 }
@@ -132,13 +184,13 @@ pub fn certify(
     certify_subject(&Subject::new(&name, make), cfg)
 }
 
-struct CaseResult {
-    violations: Vec<Violation>,
-    trace: Trace,
-    exercised: Vec<RuleId>,
+pub(crate) struct CaseResult {
+    pub(crate) violations: Vec<Violation>,
+    pub(crate) trace: Trace,
+    pub(crate) exercised: Vec<RuleId>,
 }
 
-fn run_case(subject: &Subject, s: &Scenario) -> CaseResult {
+pub(crate) fn run_case(subject: &Subject, s: &Scenario) -> CaseResult {
     let r = match &subject.external {
         Some(ext) => {
             let mut s = s.clone();
@@ -186,39 +238,244 @@ pub fn fingerprint(v: &Violation, trace: &Trace) -> String {
     format!("{}/{}/{}", v.rule, cb, mode)
 }
 
-fn seed_rng(seed: u64) -> TestRng {
-    let mut bytes = [0u8; 32];
-    bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    bytes[8..16].copy_from_slice(&(!seed).to_le_bytes());
-    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
+/// One fingerprint as a lane (or a whole run) saw it.
+#[derive(Clone)]
+struct Found {
+    /// The global index of the first case that showed it.
+    first: u64,
+    /// That case.
+    case: Scenario,
+    /// Its first violation of this fingerprint.
+    violation: Violation,
+    /// Cases that showed it (each counted once).
+    cases: u64,
+    /// Whether it was some case's first violation.
+    root: bool,
+}
+
+/// What a lane (or a whole run) keeps of its cases.
+struct Fold {
+    ran: u64,
+    exercised: Vec<u64>,
+    violated: Vec<u64>,
+    found: BTreeMap<String, Found>,
+}
+
+impl Fold {
+    fn new() -> Fold {
+        let n = RuleId::all().count();
+        Fold {
+            ran: 0,
+            exercised: vec![0; n],
+            violated: vec![0; n],
+            found: BTreeMap::new(),
+        }
+    }
+
+    /// Adds case `index` (a lane adds its cases in increasing index order).
+    fn add(&mut self, index: u64, case: &Scenario, r: &CaseResult, fps: &[String]) {
+        self.ran += 1;
+        for id in &r.exercised {
+            self.exercised[id.index()] += 1;
+        }
+        let mut rules = BTreeSet::new();
+        for v in &r.violations {
+            if rules.insert(v.rule) {
+                self.violated[v.rule.index()] += 1;
+                // A violated rule was exercised, whatever the trace shows.
+                if !r.exercised.contains(&v.rule) {
+                    self.exercised[v.rule.index()] += 1;
+                }
+            }
+        }
+        // The root cause: the earliest violation of the trace.
+        let root = r
+            .violations
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, v)| v.step)
+            .map(|(k, _)| k);
+        let mut seen = BTreeSet::new();
+        for (k, (v, fp)) in r.violations.iter().zip(fps).enumerate() {
+            let is_root = root == Some(k);
+            let first_time = seen.insert(fp);
+            match self.found.get_mut(fp) {
+                Some(f) => {
+                    f.cases += u64::from(first_time);
+                    f.root |= is_root;
+                }
+                None => {
+                    self.found.insert(
+                        fp.clone(),
+                        Found {
+                            first: index,
+                            case: case.clone(),
+                            violation: v.clone(),
+                            cases: 1,
+                            root: is_root,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Adds another fold (sums, the smallest first index, "or").
+    fn merge(&mut self, other: Fold) {
+        self.ran += other.ran;
+        for (a, b) in self.exercised.iter_mut().zip(other.exercised) {
+            *a += b;
+        }
+        for (a, b) in self.violated.iter_mut().zip(other.violated) {
+            *a += b;
+        }
+        for (fp, f) in other.found {
+            match self.found.get_mut(&fp) {
+                Some(e) => {
+                    e.cases += f.cases;
+                    e.root |= f.root;
+                    if f.first < e.first {
+                        e.first = f.first;
+                        e.case = f.case;
+                        e.violation = f.violation;
+                    }
+                }
+                None => {
+                    self.found.insert(fp, f);
+                }
+            }
+        }
+    }
+}
+
+/// One lane of a run in progress.
+struct Lane {
+    lane: u32,
+    budget: u64,
+    done: u64,
+    exhausted: bool,
+    source: Box<dyn CaseSource>,
+    fold: Fold,
+}
+
+impl Lane {
+    fn finished(&self) -> bool {
+        self.exhausted || self.done >= self.budget
+    }
+
+    /// Runs the lane's next case.
+    fn step(&mut self, subject: &Subject) {
+        let Some(case) = self.source.next_case() else {
+            self.exhausted = true;
+            return;
+        };
+        let index = self.done * u64::from(LANES) + u64::from(self.lane);
+        let r = run_case(subject, &case);
+        let fps: Vec<String> = r
+            .violations
+            .iter()
+            .map(|v| fingerprint(v, &r.trace))
+            .collect();
+        self.source.observe(
+            &case,
+            &CaseSummary {
+                index,
+                exercised: &r.exercised,
+                fingerprints: &fps,
+                trace: &r.trace,
+            },
+        );
+        self.fold.add(index, &case, &r, &fps);
+        self.done += 1;
+    }
+}
+
+/// Runs every lane to its budget (or until `cfg.stop`) on `threads`
+/// threads, this one included. Returns the lanes in lane order.
+fn run_lanes(subject: &Subject, cfg: &Config, lanes: Vec<Lane>, threads: usize) -> Vec<Lane> {
+    let total: u64 = lanes.iter().map(|l| l.budget).sum();
+    let done = AtomicU64::new(0);
+    // Idle lanes are `Some`; a lane a worker is running is `None` meanwhile.
+    let board = parking_lot::Mutex::new(lanes.into_iter().map(Some).collect::<Vec<_>>());
+    let returned = parking_lot::Condvar::new();
+    let work = || loop {
+        if cfg.stopped() {
+            return;
+        }
+        let (slot, mut lane) = {
+            let mut b = board.lock();
+            loop {
+                // The least advanced idle lane with work left, lowest number first.
+                let pick = b
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, l)| l.as_ref().filter(|l| !l.finished()).map(|l| (l.done, i)))
+                    .min();
+                if let Some((_, i)) = pick {
+                    break (i, b[i].take().expect("an idle lane"));
+                }
+                if b.iter().all(Option::is_some) || cfg.stopped() {
+                    return; // every lane finished
+                }
+                returned.wait(&mut b);
+            }
+        };
+        lane.step(subject);
+        board.lock()[slot] = Some(lane);
+        returned.notify_all();
+        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(p) = &cfg.progress {
+            p(d, total);
+        }
+    };
+    if threads <= 1 {
+        work();
+    } else {
+        std::thread::scope(|sc| {
+            for _ in 1..threads {
+                sc.spawn(work);
+            }
+            work();
+        });
+    }
+    board
+        .into_inner()
+        .into_iter()
+        .map(|l| l.expect("every lane is back"))
+        .collect()
 }
 
 /// Certifies `subject` (see [`certify`]).
 pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
     let started = Instant::now();
-    let seed = cfg.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1)
-    });
+    let seed = cfg.seed.unwrap_or_else(clock_seed);
     let shape = match subject.clock {
         ClockMode::RealTime => cfg.shape.clone().real_time(),
         ClockMode::Virtual => cfg.shape.clone(),
     };
-    let strategy = strategy::case(subject.name.clone(), shape);
-    let mut runner = TestRunner::new_with_rng(
-        PtConfig {
-            failure_persistence: None,
-            ..PtConfig::default()
-        },
-        seed_rng(seed),
-    );
-    // Cases are generated in order from the seed on this thread, and run as
-    // soon as each exists: on this thread alone (one thread), or on every
-    // core while the next ones are generated. Results land in case order,
-    // so neither choice changes the outcome.
-    let n = cfg.cases as usize;
+    let maker = cfg.source.clone().unwrap_or_else(PlainSource::maker);
+    let lanes: Vec<Lane> = (0..LANES)
+        .filter(|l| cfg.partition.is_none_or(|p| p.owns(*l)))
+        .map(|lane| {
+            let spec = LaneSpec {
+                seed,
+                lane,
+                cases: lane_budget(cfg.cases, lane),
+                provider: subject.name.clone(),
+                shape: shape.clone(),
+            };
+            Lane {
+                lane,
+                budget: spec.cases,
+                done: 0,
+                exhausted: false,
+                source: maker(&spec),
+                fold: Fold::new(),
+            }
+        })
+        .filter(|l| l.budget > 0)
+        .collect();
+    let planned: u64 = lanes.iter().map(|l| l.budget).sum();
     let threads = if cfg.threads == 0 {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -226,133 +483,45 @@ pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
     } else {
         cfg.threads
     };
-    let mut trees = Vec::with_capacity(n);
-    let done = AtomicUsize::new(0);
-    let slots: Vec<parking_lot::Mutex<Option<CaseResult>>> =
-        (0..n).map(|_| parking_lot::Mutex::new(None)).collect();
-    let run_one = |i: usize, s: &Scenario| {
-        *slots[i].lock() = Some(run_case(subject, s));
-        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Some(p) = &cfg.progress {
-            p(d as u64, n as u64);
-        }
-    };
-    let mut generate = || {
-        let tree = strategy
-            .new_tree(&mut runner)
-            .expect("the case strategy never rejects");
-        let case = tree.current();
-        trees.push(tree);
-        case
-    };
-    if threads <= 1 || n <= 1 {
-        for i in 0..n {
-            let case = generate();
-            run_one(i, &case);
-        }
-    } else {
-        // (queue of generated cases, generation finished). `threads - 1`
-        // workers run cases; this thread generates them, runs one itself
-        // whenever they pile up, and helps with the last ones.
-        let queue = parking_lot::Mutex::new((std::collections::VecDeque::new(), false));
-        let ready = parking_lot::Condvar::new();
-        let take = |wait: bool| {
-            let mut q = queue.lock();
-            loop {
-                if let Some(job) = q.0.pop_front() {
-                    return Some(job);
-                }
-                if q.1 || !wait {
-                    return None;
-                }
-                ready.wait(&mut q);
-            }
-        };
-        std::thread::scope(|sc| {
-            for _ in 1..threads.min(n) {
-                sc.spawn(|| {
-                    while let Some((i, case)) = take(true) {
-                        run_one(i, &case);
-                    }
-                });
-            }
-            for i in 0..n {
-                let case = generate();
-                let waiting = {
-                    let mut q = queue.lock();
-                    q.0.push_back((i, case));
-                    q.0.len()
-                };
-                ready.notify_one();
-                if waiting > threads {
-                    if let Some((i, case)) = take(false) {
-                        run_one(i, &case);
-                    }
-                }
-            }
-            queue.lock().1 = true;
-            ready.notify_all();
-            while let Some((i, case)) = take(false) {
-                run_one(i, &case);
-            }
-        });
-    }
-    let results: Vec<CaseResult> = slots
-        .into_iter()
-        .map(|m| m.into_inner().expect("every case ran"))
-        .collect();
+    let threads = threads.clamp(1, lanes.len().max(1));
+    let lanes = run_lanes(subject, &cfg, lanes, threads);
+    let cut_short = lanes.iter().any(|l| !l.finished());
 
-    // Aggregate in case order.
-    let mut stats: Vec<RuleStat> = RuleId::all()
+    // Merge the lanes in lane order.
+    let mut all = Fold::new();
+    for l in lanes {
+        all.merge(l.fold);
+    }
+    let stats: Vec<RuleStat> = RuleId::all()
         .map(|id| RuleStat {
             id,
-            exercised: 0,
-            violations: 0,
+            exercised: all.exercised[id.index()],
+            violations: all.violated[id.index()],
         })
         .collect();
-    let mut found: BTreeMap<String, (usize, Violation, u64, bool)> = BTreeMap::new();
-    for (i, r) in results.iter().enumerate() {
-        for id in &r.exercised {
-            stats[id.index()].exercised += 1;
-        }
-        let mut seen_rules = std::collections::BTreeSet::new();
-        for (k, v) in r.violations.iter().enumerate() {
-            if seen_rules.insert(v.rule) {
-                stats[v.rule.index()].violations += 1;
-                // A violated rule was exercised, whatever the trace shows.
-                if !r.exercised.contains(&v.rule) {
-                    stats[v.rule.index()].exercised += 1;
-                }
-            }
-            let fp = fingerprint(v, &r.trace);
-            let e = found.entry(fp).or_insert_with(|| (i, v.clone(), 0, false));
-            e.2 += 1;
-            e.3 |= k == 0;
-        }
-    }
-    // Root causes first: fingerprints that were some case's first violation,
-    // then by rule order.
-    let mut order: Vec<(String, (usize, Violation, u64, bool))> = found.into_iter().collect();
-    order.sort_by_key(|(_, (_, v, _, first))| (!*first, v.rule));
 
+    // Root causes first, then by rule, then in the order they were found.
+    let mut order: Vec<(String, Found)> = all.found.into_iter().collect();
+    order.sort_by(|(fa, a), (fb, b)| {
+        (!a.root, a.violation.rule, a.first, fa).cmp(&(!b.root, b.violation.rule, b.first, fb))
+    });
     let mut findings = Vec::new();
-    for (fp, (case_idx, violation, count, _)) in order {
-        let minimal = shrink::shrink(
-            subject,
-            &mut trees[case_idx],
-            &fp,
-            &cfg,
-            seed,
-            findings.len(),
-        );
-        let violation = minimal
-            .as_ref()
-            .and_then(|m| shrink::first_with_fingerprint(&m.0, &fp))
-            .unwrap_or(violation);
+    let mut unshrunk = 0;
+    for (fp, f) in order {
+        let budget = if cfg.stopped() {
+            unshrunk += 1;
+            0
+        } else {
+            cfg.shrink_steps
+        };
+        let minimal = shrink::minimal_case(subject, f.case, f.first, &fp, &cfg, seed, budget);
+        let violation = minimal.as_ref().map(|m| m.0.clone()).unwrap_or(f.violation);
         findings.push(Finding {
             fingerprint: fp,
             violation,
-            cases: count,
+            cases: f.cases,
+            first_case: f.first,
+            root_cause: f.root,
             minimal: minimal.map(|m| m.1),
         });
     }
@@ -363,15 +532,35 @@ pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
         .filter(|r| stats[r.index()].exercised == 0 && r.rule().binds == Binds::Provider)
         .collect();
     let verdict = Certification::compute_verdict(&stats, &unexercised, cfg.strict);
+    let incomplete = match (cut_short, unshrunk) {
+        (false, 0) => None,
+        (true, _) => Some(format!("interrupted after {} of {planned} cases", all.ran)),
+        (false, n) => Some(format!(
+            "interrupted while shrinking: {n} finding{} not shrunk",
+            if n == 1 { "" } else { "s" }
+        )),
+    };
     Certification {
         provider: subject.name.clone(),
         verdict,
         strict: cfg.strict,
         seed,
-        cases: cfg.cases,
+        cases: all.ran,
+        budget: cfg.cases,
+        lanes: LANES,
+        partition: cfg.partition,
+        incomplete,
         elapsed_s: started.elapsed().as_secs_f64(),
         rules: stats,
         findings,
         unexercised,
     }
+}
+
+/// A seed from the clock (what a run without `--seed` uses).
+pub fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
 }

@@ -1,96 +1,320 @@
-//! Shrinking a finding: its first case made smaller while it still shows
-//! the same fingerprint, saved as a scenario file, and rerun to check that
-//! it replays.
+//! Shrinking a finding, on scenarios: the first case that showed a
+//! fingerprint is made smaller while it still shows it, then saved as a
+//! scenario file whose expectations say what a replay of that file sees,
+//! and replayed from its text to check that it does.
+//!
+//! The shrinker works on a [`Scenario`], not on a generator's value tree, so
+//! any case can be shrunk: generated, mutated or loaded from a file. Each
+//! round proposes smaller variants, most reducing first — drop a host (and
+//! every step that names it), drop runs of steps (halves, quarters, … single
+//! steps), calm the network and task timing, seed 0, smaller datagrams,
+//! earlier steps — and keeps the first one that still shows the
+//! fingerprint. Every candidate goes through the scenario loader first (as
+//! the text it would be saved as, which must read back equal), so a saved
+//! file is never one the loader refuses. Every accepted candidate is smaller
+//! in a well-founded order, and at most `budget` candidates run.
 
 use super::{fingerprint, run_case, CaseResult, Config, Subject};
 use crate::model::MinimalCase;
-use crate::scenario::{self, Expect, FirstViolation, Scenario};
-use cpsim_sim::{ClockMode, RuleId, Violation};
-use proptest::strategy::ValueTree;
+use crate::scenario::{self, Expect, FirstViolation, Scenario, Step};
+use cpsim_sim::{ClockMode, Family, NetFaults, RuleId, TaskTiming, Violation};
+use std::collections::BTreeSet;
 
-pub(super) fn first_with_fingerprint(r: &CaseResult, fp: &str) -> Option<Violation> {
+/// The first violation of `r` with fingerprint `fp`.
+fn first_with_fingerprint(r: &CaseResult, fp: &str) -> Option<Violation> {
     r.violations
         .iter()
         .find(|v| fingerprint(v, &r.trace) == fp)
         .cloned()
 }
 
-/// Shrinks case `tree` while it still shows fingerprint `fp`; saves it;
-/// reruns it to check determinism.
-pub(super) fn shrink(
-    subject: &Subject,
-    tree: &mut impl ValueTree<Value = Scenario>,
-    fp: &str,
-    cfg: &Config,
-    seed: u64,
-    n: usize,
-) -> Option<(CaseResult, MinimalCase)> {
-    let shows = |s: &Scenario| -> Option<CaseResult> {
-        let r = run_case(subject, s);
-        r.violations
-            .iter()
-            .any(|v| fingerprint(v, &r.trace) == fp)
-            .then_some(r)
-    };
-    let mut best = tree.current();
-    let mut best_run = shows(&best)?;
-    let mut steps = 0;
-    if tree.simplify() {
-        loop {
-            steps += 1;
-            if steps > cfg.shrink_steps {
-                break;
-            }
-            let cand = tree.current();
-            match shows(&cand) {
-                Some(r) => {
-                    best = cand;
-                    best_run = r;
-                    if !tree.simplify() {
-                        break;
-                    }
-                }
-                None => {
-                    if !tree.complicate() {
-                        break;
-                    }
-                }
+/// Runs `s`; its result if it shows `fp`.
+fn shows(subject: &Subject, s: &Scenario, fp: &str) -> Option<CaseResult> {
+    let r = run_case(subject, s);
+    r.violations
+        .iter()
+        .any(|v| fingerprint(v, &r.trace) == fp)
+        .then_some(r)
+}
+
+/// Whether the loader accepts `s` as the text it would be saved as, and
+/// reads it back equal.
+pub(crate) fn loads_back(s: &Scenario) -> bool {
+    let text = scenario::to_pretty_json(s);
+    matches!(scenario::parse(&text, "shrink candidate"), Ok(back) if back == *s)
+}
+
+/// The hosts a step names.
+fn names(step: &Step, host: &str) -> bool {
+    match step {
+        Step::StartProvider { host: h, .. }
+        | Step::StopProvider { host: h, .. }
+        | Step::Listen { host: h, .. }
+        | Step::AddressAdd { host: h, .. }
+        | Step::AddressRemove { host: h, .. }
+        | Step::Dormant { host: h, .. }
+        | Step::Shutdown { host: h, .. }
+        | Step::CommunicationError { host: h, .. } => h == host,
+        Step::Send { from, to, .. } => from == host || to == host,
+        Step::DuplicateAddress { host: h, of, .. } => h == host || of == host,
+        Step::Partition { a, b, .. } => a == host || b == host,
+        Step::Heal { .. }
+        | Step::NetFaults { .. }
+        | Step::TaskTiming { .. }
+        | Step::Advance { .. } => false,
+    }
+}
+
+fn at_ms_mut(step: &mut Step) -> &mut u64 {
+    match step {
+        Step::StartProvider { at_ms, .. }
+        | Step::StopProvider { at_ms, .. }
+        | Step::Listen { at_ms, .. }
+        | Step::Send { at_ms, .. }
+        | Step::AddressAdd { at_ms, .. }
+        | Step::AddressRemove { at_ms, .. }
+        | Step::DuplicateAddress { at_ms, .. }
+        | Step::Dormant { at_ms, .. }
+        | Step::Shutdown { at_ms, .. }
+        | Step::CommunicationError { at_ms, .. }
+        | Step::Partition { at_ms, .. }
+        | Step::Heal { at_ms }
+        | Step::NetFaults { at_ms, .. }
+        | Step::TaskTiming { at_ms, .. }
+        | Step::Advance { at_ms } => at_ms,
+    }
+}
+
+/// Smaller variants of `s`, most reducing first. Each is smaller than `s`
+/// in the order (hosts, steps, then settings, sizes and times), so
+/// accepting candidates always ends.
+fn candidates(s: &Scenario) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    // Drop a host and every step that names it.
+    if s.hosts.len() > 1 {
+        for h in &s.hosts {
+            let mut c = s.clone();
+            c.hosts.retain(|x| x != h);
+            c.steps.retain(|st| !names(st, h));
+            if !c.steps.is_empty() {
+                out.push(c);
             }
         }
     }
-    // Pin the exact replay: the first violation of that fingerprint, at its step.
-    let v = first_with_fingerprint(&best_run, fp)?;
-    let mut s = best;
+    // Drop runs of steps: halves, quarters, … single steps.
+    let n = s.steps.len();
+    let mut size = n / 2;
+    while size >= 1 {
+        let mut start = 0;
+        while start < n {
+            let end = (start + size).min(n);
+            if end - start < n {
+                let mut c = s.clone();
+                c.steps.drain(start..end);
+                out.push(c);
+            }
+            start += size;
+        }
+        size /= 2;
+    }
+    // Calm settings.
+    let mut push_if = |c: Scenario| {
+        if c != *s {
+            out.push(c);
+        }
+    };
+    let quiet_net = NetFaults {
+        delay_ms: s.platform.net.delay_ms,
+        ..NetFaults::default()
+    };
+    for net in [NetFaults::default(), quiet_net] {
+        let mut c = s.clone();
+        c.platform.net = net;
+        push_if(c);
+    }
+    let mut c = s.clone();
+    c.platform.tasks = TaskTiming::default();
+    push_if(c);
+    let mut c = s.clone();
+    c.platform.seed = 0;
+    push_if(c);
+    // The whole schedule in half the time.
+    let mut c = s.clone();
+    for st in &mut c.steps {
+        let t = at_ms_mut(st);
+        *t /= 2;
+    }
+    push_if(c);
+    // One step at a time: smaller, plainer, earlier.
+    let mut times: Vec<u64> = s.steps.iter().map(Step::at_ms).collect();
+    times.sort_unstable();
+    for i in 0..n {
+        let mut variants: Vec<Step> = Vec::new();
+        match &s.steps[i] {
+            Step::Send {
+                at_ms,
+                from,
+                to,
+                family,
+                bytes,
+            } => {
+                let send = |family: Family, bytes: u32| Step::Send {
+                    at_ms: *at_ms,
+                    from: from.clone(),
+                    to: to.clone(),
+                    family,
+                    bytes,
+                };
+                if *bytes > 0 {
+                    variants.push(send(*family, 0));
+                    variants.push(send(*family, bytes / 2));
+                }
+                if *family == Family::V6 {
+                    variants.push(send(Family::V4, *bytes));
+                }
+            }
+            Step::TaskTiming { at_ms, .. } => variants.push(Step::TaskTiming {
+                at_ms: *at_ms,
+                timing: TaskTiming::default(),
+            }),
+            Step::NetFaults { at_ms, .. } => variants.push(Step::NetFaults {
+                at_ms: *at_ms,
+                faults: NetFaults::default(),
+            }),
+            _ => {}
+        }
+        let t = s.steps[i].at_ms();
+        // The latest time of another step before this one, and half the time.
+        let before = times.iter().copied().filter(|x| *x < t).max();
+        for earlier in [before, Some(t / 2)].into_iter().flatten() {
+            let mut st = s.steps[i].clone();
+            *at_ms_mut(&mut st) = earlier;
+            variants.push(st);
+        }
+        for v in variants {
+            let mut c = s.clone();
+            c.steps[i] = v;
+            push_if(c);
+        }
+    }
+    out
+}
+
+/// Shrinks `best` (which shows `fp`, as `run` says) with at most `budget`
+/// candidate runs.
+fn minimize(
+    subject: &Subject,
+    mut best: Scenario,
+    mut run: CaseResult,
+    fp: &str,
+    cfg: &Config,
+    budget: u32,
+) -> (Scenario, CaseResult) {
+    let mut tries = 0;
+    'rounds: loop {
+        let mut improved = false;
+        for c in candidates(&best) {
+            if tries >= budget || cfg.stopped() {
+                break 'rounds;
+            }
+            if !loads_back(&c) {
+                continue;
+            }
+            tries += 1;
+            if let Some(r) = shows(subject, &c, fp) {
+                best = c;
+                run = r;
+                improved = true;
+                break;
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+    (best, run)
+}
+
+/// A file name part from a fingerprint: `COMP-3/SEND_BUFFERS/pended` →
+/// `comp-3-send-buffers-pended`.
+fn slug(fp: &str) -> String {
+    let mut out = String::new();
+    for c in fp.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+/// Shrinks `case` (global index `index`) while it shows fingerprint `fp`,
+/// with at most `budget` candidate runs (0: not shrunk); saves it with the
+/// expectations its replay meets; replays the saved text to check that it
+/// does. `None` if `case` no longer shows `fp` when rerun (a flaky
+/// provider).
+pub(super) fn minimal_case(
+    subject: &Subject,
+    case: Scenario,
+    index: u64,
+    fp: &str,
+    cfg: &Config,
+    seed: u64,
+    budget: u32,
+) -> Option<(Violation, MinimalCase)> {
+    let run = shows(subject, &case, fp)?;
+    let steps_before = case.steps.len();
+    let (mut s, run) = minimize(subject, case, run, fp, cfg, budget);
+    let v = first_with_fingerprint(&run, fp)?;
     if let Some(ext) = &subject.external {
         ext.prepare(&mut s);
     }
-    let rules: std::collections::BTreeSet<RuleId> =
-        best_run.violations.iter().map(|v| v.rule).collect();
+    // What a replay will see: every rule that fired, and the earliest
+    // violation (which may be another rule's, when this finding is a
+    // consequence of it).
+    let first = run.violations.iter().min_by_key(|v| v.step)?;
+    let rules: BTreeSet<RuleId> = run.violations.iter().map(|v| v.rule).collect();
     s.name = format!("{} shrunk: {}", subject.name, fp);
+    let how = if budget == 0 {
+        format!("kept as found ({steps_before} steps; the run was interrupted before shrinking)")
+    } else {
+        format!("shrunk from {steps_before} to {} steps", s.steps.len())
+    };
     s.description = format!(
-        "Found by `cpsim certify --provider {} --seed {seed}` and shrunk to {} steps.",
-        subject.name,
-        s.steps.len()
+        "Found by `cpsim certify --provider {} --seed {seed} --cases {}` (case {index}), {how}.",
+        subject.name, cfg.cases
     );
     s.expect = Expect {
         violations: Some(rules.into_iter().collect()),
         first_violation: Some(FirstViolation {
-            rule: v.rule,
-            step: v.step,
+            rule: first.rule,
+            step: first.step,
         }),
         ..Expect::default()
     };
-    let deterministic = (subject.clock == ClockMode::Virtual)
-        .then(|| run_case(subject, &s).trace == best_run.trace);
+    let text = scenario::to_pretty_json(&s);
+    // Replay the file as the loader reads it: same trace, same violations.
+    let deterministic = (subject.clock == ClockMode::Virtual).then(|| {
+        scenario::parse(&text, "saved scenario").is_ok_and(|back| {
+            let again = run_case(subject, &back);
+            again.trace == run.trace
+                && again.violations.len() == run.violations.len()
+                && again
+                    .violations
+                    .iter()
+                    .zip(&run.violations)
+                    .all(|(a, b)| a.headline() == b.headline())
+        })
+    });
     let saved_to = cfg.regressions.as_ref().and_then(|dir| {
         let file = dir.join(format!(
-            "{}-{}-{:x}-{n}.json",
+            "{}-{seed:x}-{}-case{index}.json",
             subject.name,
-            v.rule.as_str().to_lowercase(),
-            seed
+            slug(fp)
         ));
         std::fs::create_dir_all(dir).ok()?;
-        std::fs::write(&file, scenario::to_pretty_json(&s)).ok()?;
+        std::fs::write(&file, &text).ok()?;
         Some(file)
     });
     let replay = match &saved_to {
@@ -100,15 +324,28 @@ pub(super) fn shrink(
             subject.name, cfg.cases
         ),
     };
-    let trace = best_run.trace.clone();
     Some((
-        best_run,
+        v,
         MinimalCase {
             scenario: s,
-            trace,
+            trace: run.trace,
             saved_to,
             replay,
             deterministic,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_file_name_safe() {
+        assert_eq!(
+            slug("COMP-3/SEND_BUFFERS/pended"),
+            "comp-3-send-buffers-pended"
+        );
+        assert_eq!(slug("LIFE-8/-/-"), "life-8");
+    }
 }

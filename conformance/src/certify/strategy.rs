@@ -60,6 +60,12 @@ impl Default for Shape {
 const NAMES: [&str; 3] = ["A", "B", "C"];
 
 fn step(hosts: Vec<String>, horizon: u64) -> impl Strategy<Value = Step> {
+    // Two different hosts (the loader refuses a host duplicating its own
+    // address, and a partition of a node from itself).
+    let n = hosts.len();
+    let pair = hosts.clone();
+    let two =
+        (0..n, 1..n.max(2)).prop_map(move |(i, d)| (pair[i].clone(), pair[(i + d) % n].clone()));
     let h = prop::sample::select(hosts);
     let t = 1..horizon;
     prop_oneof![
@@ -71,12 +77,12 @@ fn step(hosts: Vec<String>, horizon: u64) -> impl Strategy<Value = Step> {
         2 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::Dormant { at_ms, host }),
         1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::AddressAdd { at_ms, host }),
         1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::AddressRemove { at_ms, host }),
-        1 => (t.clone(), h.clone(), h.clone()).prop_map(|(at_ms, host, of)| Step::DuplicateAddress { at_ms, host, of }),
+        1 => (t.clone(), two.clone()).prop_map(|(at_ms, (host, of))| Step::DuplicateAddress { at_ms, host, of }),
         1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::Shutdown { at_ms, host }),
         1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::CommunicationError { at_ms, host }),
         1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::StopProvider { at_ms, host }),
         1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::StartProvider { at_ms, host }),
-        1 => (t.clone(), h.clone(), h.clone()).prop_map(|(at_ms, a, b)| Step::Partition { at_ms, a, b }),
+        1 => (t.clone(), two).prop_map(|(at_ms, (a, b))| Step::Partition { at_ms, a, b }),
         1 => t.clone().prop_map(|at_ms| Step::Heal { at_ms }),
         1 => (t.clone(), timing()).prop_map(|(at_ms, timing)| Step::TaskTiming { at_ms, timing }),
     ]
