@@ -1,12 +1,13 @@
 //! `cpsim certify` and `cpsim kill-matrix`.
 
-use crate::{BAD_INPUT, FAIL, PASS};
-use cpsim_certify::certify::{certify_subject, Config, Subject};
-use cpsim_certify::model::{Certification, Verdict};
+use crate::{BAD_INPUT, FAIL, INTERRUPTED, PASS};
+use cpsim_certify::certify::{certify_subject, clock_seed, lane_budget, Config, Subject, LANES};
+use cpsim_certify::model::{Certification, Partition, Verdict};
 use cpsim_certify::Registry;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -42,6 +43,21 @@ pub struct Args {
     /// Worker threads (0: every core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Run shard K of N: a deterministic 1/N of the run's cases (N at most
+    /// 16, the run's lanes; N dividing 16 gives equal shards). `cpsim merge`
+    /// combines the shards' report.json files into the whole run's report.
+    #[arg(long, value_name = "K/N")]
+    partition: Option<Partition>,
+}
+
+#[derive(clap::Args)]
+pub struct MergeArgs {
+    /// Shards' report directories (each with a report.json) or report.json files.
+    #[arg(required = true, value_name = "DIR")]
+    reports: Vec<PathBuf>,
+    /// Write the merged report.json, junit.xml and report.html here.
+    #[arg(long)]
+    report_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -68,12 +84,40 @@ fn progress_bar(total: u64) -> Option<Arc<dyn Fn(u64, u64) + Send + Sync>> {
         .expect("a valid template")
         .progress_chars("=> "),
     );
-    Some(Arc::new(move |done, _total| {
+    Some(Arc::new(move |done, total| {
+        if bar.length() != Some(total) {
+            bar.set_length(total);
+        }
         bar.set_position(done);
-        if done == bar.length().unwrap_or(0) {
+        if done == total {
             bar.finish_and_clear();
         }
     }))
+}
+
+/// The flag Ctrl-C sets. The handler is installed once per process: the
+/// first SIGINT asks the run to stop (it finishes the case in hand, prints
+/// the summary and writes the reports, marked incomplete); a second one
+/// ends the process at once.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let seen = flag.clone();
+        let installed = ctrlc::set_handler(move || {
+            if seen.swap(true, Ordering::SeqCst) {
+                std::process::exit(INTERRUPTED);
+            }
+            eprintln!(
+                "\ncpsim: interrupted: stopping after the cases in hand (Ctrl-C again to quit at once)"
+            );
+        });
+        if let Err(e) = installed {
+            eprintln!("cpsim: cannot catch Ctrl-C ({e}); an interrupt will lose the run");
+        }
+        flag
+    })
+    .clone()
 }
 
 /// The subject of `--provider-lib` (and `--provider-config`).
@@ -127,6 +171,34 @@ pub fn run(registry: &Registry, a: Args) -> i32 {
         eprintln!("cpsim: --cases must be at least 1");
         return BAD_INPUT;
     }
+    let which = match (&a.provider_lib, &a.provider_config) {
+        (Some(lib), Some(c)) => format!(
+            "--provider-lib {} --provider-config {}",
+            lib.display(),
+            c.display()
+        ),
+        (Some(lib), None) => format!("--provider-lib {}", lib.display()),
+        _ => format!("--provider {}", subject.name),
+    };
+    // The seed is printed before the first case, so an interrupted or
+    // crashed run can still be repeated.
+    let seed = a.seed.unwrap_or_else(clock_seed);
+    let shard = match a.partition {
+        Some(p) => {
+            let mine: u64 = (0..LANES)
+                .filter(|l| p.owns(*l))
+                .map(|l| lane_budget(a.cases, l))
+                .sum();
+            format!(", shard {p}: {mine} of them")
+        }
+        None => String::new(),
+    };
+    println!(
+        "certifying {}: seed {seed}, {} cases{shard}",
+        subject.name, a.cases
+    );
+    let stop = interrupt_flag();
+    stop.store(false, Ordering::SeqCst);
     // A C module runs in real time: short cases, and few shrink steps.
     let (shape, shrink_steps) = if subject.external.is_some() {
         (cpsim_certify::certify::Shape::real_time_module(), 16)
@@ -139,23 +211,17 @@ pub fn run(registry: &Registry, a: Args) -> i32 {
         shape,
         shrink_steps,
         cases: a.cases,
-        seed: a.seed,
+        seed: Some(seed),
         strict: a.strict,
         threads: a.threads,
         regressions: Some(a.regressions),
         progress: progress_bar(a.cases),
+        partition: a.partition,
+        stop: Some(stop.clone()),
         ..Config::default()
     };
     let cert = certify_subject(&subject, cfg);
-    let which = match (&a.provider_lib, &a.provider_config) {
-        (Some(lib), Some(c)) => format!(
-            "--provider-lib {} --provider-config {}",
-            lib.display(),
-            c.display()
-        ),
-        (Some(lib), None) => format!("--provider-lib {}", lib.display()),
-        _ => format!("--provider {}", cert.provider),
-    };
+    let interrupted = stop.load(Ordering::SeqCst);
     print_summary(&cert, &which);
     if let Some(dir) = &a.report_dir {
         if let Err(e) = cpsim_certify::report::write_all(&cert, dir) {
@@ -167,25 +233,91 @@ pub fn run(registry: &Registry, a: Args) -> i32 {
             dir.display()
         );
     }
+    if interrupted {
+        return INTERRUPTED;
+    }
+    exit_code(&cert)
+}
+
+/// 0 for a complete passing run, 1 otherwise.
+fn exit_code(cert: &Certification) -> i32 {
     match cert.verdict {
+        _ if cert.incomplete.is_some() => FAIL,
         Verdict::Pass | Verdict::NonStrict => PASS,
         Verdict::Fail => FAIL,
     }
 }
 
+/// `cpsim merge`: the shards' reports combined into the whole run's.
+pub fn merge(a: MergeArgs) -> i32 {
+    let mut parts = Vec::new();
+    for p in &a.reports {
+        let file = if p.is_dir() {
+            p.join("report.json")
+        } else {
+            p.clone()
+        };
+        let name = file.display().to_string();
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("cpsim: {name}: {e}");
+                return BAD_INPUT;
+            }
+        };
+        match cpsim_certify::report::json::from_str(&text) {
+            Ok(c) => parts.push((name, c)),
+            Err(e) => {
+                eprintln!("cpsim: {name}: not a cpsim report.json: {e}");
+                return BAD_INPUT;
+            }
+        }
+    }
+    let cert = match cpsim_certify::merge::merge(parts) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cpsim: {e}");
+            return BAD_INPUT;
+        }
+    };
+    print_summary(&cert, &format!("--provider {}", cert.provider));
+    if let Some(dir) = &a.report_dir {
+        if let Err(e) = cpsim_certify::report::write_all(&cert, dir) {
+            eprintln!("cpsim: cannot write reports to {}: {e}", dir.display());
+            return BAD_INPUT;
+        }
+        eprintln!(
+            "reports: {}/report.json, junit.xml, report.html",
+            dir.display()
+        );
+    }
+    exit_code(&cert)
+}
+
 fn print_summary(cert: &Certification, which: &str) {
+    let shard = cert
+        .partition
+        .map(|p| format!(", shard {p} of {} cases", cert.budget))
+        .unwrap_or_default();
     println!(
-        "provider {}: {} ({} cases, seed {}, {:.2} s)",
+        "provider {}: {} ({} cases{shard}, seed {}, {:.2} s)",
         cert.provider, cert.verdict, cert.cases, cert.seed, cert.elapsed_s
     );
+    if let Some(why) = &cert.incomplete {
+        println!("INCOMPLETE: {why}");
+    }
     let exercised = cert.rules.iter().filter(|r| r.exercised > 0).count();
     println!("rules exercised: {exercised} of {}", cert.rules.len());
     if cert.verdict != Verdict::Pass {
         println!("{}", cert.failure_message());
     }
+    let partition = cert
+        .partition
+        .map(|p| format!(" --partition {p}"))
+        .unwrap_or_default();
     println!(
-        "rerun: cpsim certify {which} --seed {} --cases {}",
-        cert.seed, cert.cases
+        "rerun: cpsim certify {which} --seed {} --cases {}{partition}",
+        cert.seed, cert.budget
     );
 }
 

@@ -11,8 +11,9 @@
 //! }
 //! ```
 //!
-//! Exit codes: 0 pass, 1 certification or scenario failure, 2 bad usage or
-//! bad input.
+//! Exit codes: 0 pass, 1 certification or scenario failure (or an
+//! incomplete merged run), 2 bad usage or bad input, 130 interrupted by
+//! Ctrl-C (after the summary and the reports of what ran).
 //!
 //! Features (all on by default): `builtin` (the demo providers and the
 //! `cpsim` binary), `c-modules` (provider modules written in C, each case in
@@ -39,6 +40,8 @@ pub const PASS: i32 = 0;
 pub const FAIL: i32 = 1;
 /// Exit code: bad usage or bad input.
 pub const BAD_INPUT: i32 = 2;
+/// Exit code: interrupted by Ctrl-C (128 + SIGINT, as shells report it).
+pub const INTERRUPTED: i32 = 130;
 
 #[derive(Parser)]
 #[command(
@@ -57,6 +60,9 @@ enum Command {
     Providers,
     /// Certify a provider against every rule with generated schedules.
     Certify(certify::Args),
+    /// Combine the report.json files of a partitioned run's shards into the
+    /// whole run's report (JSON, JUnit, HTML).
+    Merge(certify::MergeArgs),
     /// Certify every broken provider and print which rules each one trips.
     KillMatrix(certify::MatrixArgs),
     /// Run scenario files (directories are searched for *.json).
@@ -141,6 +147,7 @@ pub fn main_with(registry: Registry, args: impl IntoIterator<Item = OsString>) -
         }
         Command::Certify(a) => certify::run(&registry, a),
         Command::KillMatrix(a) => certify::kill_matrix(&registry, a),
+        Command::Merge(a) => certify::merge(a),
         Command::Run {
             paths,
             verbose,

@@ -3,37 +3,59 @@
 use crate::{BAD_INPUT, FAIL, PASS};
 use cpsim_certify::scenario::{self, Scenario};
 use cpsim_certify::Registry;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+/// The scenario files under `paths` (files as given, directories searched
+/// for `*.json`), sorted, each file once. Symbolic links are followed, but
+/// a directory is entered only once (so a link back up the tree is no
+/// loop), and a file reached by several paths (links, or a file and its
+/// directory both given) runs once, under the first of its paths.
 fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
+    let canonical =
+        |p: &Path| std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()));
+    let mut found: Vec<(PathBuf, PathBuf)> = Vec::new(); // (as shown, canonical)
+    let mut entered: BTreeSet<PathBuf> = BTreeSet::new();
     for p in paths {
-        if p.is_dir() {
-            let mut stack = vec![p.clone()];
-            while let Some(d) = stack.pop() {
-                let mut entries: Vec<PathBuf> = std::fs::read_dir(&d)
-                    .map_err(|e| format!("{}: {e}", d.display()))?
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .collect();
-                entries.sort();
-                for e in entries {
-                    if e.is_dir() {
-                        stack.push(e);
-                    } else if e.extension().is_some_and(|x| x == "json")
-                        && !e.ends_with("scenario.schema.json")
-                    {
-                        out.push(e);
-                    }
-                }
-            }
-        } else if p.exists() {
-            out.push(p.clone());
-        } else {
+        if !p.exists() {
             return Err(format!("{}: no such file or directory", p.display()));
         }
+        if !p.is_dir() {
+            found.push((p.clone(), canonical(p)?));
+            continue;
+        }
+        let mut stack = vec![p.clone()];
+        while let Some(d) = stack.pop() {
+            if !entered.insert(canonical(&d)?) {
+                continue;
+            }
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(&d)
+                .map_err(|e| format!("{}: {e}", d.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            entries.sort();
+            // Reversed onto the stack, so subdirectories are walked in order.
+            for e in entries.into_iter().rev() {
+                if e.is_dir() {
+                    stack.push(e);
+                } else if e.extension().is_some_and(|x| x == "json")
+                    && !e.ends_with("scenario.schema.json")
+                {
+                    // A dangling link has no canonical path: keep it, so that
+                    // loading it reports the problem.
+                    let c = std::fs::canonicalize(&e).unwrap_or_else(|_| e.clone());
+                    found.push((e, c));
+                }
+            }
+        }
     }
-    out.sort();
-    Ok(out)
+    found.sort();
+    let mut seen = BTreeSet::new();
+    Ok(found
+        .into_iter()
+        .filter(|(_, c)| seen.insert(c.clone()))
+        .map(|(p, _)| p)
+        .collect())
 }
 
 fn show_failure(s: &Scenario, run: &scenario::ScenarioRun) {

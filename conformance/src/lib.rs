@@ -9,11 +9,12 @@
 
 pub mod certify;
 pub mod diagram;
+pub mod merge;
 pub mod model;
 pub mod registry;
 pub mod report;
 pub mod scenario;
 
 pub use certify::{certify, certify_subject, Config, External, Subject};
-pub use model::{Certification, Finding, MinimalCase, RuleStat, Verdict};
+pub use model::{Certification, Finding, MinimalCase, Partition, RuleStat, Verdict};
 pub use registry::{Entry, Kind, ModuleRunner, Registry};

@@ -159,6 +159,27 @@ pub struct Certification {
     pub unexercised: Vec<RuleId>,
 }
 
+/// Puts findings in report order: root causes first (a finding that was
+/// the earliest violation of some case's trace), then by rule, then by the
+/// first case that showed it. Every key survives a merge of shards, so a
+/// merged report lists findings exactly as the unsharded run does.
+pub fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        (
+            !a.root_cause,
+            a.violation.rule,
+            a.first_case,
+            &a.fingerprint,
+        )
+            .cmp(&(
+                !b.root_cause,
+                b.violation.rule,
+                b.first_case,
+                &b.fingerprint,
+            ))
+    });
+}
+
 impl Certification {
     /// Rules broken at least once.
     pub fn violated(&self) -> Vec<RuleId> {

@@ -8,7 +8,10 @@ impl Certification {
     /// with the rule, its text and source, a sequence diagram of the minimal
     /// failing trace, and the replay command.
     pub fn assert_pass(&self) {
-        if self.verdict == Verdict::Pass || (self.verdict == Verdict::NonStrict && !self.strict) {
+        let passed =
+            self.verdict == Verdict::Pass || (self.verdict == Verdict::NonStrict && !self.strict);
+        // An interrupted run proves nothing about the cases that did not run.
+        if passed && self.incomplete.is_none() {
             return;
         }
         panic!("{}", self.failure_message());
@@ -19,14 +22,17 @@ impl Certification {
         let mut m = format!(
             "cpsim: provider `{}` {} certification (seed {}, {} cases)\n",
             self.provider,
-            if self.verdict == Verdict::Fail {
-                "FAILS"
-            } else {
-                "does not pass strict"
+            match self.verdict {
+                Verdict::Fail => "FAILS",
+                Verdict::NonStrict if self.strict => "does not pass strict",
+                _ => "did not finish its",
             },
             self.seed,
             self.cases
         );
+        if let Some(why) = &self.incomplete {
+            m.push_str(&format!("\nINCOMPLETE run: {why}\n"));
+        }
         for r in &self.unexercised {
             m.push_str(&format!(
                 "\n{r} was never exercised: no case met its precondition (raise --cases?)\n"

@@ -500,7 +500,8 @@ pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
         })
         .collect();
 
-    // Root causes first, then by rule, then in the order they were found.
+    // Shrink root causes first (the order of the report, see
+    // `model::sort_findings`), so that an interrupt spares them.
     let mut order: Vec<(String, Found)> = all.found.into_iter().collect();
     order.sort_by(|(fa, a), (fb, b)| {
         (!a.root, a.violation.rule, a.first, fa).cmp(&(!b.root, b.violation.rule, b.first, fb))
@@ -526,11 +527,10 @@ pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
         });
     }
 
-    let unexercised: Vec<RuleId> = REQUIRED
-        .iter()
-        .copied()
-        .filter(|r| stats[r.index()].exercised == 0 && r.rule().binds == Binds::Provider)
-        .collect();
+    // The shrunk violation may sort differently than the one found.
+    crate::model::sort_findings(&mut findings);
+
+    let unexercised = unexercised(&stats);
     let verdict = Certification::compute_verdict(&stats, &unexercised, cfg.strict);
     let incomplete = match (cut_short, unshrunk) {
         (false, 0) => None,
@@ -555,6 +555,18 @@ pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
         findings,
         unexercised,
     }
+}
+
+/// The required provider rules (see [`REQUIRED`]) no case exercised.
+pub fn unexercised(stats: &[RuleStat]) -> Vec<RuleId> {
+    REQUIRED
+        .iter()
+        .copied()
+        .filter(|r| {
+            r.rule().binds == Binds::Provider
+                && stats.iter().all(|s| s.id != *r || s.exercised == 0)
+        })
+        .collect()
 }
 
 /// A seed from the clock (what a run without `--seed` uses).

@@ -132,17 +132,34 @@ pub fn to_string(cert: &Certification) -> String {
         "<h1>cpsim provider certification</h1>\n\
          <section class=\"verdict {}\">\n<div class=\"big\">{}</div>\n<dl>\n\
          <dt>provider</dt><dd class=\"mono\">{}</dd>\n<dt>seed</dt><dd class=\"mono\">{}</dd>\n\
-         <dt>cases</dt><dd>{}</dd>\n<dt>elapsed</dt><dd>{:.2} s</dd>\n<dt>mode</dt><dd>{}</dd>\n</dl>\n\
+         <dt>cases</dt><dd>{}</dd>\n{}<dt>elapsed</dt><dd>{:.2} s</dd>\n<dt>mode</dt><dd>{}</dd>\n</dl>\n\
          <p class=\"why\">{}</p>\n</section>\n",
         e(&verdict),
         e(&verdict.to_uppercase()),
         e(&cert.provider),
         cert.seed,
         cert.cases,
+        match cert.partition {
+            Some(p) => format!(
+                "<dt>shard</dt><dd>{p} (of a run of {} cases)</dd>\n",
+                cert.budget
+            ),
+            None => String::new(),
+        },
         cert.elapsed_s,
         if cert.strict { "strict" } else { "default (SHOULD rules warn)" },
         e(&why)
     );
+
+    if let Some(why) = &cert.incomplete {
+        let _ = writeln!(
+            h,
+            "<section class=\"verdict fail\"><div class=\"big\">INCOMPLETE</div>\n\
+             <p class=\"why\">This is not the whole run: {}. The counts and findings \
+             are those of the cases that ran.</p>\n</section>",
+            e(why)
+        );
+    }
 
     // Counters.
     h.push_str("<ul class=\"chips\">\n");

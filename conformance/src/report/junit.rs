@@ -19,7 +19,10 @@
 //! - `<skipped>` when no case exercised the rule and nothing required one to;
 //! - a plain pass otherwise.
 //!
-//! The suite's properties give the verdict, seed, strictness and case count.
+//! The suite's properties give the verdict, seed, strictness, case count,
+//! whether the run is complete and, for one shard of a partitioned run,
+//! which. An incomplete run (interrupted, or a merge with shards missing)
+//! has one more test case, `run-complete`, a `<failure type="incomplete">`.
 
 use super::{finding_text, rule_reports, RuleOutcome, RuleReport};
 use crate::model::Certification;
@@ -35,7 +38,11 @@ pub fn report(cert: &Certification) -> Report {
         Property::new("seed", cert.seed.to_string()),
         Property::new("strict", cert.strict.to_string()),
         Property::new("cases", cert.cases.to_string()),
+        Property::new("complete", cert.incomplete.is_none().to_string()),
     ]);
+    if let Some(p) = cert.partition {
+        suite.add_property(Property::new("partition", p.to_string()));
+    }
     if cert.elapsed_s.is_finite() && cert.elapsed_s >= 0.0 {
         suite.set_time(Duration::from_secs_f64(cert.elapsed_s));
     }
@@ -53,6 +60,21 @@ pub fn report(cert: &Certification) -> Report {
                 bodies(&r)
             ));
         }
+        suite.add_test_case(case);
+    }
+    // An incomplete run (interrupted, or shards missing from a merge) must
+    // not read as green: one more test case says so.
+    if let Some(why) = &cert.incomplete {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        status
+            .set_type("incomplete")
+            .set_message(format!("incomplete run: {why}"))
+            .set_description(format!(
+                "This report covers {} of the {} cases asked for: {why}.\n",
+                cert.cases, cert.budget
+            ));
+        let mut case = TestCase::new("run-complete", status);
+        case.set_classname(classname.as_str());
         suite.add_test_case(case);
     }
     let mut report = Report::new("cpsim");

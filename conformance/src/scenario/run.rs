@@ -3,6 +3,7 @@
 
 use super::{Expect, Scenario};
 use cpsim_sim::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
+use cpsim_sim::rules::{Binds, Level};
 use cpsim_sim::trace::What;
 use cpsim_sim::{Callback, ClockMode, Config, Nanos, Outcome, ProviderFactory, RuleId, Sim};
 use std::collections::BTreeSet;
@@ -138,10 +139,37 @@ fn reason_name(r: Reason) -> String {
 }
 
 /// Every expectation of `e` that `outcome` does not meet, one sentence each.
+/// When `e` names no violation at all (no `violations`, `includes` or
+/// `first_violation`), it is taken to expect that no MUST rule and no
+/// platform guarantee is broken (a crash included); SHOULD rules may be.
 pub fn check_expectations(e: &Expect, outcome: &Outcome) -> Vec<String> {
     let mut failures = Vec::new();
     let got: BTreeSet<RuleId> = outcome.violations.iter().map(|v| v.rule).collect();
     let first = outcome.violations.iter().min_by_key(|v| v.step);
+
+    // Saying nothing about violations is not a licence to break rules: a
+    // scenario that names no violation (no `violations`, `includes` or
+    // `first_violation`) fails on any MUST rule or platform guarantee
+    // broken, a crash (CRASH-1) included. SHOULD rules only warn.
+    if e.violations.is_none() && e.includes.is_none() && e.first_violation.is_none() {
+        let serious: Vec<&cpsim_sim::Violation> = outcome
+            .violations
+            .iter()
+            .filter(|v| {
+                let r = v.rule.rule();
+                r.binds == Binds::Platform || r.level == Level::Must
+            })
+            .collect();
+        if let Some(v) = serious.first() {
+            let rules: BTreeSet<RuleId> = serious.iter().map(|v| v.rule).collect();
+            failures.push(format!(
+                "no violation expected (the scenario names none), but {} {} broken; the first: {}",
+                list(&rules),
+                if rules.len() == 1 { "was" } else { "were" },
+                v.headline()
+            ));
+        }
+    }
 
     if let Some(want) = &e.violations {
         let want: BTreeSet<RuleId> = want.iter().copied().collect();
