@@ -7,7 +7,7 @@
 //! TERMINATE or stop) is ignored, except a registration that nobody waits
 //! for any more, which is undone in the background.
 
-use super::node::{attempts, Node, OpKind, Stage, CHANNEL_FRESH, FRESH, PORT, RETRY};
+use super::node::{attempts, Node, Op, OpKind, Stage, CHANNEL_FRESH, FRESH, PORT, RETRY};
 use super::wire::Msg;
 use super::Bug;
 use cpsim_sim::net::NetAddr;
@@ -222,6 +222,12 @@ impl Node {
                 cx.send_to(PORT, from, &Msg::DataAck { req, ok }.encode());
             }
             Msg::DataAck { req, ok } => {
+                if !ok && self.forget_stale_route(req, from.node) {
+                    // The node an earlier REACH named no longer takes the ID
+                    // (it moved to another node): ask the rendezvous again.
+                    self.advance(cx, req, Stage::Lookup);
+                    return;
+                }
                 let op = self.st.lock().take_op(req, |k| {
                     matches!(
                         k,
@@ -241,6 +247,32 @@ impl Node {
             | Msg::Register { .. }
             | Msg::Unregister { .. }
             | Msg::Lookup { .. } => {}
+        }
+    }
+
+    /// Whether SEND `req` went to `node` on a route remembered from a REACH
+    /// (rather than on a fresh lookup); if so the route is forgotten.
+    fn forget_stale_route(&self, req: u64, node: u8) -> bool {
+        let mut st = self.st.lock();
+        let (slot, remote) = match st.ops.get(&req) {
+            Some(Op {
+                slot,
+                kind:
+                    OpKind::Send {
+                        remote,
+                        stage: Stage::Data { node: n },
+                        ..
+                    },
+                ..
+            }) if *n == node => (*slot, *remote),
+            _ => return false,
+        };
+        match st.slots.get_mut(&slot) {
+            Some(s) if s.routes.get(&remote) == Some(&node) => {
+                s.routes.remove(&remote);
+                true
+            }
+            _ => false,
         }
     }
 
