@@ -133,6 +133,11 @@ impl Node {
         if again {
             return self.transmit(cx, req);
         }
+        // A SEND whose remembered route went silent (that node stopped, or
+        // gave the ID up): look the ID up once before failing.
+        if self.forget_remembered_route(req, None) {
+            return self.advance(cx, req, Stage::Lookup);
+        }
         let (op, jobs) = {
             let mut guard = self.st.lock();
             let st = &mut *guard;
@@ -222,7 +227,7 @@ impl Node {
                 cx.send_to(PORT, from, &Msg::DataAck { req, ok }.encode());
             }
             Msg::DataAck { req, ok } => {
-                if !ok && self.forget_stale_route(req, from.node) {
+                if !ok && self.forget_remembered_route(req, Some(from.node)) {
                     // The node an earlier REACH named no longer takes the ID
                     // (it moved to another node): ask the rendezvous again.
                     self.advance(cx, req, Stage::Lookup);
@@ -250,21 +255,22 @@ impl Node {
         }
     }
 
-    /// Whether SEND `req` went to `node` on a route remembered from a REACH
-    /// (rather than on a fresh lookup); if so the route is forgotten.
-    fn forget_stale_route(&self, req: u64, node: u8) -> bool {
+    /// Whether SEND `req` went (to `from`, if given) on a route remembered
+    /// from a REACH rather than on a fresh lookup; if so the route is
+    /// forgotten, so that the SEND can look the ID up instead.
+    fn forget_remembered_route(&self, req: u64, from: Option<u8>) -> bool {
         let mut st = self.st.lock();
-        let (slot, remote) = match st.ops.get(&req) {
+        let (slot, remote, node) = match st.ops.get(&req) {
             Some(Op {
                 slot,
                 kind:
                     OpKind::Send {
                         remote,
-                        stage: Stage::Data { node: n },
+                        stage: Stage::Data { node },
                         ..
                     },
                 ..
-            }) if *n == node => (*slot, *remote),
+            }) if from.is_none_or(|f| f == *node) => (*slot, *remote, *node),
             _ => return false,
         };
         match st.slots.get_mut(&slot) {
