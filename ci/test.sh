@@ -26,6 +26,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace
+echo "== certification at scale: 200,000 cases of each correct provider, no finding"
+cargo test -p cpsim-certify --test at_scale -- --ignored --nocapture
 echo "==== Linux tier passed"
 
 echo "==== Windows tier (clippy for x86_64-pc-windows-gnu, tests under Wine)"

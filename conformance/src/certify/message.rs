@@ -24,8 +24,8 @@ impl Certification {
             self.provider,
             match self.verdict {
                 Verdict::Fail => "FAILS",
-                Verdict::NonStrict if self.strict => "does not pass strict",
-                _ => "did not finish its",
+                _ if self.incomplete.is_some() => "did not finish its",
+                _ => "does not pass strict",
             },
             self.seed,
             self.cases

@@ -7,7 +7,7 @@
 //! TERMINATE or stop) is ignored, except a registration that nobody waits
 //! for any more, which is undone in the background.
 
-use super::node::{attempts, Node, OpKind, Stage, CHANNEL_FRESH, FRESH, PORT, RETRY};
+use super::node::{attempts, Node, Op, OpKind, Stage, CHANNEL_FRESH, FRESH, PORT, RETRY};
 use super::wire::Msg;
 use super::Bug;
 use cpsim_sim::net::NetAddr;
@@ -133,6 +133,11 @@ impl Node {
         if again {
             return self.transmit(cx, req);
         }
+        // A SEND whose remembered route went silent (that node stopped, or
+        // gave the ID up): look the ID up once before failing.
+        if self.forget_remembered_route(req, None) {
+            return self.advance(cx, req, Stage::Lookup);
+        }
         let (op, jobs) = {
             let mut guard = self.st.lock();
             let st = &mut *guard;
@@ -222,6 +227,12 @@ impl Node {
                 cx.send_to(PORT, from, &Msg::DataAck { req, ok }.encode());
             }
             Msg::DataAck { req, ok } => {
+                if !ok && self.forget_remembered_route(req, Some(from.node)) {
+                    // The node an earlier REACH named no longer takes the ID
+                    // (it moved to another node): ask the rendezvous again.
+                    self.advance(cx, req, Stage::Lookup);
+                    return;
+                }
                 let op = self.st.lock().take_op(req, |k| {
                     matches!(
                         k,
@@ -241,6 +252,33 @@ impl Node {
             | Msg::Register { .. }
             | Msg::Unregister { .. }
             | Msg::Lookup { .. } => {}
+        }
+    }
+
+    /// Whether SEND `req` went (to `from`, if given) on a route remembered
+    /// from a REACH rather than on a fresh lookup; if so the route is
+    /// forgotten, so that the SEND can look the ID up instead.
+    fn forget_remembered_route(&self, req: u64, from: Option<u8>) -> bool {
+        let mut st = self.st.lock();
+        let (slot, remote, node) = match st.ops.get(&req) {
+            Some(Op {
+                slot,
+                kind:
+                    OpKind::Send {
+                        remote,
+                        stage: Stage::Data { node },
+                        ..
+                    },
+                ..
+            }) if from.is_none_or(|f| f == *node) => (*slot, *remote, *node),
+            _ => return false,
+        };
+        match st.slots.get_mut(&slot) {
+            Some(s) if s.routes.get(&remote) == Some(&node) => {
+                s.routes.remove(&remote);
+                true
+            }
+            _ => false,
         }
     }
 

@@ -28,7 +28,8 @@ pub const PORT: u16 = 4000;
 pub const RETRY: Nanos = Nanos::from_millis(500);
 /// Sends per stage of a pended call before it is failed: generous where the
 /// platform's limit is long (activation: 30 s), tight for SEND (5 s, two
-/// stages). Every call ends within 4 s of its first send.
+/// stages; a third, when a remembered route fails, looks the ID up again).
+/// Every call ends within 4.5 s of its first send.
 pub fn attempts(kind: &OpKind) -> u32 {
     match kind {
         OpKind::Activate => 8,
