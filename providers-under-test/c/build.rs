@@ -1,12 +1,14 @@
 //! Compiles every `*.c` of this directory into a provider module
 //! (`lib<name>.so` in OUT_DIR), with the C compiler the `cc` crate finds,
-//! against `sim-cp/include/cpnatfwt.h` and nothing else. Unix targets only.
+//! against `sim-cp/include/cpnatfwt.h` (and `cpsim_module.h`) and nothing
+//! else. Unix targets only.
 
 use std::path::PathBuf;
 
 fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     println!("cargo:rerun-if-changed=../../sim-cp/include/cpnatfwt.h");
+    println!("cargo:rerun-if-changed=../../sim-cp/include/cpsim_module.h");
     let mut sources: Vec<PathBuf> = std::fs::read_dir(".")
         .expect("the crate directory is readable")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -16,6 +18,7 @@ fn main() {
     for s in &sources {
         println!("cargo:rerun-if-changed={}", s.display());
     }
+    println!("cargo:rerun-if-changed=sample_directory.h");
     if std::env::var_os("CARGO_CFG_UNIX").is_none() {
         return;
     }
@@ -37,7 +40,7 @@ fn main() {
         ])
         .arg(&so)
         .arg(src)
-        .arg("-lpthread");
+        .args(["-lpthread", "-ldl"]);
         let status = cmd.status().expect("the C compiler runs");
         assert!(
             status.success(),

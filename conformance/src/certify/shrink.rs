@@ -55,7 +55,7 @@ fn names(step: &Step, host: &str) -> bool {
         | Step::Dormant { host: h, .. }
         | Step::Shutdown { host: h, .. }
         | Step::CommunicationError { host: h, .. } => h == host,
-        Step::Send { from, to, .. } => from == host || to == host,
+        Step::Send { from, to, .. } | Step::SendMany { from, to, .. } => from == host || to == host,
         Step::DuplicateAddress { host: h, of, .. } => h == host || of == host,
         Step::Partition { a, b, .. } => a == host || b == host,
         Step::Heal { .. }
@@ -71,6 +71,7 @@ fn at_ms_mut(step: &mut Step) -> &mut u64 {
         | Step::StopProvider { at_ms, .. }
         | Step::Listen { at_ms, .. }
         | Step::Send { at_ms, .. }
+        | Step::SendMany { at_ms, .. }
         | Step::AddressAdd { at_ms, .. }
         | Step::AddressRemove { at_ms, .. }
         | Step::DuplicateAddress { at_ms, .. }
@@ -252,8 +253,10 @@ fn slug(fp: &str) -> String {
 /// Shrinks `case` (global index `index`) while it shows fingerprint `fp`,
 /// with at most `budget` candidate runs (0: not shrunk); saves it with the
 /// expectations its replay meets; replays the saved text to check that it
-/// does. `None` if `case` no longer shows `fp` when rerun (a flaky
-/// provider).
+/// does. If `case` no longer shows `fp` when rerun (a real-time failure
+/// that hangs on timing), the finding keeps `case` as found, with `found`'s
+/// trace, marked as not recurred.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn minimal_case(
     subject: &Subject,
     case: Scenario,
@@ -262,10 +265,16 @@ pub(super) fn minimal_case(
     cfg: &Config,
     seed: u64,
     budget: u32,
+    found: CaseResult,
 ) -> Option<(Violation, MinimalCase)> {
-    let run = shows(subject, &case, fp)?;
     let steps_before = case.steps.len();
-    let (mut s, run) = minimize(subject, case, run, fp, cfg, budget);
+    let (mut s, run, recurred) = match shows(subject, &case, fp) {
+        Some(run) => {
+            let (s, run) = minimize(subject, case, run, fp, cfg, budget);
+            (s, run, true)
+        }
+        None => (case, found, false),
+    };
     let v = first_with_fingerprint(&run, fp)?;
     if let Some(ext) = &subject.external {
         ext.prepare(&mut s);
@@ -276,7 +285,9 @@ pub(super) fn minimal_case(
     let first = run.violations.iter().min_by_key(|v| v.step)?;
     let rules: BTreeSet<RuleId> = run.violations.iter().map(|v| v.rule).collect();
     s.name = format!("{} shrunk: {}", subject.name, fp);
-    let how = if budget == 0 {
+    let how = if !recurred {
+        format!("kept as found ({steps_before} steps): it did not recur when rerun (a real-time failure that depends on timing)")
+    } else if budget == 0 {
         format!("kept as found ({steps_before} steps; the run was interrupted before shrinking)")
     } else {
         format!("shrunk from {steps_before} to {} steps", s.steps.len())
@@ -332,6 +343,7 @@ pub(super) fn minimal_case(
             saved_to,
             replay,
             deterministic,
+            recurred,
         },
     ))
 }

@@ -17,7 +17,8 @@ pub use load::{
     MAX_FILE_BYTES, MAX_HOSTS, MAX_SEND_COUNT, MAX_STEP_MS,
 };
 pub use run::{
-    check_expectations, covered_rules, kept_rules, run, sim_config, to_pretty_json, ScenarioRun,
+    check_expectations, covered_rules, kept_rules, run, schedule_steps, sim_config, to_pretty_json,
+    ScenarioRun,
 };
 pub use schema::json_schema;
 

@@ -88,10 +88,21 @@ pub fn run(s: &Scenario, factory: Arc<dyn ProviderFactory>, clock: ClockMode) ->
     }
     let hosts: Vec<&str> = s.hosts.iter().map(String::as_str).collect();
     let sim = Sim::new(sim_config(s, clock), &hosts, factory);
-    // Everything is scheduled before the run starts, in file order: the
-    // queue runs events by time, then in the order they were scheduled, so
-    // steps run by time, and in file order at an instant (a `send_many`'s
-    // datagrams too, each where one `send` step in its place would be).
+    let last = schedule_steps(&sim, s);
+    sim.run_until(Nanos::from_millis(last));
+    let mut outcome = sim.finish();
+    add_platform_violations(&mut outcome);
+    let failures = check_expectations(&s.expect, &outcome);
+    ScenarioRun { outcome, failures }
+}
+
+/// Schedules every step of `s` on `sim`; returns the time of the last
+/// action (ms). Everything is scheduled before the run starts, in file
+/// order: the queue runs events by time, then in the order they were
+/// scheduled, so steps run by time, and in file order at an instant (a
+/// `send_many`'s datagrams too, each where one `send` step in its place
+/// would be).
+pub fn schedule_steps(sim: &Sim, s: &Scenario) -> u64 {
     let mut last = 0;
     for st in &s.steps {
         last = last.max(st.last_ms());
@@ -103,11 +114,7 @@ pub fn run(s: &Scenario, factory: Arc<dyn ProviderFactory>, clock: ClockMode) ->
             }
         }
     }
-    sim.run_until(Nanos::from_millis(last));
-    let mut outcome = sim.finish();
-    add_platform_violations(&mut outcome);
-    let failures = check_expectations(&s.expect, &outcome);
-    ScenarioRun { outcome, failures }
+    last
 }
 
 /// Adds what the platform checker finds in the trace, once per rule and step.
