@@ -228,3 +228,59 @@ fn an_interrupted_run_reports_what_ran_marked_incomplete() {
     assert!(none.incomplete.is_some());
     assert_ne!(none.verdict, Verdict::Pass);
 }
+
+/// A source that replays the plain source's first `n` cases and records
+/// what it is told about them.
+struct Short {
+    inner: cpsim_certify::certify::PlainSource,
+    left: u32,
+    seen: Arc<parking_lot::Mutex<Vec<(u32, u64)>>>,
+    lane: u32,
+}
+
+impl cpsim_certify::certify::CaseSource for Short {
+    fn next_case(&mut self) -> Option<cpsim_certify::scenario::Scenario> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        self.inner.next_case()
+    }
+    fn observe(
+        &mut self,
+        _case: &cpsim_certify::scenario::Scenario,
+        summary: &cpsim_certify::certify::CaseSummary<'_>,
+    ) {
+        assert!(!summary.trace.events.is_empty());
+        self.seen.lock().push((self.lane, summary.index));
+    }
+}
+
+#[test]
+fn a_source_may_end_its_lane_early_and_observes_each_case_with_its_global_index() {
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let c = certify_subject(
+        &subject("reference"),
+        Config {
+            source: Some(Arc::new(move |spec: &cpsim_certify::certify::LaneSpec| {
+                Box::new(Short {
+                    inner: cpsim_certify::certify::PlainSource::new(spec),
+                    left: 2,
+                    seen: log.clone(),
+                    lane: spec.lane,
+                }) as Box<dyn cpsim_certify::certify::CaseSource>
+            })),
+            ..cfg(160, 1)
+        },
+    );
+    // Two cases per lane, then the sources ran dry: a complete run of 32.
+    assert_eq!(c.cases, 32);
+    assert_eq!(c.incomplete, None);
+    let mut seen = seen.lock().clone();
+    seen.sort_unstable();
+    let expect: Vec<(u32, u64)> = (0..LANES)
+        .flat_map(|l| [(l, u64::from(l)), (l, u64::from(LANES + l))])
+        .collect();
+    assert_eq!(seen, expect);
+}

@@ -367,11 +367,11 @@ impl Lane {
         self.exhausted || self.done >= self.budget
     }
 
-    /// Runs the lane's next case.
-    fn step(&mut self, subject: &Subject) {
+    /// Runs the lane's next case; `false` if its source had none left.
+    fn step(&mut self, subject: &Subject) -> bool {
         let Some(case) = self.source.next_case() else {
             self.exhausted = true;
-            return;
+            return false;
         };
         let index = self.done * u64::from(LANES) + u64::from(self.lane);
         let r = run_case(subject, &case);
@@ -391,6 +391,7 @@ impl Lane {
         );
         self.fold.add(index, &case, &r, &fps);
         self.done += 1;
+        true
     }
 }
 
@@ -403,12 +404,12 @@ fn run_lanes(subject: &Subject, cfg: &Config, lanes: Vec<Lane>, threads: usize) 
     let board = parking_lot::Mutex::new(lanes.into_iter().map(Some).collect::<Vec<_>>());
     let returned = parking_lot::Condvar::new();
     let work = || loop {
-        if cfg.stopped() {
-            return;
-        }
         let (slot, mut lane) = {
             let mut b = board.lock();
             loop {
+                if cfg.stopped() {
+                    return;
+                }
                 // The least advanced idle lane with work left, lowest number first.
                 let pick = b
                     .iter()
@@ -418,15 +419,18 @@ fn run_lanes(subject: &Subject, cfg: &Config, lanes: Vec<Lane>, threads: usize) 
                 if let Some((_, i)) = pick {
                     break (i, b[i].take().expect("an idle lane"));
                 }
-                if b.iter().all(Option::is_some) || cfg.stopped() {
+                if b.iter().all(Option::is_some) {
                     return; // every lane finished
                 }
                 returned.wait(&mut b);
             }
         };
-        lane.step(subject);
+        let ran = lane.step(subject);
         board.lock()[slot] = Some(lane);
         returned.notify_all();
+        if !ran {
+            continue;
+        }
         let d = done.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(p) = &cfg.progress {
             p(d, total);
