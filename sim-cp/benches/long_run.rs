@@ -10,7 +10,10 @@
 //! millisecond, the run is finished (drain, DATA-5's loss check, provider
 //! stop) and the platform checker judges the trace. The child asserts that
 //! every datagram arrived and that nothing was reported, then prints its
-//! figures; the parent prints the median of the repeats.
+//! figures; the parent prints the median of the repeats: wall time of the
+//! run (with `Sim::finish`) and of the checker after it, the main thread's
+//! CPU time for both (what other processes on the machine do not inflate),
+//! and the peak RSS.
 //!
 //! Knobs: `CPSIM_LONG_RUN_SIZES` (comma-separated datagram counts, default
 //! `10000,100000,1000000`), `CPSIM_LONG_RUN_REPEATS` (default 3),
@@ -47,8 +50,8 @@ fn main() {
         "long_run: {BYTES}-byte datagrams A -> B, tiny provider, median of {repeats} (child processes)"
     );
     println!(
-        "{:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12}",
-        "datagrams", "run s", "check s", "total s", "µs/dg", "peak RSS MB", "trace events"
+        "{:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>12} {:>12}",
+        "datagrams", "run s", "check s", "total s", "cpu s", "µs/dg", "peak RSS MB", "trace events"
     );
     for n in sizes {
         let mut rows: Vec<Vec<f64>> = Vec::new();
@@ -74,13 +77,15 @@ fn main() {
             v.sort_by(|a, b| a.partial_cmp(b).unwrap());
             v[v.len() / 2]
         };
-        let (run, check, rss, events) = (median(0), median(1), median(2), median(3));
+        let (run, check, rss, events, cpu) =
+            (median(0), median(1), median(2), median(3), median(4));
         println!(
-            "{:>10} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>12.1} {:>12}",
+            "{:>10} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>12.1} {:>12}",
             n,
             run,
             check,
             run + check,
+            cpu,
             (run + check) * 1e6 / n as f64,
             rss / 1024.0,
             events as u64
@@ -88,7 +93,7 @@ fn main() {
     }
 }
 
-/// One measured run; prints `run_s check_s peak_rss_kib trace_events`.
+/// One measured run; prints `run_s check_s peak_rss_kib trace_events cpu_s`.
 fn child(n: u32) {
     let t0 = Instant::now();
     let sim = Sim::new(
@@ -136,10 +141,21 @@ fn child(n: u32) {
     assert!(platform.is_empty(), "{:?}", platform.first());
     let omitted = out.trace.omitted.as_ref().map_or(0, |o| o.events);
     println!(
-        "{run} {check} {} {}",
+        "{run} {check} {} {} {}",
         peak_rss_kib(),
-        out.trace.events.len() as u64 + omitted
+        out.trace.events.len() as u64 + omitted,
+        cpu_seconds()
     );
+}
+
+/// Time the main thread (where the whole run happens) spent on a CPU, in
+/// seconds: unlike wall time, it does not grow when other processes load
+/// the machine. 0 where /proc is missing.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0.0, |ns| ns as f64 / 1e9)
 }
 
 /// The process's peak resident set (VmHWM), in KiB; 0 where /proc is missing.
