@@ -7,6 +7,7 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-changed=c/router.c");
     println!("cargo:rerun-if-changed=../sim-cp/include/cpnatfwt.h");
+    println!("cargo:rerun-if-changed=../sim-cp/include/cpsim_module.h");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let so = out.join("libcpsim_router.so");
     if std::env::var_os("CARGO_CFG_UNIX").is_none() {

@@ -120,36 +120,85 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     .clone()
 }
 
-/// The subject of `--provider-lib` (and `--provider-config`).
-fn library_subject(
-    lib: &std::path::Path,
-    config: Option<&std::path::Path>,
-) -> Result<Subject, String> {
-    let config = match config {
-        None => serde_json::Value::Null,
+/// The configuration handed to a module (`--provider-config`).
+fn module_config(config: Option<&std::path::Path>) -> Result<serde_json::Value, String> {
+    match config {
+        None => Ok(serde_json::Value::Null),
         Some(f) => {
             let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
-            serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", f.display()))?
+            serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", f.display()))
         }
-    };
-    #[cfg(feature = "c-modules")]
-    {
-        crate::isolate::library_subject(lib, config)
     }
-    #[cfg(not(feature = "c-modules"))]
-    {
-        let _ = config;
+}
+
+/// `--provider-lib`: the module, and the settings that suit it.
+#[cfg(all(feature = "c-modules", unix))]
+struct Module(Arc<crate::isolate::Library>);
+
+#[cfg(all(feature = "c-modules", unix))]
+impl Module {
+    fn open(lib: &std::path::Path, config: Option<&std::path::Path>) -> Result<Module, String> {
+        let config = module_config(config)?;
+        let l = crate::isolate::Library::open(lib, config)?;
+        if let Some(note) = l.isolation_note() {
+            eprintln!(
+                "cpsim: cases of this module cannot have a network of their own ({note}); \
+                 they share this machine's network and run one at a time"
+            );
+        }
+        Ok(Module(l))
+    }
+    fn subject(&self) -> Subject {
+        self.0.subject()
+    }
+    fn tune(&self, cfg: &mut Config, threads_given: usize) {
+        cfg.shape = self.0.shape();
+        cfg.shrink_steps = self.0.shrink_steps();
+        let auto = self.0.workers(cfg.cases);
+        cfg.threads =
+            if !self.0.isolation().isolated() && self.0.clock() == cpsim_sim::ClockMode::RealTime {
+                1
+            } else if threads_given == 0 {
+                auto
+            } else {
+                threads_given
+            };
+    }
+    fn broken_promise(&self) -> Option<String> {
+        self.0.broken_promise()
+    }
+}
+
+#[cfg(not(all(feature = "c-modules", unix)))]
+struct Module;
+
+#[cfg(not(all(feature = "c-modules", unix)))]
+impl Module {
+    fn open(lib: &std::path::Path, config: Option<&std::path::Path>) -> Result<Module, String> {
+        module_config(config)?;
         Err(format!(
-            "{}: this cpsim was built without C module support (feature `c-modules`)",
+            "{}: this cpsim cannot run C provider modules (they need a unix target and the feature `c-modules`)",
             lib.display()
         ))
+    }
+    fn subject(&self) -> Subject {
+        unreachable!("never opened")
+    }
+    fn tune(&self, _cfg: &mut Config, _threads: usize) {}
+    fn broken_promise(&self) -> Option<String> {
+        None
     }
 }
 
 pub fn run(registry: &Registry, a: Args) -> i32 {
+    let mut module = None;
     let subject = match (&a.provider, &a.provider_lib) {
-        (_, Some(lib)) => match library_subject(lib, a.provider_config.as_deref()) {
-            Ok(s) => s,
+        (_, Some(lib)) => match Module::open(lib, a.provider_config.as_deref()) {
+            Ok(m) => {
+                let s = m.subject();
+                module = Some(m);
+                s
+            }
             Err(e) => {
                 eprintln!("cpsim: {e}");
                 return BAD_INPUT;
@@ -199,17 +248,9 @@ pub fn run(registry: &Registry, a: Args) -> i32 {
     );
     let stop = interrupt_flag();
     stop.store(false, Ordering::SeqCst);
-    // A C module runs in real time: short cases, and few shrink steps.
-    let (shape, shrink_steps) = if subject.external.is_some() {
-        (cpsim_certify::certify::Shape::real_time_module(), 16)
-    } else {
-        (Config::default().shape, Config::default().shrink_steps)
-    };
     // Spelled with `..` so that fields added to Config later get defaults.
     #[allow(clippy::needless_update)]
-    let cfg = Config {
-        shape,
-        shrink_steps,
+    let mut cfg = Config {
         cases: a.cases,
         seed: Some(seed),
         strict: a.strict,
@@ -220,7 +261,15 @@ pub fn run(registry: &Registry, a: Args) -> i32 {
         stop: Some(stop.clone()),
         ..Config::default()
     };
+    // A C module: the shape, workers and shrinking that suit its clock.
+    if let Some(m) = &module {
+        m.tune(&mut cfg, a.threads);
+    }
     let cert = certify_subject(&subject, cfg);
+    if let Some(p) = module.as_ref().and_then(Module::broken_promise) {
+        eprintln!("cpsim: {p}");
+        return BAD_INPUT;
+    }
     let interrupted = stop.load(Ordering::SeqCst);
     print_summary(&cert, &which);
     if let Some(dir) = &a.report_dir {

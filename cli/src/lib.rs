@@ -21,7 +21,7 @@
 //! native platform).
 
 mod certify;
-#[cfg(feature = "c-modules")]
+#[cfg(all(feature = "c-modules", unix))]
 pub mod isolate;
 #[cfg(feature = "native")]
 mod native;
@@ -90,15 +90,12 @@ enum Command {
     Explain { rule: String },
     /// Print the JSON Schema of scenario files.
     Schema,
-    /// Internal: run one case of a C provider module (the scenario on
-    /// stdin) and write its outcome to FILE. Used by the harness to isolate
-    /// modules in child processes.
-    #[cfg(feature = "c-modules")]
+    /// Internal: a case runner for C provider modules (requests on stdin,
+    /// answers on stdout). Used by the harness to keep modules in child
+    /// processes.
+    #[cfg(all(feature = "c-modules", unix))]
     #[command(name = "__run-case", hide = true)]
-    RunCase {
-        #[arg(long)]
-        out: PathBuf,
-    },
+    RunCase,
 }
 
 /// This repository's demo providers: the correct ones and one broken
@@ -123,7 +120,7 @@ pub fn main_with(registry: Registry, args: impl IntoIterator<Item = OsString>) -
     // Provider panics become CRASH-1 findings; do not spray them on stderr.
     cpsim_sim::runtime::quiet_provider_panics();
     // C provider modules run each case in a child process: this binary.
-    #[cfg(feature = "c-modules")]
+    #[cfg(all(feature = "c-modules", unix))]
     {
         if isolate::runner().is_none() {
             isolate::set_runner(std::env::current_exe().ok());
@@ -156,8 +153,8 @@ pub fn main_with(registry: Registry, args: impl IntoIterator<Item = OsString>) -
         Command::Replay { file } => scenarios::replay(&registry, &file),
         Command::Rules { json } => rules::list(json),
         Command::Explain { rule } => rules::explain(&registry, &rule),
-        #[cfg(feature = "c-modules")]
-        Command::RunCase { out } => isolate::child_main(&out),
+        #[cfg(all(feature = "c-modules", unix))]
+        Command::RunCase => isolate::child_main(),
         Command::Schema => {
             println!(
                 "{}",

@@ -15,12 +15,15 @@
  * Every simulated host runs its own private copy of a module, mapped at
  * its own address, so the caller's load address names the host: this is
  * how calls made from a module's own threads reach the right host.
+ *
+ * The facilities of cpsim_module.h (clock, randomness, timers and tasks,
+ * datagrams on the simulated network) are routed the same way.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stddef.h>
 
-#include "cpnatfwt.h"
+#include "cpsim_module.h"
 
 #define ROUTER_EXPORT __attribute__((visibility("default")))
 
@@ -41,6 +44,19 @@ typedef struct cpsim_router_table {
                         CPNATFWT_TRANSPORT_ID *remote,
                         CPNATFWT_BUFFER *chain, PVOID completionContext,
                         CPNATFWT_PROVIDER_COMPLETION_ROUTINE routine);
+    /* cpsim_module.h */
+    UINT64 (*now)(void *caller);
+    UINT64 (*random)(void *caller);
+    HRESULT (*after)(void *caller, UINT64 delay_ns, CPSIM_TASK_ROUTINE routine,
+                     PVOID context);
+    HRESULT (*spawn)(void *caller, CPSIM_TASK_ROUTINE routine, PVOID context);
+    HRESULT (*bind)(void *caller, USHORT port, CPSIM_RECEIVE_ROUTINE routine,
+                    PVOID context);
+    void (*unbind)(void *caller, USHORT port);
+    HRESULT (*address_of)(void *caller, const char *host, USHORT port,
+                          CPSIM_ADDRESS *address);
+    HRESULT (*send_to)(void *caller, USHORT from_port, const CPSIM_ADDRESS *to,
+                       const VOID *data, ULONG size);
 } cpsim_router_table;
 
 static const cpsim_router_table *volatile g_table;
@@ -116,4 +132,52 @@ ROUTER_EXPORT HRESULT WINAPI CPNatfwtIndicateReceivedBuffers(
     return t->indicate(CALLER, providerInstance, localTransportId,
                        remoteTransportId, bufferChain, completionContext,
                        completionRoutine);
+}
+
+/* ------------------------------------------------------------------------ */
+/* cpsim_module.h                                                            */
+
+ROUTER_EXPORT UINT64 CpsimNow(void) {
+    const cpsim_router_table *t = table();
+    return t == NULL ? 0 : t->now(CALLER);
+}
+
+ROUTER_EXPORT UINT64 CpsimRandom(void) {
+    const cpsim_router_table *t = table();
+    return t == NULL ? 0 : t->random(CALLER);
+}
+
+ROUTER_EXPORT HRESULT CpsimAfter(UINT64 delayNs, CPSIM_TASK_ROUTINE routine,
+                                 PVOID context) {
+    const cpsim_router_table *t = table();
+    return t == NULL ? E_FAIL : t->after(CALLER, delayNs, routine, context);
+}
+
+ROUTER_EXPORT HRESULT CpsimSpawn(CPSIM_TASK_ROUTINE routine, PVOID context) {
+    const cpsim_router_table *t = table();
+    return t == NULL ? E_FAIL : t->spawn(CALLER, routine, context);
+}
+
+ROUTER_EXPORT HRESULT CpsimBind(USHORT port, CPSIM_RECEIVE_ROUTINE routine,
+                                PVOID context) {
+    const cpsim_router_table *t = table();
+    return t == NULL ? E_FAIL : t->bind(CALLER, port, routine, context);
+}
+
+ROUTER_EXPORT VOID CpsimUnbind(USHORT port) {
+    const cpsim_router_table *t = table();
+    if (t != NULL)
+        t->unbind(CALLER, port);
+}
+
+ROUTER_EXPORT HRESULT CpsimAddressOf(const char *hostName, USHORT port,
+                                     CPSIM_ADDRESS *address) {
+    const cpsim_router_table *t = table();
+    return t == NULL ? E_FAIL : t->address_of(CALLER, hostName, port, address);
+}
+
+ROUTER_EXPORT HRESULT CpsimSendTo(USHORT fromPort, const CPSIM_ADDRESS *to,
+                                  const VOID *data, ULONG size) {
+    const cpsim_router_table *t = table();
+    return t == NULL ? E_FAIL : t->send_to(CALLER, fromPort, to, data, size);
 }

@@ -8,17 +8,25 @@
 //! each host has its own copy of the module's global state, and two hosts can
 //! run the same module side by side.
 //!
+//! [`ModuleImage`] reads and checks a module file *without running any of
+//! its code* (its type, machine, exports and imports come from the ELF
+//! dynamic symbol table): the harness does that in its own process, and
+//! loads modules only in child processes.
+//!
 //! How a module's calls reach the right host: the module's `CPNatfwt*`
 //! references are undefined symbols, resolved by the dynamic linker in the
 //! process's global scope, where a tiny C *router* (`c/router.c`, embedded in
 //! this crate and loaded once with `RTLD_GLOBAL`) defines them. The router
 //! looks up which loaded object made the call (its return address, through
-//! `dladdr`) and hands the call with that object's load address to
-//! [`route`]; each host's copy is mapped at its own address, so the address
+//! `dladdr`) and hands the call with that object's load address to the
+//! simulator; each host's copy is mapped at its own address, so the address
 //! names the host, whatever thread the call comes from (the module's own
 //! threads included). A call from anywhere else (a tail call from a thread's
 //! entry function, a helper library) falls back to the simulator's own
 //! routing: the host whose code runs on this thread, then the handle.
+//! The facilities of `sim-cp/include/cpsim_module.h` (clock, randomness,
+//! timers and tasks, simulated datagrams) are routed the same way; a module
+//! that exports its marker runs on virtual time.
 //!
 //! Why not one copy of a shim per host, each bound to its host: the dynamic
 //! linker binds a module's undefined symbols to the *first* definition in
@@ -29,10 +37,16 @@
 //! Unix only (Linux and other ELF systems with `dladdr`); elsewhere
 //! [`ModuleFactory::new`] returns an error.
 
+pub mod elf;
+#[cfg(unix)]
+mod facility;
+pub mod image;
 #[cfg(unix)]
 mod unix;
+
+pub use image::ModuleImage;
 #[cfg(unix)]
-pub use unix::{loaded_copies, ModuleFactory};
+pub use unix::{foreign_thread_calls, loaded_copies, phase, ModuleFactory, Phase};
 
 /// Why a module cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]

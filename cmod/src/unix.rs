@@ -1,6 +1,8 @@
 //! The unix implementation: the embedded router, per-host copies of a
 //! module, and the routing of calls by the caller's load address.
 
+use crate::facility::{self, CpsimAddress, ReceiveRoutine, TaskRoutine};
+use crate::image::{ModuleImage, START, STOP};
 use crate::ModuleError;
 use cpsim_sim::abi::*;
 use cpsim_sim::{ffi, Cx, Provider, ProviderFactory};
@@ -9,7 +11,7 @@ use parking_lot::{Mutex, RwLock};
 use std::ffi::{c_char, c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// The router, built from `c/router.c` by build.rs.
@@ -44,6 +46,15 @@ struct RouterTable {
         *mut c_void,
         CPNATFWT_PROVIDER_COMPLETION_ROUTINE,
     ) -> HRESULT,
+    now: unsafe extern "C" fn(*mut c_void) -> u64,
+    random: unsafe extern "C" fn(*mut c_void) -> u64,
+    after: unsafe extern "C" fn(*mut c_void, u64, Option<TaskRoutine>, *mut c_void) -> HRESULT,
+    spawn: unsafe extern "C" fn(*mut c_void, Option<TaskRoutine>, *mut c_void) -> HRESULT,
+    bind: unsafe extern "C" fn(*mut c_void, u16, Option<ReceiveRoutine>, *mut c_void) -> HRESULT,
+    unbind: unsafe extern "C" fn(*mut c_void, u16),
+    address_of: unsafe extern "C" fn(*mut c_void, *const c_char, u16, *mut CpsimAddress) -> HRESULT,
+    send_to:
+        unsafe extern "C" fn(*mut c_void, u16, *const CpsimAddress, *const c_void, u32) -> HRESULT,
 }
 
 static TABLE: RouterTable = RouterTable {
@@ -53,25 +64,80 @@ static TABLE: RouterTable = RouterTable {
     deregister: route_deregister,
     destroy: route_destroy,
     indicate: route_indicate,
+    now: facility::now,
+    random: facility::random,
+    after: facility::after,
+    spawn: facility::spawn,
+    bind: facility::bind,
+    unbind: facility::unbind,
+    address_of: facility::address_of,
+    send_to: facility::send_to,
 };
 
-/// Loaded module copies: (load address, the host it belongs to).
-static COPIES: RwLock<Vec<(usize, Cx)>> = RwLock::new(Vec::new());
+/// A loaded copy as the router sees it: its load address, its host, and
+/// whether its code may still be called (false once its host stopped it).
+#[derive(Clone)]
+pub(crate) struct Routed {
+    base: usize,
+    pub(crate) cx: Cx,
+    pub(crate) alive: Arc<AtomicBool>,
+    virtual_time: bool,
+}
+
+/// Loaded module copies.
+static COPIES: RwLock<Vec<Routed>> = RwLock::new(Vec::new());
 
 /// How many module copies are registered for routing right now.
 pub fn loaded_copies() -> usize {
     COPIES.read().len()
 }
 
-fn host_of(caller: *mut c_void) -> Option<Cx> {
-    if caller.is_null() {
+/// Calls into the simulator from threads it does not run, made by modules
+/// that said they run on virtual time (see [`foreign_thread_calls`]).
+static FOREIGN: AtomicU64 = AtomicU64::new(0);
+
+/// How many calls virtual-time modules made from threads the simulator
+/// does not run (their own): a module that says it runs on virtual time
+/// and makes any has started a thread after all.
+pub fn foreign_thread_calls() -> u64 {
+    FOREIGN.load(Ordering::Relaxed)
+}
+
+/// The copy whose code is at `addr` (any address inside it).
+pub(crate) fn copy_at(addr: *const c_void) -> Option<Routed> {
+    if addr.is_null() {
+        return None;
+    }
+    // SAFETY: an all-zero Dl_info is a valid value to be overwritten.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr only reads the address; `info` is writable.
+    if unsafe { libc::dladdr(addr, &mut info) } == 0 {
+        return None;
+    }
+    copy_based(info.dli_fbase)
+}
+
+/// The copy loaded at `base`.
+pub(crate) fn copy_based(base: *mut c_void) -> Option<Routed> {
+    if base.is_null() {
         return None;
     }
     COPIES
         .read()
         .iter()
-        .find(|(base, _)| *base == caller as usize)
-        .map(|(_, cx)| cx.clone())
+        .find(|r| r.base == base as usize)
+        .cloned()
+}
+
+/// The host a call from the copy at `caller` belongs to: that copy's, or
+/// else the host whose code runs on this thread.
+pub(crate) fn host_of(caller: *mut c_void) -> Option<Cx> {
+    let copy = copy_based(caller);
+    let current = Cx::current();
+    if current.is_none() && copy.as_ref().is_some_and(|c| c.virtual_time) {
+        FOREIGN.fetch_add(1, Ordering::Relaxed);
+    }
+    copy.map(|c| c.cx).or(current)
 }
 
 /// Runs `f` as the host whose module copy made the call (if known), and
@@ -145,17 +211,73 @@ unsafe extern "C" fn route_indicate(
     })
 }
 
-/// A fresh private directory under the system's temporary directory.
-fn private_dir(what: &str) -> Result<PathBuf, ModuleError> {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "cpsim-{what}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| ModuleError(format!("cannot create {}: {e}", dir.display())))?;
-    Ok(dir)
+/// A file holding `bytes` that `dlopen` can load, and that no other copy
+/// shares (the dynamic linker hands back an already loaded object for a
+/// path or file it has seen). On Linux an anonymous memory file: nothing
+/// is written to disk, so nothing is left behind whatever happens.
+struct Backing {
+    path: PathBuf,
+    #[cfg(target_os = "linux")]
+    _fd: std::os::fd::OwnedFd,
+    #[cfg(not(target_os = "linux"))]
+    dir: PathBuf,
+}
+
+impl Backing {
+    #[cfg(target_os = "linux")]
+    fn new(what: &str, bytes: &[u8]) -> Result<Backing, ModuleError> {
+        use std::io::Write;
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let name = CString::new(format!("cpsim-{what}")).expect("no NUL in the name");
+        // SAFETY: a valid NUL-terminated name; the flags are valid.
+        let raw = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(ModuleError(format!(
+                "cannot make a memory file for a module copy: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        // SAFETY: a descriptor memfd_create just returned, owned by nobody else.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+        let mut file = std::fs::File::from(fd.try_clone().map_err(|e| ModuleError(e.to_string()))?);
+        file.write_all(bytes)
+            .map_err(|e| ModuleError(format!("cannot write a module copy: {e}")))?;
+        let path = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        Ok(Backing { path, _fd: fd })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn new(what: &str, bytes: &[u8]) -> Result<Backing, ModuleError> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "cpsim-{what}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ModuleError(format!("cannot create {}: {e}", dir.display())))?;
+        let path = dir.join(format!("{what}.so"));
+        if let Err(e) = std::fs::write(&path, bytes) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(ModuleError(format!("cannot write {}: {e}", path.display())));
+        }
+        Ok(Backing { path, dir })
+    }
+
+    /// Once loaded: the file may go (the mapping stays). On Linux the
+    /// memory file is kept open while the copy is loaded, so that its
+    /// `/proc/self/fd` name stays unique.
+    fn loaded(&self) {
+        #[cfg(not(target_os = "linux"))]
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Backing {
+    fn drop(&mut self) {
+        #[cfg(not(target_os = "linux"))]
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Loads the router once per process (RTLD_GLOBAL, so that modules loaded
@@ -163,31 +285,25 @@ fn private_dir(what: &str) -> Result<PathBuf, ModuleError> {
 fn router() -> Result<(), ModuleError> {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     DONE.get_or_init(|| {
-        let dir = private_dir("router").map_err(|e| e.0)?;
-        let file = dir.join("libcpsim_router.so");
-        let loaded = (|| {
-            std::fs::write(&file, ROUTER_SO).map_err(|e| format!("{}: {e}", file.display()))?;
-            // SAFETY: our own library; its only initialiser is the C runtime's.
-            let lib = unsafe { Library::open(Some(&file), RTLD_NOW | RTLD_GLOBAL) }
-                .map_err(|e| format!("cannot load the C module router: {e}"))?;
-            // SAFETY: the symbol has this signature in c/router.c.
-            let install = unsafe {
-                lib.get::<unsafe extern "C" fn(*const RouterTable) -> i32>(
-                    b"cpsim_router_install\0",
-                )
-            }
-            .map_err(|e| format!("the router lacks cpsim_router_install: {e}"))?;
-            // SAFETY: a 'static table of the layout the router expects.
-            let rc = unsafe { install(&TABLE) };
-            if rc != 0 {
-                return Err("the router rejected the routing table".to_string());
-            }
-            // Kept for the life of the process: modules bind to it.
-            std::mem::forget(lib);
-            Ok(())
-        })();
-        let _ = std::fs::remove_dir_all(&dir);
-        loaded
+        let backing = Backing::new("router", ROUTER_SO).map_err(|e| e.0)?;
+        // SAFETY: our own library; its only initialiser is the C runtime's.
+        let lib = unsafe { Library::open(Some(&backing.path), RTLD_NOW | RTLD_GLOBAL) }
+            .map_err(|e| format!("cannot load the C module router: {e}"))?;
+        backing.loaded();
+        // SAFETY: the symbol has this signature in c/router.c.
+        let install = unsafe {
+            lib.get::<unsafe extern "C" fn(*const RouterTable) -> i32>(b"cpsim_router_install\0")
+        }
+        .map_err(|e| format!("the router lacks cpsim_router_install: {e}"))?;
+        // SAFETY: a 'static table of the layout the router expects.
+        let rc = unsafe { install(&TABLE) };
+        if rc != 0 {
+            return Err("the router rejected the routing table".to_string());
+        }
+        // Kept for the life of the process: modules bind to it.
+        std::mem::forget(lib);
+        std::mem::forget(backing);
+        Ok(())
     })
     .clone()
     .map_err(ModuleError)
@@ -196,102 +312,177 @@ fn router() -> Result<(), ModuleError> {
 type StartFn = unsafe extern "C" fn(*const c_char, *const c_char) -> HRESULT;
 type StopFn = unsafe extern "C" fn();
 
+/// What module code runs right now on behalf of the simulator, for the
+/// harness's messages when a module ends the process (see [`phase`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    /// No module entry point (a callback, a task, or nothing).
+    Other = 0,
+    /// A copy is being loaded: the module's initialisers run.
+    Loading = 1,
+    /// `CpsimProviderStart` runs.
+    Starting = 2,
+    /// `CpsimProviderStop` runs.
+    Stopping = 3,
+    /// A copy is being unloaded: the module's finalisers run.
+    Unloading = 4,
+}
+
+static PHASE: AtomicU8 = AtomicU8::new(0);
+
+/// The module entry point running now (an atomic read: safe in a signal
+/// handler).
+pub fn phase() -> Phase {
+    match PHASE.load(Ordering::Relaxed) {
+        1 => Phase::Loading,
+        2 => Phase::Starting,
+        3 => Phase::Stopping,
+        4 => Phase::Unloading,
+        _ => Phase::Other,
+    }
+}
+
+fn in_phase<R>(p: Phase, f: impl FnOnce() -> R) -> R {
+    let before = PHASE.swap(p as u8, Ordering::Relaxed);
+    let r = f();
+    PHASE.store(before, Ordering::Relaxed);
+    r
+}
+
 /// One private copy of a module, loaded.
 struct Copy {
     start: StartFn,
     stop: StopFn,
     base: usize,
+    lib: Option<Library>,
+    backing: Option<Backing>,
 }
 
-/// Copies `path` to a private directory and loads the copy (RTLD_LOCAL, so
-/// its symbols stay its own). The copy's file is removed at once; its
-/// mapping stays. The library is never unloaded: a module that broke its
-/// contract may still have threads running its code.
-fn load_copy(path: &Path) -> Result<Copy, ModuleError> {
+/// Loads a private copy of `image` (RTLD_LOCAL, so its symbols stay its own).
+fn load_copy(image: &ModuleImage) -> Result<Copy, ModuleError> {
     router()?;
-    let dir = private_dir("module")?;
-    let file = dir.join(path.file_name().unwrap_or_else(|| "module.so".as_ref()));
-    let result = (|| {
-        std::fs::copy(path, &file)
-            .map_err(|e| ModuleError(format!("cannot copy {}: {e}", path.display())))?;
-        // SAFETY: loading runs the module's initialisers; a module is
-        // trusted code of the user's choosing (a crash is isolated by the
-        // harness, which runs each case of a C module in a child process).
-        let lib = unsafe { Library::open(Some(&file), RTLD_NOW | RTLD_LOCAL) }
-            .map_err(|e| ModuleError(format!("cannot load {}: {e}", path.display())))?;
-        // SAFETY: the module interface of cpnatfwt.h declares these types.
-        let (start, stop) = unsafe {
-            let start = *lib.get::<StartFn>(b"CpsimProviderStart\0").map_err(|_| {
-                ModuleError(format!(
-                    "{} does not export CpsimProviderStart",
-                    path.display()
-                ))
-            })?;
-            let stop = *lib.get::<StopFn>(b"CpsimProviderStop\0").map_err(|_| {
-                ModuleError(format!(
-                    "{} does not export CpsimProviderStop",
-                    path.display()
-                ))
-            })?;
-            (start, stop)
-        };
-        // SAFETY: an all-zero Dl_info is a valid value to be overwritten.
-        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-        // SAFETY: dladdr only reads the address; `info` is writable.
-        let found = unsafe { libc::dladdr(start as *const c_void, &mut info) };
-        if found == 0 || info.dli_fbase.is_null() {
-            return Err(ModuleError(format!(
-                "cannot find where {} was loaded",
-                path.display()
-            )));
+    let shown = image.path().display();
+    let backing = Backing::new(image.name(), image.bytes())?;
+    // SAFETY: loading runs the module's initialisers: module code, which
+    // the harness only ever loads in a child process of its own.
+    let lib = in_phase(Phase::Loading, || unsafe {
+        Library::open(Some(&backing.path), RTLD_NOW | RTLD_LOCAL)
+    })
+    .map_err(|e| ModuleError(format!("cannot load {shown}: {e}")))?;
+    backing.loaded();
+    // SAFETY: the module interface of cpnatfwt.h declares these types.
+    let (start, stop) = unsafe {
+        let start = *lib
+            .get::<StartFn>(b"CpsimProviderStart\0")
+            .map_err(|_| ModuleError(format!("{shown} does not export {START}")))?;
+        let stop = *lib
+            .get::<StopFn>(b"CpsimProviderStop\0")
+            .map_err(|_| ModuleError(format!("{shown} does not export {STOP}")))?;
+        (start, stop)
+    };
+    // SAFETY: an all-zero Dl_info is a valid value to be overwritten.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr only reads the address; `info` is writable.
+    let found = unsafe { libc::dladdr(start as *const c_void, &mut info) };
+    if found == 0 || info.dli_fbase.is_null() {
+        return Err(ModuleError(format!("cannot find where {shown} was loaded")));
+    }
+    Ok(Copy {
+        start,
+        stop,
+        base: info.dli_fbase as usize,
+        lib: Some(lib),
+        backing: Some(backing),
+    })
+}
+
+impl Copy {
+    /// Unloads the copy (a virtual-time module: none of its code can still
+    /// run). If the dynamic linker keeps it loaded anyway, its file is kept
+    /// open so that no later copy can be mistaken for it.
+    fn unload(mut self) {
+        let Some(lib) = self.lib.take() else { return };
+        let backing = self.backing.take();
+        let closed = in_phase(Phase::Unloading, || lib.close().is_ok());
+        if let Some(b) = backing {
+            // SAFETY: RTLD_NOLOAD only looks the name up; a handle it
+            // returns is closed again at once.
+            let still = unsafe { Library::open(Some(&b.path), RTLD_NOW | libc::RTLD_NOLOAD) };
+            match (closed, still) {
+                (true, Err(_)) => drop(b),
+                (_, Ok(h)) => {
+                    drop(h);
+                    std::mem::forget(b);
+                }
+                (false, Err(_)) => std::mem::forget(b),
+            }
         }
-        std::mem::forget(lib);
-        Ok(Copy {
-            start,
-            stop,
-            base: info.dli_fbase as usize,
-        })
-    })();
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    }
+
+    /// Leaves the copy loaded for good (its threads may still run).
+    fn keep(mut self) {
+        std::mem::forget(self.lib.take());
+        std::mem::forget(self.backing.take());
+    }
 }
 
 /// A C provider module as a provider factory: one private copy per host
-/// start. Runs in real time (`deterministic() == false`): a module may run
-/// threads of its own.
+/// start. A module with the virtual-time marker runs on the virtual clock
+/// (`deterministic() == true`); any other runs in real time.
 pub struct ModuleFactory {
-    path: PathBuf,
-    name: String,
+    image: Arc<ModuleImage>,
     config: Mutex<String>,
 }
 
 impl ModuleFactory {
-    /// A factory for the module at `path`. Loads one copy to check that it
-    /// loads and exports both entry points (without starting it).
+    /// A factory for the module at `path`, in this process. Reads and checks
+    /// the file, then loads one copy to check that it loads (this runs the
+    /// module's initialisers here: the harness does this only in a child
+    /// process; see [`ModuleFactory::from_image`]).
     pub fn new(path: &Path) -> Result<Arc<ModuleFactory>, ModuleError> {
-        let path = path
-            .canonicalize()
-            .map_err(|e| ModuleError(format!("{}: {e}", path.display())))?;
+        let image = Arc::new(ModuleImage::read(path)?);
         // Checked once per path and process: loading runs initialisers.
         static CHECKED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-        if !CHECKED.lock().contains(&path) {
-            load_copy(&path)?;
-            CHECKED.lock().push(path.clone());
+        let key = image.path().to_path_buf();
+        if !CHECKED.lock().contains(&key) {
+            load_copy(&image)?.keep();
+            CHECKED.lock().push(key);
         }
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().trim_start_matches("lib").to_string())
-            .unwrap_or_else(|| "module".into());
-        Ok(Arc::new(ModuleFactory {
-            path,
-            name,
+        Ok(ModuleFactory::from_image(image))
+    }
+
+    /// A factory for a module already read; loads nothing until a host
+    /// starts it.
+    pub fn from_image(image: Arc<ModuleImage>) -> Arc<ModuleFactory> {
+        Arc::new(ModuleFactory {
+            image,
             config: Mutex::new("{}".into()),
-        }))
+        })
+    }
+
+    /// Loads one copy and unloads it again (a virtual-time module) or
+    /// keeps it (a real-time one): whether the module loads, exports both
+    /// entry points and has no unresolved symbols. Runs its initialisers
+    /// (and finalisers) in this process.
+    pub fn check_loads(&self) -> Result<(), ModuleError> {
+        let copy = load_copy(&self.image)?;
+        if self.image.virtual_time() {
+            copy.unload();
+        } else {
+            copy.keep();
+        }
+        Ok(())
     }
 
     /// The module's file.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.image.path()
+    }
+
+    /// The module as read.
+    pub fn image(&self) -> &Arc<ModuleImage> {
+        &self.image
     }
 
     /// The configuration handed to `CpsimProviderStart` (JSON text).
@@ -302,15 +493,16 @@ impl ModuleFactory {
 
 impl ProviderFactory for ModuleFactory {
     fn name(&self) -> String {
-        self.name.clone()
+        self.image.name().to_string()
     }
     fn create(&self, host: &str) -> Box<dyn Provider> {
         Box::new(ModuleProvider {
-            path: self.path.clone(),
+            image: self.image.clone(),
             host: host.to_string(),
             config: self.config_json(),
             copy: None,
-            registered: None,
+            started: false,
+            routed: None,
         })
     }
     /// Any JSON value; `null` is handed to the module as `{}`.
@@ -323,64 +515,94 @@ impl ProviderFactory for ModuleFactory {
         Ok(())
     }
     fn deterministic(&self) -> bool {
-        false
+        self.image.virtual_time()
     }
 }
 
 /// One host's run of a module.
 struct ModuleProvider {
-    path: PathBuf,
+    image: Arc<ModuleImage>,
     host: String,
     config: String,
-    /// Loaded, and Start succeeded (so Stop is owed).
+    /// The loaded copy.
     copy: Option<Copy>,
-    /// The load address registered for routing.
-    registered: Option<usize>,
+    /// Start succeeded (so Stop is owed).
+    started: bool,
+    /// The copy as registered for routing.
+    routed: Option<Routed>,
 }
 
 impl Provider for ModuleProvider {
     fn start(&mut self, cx: &Cx) {
-        let copy = match load_copy(&self.path) {
+        let copy = match load_copy(&self.image) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("cpsim: host {}: {e}", self.host);
                 return;
             }
         };
-        COPIES.write().push((copy.base, cx.clone()));
-        self.registered = Some(copy.base);
+        let routed = Routed {
+            base: copy.base,
+            cx: cx.clone(),
+            alive: Arc::new(AtomicBool::new(true)),
+            virtual_time: self.image.virtual_time(),
+        };
+        COPIES.write().push(routed.clone());
+        self.routed = Some(routed);
         let (host, config) = (
             CString::new(self.host.replace('\0', "")).unwrap_or_default(),
             CString::new(self.config.replace('\0', "")).unwrap_or_default(),
         );
+        let start = copy.start;
+        self.copy = Some(copy);
         // SAFETY: the module's entry point, with two NUL-terminated strings
         // that outlive the call (the module copies what it keeps).
-        let hr = unsafe { (copy.start)(host.as_ptr(), config.as_ptr()) };
+        let hr = in_phase(Phase::Starting, || unsafe {
+            start(host.as_ptr(), config.as_ptr())
+        });
         if hr == S_OK {
-            self.copy = Some(copy);
+            self.started = true;
         } else {
             eprintln!(
                 "cpsim: host {}: CpsimProviderStart of {} failed with {}",
                 self.host,
-                self.path.display(),
+                self.image.path().display(),
                 cpsim_sim::trace::hr_name(hr)
             );
         }
     }
 
     fn stop(&mut self, _cx: &Cx) {
-        if let Some(copy) = self.copy.take() {
+        if !std::mem::take(&mut self.started) {
+            return;
+        }
+        if let Some(copy) = &self.copy {
+            let stop = copy.stop;
             // SAFETY: the module's entry point; Start succeeded and Stop
             // has not been called for this copy.
-            unsafe { (copy.stop)() };
+            in_phase(Phase::Stopping, || unsafe { stop() });
+        }
+        // Nothing of the module runs after Stop: its timers and tasks
+        // still queued are dropped uncalled.
+        if let Some(r) = &self.routed {
+            r.alive.store(false, Ordering::Release);
         }
     }
 }
 
 impl Drop for ModuleProvider {
     fn drop(&mut self) {
-        if let Some(base) = self.registered.take() {
-            COPIES.write().retain(|(b, _)| *b != base);
+        if let Some(r) = self.routed.take() {
+            r.alive.store(false, Ordering::Release);
+            COPIES.write().retain(|c| c.base != r.base);
+        }
+        if let Some(copy) = self.copy.take() {
+            if self.image.virtual_time() && !self.started {
+                // Stopped (or never started): none of its code can still run.
+                copy.unload();
+            } else {
+                copy.keep();
+            }
         }
     }
 }

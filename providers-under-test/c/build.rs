@@ -7,6 +7,7 @@ use std::path::PathBuf;
 fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     println!("cargo:rerun-if-changed=../../sim-cp/include/cpnatfwt.h");
+    println!("cargo:rerun-if-changed=../../sim-cp/include/cpsim_module.h");
     let mut sources: Vec<PathBuf> = std::fs::read_dir(".")
         .expect("the crate directory is readable")
         .filter_map(|e| e.ok().map(|e| e.path()))

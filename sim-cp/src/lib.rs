@@ -23,6 +23,7 @@ mod fxhash;
 mod handle;
 mod interface_name;
 pub mod net;
+pub mod observe;
 pub mod oracle;
 pub mod platform;
 pub mod rng;

@@ -1,0 +1,57 @@
+//! Looking at a running world from another thread: what the harness uses
+//! when a provider never lets the run finish (a callback that hangs, a
+//! module that ends the process), so that the author still gets the trace
+//! up to that point.
+//!
+//! An [`Observer`] keeps no world alive; everything it returns is a copy.
+
+use crate::config::Callback;
+use crate::engine::Shared;
+use crate::engine::{Outcome, Sim};
+use std::sync::atomic::Ordering;
+use std::sync::Weak;
+use std::time::Duration;
+
+/// A weak view of one world (see [`Sim::observer`]).
+#[derive(Clone)]
+pub struct Observer {
+    shared: Weak<Shared>,
+}
+
+impl Sim {
+    /// A view of this world that other threads can read while it runs.
+    pub fn observer(&self) -> Observer {
+        Observer {
+            shared: std::sync::Arc::downgrade(&self.shared),
+        }
+    }
+}
+
+impl Observer {
+    /// The violations and the trace recorded so far, without stopping or
+    /// changing anything. Waits at most `wait` for the world's lock (a
+    /// thread of the run may hold it for a moment); `None` if the world is
+    /// gone or the lock stayed taken.
+    pub fn snapshot(&self, wait: Duration) -> Option<Outcome> {
+        let shared = self.shared.upgrade()?;
+        let w = shared.world.try_lock_for(wait)?;
+        Some(Outcome {
+            violations: w.violations.clone(),
+            trace: w.trace.clone(),
+            end: w.now,
+            sent: w.traffic.sent(),
+            delivered: w.traffic.delivered(),
+        })
+    }
+
+    /// The callback running right now, if one is (read from two atomics:
+    /// no lock, no allocation, so it may be called from a signal handler).
+    pub fn running_callback(&self) -> Option<Callback> {
+        let shared = self.shared.upgrade()?;
+        if shared.cb_epoch.load(Ordering::Acquire) % 2 == 0 {
+            return None;
+        }
+        let what = shared.cb_what.load(Ordering::Relaxed);
+        Some(Callback::ALL[(what & 0xFF) as usize % Callback::ALL.len()])
+    }
+}
