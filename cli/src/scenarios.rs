@@ -169,6 +169,10 @@ pub fn replay(registry: &Registry, file: &Path) -> i32 {
             return BAD_INPUT;
         }
     };
+    #[cfg(all(feature = "c-modules", unix))]
+    if let scenario::ProviderRef::Library(_) = &s.provider {
+        return replay_module(&s, file);
+    }
     let r = match registry.run(&s) {
         Ok(r) => r,
         Err(e) => {
@@ -195,4 +199,107 @@ pub fn replay(registry: &Registry, file: &Path) -> i32 {
         }
         FAIL
     }
+}
+
+/// Times a saved failure of a real-time module is replayed before the
+/// replay says it did not recur.
+#[cfg(all(feature = "c-modules", unix))]
+pub const REAL_TIME_REPLAYS: usize = 5;
+
+/// Whether a real-time run shows the saved failure again: its expectations
+/// hold, or the rule of its first violation fired (steps differ from run
+/// to run on the wall clock).
+#[cfg(all(feature = "c-modules", unix))]
+fn recurs(s: &Scenario, r: &scenario::ScenarioRun) -> bool {
+    if r.passed() {
+        return true;
+    }
+    match &s.expect.first_violation {
+        Some(fv) => r.outcome.violations.iter().any(|v| v.rule == fv.rule),
+        None => false,
+    }
+}
+
+/// `cpsim replay` of a scenario naming a C module: in a case runner, as
+/// certification ran it. A virtual-time module replays exactly, once; a
+/// real-time one up to [`REAL_TIME_REPLAYS`] times, and a failure that does
+/// not show again is called what it is: a timing-dependent one that did not
+/// recur, not a mismatch.
+#[cfg(all(feature = "c-modules", unix))]
+fn replay_module(s: &Scenario, file: &Path) -> i32 {
+    let lib = match crate::isolate::open_scenario_library(s) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cpsim: {}: {e}", file.display());
+            return BAD_INPUT;
+        }
+    };
+    let real_time = lib.clock() == cpsim_sim::ClockMode::RealTime;
+    let attempts = if real_time { REAL_TIME_REPLAYS } else { 1 };
+    let mut seen = Vec::new();
+    for k in 1..=attempts {
+        let r = match lib.run_scenario(s) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("cpsim: {}: {e}", file.display());
+                return BAD_INPUT;
+            }
+        };
+        if let Some(p) = lib.broken_promise() {
+            eprintln!("cpsim: {p}");
+            return BAD_INPUT;
+        }
+        let ok = if real_time { recurs(s, &r) } else { r.passed() };
+        if ok {
+            for v in &r.outcome.violations {
+                println!("{}", v.headline());
+            }
+            if let Some(v) = r.outcome.violations.first() {
+                println!(
+                    "{}",
+                    cpsim_certify::diagram::text_for(&r.outcome.trace, v, 40)
+                );
+            }
+            if real_time {
+                println!(
+                    "replayed: {} recurs (attempt {k} of at most {attempts}; in real time, steps may differ from the saved ones)",
+                    file.display()
+                );
+            } else {
+                println!("replayed: {} reproduces as expected", file.display());
+            }
+            return PASS;
+        }
+        let got: Vec<String> = r.outcome.violations.iter().map(|v| v.headline()).collect();
+        seen.push((k, got, r.failures));
+    }
+    if real_time {
+        let want = s
+            .expect
+            .first_violation
+            .as_ref()
+            .map(|fv| fv.rule.to_string())
+            .unwrap_or_else(|| "its expectations".into());
+        println!(
+            "replay of {}: {want} did not recur in {attempts} runs. The module runs in real time \
+             and this failure depends on timing (flaky): it happened once, with the trace kept in \
+             the certification report, and did not happen again here.",
+            file.display()
+        );
+        for (k, got, _) in &seen {
+            if got.is_empty() {
+                println!("    run {k}: no violation");
+            } else {
+                println!("    run {k}: {}", got.join("; "));
+            }
+        }
+    } else {
+        println!("replay of {} did NOT reproduce:", file.display());
+        if let Some((_, _, failures)) = seen.first() {
+            for f in failures {
+                println!("    expected: {f}");
+            }
+        }
+    }
+    FAIL
 }

@@ -53,6 +53,15 @@ pub struct MinimalCase {
     /// Whether a rerun of the same seed gave the identical trace
     /// (None: not checked, e.g. for black-box providers).
     pub deterministic: Option<bool>,
+    /// Whether the failure showed again when its case was rerun. A
+    /// real-time failure may not (it hangs on timing): then `scenario` and
+    /// `trace` are the case as first found, not shrunk.
+    #[serde(default = "recurred_default")]
+    pub recurred: bool,
+}
+
+fn recurred_default() -> bool {
+    true
 }
 
 /// One distinct violation (by fingerprint), with its minimal case.

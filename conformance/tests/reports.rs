@@ -138,6 +138,7 @@ fn certification() -> Certification {
                 saved_to: Some(PathBuf::from("target/cpsim/found/toy-COMP-3.json")),
                 replay: REPLAY.into(),
                 deterministic: Some(true),
+                recurred: true,
             }),
         },
         Finding {

@@ -1,6 +1,7 @@
 //! Compiles every `*.c` of this directory into a provider module
 //! (`lib<name>.so` in OUT_DIR), with the C compiler the `cc` crate finds,
-//! against `sim-cp/include/cpnatfwt.h` and nothing else. Unix targets only.
+//! against `sim-cp/include/cpnatfwt.h` (and `cpsim_module.h`) and nothing
+//! else. Unix targets only.
 
 use std::path::PathBuf;
 
@@ -17,6 +18,7 @@ fn main() {
     for s in &sources {
         println!("cargo:rerun-if-changed={}", s.display());
     }
+    println!("cargo:rerun-if-changed=sample_directory.h");
     if std::env::var_os("CARGO_CFG_UNIX").is_none() {
         return;
     }
@@ -38,7 +40,7 @@ fn main() {
         ])
         .arg(&so)
         .arg(src)
-        .arg("-lpthread");
+        .args(["-lpthread", "-ldl"]);
         let status = cmd.status().expect("the C compiler runs");
         assert!(
             status.success(),

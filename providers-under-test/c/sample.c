@@ -21,12 +21,15 @@
  *     every instance (LIFE-8).
  *
  * Every simulated host runs its own copy of this module, so everything
- * `static` below exists once per host. The directory is the only state the
- * copies share; it is named after the process, and cpsim runs every case of
- * a C module in a process of its own.
+ * `static` below exists once per host. The directory (sample_directory.h)
+ * is the only state the copies share; it is named after the process, and a
+ * cpsim case runner runs one case at a time (the last copy to stop removes
+ * it).
  *
- * The broken_*.c, crash.c and hang.c modules include this file with one
- * SAMPLE_BUG_* macro defined, each turning on exactly one defect.
+ * The broken_*.c, crash.c, hang.c and hostile_*.c modules include this
+ * file with one SAMPLE_BUG_* macro defined, each turning on exactly one
+ * defect; fixed_ports.c (SAMPLE_FIXED_PORTS) is correct, but binds fixed
+ * loopback ports and stops at the first datagram from another case.
  */
 #define _GNU_SOURCE
 #define CPSIM_PROVIDER_MODULE
@@ -52,195 +55,10 @@
 #define E_PENDING ((HRESULT)0x800703E5L) /* HRESULT_FROM_WIN32(ERROR_IO_PENDING) */
 #define MAX_INST 16
 #define MAX_JOBS 64
-#define DIR_HOLDERS 512
-#define DIR_KEYS 256
 #define MAX_DATAGRAM 65000
 #define MSG_MAGIC 0x43505344u /* "CPSD" */
 
-/* ------------------------------------------------------------------------ */
-/* Transport IDs, deep-copied (TID-3)                                        */
-
-typedef struct {
-    USHORT len;
-    BYTE b[16];
-} tid_t;
-
-static int tid_copy(tid_t *out, const CPNATFWT_TRANSPORT_ID *t) {
-    if (t == NULL || t->transportId == NULL || t->size == 0 || t->size > 16)
-        return 0;
-    out->len = t->size;
-    memcpy(out->b, t->transportId, t->size);
-    return 1;
-}
-
-static int tid_eq(const tid_t *a, const tid_t *b) {
-    return a->len == b->len && memcmp(a->b, b->b, a->len) == 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* The directory shared by the module copies of one process                 */
-
-typedef struct {
-    uint32_t ready;
-    pthread_mutex_t lock;
-    int users;
-    uint64_t next_key;
-    struct {
-        int used;
-        tid_t tid;
-        uint64_t key;
-        uint16_t port;
-    } holders[DIR_HOLDERS];
-    uint64_t active[DIR_KEYS]; /* keys of active instances (0: free) */
-} directory;
-
-static directory *g_dir;
-static char g_dir_name[64];
-
-static int dir_open(void) {
-    snprintf(g_dir_name, sizeof g_dir_name, "/cpsim-sample-%ld", (long)getpid());
-    int created = 1;
-    int fd = shm_open(g_dir_name, O_RDWR | O_CREAT | O_EXCL, 0600);
-    if (fd < 0 && errno == EEXIST) {
-        created = 0;
-        fd = shm_open(g_dir_name, O_RDWR, 0600);
-    }
-    if (fd < 0)
-        return 0;
-    if (created && ftruncate(fd, sizeof(directory)) != 0) {
-        close(fd);
-        return 0;
-    }
-    void *p = mmap(NULL, sizeof(directory), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED)
-        return 0;
-    g_dir = p;
-    if (created) {
-        pthread_mutex_init(&g_dir->lock, NULL);
-        __atomic_store_n(&g_dir->ready, 1, __ATOMIC_RELEASE);
-    } else {
-        while (!__atomic_load_n(&g_dir->ready, __ATOMIC_ACQUIRE))
-            usleep(100);
-    }
-    pthread_mutex_lock(&g_dir->lock);
-    g_dir->users++;
-    pthread_mutex_unlock(&g_dir->lock);
-    return 1;
-}
-
-static void dir_close(void) {
-    if (g_dir == NULL)
-        return;
-    pthread_mutex_lock(&g_dir->lock);
-    int last = --g_dir->users == 0;
-    if (last)
-        shm_unlink(g_dir_name);
-    pthread_mutex_unlock(&g_dir->lock);
-    munmap(g_dir, sizeof(directory));
-    g_dir = NULL;
-}
-
-static uint64_t dir_new_key(void) {
-    pthread_mutex_lock(&g_dir->lock);
-    uint64_t k = ++g_dir->next_key;
-    pthread_mutex_unlock(&g_dir->lock);
-    return k;
-}
-
-static int dir_is_active_locked(uint64_t key) {
-    for (int i = 0; i < DIR_KEYS; i++)
-        if (g_dir->active[i] == key)
-            return 1;
-    return 0;
-}
-
-static void dir_set_active(uint64_t key, int on) {
-    pthread_mutex_lock(&g_dir->lock);
-    int i, present = dir_is_active_locked(key);
-    if (on && !present) {
-        for (i = 0; i < DIR_KEYS; i++)
-            if (g_dir->active[i] == 0) {
-                g_dir->active[i] = key;
-                break;
-            }
-    } else if (!on && present) {
-        for (i = 0; i < DIR_KEYS; i++)
-            if (g_dir->active[i] == key)
-                g_dir->active[i] = 0;
-    }
-    pthread_mutex_unlock(&g_dir->lock);
-}
-
-static int dir_find_locked(const tid_t *t) {
-    for (int i = 0; i < DIR_HOLDERS; i++)
-        if (g_dir->holders[i].used && tid_eq(&g_dir->holders[i].tid, t))
-            return i;
-    return -1;
-}
-
-/* ADD: fails if another instance holds the ID (TID-4). */
-static int dir_add(uint64_t key, uint16_t port, const tid_t *t) {
-    int ok = 0;
-    pthread_mutex_lock(&g_dir->lock);
-    int i = dir_find_locked(t);
-    if (i >= 0) {
-        ok = g_dir->holders[i].key == key;
-    } else {
-        for (i = 0; i < DIR_HOLDERS; i++)
-            if (!g_dir->holders[i].used) {
-                g_dir->holders[i].used = 1;
-                g_dir->holders[i].tid = *t;
-                g_dir->holders[i].key = key;
-                g_dir->holders[i].port = port;
-                ok = 1;
-                break;
-            }
-    }
-    pthread_mutex_unlock(&g_dir->lock);
-    return ok;
-}
-
-static void dir_remove(uint64_t key, const tid_t *t) {
-    pthread_mutex_lock(&g_dir->lock);
-    int i = dir_find_locked(t);
-    if (i >= 0 && g_dir->holders[i].key == key)
-        g_dir->holders[i].used = 0;
-    pthread_mutex_unlock(&g_dir->lock);
-}
-
-/* Forgets everything about an instance (its session ended). */
-static void dir_forget(uint64_t key) {
-    pthread_mutex_lock(&g_dir->lock);
-    for (int i = 0; i < DIR_HOLDERS; i++)
-        if (g_dir->holders[i].used && g_dir->holders[i].key == key)
-            g_dir->holders[i].used = 0;
-    for (int i = 0; i < DIR_KEYS; i++)
-        if (g_dir->active[i] == key)
-            g_dir->active[i] = 0;
-    pthread_mutex_unlock(&g_dir->lock);
-}
-
-/* The port of the active instance other than `asker` holding `t`, or 0. */
-static uint16_t dir_reachable(uint64_t asker, const tid_t *t) {
-    uint16_t port = 0;
-    pthread_mutex_lock(&g_dir->lock);
-    int i = dir_find_locked(t);
-    if (i >= 0 && g_dir->holders[i].key != asker &&
-        dir_is_active_locked(g_dir->holders[i].key))
-        port = g_dir->holders[i].port;
-    pthread_mutex_unlock(&g_dir->lock);
-    return port;
-}
-
-/* Whether instance `key` holds `t` and is active. */
-static int dir_holds_active(uint64_t key, const tid_t *t) {
-    pthread_mutex_lock(&g_dir->lock);
-    int i = dir_find_locked(t);
-    int yes = i >= 0 && g_dir->holders[i].key == key && dir_is_active_locked(key);
-    pthread_mutex_unlock(&g_dir->lock);
-    return yes;
-}
+#include "sample_directory.h"
 
 /* ------------------------------------------------------------------------ */
 /* This host's state                                                         */
@@ -279,6 +97,40 @@ static pthread_t g_rx, g_maint;
 static char g_host[128];
 #ifdef SAMPLE_BUG_CRASH
 static int g_crash_abort;
+#endif
+
+#if defined(SAMPLE_BUG_ONCE) || defined(SAMPLE_BUG_FORK) || defined(SAMPLE_BUG_NOISE)
+/* The string value of "key" in the configuration JSON (no escapes). */
+static int config_string(const char *json, const char *key, char *out, size_t size) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *p = json ? strstr(json, pat) : NULL;
+    if (p == NULL)
+        return 0;
+    p = strchr(p + strlen(pat), '"');
+    if (p == NULL)
+        return 0;
+    const char *e = strchr(p + 1, '"');
+    if (e == NULL || (size_t)(e - p - 1) >= size)
+        return 0;
+    memcpy(out, p + 1, (size_t)(e - p - 1));
+    out[e - p - 1] = 0;
+    return 1;
+}
+#endif
+
+#ifdef SAMPLE_BUG_ONCE
+static char g_once_file[512];
+/* True the first time any copy, in any process, asks: the marker file. */
+static int first_time(void) {
+    if (g_once_file[0] == 0)
+        return 0;
+    int fd = open(g_once_file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
+}
 #endif
 
 static slot_t *slot_of(uint64_t key) {
@@ -386,6 +238,9 @@ static void *maintenance(void *arg) {
 
 struct wire {
     uint32_t magic;
+#ifdef SAMPLE_FIXED_PORTS
+    int32_t pid; /* the sending process: its case */
+#endif
     tid_t dst, src;
 };
 
@@ -407,6 +262,15 @@ static void *receiver(void *arg) {
         memcpy(&w, buf, sizeof w);
         if (w.magic != MSG_MAGIC || w.dst.len > 16 || w.src.len > 16)
             continue;
+#ifdef SAMPLE_FIXED_PORTS
+        if (w.pid != (int32_t)getpid()) {
+            /* Another case's datagram on our fixed port: cases share a
+             * network, which must not happen. */
+            fprintf(stderr, "fixed_ports: host %s got a datagram of another case (process %d)\n",
+                    g_host, (int)w.pid);
+            abort();
+        }
+#endif
         pthread_mutex_lock(&g_lock);
         for (int i = 0; i < MAX_INST; i++) {
             slot_t *s = &g_slots[i];
@@ -469,13 +333,25 @@ static HRESULT CALLBACK transition_active(CPNATFWT_PROVIDER_INSTANCE h, PVOID ct
     for (;;)
         pause(); /* never returns (TIME-1) */
 #endif
+#ifdef SAMPLE_BUG_EXIT
+    exit(3); /* ends the process from inside a callback */
+#endif
     pthread_mutex_lock(&g_lock);
     slot_t *s = slot_of(key_of(ctx));
     if (s != NULL)
         s->active = 1;
     dir_set_active(key_of(ctx), 1);
     pthread_mutex_unlock(&g_lock);
-#if defined(SAMPLE_BUG_COMP3)
+#if defined(SAMPLE_BUG_ONCE)
+    /* The bug, the first time only (across every run): COMP-3. A failure
+     * that does not recur when the case is run again. */
+    if (first_time()) {
+        job_t job = {JOB_COMPLETE, 0, 0, cctx, routine, 1};
+        post_job(job);
+        return S_OK;
+    }
+    return S_OK;
+#elif defined(SAMPLE_BUG_COMP3)
     /* The bug: a synchronous success, and the completion routine is called
      * afterwards all the same (COMP-3). */
     job_t job = {JOB_COMPLETE, 0, 0, cctx, routine, 1};
@@ -558,6 +434,9 @@ static HRESULT CALLBACK send_buffers(CPNATFWT_PROVIDER_INSTANCE h, PVOID ctx,
     struct wire w;
     memset(&w, 0, sizeof w);
     w.magic = MSG_MAGIC;
+#ifdef SAMPLE_FIXED_PORTS
+    w.pid = (int32_t)getpid();
+#endif
     if (!tid_copy(&w.dst, remote) || !tid_copy(&w.src, local))
         return E_INVALIDARG;
     /* Everything is copied before returning (COMP-7). */
@@ -609,12 +488,21 @@ static int open_socket(void) {
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = 0;
+#ifdef SAMPLE_FIXED_PORTS
+    /* A fixed port per host name: 47000 + its first letter. */
+    a.sin_port = htons((uint16_t)(47000 + (unsigned char)g_host[0]));
+#endif
     socklen_t alen = sizeof a;
     struct timeval tv = {0, 20 * 1000};
     int big = 4 << 20;
     if (bind(g_sock, (struct sockaddr *)&a, sizeof a) != 0 ||
         getsockname(g_sock, (struct sockaddr *)&a, &alen) != 0 ||
         setsockopt(g_sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+#ifdef SAMPLE_FIXED_PORTS
+        fprintf(stderr, "fixed_ports: host %s cannot bind 127.0.0.1:%d: %s\n", g_host,
+                47000 + (unsigned char)g_host[0], strerror(errno));
+        abort();
+#endif
         close(g_sock);
         g_sock = -1;
         return 0;
@@ -634,6 +522,42 @@ CPSIM_PROVIDER_EXPORT HRESULT CpsimProviderStart(const char *hostName, const cha
     snprintf(g_host, sizeof g_host, "%s", hostName ? hostName : "");
 #ifdef SAMPLE_BUG_CRASH
     g_crash_abort = configJson != NULL && strstr(configJson, "abort") != NULL;
+#elif defined(SAMPLE_BUG_ONCE)
+    config_string(configJson, "once_file", g_once_file, sizeof g_once_file);
+#elif defined(SAMPLE_BUG_FORK)
+    /* The bug: a grandchild process that outlives the case, holding the
+     * runner's stdout and stderr open; its pid goes to "pid_file". */
+    {
+        char pid_file[512];
+        pid_t child = fork();
+        if (child == 0) {
+            for (int i = 0; i < 600; i++)
+                usleep(100 * 1000);
+            _exit(0);
+        }
+        if (child > 0 && config_string(configJson, "pid_file", pid_file, sizeof pid_file)) {
+            FILE *f = fopen(pid_file, "a");
+            if (f != NULL) {
+                fprintf(f, "%d\n", (int)child);
+                fclose(f);
+            }
+        }
+    }
+#elif defined(SAMPLE_BUG_NOISE)
+    /* The bug: megabytes of output, most of it one line ("noise_mib",
+     * default 64), then an abort. */
+    {
+        char mib[32];
+        long n = config_string(configJson, "noise_mib", mib, sizeof mib) ? atol(mib) : 64;
+        static char chunk[1 << 16];
+        memset(chunk, 'x', sizeof chunk);
+        fprintf(stderr, "noisy: first line\n");
+        for (long i = 0; i < n * 16; i++)
+            if (fwrite(chunk, 1, sizeof chunk, stderr) != sizeof chunk)
+                break;
+        fprintf(stderr, "\nnoisy: last line\n");
+        abort(); /* so that the output lands in a finding */
+    }
 #else
     (void)configJson;
 #endif

@@ -63,6 +63,8 @@ pub const REAL_TIME_SHRINK_STEPS: u32 = 16;
 pub const REAL_TIME_SLACK: Duration = Duration::from_millis(2_500);
 /// How long a virtual-time case may take on the wall clock.
 pub const VIRTUAL_TIME_DEADLINE: Duration = Duration::from_secs(5);
+/// How long loading a module may take in a runner (its initialisers).
+pub const LOAD_DEADLINE: Duration = Duration::from_secs(3);
 /// How long the harness waits beyond a runner's own deadline before it
 /// ends the runner itself.
 pub const HARD_MARGIN: Duration = Duration::from_secs(2);
@@ -127,6 +129,18 @@ impl Library {
     /// virtual time cannot govern. A module whose initialisers crash, exit
     /// or hang is not an error here: every case will report it.
     pub fn open(path: &Path, config: serde_json::Value) -> Result<Arc<Library>, String> {
+        Library::open_with(path, config, None)
+    }
+
+    /// [`Library::open`], asking runners for this isolation instead of the
+    /// environment's (`auto`, `netns`, `userns` or `off`: see
+    /// [`sandbox::ENV`]).
+    pub fn open_with(
+        path: &Path,
+        config: serde_json::Value,
+        isolation: Option<&str>,
+    ) -> Result<Arc<Library>, String> {
+        let asked = isolation.map(str::to_string);
         let runner = runner().ok_or_else(|| {
             "C modules run in child processes, and no case runner is set \
              (cpsim::isolate::set_runner, to a cpsim binary)"
@@ -143,14 +157,14 @@ impl Library {
             ClockMode::Virtual => worker::VIRTUAL_TIME_CASES_PER_RUNNER,
             ClockMode::RealTime => worker::REAL_TIME_CASES_PER_RUNNER,
         };
-        let mut pool = Pool::new(runner, image.clone(), per_runner);
+        let mut pool = Pool::new(runner, image.clone(), per_runner, asked.clone());
         let (isolation, isolation_note) = pool.probe(Duration::from_secs(10))?;
         if !isolation.isolated() && clock == ClockMode::RealTime {
             // Without a network per case, cases of a real-time module must
             // not share a process either: one runner per case, as before.
-            pool = Pool::new(runner_of(&pool), image.clone(), 1);
+            pool = Pool::new(runner_of(&pool), image.clone(), 1, asked);
         }
-        match pool.check(Duration::from_secs(5), Duration::from_secs(5) + HARD_MARGIN) {
+        match pool.check(LOAD_DEADLINE, LOAD_DEADLINE + HARD_MARGIN) {
             End::Checked(None) | End::Lost(_) => {}
             End::Checked(Some(e)) | End::Failed(e) => return Err(e),
             End::Done { .. } => {}

@@ -69,8 +69,11 @@ struct Worker {
 }
 
 impl Worker {
-    fn spawn(runner: &Path, image: &ModuleImage) -> Result<Worker, String> {
+    fn spawn(runner: &Path, image: &ModuleImage, isolation: Option<&str>) -> Result<Worker, String> {
         let mut cmd = Command::new(runner);
+        if let Some(mode) = isolation {
+            cmd.env(super::sandbox::ENV, mode);
+        }
         cmd.arg(RUN_CASE)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -251,6 +254,8 @@ pub struct Pool {
     /// Cases one runner may run before a fresh one takes over (1: a
     /// runner per case).
     per_runner: u32,
+    /// The isolation asked of runners (`sandbox::ENV`), if not the default.
+    isolation: Option<String>,
 }
 
 /// A real-time runner is replaced after this many cases (its module copies
@@ -260,12 +265,18 @@ pub const REAL_TIME_CASES_PER_RUNNER: u32 = 64;
 pub const VIRTUAL_TIME_CASES_PER_RUNNER: u32 = 4096;
 
 impl Pool {
-    pub fn new(runner: PathBuf, image: Arc<ModuleImage>, per_runner: u32) -> Pool {
+    pub fn new(
+        runner: PathBuf,
+        image: Arc<ModuleImage>,
+        per_runner: u32,
+        isolation: Option<String>,
+    ) -> Pool {
         Pool {
             runner,
             image,
             idle: Mutex::new(Vec::new()),
             per_runner: per_runner.max(1),
+            isolation,
         }
     }
 
@@ -284,7 +295,9 @@ impl Pool {
                     }
                     w.retire();
                 }
-                None => return Worker::spawn(&self.runner, &self.image),
+                None => {
+                    return Worker::spawn(&self.runner, &self.image, self.isolation.as_deref())
+                }
             }
         }
     }

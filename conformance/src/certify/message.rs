@@ -57,6 +57,9 @@ impl Certification {
             if let Some(mc) = &f.minimal {
                 m.push_str(&crate::diagram::text_for(&mc.trace, &f.violation, 30));
                 m.push_str(&format!("\n  replay: {}\n", mc.replay));
+                if !mc.recurred {
+                    m.push_str("  note: it did not recur when rerun (timing-dependent); this is the case as first found\n");
+                }
                 if mc.deterministic == Some(false) {
                     m.push_str("  note: a rerun of the same case gave a different trace (flaky)\n");
                 }

@@ -184,6 +184,7 @@ pub fn certify(
     certify_subject(&Subject::new(&name, make), cfg)
 }
 
+#[derive(Clone)]
 pub(crate) struct CaseResult {
     pub(crate) violations: Vec<Violation>,
     pub(crate) trace: Trace,
@@ -247,6 +248,8 @@ struct Found {
     case: Scenario,
     /// Its first violation of this fingerprint.
     violation: Violation,
+    /// Its run, kept for a finding whose case does not show it again.
+    run: CaseResult,
     /// Cases that showed it (each counted once).
     cases: u64,
     /// Whether it was some case's first violation.
@@ -311,6 +314,7 @@ impl Fold {
                             first: index,
                             case: case.clone(),
                             violation: v.clone(),
+                            run: r.clone(),
                             cases: 1,
                             root: is_root,
                         },
@@ -515,7 +519,8 @@ pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
         } else {
             cfg.shrink_steps
         };
-        let minimal = shrink::minimal_case(subject, f.case, f.first, &fp, &cfg, seed, budget);
+        let minimal =
+            shrink::minimal_case(subject, f.case, f.first, &fp, &cfg, seed, budget, f.run);
         let violation = minimal.as_ref().map(|m| m.0.clone()).unwrap_or(f.violation);
         findings.push(Finding {
             fingerprint: fp,

@@ -252,8 +252,10 @@ fn slug(fp: &str) -> String {
 /// Shrinks `case` (global index `index`) while it shows fingerprint `fp`,
 /// with at most `budget` candidate runs (0: not shrunk); saves it with the
 /// expectations its replay meets; replays the saved text to check that it
-/// does. `None` if `case` no longer shows `fp` when rerun (a flaky
-/// provider).
+/// does. If `case` no longer shows `fp` when rerun (a real-time failure
+/// that hangs on timing), the finding keeps `case` as found, with `found`'s
+/// trace, marked as not recurred.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn minimal_case(
     subject: &Subject,
     case: Scenario,
@@ -262,10 +264,16 @@ pub(super) fn minimal_case(
     cfg: &Config,
     seed: u64,
     budget: u32,
+    found: CaseResult,
 ) -> Option<(Violation, MinimalCase)> {
-    let run = shows(subject, &case, fp)?;
     let steps_before = case.steps.len();
-    let (mut s, run) = minimize(subject, case, run, fp, cfg, budget);
+    let (mut s, run, recurred) = match shows(subject, &case, fp) {
+        Some(run) => {
+            let (s, run) = minimize(subject, case, run, fp, cfg, budget);
+            (s, run, true)
+        }
+        None => (case, found, false),
+    };
     let v = first_with_fingerprint(&run, fp)?;
     if let Some(ext) = &subject.external {
         ext.prepare(&mut s);
@@ -276,7 +284,9 @@ pub(super) fn minimal_case(
     let first = run.violations.iter().min_by_key(|v| v.step)?;
     let rules: BTreeSet<RuleId> = run.violations.iter().map(|v| v.rule).collect();
     s.name = format!("{} shrunk: {}", subject.name, fp);
-    let how = if budget == 0 {
+    let how = if !recurred {
+        format!("kept as found ({steps_before} steps): it did not recur when rerun (a real-time failure that depends on timing)")
+    } else if budget == 0 {
         format!("kept as found ({steps_before} steps; the run was interrupted before shrinking)")
     } else {
         format!("shrunk from {steps_before} to {} steps", s.steps.len())
@@ -332,6 +342,7 @@ pub(super) fn minimal_case(
             saved_to,
             replay,
             deterministic,
+            recurred,
         },
     ))
 }

@@ -271,10 +271,11 @@ fn finding(h: &mut String, cert: &Certification, n: usize, f: &Finding) {
         "<article class=\"finding {class}\" id=\"finding-{n}\">\n<h3>{badge}{}</h3>",
         escape(&v.headline())
     );
-    let deterministic = match f.minimal.as_ref().and_then(|m| m.deterministic) {
-        Some(true) => "deterministic",
-        Some(false) => "NOT deterministic",
-        None => "determinism not checked",
+    let deterministic = match f.minimal.as_ref().map(|m| (m.recurred, m.deterministic)) {
+        Some((false, _)) => "did not recur when rerun: the case as first found",
+        Some((true, Some(true))) => "deterministic",
+        Some((true, Some(false))) => "NOT deterministic",
+        _ => "determinism not checked",
     };
     let _ = writeln!(
         h,

@@ -99,6 +99,7 @@ fn finding(f: &Finding) -> Value {
         "replay": m.map(|m| m.replay.as_str()),
         "scenario": m.and_then(|m| m.saved_to.as_ref()).map(|p| p.display().to_string()),
         "deterministic": m.and_then(|m| m.deterministic),
+        "recurred": m.map(|m| m.recurred),
         "minimal_events": m.map(|m| m.trace.events.len()),
         "first_case": f.first_case,
         "root_cause": f.root_cause,

@@ -165,6 +165,9 @@ pub(crate) fn finding_text(f: &Finding) -> String {
             if let Some(p) = &m.saved_to {
                 s.push_str(&format!("scenario: {}\n", p.display()));
             }
+            if !m.recurred {
+                s.push_str("did not recur when rerun: the case and trace as first found (timing-dependent)\n");
+            }
             match m.deterministic {
                 Some(true) => s.push_str("deterministic: the same seed gave the same trace\n"),
                 Some(false) => {

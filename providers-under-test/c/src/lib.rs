@@ -1,5 +1,6 @@
 //! Provider modules written in C, compiled by this crate's build script:
-//! `sample` (correct), and modules with exactly one defect each. See
+//! `sample` (correct, real time), `sample_vt` (correct, virtual time), and
+//! modules with exactly one defect each, or one hostile behaviour. See
 //! `docs/c-providers.md` and the comment at the top of each `.c` file.
 
 use cpsim_sim::RuleId;
@@ -12,16 +13,39 @@ pub enum Expect {
     Pass,
     /// Caught breaking this rule.
     Breaks(RuleId),
+    /// Refused before any case: cpsim cannot certify it as it says it is
+    /// (exit 2, an error naming what is wrong).
+    Refused,
 }
 
-/// Every module: (name, source file, what certification should find).
+/// Every correct or broken module: (name, what certification should find).
 pub const MODULES: &[(&str, Expect)] = &[
     ("sample", Expect::Pass),
+    ("sample_vt", Expect::Pass),
+    ("fixed_ports", Expect::Pass),
     ("broken_comp3", Expect::Breaks(cpsim_sim::rules::id::COMP_3)),
     ("broken_comp4", Expect::Breaks(cpsim_sim::rules::id::COMP_4)),
     ("broken_life5", Expect::Breaks(cpsim_sim::rules::id::LIFE_5)),
+    ("vt_broken_comp4", Expect::Breaks(cpsim_sim::rules::id::COMP_4)),
     ("crash", Expect::Breaks(cpsim_sim::rules::id::CRASH_1)),
     ("hang", Expect::Breaks(cpsim_sim::rules::id::TIME_1)),
+    ("vt_thread", Expect::Refused),
+    ("vt_sleep", Expect::Refused),
+];
+
+/// Modules that attack the harness itself (each has a test of its own):
+/// crashing, exiting or hanging while loaded, exiting in a callback,
+/// forking a lingering grandchild, writing without end, a bug that strikes
+/// once, a virtual-time module that hides a thread.
+pub const HOSTILE: &[&str] = &[
+    "hostile_ctor_crash",
+    "hostile_ctor_exit",
+    "hostile_ctor_hang",
+    "hostile_exit",
+    "hostile_fork",
+    "hostile_noisy",
+    "flaky_once",
+    "vt_sneaky",
 ];
 
 /// The built module `name` (`lib<name>.so`), if this target builds C modules.
