@@ -1,21 +1,27 @@
 //! Provider modules written in C (`providers-under-test/c`), certified the
-//! way `cpsim certify --provider-lib` does it: every case in a child process
-//! (this package's `cpsim` binary), in real time. The sample passes with
-//! every required rule exercised; each broken module is caught with its
-//! rule; a crash and a hang become CRASH-1 and TIME-1 and the run goes on.
-#![cfg(unix)]
+//! way `cpsim certify --provider-lib` does it: cases in case runners (child
+//! processes of this package's `cpsim` binary), each with a network of its
+//! own. The samples pass; each broken module is caught with its rule; a
+//! module that crashes, exits, hangs, forks, floods its output or lies
+//! about its clock is reported, and the harness is untouched.
+#![cfg(all(unix, target_os = "linux"))]
 
-use cpsim::isolate;
-use cpsim_c_providers::{module, Expect, MODULES};
+use cpsim::isolate::{self, Isolation, Library};
+use cpsim_c_providers::{module, Expect, HOSTILE, MODULES};
 use cpsim_certify::certify::{certify_subject, Config};
 use cpsim_certify::scenario::{self, ProviderRef};
 use cpsim_certify::{Certification, Verdict};
 use cpsim_sim::rules::id;
-use cpsim_sim::RuleId;
-use std::path::PathBuf;
+use cpsim_sim::{ClockMode, RuleId};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CPSIM: &str = env!("CARGO_BIN_EXE_cpsim");
 
 fn setup() {
-    isolate::set_runner(Some(PathBuf::from(env!("CARGO_BIN_EXE_cpsim"))));
+    isolate::set_runner(Some(PathBuf::from(CPSIM)));
     cpsim_sim::runtime::quiet_provider_panics();
 }
 
@@ -23,24 +29,48 @@ fn lib(name: &str) -> PathBuf {
     module(name).unwrap_or_else(|| panic!("module {name} is built on unix"))
 }
 
-fn certify(name: &str, config: serde_json::Value, cases: u64, seed: u64) -> Certification {
+fn open(name: &str, config: serde_json::Value) -> Arc<Library> {
     setup();
-    let subject = isolate::library_subject(&lib(name), config).expect("the module loads");
+    Library::open(&lib(name), config).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Certifies like the CLI (shape, workers), without shrinking unless asked.
+fn certify_lib(l: &Arc<Library>, cases: u64, seed: u64, shrink: bool) -> Certification {
     certify_subject(
-        &subject,
+        &l.subject(),
         Config {
             cases,
             seed: Some(seed),
             regressions: None,
-            shape: cpsim_certify::certify::Shape::real_time_module(),
-            shrink_steps: 0,
+            shape: l.shape(),
+            threads: l.workers(cases),
+            shrink_steps: if shrink { l.shrink_steps() } else { 0 },
             ..Config::default()
         },
     )
 }
 
+fn certify(name: &str, config: serde_json::Value, cases: u64, seed: u64) -> Certification {
+    certify_lib(&open(name, config), cases, seed, false)
+}
+
 fn rules(c: &Certification) -> Vec<RuleId> {
     c.findings.iter().map(|f| f.violation.rule).collect()
+}
+
+fn finding(c: &Certification, rule: RuleId) -> &cpsim_certify::model::Finding {
+    c.findings
+        .iter()
+        .find(|f| f.violation.rule == rule)
+        .unwrap_or_else(|| panic!("no {rule}: {:?}", rules(c)))
+}
+
+fn cli(args: &[&str]) -> std::process::Output {
+    Command::new(CPSIM).args(args).output().expect("cpsim runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]
@@ -48,11 +78,16 @@ fn every_module_is_built_and_listed() {
     for (name, _) in MODULES {
         assert!(lib(name).exists(), "{name}");
     }
+    for name in HOSTILE {
+        assert!(lib(name).exists(), "{name}");
+    }
 }
 
 #[test]
-fn the_sample_c_provider_passes_certification() {
-    let c = certify("sample", serde_json::Value::Null, 14, 1);
+fn the_sample_c_provider_passes_certification_in_real_time() {
+    let l = open("sample", serde_json::Value::Null);
+    assert_eq!(l.clock(), ClockMode::RealTime);
+    let c = certify_lib(&l, 24, 1, false);
     assert_eq!(c.provider, "sample");
     assert!(
         c.unexercised.is_empty(),
@@ -65,6 +100,47 @@ fn the_sample_c_provider_passes_certification() {
 }
 
 #[test]
+fn the_virtual_time_sample_passes_and_a_seed_names_its_run_bit_for_bit() {
+    let l = open("sample_vt", serde_json::Value::Null);
+    assert_eq!(l.clock(), ClockMode::Virtual);
+    let c = certify_lib(&l, 200, 7, false);
+    assert_eq!(c.verdict, Verdict::Pass, "{}", c.failure_message());
+    assert!(c.unexercised.is_empty(), "{:?}", c.unexercised);
+    assert!(c.rules[id::DATA_5.index()].exercised > 0);
+    // The same seed again: the same counts for every rule.
+    let again = certify_lib(&l, 200, 7, false);
+    assert_eq!(c.rules, again.rules);
+    // One case, twice, in two runners: the same trace, byte for byte.
+    let text = r#"{ "version": 1, "name": "vt", "hosts": ["A", "B"],
+      "provider": { "library": "x.so" },
+      "platform": { "seed": 11, "net": { "loss": 0.1, "duplicate": 0.1, "reorder": 0.2, "delay_ms": 3, "jitter_ms": 5 } },
+      "steps": [
+        { "do": "start_provider", "at_ms": 0, "host": "A" },
+        { "do": "start_provider", "at_ms": 0, "host": "B" },
+        { "do": "listen", "at_ms": 10, "host": "B", "on": true },
+        { "do": "send", "at_ms": 50, "from": "A", "to": "B", "bytes": 700 },
+        { "do": "dormant", "at_ms": 900, "host": "A" },
+        { "do": "send", "at_ms": 1500, "from": "A", "to": "B", "bytes": 90 },
+        { "do": "communication_error", "at_ms": 2000, "host": "B" },
+        { "do": "send", "at_ms": 9000, "from": "B", "to": "A", "bytes": 5 }
+      ] }"#;
+    let mut s = scenario::parse(text, "vt.json").expect("a scenario");
+    s.provider = ProviderRef::Library(lib("sample_vt"));
+    let a = isolate::run_library(&s).expect("runs");
+    let b = isolate::run_library(&s).expect("runs");
+    assert!(
+        a.outcome.violations.is_empty(),
+        "{:?}",
+        a.outcome.violations
+    );
+    assert!(a.outcome.delivered > 0);
+    assert_eq!(
+        serde_json::to_string(&a.outcome.trace).unwrap(),
+        serde_json::to_string(&b.outcome.trace).unwrap()
+    );
+}
+
+#[test]
 fn broken_c_providers_are_caught_with_their_rule() {
     for (name, expect) in MODULES {
         let Expect::Breaks(rule) = *expect else {
@@ -73,7 +149,7 @@ fn broken_c_providers_are_caught_with_their_rule() {
         if rule == id::CRASH_1 || rule == id::TIME_1 {
             continue; // see the isolation tests below
         }
-        let c = certify(name, serde_json::Value::Null, 3, 2);
+        let c = certify(name, serde_json::Value::Null, 6, 2);
         assert_eq!(c.verdict, Verdict::Fail, "{name} passed");
         assert!(
             rules(&c).contains(&rule),
@@ -84,33 +160,515 @@ fn broken_c_providers_are_caught_with_their_rule() {
 }
 
 #[test]
-fn a_crashing_module_is_a_crash_1_finding_and_the_run_goes_on() {
+fn comp_4_in_a_virtual_time_module_is_shrunk_saved_and_replays_exactly() {
+    let l = open("vt_broken_comp4", serde_json::Value::Null);
+    let dir = tempfile::tempdir().unwrap();
+    let c = certify_subject(
+        &l.subject(),
+        Config {
+            cases: 16,
+            seed: Some(3),
+            regressions: Some(dir.path().to_path_buf()),
+            shape: l.shape(),
+            threads: l.workers(16),
+            shrink_steps: l.shrink_steps(),
+            ..Config::default()
+        },
+    );
+    let f = finding(&c, id::COMP_4);
+    let m = f.minimal.as_ref().expect("a minimal case");
+    assert!(m.recurred);
+    assert_eq!(
+        m.deterministic,
+        Some(true),
+        "virtual time replays bit for bit"
+    );
+    // Shrunk: fewer steps than generated cases have at most.
+    assert!(
+        m.scenario.steps.len() <= 4,
+        "{} steps",
+        m.scenario.steps.len()
+    );
+    let saved = m.saved_to.as_ref().expect("saved");
+    let out = cli(&["replay", saved.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("reproduces as expected"));
+}
+
+#[test]
+fn crash_1_a_crashing_module_names_the_signal_and_the_callback_and_the_run_goes_on() {
     for (config, signal) in [
         (serde_json::Value::Null, "SIGSEGV"),
         (serde_json::json!({ "crash": "abort" }), "SIGABRT"),
     ] {
         let c = certify("crash", config, 3, 3);
         assert_eq!(c.verdict, Verdict::Fail);
-        let f = c
-            .findings
-            .iter()
-            .find(|f| f.violation.rule == id::CRASH_1)
-            .unwrap_or_else(|| panic!("no CRASH-1: {:?}", rules(&c)));
-        assert!(
-            f.violation.message.contains(signal),
-            "{}",
-            f.violation.message
-        );
+        let f = finding(&c, id::CRASH_1);
+        let msg = &f.violation.message;
+        assert!(msg.contains(signal), "{msg}");
+        assert!(msg.contains("in TRANSITION_ACTIVE"), "{msg}");
         // Every case ran and was judged (the harness survived each crash).
         assert_eq!(c.cases, 3);
     }
 }
 
 #[test]
-fn a_hanging_module_is_a_time_1_finding_and_the_run_goes_on() {
+fn time_1_a_hanging_module_is_reported_with_its_trace_and_the_run_goes_on() {
     let c = certify("hang", serde_json::Value::Null, 2, 4);
     assert_eq!(c.verdict, Verdict::Fail);
-    assert!(rules(&c).contains(&id::TIME_1), "{:?}", rules(&c));
+    let f = finding(&c, id::TIME_1);
+    assert!(
+        f.violation.callback.as_deref() == Some("TRANSITION_ACTIVE"),
+        "{}",
+        f.violation.headline()
+    );
+}
+
+#[test]
+fn crash_1_an_exit_in_a_callback_is_an_exit_with_its_code_and_a_trace() {
+    let l = open("hostile_exit", serde_json::Value::Null);
+    let dir = tempfile::tempdir().unwrap();
+    let c = certify_subject(
+        &l.subject(),
+        Config {
+            cases: 3,
+            seed: Some(5),
+            regressions: Some(dir.path().to_path_buf()),
+            shape: l.shape(),
+            threads: 3,
+            shrink_steps: 2,
+            ..Config::default()
+        },
+    );
+    let f = finding(&c, id::CRASH_1);
+    let msg = &f.violation.message;
+    assert!(msg.contains("exit code 3"), "{msg}");
+    assert!(msg.contains("in TRANSITION_ACTIVE"), "{msg}");
+    assert!(!rules(&c).contains(&id::TIME_1), "an exit is not a hang");
+    let m = f.minimal.as_ref().expect("kept");
+    assert!(
+        m.trace.events.len() > 3,
+        "the trace up to the exit is kept: {} events",
+        m.trace.events.len()
+    );
+}
+
+/// Runs the CLI's certification of a module and returns (exit code,
+/// stdout, stderr, report.json).
+fn cli_certify(module: &Path, extra: &[&str]) -> (Option<i32>, String, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let mut args = vec![
+        "certify".to_string(),
+        "--provider-lib".into(),
+        module.display().to_string(),
+        "--seed".into(),
+        "1".into(),
+        "--regressions".into(),
+        dir.path().join("saved").display().to_string(),
+        "--report-dir".into(),
+        reports.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let out = Command::new(CPSIM)
+        .args(&args)
+        .output()
+        .expect("cpsim runs");
+    let report = std::fs::read_to_string(reports.join("report.json")).unwrap_or_default();
+    (
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr),
+        report,
+    )
+}
+
+#[test]
+fn crash_1_module_initialisers_never_run_in_the_harness_and_end_in_a_report() {
+    // A constructor that segfaults, and one that calls exit(0): each case
+    // reports it; cpsim itself ends normally with a failing verdict.
+    for (name, words) in [
+        ("hostile_ctor_crash", "SIGSEGV"),
+        ("hostile_ctor_exit", "exit code 0"),
+    ] {
+        let (code, stdout, stderr, report) = cli_certify(&lib(name), &["--cases", "2"]);
+        assert_eq!(code, Some(1), "{name}: {stdout}{stderr}");
+        assert!(stdout.contains("CRASH-1"), "{name}: {stdout}");
+        assert!(stdout.contains(words), "{name}: {stdout}");
+        assert!(
+            stdout.contains("while loading the module"),
+            "{name}: {stdout}"
+        );
+        assert!(report.contains("CRASH-1"), "{name}: no report");
+    }
+}
+
+#[test]
+fn time_1_a_module_whose_initialiser_hangs_is_ended_and_certification_finishes() {
+    let started = Instant::now();
+    let c = certify("hostile_ctor_hang", serde_json::Value::Null, 2, 1);
+    let f = finding(&c, id::TIME_1);
+    assert!(
+        f.violation.message.contains("while loading the module"),
+        "{}",
+        f.violation.message
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // The state follows the parenthesised command name.
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        }
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn a_forked_grandchild_neither_delays_cases_nor_outlives_certification() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let l = open(
+        "hostile_fork",
+        serde_json::json!({ "pid_file": pids.display().to_string() }),
+    );
+    let started = Instant::now();
+    let c = certify_lib(&l, 4, 1, false);
+    // The grandchild sleeps a minute holding the runner's pipes; no case
+    // waited for it.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(c.verdict, Verdict::Pass, "{}", c.failure_message());
+    drop(c);
+    drop(l);
+    let list: Vec<i32> = std::fs::read_to_string(&pids)
+        .expect("the module wrote its grandchildren's pids")
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert!(!list.is_empty());
+    let until = Instant::now() + Duration::from_secs(5);
+    while list.iter().any(|p| alive(*p)) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<&i32> = list.iter().filter(|p| alive(**p)).collect();
+    assert!(left.is_empty(), "grandchildren still running: {left:?}");
+}
+
+#[test]
+fn crash_1_output_without_end_is_kept_bounded_in_the_finding_and_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("noise.json");
+    std::fs::write(&config, r#"{ "noise_mib": 64 }"#).unwrap();
+    let (code, stdout, stderr, report) = cli_certify(
+        &lib("hostile_noisy"),
+        &[
+            "--cases",
+            "2",
+            "--provider-config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("noisy: last line"), "{stdout}");
+    assert!(stdout.contains("bytes in all"), "{stdout}");
+    assert!(stdout.len() < 200_000, "{} bytes of summary", stdout.len());
+    assert!(
+        report.len() < 1_000_000,
+        "report.json is {} bytes",
+        report.len()
+    );
+}
+
+#[test]
+fn a_module_file_deleted_during_certification_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("libmine.so");
+    std::fs::copy(lib("sample"), &copy).unwrap();
+    let child = Command::new(CPSIM)
+        .args(["certify", "--cases", "24", "--seed", "2", "--provider-lib"])
+        .arg(&copy)
+        .arg("--regressions")
+        .arg(dir.path().join("saved"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::remove_file(&copy).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("pass"));
+}
+
+#[test]
+fn a_fifo_a_directory_a_text_file_or_a_missing_file_is_a_clear_exit_2_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.so");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let textf = dir.path().join("notes.so");
+    std::fs::write(&textf, "just some text, not a library\n").unwrap();
+    let subdir = dir.path().join("libdir.so");
+    std::fs::create_dir(&subdir).unwrap();
+    let missing = dir.path().join("libgone.so");
+    for (path, words) in [
+        (&fifo, "named pipe"),
+        (&subdir, "a directory"),
+        (&textf, "not a shared library"),
+        (&missing, "no such file"),
+    ] {
+        let started = Instant::now();
+        let out = Command::new(CPSIM)
+            .args(["certify", "--provider-lib"])
+            .arg(path)
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(words), "{err}");
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+    // Named by a scenario file: the error names the file and the JSON path.
+    for (target, words) in [(&textf, "not a shared library"), (&subdir, "a directory")] {
+        let file = dir.path().join("s.json");
+        std::fs::write(
+            &file,
+            format!(
+                r#"{{ "version": 1, "name": "bad module", "hosts": ["A"],
+                  "provider": {{ "library": "{}" }},
+                  "steps": [ {{ "do": "start_provider", "at_ms": 0, "host": "A" }} ] }}"#,
+                target.display()
+            ),
+        )
+        .unwrap();
+        let out = Command::new(CPSIM).arg("run").arg(&file).output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("s.json") && err.contains("provider.library"),
+            "{err}"
+        );
+        assert!(err.contains(words), "{err}");
+        assert!(!text(&out.stdout).contains("CRASH-1"));
+    }
+}
+
+#[test]
+fn temporary_files_are_removed_on_every_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    for name in ["sample", "crash", "hostile_ctor_crash"] {
+        let status = Command::new(CPSIM)
+            .env("TMPDIR", tmp.path())
+            .args(["certify", "--cases", "2", "--seed", "1", "--provider-lib"])
+            .arg(lib(name))
+            .arg("--regressions")
+            .arg(out.path())
+            .output()
+            .unwrap();
+        assert!(status.status.code().is_some(), "{name}");
+    }
+    let left: Vec<PathBuf> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn fixed_ports_with_many_parallel_cases_never_cross_talk() {
+    let l = open("fixed_ports", serde_json::Value::Null);
+    assert!(l.isolation().isolated(), "{:?}", l.isolation_note());
+    assert!(l.workers(48) >= 16);
+    let c = certify_lib(&l, 48, 9, false);
+    assert!(c.findings.is_empty(), "{}", c.failure_message());
+    assert_eq!(c.verdict, Verdict::Pass);
+}
+
+#[test]
+fn without_isolation_fixed_ports_collide_so_cases_run_one_at_a_time() {
+    setup();
+    let l = Library::open_with(&lib("fixed_ports"), serde_json::Value::Null, Some("off"))
+        .expect("opens");
+    assert_eq!(l.isolation(), Isolation::None);
+    assert!(l.isolation_note().is_some_and(|n| n.contains("off")));
+    assert_eq!(l.workers(48), 1, "one case at a time without isolation");
+    // Forced to run cases at once anyway, the fixed ports collide: the
+    // control that shows what isolation prevents.
+    let c = certify_subject(
+        &l.subject(),
+        Config {
+            cases: 12,
+            seed: Some(9),
+            regressions: None,
+            shape: l.shape(),
+            threads: 12,
+            shrink_steps: 0,
+            ..Config::default()
+        },
+    );
+    assert!(
+        rules(&c).contains(&id::CRASH_1),
+        "no collision: {:?}",
+        rules(&c)
+    );
+    // One at a time, as the CLI runs them, they pass.
+    let c = certify_lib(&l, 4, 9, false);
+    assert_eq!(c.verdict, Verdict::Pass, "{}", c.failure_message());
+}
+
+#[test]
+fn the_cli_says_once_when_cases_cannot_be_isolated() {
+    let out = Command::new(CPSIM)
+        .env(isolate::sandbox::ENV, "off")
+        .args(["certify", "--cases", "4", "--seed", "1", "--provider-lib"])
+        .arg(lib("fixed_ports"))
+        .arg("--regressions")
+        .arg(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    let (err, stdout) = (text(&out.stderr), text(&out.stdout));
+    assert_eq!(
+        err.matches("cannot have a network of their own").count(),
+        1,
+        "{err}"
+    );
+    // One at a time: the fixed ports never collided (a verdict may still
+    // miss a rare rule in so few cases).
+    assert!(!stdout.contains("CRASH-1"), "{stdout}");
+    assert!(stdout.contains("provider fixed_ports:"), "{stdout}");
+}
+
+#[test]
+fn unprivileged_runners_isolate_cases_in_a_user_namespace() {
+    setup();
+    let l = Library::open_with(&lib("fixed_ports"), serde_json::Value::Null, Some("userns"))
+        .expect("opens");
+    assert_eq!(
+        l.isolation(),
+        Isolation::UserNetns,
+        "{:?}",
+        l.isolation_note()
+    );
+    let c = certify_lib(&l, 24, 4, false);
+    assert!(c.findings.is_empty(), "{}", c.failure_message());
+    // And for real, as an unprivileged user, where this machine allows it.
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    let setpriv = Path::new("/usr/bin/setpriv");
+    if !root || !setpriv.exists() {
+        eprintln!("(not root, or no setpriv: the unprivileged run is skipped)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut perms = std::fs::metadata(dir.path()).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o777);
+    std::fs::set_permissions(dir.path(), perms).unwrap();
+    let out = Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", CPSIM])
+        .args(["certify", "--cases", "8", "--seed", "1", "--provider-lib"])
+        .arg(lib("fixed_ports"))
+        .arg("--regressions")
+        .arg(dir.path())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    if out.status.code() == Some(2) && err.contains("Permission denied") {
+        eprintln!("(nobody cannot read the build directory: skipped)\n{err}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(0), "{err}{}", text(&out.stdout));
+    assert!(!err.contains("cannot have a network"), "{err}");
+}
+
+#[test]
+fn a_virtual_time_module_that_imports_threads_or_sleep_is_refused_by_name() {
+    for (name, words) in [("vt_thread", "pthread_create"), ("vt_sleep", "usleep")] {
+        let out = cli(&["certify", "--provider-lib", lib(name).to_str().unwrap()]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(words) && err.contains("virtual time"), "{err}");
+    }
+    // MODULES says so too.
+    for (name, expect) in MODULES {
+        if *expect == Expect::Refused {
+            assert!(name.starts_with("vt_"), "{name}");
+        }
+    }
+}
+
+#[test]
+fn a_virtual_time_module_hiding_a_thread_is_caught_when_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(CPSIM)
+        .args(["certify", "--cases", "4", "--seed", "1", "--provider-lib"])
+        .arg(lib("vt_sneaky"))
+        .arg("--regressions")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}{}", text(&out.stdout));
+    assert!(err.contains("started threads of its own"), "{err}");
+}
+
+#[test]
+fn comp_3_a_failure_that_does_not_recur_keeps_its_case_and_trace_and_replays_as_flaky() {
+    let dir = tempfile::tempdir().unwrap();
+    let once = dir.path().join("once");
+    let l = open(
+        "flaky_once",
+        serde_json::json!({ "once_file": once.display().to_string() }),
+    );
+    let c = certify_subject(
+        &l.subject(),
+        Config {
+            cases: 4,
+            seed: Some(1),
+            regressions: Some(dir.path().join("saved")),
+            shape: l.shape(),
+            threads: 4,
+            shrink_steps: l.shrink_steps(),
+            ..Config::default()
+        },
+    );
+    let f = finding(&c, id::COMP_3);
+    let m = f.minimal.as_ref().expect("the finding keeps its case");
+    assert!(!m.recurred, "it struck once only");
+    assert!(!m.trace.events.is_empty(), "and its trace");
+    assert!(
+        m.trace
+            .events
+            .iter()
+            .any(|e| matches!(&e.what, cpsim_sim::trace::What::Violation { rule, .. } if *rule == id::COMP_3)),
+        "the trace shows the violation"
+    );
+    let saved = m.saved_to.as_ref().expect("saved");
+    let out = cli(&["replay", saved.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("did not recur"), "{stdout}");
+    assert!(!stdout.contains("did NOT reproduce"), "{stdout}");
 }
 
 #[test]
@@ -150,11 +708,7 @@ fn a_scenario_file_names_a_module_relative_to_itself() {
     assert!(r.passed(), "{:?}", r.failures);
 
     // The CLI runs it the same way.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cpsim"))
-        .arg("run")
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = Command::new(CPSIM).arg("run").arg(&file).output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -164,21 +718,20 @@ fn a_scenario_file_names_a_module_relative_to_itself() {
 }
 
 #[test]
-fn cli_certify_provider_lib() {
-    let cpsim = env!("CARGO_BIN_EXE_cpsim");
+fn cli_certify_provider_lib_saves_a_failure_that_replays_under_isolation() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(cpsim)
+    let out = Command::new(CPSIM)
         .args(["certify", "--cases", "2", "--seed", "5", "--provider-lib"])
         .arg(lib("broken_life5"))
         .arg("--regressions")
         .arg(dir.path())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("LIFE-5"), "{stdout}");
     assert!(stdout.contains("--provider-lib"), "{stdout}");
-    // The shrunk case was saved naming the module, and replays.
+    // The shrunk case was saved naming the module, and recurs on replay.
     let saved: Vec<PathBuf> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -186,16 +739,18 @@ fn cli_certify_provider_lib() {
     assert!(!saved.is_empty());
     let s = scenario::load(&saved[0]).unwrap();
     assert!(matches!(s.provider, ProviderRef::Library(_)));
+    let out = cli(&["replay", saved[0].to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("recurs"),
+        "{}",
+        text(&out.stdout)
+    );
 
-    // A module that does not exist, and a bad configuration file: bad input.
-    let out = std::process::Command::new(cpsim)
-        .args(["certify", "--provider-lib", "/nonexistent/libnope.so"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    // A bad configuration file: bad input.
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "{ not json").unwrap();
-    let out = std::process::Command::new(cpsim)
+    let out = Command::new(CPSIM)
         .args(["certify", "--provider-lib"])
         .arg(lib("sample"))
         .arg("--provider-config")
@@ -203,6 +758,6 @@ fn cli_certify_provider_lib() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = text(&out.stderr);
     assert!(stderr.contains("not JSON"), "{stderr}");
 }

@@ -69,7 +69,11 @@ struct Worker {
 }
 
 impl Worker {
-    fn spawn(runner: &Path, image: &ModuleImage, isolation: Option<&str>) -> Result<Worker, String> {
+    fn spawn(
+        runner: &Path,
+        image: &ModuleImage,
+        isolation: Option<&str>,
+    ) -> Result<Worker, String> {
         let mut cmd = Command::new(runner);
         if let Some(mode) = isolation {
             cmd.env(super::sandbox::ENV, mode);
@@ -295,9 +299,7 @@ impl Pool {
                     }
                     w.retire();
                 }
-                None => {
-                    return Worker::spawn(&self.runner, &self.image, self.isolation.as_deref())
-                }
+                None => return Worker::spawn(&self.runner, &self.image, self.isolation.as_deref()),
             }
         }
     }

@@ -26,7 +26,10 @@ pub const MODULES: &[(&str, Expect)] = &[
     ("broken_comp3", Expect::Breaks(cpsim_sim::rules::id::COMP_3)),
     ("broken_comp4", Expect::Breaks(cpsim_sim::rules::id::COMP_4)),
     ("broken_life5", Expect::Breaks(cpsim_sim::rules::id::LIFE_5)),
-    ("vt_broken_comp4", Expect::Breaks(cpsim_sim::rules::id::COMP_4)),
+    (
+        "vt_broken_comp4",
+        Expect::Breaks(cpsim_sim::rules::id::COMP_4),
+    ),
     ("crash", Expect::Breaks(cpsim_sim::rules::id::CRASH_1)),
     ("hang", Expect::Breaks(cpsim_sim::rules::id::TIME_1)),
     ("vt_thread", Expect::Refused),
