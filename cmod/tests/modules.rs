@@ -108,3 +108,36 @@ fn a_missing_module_or_entry_point_is_a_clear_error() {
         .expect("an error");
     assert!(e.0.contains("libnope.so"), "{e}");
 }
+
+#[test]
+fn a_module_file_is_read_and_checked_without_being_loaded() {
+    use cpsim_cmod::ModuleImage;
+    let sample = ModuleImage::read(&cpsim_c_providers::module("sample").unwrap()).unwrap();
+    assert_eq!(sample.name(), "sample");
+    assert!(!sample.virtual_time());
+    // The real-time sample uses threads and sockets: fine without the marker.
+    assert!(!sample.outside_virtual_time().is_empty());
+    assert!(sample.check_virtual_time().is_ok());
+    let vt = ModuleImage::read(&cpsim_c_providers::module("sample_vt").unwrap()).unwrap();
+    assert!(vt.virtual_time());
+    assert_eq!(vt.outside_virtual_time(), vec![]);
+    let bad = ModuleImage::read(&cpsim_c_providers::module("vt_thread").unwrap()).unwrap();
+    let e = bad.check_virtual_time().unwrap_err();
+    assert!(e.0.contains("pthread_create"), "{e}");
+
+    let dir = std::env::temp_dir().join(format!("cpsim-cmod-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = dir.join("notes.so");
+    std::fs::write(&text, "text").unwrap();
+    let e = ModuleImage::read(&text).unwrap_err();
+    assert!(
+        e.0.contains("not a shared library") && e.0.contains("notes.so"),
+        "{e}"
+    );
+    let e = ModuleImage::read(&dir).unwrap_err();
+    assert!(e.0.contains("a directory"), "{e}");
+    // This test binary is ELF but not a shared library, or lacks the entry points.
+    let me = std::env::current_exe().unwrap();
+    assert!(ModuleImage::read(&me).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -378,9 +378,11 @@ typedef HRESULT(WINAPI *PFN_CPNatfwtIndicateReceivedBuffers)(
  *   - The CPNatfwt* functions and the completion routines may be called
  *     from any thread, the module's own included; each call reaches the
  *     host whose copy made it.
- *   - Runs use the wall clock (a module may block and run threads), and
- *     each run happens in a child process: a crash is reported as CRASH-1,
- *     a hang as TIME-1.
+ *   - Runs use the wall clock (a module may block and run threads), unless
+ *     the module uses only the facilities of cpsim_module.h and says so
+ *     (CPSIM_VIRTUAL_TIME_MODULE): then the simulator's virtual clock.
+ *   - Cases run in child processes, each with a network of its own: a
+ *     crash or an exit is reported as CRASH-1, a hang as TIME-1.
  * See docs/c-providers.md.
  */
 #ifndef CPSIM_PROVIDER_EXPORT
