@@ -46,7 +46,7 @@ mod unix;
 
 pub use image::ModuleImage;
 #[cfg(unix)]
-pub use unix::{foreign_thread_calls, loaded_copies, phase, ModuleFactory, Phase};
+pub use unix::{foreign_thread_calls, loaded_copies, phase, resident_copies, ModuleFactory, Phase};
 
 /// Why a module cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use parking_lot::{Mutex, RwLock};
 use std::ffi::{c_char, c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// The router, built from `c/router.c` by build.rs.
@@ -350,6 +350,17 @@ fn in_phase<R>(p: Phase, f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Copies left loaded for good in this process (see [`resident_copies`]).
+static RESIDENT: AtomicUsize = AtomicUsize::new(0);
+
+/// How many module copies this process keeps loaded for good: real-time
+/// copies (their threads might still run) and any the dynamic linker would
+/// not unload. Each holds its mapping and a descriptor; a process that
+/// serves many cases is replaced before they pile up.
+pub fn resident_copies() -> usize {
+    RESIDENT.load(Ordering::Relaxed)
+}
+
 /// One private copy of a module, loaded.
 struct Copy {
     start: StartFn,
@@ -414,8 +425,12 @@ impl Copy {
                 (_, Ok(h)) => {
                     drop(h);
                     std::mem::forget(b);
+                    RESIDENT.fetch_add(1, Ordering::Relaxed);
                 }
-                (false, Err(_)) => std::mem::forget(b),
+                (false, Err(_)) => {
+                    std::mem::forget(b);
+                    RESIDENT.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -424,6 +439,7 @@ impl Copy {
     fn keep(mut self) {
         std::mem::forget(self.lib.take());
         std::mem::forget(self.backing.take());
+        RESIDENT.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -295,6 +295,7 @@ fn run_case(image: &Arc<ModuleImage>, msg: CaseMsg, isolation: Isolation) -> Fro
             outcome,
             leftover_threads: module_threads(),
             foreign_calls: cpsim_cmod::foreign_thread_calls(),
+            resident_copies: cpsim_cmod::resident_copies(),
         },
         Ok(Err(message)) | Err(message) => FromChild::Failed { message },
     }

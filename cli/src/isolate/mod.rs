@@ -270,6 +270,7 @@ impl Library {
                 outcome,
                 leftover_threads,
                 foreign_calls,
+                ..
             } => {
                 if self.clock == ClockMode::Virtual && (leftover_threads > 0 || foreign_calls > 0) {
                     let mut p = self.broken_promise.lock();

@@ -91,6 +91,9 @@ pub enum FromChild {
         /// Calls from threads the simulator does not run (counted for
         /// virtual-time modules only), since the runner started.
         foreign_calls: u64,
+        /// Module copies the runner keeps loaded for good.
+        #[serde(default)]
+        resident_copies: usize,
     },
     /// A load check's result.
     Checked { error: Option<String> },

@@ -28,6 +28,7 @@ pub enum End {
         outcome: Outcome,
         leftover_threads: usize,
         foreign_calls: u64,
+        resident_copies: usize,
     },
     /// A load check's answer.
     Checked(Option<String>),
@@ -168,6 +169,7 @@ impl Worker {
                     outcome,
                     leftover_threads,
                     foreign_calls,
+                    resident_copies,
                 })) => {
                     self.output.take();
                     self.cases += 1;
@@ -175,6 +177,7 @@ impl Worker {
                         outcome,
                         leftover_threads,
                         foreign_calls,
+                        resident_copies,
                     };
                 }
                 Ok(Msg::Frame(FromChild::Checked { error })) => {
@@ -265,6 +268,9 @@ pub struct Pool {
 /// A real-time runner is replaced after this many cases (its module copies
 /// stay mapped: their threads might still run).
 pub const REAL_TIME_CASES_PER_RUNNER: u32 = 64;
+/// A runner keeping this many module copies loaded for good is replaced
+/// (each holds a mapping and a descriptor).
+pub const MAX_RESIDENT_COPIES: usize = 256;
 /// A virtual-time runner (copies are unloaded after each case).
 pub const VIRTUAL_TIME_CASES_PER_RUNNER: u32 = 4096;
 
@@ -347,8 +353,10 @@ impl Pool {
         let end = w.request(kind, payload, limit);
         let healthy = match &end {
             End::Done {
-                leftover_threads, ..
-            } => *leftover_threads == 0,
+                leftover_threads,
+                resident_copies,
+                ..
+            } => *leftover_threads == 0 && *resident_copies < MAX_RESIDENT_COPIES,
             _ => false,
         };
         self.put(w, healthy);
