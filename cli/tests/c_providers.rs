@@ -594,7 +594,7 @@ fn unprivileged_runners_isolate_cases_in_a_user_namespace() {
         .output()
         .unwrap();
     let err = text(&out.stderr);
-    if out.status.code() == Some(2) && err.contains("Permission denied") {
+    if out.status.code() != Some(0) && err.contains("Permission denied") {
         eprintln!("(nobody cannot read the build directory: skipped)\n{err}");
         return;
     }
