@@ -44,6 +44,15 @@ impl Observer {
         })
     }
 
+    /// A number that changes whenever a callback starts or returns, odd
+    /// while one runs (an atomic read): the same odd value seen twice, far
+    /// apart, means one callback ran all that time.
+    pub fn callback_epoch(&self) -> Option<u64> {
+        self.shared
+            .upgrade()
+            .map(|s| s.cb_epoch.load(Ordering::Acquire))
+    }
+
     /// The callback running right now, if one is (read from two atomics:
     /// no lock, no allocation, so it may be called from a signal handler).
     pub fn running_callback(&self) -> Option<Callback> {

@@ -22,7 +22,7 @@ use std::fs::File;
 use std::os::fd::FromRawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The protocol's write end (a private copy of the original stdout).
 static OUT: Mutex<Option<File>> = Mutex::new(None);
@@ -242,7 +242,30 @@ fn on_case_thread<T: Send + 'static>(
             return Err(format!("cannot start a case thread: {e}"));
         }
     };
-    match rx.recv_timeout(deadline) {
+    let until = Instant::now() + deadline;
+    // A callback that has run this long without returning (the simulator's
+    // watchdog reported it at 2 s) ends the case before its deadline.
+    let stuck_after = Duration::from_millis(cpsim_sim::Config::default().watchdog_ms + 300);
+    let mut seen: Option<(u64, Instant)> = None;
+    let got = loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left.min(Duration::from_millis(100))) {
+            Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {
+                let epoch = CURRENT.lock().as_ref().and_then(|o| o.callback_epoch());
+                match (epoch, seen) {
+                    (Some(e), Some((s, since))) if e == s && e % 2 == 1 => {
+                        if since.elapsed() >= stuck_after {
+                            break Err(mpsc::RecvTimeoutError::Timeout);
+                        }
+                    }
+                    (Some(e), _) if e % 2 == 1 => seen = Some((e, Instant::now())),
+                    _ => seen = None,
+                }
+            }
+            other => break other,
+        }
+    };
+    match got {
         Ok(v) => {
             let _ = handle.join();
             ACTIVE.store(false, Ordering::Release);
