@@ -37,7 +37,7 @@ impl Observer {
         let w = shared.world.try_lock_for(wait)?;
         Some(Outcome {
             violations: w.violations.clone(),
-            trace: w.trace.clone(),
+            trace: w.trace.snapshot(),
             end: w.now,
             sent: w.traffic.sent(),
             delivered: w.traffic.delivered(),

@@ -333,6 +333,23 @@ impl Recorder {
         self.push(e);
     }
 
+    /// A copy of the trace so far, the recorder left as it is: how a run
+    /// that cannot finish is looked at (`crate::observe`). Past the limit,
+    /// the window is put in order; what the checker found is not included.
+    pub fn snapshot(&self) -> Trace {
+        let mut trace = self.trace.clone();
+        if self.checker.is_some() {
+            let head = self.limit / 2;
+            trace.events[head..].rotate_left(self.oldest);
+            trace.omitted = Some(Omitted {
+                at: head,
+                events: self.omitted,
+                platform_violations: Vec::new(),
+            });
+        }
+        trace
+    }
+
     /// The trace of the run so far (the recorder starts afresh).
     pub fn take(&mut self) -> Trace {
         let mut trace = Trace {

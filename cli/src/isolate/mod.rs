@@ -364,7 +364,7 @@ fn empty_outcome(s: &Scenario) -> Outcome {
         violations: Vec::new(),
         trace: cpsim_sim::Trace {
             hosts: s.hosts.clone(),
-            events: Vec::new(),
+            ..cpsim_sim::Trace::default()
         },
         end: Nanos::ZERO,
         sent: 0,
