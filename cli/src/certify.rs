@@ -1,7 +1,9 @@
 //! `cpsim certify` and `cpsim kill-matrix`.
 
 use crate::{BAD_INPUT, FAIL, INTERRUPTED, PASS};
-use cpsim_certify::certify::{certify_subject, clock_seed, lane_budget, Config, Subject, LANES};
+use cpsim_certify::certify::{
+    certify_subject, clock_seed, lane_budget, Config, Invocation, Subject, LANES,
+};
 use cpsim_certify::model::{Certification, Partition, Verdict};
 use cpsim_certify::Registry;
 use std::io::IsTerminal;
@@ -190,7 +192,7 @@ impl Module {
     }
 }
 
-pub fn run(registry: &Registry, a: Args) -> i32 {
+pub fn run(registry: &Registry, a: Args, program: &str) -> i32 {
     let mut module = None;
     let subject = match (&a.provider, &a.provider_lib) {
         (_, Some(lib)) => match Module::open(lib, a.provider_config.as_deref()) {
@@ -251,6 +253,13 @@ pub fn run(registry: &Registry, a: Args) -> i32 {
     // Spelled with `..` so that fields added to Config later get defaults.
     #[allow(clippy::needless_update)]
     let mut cfg = Config {
+        invocation: Invocation::Cli {
+            program: program.to_string(),
+            provider: match a.partition {
+                Some(p) => format!("{which} --partition {p}"),
+                None => which.clone(),
+            },
+        },
         cases: a.cases,
         seed: Some(seed),
         strict: a.strict,
@@ -271,7 +280,7 @@ pub fn run(registry: &Registry, a: Args) -> i32 {
         return BAD_INPUT;
     }
     let interrupted = stop.load(Ordering::SeqCst);
-    print_summary(&cert, &which);
+    print_summary(&cert);
     if let Some(dir) = &a.report_dir {
         if let Err(e) = cpsim_certify::report::write_all(&cert, dir) {
             eprintln!("cpsim: cannot write reports to {}: {e}", dir.display());
@@ -298,7 +307,7 @@ fn exit_code(cert: &Certification) -> i32 {
 }
 
 /// `cpsim merge`: the shards' reports combined into the whole run's.
-pub fn merge(a: MergeArgs) -> i32 {
+pub fn merge(a: MergeArgs, program: &str) -> i32 {
     let mut parts = Vec::new();
     for p in &a.reports {
         let file = if p.is_dir() {
@@ -322,14 +331,19 @@ pub fn merge(a: MergeArgs) -> i32 {
             }
         }
     }
-    let cert = match cpsim_certify::merge::merge(parts) {
+    let mut cert = match cpsim_certify::merge::merge(parts) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("cpsim: {e}");
             return BAD_INPUT;
         }
     };
-    print_summary(&cert, &format!("--provider {}", cert.provider));
+    // The whole run, unpartitioned.
+    cert.rerun = format!(
+        "{program} certify --provider {} --seed {} --cases {}",
+        cert.provider, cert.seed, cert.budget
+    );
+    print_summary(&cert);
     if let Some(dir) = &a.report_dir {
         if let Err(e) = cpsim_certify::report::write_all(&cert, dir) {
             eprintln!("cpsim: cannot write reports to {}: {e}", dir.display());
@@ -343,7 +357,7 @@ pub fn merge(a: MergeArgs) -> i32 {
     exit_code(&cert)
 }
 
-fn print_summary(cert: &Certification, which: &str) {
+fn print_summary(cert: &Certification) {
     let shard = cert
         .partition
         .map(|p| format!(", shard {p} of {} cases", cert.budget))
@@ -355,19 +369,25 @@ fn print_summary(cert: &Certification, which: &str) {
     if let Some(why) = &cert.incomplete {
         println!("INCOMPLETE: {why}");
     }
+    if !cert.replayed.is_empty() {
+        let fixed = cert
+            .replayed
+            .iter()
+            .filter(|r| r.error.is_none() && r.violations.is_empty())
+            .count();
+        println!(
+            "saved failures replayed first: {} ({fixed} fixed)",
+            cert.replayed.len()
+        );
+    }
     let exercised = cert.rules.iter().filter(|r| r.exercised > 0).count();
     println!("rules exercised: {exercised} of {}", cert.rules.len());
     if cert.verdict != Verdict::Pass {
+        // It ends with the rerun command.
         println!("{}", cert.failure_message());
+    } else {
+        println!("rerun: {}", cert.rerun);
     }
-    let partition = cert
-        .partition
-        .map(|p| format!(" --partition {p}"))
-        .unwrap_or_default();
-    println!(
-        "rerun: cpsim certify {which} --seed {} --cases {}{partition}",
-        cert.seed, cert.budget
-    );
 }
 
 pub fn kill_matrix(registry: &Registry, a: MatrixArgs) -> i32 {

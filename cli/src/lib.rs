@@ -127,6 +127,14 @@ pub fn main_with(registry: Registry, args: impl IntoIterator<Item = OsString>) -
         }
         registry.set_module_runner(std::sync::Arc::new(isolate::Modules));
     }
+    let args: Vec<OsString> = args.into_iter().collect();
+    // How the user called this binary, for the commands it prints.
+    let program = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_stem())
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "cpsim".to_string());
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
@@ -142,9 +150,9 @@ pub fn main_with(registry: Registry, args: impl IntoIterator<Item = OsString>) -
             }
             PASS
         }
-        Command::Certify(a) => certify::run(&registry, a),
+        Command::Certify(a) => certify::run(&registry, a, &program),
         Command::KillMatrix(a) => certify::kill_matrix(&registry, a),
-        Command::Merge(a) => certify::merge(a),
+        Command::Merge(a) => certify::merge(a, &program),
         Command::Run {
             paths,
             verbose,

@@ -82,7 +82,7 @@ pub fn run_native(
     library: &Path,
 ) -> Result<ScenarioRun, String> {
     let name = match &s.provider {
-        ProviderRef::Builtin(name) => name,
+        ProviderRef::Name(name) | ProviderRef::Builtin(name) => name,
         ProviderRef::Library(_) => {
             return Err(
                 "C provider modules run on the simulator only (`cpsim run` without --platform)"

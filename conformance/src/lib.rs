@@ -9,12 +9,14 @@
 
 pub mod certify;
 pub mod diagram;
+pub mod harness;
 pub mod merge;
 pub mod model;
 pub mod registry;
 pub mod report;
 pub mod scenario;
 
-pub use certify::{certify, certify_subject, Config, External, Subject};
-pub use model::{Certification, Finding, MinimalCase, Partition, RuleStat, Verdict};
+pub use certify::{certify, certify_subject, Config, External, Invocation, Subject};
+pub use harness::ScenarioTests;
+pub use model::{Certification, Finding, MinimalCase, Partition, Replayed, RuleStat, Verdict};
 pub use registry::{Entry, Kind, ModuleRunner, Registry};

@@ -128,6 +128,11 @@ pub fn merge(parts: Vec<(String, Certification)>) -> Result<Certification, Strin
         partition: None,
         incomplete: (!notes.is_empty()).then(|| notes.join("; ")),
         elapsed_s: elapsed,
+        // The caller knows how the whole run is run again.
+        rerun: String::new(),
+        // Every shard replays the same saved failures first.
+        replayed: first.replayed.clone(),
+        replay_only: parts.iter().any(|(_, c)| c.replay_only),
         rules,
         findings,
         unexercised,

@@ -137,6 +137,20 @@ impl std::str::FromStr for Partition {
     }
 }
 
+/// A saved failure (a scenario file in the regressions folder) replayed
+/// before any case is generated, the way proptest replays its persisted
+/// failures first.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Replayed {
+    /// The scenario file.
+    pub file: PathBuf,
+    /// The rules it still breaks, in catalogue order (empty: fixed).
+    pub violations: Vec<RuleId>,
+    /// Why it could not be replayed (it does not load, or cannot run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// A whole certification run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Certification {
@@ -144,7 +158,10 @@ pub struct Certification {
     pub verdict: Verdict,
     pub strict: bool,
     pub seed: u64,
-    /// Cases that ran (this shard's, in a partitioned run).
+    /// Cases that ran and are counted in `rules` and `findings` (this
+    /// shard's, in a partitioned run): the generated ones, or, when a saved
+    /// failure still fails (or `CPSIM_REPLAY` names one), the saved ones
+    /// replayed (nothing is generated then).
     pub cases: u64,
     /// The whole run's budget (`--cases`), over every shard.
     #[serde(default)]
@@ -160,6 +177,16 @@ pub struct Certification {
     #[serde(default)]
     pub incomplete: Option<String>,
     pub elapsed_s: f64,
+    /// The command that reruns this certification (same seed and budget).
+    #[serde(default)]
+    pub rerun: String,
+    /// Saved failures replayed before generating cases, and how each did.
+    #[serde(default)]
+    pub replayed: Vec<Replayed>,
+    /// Whether only saved failures were run (one still failed, or
+    /// `CPSIM_REPLAY` named one): no case was generated.
+    #[serde(default)]
+    pub replay_only: bool,
     /// One entry per rule of the catalogue, in catalogue order.
     pub rules: Vec<RuleStat>,
     /// Distinct violations, root cause first.

@@ -1,5 +1,6 @@
-//! Providers by name: what a scenario file's `"provider": {"builtin": NAME}`
-//! and `cpsim certify --provider NAME` refer to.
+//! Providers by name: what a scenario file's `"provider": {"name": NAME}`
+//! (or the older spelling `{"builtin": NAME}`) and `cpsim certify --provider
+//! NAME` refer to.
 //!
 //! A [`Registry`] is the set of providers one `cpsim` binary knows: this
 //! repository's demo providers for the stock binary, an author's own for
@@ -182,7 +183,7 @@ impl Registry {
     /// module runner is set) and checks its expectations.
     pub fn run(&self, s: &Scenario) -> Result<ScenarioRun, String> {
         match &s.provider {
-            ProviderRef::Builtin(name) => {
+            ProviderRef::Name(name) | ProviderRef::Builtin(name) => {
                 let e = self.find(name).ok_or_else(|| self.unknown(name))?;
                 let factory = e.factory();
                 Ok(scenario::run(s, factory, e.clock))

@@ -47,7 +47,7 @@ fn all() -> Vec<(PathBuf, Scenario)> {
 
 fn provider(s: &Scenario) -> &str {
     match &s.provider {
-        ProviderRef::Builtin(name) => name,
+        ProviderRef::Name(name) | ProviderRef::Builtin(name) => name,
         ProviderRef::Library(_) => panic!("{}: bundled scenarios name built-in providers", s.name),
     }
 }

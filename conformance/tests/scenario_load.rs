@@ -226,6 +226,41 @@ fn unknown_names_are_refused() {
 }
 
 #[test]
+fn a_provider_is_named_with_name_or_the_older_builtin() {
+    use cpsim_certify::scenario::ProviderRef;
+    let by_name = edit("{\"builtin\": \"reference\"}", "{\"name\": \"reference\"}");
+    let new = parse(&by_name, "t.json").unwrap();
+    let old = parse(BASE, "t.json").unwrap();
+    assert_eq!(new.provider, ProviderRef::Name("reference".into()));
+    assert_eq!(old.provider, ProviderRef::Builtin("reference".into()));
+    assert!(new.provider.same_provider(&old.provider));
+    assert_eq!(new.provider.registry_name(), Some("reference"));
+    // Each is written back as read.
+    assert!(to_pretty_json(&new).contains("\"provider\": {\n    \"name\": \"reference\""));
+    assert!(to_pretty_json(&old).contains("\"provider\": {\n    \"builtin\": \"reference\""));
+    // Errors point at the key the file uses.
+    let known = |n: &str| n == "reference";
+    let e = parse_with(
+        &by_name.replace("\"reference\"", "\"referense\""),
+        "t.json",
+        &known,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "t.json:5:24: at provider.name: unknown provider `referense` (`cpsim providers` lists the known ones)"
+    );
+    let e = refused(&by_name.replace("\"reference\"", "\" \""));
+    assert_eq!(e.path, "provider.name");
+    // Both at once is neither.
+    let e = refused(&edit(
+        "{\"builtin\": \"reference\"}",
+        "{\"builtin\": \"reference\", \"name\": \"reference\"}",
+    ));
+    assert_eq!(e.path, "provider");
+}
+
+#[test]
 fn numbers_out_of_range_are_refused() {
     expect_error(
         &edit("\"at_ms\": 100", "\"at_ms\": -5"),

@@ -1,26 +1,34 @@
 //! What a failed certification says: the text `assert_pass` panics with.
+//! Every command in it works from where the certification ran (see
+//! `regressions.rs`): `cargo test` lines under cargo, `cpsim` lines from
+//! the command line.
 
 use crate::model::{Certification, Verdict};
 use cpsim_sim::rules::Binds;
 
 impl Certification {
+    /// Whether this counts as passing: `pass`, or `non-strict` when not
+    /// strict, of a run that finished (an interrupted run proves nothing
+    /// about the cases that did not run).
+    pub fn passed(&self) -> bool {
+        let verdict =
+            self.verdict == Verdict::Pass || (self.verdict == Verdict::NonStrict && !self.strict);
+        verdict && self.incomplete.is_none()
+    }
+
     /// Panics unless the verdict is `pass` (or `non-strict` when not strict),
     /// with the rule, its text and source, a sequence diagram of the minimal
-    /// failing trace, and the replay command.
+    /// failing trace, and the commands that replay it and rerun the whole.
     pub fn assert_pass(&self) {
-        let passed =
-            self.verdict == Verdict::Pass || (self.verdict == Verdict::NonStrict && !self.strict);
-        // An interrupted run proves nothing about the cases that did not run.
-        if passed && self.incomplete.is_none() {
-            return;
+        if !self.passed() {
+            panic!("{}", self.failure_message());
         }
-        panic!("{}", self.failure_message());
     }
 
     /// The text `assert_pass` panics with.
     pub fn failure_message(&self) -> String {
         let mut m = format!(
-            "cpsim: provider `{}` {} certification (seed {}, {} cases)\n",
+            "cpsim: provider `{}` {} certification (seed {}, {} case{})\n",
             self.provider,
             match self.verdict {
                 Verdict::Fail => "FAILS",
@@ -28,14 +36,41 @@ impl Certification {
                 _ => "does not pass strict",
             },
             self.seed,
-            self.cases
+            self.cases,
+            if self.cases == 1 { "" } else { "s" }
         );
         if let Some(why) = &self.incomplete {
             m.push_str(&format!("\nINCOMPLETE run: {why}\n"));
         }
+        if self.replay_only {
+            m.push_str(
+                "\nOnly saved failures were run: one of them still fails (or CPSIM_REPLAY named it), \
+                 so no case was generated. Fix what they show; the next run replays them first again.\n",
+            );
+        }
+        for r in &self.replayed {
+            match (&r.error, r.violations.is_empty()) {
+                (Some(e), _) => m.push_str(&format!(
+                    "\nsaved failure {} cannot be replayed: {e}\n  (fix the file or delete it)\n",
+                    r.file.display()
+                )),
+                (None, true) => m.push_str(&format!(
+                    "\nsaved failure {}: fixed (no violation any more)\n",
+                    r.file.display()
+                )),
+                (None, false) => {
+                    let rules: Vec<&str> = r.violations.iter().map(|v| v.as_str()).collect();
+                    m.push_str(&format!(
+                        "\nsaved failure {}: still breaks {}\n",
+                        r.file.display(),
+                        rules.join(", ")
+                    ));
+                }
+            }
+        }
         for r in &self.unexercised {
             m.push_str(&format!(
-                "\n{r} was never exercised: no case met its precondition (raise --cases?)\n"
+                "\n{r} was never exercised: no case met its precondition (raise the number of cases: CPSIM_CASES)\n"
             ));
         }
         for f in &self.findings {
@@ -64,6 +99,9 @@ impl Certification {
                     m.push_str("  note: a rerun of the same case gave a different trace (flaky)\n");
                 }
             }
+        }
+        if !self.rerun.is_empty() && !self.replay_only {
+            m.push_str(&format!("\nrerun: {}\n", self.rerun));
         }
         m
     }

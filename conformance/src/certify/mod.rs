@@ -33,12 +33,14 @@
 mod coverage;
 mod matrix;
 mod message;
+mod regressions;
 mod shrink;
 mod source;
 mod strategy;
 
 pub use coverage::{exercised, REQUIRED};
 pub use matrix::{kill_matrix, Row};
+pub use regressions::{EnvOverrides, Invocation, CASES_VAR, REPLAY_VAR, SEED_VAR};
 pub use source::{lane_rng, CaseSource, CaseSummary, LaneSpec, PlainSource, SourceMaker};
 pub use strategy::{case, net, timing, Shape};
 
@@ -90,6 +92,9 @@ pub struct Config {
     /// Set it (e.g. on Ctrl-C) to stop: no case starts after it is set, no
     /// more shrinking is done, and the result is marked incomplete.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Where it runs from: from code it reads `CPSIM_SEED`, `CPSIM_CASES`
+    /// and `CPSIM_REPLAY`, and prints `cargo test` commands.
+    pub invocation: Invocation,
 }
 
 impl Default for Config {
@@ -106,6 +111,7 @@ impl Default for Config {
             source: None,
             partition: None,
             stop: None,
+            invocation: Invocation::Code,
         }
     }
 }
@@ -128,6 +134,7 @@ impl std::fmt::Debug for Config {
             .field("regressions", &self.regressions)
             .field("shape", &self.shape)
             .field("partition", &self.partition)
+            .field("invocation", &self.invocation)
             .finish_non_exhaustive()
     }
 }
@@ -453,8 +460,14 @@ fn run_lanes(subject: &Subject, cfg: &Config, lanes: Vec<Lane>, threads: usize) 
         .collect()
 }
 
-/// Certifies `subject` (see [`certify`]).
+/// Certifies `subject` (see [`certify`]): saved failures first, then
+/// generated cases (see `regressions.rs`).
 pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
+    regressions::around(subject, cfg, certify_generated)
+}
+
+/// The generated run.
+fn certify_generated(subject: &Subject, cfg: Config) -> Certification {
     let started = Instant::now();
     let seed = cfg.seed.unwrap_or_else(clock_seed);
     let shape = match subject.clock {
@@ -560,6 +573,9 @@ pub fn certify_subject(subject: &Subject, cfg: Config) -> Certification {
         partition: cfg.partition,
         incomplete,
         elapsed_s: started.elapsed().as_secs_f64(),
+        rerun: String::new(),
+        replayed: Vec::new(),
+        replay_only: false,
         rules: stats,
         findings,
         unexercised,

@@ -293,8 +293,8 @@ pub(super) fn minimal_case(
         format!("shrunk from {steps_before} to {} steps", s.steps.len())
     };
     s.description = format!(
-        "Found by `cpsim certify --provider {} --seed {seed} --cases {}` (case {index}), {how}.",
-        subject.name, cfg.cases
+        "Found by `{}` (case {index}), {how}.",
+        cfg.invocation.rerun_command(seed, cfg.cases)
     );
     s.expect = Expect {
         violations: Some(rules.into_iter().collect()),
@@ -329,11 +329,8 @@ pub(super) fn minimal_case(
         Some(file)
     });
     let replay = match &saved_to {
-        Some(f) => format!("cpsim replay {}", f.display()),
-        None => format!(
-            "cpsim certify --provider {} --seed {seed} --cases {}",
-            subject.name, cfg.cases
-        ),
+        Some(f) => cfg.invocation.replay_command(f),
+        None => cfg.invocation.rerun_command(seed, cfg.cases),
     };
     Some((
         v,

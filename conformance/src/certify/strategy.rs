@@ -137,7 +137,7 @@ pub fn case(provider: String, shape: Shape) -> impl Strategy<Value = Scenario> {
             name: format!("generated case (seed {seed:#x})"),
             description: String::new(),
             hosts: hosts.clone(),
-            provider: ProviderRef::Builtin(provider.clone()),
+            provider: ProviderRef::Name(provider.clone()),
             provider_config: serde_json::Value::Null,
             platform: PlatformSettings {
                 seed,

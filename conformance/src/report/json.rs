@@ -125,6 +125,17 @@ pub fn from_str(text: &str) -> Result<Certification, String> {
             .ok_or_else(|| format!("missing field `{name}`"))?;
         T::deserialize(x).map_err(|e| format!("field `{name}`: {e}"))
     }
+    fn optional<T: serde::de::DeserializeOwned>(
+        v: &Value,
+        name: &str,
+    ) -> Result<Option<T>, String> {
+        match v.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(x) => T::deserialize(x)
+                .map(Some)
+                .map_err(|e| format!("field `{name}`: {e}")),
+        }
+    }
     let partition = match v.get("partition") {
         None | Some(Value::Null) => None,
         Some(Value::String(p)) => Some(
@@ -180,6 +191,10 @@ pub fn from_str(text: &str) -> Result<Certification, String> {
         partition,
         incomplete: field(&v, "incomplete")?,
         elapsed_s: field(&v, "elapsed_s")?,
+        // Fields reports before saved-failure replay did not have.
+        rerun: optional(&v, "rerun")?.unwrap_or_default(),
+        replayed: optional(&v, "replayed")?.unwrap_or_default(),
+        replay_only: optional(&v, "replay_only")?.unwrap_or_default(),
         rules: stats,
         findings,
         unexercised,

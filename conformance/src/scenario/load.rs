@@ -269,11 +269,10 @@ fn parse_inner(
         }
     };
     validate(&scenario).map_err(fail)?;
-    if let (Some(known), super::ProviderRef::Builtin(name)) = (known_providers, &scenario.provider)
-    {
+    if let (Some(known), Some(name)) = (known_providers, scenario.provider.registry_name()) {
         if !known(name) {
             return Err(fail(Problem {
-                path: vec![Seg::key("provider"), Seg::key("builtin")],
+                path: vec![Seg::key("provider"), Seg::key(scenario.provider.key())],
                 kind: LoadErrorKind::UnknownProvider,
                 message: format!(
                     "unknown provider `{name}` (`cpsim providers` lists the known ones)"
@@ -650,11 +649,15 @@ fn validate(s: &Scenario) -> Result<(), Problem> {
     }
     check_hosts(&s.hosts)?;
     match &s.provider {
-        super::ProviderRef::Builtin(provider) if provider.trim().is_empty() => problem(
-            vec![Seg::key("provider"), Seg::key("builtin")],
-            K::Invalid,
-            "the provider's name is empty".into(),
-        )?,
+        super::ProviderRef::Name(provider) | super::ProviderRef::Builtin(provider)
+            if provider.trim().is_empty() =>
+        {
+            problem(
+                vec![Seg::key("provider"), Seg::key(s.provider.key())],
+                K::Invalid,
+                "the provider's name is empty".into(),
+            )?
+        }
         super::ProviderRef::Library(path) if path.as_os_str().is_empty() => problem(
             vec![Seg::key("provider"), Seg::key("library")],
             K::Invalid,

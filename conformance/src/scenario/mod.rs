@@ -65,14 +65,45 @@ pub struct Scenario {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum ProviderRef {
-    /// A provider of the registry running the file: `cpsim providers` lists
-    /// the stock binary's; a provider crate's own `cpsim` lists its own.
+    /// A provider of the registry running the file, by name: `cpsim
+    /// providers` lists the stock binary's; a provider crate's own `cpsim`
+    /// (or its `cargo test`) knows its own. This is the spelling cpsim writes.
+    Name(String),
+    /// The same as `name` (the spelling of earlier files; still read).
     Builtin(String),
     /// A C provider module: a shared library exporting `CpsimProviderStart`
     /// and `CpsimProviderStop` (see `docs/c-providers.md`). A relative path
     /// is resolved against the scenario file's directory. Every host runs
     /// its own copy, in real time, and each run happens in a child process.
     Library(std::path::PathBuf),
+}
+
+impl ProviderRef {
+    /// The registry name of a provider given by name (`name` or `builtin`);
+    /// `None` for a C module.
+    pub fn registry_name(&self) -> Option<&str> {
+        match self {
+            ProviderRef::Name(n) | ProviderRef::Builtin(n) => Some(n),
+            ProviderRef::Library(_) => None,
+        }
+    }
+    /// Whether both name the same provider (`name` and `builtin` alike).
+    pub fn same_provider(&self, other: &ProviderRef) -> bool {
+        match (self.registry_name(), other.registry_name()) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => self == other,
+            _ => false,
+        }
+    }
+    /// The key the file spells it with (`name`, `builtin` or `library`),
+    /// for error messages.
+    pub fn key(&self) -> &'static str {
+        match self {
+            ProviderRef::Name(_) => "name",
+            ProviderRef::Builtin(_) => "builtin",
+            ProviderRef::Library(_) => "library",
+        }
+    }
 }
 
 /// Platform settings of a scenario.

@@ -1,0 +1,300 @@
+//! Certification from `cargo test` behaves like proptest: saved failures are
+//! replayed first (and stop the run while one still fails), `CPSIM_SEED`,
+//! `CPSIM_CASES` and `CPSIM_REPLAY` steer it without editing code, and the
+//! commands a failure prints work from the package and test that ran it.
+
+use cpsim_certify::certify::{certify_subject, Config, EnvOverrides, Invocation, Subject};
+use cpsim_certify::scenario::{self, ProviderRef};
+use cpsim_certify::{Certification, Verdict};
+use cpsim_sim::rules::id;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn subject(name: &str) -> Subject {
+    cpsim_providers::registry().subject(name).unwrap()
+}
+
+fn cfg(cases: u64, seed: u64, dir: &Path) -> Config {
+    Config {
+        cases,
+        seed: Some(seed),
+        regressions: Some(dir.to_path_buf()),
+        ..Config::default()
+    }
+}
+
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.extension().is_some_and(|x| x == "json"));
+    v.sort();
+    v
+}
+
+/// broken-comp-3 certified once into `dir`: its shrunk failures saved there.
+fn seeded_failures(dir: &Path) -> Certification {
+    let cert = certify_subject(&subject("broken-comp-3"), cfg(64, 5, dir));
+    assert_eq!(cert.verdict, Verdict::Fail);
+    assert!(!cert.replay_only, "nothing was saved yet");
+    assert!(!json_files(dir).is_empty(), "failures were saved");
+    cert
+}
+
+#[test]
+fn comp_3_saved_failure_is_replayed_first_and_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    seeded_failures(dir.path());
+    let saved = json_files(dir.path());
+
+    // Another seed, a much larger budget: the saved cases alone run.
+    let cert = certify_subject(&subject("broken-comp-3"), cfg(5_000, 99, dir.path()));
+    assert_eq!(cert.verdict, Verdict::Fail);
+    assert!(cert.replay_only);
+    assert_eq!(cert.cases, saved.len() as u64, "{:#?}", cert.replayed);
+    let files: Vec<&PathBuf> = cert.replayed.iter().map(|r| &r.file).collect();
+    assert_eq!(files, saved.iter().collect::<Vec<_>>());
+    assert!(cert
+        .replayed
+        .iter()
+        .all(|r| r.error.is_none() && r.violations.contains(&id::COMP_3)));
+    // The finding is the saved case itself, not a new one.
+    let f = cert
+        .findings
+        .iter()
+        .find(|f| f.violation.rule == id::COMP_3)
+        .expect("COMP-3 found again");
+    let m = f.minimal.as_ref().unwrap();
+    assert!(saved.contains(m.saved_to.as_ref().unwrap()));
+    assert_eq!(m.deterministic, Some(true));
+    assert!(f.cases <= cert.cases);
+    // Counts are of the cases that ran.
+    assert!(cert.rules.iter().all(|r| r.exercised <= cert.cases));
+    assert!(cert.unexercised.is_empty());
+    // Nothing new was written.
+    assert_eq!(json_files(dir.path()), saved);
+    let msg = cert.failure_message();
+    assert!(msg.contains("Only saved failures were run"), "{msg}");
+    assert!(msg.contains("still breaks COMP-3"), "{msg}");
+}
+
+#[test]
+fn a_fixed_saved_failure_is_reported_fixed_and_generation_goes_on() {
+    let found = tempfile::tempdir().unwrap();
+    seeded_failures(found.path());
+    // The same schedule, now run by a correct provider: the bug is "fixed".
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = scenario::load(&json_files(found.path())[0]).unwrap();
+    s.provider = ProviderRef::Name("reference".into());
+    let file = dir.path().join("reference-comp-3-fixed.json");
+    std::fs::write(&file, scenario::to_pretty_json(&s)).unwrap();
+
+    let cert = certify_subject(&subject("reference"), cfg(64, 11, dir.path()));
+    assert_eq!(cert.verdict, Verdict::Pass, "{}", cert.failure_message());
+    assert!(!cert.replay_only);
+    assert_eq!(cert.cases, 64);
+    assert_eq!(cert.replayed.len(), 1);
+    assert_eq!(cert.replayed[0].file, file);
+    assert!(cert.replayed[0].violations.is_empty());
+    assert!(cert.replayed[0].error.is_none());
+}
+
+#[test]
+fn saved_failures_of_other_providers_are_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    seeded_failures(dir.path());
+    let cert = certify_subject(&subject("reference"), cfg(32, 11, dir.path()));
+    assert!(cert.replayed.is_empty(), "{:#?}", cert.replayed);
+    assert!(!cert.replay_only);
+    assert_eq!(cert.cases, 32);
+}
+
+#[test]
+fn an_unreadable_saved_file_fails_the_certification_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("reference-life-1-0-0.json");
+    std::fs::write(&bad, "{\"version\": 1, \"name\": ").unwrap();
+    let cert = certify_subject(&subject("reference"), cfg(32, 11, dir.path()));
+    assert_eq!(cert.verdict, Verdict::Fail);
+    assert!(cert.replay_only);
+    assert_eq!(cert.replayed.len(), 1);
+    let err = cert.replayed[0].error.as_ref().expect("an error");
+    assert!(err.contains(&bad.display().to_string()), "{err}");
+    let msg = cert.failure_message();
+    assert!(
+        msg.contains("cannot be replayed") && msg.contains(&bad.display().to_string()),
+        "{msg}"
+    );
+}
+
+#[test]
+fn environment_overrides_parse_and_bad_values_are_named() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        EnvOverrides::from_lookup(move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+    };
+    assert_eq!(env(&[]).unwrap(), EnvOverrides::default());
+    let e = env(&[
+        ("CPSIM_SEED", "0x1F"),
+        ("CPSIM_CASES", " 1000 "),
+        ("CPSIM_REPLAY", "cpsim-regressions/x.json"),
+    ])
+    .unwrap();
+    assert_eq!(e.seed, Some(31));
+    assert_eq!(e.cases, Some(1000));
+    assert_eq!(
+        e.replay.as_deref(),
+        Some(Path::new("cpsim-regressions/x.json"))
+    );
+    assert_eq!(env(&[("CPSIM_SEED", "42")]).unwrap().seed, Some(42));
+    // Empty is unset.
+    assert_eq!(env(&[("CPSIM_CASES", "")]).unwrap().cases, None);
+    for (pairs, names) in [
+        (&[("CPSIM_CASES", "many")][..], "CPSIM_CASES=many"),
+        (&[("CPSIM_CASES", "0")][..], "CPSIM_CASES=0"),
+        (&[("CPSIM_SEED", "-3")][..], "CPSIM_SEED=-3"),
+    ] {
+        let err = env(pairs).unwrap_err();
+        assert!(err.starts_with(names), "{err}");
+    }
+}
+
+#[test]
+fn commands_name_the_cargo_package_and_test_or_the_cli_binary() {
+    let t = Invocation::CargoTest {
+        package: "my-provider".into(),
+        test: Some("certify::keeps_the_contract".into()),
+    };
+    assert_eq!(
+        t.rerun_command(7, 256),
+        "CPSIM_SEED=7 CPSIM_CASES=256 cargo test -p my-provider certify::keeps_the_contract -- --exact"
+    );
+    assert_eq!(
+        t.replay_command(Path::new("cpsim-regressions/my provider.json")),
+        "CPSIM_REPLAY='cpsim-regressions/my provider.json' cargo test -p my-provider certify::keeps_the_contract -- --exact"
+    );
+    let cli = Invocation::Cli {
+        program: "my-cpsim".into(),
+        provider: "--provider mine".into(),
+    };
+    assert_eq!(
+        cli.rerun_command(7, 256),
+        "my-cpsim certify --provider mine --seed 7 --cases 256"
+    );
+    assert_eq!(
+        cli.replay_command(Path::new("r/x.json")),
+        "my-cpsim replay r/x.json"
+    );
+    assert!(!cli.reads_env() && t.reads_env() && Invocation::Code.reads_env());
+}
+
+/// The `CPSIM_REPLAY=… cargo test -p PKG TEST -- --exact` a failure prints,
+/// run as cargo would run it: this test binary, filtered to this test, with
+/// that environment. In the child, the test certifies again and fails.
+#[test]
+fn comp_3_printed_replay_command_reruns_exactly_the_saved_case() {
+    const TEST: &str = "comp_3_printed_replay_command_reruns_exactly_the_saved_case";
+    if let Ok(dir) = std::env::var("CPSIM_TEST_REGRESSIONS") {
+        // The child: the same certification the parent ran.
+        certify_subject(&subject("broken-comp-3"), cfg(64, 5, Path::new(&dir))).assert_pass();
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cert = seeded_failures(dir.path());
+    let package = std::env::var("CARGO_PKG_NAME").expect("run by cargo");
+    let f = &cert.findings[0];
+    let m = f.minimal.as_ref().unwrap();
+    let file = m.saved_to.as_ref().unwrap();
+    let expected = format!(
+        "CPSIM_REPLAY={} cargo test -p {package} {TEST} -- --exact",
+        file.display()
+    );
+    assert_eq!(m.replay, expected);
+    let msg = cert.failure_message();
+    assert!(msg.contains(&format!("replay: {expected}")), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "rerun: CPSIM_SEED=5 CPSIM_CASES=64 cargo test -p {package} {TEST} -- --exact"
+        )),
+        "{msg}"
+    );
+    // The saved file says how it was found, runnably.
+    let saved = scenario::load(file).unwrap();
+    assert!(
+        saved.description.contains(&format!(
+            "CPSIM_SEED=5 CPSIM_CASES=64 cargo test -p {package} {TEST}"
+        )),
+        "{}",
+        saved.description
+    );
+
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([TEST, "--exact", "--nocapture", "--test-threads=1"])
+        .env("CPSIM_REPLAY", file)
+        .env("CPSIM_TEST_REGRESSIONS", dir.path())
+        .env_remove("CPSIM_SEED")
+        .env_remove("CPSIM_CASES")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "the bug is still there:\n{text}");
+    assert!(text.contains("0 passed; 1 failed"), "{text}");
+    assert!(
+        text.contains("FAILS certification (seed 5, 1 case)"),
+        "{text}"
+    );
+    assert!(text.contains("Only saved failures were run"), "{text}");
+    assert!(
+        text.contains(&format!("replay: {}", m.replay)),
+        "the replay names the same file:\n{text}"
+    );
+    assert!(text.contains(&f.violation.headline()), "{text}");
+}
+
+/// `CPSIM_SEED` and `CPSIM_CASES` from the real environment, in a child.
+#[test]
+fn cpsim_seed_and_cases_set_the_run_without_editing_code() {
+    const TEST: &str = "cpsim_seed_and_cases_set_the_run_without_editing_code";
+    if std::env::var_os("CPSIM_TEST_CHILD").is_some() {
+        let cert = certify_subject(
+            &subject("reference"),
+            Config {
+                cases: 256,
+                seed: Some(1),
+                regressions: None,
+                ..Config::default()
+            },
+        );
+        println!("certified: seed {} cases {}", cert.seed, cert.cases);
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([TEST, "--exact", "--nocapture"])
+        .env("CPSIM_TEST_CHILD", "1")
+        .env("CPSIM_SEED", "0x2a")
+        .env("CPSIM_CASES", "3")
+        .env_remove("CPSIM_REPLAY")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("certified: seed 42 cases 3"), "{text}");
+
+    let bad = Command::new(std::env::current_exe().unwrap())
+        .args([TEST, "--exact"])
+        .env("CPSIM_TEST_CHILD", "1")
+        .env("CPSIM_CASES", "lots")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert!(!bad.status.success());
+    assert!(text.contains("CPSIM_CASES=lots: not a number"), "{text}");
+}
