@@ -28,6 +28,8 @@ echo "== cargo test"
 cargo test --workspace
 echo "== certification at scale: 200,000 cases of each correct provider, no finding"
 cargo test -p cpsim-certify --test at_scale -- --ignored --nocapture
+echo "== the provider template, as a crate outside this repository (ci/template.sh)"
+bash ci/template.sh
 echo "==== Linux tier passed"
 
 echo "==== Windows tier (clippy for x86_64-pc-windows-gnu, tests under Wine)"

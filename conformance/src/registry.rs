@@ -50,6 +50,13 @@ impl Entry {
             make: Arc::new(make),
         }
     }
+    /// A correct provider on the virtual clock, named as its factory names
+    /// itself ([`ProviderFactory::name`]): the name `certify` writes into
+    /// the scenario files it saves, so they replay through this registry.
+    pub fn of(make: impl Fn() -> Arc<dyn ProviderFactory> + Send + Sync + 'static) -> Entry {
+        let name = make().name();
+        Entry::new(name, make)
+    }
     /// With a one-line description (`cpsim providers`).
     pub fn describe(mut self, text: impl Into<String>) -> Entry {
         self.description = text.into();

@@ -248,7 +248,7 @@ fn comp_3_printed_replay_command_reruns_exactly_the_saved_case() {
     assert!(!out.status.success(), "the bug is still there:\n{text}");
     assert!(text.contains("0 passed; 1 failed"), "{text}");
     assert!(
-        text.contains("FAILS certification (seed 5, 1 case)"),
+        text.contains("FAILS certification (1 saved case replayed)"),
         "{text}"
     );
     assert!(text.contains("Only saved failures were run"), "{text}");

@@ -39,9 +39,10 @@ mod watchdog;
 
 pub use config::{Callback, ClockMode, Config, NetFaults, PlatformFault, TaskTiming, TimeLimits};
 pub use engine::{Action, Family, Outcome, Provider, ProviderFactory, Sim, INFRA};
+pub use net::NetAddr;
 pub use platform::{Platform, SIMULATED};
 pub use rules::{RuleId, CATALOGUE};
-pub use runtime::Cx;
+pub use runtime::{Cx, WeakCx};
 pub use time::Nanos;
 pub use trace::Trace;
 pub use transport_id::Tid;

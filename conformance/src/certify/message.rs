@@ -27,17 +27,20 @@ impl Certification {
 
     /// The text `assert_pass` panics with.
     pub fn failure_message(&self) -> String {
+        let plural = if self.cases == 1 { "" } else { "s" };
+        let run = if self.replay_only {
+            format!("{} saved case{plural} replayed", self.cases)
+        } else {
+            format!("seed {}, {} case{plural}", self.seed, self.cases)
+        };
         let mut m = format!(
-            "cpsim: provider `{}` {} certification (seed {}, {} case{})\n",
+            "cpsim: provider `{}` {} certification ({run})\n",
             self.provider,
             match self.verdict {
                 Verdict::Fail => "FAILS",
                 _ if self.incomplete.is_some() => "did not finish its",
                 _ => "does not pass strict",
             },
-            self.seed,
-            self.cases,
-            if self.cases == 1 { "" } else { "s" }
         );
         if let Some(why) = &self.incomplete {
             m.push_str(&format!("\nINCOMPLETE run: {why}\n"));
