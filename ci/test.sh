@@ -18,12 +18,25 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   }
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# The JUnit schema the report tests validate against (from a PyPI package),
+# fetched while the build runs.
+junit_log=$(mktemp)
+bash ci/junit-schema.sh >"$junit_log" 2>&1 &
+junit_schema=$!
 
 echo "==== Linux tier"
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== the JUnit schema (ci/junit-schema.sh)"
+if ! wait "$junit_schema"; then
+  cat "$junit_log"
+  echo "ci/test.sh: could not get junit-10.xsd" >&2
+  exit 1
+fi
+cat "$junit_log"
+rm -f "$junit_log"
 echo "== cargo test"
 cargo test --workspace
 echo "== certification at scale: 200,000 cases of each correct provider, no finding"

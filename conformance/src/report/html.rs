@@ -132,12 +132,17 @@ pub fn to_string(cert: &Certification) -> String {
         "<h1>cpsim provider certification</h1>\n\
          <section class=\"verdict {}\">\n<div class=\"big\">{}</div>\n<dl>\n\
          <dt>provider</dt><dd class=\"mono\">{}</dd>\n<dt>seed</dt><dd class=\"mono\">{}</dd>\n\
-         <dt>cases</dt><dd>{}</dd>\n{}<dt>elapsed</dt><dd>{:.2} s</dd>\n<dt>mode</dt><dd>{}</dd>\n</dl>\n\
+         <dt>{}</dt><dd>{}</dd>\n{}<dt>elapsed</dt><dd>{:.2} s</dd>\n<dt>mode</dt><dd>{}</dd>\n</dl>\n\
          <p class=\"why\">{}</p>\n</section>\n",
         e(&verdict),
         e(&verdict.to_uppercase()),
         e(&cert.provider),
         cert.seed,
+        if cert.replay_only {
+            "saved cases replayed"
+        } else {
+            "cases"
+        },
         cert.cases,
         match cert.partition {
             Some(p) => format!(
@@ -188,6 +193,36 @@ pub fn to_string(cert: &Certification) -> String {
     }
     h.push_str("</ul>\n");
 
+    // Saved failures replayed before anything was generated.
+    if !cert.replayed.is_empty() {
+        let _ = writeln!(
+            h,
+            "<h2 id=\"saved\">Saved failures replayed first ({})</h2>",
+            cert.replayed.len()
+        );
+        if cert.replay_only {
+            h.push_str("<p class=\"note\">One still fails (or one was asked for alone), so no case was generated: every count here is of these saved cases.</p>\n");
+        }
+        h.push_str("<table>\n<tr><th>file</th><th>outcome</th></tr>\n");
+        for r in &cert.replayed {
+            let (class, outcome) = match (&r.error, r.violations.is_empty()) {
+                (Some(err), _) => ("violated", format!("cannot be replayed: {err}")),
+                (None, true) => ("pass", "fixed".to_string()),
+                (None, false) => {
+                    let ids: Vec<&str> = r.violations.iter().map(|v| v.as_str()).collect();
+                    ("violated", format!("still breaks {}", ids.join(", ")))
+                }
+            };
+            let _ = writeln!(
+                h,
+                "<tr class=\"{class}\"><td class=\"mono\">{}</td><td class=\"outcome\">{}</td></tr>",
+                e(&r.file.display().to_string()),
+                e(&outcome)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+
     // Findings, root cause first (the order the certification gives).
     let _ = writeln!(
         h,
@@ -227,7 +262,14 @@ pub fn to_string(cert: &Certification) -> String {
         rule_row(&mut h, r, first);
     }
     h.push_str("</table>\n");
-    h.push_str("<footer>Written by cpsim. Binds: P = the provider must keep the rule; C = the platform guarantees it. Exercised and violations count cases.</footer>\n");
+    if !cert.rerun.is_empty() {
+        let _ = writeln!(
+            h,
+            "<h2 id=\"rerun\">Rerun</h2>\n<pre>{}</pre>",
+            e(&cert.rerun)
+        );
+    }
+    h.push_str("<footer>Written by cpsim. Binds: P = the provider must keep the rule; C = the platform guarantees it. Exercised and violations count cases, each case at most once.</footer>\n");
     h.push_str("</main>\n</body>\n</html>\n");
     h
 }
@@ -279,13 +321,14 @@ fn finding(h: &mut String, cert: &Certification, n: usize, f: &Finding) {
     };
     let _ = writeln!(
         h,
-        "<p class=\"meta\">rule <b>{}</b> · binds {} · source: {} · fingerprint <code>{}</code> · seen in {} case{} · {}</p>",
+        "<p class=\"meta\">rule <b>{}</b> · binds {} · source: {} · fingerprint <code>{}</code> · seen in {} of {} case{} · {}</p>",
         escape(rule.id),
         binds_str(rule.binds),
         escape(rule.source),
         escape(&f.fingerprint),
         f.cases,
-        if f.cases == 1 { "" } else { "s" },
+        cert.cases,
+        if cert.cases == 1 { "" } else { "s" },
         deterministic
     );
     let _ = writeln!(h, "<blockquote>{}</blockquote>", escape(rule.text));

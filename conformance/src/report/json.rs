@@ -55,7 +55,14 @@ pub fn to_value(cert: &Certification) -> Value {
         "partition": cert.partition.map(|p| p.to_string()),
         "complete": cert.incomplete.is_none(),
         "incomplete": cert.incomplete,
+        "replay_only": cert.replay_only,
         "elapsed_s": cert.elapsed_s,
+        "rerun": cert.rerun,
+        "replayed": cert.replayed.iter().map(|r| json!({
+            "file": r.file.display().to_string(),
+            "violations": r.violations.iter().map(|id| id.as_str()).collect::<Vec<_>>(),
+            "error": r.error,
+        })).collect::<Vec<_>>(),
         "summary": {
             "rules": rules.len(),
             "pass": count(O::Pass),
