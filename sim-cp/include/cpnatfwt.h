@@ -1,6 +1,6 @@
 /*
  * cpnatfwt.h - the CPNatfwt* provider API of the Windows 7 Connectivity
- * Platform, as reconstructed by the sim-cp project (see CONTRACT.md §1).
+ * Platform, as reconstructed by the sim-cp project (see docs/CONTRACT.md §1).
  *
  * This header is the project's own reconstruction, written from the
  * contract; it is not a Microsoft header. It declares exactly what the Rust
@@ -67,7 +67,7 @@ typedef void *PVOID;
 #endif /* !_WIN32 */
 
 /* ------------------------------------------------------------------------ */
-/* Result codes (CONTRACT §1.4)                                             */
+/* Result codes (docs/CONTRACT.md §1.4)                                     */
 /* ------------------------------------------------------------------------ */
 
 #ifndef S_OK
@@ -119,7 +119,7 @@ typedef void *PVOID;
 #endif
 
 /* ------------------------------------------------------------------------ */
-/* Types (CONTRACT §1.1)                                                    */
+/* Types (docs/CONTRACT.md §1.1)                                            */
 /* ------------------------------------------------------------------------ */
 
 /* Longest interface friendly name, in WCHARs, not counting the NUL.
@@ -189,7 +189,7 @@ typedef VOID(CALLBACK *CPNATFWT_PROVIDER_COMPLETION_ROUTINE)(
     PVOID completionContext, HRESULT status);
 
 /* ------------------------------------------------------------------------ */
-/* Callbacks a provider implements (CONTRACT §1.2)                          */
+/* Callbacks a provider implements (docs/CONTRACT.md §1.2)                  */
 /*                                                                          */
 /* Every callback receives the instance handle and the user context given   */
 /* to CPNatfwtCreateProviderInstance, unchanged (SESS-6).                   */
@@ -272,7 +272,7 @@ typedef struct _CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE {
 } CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE;
 
 /* ------------------------------------------------------------------------ */
-/* Functions the platform exports (CONTRACT §1.3)                           */
+/* Functions the platform exports (docs/CONTRACT.md §1.3)                   */
 /* ------------------------------------------------------------------------ */
 
 /* Creates an instance from a dispatch table. providerInstanceUserContext

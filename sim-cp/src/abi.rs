@@ -1,4 +1,4 @@
-//! The C ABI of the `CPNatfwt*` API (CONTRACT §1), as `#[repr(C)]` Rust.
+//! The C ABI of the `CPNatfwt*` API (docs/CONTRACT.md §1), as `#[repr(C)]` Rust.
 //!
 //! Everything here mirrors `sim-cp/include/cpnatfwt.h` field for field; the
 //! `abi_layout` test compiles a C program against that header and compares

@@ -1,6 +1,6 @@
 //! The ABI edge: the five `CPNatfwt*` functions and the platform's
 //! completion routine as `extern "system"` functions with the exact C
-//! signatures of CONTRACT §1.3.
+//! signatures of docs/CONTRACT.md §1.3.
 //!
 //! A raw-ABI provider calls these. C provider modules reach them through the
 //! router of the `cpsim-cmod` crate, and the `cpsim-capi` crate exports them

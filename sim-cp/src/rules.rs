@@ -1,4 +1,5 @@
-//! The rule catalogue: every rule of CONTRACT §3, defined once, as data.
+//! The rule catalogue: every rule of the contract (`docs/CONTRACT.md` §3),
+//! defined once, as data.
 //!
 //! The engine's detectors, the platform checker, reports, `cpsim rules`,
 //! `cpsim explain` and the docs all read [`CATALOGUE`]. A rule is named by its
@@ -123,7 +124,7 @@ impl schemars::JsonSchema for RuleId {
 
 macro_rules! catalogue {
     ($( $konst:ident = $id:literal, $binds:ident, $level:ident, $source:literal, $text:literal, $breaks:literal, $fix:literal; )*) => {
-        /// Every rule, in CONTRACT §3 order.
+        /// Every rule, in the contract's order (`docs/CONTRACT.md` §3).
         pub static CATALOGUE: &[Rule] = &[
             $( Rule { id: $id, binds: Binds::$binds, level: Level::$level, source: $source,
                       text: $text, breaks: $breaks, fix: $fix }, )*
@@ -394,7 +395,7 @@ pub static DECISIONS: &[Decision] = &[
     Decision { name: "transport-id-size", text: "Transport IDs are 4 (IPv4) or 16 (IPv6) bytes; each interface gets one of each when it registers.", place: "sim-cp/src/transport_id.rs" },
     Decision { name: "time-limits", text: "Default limits: ESTABLISH and TERMINATE 1 s, TRANSITION_ACTIVE/DORMANT 30 s, ADD/REMOVE/REACH 10 s, SEND_BUFFERS 5 s.", place: "sim-cp/src/config.rs (TimeLimits::default)" },
     Decision { name: "deregister-grace", text: "After a platform-ended session the provider has 5 s of virtual time to call Deregister before LIFE-7 is reported.", place: "sim-cp/src/config.rs (Config::deregister_grace)" },
-    Decision { name: "indicate-with-routine", text: "With a provider completion routine, an accepted IndicateReceivedBuffers always returns ERROR_IO_PENDING and the routine is called once, later; a refused one returns the error and the routine is never called.", place: "sim-cp/src/engine/indicate.rs" },
+    Decision { name: "indicate-with-routine", text: "With a provider completion routine, an accepted IndicateReceivedBuffers always returns ERROR_IO_PENDING and the routine is called once, later; a refused one returns the error and the routine is never called.", place: "sim-cp/src/engine/traffic.rs (indicate)" },
     Decision { name: "destroy-while-registered", text: "Destroy of a registered instance (LIFE-4) ends the session without TERMINATE and destroys the instance.", place: "sim-cp/src/engine/lifecycle.rs" },
     Decision { name: "deregister-inside-establish", text: "Deregister and Destroy called while ESTABLISH runs return at once and take effect after ESTABLISH returns (SESS-3).", place: "sim-cp/src/engine/lifecycle.rs" },
     Decision { name: "terminate-on-deregister", text: "Deregister of an established session delivers TERMINATE(PROVIDER_REQUEST) before Deregister returns, on the caller's thread.", place: "sim-cp/src/engine/lifecycle.rs" },
@@ -403,7 +404,7 @@ pub static DECISIONS: &[Decision] = &[
     Decision { name: "quiesce-before-dormant", text: "TRANSITION_DORMANT starts only when no other call of the instance is open; work requested meanwhile waits and then re-activates.", place: "sim-cp/src/engine/session.rs" },
     Decision { name: "routing", text: "An application's datagram goes through the host's established instances in registration order: the first whose REACH succeeds carries it.", place: "sim-cp/src/engine/traffic.rs" },
     Decision { name: "panic-is-crash", text: "A panic in a safe-API callback is CRASH-1 and ends the session with PROVIDER_OTHER_FAILURE; the call is failed with E_FAIL.", place: "sim-cp/src/safe/adapter.rs" },
-    Decision { name: "establish-delivery", text: "ESTABLISH is delivered on Register's thread before it returns, or by the platform right after, by seeded choice (CONTRACT §4).", place: "sim-cp/src/engine/lifecycle.rs" },
+    Decision { name: "establish-delivery", text: "ESTABLISH is delivered on Register's thread before it returns, or by the platform right after, by seeded choice (docs/CONTRACT.md §4).", place: "sim-cp/src/engine/lifecycle.rs" },
     Decision { name: "loss-excuse", text: "DATA-5 excuses a lost datagram only if its SEND failed, its session ended, or the simulated network dropped a packet after it was sent.", place: "sim-cp/src/engine/traffic.rs" },
     Decision { name: "data-5-digest", text: "DATA-5 knows an application datagram by its length and a 64-bit digest of its bytes once its SEND_BUFFERS is made (the payload is not kept): an indicated payload is taken to be a datagram when both are equal. A payload that differs from a datagram's in one aligned 8-byte word always differs in digest; other changes go unnoticed with a probability of about 2^-64 per comparison.", place: "sim-cp/src/engine/traffic.rs (Content)" },
     Decision { name: "trace-limit", text: "A run's trace keeps at most 1,000,000 events by default (Config::trace_limit; 0: no limit). A run that records more keeps its first half and its latest half and says how many events it left out and where (Trace::omitted); the platform checker then judges every event as it is recorded, and oracle::check of such a trace returns that verdict. Shorter runs are unaffected.", place: "sim-cp/src/trace.rs (Recorder), sim-cp/src/config.rs (Config::trace_limit)" },
@@ -419,6 +420,91 @@ pub static DECISIONS: &[Decision] = &[
     Decision { name: "virtual-time-promise", text: "A C module with the virtual-time marker that imports thread, sleep, wall-clock, socket or OS-randomness functions is refused before any case; one seen starting threads while it runs stops certification with exit 2 instead of a verdict. Neither is a rule violation: the harness will not judge runs it cannot reproduce.", place: "cmod/src/image.rs (OUTSIDE_VIRTUAL_TIME), cli/src/isolate/mod.rs" },
     Decision { name: "real-time-recurrence", text: "A saved failure of a real-time module recurs on replay if the rule of its first violation fires again (steps differ on the wall clock); replay tries 5 times before saying it did not recur. A finding that does not recur while shrinking keeps its case and trace as first found.", place: "cli/src/scenarios.rs (recurs), conformance/src/certify/shrink.rs" },
 ];
+
+/// The families of rules, by ID prefix, with their titles (`docs/CONTRACT.md` §3).
+pub const FAMILIES: &[(&str, &str)] = &[
+    ("LIFE", "Create, register, deregister, destroy"),
+    ("REG", "Registration parameters"),
+    ("SESS", "Establish and terminate"),
+    ("STATE", "Dormant and active"),
+    (
+        "COMP",
+        "The completion protocol (TRANSITION_ACTIVE, TRANSITION_DORMANT, ADD/REMOVE/REACH_TRANSPORT_ID, SEND_BUFFERS)",
+    ),
+    ("TIME", "Timeouts"),
+    ("TID", "Transport IDs"),
+    ("DATA", "Sending and receiving"),
+    ("CRASH", "Crashes (the project's own rule)"),
+];
+
+fn level_name(r: &Rule) -> &'static str {
+    match r.level {
+        Level::Must => "MUST",
+        Level::Should => "SHOULD",
+        Level::Guarantee => "-",
+    }
+}
+
+/// The catalogue as Markdown: a summary table, then every rule with its
+/// binds, level, source, text, what breaks it and how to fix it, family by
+/// family. `docs/CONTRACT.md` §3 is this text (a test keeps it so).
+pub fn catalogue_markdown() -> String {
+    let cell = |s: &str| s.replace('|', "\\|");
+    let mut m = String::from("| ID | binds | level | rule |\n|---|---|---|---|\n");
+    for r in CATALOGUE {
+        let binds = match r.binds {
+            Binds::Provider => "P",
+            Binds::Platform => "C",
+        };
+        m.push_str(&format!(
+            "| [{}](#{}) | {binds} | {} | {} |\n",
+            r.id,
+            r.id.to_lowercase(),
+            level_name(r),
+            cell(r.text)
+        ));
+    }
+    for (prefix, title) in FAMILIES {
+        m.push_str(&format!("\n### {prefix}: {title}\n"));
+        for r in CATALOGUE
+            .iter()
+            .filter(|r| r.id.split('-').next() == Some(prefix))
+        {
+            let (who, breaks, fix) = match r.binds {
+                Binds::Provider => (
+                    format!("Binds the provider · {}", level_name(r)),
+                    "What breaks it",
+                    "How to fix it",
+                ),
+                Binds::Platform => (
+                    "A platform guarantee".to_string(),
+                    "What a platform that breaks it does",
+                    "What the simulator does",
+                ),
+            };
+            m.push_str(&format!(
+                "\n#### {}\n\n*{who} · source: {}*\n\n> {}\n\n- **{breaks}:** {}\n- **{fix}:** {}\n",
+                r.id, r.source, r.text, r.breaks, r.fix
+            ));
+        }
+    }
+    m
+}
+
+/// Every decision as a Markdown table (`docs/CONTRACT.md` §5).
+pub fn decisions_markdown() -> String {
+    let cell = |s: &str| s.replace('|', "\\|");
+    let mut m = String::from("| decision | what cpsim does | where |\n|---|---|---|\n");
+    for d in DECISIONS {
+        m.push_str(&format!(
+            "| `{}` | {} | `{}` |\n",
+            d.name,
+            cell(d.text),
+            cell(d.place)
+        ));
+    }
+    m
+}
 
 #[cfg(test)]
 mod tests {
@@ -460,7 +546,7 @@ mod tests {
             .filter(|r| r.binds == Binds::Provider)
             .count();
         let c = CATALOGUE.len() - p;
-        // CONTRACT §3 has 28 P-rules and 29 C-rules; CRASH-1 is the project's own.
+        // The contract has 28 P-rules and 29 C-rules; CRASH-1 is the project's own.
         assert_eq!((p, c), (29, 29));
     }
 }

@@ -1,7 +1,7 @@
 //! Transport IDs as values: the 4- or 16-byte addresses the platform hands out.
 //!
 //! The simulator allocates one IPv4-sized and one IPv6-sized ID per interface
-//! (a [decision], CONTRACT §1.1) from documentation-style ranges, so they read
+//! (a decision, docs/CONTRACT.md §1.1) from documentation-style ranges, so they read
 //! like addresses in traces: `25.h.i.n` and `2001:db8:h:i::n`.
 
 use serde::{Deserialize, Serialize};

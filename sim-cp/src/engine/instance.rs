@@ -8,7 +8,7 @@ use crate::config::Callback;
 use crate::time::Nanos;
 use crate::transport_id::Tid;
 
-/// Where an instance is in its life (CONTRACT §2).
+/// Where an instance is in its life (docs/CONTRACT.md §2).
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum Life {
     Created,
