@@ -1,6 +1,6 @@
 //! The kill matrix: every broken provider certified, and which rules fired.
 
-use super::{certify_subject, Config};
+use super::{certify_subject, Config, Invocation};
 use crate::model::Verdict;
 use crate::registry::{Kind, Registry};
 use cpsim_sim::RuleId;
@@ -34,6 +34,11 @@ pub fn kill_matrix(registry: &Registry, cases: u64, seed: u64) -> Vec<Row> {
                 seed: Some(seed),
                 regressions: None,
                 shrink_steps: 0,
+                // The matrix's own budget and seed: no CPSIM_* variable applies.
+                invocation: Invocation::Cli {
+                    program: "cpsim".into(),
+                    provider: format!("--provider {name}"),
+                },
                 ..Config::default()
             };
             let cert = certify_subject(&subject, cfg);

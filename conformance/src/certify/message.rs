@@ -73,7 +73,7 @@ impl Certification {
         }
         for r in &self.unexercised {
             m.push_str(&format!(
-                "\n{r} was never exercised: no case met its precondition (raise the number of cases: CPSIM_CASES)\n"
+                "\n{r} was never exercised: no case met its precondition (give it more cases: CPSIM_CASES, or --cases)\n"
             ));
         }
         for f in &self.findings {
