@@ -39,6 +39,11 @@ cargo clippy --locked --all-targets --features cli -- -D warnings
 step "cargo test --features cli"
 cargo test --locked --features cli
 
+if cargo nextest --version >/dev/null 2>&1; then
+  step "cargo nextest run --features cli (the same tests, one process each)"
+  cargo nextest run --locked --features cli
+fi
+
 step "its own cpsim: providers, certify, run, replay"
 cpsim="$CARGO_TARGET_DIR/debug/cpsim"
 [ "$("$cpsim" providers)" = "my-provider" ] || {

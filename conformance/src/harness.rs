@@ -228,6 +228,8 @@ impl ScenarioTests {
     /// program name), writing libtest-style lines to `out`; returns the exit
     /// code.
     pub fn run_with_args(&self, args: &[String], out: &mut dyn Write) -> i32 {
+        // A provider's panic is a CRASH-1 finding, shown with the trace.
+        cpsim_sim::runtime::quiet_provider_panics();
         let a = match parse_args(args) {
             Ok(a) => a,
             Err(e) => {

@@ -198,6 +198,8 @@ pub(super) fn around(
     generated: impl FnOnce(&Subject, Config) -> Certification,
 ) -> Certification {
     let started = Instant::now();
+    // A provider's panic is a CRASH-1 finding: no noise on stderr for it.
+    cpsim_sim::runtime::quiet_provider_panics();
     cfg.invocation = std::mem::take(&mut cfg.invocation).resolve();
     let env = if cfg.invocation.reads_env() {
         EnvOverrides::from_env().unwrap_or_else(|e| panic!("cpsim: {e}"))
