@@ -298,3 +298,50 @@ fn cpsim_seed_and_cases_set_the_run_without_editing_code() {
     assert!(!bad.status.success());
     assert!(text.contains("CPSIM_CASES=lots: not a number"), "{text}");
 }
+
+/// A warning (a SHOULD rule, not strict) does not stop the run, and a known
+/// one does not add a file on every run: its saved case stays its witness.
+#[test]
+fn tid_4_known_warning_keeps_its_saved_file_and_adds_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = certify_subject(&subject("broken-tid-4"), cfg(48, 2, dir.path()));
+    assert_eq!(first.verdict, Verdict::NonStrict);
+    let saved = json_files(dir.path());
+    assert!(!saved.is_empty());
+
+    let again = certify_subject(&subject("broken-tid-4"), cfg(96, 3, dir.path()));
+    assert_eq!(again.verdict, Verdict::NonStrict);
+    assert!(!again.replay_only, "a warning does not stop the run");
+    assert_eq!(again.cases, 96);
+    assert!(again
+        .replayed
+        .iter()
+        .any(|r| r.violations.contains(&id::TID_4)));
+    let f = again
+        .findings
+        .iter()
+        .find(|f| f.violation.rule == id::TID_4)
+        .expect("found again");
+    let m = f.minimal.as_ref().unwrap();
+    assert!(
+        saved.contains(m.saved_to.as_ref().unwrap()),
+        "{:?}",
+        m.saved_to
+    );
+    assert_eq!(
+        json_files(dir.path()),
+        saved,
+        "no new file for a known warning"
+    );
+
+    // Strict, the same saved warning fails at once.
+    let strict = certify_subject(
+        &subject("broken-tid-4"),
+        Config {
+            strict: true,
+            ..cfg(96, 4, dir.path())
+        },
+    );
+    assert_eq!(strict.verdict, Verdict::Fail);
+    assert!(strict.replay_only);
+}
