@@ -2,7 +2,8 @@
 //!
 //! - **saved failures first.** Every scenario file of the regressions folder
 //!   (`Config::regressions`) that names the provider under test is replayed
-//!   before any case is generated. If one still fails the certification,
+//!   before any case is generated (by an unpartitioned run: a shard leaves
+//!   that to the whole run, so that shards merge into exactly its result). If one still fails the certification,
 //!   nothing is generated: the certification is of the saved cases, and says
 //!   so. Otherwise the generated run goes on, and the report lists each
 //!   saved failure as fixed or (a SHOULD rule, without `strict`) not yet;
@@ -223,6 +224,10 @@ pub(super) fn around(
             // It names another provider: not this certification's business.
             None => (Vec::new(), false),
         },
+        // A shard of a partitioned run is part of a bigger run: its saved
+        // failures are replayed by unpartitioned runs, so that the shards
+        // merge into exactly the unsharded result.
+        None if cfg.partition.is_some() => (Vec::new(), false),
         None => (
             cfg.regressions
                 .as_deref()
