@@ -255,10 +255,7 @@ pub fn run(registry: &Registry, a: Args, program: &str) -> i32 {
     let mut cfg = Config {
         invocation: Invocation::Cli {
             program: program.to_string(),
-            provider: match a.partition {
-                Some(p) => format!("{which} --partition {p}"),
-                None => which.clone(),
-            },
+            provider: which,
         },
         cases: a.cases,
         seed: Some(seed),

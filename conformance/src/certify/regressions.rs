@@ -216,7 +216,12 @@ pub(super) fn around(
     // Fixed now, so that every command printed names it.
     let seed = cfg.seed.unwrap_or_else(clock_seed);
     cfg.seed = Some(seed);
-    let rerun = cfg.invocation.rerun_command(seed, cfg.cases);
+    let mut rerun = cfg.invocation.rerun_command(seed, cfg.cases);
+    // A shard reruns as that shard (a saved case names the whole run: its
+    // case index is the whole run's).
+    if let (Some(p), Invocation::Cli { .. }) = (cfg.partition, &cfg.invocation) {
+        rerun.push_str(&format!(" --partition {p}"));
+    }
 
     let (saved, only) = match &env.replay {
         Some(file) => match replay_one(subject, file) {
