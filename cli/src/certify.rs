@@ -335,11 +335,13 @@ pub fn merge(a: MergeArgs, program: &str) -> i32 {
             return BAD_INPUT;
         }
     };
-    // The whole run, unpartitioned.
-    cert.rerun = format!(
-        "{program} certify --provider {} --seed {} --cases {}",
-        cert.provider, cert.seed, cert.budget
-    );
+    // Reports of a cpsim that did not write the rerun command.
+    if cert.rerun.is_empty() {
+        cert.rerun = format!(
+            "{program} certify --provider {} --seed {} --cases {}",
+            cert.provider, cert.seed, cert.budget
+        );
+    }
     print_summary(&cert);
     if let Some(dir) = &a.report_dir {
         if let Err(e) = cpsim_certify::report::write_all(&cert, dir) {

@@ -128,8 +128,11 @@ pub fn merge(parts: Vec<(String, Certification)>) -> Result<Certification, Strin
         partition: None,
         incomplete: (!notes.is_empty()).then(|| notes.join("; ")),
         elapsed_s: elapsed,
-        // The caller knows how the whole run is run again.
-        rerun: String::new(),
+        // A shard's rerun command, as the whole run's.
+        rerun: match first.partition {
+            Some(p) => first.rerun.replace(&format!(" --partition {p}"), ""),
+            None => first.rerun.clone(),
+        },
         // Every shard replays the same saved failures first.
         replayed: first.replayed.clone(),
         replay_only: parts.iter().any(|(_, c)| c.replay_only),
