@@ -35,12 +35,13 @@ mod matrix;
 mod message;
 mod shrink;
 mod source;
+pub mod statemap;
 mod strategy;
 
 pub use coverage::{exercised, REQUIRED};
 pub use matrix::{kill_matrix, Row};
 pub use source::{lane_rng, CaseSource, CaseSummary, LaneSpec, PlainSource, SourceMaker};
-pub use strategy::{case, net, timing, Shape};
+pub use strategy::{case, edge_size, generate, net, swarm, timing, Dice, Move, Shape};
 
 use crate::model::{Certification, Finding, Partition, RuleStat};
 use crate::scenario::{self, Scenario};
