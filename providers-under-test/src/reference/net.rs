@@ -81,6 +81,7 @@ impl Node {
                     remote,
                     payload,
                     stage: Stage::Probe { node } | Stage::Data { node },
+                    ..
                 } => (
                     Node::peer(*node),
                     Msg::Data {
@@ -133,6 +134,9 @@ impl Node {
         if again {
             return self.transmit(cx, req);
         }
+        if self.forget_route(req, epoch) {
+            return self.advance(cx, req, Stage::Lookup);
+        }
         let (op, jobs) = {
             let mut guard = self.st.lock();
             let st = &mut *guard;
@@ -158,6 +162,30 @@ impl Node {
         for j in jobs {
             self.kick_cleanup(cx, j);
         }
+    }
+
+    /// A SEND that started from a remembered route got no answer from
+    /// that node: forget the route, and say whether to look the ID up again
+    /// (once per SEND).
+    fn forget_route(&self, req: u64, epoch: u32) -> bool {
+        let mut guard = self.st.lock();
+        let st = &mut *guard;
+        let Some(op) = st.ops.get_mut(&req).filter(|o| o.epoch == epoch) else {
+            return false;
+        };
+        let OpKind::Send {
+            remote,
+            cached: cached @ true,
+            ..
+        } = &mut op.kind
+        else {
+            return false;
+        };
+        *cached = false;
+        if let Some(s) = st.slots.get_mut(&op.slot) {
+            s.routes.remove(remote);
+        }
+        true
     }
 
     /// Moves a REACH or SEND to its next stage and sends at once.

@@ -121,6 +121,10 @@ pub enum OpKind {
         remote: Tid,
         payload: Vec<u8>,
         stage: Stage,
+        /// It started from a remembered route (no lookup): if that node
+        /// does not answer, the ID is looked up again once (its holder may
+        /// have changed since the route was learnt).
+        cached: bool,
     },
 }
 

@@ -170,6 +170,7 @@ impl SessionHandler for Session {
             // Copied now: the chain is the platform's only until we return (COMP-7).
             payload: data.to_vec(),
             stage,
+            cached: route.is_some(),
         };
         self.pend(cx, done, kind, true)
     }
