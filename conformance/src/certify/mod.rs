@@ -31,6 +31,7 @@
 //! the certification of what ran comes back marked incomplete.
 
 mod coverage;
+pub mod guided;
 mod matrix;
 mod message;
 mod shrink;

@@ -685,3 +685,30 @@ pub fn generate(provider: &str, shape: &Shape, seed: u64) -> Scenario {
         expect: Default::default(),
     }
 }
+
+/// The steps of one move of kind `m` starting at `t` (on random hosts of
+/// `hosts`, with `base_net` as the network to return to after a loss
+/// burst), for mutations that add a move to an existing case.
+pub fn move_steps(
+    d: &mut Dice,
+    hosts: &[String],
+    m: Move,
+    t: u64,
+    base_net: &NetFaults,
+) -> Vec<Step> {
+    let mut sched = Schedule {
+        d,
+        hosts,
+        steps: Vec::new(),
+        horizon: crate::scenario::MAX_STEP_MS,
+        base_net: base_net.clone(),
+    };
+    sched.add(m, t);
+    sched.steps
+}
+
+/// One move kind drawn with the usual weights.
+pub fn any_move(d: &mut Dice) -> Move {
+    let weights: Vec<u32> = Move::ALL.iter().map(|m| m.weight()).collect();
+    Move::ALL[d.weighted(&weights)]
+}
