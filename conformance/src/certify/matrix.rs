@@ -24,7 +24,7 @@ pub fn kill_matrix(registry: &Registry, cases: u64, seed: u64) -> Vec<Row> {
         .iter()
         .filter_map(|e| match e.kind() {
             Kind::Broken(rule) => Some((e, rule)),
-            Kind::Correct => None,
+            Kind::Correct | Kind::Subtle(_) => None,
         })
         .map(|(e, target)| {
             let name = e.name();

@@ -9,7 +9,7 @@
 
 use super::node::{attempts, Node, OpKind, Stage, CHANNEL_FRESH, FRESH, PORT, RETRY};
 use super::wire::Msg;
-use super::Bug;
+use super::{Bug, Subtle};
 use cpsim_sim::net::NetAddr;
 use cpsim_sim::safe::Failure;
 use cpsim_sim::{Cx, Nanos, Tid};
@@ -118,6 +118,7 @@ impl Node {
             };
             if let Some(s) = st.slots.get_mut(&op.slot).filter(|s| !s.ended) {
                 s.active = true;
+                s.activated_at = Some(now);
             }
             op
         };
@@ -186,6 +187,45 @@ impl Node {
             s.routes.remove(remote);
         }
         true
+    }
+
+    /// Starts the oldest SEND to `remote` waiting for a window (send-window
+    /// variant).
+    fn resume_parked(self: &Arc<Self>, cx: &Cx, slot: u32, remote: Option<Tid>) {
+        let next = {
+            let mut st = self.st.lock();
+            let st = &mut *st;
+            let found = st.parked.iter().copied().find(|k| {
+                st.ops.get(k).is_some_and(|o| {
+                    o.slot == slot
+                        && matches!(&o.kind, OpKind::Send { remote: r, .. } if Some(*r) == remote)
+                })
+            });
+            if let Some(k) = found {
+                st.parked.remove(&k);
+            }
+            found
+        };
+        if let Some(req) = next {
+            let node = self.clone();
+            cx.spawn(move |cx| node.transmit(cx, req));
+        }
+    }
+
+    /// The settle timer of a TRANSITION_DORMANT pended right after an
+    /// activation (settle-dormancy variant).
+    pub fn settled(&self, slot: u32) {
+        let pending = {
+            let mut st = self.st.lock();
+            match st.slots.get_mut(&slot) {
+                // The bug: the dormancy itself cleared `active`.
+                Some(s) if s.active => s.settling.take(),
+                _ => None,
+            }
+        };
+        if let Some(p) = pending {
+            p.complete(Ok(()));
+        }
     }
 
     /// Moves a REACH or SEND to its next stage and sends at once.
@@ -260,8 +300,17 @@ impl Node {
                     )
                 });
                 if let Some(op) = op {
+                    let remote = match &op.kind {
+                        OpKind::Send { remote, .. } => Some(*remote),
+                        _ => None,
+                    };
                     op.pending
                         .complete(if ok { Ok(()) } else { Err(Failure::FAIL) });
+                    if ok && self.subtle == Subtle::SendWindow {
+                        // An acknowledgement opens the window for a waiting
+                        // SEND (the bug: a failure does not).
+                        self.resume_parked(cx, op.slot, remote);
+                    }
                 }
             }
             // Requests meant for the rendezvous: not ours to answer.
@@ -281,6 +330,7 @@ impl Node {
             };
             if let Some(s) = st.slots.get_mut(&op.slot).filter(|s| !s.ended) {
                 s.active = true;
+                s.activated_at = Some(now);
             }
             op
         };
@@ -438,7 +488,12 @@ impl Node {
         src: Tid,
         mut payload: Vec<u8>,
     ) -> bool {
-        let key = (from.node, incarnation);
+        let key = if self.subtle == Subtle::DedupPerNode {
+            // The bug: datagram numbers restart with the sender's provider.
+            (from.node, 0)
+        } else {
+            (from.node, incarnation)
+        };
         let inst = {
             let mut st = self.st.lock();
             if st.seen.get(&key).is_some_and(|s| s.contains(&req)) {
@@ -457,6 +512,10 @@ impl Node {
                 // Not ours, or dormant: dropped (DATA-1), and the sender is told.
                 return false;
             };
+            if self.subtle == Subtle::OneByteKeepalive && payload.len() == 1 {
+                // The bug: the overlay's keepalive is one byte long.
+                return true;
+            }
             if self.bug == Bug::Data5 {
                 st.received += 1;
                 if st.received % 3 == 1 {
