@@ -135,7 +135,7 @@ impl Node {
         if again {
             return self.transmit(cx, req);
         }
-        if self.forget_route(req, epoch) {
+        if self.forget_route(req, Some(epoch)) {
             return self.advance(cx, req, Stage::Lookup);
         }
         let (op, jobs) = {
@@ -166,12 +166,17 @@ impl Node {
     }
 
     /// A SEND that started from a remembered route got no answer from
-    /// that node: forget the route, and say whether to look the ID up again
-    /// (once per SEND).
-    fn forget_route(&self, req: u64, epoch: u32) -> bool {
+    /// that node (or was refused by it): forget the route, and say whether
+    /// to look the ID up again (once per SEND). `epoch`: only if the SEND
+    /// is still in that stage.
+    fn forget_route(&self, req: u64, epoch: Option<u32>) -> bool {
         let mut guard = self.st.lock();
         let st = &mut *guard;
-        let Some(op) = st.ops.get_mut(&req).filter(|o| o.epoch == epoch) else {
+        let Some(op) = st
+            .ops
+            .get_mut(&req)
+            .filter(|o| epoch.is_none_or(|e| o.epoch == e))
+        else {
             return false;
         };
         let OpKind::Send {
@@ -290,6 +295,20 @@ impl Node {
                 cx.send_to(PORT, from, &Msg::DataAck { req, ok }.encode());
             }
             Msg::DataAck { req, ok } => {
+                let in_data = self.st.lock().ops.get(&req).is_some_and(|o| {
+                    matches!(
+                        o.kind,
+                        OpKind::Send {
+                            stage: Stage::Data { .. },
+                            ..
+                        }
+                    )
+                });
+                if !ok && in_data && self.forget_route(req, None) {
+                    // Refused by a node that no longer holds the ID: the
+                    // holder changed since the route was learnt.
+                    return self.advance(cx, req, Stage::Lookup);
+                }
                 let op = self.st.lock().take_op(req, |k| {
                     matches!(
                         k,
