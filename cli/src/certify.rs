@@ -25,9 +25,10 @@ pub struct Args {
     /// A JSON file whose content is handed to the module's CpsimProviderStart.
     #[arg(long, value_name = "FILE", requires = "provider_lib")]
     provider_config: Option<PathBuf>,
-    /// Generated cases.
-    #[arg(long, default_value_t = 256)]
-    cases: u64,
+    /// Generated cases (default: 8192 for a provider run in-process, a
+    /// few seconds on two cores; 64 for a C module, which runs in real time).
+    #[arg(long)]
+    cases: Option<u64>,
     /// The seed (default: from the clock; always printed).
     #[arg(long)]
     seed: Option<u64>,
@@ -146,6 +147,10 @@ fn library_subject(
     }
 }
 
+/// The default budget of a C module (each case runs in real time, in a
+/// child process).
+const MODULE_CASES: u64 = 64;
+
 pub fn run(registry: &Registry, a: Args) -> i32 {
     let subject = match (&a.provider, &a.provider_lib) {
         (_, Some(lib)) => match library_subject(lib, a.provider_config.as_deref()) {
@@ -167,7 +172,12 @@ pub fn run(registry: &Registry, a: Args) -> i32 {
             return BAD_INPUT;
         }
     };
-    if a.cases == 0 {
+    let cases = a.cases.unwrap_or(if subject.external.is_some() {
+        MODULE_CASES
+    } else {
+        cpsim_certify::certify::DEFAULT_CASES
+    });
+    if cases == 0 {
         eprintln!("cpsim: --cases must be at least 1");
         return BAD_INPUT;
     }
@@ -187,7 +197,7 @@ pub fn run(registry: &Registry, a: Args) -> i32 {
         Some(p) => {
             let mine: u64 = (0..LANES)
                 .filter(|l| p.owns(*l))
-                .map(|l| lane_budget(a.cases, l))
+                .map(|l| lane_budget(cases, l))
                 .sum();
             format!(", shard {p}: {mine} of them")
         }
@@ -195,7 +205,7 @@ pub fn run(registry: &Registry, a: Args) -> i32 {
     };
     println!(
         "certifying {}: seed {seed}, {} cases{shard}",
-        subject.name, a.cases
+        subject.name, cases
     );
     let stop = interrupt_flag();
     stop.store(false, Ordering::SeqCst);
@@ -210,12 +220,12 @@ pub fn run(registry: &Registry, a: Args) -> i32 {
     let cfg = Config {
         shape,
         shrink_steps,
-        cases: a.cases,
+        cases,
         seed: Some(seed),
         strict: a.strict,
         threads: a.threads,
         regressions: Some(a.regressions),
-        progress: progress_bar(a.cases),
+        progress: progress_bar(cases),
         partition: a.partition,
         stop: Some(stop.clone()),
         ..Config::default()
@@ -308,6 +318,12 @@ fn print_summary(cert: &Certification, which: &str) {
     }
     let exercised = cert.rules.iter().filter(|r| r.exercised > 0).count();
     println!("rules exercised: {exercised} of {}", cert.rules.len());
+    if !cert.coverage.is_empty() {
+        println!(
+            "contract-state coverage: {} situations (callback x phase x pended calls x preceding event, ...)",
+            cert.coverage.len()
+        );
+    }
     if cert.verdict != Verdict::Pass {
         println!("{}", cert.failure_message());
     }

@@ -499,3 +499,27 @@ pub fn marks(trace: &Trace) -> Vec<Mark> {
     }
     out
 }
+
+impl GuidedSource {
+    /// The guided source as a [`super::SourceMaker`]: what certification
+    /// uses unless told otherwise.
+    pub fn maker() -> super::SourceMaker {
+        std::sync::Arc::new(|spec: &super::LaneSpec| {
+            Box::new(GuidedSource::new(
+                spec.seed,
+                spec.lane,
+                &spec.provider,
+                spec.shape.clone(),
+            )) as Box<dyn super::CaseSource>
+        })
+    }
+}
+
+impl super::CaseSource for GuidedSource {
+    fn next_case(&mut self) -> Option<Scenario> {
+        Some(GuidedSource::next_case(self))
+    }
+    fn observe(&mut self, case: &Scenario, summary: &super::CaseSummary<'_>) {
+        GuidedSource::observe(self, case, summary.trace)
+    }
+}
