@@ -40,7 +40,7 @@ pub mod statemap;
 mod strategy;
 
 pub use coverage::{exercised, REQUIRED};
-pub use matrix::{kill_matrix, Row};
+pub use matrix::{first_detection, kill_matrix, subtle_matrix, Row, SubtleRow};
 pub use source::{lane_rng, CaseSource, CaseSummary, LaneSpec, PlainSource, SourceMaker};
 pub use strategy::{case, edge_size, generate, net, swarm, timing, Dice, Move, Shape};
 

@@ -334,29 +334,47 @@ pub fn edge_size(d: &mut Dice) -> u32 {
     }
 }
 
+/// A probability with three decimals (it reads back from a scenario file
+/// exactly as written).
+fn share(x: f64) -> f64 {
+    (x.clamp(0.0, 1.0) * 1000.0).round() / 1000.0
+}
+
 /// Task timing for one case or one step: mostly plain, sometimes racing
-/// the callback's return, late, stalled past a timeout, or never run.
+/// the callback's return, late, stalled past a timeout, or never run. The
+/// shares add up to at most one.
 pub fn timing_of(d: &mut Dice) -> TaskTiming {
-    match d.weighted(&[3, 4, 2, 1]) {
+    let t = match d.weighted(&[3, 4, 2, 1]) {
         0 => TaskTiming::default(),
         1 => TaskTiming {
-            before_return: d.unit() * 0.8,
-            late: d.unit() * 0.5,
+            before_return: d.unit() * 0.6,
+            late: d.unit() * 0.4,
             late_max_ms: d.range(1, 500),
             ..TaskTiming::default()
         },
-        2 => TaskTiming {
-            before_return: if d.chance(0.5) { 1.0 } else { 0.0 },
-            late: if d.chance(0.5) { 1.0 } else { 0.0 },
-            late_max_ms: *d.pick(&[1, 5, 50, 400]),
-            ..TaskTiming::default()
-        },
+        2 => {
+            // All of them racing the return, or all of them late.
+            let all = d.chance(0.5);
+            TaskTiming {
+                before_return: if all { 1.0 } else { 0.0 },
+                late: if all { 0.0 } else { 1.0 },
+                late_max_ms: *d.pick(&[1, 5, 50, 400]),
+                ..TaskTiming::default()
+            }
+        }
         _ => TaskTiming {
             before_return: d.unit() * 0.3,
             after_timeout: d.unit() * 0.1,
             never: d.unit() * 0.05,
             ..TaskTiming::default()
         },
+    };
+    TaskTiming {
+        before_return: share(t.before_return),
+        late: share(t.late),
+        after_timeout: share(t.after_timeout),
+        never: share(t.never),
+        ..t
     }
 }
 
@@ -370,9 +388,9 @@ pub fn net_of(d: &mut Dice) -> NetFaults {
         }
     } else {
         NetFaults {
-            loss: d.unit() * 0.2,
-            duplicate: d.unit() * 0.1,
-            reorder: d.unit() * 0.3,
+            loss: share(d.unit() * 0.2),
+            duplicate: share(d.unit() * 0.1),
+            reorder: share(d.unit() * 0.3),
             delay_ms: d.range(1, 30),
             jitter_ms: d.range(0, 30),
         }
