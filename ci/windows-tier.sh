@@ -3,7 +3,7 @@
 # then run the Windows test binaries of the native backend under Wine,
 # against the stand-in iphlpapi-shaped DLL built from the simulator's C
 # library (crate cpsim-capi). Installs what it needs (rustup target, mingw,
-# Wine); see ../shared/notes/windows-on-linux.md for the traps it avoids.
+# Wine), and avoids the usual traps of Wine in CI (no display, no stdin).
 #
 # Runs as root with no stdin (CI=true) on a fresh machine. Exit status is
 # non-zero on any failure; an install failure says so before any test runs.

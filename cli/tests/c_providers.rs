@@ -8,7 +8,7 @@
 
 use cpsim::isolate::{self, Isolation, Library};
 use cpsim_c_providers::{module, Expect, HOSTILE, MODULES};
-use cpsim_certify::certify::{CaseSource, LaneSpec, PlainSource, certify_subject, Config};
+use cpsim_certify::certify::{certify_subject, CaseSource, Config, LaneSpec, PlainSource};
 use cpsim_certify::scenario::{self, ProviderRef};
 use cpsim_certify::{Certification, Verdict};
 use cpsim_sim::rules::id;
