@@ -27,9 +27,10 @@ pub struct Args {
     /// A JSON file whose content is handed to the module's CpsimProviderStart.
     #[arg(long, value_name = "FILE", requires = "provider_lib")]
     provider_config: Option<PathBuf>,
-    /// Generated cases.
-    #[arg(long, default_value_t = 256)]
-    cases: u64,
+    /// Generated cases (default: 8192 for a provider run in-process, a
+    /// few seconds on two cores; 64 for a C module, which runs in real time).
+    #[arg(long)]
+    cases: Option<u64>,
     /// The seed (default: from the clock; always printed).
     #[arg(long)]
     seed: Option<u64>,
@@ -64,11 +65,25 @@ pub struct MergeArgs {
 
 #[derive(clap::Args)]
 pub struct MatrixArgs {
-    /// Generated cases per broken provider.
-    #[arg(long, default_value_t = 64)]
-    cases: u64,
+    /// Generated cases per broken provider (default 64; with --subtle, the
+    /// budget whose detection rate is measured: 8192, the default of
+    /// `certify`).
+    #[arg(long)]
+    cases: Option<u64>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The subtle providers instead: each searched on seeds 1..=--seeds up
+    /// to ten times the budget; prints on how many seeds the budget and ten
+    /// times it find the bug, and the median cases to the first detection.
+    #[arg(long)]
+    subtle: bool,
+    /// With --subtle: how many seeds (1 to N).
+    #[arg(long, default_value_t = 10)]
+    seeds: u64,
+    /// With --subtle: measure the plain source (independent cases from the
+    /// proptest strategy) instead of the default coverage-guided one.
+    #[arg(long)]
+    plain: bool,
     /// Print the table as Markdown (for README).
     #[arg(long)]
     markdown: bool,
@@ -192,6 +207,10 @@ impl Module {
     }
 }
 
+/// The default budget of a C module (each case runs in real time, in a
+/// child process).
+const MODULE_CASES: u64 = 64;
+
 pub fn run(registry: &Registry, a: Args, program: &str) -> i32 {
     let mut module = None;
     let subject = match (&a.provider, &a.provider_lib) {
@@ -218,7 +237,12 @@ pub fn run(registry: &Registry, a: Args, program: &str) -> i32 {
             return BAD_INPUT;
         }
     };
-    if a.cases == 0 {
+    let cases = a.cases.unwrap_or(if subject.external.is_some() {
+        MODULE_CASES
+    } else {
+        cpsim_certify::certify::DEFAULT_CASES
+    });
+    if cases == 0 {
         eprintln!("cpsim: --cases must be at least 1");
         return BAD_INPUT;
     }
@@ -238,7 +262,7 @@ pub fn run(registry: &Registry, a: Args, program: &str) -> i32 {
         Some(p) => {
             let mine: u64 = (0..LANES)
                 .filter(|l| p.owns(*l))
-                .map(|l| lane_budget(a.cases, l))
+                .map(|l| lane_budget(cases, l))
                 .sum();
             format!(", shard {p}: {mine} of them")
         }
@@ -246,7 +270,7 @@ pub fn run(registry: &Registry, a: Args, program: &str) -> i32 {
     };
     println!(
         "certifying {}: seed {seed}, {} cases{shard}",
-        subject.name, a.cases
+        subject.name, cases
     );
     let stop = interrupt_flag();
     stop.store(false, Ordering::SeqCst);
@@ -257,12 +281,12 @@ pub fn run(registry: &Registry, a: Args, program: &str) -> i32 {
             program: program.to_string(),
             provider: which,
         },
-        cases: a.cases,
+        cases,
         seed: Some(seed),
         strict: a.strict,
         threads: a.threads,
         regressions: Some(a.regressions),
-        progress: progress_bar(a.cases),
+        progress: progress_bar(cases),
         partition: a.partition,
         stop: Some(stop.clone()),
         ..Config::default()
@@ -381,6 +405,12 @@ fn print_summary(cert: &Certification) {
     }
     let exercised = cert.rules.iter().filter(|r| r.exercised > 0).count();
     println!("rules exercised: {exercised} of {}", cert.rules.len());
+    if !cert.coverage.is_empty() {
+        println!(
+            "contract-state coverage: {} situations (callback x phase x pended calls x preceding event, ...)",
+            cert.coverage.len()
+        );
+    }
     if cert.verdict != Verdict::Pass {
         // It ends with the rerun command.
         println!("{}", cert.failure_message());
@@ -390,7 +420,10 @@ fn print_summary(cert: &Certification) {
 }
 
 pub fn kill_matrix(registry: &Registry, a: MatrixArgs) -> i32 {
-    let rows = cpsim_certify::certify::kill_matrix(registry, a.cases, a.seed);
+    if a.subtle {
+        return subtle_matrix(registry, a);
+    }
+    let rows = cpsim_certify::certify::kill_matrix(registry, a.cases.unwrap_or(64), a.seed);
     if rows.is_empty() {
         eprintln!("cpsim: no deliberately broken provider is registered (Entry::broken)");
         return BAD_INPUT;
@@ -447,6 +480,73 @@ pub fn kill_matrix(registry: &Registry, a: MatrixArgs) -> i32 {
             );
         }
     }
+    if ok {
+        PASS
+    } else {
+        FAIL
+    }
+}
+
+/// `cpsim kill-matrix --subtle`: detection rates of the subtle providers.
+fn subtle_matrix(registry: &Registry, a: MatrixArgs) -> i32 {
+    let budget = a.cases.unwrap_or(cpsim_certify::certify::DEFAULT_CASES);
+    if budget == 0 || a.seeds == 0 {
+        eprintln!("cpsim: --cases and --seeds must be at least 1");
+        return BAD_INPUT;
+    }
+    let seeds: Vec<u64> = (1..=a.seeds).collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let started = std::time::Instant::now();
+    let maker = if a.plain {
+        cpsim_certify::certify::PlainSource::maker()
+    } else {
+        cpsim_certify::certify::guided::GuidedSource::maker()
+    };
+    let rows = cpsim_certify::certify::subtle_matrix(registry, &seeds, budget, threads, &maker);
+    if rows.is_empty() {
+        eprintln!("cpsim: no subtle provider is registered (Entry::subtle)");
+        return BAD_INPUT;
+    }
+    let n = seeds.len();
+    let ten = budget.saturating_mul(10);
+    if a.markdown {
+        println!(
+            "| provider | rule | found at {budget} cases | found at {ten} cases | median cases to first detection |"
+        );
+        println!("|---|---|---|---|---|");
+    }
+    let mut ok = true;
+    for r in &rows {
+        let (d, t) = (r.found_within(budget), r.found_within(ten));
+        ok &= d * 10 >= n * 9;
+        let median = r
+            .median_cases()
+            .map_or_else(|| format!("> {ten}"), |m| m.to_string());
+        if a.markdown {
+            println!(
+                "| `{}` | {} | {d}/{n} | {t}/{n} | {median} |",
+                r.provider, r.target
+            );
+        } else {
+            let firsts: Vec<String> = r
+                .first
+                .iter()
+                .map(|(_, f)| f.map_or("-".into(), |i| (i + 1).to_string()))
+                .collect();
+            println!(
+                "{:<46} {:<8} {d:>2}/{n} at {budget}  {t:>2}/{n} at {ten}  median {median:>6}  per seed: {}",
+                r.provider,
+                r.target.to_string(),
+                firsts.join(" ")
+            );
+        }
+    }
+    let total: usize = rows.iter().map(|r| r.found_within(budget)).sum();
+    println!(
+        "{total} of {} (provider, seed) pairs found at {budget} cases; {:.1} s",
+        rows.len() * n,
+        started.elapsed().as_secs_f64()
+    );
     if ok {
         PASS
     } else {

@@ -8,7 +8,7 @@
 
 use cpsim::isolate::{self, Isolation, Library};
 use cpsim_c_providers::{module, Expect, HOSTILE, MODULES};
-use cpsim_certify::certify::{certify_subject, Config};
+use cpsim_certify::certify::{certify_subject, CaseSource, Config, LaneSpec, PlainSource};
 use cpsim_certify::scenario::{self, ProviderRef};
 use cpsim_certify::{Certification, Verdict};
 use cpsim_sim::rules::id;
@@ -45,6 +45,11 @@ fn certify_lib(l: &Arc<Library>, cases: u64, seed: u64, shrink: bool) -> Certifi
             shape: l.shape(),
             threads: l.workers(cases),
             shrink_steps: if shrink { l.shrink_steps() } else { 0 },
+            // These tests are about isolation, not search: the plain source
+            // keeps their few cases ordinary.
+            source: Some(Arc::new(|spec: &LaneSpec| {
+                Box::new(PlainSource::new(spec)) as Box<dyn CaseSource>
+            })),
             ..Config::default()
         },
     )

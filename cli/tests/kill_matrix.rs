@@ -43,8 +43,10 @@ fn every_provider_rule_has_a_broken_provider_and_each_is_caught() {
 }
 
 #[test]
-fn the_correct_providers_pass_ten_times_the_default_budget() {
-    let budget = cpsim_certify::Config::default().cases * 10;
+fn the_correct_providers_pass_4096_guided_cases() {
+    // Half the default budget in a debug build; BENCHMARKS.md gives the
+    // large release runs (`cpsim certify --cases 100000`).
+    let budget = 4_096;
     for name in ["reference", "sync-raw"] {
         let subject = cpsim::builtin_registry().subject(name).unwrap();
         let cfg = cpsim_certify::Config {

@@ -2,9 +2,12 @@
 //! `cpsim merge`, Ctrl-C, saved scenarios that replay, directory walks with
 //! symbolic links, scenarios without `expect`.
 
+#[cfg(unix)]
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
+#[cfg(unix)]
+use std::process::Stdio;
 
 fn cpsim(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_cpsim"))

@@ -79,7 +79,9 @@ pub fn merge(parts: Vec<(String, Certification)>) -> Result<Certification, Strin
         .collect();
     let mut found: BTreeMap<String, Finding> = BTreeMap::new();
     let (mut cases, mut elapsed) = (0, 0f64);
+    let mut coverage = std::collections::BTreeSet::new();
     for (name, c) in parts.iter() {
+        coverage.extend(c.coverage.iter().copied());
         if let Some(why) = &c.incomplete {
             let which = c.partition.map_or(name.clone(), |p| format!("shard {p}"));
             notes.push(format!("{which}: {why}"));
@@ -139,5 +141,6 @@ pub fn merge(parts: Vec<(String, Certification)>) -> Result<Certification, Strin
         rules,
         findings,
         unexercised,
+        coverage: coverage.into_iter().collect(),
     })
 }

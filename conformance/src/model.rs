@@ -193,6 +193,11 @@ pub struct Certification {
     pub findings: Vec<Finding>,
     /// MUST rules the provider can reach that no case exercised.
     pub unexercised: Vec<RuleId>,
+    /// The contract-state coverage keys the run reached (situations of
+    /// the contract: `certify::statemap::describe` says each in words),
+    /// sorted; a merge of shards takes their union.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coverage: Vec<u64>,
 }
 
 /// Puts findings in report order: root causes first (a finding that was

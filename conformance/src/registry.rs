@@ -21,6 +21,19 @@ pub enum Kind {
     Correct,
     /// Deliberately breaks this rule (a kill-matrix row).
     Broken(RuleId),
+    /// Breaks this rule, but only under a rare condition (a row of
+    /// `cpsim kill-matrix --subtle`).
+    Subtle(RuleId),
+}
+
+impl Kind {
+    /// The rule a broken or subtle provider breaks.
+    pub fn target(self) -> Option<RuleId> {
+        match self {
+            Kind::Correct => None,
+            Kind::Broken(r) | Kind::Subtle(r) => Some(r),
+        }
+    }
 }
 
 type Make = Arc<dyn Fn() -> Arc<dyn ProviderFactory> + Send + Sync>;
@@ -66,6 +79,12 @@ impl Entry {
     /// certifies it and expects that rule to fire.
     pub fn broken(mut self, rule: RuleId) -> Entry {
         self.kind = Kind::Broken(rule);
+        self
+    }
+    /// Marks it as breaking `rule` only under a rare condition: `cpsim
+    /// kill-matrix --subtle` certifies it and measures how fast it is caught.
+    pub fn subtle(mut self, rule: RuleId) -> Entry {
+        self.kind = Kind::Subtle(rule);
         self
     }
     /// It runs its own threads: run it on the real-time clock.

@@ -178,6 +178,7 @@ fn certification() -> Certification {
         rules,
         findings,
         unexercised,
+        coverage: vec![1, 2, 3],
     }
 }
 

@@ -1,8 +1,8 @@
 //! Every provider of this crate by name: the correct ones first, then one
 //! broken provider per provider-bound rule, in catalogue order.
 
-use crate::reference::{Bug, ReferenceFactory};
-use crate::sync_raw::SyncRawFactory;
+use crate::reference::{Bug, ReferenceFactory, Subtle};
+use crate::sync_raw::{RawSubtle, SyncRawFactory};
 use crate::threaded::ThreadedFactory;
 pub use cpsim_certify::registry::{Entry, Kind, Registry};
 
@@ -19,11 +19,35 @@ macro_rules! broken {
     };
 }
 
-/// Every provider, correct ones first, then broken ones in catalogue order.
+/// Every provider: correct ones first, then broken ones in catalogue
+/// order, then the subtle ones (each breaks its rule only under a rare
+/// condition: `cpsim kill-matrix --subtle`).
 pub fn registry() -> Registry {
     entries()
         .into_iter()
+        .chain(subtle_entries())
         .fold(Registry::new(), |r, e| r.with(e))
+}
+
+/// The subtle single-bug providers: reference variants on the safe API and
+/// sync-raw variants on the raw ABI.
+pub fn subtle_entries() -> Vec<Entry> {
+    let mut v: Vec<Entry> = Subtle::ALL
+        .iter()
+        .map(|&b| {
+            let rule = b.rule().expect("a subtle variant names its rule");
+            Entry::new(b.name(), move || ReferenceFactory::with_subtle(b))
+                .describe(b.describe())
+                .subtle(rule)
+        })
+        .collect();
+    v.extend(RawSubtle::ALL.iter().map(|&b| {
+        let rule = b.rule().expect("a subtle variant names its rule");
+        Entry::new(b.name(), move || SyncRawFactory::with_subtle(b))
+            .describe(b.describe())
+            .subtle(rule)
+    }));
+    v
 }
 
 fn entries() -> Vec<Entry> {
@@ -86,6 +110,10 @@ mod tests {
     fn names_match_bugs_and_factories() {
         for e in registry().entries() {
             assert_eq!(e.factory().name(), e.name());
+            if let Kind::Subtle(r) = e.kind() {
+                let prefix = format!("subtle-{}-", r.as_str().to_lowercase());
+                assert!(e.name().starts_with(&prefix), "{}", e.name());
+            }
             if let Kind::Broken(r) = e.kind() {
                 assert_eq!(e.name(), format!("broken-{}", r.as_str().to_lowercase()));
             }
@@ -101,7 +129,7 @@ mod tests {
             .iter()
             .filter_map(|e| match e.kind() {
                 Kind::Broken(r) => Some(r),
-                Kind::Correct => None,
+                Kind::Correct | Kind::Subtle(_) => None,
             })
             .collect();
         let bugs: Vec<_> = Bug::ALL.iter().filter_map(|b| b.rule()).collect();

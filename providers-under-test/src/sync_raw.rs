@@ -91,6 +91,11 @@ impl Directory {
             .filter(|(k, _)| *k != asker && d.active.contains(k))
             .map(|(_, n)| *n)
     }
+    /// Whether some active instance holds `t`.
+    fn held_active(&self, t: Tid) -> bool {
+        let d = self.inner.lock();
+        d.holders.get(&t).is_some_and(|(k, _)| d.active.contains(k))
+    }
     /// Whether instance `key` holds `t` and is active.
     fn holds_active(&self, key: u64, t: Tid) -> bool {
         let d = self.inner.lock();
@@ -98,21 +103,93 @@ impl Directory {
     }
 }
 
+/// Subtle single-bug variants of sync-raw, on the raw ABI: each breaks a
+/// MUST rule only under a rare condition (see `scenarios/subtle/`).
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Default)]
+pub enum RawSubtle {
+    /// The correct sync-raw provider.
+    #[default]
+    None,
+    /// LIFE-1: the receive path caches the instance handle per local ID and
+    /// reuses it while some instance holds the ID actively, even after the
+    /// cached instance was replaced (destroyed) after a platform-ended session.
+    StaleHandle,
+    /// COMP-4: datagrams over 1,400 bytes are sent as segments from a 1 ms
+    /// timer, SEND_BUFFERS pended meanwhile; TERMINATE and stop fail the
+    /// pended SENDs, but the timer completes them again.
+    SegmentTimer,
+    /// COMP-3: TRANSITION_ACTIVE is pended for a 2 ms handshake; within a
+    /// second of the node's previous activation it returns S_OK at once
+    /// ("warm"), but the handshake timer, already armed, completes it too.
+    WarmActivation,
+}
+
+impl RawSubtle {
+    /// Every variant.
+    pub const ALL: [RawSubtle; 3] = [
+        RawSubtle::StaleHandle,
+        RawSubtle::SegmentTimer,
+        RawSubtle::WarmActivation,
+    ];
+    /// The rule it breaks.
+    pub fn rule(self) -> Option<cpsim_sim::RuleId> {
+        use cpsim_sim::rules::id;
+        Some(match self {
+            RawSubtle::None => return None,
+            RawSubtle::StaleHandle => id::LIFE_1,
+            RawSubtle::SegmentTimer => id::COMP_4,
+            RawSubtle::WarmActivation => id::COMP_3,
+        })
+    }
+    /// The provider's name.
+    pub fn name(self) -> String {
+        match self {
+            RawSubtle::None => "sync-raw".into(),
+            RawSubtle::StaleHandle => "subtle-life-1-raw-stale-handle".into(),
+            RawSubtle::SegmentTimer => "subtle-comp-4-raw-segment-timer".into(),
+            RawSubtle::WarmActivation => "subtle-comp-3-raw-warm-activation".into(),
+        }
+    }
+    /// What the bug does and when it shows.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RawSubtle::None => "raw ABI, every call synchronous, correct",
+            RawSubtle::StaleHandle => {
+                "raw ABI: indicates received data on a cached handle destroyed when its session was replaced"
+            }
+            RawSubtle::SegmentTimer => {
+                "raw ABI: a large SEND pended for 1 ms is completed twice if its session ends or the provider stops meanwhile"
+            }
+            RawSubtle::WarmActivation => {
+                "raw ABI: an activation within a second of the previous one returns S_OK and is completed too"
+            }
+        }
+    }
+}
+
 /// Makes sync-raw providers sharing one directory per world.
 #[derive(Default)]
 pub struct SyncRawFactory {
     dir: Mutex<Arc<Directory>>,
+    subtle: RawSubtle,
 }
 
 impl SyncRawFactory {
     pub fn new() -> Arc<SyncRawFactory> {
         Arc::default()
     }
+    /// sync-raw with one subtle bug.
+    pub fn with_subtle(subtle: RawSubtle) -> Arc<SyncRawFactory> {
+        Arc::new(SyncRawFactory {
+            dir: Mutex::default(),
+            subtle,
+        })
+    }
 }
 
 impl ProviderFactory for SyncRawFactory {
     fn name(&self) -> String {
-        "sync-raw".into()
+        self.subtle.name()
     }
     fn infrastructure(&self, _cx: &Cx) {
         // A new world: a fresh directory.
@@ -121,6 +198,7 @@ impl ProviderFactory for SyncRawFactory {
     fn create(&self, _host: &str) -> Box<dyn Provider> {
         Box::new(SyncRaw {
             dir: self.dir.lock().clone(),
+            subtle: self.subtle,
             node: None,
         })
     }
@@ -128,11 +206,13 @@ impl ProviderFactory for SyncRawFactory {
 
 struct SyncRaw {
     dir: Arc<Directory>,
+    subtle: RawSubtle,
     node: Option<Arc<RawNode>>,
 }
 
 /// One host's sync-raw provider.
 struct RawNode {
+    subtle: RawSubtle,
     me: u8,
     incarnation: u64,
     dir: Arc<Directory>,
@@ -146,6 +226,30 @@ struct RawState {
     /// Live instances by directory key.
     insts: BTreeMap<u64, RawInst>,
     seen: BTreeMap<(u8, u64), BTreeSet<u64>>,
+    /// Pended calls (variants that pend): id → the call.
+    pended: BTreeMap<u64, RawPended>,
+    next_pended: u64,
+    /// When this node last activated an instance (warm-activation variant).
+    last_activation: Option<Nanos>,
+    /// Local ID → instance handle (stale-handle variant).
+    handles: BTreeMap<Tid, CPNATFWT_PROVIDER_INSTANCE>,
+}
+
+/// A call a variant pended, with what completes it.
+struct RawPended {
+    key: u64,
+    cctx: usize,
+    routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+}
+
+impl RawPended {
+    fn complete(&self, hr: HRESULT) {
+        if let Some(r) = self.routine {
+            // SAFETY: the platform's routine with the context it gave for
+            // this call.
+            unsafe { r(self.cctx as *mut c_void, hr) };
+        }
+    }
 }
 
 struct RawInst {
@@ -178,6 +282,7 @@ static TABLE: CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE =
 impl Provider for SyncRaw {
     fn start(&mut self, cx: &Cx) {
         let node = Arc::new(RawNode {
+            subtle: self.subtle,
             me: cx.host_index(),
             incarnation: cx.random(),
             dir: self.dir.clone(),
@@ -192,11 +297,18 @@ impl Provider for SyncRaw {
 
     fn stop(&mut self, cx: &Cx) {
         let Some(node) = self.node.take() else { return };
-        let insts = {
+        let (insts, pended) = {
             let mut st = node.st.lock();
             st.stopped = true;
-            std::mem::take(&mut st.insts)
+            (
+                std::mem::take(&mut st.insts),
+                std::mem::take(&mut st.pended),
+            )
         };
+        // Pended calls are failed before their instances go (LIFE-8).
+        for p in pended.values() {
+            p.complete(E_FAIL);
+        }
         for (key, i) in insts {
             node.dir.forget(key);
             node.close(i);
@@ -303,14 +415,30 @@ impl RawNode {
         };
         let sender = (from.node, incarnation);
         let handle = {
-            let st = self.st.lock();
+            let mut st = self.st.lock();
             if st.seen.get(&sender).is_some_and(|s| s.contains(&req)) {
                 return;
             }
-            st.insts
-                .iter()
-                .find(|(k, _)| self.dir.holds_active(**k, dst))
-                .map(|(_, i)| i.handle)
+            let cached = if self.subtle == RawSubtle::StaleHandle {
+                // The bug: the cache is trusted while the ID is held
+                // actively by whichever instance, and never cleared.
+                st.handles
+                    .get(&dst)
+                    .copied()
+                    .filter(|_| self.dir.held_active(dst))
+            } else {
+                None
+            };
+            let found = cached.or_else(|| {
+                st.insts
+                    .iter()
+                    .find(|(k, _)| self.dir.holds_active(**k, dst))
+                    .map(|(_, i)| i.handle)
+            });
+            if let (RawSubtle::StaleHandle, Some(h)) = (self.subtle, found) {
+                st.handles.insert(dst, h);
+            }
+            found
         };
         // Not held here, or not active: dropped (DATA-1).
         let Some(handle) = handle else { return };
@@ -430,6 +558,20 @@ unsafe extern "system" fn terminate(
     let u = unsafe { user(ctx) };
     guarded(|| {
         u.node.dir.forget(u.key);
+        // Calls this variant pended for the instance fail with the session.
+        let mine: Vec<RawPended> = {
+            let mut st = u.node.st.lock();
+            let keys: Vec<u64> = st
+                .pended
+                .iter()
+                .filter(|(_, p)| p.key == u.key)
+                .map(|(k, _)| *k)
+                .collect();
+            keys.iter().filter_map(|k| st.pended.remove(k)).collect()
+        };
+        for p in &mine {
+            p.complete(E_FAIL);
+        }
         if reason != CPNATFWT_SESSION_TERMINATION_REASON::ProviderRequest {
             if let Some(cx) = Cx::current() {
                 let (node, key) = (u.node.clone(), u.key);
@@ -445,12 +587,17 @@ unsafe extern "system" fn terminate(
 unsafe extern "system" fn transition_active(
     _h: CPNATFWT_PROVIDER_INSTANCE,
     ctx: *mut c_void,
-    _cctx: *mut c_void,
-    _routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+    cctx: *mut c_void,
+    routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
 ) -> HRESULT {
     // SAFETY: our user context.
     let u = unsafe { user(ctx) };
     guarded(|| {
+        if u.node.subtle == RawSubtle::WarmActivation {
+            if let Some(cx) = Cx::current() {
+                return u.node.handshake(&cx, u.key, cctx as usize, routine);
+            }
+        }
         u.node.dir.set_active(u.key, true);
         S_OK
     })
@@ -520,8 +667,8 @@ unsafe extern "system" fn send_buffers(
     remote: *mut CPNATFWT_TRANSPORT_ID,
     _endpoint_luid: u64,
     chain: *mut CPNATFWT_BUFFER,
-    _cctx: *mut c_void,
-    _routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+    cctx: *mut c_void,
+    routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
 ) -> HRESULT {
     // SAFETY: our user context, and the platform's arguments, valid during
     // the call; everything is copied before returning (COMP-7).
@@ -555,7 +702,97 @@ unsafe extern "system" fn send_buffers(
             src: l,
             payload,
         };
+        if u.node.subtle == RawSubtle::SegmentTimer && msg_len(&msg) > SEGMENT {
+            return u
+                .node
+                .send_segmented(&cx, u.key, node, msg, cctx as usize, routine);
+        }
         cx.send_to(PORT, NetAddr { node, port: PORT }, &msg.encode());
         S_OK
     })
+}
+
+/// Above this many payload bytes the segment-timer variant pends its SEND.
+const SEGMENT: usize = 1_400;
+
+fn msg_len(m: &Msg) -> usize {
+    match m {
+        Msg::Data { payload, .. } => payload.len(),
+        _ => 0,
+    }
+}
+
+impl RawNode {
+    fn pend(&self, key: u64, cctx: usize, routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE) -> u64 {
+        let mut st = self.st.lock();
+        st.next_pended += 1;
+        let id = st.next_pended;
+        st.pended.insert(id, RawPended { key, cctx, routine });
+        id
+    }
+
+    /// Warm-activation variant: a 2 ms handshake, skipped when warm.
+    fn handshake(
+        self: &Arc<Self>,
+        cx: &Cx,
+        key: u64,
+        cctx: usize,
+        routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+    ) -> HRESULT {
+        let id = self.pend(key, cctx, routine);
+        let node = self.clone();
+        cx.after(Nanos::from_millis(2), move |_| {
+            let p = node.st.lock().pended.remove(&id);
+            if let Some(p) = p {
+                node.dir.set_active(p.key, true);
+                p.complete(S_OK);
+            }
+        });
+        let now = cx.now();
+        let warm = {
+            let mut st = self.st.lock();
+            let warm = st
+                .last_activation
+                .is_some_and(|t| now.saturating_sub(t) < Nanos::from_secs(1));
+            st.last_activation = Some(now);
+            warm
+        };
+        if warm {
+            // The bug: the handshake timer armed above still completes it.
+            self.dir.set_active(key, true);
+            return S_OK;
+        }
+        E_PENDING_IO
+    }
+
+    /// Segment-timer variant: the datagram goes out from a 1 ms timer.
+    fn send_segmented(
+        self: &Arc<Self>,
+        cx: &Cx,
+        key: u64,
+        to: u8,
+        msg: Msg,
+        cctx: usize,
+        routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+    ) -> HRESULT {
+        let id = self.pend(key, cctx, routine);
+        let node = self.clone();
+        cx.after(Nanos::from_millis(1), move |cx| {
+            // The bug: completes from what it captured, whether or not the
+            // call is still pended (TERMINATE or stop may have failed it).
+            let p = node.st.lock().pended.remove(&id);
+            cx.send_to(
+                PORT,
+                NetAddr {
+                    node: to,
+                    port: PORT,
+                },
+                &msg.encode(),
+            );
+            let done = RawPended { key, cctx, routine };
+            let _ = p;
+            done.complete(S_OK);
+        });
+        E_PENDING_IO
+    }
 }

@@ -322,6 +322,10 @@ impl Checker {
                 self.issued.insert(*tid);
             }
             What::Function { f, hr, .. } => self.function(e, *f, *hr),
+            What::ProviderStart => {
+                // A platform that shut down is up again for a new start.
+                self.shutdown.remove(&e.host);
+            }
             What::ProviderStop => {
                 // The platform cleans up after a stopped provider, silently.
                 for (k, i) in self.insts.iter_mut() {
@@ -821,6 +825,11 @@ impl Checker {
             i.establishing = false;
             i.established = true;
             i.active = false;
+            // A shutdown that came while ESTABLISH was on its way ends the
+            // session as soon as it is established.
+            if self.shutdown.contains(&e.host) {
+                self.set_cause(key, Reason::PlatformShutdown);
+            }
             return;
         }
         if let (Some(c), Some(hr)) = (self.calls.get_mut(call), hr) {

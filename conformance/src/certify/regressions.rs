@@ -461,6 +461,8 @@ fn from_saved(subject: &Subject, cfg: &Config, seed: u64, saved: Vec<SavedRun>) 
         rules: stats,
         findings,
         unexercised: Vec::new(),
+        // Saved cases are replayed, not explored: no coverage is claimed.
+        coverage: Vec::new(),
     }
 }
 

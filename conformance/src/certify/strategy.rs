@@ -151,3 +151,582 @@ pub fn case(provider: String, shape: Shape) -> impl Strategy<Value = Scenario> {
         }
     })
 }
+
+// ---------------------------------------------------------------------------
+// State-aware schedules with swarm testing
+//
+// The proptest strategy above draws every step independently and uniformly
+// over the horizon. The generator below draws *moves*: short idioms of
+// related steps (a burst of sends, a stop/start/send sequence, dormancy
+// cycles, a platform-ended session followed by a stop, an outage of the
+// provider's infrastructure longer than any retry budget, a loss burst),
+// each placed either far from the previous move or within a few
+// milliseconds of it, so that steps arrive while the provider is still busy
+// with the previous one (an activation pended, a session just ended, a
+// restart under way). Each case enables a random subset of the move kinds
+// (swarm testing), so rare combinations are not drowned by common steps.
+
+/// A small deterministic random stream (splitmix64): the generator's only
+/// source of randomness, seeded per case.
+#[derive(Clone, Debug)]
+pub struct Dice(u64);
+
+impl Dice {
+    pub fn new(seed: u64) -> Dice {
+        Dice(seed ^ 0x6A09_E667_F3BC_C909)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        if hi <= lo {
+            return lo;
+        }
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+    /// A uniform float in `0..1`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// An index in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+    /// One of `items`.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+    /// An index drawn with these weights (not all zero).
+    pub fn weighted(&mut self, weights: &[u32]) -> usize {
+        let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
+        let mut x = self.next_u64() % total.max(1);
+        for (i, &w) in weights.iter().enumerate() {
+            if x < u64::from(w) {
+                return i;
+            }
+            x -= u64::from(w);
+        }
+        weights.len() - 1
+    }
+}
+
+/// The kinds of moves a case may be made of; swarm testing enables a
+/// random subset of them per case.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Move {
+    /// One application datagram (sizes biased to the edges).
+    Send,
+    /// Several datagrams at the same instant or within a millisecond.
+    Burst,
+    /// An application starts or stops listening.
+    Listen,
+    /// The platform asks a host's instances to go dormant.
+    Dormant,
+    /// Dormancy and traffic, again and again, on one host.
+    DormancyCycles,
+    /// Address notifications (another address, one removed, a duplicate).
+    Address,
+    /// The platform shuts down on a host.
+    Shutdown,
+    /// An infrastructure fault ends a host's sessions.
+    CommunicationError,
+    /// The platform ends a session (fault, shutdown) while traffic is under
+    /// way, and the provider is stopped a moment later.
+    EndThenStop,
+    /// The provider is stopped and started again, then sends at once.
+    Restart,
+    /// Two application hosts cannot talk for a while.
+    Partition,
+    /// A host cannot reach the provider's infrastructure node for a while
+    /// (sometimes longer than any retry budget).
+    InfraOutage,
+    /// The network loses packets (up to all of them) for a while.
+    LossBurst,
+    /// The provider's tasks run racing returns, late, stalled or never.
+    TaskTiming,
+}
+
+impl Move {
+    pub const ALL: [Move; 14] = [
+        Move::Send,
+        Move::Burst,
+        Move::Listen,
+        Move::Dormant,
+        Move::DormancyCycles,
+        Move::Address,
+        Move::Shutdown,
+        Move::CommunicationError,
+        Move::EndThenStop,
+        Move::Restart,
+        Move::Partition,
+        Move::InfraOutage,
+        Move::LossBurst,
+        Move::TaskTiming,
+    ];
+
+    /// How often the move is drawn when it is enabled.
+    fn weight(self) -> u32 {
+        match self {
+            Move::Send => 8,
+            Move::Burst => 3,
+            Move::Listen => 3,
+            Move::Dormant => 3,
+            Move::DormancyCycles => 2,
+            Move::Address => 2,
+            Move::Shutdown => 1,
+            Move::CommunicationError => 1,
+            Move::EndThenStop => 1,
+            Move::Restart => 2,
+            Move::Partition => 1,
+            Move::InfraOutage => 1,
+            Move::LossBurst => 1,
+            Move::TaskTiming => 1,
+        }
+    }
+}
+
+/// Which moves a case may use (swarm testing): each is enabled with
+/// probability one half, and a case always has some traffic.
+pub fn swarm(d: &mut Dice) -> Vec<Move> {
+    let mut on: Vec<Move> = Move::ALL
+        .iter()
+        .copied()
+        .filter(|_| d.chance(0.5))
+        .collect();
+    if !on.iter().any(|m| matches!(m, Move::Send | Move::Burst)) {
+        on.push(if d.chance(0.7) {
+            Move::Send
+        } else {
+            Move::Burst
+        });
+    }
+    on.sort();
+    on
+}
+
+/// A datagram size, biased to the edges: empty, one byte, tiny, around the
+/// usual MTU, powers of two and their neighbours, and the largest sizes up
+/// to the 65,507 bytes a UDP datagram can carry.
+pub fn edge_size(d: &mut Dice) -> u32 {
+    const MAX: u32 = crate::scenario::MAX_DATAGRAM_BYTES;
+    match d.weighted(&[6, 10, 8, 22, 10, 16, 10, 8, 10]) {
+        0 => 0,
+        1 => 1,
+        2 => d.range(2, 16) as u32,
+        3 => d.range(17, 1400) as u32,
+        4 => d.range(1400, 1600) as u32,
+        5 => {
+            let p = 1u32 << d.range(3, 16);
+            (p + d.range(0, 2) as u32).saturating_sub(1).min(MAX)
+        }
+        6 => d.range(60_000, u64::from(MAX)) as u32,
+        7 => MAX,
+        _ => d.range(1600, 60_000) as u32,
+    }
+}
+
+/// A probability with three decimals (it reads back from a scenario file
+/// exactly as written).
+fn share(x: f64) -> f64 {
+    (x.clamp(0.0, 1.0) * 1000.0).round() / 1000.0
+}
+
+/// Task timing for one case or one step: mostly plain, sometimes racing
+/// the callback's return, late, stalled past a timeout, or never run. The
+/// shares add up to at most one.
+pub fn timing_of(d: &mut Dice) -> TaskTiming {
+    let t = match d.weighted(&[3, 4, 2, 1]) {
+        0 => TaskTiming::default(),
+        1 => TaskTiming {
+            before_return: d.unit() * 0.6,
+            late: d.unit() * 0.4,
+            late_max_ms: d.range(1, 500),
+            ..TaskTiming::default()
+        },
+        2 => {
+            // All of them racing the return, or all of them late.
+            let all = d.chance(0.5);
+            TaskTiming {
+                before_return: if all { 1.0 } else { 0.0 },
+                late: if all { 0.0 } else { 1.0 },
+                late_max_ms: *d.pick(&[1, 5, 50, 400]),
+                ..TaskTiming::default()
+            }
+        }
+        _ => TaskTiming {
+            before_return: d.unit() * 0.3,
+            after_timeout: d.unit() * 0.1,
+            never: d.unit() * 0.05,
+            ..TaskTiming::default()
+        },
+    };
+    TaskTiming {
+        before_return: share(t.before_return),
+        late: share(t.late),
+        after_timeout: share(t.after_timeout),
+        never: share(t.never),
+        ..t
+    }
+}
+
+/// Network faults for a whole case: mostly clean, sometimes lossy,
+/// duplicating and reordering.
+pub fn net_of(d: &mut Dice) -> NetFaults {
+    if d.chance(0.75) {
+        NetFaults {
+            delay_ms: *d.pick(&[0, 1, 1, 2, 5, 9, 40]),
+            ..NetFaults::default()
+        }
+    } else {
+        NetFaults {
+            loss: share(d.unit() * 0.2),
+            duplicate: share(d.unit() * 0.1),
+            reorder: share(d.unit() * 0.3),
+            delay_ms: d.range(1, 30),
+            jitter_ms: d.range(0, 30),
+        }
+    }
+}
+
+/// A gap before the next move: often none or a few milliseconds (so that
+/// it lands while the provider is still busy with the previous one),
+/// otherwise anything up to a few seconds.
+fn gap(d: &mut Dice, spread: u64) -> u64 {
+    match d.weighted(&[3, 5, 3, 3, 4]) {
+        0 => 0,
+        1 => d.range(0, 5),
+        2 => d.range(5, 60),
+        3 => d.range(60, 1_000),
+        _ => d.range(0, spread.max(1)),
+    }
+}
+
+/// Builds the steps of one case.
+struct Schedule<'a> {
+    d: &'a mut Dice,
+    hosts: &'a [String],
+    steps: Vec<Step>,
+    horizon: u64,
+    base_net: NetFaults,
+}
+
+impl Schedule<'_> {
+    fn host(&mut self) -> String {
+        self.d.pick(self.hosts).clone()
+    }
+    fn other(&mut self, not: &str) -> String {
+        let others: Vec<&String> = self.hosts.iter().filter(|h| *h != not).collect();
+        if others.is_empty() {
+            not.to_string()
+        } else {
+            (*self.d.pick(&others)).clone()
+        }
+    }
+    fn family(&mut self) -> Family {
+        if self.d.chance(0.7) {
+            Family::V4
+        } else {
+            Family::V6
+        }
+    }
+    fn send(&mut self, at_ms: u64, from: &str, to: &str) {
+        let family = self.family();
+        let bytes = edge_size(self.d);
+        self.push(Step::Send {
+            at_ms,
+            from: from.to_string(),
+            to: to.to_string(),
+            family,
+            bytes,
+        });
+    }
+    fn push(&mut self, s: Step) {
+        if s.at_ms() <= self.horizon {
+            self.steps.push(s);
+        }
+    }
+    /// Adds one move starting at `t`; returns the time of its last step.
+    fn add(&mut self, m: Move, t: u64) -> u64 {
+        let h = self.host();
+        let mut last = t;
+        match m {
+            Move::Send => {
+                let to = self.other(&h);
+                self.send(t, &h, &to);
+            }
+            Move::Burst => {
+                let to = self.other(&h);
+                let n = self.d.range(2, 6);
+                let spread = if self.d.chance(0.5) { 0 } else { 2 };
+                for _ in 0..n {
+                    let at = t + self.d.range(0, spread);
+                    let (f, g) = if self.d.chance(0.8) {
+                        (h.clone(), to.clone())
+                    } else {
+                        (to.clone(), h.clone())
+                    };
+                    self.send(at, &f, &g);
+                    last = last.max(at);
+                }
+            }
+            Move::Listen => {
+                let on = self.d.chance(0.7);
+                self.push(Step::Listen {
+                    at_ms: t,
+                    host: h,
+                    on,
+                });
+            }
+            Move::Dormant => self.push(Step::Dormant { at_ms: t, host: h }),
+            Move::DormancyCycles => {
+                let to = self.other(&h);
+                let mut at = t;
+                for _ in 0..self.d.range(2, 4) {
+                    self.push(Step::Dormant {
+                        at_ms: at,
+                        host: h.clone(),
+                    });
+                    let wake = at + self.d.range(0, 20);
+                    if self.d.chance(0.8) {
+                        self.send(wake, &h, &to);
+                    } else {
+                        self.send(wake, &to, &h);
+                    }
+                    last = wake;
+                    at = wake + gap(self.d, 400);
+                }
+            }
+            Move::Address => match self.d.weighted(&[3, 2, 1]) {
+                0 => self.push(Step::AddressAdd { at_ms: t, host: h }),
+                1 => self.push(Step::AddressRemove { at_ms: t, host: h }),
+                _ => {
+                    let of = self.other(&h);
+                    if of != h {
+                        self.push(Step::DuplicateAddress {
+                            at_ms: t,
+                            host: h,
+                            of,
+                        });
+                    }
+                }
+            },
+            Move::Shutdown => self.push(Step::Shutdown { at_ms: t, host: h }),
+            Move::CommunicationError => self.push(Step::CommunicationError { at_ms: t, host: h }),
+            Move::EndThenStop => {
+                let to = self.other(&h);
+                if self.d.chance(0.6) {
+                    self.send(t, &h, &to);
+                }
+                let end = t + self.d.range(0, 4);
+                if self.d.chance(0.6) {
+                    self.push(Step::CommunicationError {
+                        at_ms: end,
+                        host: h.clone(),
+                    });
+                } else {
+                    self.push(Step::Shutdown {
+                        at_ms: end,
+                        host: h.clone(),
+                    });
+                }
+                let stop = end + self.d.range(0, 3);
+                self.push(Step::StopProvider {
+                    at_ms: stop,
+                    host: h.clone(),
+                });
+                last = stop;
+                if self.d.chance(0.5) {
+                    last = stop + self.d.range(0, 50);
+                    self.push(Step::StartProvider {
+                        at_ms: last,
+                        host: h,
+                    });
+                }
+            }
+            Move::Restart => {
+                let to = self.other(&h);
+                self.push(Step::StopProvider {
+                    at_ms: t,
+                    host: h.clone(),
+                });
+                let start = t + self.d.range(0, 30);
+                self.push(Step::StartProvider {
+                    at_ms: start,
+                    host: h.clone(),
+                });
+                let mut at = start;
+                for _ in 0..self.d.range(1, 3) {
+                    at += self.d.range(0, 10);
+                    if self.d.chance(0.6) {
+                        self.send(at, &h, &to);
+                    } else {
+                        self.send(at, &to, &h);
+                    }
+                }
+                last = at;
+            }
+            Move::Partition => {
+                let b = self.other(&h);
+                if b != h {
+                    self.push(Step::Partition { at_ms: t, a: h, b });
+                    last = t + self.outage();
+                    self.push(Step::Heal { at_ms: last });
+                }
+            }
+            Move::InfraOutage => {
+                self.push(Step::Partition {
+                    at_ms: t,
+                    a: h.clone(),
+                    b: cpsim_sim::INFRA.to_string(),
+                });
+                if self.d.chance(0.5) {
+                    let to = self.other(&h);
+                    let at = t + self.d.range(0, 5);
+                    self.send(at, &h, &to);
+                }
+                last = t + self.outage();
+                self.push(Step::Heal { at_ms: last });
+            }
+            Move::LossBurst => {
+                let faults = NetFaults {
+                    loss: *self.d.pick(&[0.3, 0.6, 0.9, 1.0]),
+                    ..self.base_net.clone()
+                };
+                self.push(Step::NetFaults { at_ms: t, faults });
+                last = t + self.outage();
+                let restore = self.base_net.clone();
+                self.push(Step::NetFaults {
+                    at_ms: last,
+                    faults: restore,
+                });
+            }
+            Move::TaskTiming => {
+                let timing = timing_of(self.d);
+                self.push(Step::TaskTiming { at_ms: t, timing });
+            }
+        }
+        last
+    }
+    /// How long an outage lasts: short, about one retry, or longer than
+    /// any retry budget.
+    fn outage(&mut self) -> u64 {
+        match self.d.weighted(&[2, 3, 3, 2]) {
+            0 => self.d.range(1, 100),
+            1 => self.d.range(100, 1_500),
+            2 => self.d.range(1_500, 6_000),
+            _ => self.d.range(6_000, 15_000),
+        }
+    }
+}
+
+/// One generated case for `provider` from the case seed `seed`: swarm
+/// selection of move kinds, moves placed relative to each other, network
+/// and task timing for the whole case.
+pub fn generate(provider: &str, shape: &Shape, seed: u64) -> Scenario {
+    let mut d = Dice::new(seed);
+    let d = &mut d;
+    let max_hosts = shape.hosts.clamp(2, NAMES.len());
+    let n = if max_hosts > 2 && d.chance(0.7) { 3 } else { 2 };
+    let hosts: Vec<String> = NAMES[..n].iter().map(|s| s.to_string()).collect();
+    let moves = swarm(d);
+    let weights: Vec<u32> = moves.iter().map(|m| m.weight()).collect();
+    let net = net_of(d);
+    let tasks = if d.chance(0.6) {
+        TaskTiming::default()
+    } else {
+        timing_of(d)
+    };
+    let horizon = shape.horizon_ms.max(2);
+    let max = shape.max_steps.max(1);
+    let want = d.range(shape.min_steps.clamp(1, max) as u64, max as u64) as usize;
+    let spread = (horizon / want as u64).max(1) * 2;
+    let mut sched = Schedule {
+        d,
+        hosts: &hosts,
+        steps: Vec::new(),
+        horizon,
+        base_net: net.clone(),
+    };
+    // The first move often lands while the providers are still starting.
+    let mut t = if sched.d.chance(0.3) {
+        sched.d.range(0, 5)
+    } else {
+        sched.d.range(1, spread)
+    };
+    while sched.steps.len() < want && t <= horizon {
+        let m = moves[sched.d.weighted(&weights)];
+        let last = sched.add(m, t);
+        t = last + gap(sched.d, spread);
+    }
+    let mut steps = sched.steps;
+    if steps.is_empty() {
+        steps.push(Step::Listen {
+            at_ms: 1,
+            host: hosts[0].clone(),
+            on: true,
+        });
+    }
+    steps.truncate(max.max(want));
+    steps.sort_by_key(Step::at_ms);
+    let mut all: Vec<Step> = hosts
+        .iter()
+        .map(|h| Step::StartProvider {
+            at_ms: 0,
+            host: h.clone(),
+        })
+        .collect();
+    all.extend(steps);
+    Scenario {
+        version: VERSION,
+        name: format!("generated case (seed {seed:#x})"),
+        description: String::new(),
+        hosts,
+        provider: ProviderRef::Builtin(provider.to_string()),
+        provider_config: serde_json::Value::Null,
+        platform: PlatformSettings {
+            seed,
+            net,
+            tasks,
+            drain_ms: shape.drain_ms,
+            ..PlatformSettings::default()
+        },
+        steps: all,
+        expect: Default::default(),
+    }
+}
+
+/// The steps of one move of kind `m` starting at `t` (on random hosts of
+/// `hosts`, with `base_net` as the network to return to after a loss
+/// burst), for mutations that add a move to an existing case.
+pub fn move_steps(
+    d: &mut Dice,
+    hosts: &[String],
+    m: Move,
+    t: u64,
+    base_net: &NetFaults,
+) -> Vec<Step> {
+    let mut sched = Schedule {
+        d,
+        hosts,
+        steps: Vec::new(),
+        horizon: crate::scenario::MAX_STEP_MS,
+        base_net: base_net.clone(),
+    };
+    sched.add(m, t);
+    sched.steps
+}
+
+/// One move kind drawn with the usual weights.
+pub fn any_move(d: &mut Dice) -> Move {
+    let weights: Vec<u32> = Move::ALL.iter().map(|m| m.weight()).collect();
+    Move::ALL[d.weighted(&weights)]
+}

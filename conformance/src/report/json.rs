@@ -75,6 +75,10 @@ pub fn to_value(cert: &Certification) -> Value {
         "rules": rule_entries,
         "findings": cert.findings.iter().map(finding).collect::<Vec<_>>(),
         "unexercised": cert.unexercised.iter().map(|id| id.as_str()).collect::<Vec<_>>(),
+        "coverage": {
+            "situations": cert.coverage.len(),
+            "keys": cert.coverage,
+        },
     })
 }
 
@@ -205,5 +209,12 @@ pub fn from_str(text: &str) -> Result<Certification, String> {
         rules: stats,
         findings,
         unexercised,
+        // Reports written before the coverage map have none.
+        coverage: v
+            .get("coverage")
+            .and_then(|c| c.get("keys"))
+            .map(|k| serde_json::from_value(k.clone()).map_err(|e| format!("coverage.keys: {e}")))
+            .transpose()?
+            .unwrap_or_default(),
     })
 }

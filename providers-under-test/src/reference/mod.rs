@@ -49,9 +49,11 @@ mod net;
 pub mod node;
 pub mod rendezvous;
 mod session;
+mod subtle;
 pub mod wire;
 
 pub use bug::Bug;
+pub use subtle::Subtle;
 
 use cpsim_sim::{Cx, Provider, ProviderFactory};
 use node::Node;
@@ -60,6 +62,7 @@ use std::sync::Arc;
 /// Makes reference providers (or one of its broken variants).
 pub struct ReferenceFactory {
     bug: Bug,
+    subtle: Subtle,
 }
 
 impl ReferenceFactory {
@@ -69,7 +72,17 @@ impl ReferenceFactory {
     }
     /// The reference provider with one deliberate bug.
     pub fn with_bug(bug: Bug) -> Arc<ReferenceFactory> {
-        Arc::new(ReferenceFactory { bug })
+        Arc::new(ReferenceFactory {
+            bug,
+            subtle: Subtle::None,
+        })
+    }
+    /// The reference provider with one subtle bug.
+    pub fn with_subtle(subtle: Subtle) -> Arc<ReferenceFactory> {
+        Arc::new(ReferenceFactory {
+            bug: Bug::None,
+            subtle,
+        })
     }
     /// The bug it carries.
     pub fn bug(&self) -> Bug {
@@ -79,6 +92,9 @@ impl ReferenceFactory {
 
 impl ProviderFactory for ReferenceFactory {
     fn name(&self) -> String {
+        if self.subtle != Subtle::None {
+            return self.subtle.name();
+        }
         match self.bug.rule() {
             None => "reference".into(),
             Some(r) => format!("broken-{}", r.as_str().to_lowercase()),
@@ -90,6 +106,7 @@ impl ProviderFactory for ReferenceFactory {
     fn create(&self, _host: &str) -> Box<dyn Provider> {
         Box::new(ReferenceProvider {
             bug: self.bug,
+            subtle: self.subtle,
             node: None,
         })
     }
@@ -98,12 +115,13 @@ impl ProviderFactory for ReferenceFactory {
 /// The provider on one host.
 struct ReferenceProvider {
     bug: Bug,
+    subtle: Subtle,
     node: Option<Arc<Node>>,
 }
 
 impl Provider for ReferenceProvider {
     fn start(&mut self, cx: &Cx) {
-        let node = Node::new(cx, self.bug);
+        let node = Node::new(cx, self.bug, self.subtle);
         node.start(cx);
         self.node = Some(node);
     }

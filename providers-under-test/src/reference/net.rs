@@ -7,9 +7,9 @@
 //! TERMINATE or stop) is ignored, except a registration that nobody waits
 //! for any more, which is undone in the background.
 
-use super::node::{attempts, Node, Op, OpKind, Stage, CHANNEL_FRESH, FRESH, PORT, RETRY};
+use super::node::{attempts, Node, OpKind, Stage, CHANNEL_FRESH, FRESH, PORT, RETRY};
 use super::wire::Msg;
-use super::Bug;
+use super::{Bug, Subtle};
 use cpsim_sim::net::NetAddr;
 use cpsim_sim::safe::Failure;
 use cpsim_sim::{Cx, Nanos, Tid};
@@ -81,6 +81,7 @@ impl Node {
                     remote,
                     payload,
                     stage: Stage::Probe { node } | Stage::Data { node },
+                    ..
                 } => (
                     Node::peer(*node),
                     Msg::Data {
@@ -117,6 +118,7 @@ impl Node {
             };
             if let Some(s) = st.slots.get_mut(&op.slot).filter(|s| !s.ended) {
                 s.active = true;
+                s.activated_at = Some(now);
             }
             op
         };
@@ -133,9 +135,7 @@ impl Node {
         if again {
             return self.transmit(cx, req);
         }
-        // A SEND whose remembered route went silent (that node stopped, or
-        // gave the ID up): look the ID up once before failing.
-        if self.forget_remembered_route(req, None) {
+        if self.forget_route(req, Some(epoch)) {
             return self.advance(cx, req, Stage::Lookup);
         }
         let (op, jobs) = {
@@ -162,6 +162,74 @@ impl Node {
         op.pending.complete(Err(Failure::FAIL));
         for j in jobs {
             self.kick_cleanup(cx, j);
+        }
+    }
+
+    /// A SEND that started from a remembered route got no answer from
+    /// that node (or was refused by it): forget the route, and say whether
+    /// to look the ID up again (once per SEND). `epoch`: only if the SEND
+    /// is still in that stage.
+    fn forget_route(&self, req: u64, epoch: Option<u32>) -> bool {
+        let mut guard = self.st.lock();
+        let st = &mut *guard;
+        let Some(op) = st
+            .ops
+            .get_mut(&req)
+            .filter(|o| epoch.is_none_or(|e| o.epoch == e))
+        else {
+            return false;
+        };
+        let OpKind::Send {
+            remote,
+            cached: cached @ true,
+            ..
+        } = &mut op.kind
+        else {
+            return false;
+        };
+        *cached = false;
+        if let Some(s) = st.slots.get_mut(&op.slot) {
+            s.routes.remove(remote);
+        }
+        true
+    }
+
+    /// Starts the oldest SEND to `remote` waiting for a window (send-window
+    /// variant).
+    fn resume_parked(self: &Arc<Self>, cx: &Cx, slot: u32, remote: Option<Tid>) {
+        let next = {
+            let mut st = self.st.lock();
+            let st = &mut *st;
+            let found = st.parked.iter().copied().find(|k| {
+                st.ops.get(k).is_some_and(|o| {
+                    o.slot == slot
+                        && matches!(&o.kind, OpKind::Send { remote: r, .. } if Some(*r) == remote)
+                })
+            });
+            if let Some(k) = found {
+                st.parked.remove(&k);
+            }
+            found
+        };
+        if let Some(req) = next {
+            let node = self.clone();
+            cx.spawn(move |cx| node.transmit(cx, req));
+        }
+    }
+
+    /// The settle timer of a TRANSITION_DORMANT pended right after an
+    /// activation (settle-dormancy variant).
+    pub fn settled(&self, slot: u32) {
+        let pending = {
+            let mut st = self.st.lock();
+            match st.slots.get_mut(&slot) {
+                // The bug: the dormancy itself cleared `active`.
+                Some(s) if s.active => s.settling.take(),
+                _ => None,
+            }
+        };
+        if let Some(p) = pending {
+            p.complete(Ok(()));
         }
     }
 
@@ -227,11 +295,19 @@ impl Node {
                 cx.send_to(PORT, from, &Msg::DataAck { req, ok }.encode());
             }
             Msg::DataAck { req, ok } => {
-                if !ok && self.forget_remembered_route(req, Some(from.node)) {
-                    // The node an earlier REACH named no longer takes the ID
-                    // (it moved to another node): ask the rendezvous again.
-                    self.advance(cx, req, Stage::Lookup);
-                    return;
+                let in_data = self.st.lock().ops.get(&req).is_some_and(|o| {
+                    matches!(
+                        o.kind,
+                        OpKind::Send {
+                            stage: Stage::Data { .. },
+                            ..
+                        }
+                    )
+                });
+                if !ok && in_data && self.forget_route(req, None) {
+                    // Refused by a node that no longer holds the ID: the
+                    // holder changed since the route was learnt.
+                    return self.advance(cx, req, Stage::Lookup);
                 }
                 let op = self.st.lock().take_op(req, |k| {
                     matches!(
@@ -243,8 +319,17 @@ impl Node {
                     )
                 });
                 if let Some(op) = op {
+                    let remote = match &op.kind {
+                        OpKind::Send { remote, .. } => Some(*remote),
+                        _ => None,
+                    };
                     op.pending
                         .complete(if ok { Ok(()) } else { Err(Failure::FAIL) });
+                    if ok && self.subtle == Subtle::SendWindow {
+                        // An acknowledgement opens the window for a waiting
+                        // SEND (the bug: a failure does not).
+                        self.resume_parked(cx, op.slot, remote);
+                    }
                 }
             }
             // Requests meant for the rendezvous: not ours to answer.
@@ -252,33 +337,6 @@ impl Node {
             | Msg::Register { .. }
             | Msg::Unregister { .. }
             | Msg::Lookup { .. } => {}
-        }
-    }
-
-    /// Whether SEND `req` went (to `from`, if given) on a route remembered
-    /// from a REACH rather than on a fresh lookup; if so the route is
-    /// forgotten, so that the SEND can look the ID up instead.
-    fn forget_remembered_route(&self, req: u64, from: Option<u8>) -> bool {
-        let mut st = self.st.lock();
-        let (slot, remote, node) = match st.ops.get(&req) {
-            Some(Op {
-                slot,
-                kind:
-                    OpKind::Send {
-                        remote,
-                        stage: Stage::Data { node },
-                        ..
-                    },
-                ..
-            }) if from.is_none_or(|f| f == *node) => (*slot, *remote, *node),
-            _ => return false,
-        };
-        match st.slots.get_mut(&slot) {
-            Some(s) if s.routes.get(&remote) == Some(&node) => {
-                s.routes.remove(&remote);
-                true
-            }
-            _ => false,
         }
     }
 
@@ -291,6 +349,7 @@ impl Node {
             };
             if let Some(s) = st.slots.get_mut(&op.slot).filter(|s| !s.ended) {
                 s.active = true;
+                s.activated_at = Some(now);
             }
             op
         };
@@ -448,7 +507,12 @@ impl Node {
         src: Tid,
         mut payload: Vec<u8>,
     ) -> bool {
-        let key = (from.node, incarnation);
+        let key = if self.subtle == Subtle::DedupPerNode {
+            // The bug: datagram numbers restart with the sender's provider.
+            (from.node, 0)
+        } else {
+            (from.node, incarnation)
+        };
         let inst = {
             let mut st = self.st.lock();
             if st.seen.get(&key).is_some_and(|s| s.contains(&req)) {
@@ -467,6 +531,10 @@ impl Node {
                 // Not ours, or dormant: dropped (DATA-1), and the sender is told.
                 return false;
             };
+            if self.subtle == Subtle::OneByteKeepalive && payload.len() == 1 {
+                // The bug: the overlay's keepalive is one byte long.
+                return true;
+            }
             if self.bug == Bug::Data5 {
                 st.received += 1;
                 if st.received % 3 == 1 {

@@ -9,7 +9,7 @@
 
 use super::rendezvous::RV_PORT;
 use super::wire::{Msg, Owner};
-use super::Bug;
+use super::{Bug, Subtle};
 use crate::mutant_abi::{self, RawInstance};
 use cpsim_sim::abi::HRESULT;
 use cpsim_sim::net::NetAddr;
@@ -122,6 +122,10 @@ pub enum OpKind {
         remote: Tid,
         payload: Vec<u8>,
         stage: Stage,
+        /// It started from a remembered route (no lookup): if that node
+        /// does not answer, the ID is looked up again once (its holder may
+        /// have changed since the route was learnt).
+        cached: bool,
     },
 }
 
@@ -151,6 +155,11 @@ pub struct Slot {
     pub held: BTreeMap<Tid, u64>,
     /// Which node answered for a remote ID (filled by REACH).
     pub routes: BTreeMap<Tid, u8>,
+    /// When the last activation completed.
+    pub activated_at: Option<Nanos>,
+    /// A TRANSITION_DORMANT waiting for the link to settle (the
+    /// settle-dormancy variant only).
+    pub settling: Option<Pending>,
 }
 
 /// An unregistration the rendezvous has not acknowledged yet.
@@ -178,6 +187,8 @@ pub struct State {
     pub fired: BTreeSet<&'static str>,
     /// When the rendezvous last answered a ping.
     pub last_pong: Option<Nanos>,
+    /// SENDs waiting for a window (the send-window variant only).
+    pub parked: BTreeSet<u64>,
 }
 
 impl State {
@@ -223,6 +234,8 @@ impl State {
 /// handler and its timers.
 pub struct Node {
     pub bug: Bug,
+    /// A subtle variant's bug (`Subtle::None` for the reference).
+    pub subtle: Subtle,
     /// This host's network node.
     pub me: u8,
     /// Distinguishes this run of the provider from earlier ones on the host
@@ -234,9 +247,10 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn new(cx: &Cx, bug: Bug) -> Arc<Node> {
+    pub fn new(cx: &Cx, bug: Bug, subtle: Subtle) -> Arc<Node> {
         Arc::new(Node {
             bug,
+            subtle,
             me: cx.host_index(),
             incarnation: cx.random(),
             raw_fired: Arc::default(),
@@ -367,6 +381,18 @@ impl Node {
             }
         };
         if let Some(owned) = old.owned {
+            if self.subtle == Subtle::ReviveAfterFailedActivation
+                && reason == TerminationReason::ProviderOtherFailure
+            {
+                // The bug: tries to revive the instance before giving up on
+                // it, but it is still registered.
+                let opts = RegisterOptions {
+                    friendly_name: Some(FRIENDLY_NAME.into()),
+                    luid: Some(old.luid).filter(|l| *l != 0),
+                    sddl: Some(SDDL.into()),
+                };
+                let _ = owned.register(&opts);
+            }
             if old.registered {
                 let _ = owned.deregister();
             }
@@ -392,6 +418,11 @@ impl Node {
         let mut goodbye: Vec<Msg> = Vec::new();
         let mut forgotten = None;
         for (k, s) in slots {
+            if self.subtle == Subtle::StopSkipsEnded && s.ended {
+                // The bug: an ended session's instance is the replacement
+                // timer's job, but no timer runs after a stop.
+                continue;
+            }
             for (tid, reg) in &s.held {
                 goodbye.push(Msg::Unregister {
                     req: 0,
@@ -479,11 +510,21 @@ impl Node {
             }
             (ops, jobs)
         };
+        let activating = ops.iter().any(|op| matches!(op.kind, OpKind::Activate));
+        if self.subtle == Subtle::TerminateDrains && !ops.is_empty() {
+            // The bug: waits inline for each pended call's worker to notice.
+            cx.block_for(Nanos::from_millis(350 * ops.len() as u64));
+        }
         for op in ops {
             op.pending.complete(Err(Failure::FAIL));
         }
         for j in jobs {
             self.kick_cleanup(cx, j);
+        }
+        if self.subtle == Subtle::EndWhileActivating && activating {
+            // The bug: the activation worker owns the slot while it
+            // activates, and it is told nothing once the call is failed.
+            return;
         }
         if self.bug == Bug::Life7 {
             // The bug: cleans up, but only ever deregisters at stop.

@@ -8,7 +8,7 @@
 //! is not held, a REACH of the instance's own ID) finish synchronously.
 
 use super::node::{Node, Op, OpKind, Stage};
-use super::Bug;
+use super::{Bug, Subtle};
 use cpsim_sim::safe::{
     Buffers, Completion, Failure, InstanceRef, Reply, SessionHandler, TerminationReason,
 };
@@ -32,6 +32,38 @@ impl Session {
         }
         let req = st.id();
         let (reply, pending) = done.pend();
+        let mut work = work;
+        if let OpKind::Send { remote, .. } = &kind {
+            let to_same_peer = |o: &Op| {
+                o.slot == self.slot
+                    && matches!(&o.kind, OpKind::Send { remote: r, .. } if r == remote)
+            };
+            if self.node.subtle == Subtle::SendPerPeer {
+                // The bug: one SEND per peer in the table; a newer one
+                // supersedes the one in flight, whose completion is lost.
+                let older: Vec<u64> = st
+                    .ops
+                    .iter()
+                    .filter(|(_, o)| to_same_peer(o))
+                    .map(|(k, _)| *k)
+                    .collect();
+                for k in older {
+                    st.ops.remove(&k);
+                }
+            }
+            if self.node.subtle == Subtle::SendWindow {
+                // At most two SENDs per peer in flight; the others wait.
+                let in_flight = st
+                    .ops
+                    .iter()
+                    .filter(|(k, o)| to_same_peer(o) && !st.parked.contains(k))
+                    .count();
+                if in_flight >= 2 {
+                    st.parked.insert(req);
+                    work = false;
+                }
+            }
+        }
         st.ops.insert(
             req,
             Op {
@@ -68,11 +100,28 @@ impl SessionHandler for Session {
         self.pend(cx, done, OpKind::Activate, true)
     }
 
-    fn transition_dormant(&self, _cx: &Cx, _inst: &InstanceRef, done: Completion) -> Reply {
+    fn transition_dormant(&self, cx: &Cx, _inst: &InstanceRef, done: Completion) -> Reply {
         // Nothing to release: registrations stay (the IDs are still added),
         // peer data is refused until the next activation.
-        if let Some(s) = self.node.st.lock().slots.get_mut(&self.slot) {
-            s.active = false;
+        let mut st = self.node.st.lock();
+        let Some(s) = st.slots.get_mut(&self.slot) else {
+            return done.ok();
+        };
+        s.active = false;
+        if self.node.subtle == Subtle::SettleDormancy {
+            const SETTLE: Nanos = Nanos::from_millis(20);
+            let now = cx.now();
+            if let Some(at) = s.activated_at.filter(|at| now < at.saturating_add(SETTLE)) {
+                // Let a fresh link settle before going dormant.
+                let (reply, pending) = done.pend();
+                s.settling = Some(pending);
+                drop(st);
+                let (node, slot) = (self.node.clone(), self.slot);
+                cx.after(at.saturating_add(SETTLE).saturating_sub(now), move |_| {
+                    node.settled(slot)
+                });
+                return reply;
+            }
         }
         done.ok()
     }
@@ -164,12 +213,24 @@ impl SessionHandler for Session {
             Some(node) => Stage::Data { node },
             None => Stage::Lookup,
         };
+        // Copied now: the chain is the platform's only until we return (COMP-7).
+        let mut payload = data.to_vec();
+        if self.node.subtle == Subtle::ShortLength {
+            // The bug: the frame's length field keeps 15 bits.
+            payload.truncate(payload.len() & 0x7FFF);
+        }
+        if self.node.subtle == Subtle::FrameOverflow {
+            // The bug: the frame buffer was sized for the largest datagram
+            // minus a header that is not written here.
+            let mut frame = vec![0u8; 64 * 1024 - 64];
+            frame[..payload.len()].copy_from_slice(&payload);
+        }
         let kind = OpKind::Send {
             local,
             remote,
-            // Copied now: the chain is the platform's only until we return (COMP-7).
-            payload: data.to_vec(),
+            payload,
             stage,
+            cached: route.is_some(),
         };
         self.pend(cx, done, kind, true)
     }

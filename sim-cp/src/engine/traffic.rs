@@ -631,11 +631,19 @@ impl World {
         for d in lost {
             let dg = &self.traffic.dgs[d as usize];
             let sent_at = earliest[&same(dg)];
-            let dst_host = self
-                .traffic
-                .owners_of(dg.dst)
-                .next()
-                .map(|o| self.insts[o.inst as usize].host);
+            // Every instance that held the destination ID (a duplicate
+            // address has more than one): the datagram may have gone to any.
+            let mut no_dst = true;
+            let mut dst_disrupted = false;
+            for o in self.traffic.owners_of(dg.dst) {
+                no_dst = false;
+                let h = self.insts[o.inst as usize].host;
+                dst_disrupted |= self
+                    .traffic
+                    .disrupted
+                    .get(&h)
+                    .is_some_and(|&t| t >= sent_at);
+            }
             let net_excuse = self.net.last_drop.is_some_and(|t| t >= sent_at)
                 || self.net.last_partition.is_some_and(|t| t >= sent_at)
                 || self.net.is_partitioned();
@@ -645,7 +653,7 @@ impl World {
                     .get(&h)
                     .is_some_and(|&t| t >= sent_at)
             };
-            let host_excuse = disrupted(dg.src_host) || dst_host.is_none_or(disrupted);
+            let host_excuse = disrupted(dg.src_host) || no_dst || dst_disrupted;
             if net_excuse || host_excuse {
                 continue;
             }

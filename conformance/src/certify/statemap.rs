@@ -1,0 +1,527 @@
+//! The contract-state coverage map: which situations of the contract a case
+//! reached, read off its trace.
+//!
+//! Rule coverage (`coverage.rs`) says whether a rule's precondition was met
+//! at all; this map says *in which situation*: each callback by the
+//! instance's phase (dormant, activating, active, …), which calls of that
+//! instance were pended at the time and what happened on its host in the
+//! few milliseconds before (an activation, a session ended, a restart…);
+//! each return and completion mode; each platform-side event (a step that
+//! arrived) by the phase and pended calls of the host it hit; each function
+//! the provider called, from inside a callback or not; datagram sizes;
+//! timeouts; and pairs of host events within a few milliseconds of each
+//! other (a stop right after a platform-ended session).
+//!
+//! A key is a `u64` (see [`describe`]). The guided case source keeps every
+//! case that reached a key no earlier case of its lane reached, and mutates
+//! it further; the report gives how many keys a certification reached.
+
+use cpsim_sim::abi::{CPNATFWT_SESSION_TERMINATION_REASON as Reason, E_PENDING_IO};
+use cpsim_sim::trace::{Activity, PlatformFn, What};
+use cpsim_sim::{Callback, Nanos, Trace};
+use std::collections::BTreeMap;
+
+/// One situation of the contract (see the module docs and [`describe`]).
+pub type Key = u64;
+
+/// What happens on a host that later events are placed relative to.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum Cue {
+    None = 0,
+    ProviderStart,
+    ProviderStop,
+    Established,
+    Active,
+    Dormant,
+    SessionEnded,
+    Terminated,
+    Shutdown,
+    CommunicationError,
+    AppSend,
+    Listen,
+    DormancyRequest,
+    Network,
+    Completion,
+    Timeout,
+    Address,
+}
+
+const CUES: [&str; 17] = [
+    "-",
+    "provider started",
+    "provider stopped",
+    "established",
+    "activated",
+    "went dormant",
+    "session ended",
+    "terminate returned",
+    "platform shut down",
+    "infrastructure fault",
+    "application sent",
+    "listen changed",
+    "dormancy requested",
+    "network changed",
+    "a completion",
+    "a timeout",
+    "address changed",
+];
+
+/// An instance's phase, as far as the trace shows it.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+#[repr(u8)]
+enum Phase {
+    Created = 0,
+    Establishing,
+    Dormant,
+    Activating,
+    Active,
+    Deactivating,
+    Ended,
+    Gone,
+}
+
+const PHASES: [&str; 8] = [
+    "created",
+    "establishing",
+    "dormant",
+    "activating",
+    "active",
+    "deactivating",
+    "ended",
+    "gone",
+];
+
+#[derive(Default)]
+struct Inst {
+    phase: Option<Phase>,
+    /// Open calls: serial → (callback, returned ERROR_IO_PENDING).
+    open: BTreeMap<u32, (Callback, bool)>,
+}
+
+impl Inst {
+    fn phase(&self) -> Phase {
+        self.phase.unwrap_or(Phase::Created)
+    }
+    /// Bit `i` set: a call of `Callback::ALL[i]` is pended.
+    fn pended(&self) -> u8 {
+        self.open
+            .values()
+            .filter(|(_, p)| *p)
+            .fold(0, |m, (cb, _)| m | 1 << cb_index(*cb))
+    }
+    /// How many SEND_BUFFERS are pended: 0, 1, 2, or 3 for more.
+    fn sends(&self) -> u8 {
+        self.open
+            .values()
+            .filter(|(cb, p)| *p && *cb == Callback::SendBuffers)
+            .count()
+            .min(3) as u8
+    }
+}
+
+fn cb_index(cb: Callback) -> u8 {
+    Callback::ALL.iter().position(|c| *c == cb).unwrap_or(0) as u8
+}
+
+#[derive(Default)]
+struct Host {
+    /// The last cue and when it happened.
+    cue: (u8, Nanos),
+    /// The instance numbers of the host, in order of appearance.
+    insts: Vec<u32>,
+    /// Callbacks running now (between their call and return).
+    running: u32,
+}
+
+/// A cue counts as "just before" an event within this long.
+const RECENT: Nanos = Nanos::from_millis(5);
+
+/// Kinds of key (the top four bits).
+mod kind {
+    pub const CALL: u64 = 1;
+    pub const RETURN: u64 = 2;
+    pub const COMPLETE: u64 = 3;
+    pub const EVENT: u64 = 4;
+    pub const FUNCTION: u64 = 5;
+    pub const TIMEOUT: u64 = 6;
+    pub const SIZE: u64 = 7;
+    pub const PAIR: u64 = 8;
+    pub const ENDED: u64 = 9;
+}
+
+fn key(kind: u64, fields: [u8; 6]) -> Key {
+    let mut k = kind << 60;
+    for (i, f) in fields.iter().enumerate() {
+        k |= u64::from(*f) << (i * 8);
+    }
+    k
+}
+
+fn size_class(bytes: u32) -> u8 {
+    match bytes {
+        0 => 0,
+        1 => 1,
+        2..=16 => 2,
+        17..=1399 => 3,
+        1400..=1600 => 4,
+        1601..=59_999 => {
+            if bytes.is_power_of_two()
+                || (bytes + 1).is_power_of_two()
+                || (bytes - 1).is_power_of_two()
+            {
+                5
+            } else {
+                6
+            }
+        }
+        60_000..=65_506 => 7,
+        _ => 8,
+    }
+}
+
+fn reason_index(r: Reason) -> u8 {
+    match r {
+        Reason::ProviderRequest => 0,
+        Reason::PlatformShutdown => 1,
+        Reason::ProviderTimeout => 2,
+        Reason::ProviderOtherFailure => 3,
+        Reason::OtherCommunicationError => 4,
+    }
+}
+
+/// The keys a trace reached, sorted, without repeats.
+pub fn keys(trace: &Trace) -> Vec<Key> {
+    let mut out = Vec::with_capacity(64);
+    let mut insts: BTreeMap<(u8, u32), Inst> = BTreeMap::new();
+    let mut hosts: BTreeMap<u8, Host> = BTreeMap::new();
+    for e in &trace.events {
+        let host = hosts.entry(e.host).or_default();
+        if e.inst != 0 && !host.insts.contains(&e.inst) {
+            host.insts.push(e.inst);
+        }
+        let recent = if e.at.saturating_sub(host.cue.1) <= RECENT && host.cue.0 != 0 {
+            host.cue.0
+        } else {
+            0
+        };
+        // The host's situation: its newest instance that is not gone.
+        let host_view = |insts: &BTreeMap<(u8, u32), Inst>, host: &Host| -> (u8, u8, u8) {
+            host.insts
+                .iter()
+                .rev()
+                .filter_map(|n| insts.get(&(e.host, *n)))
+                .find(|i| i.phase() != Phase::Gone)
+                .map(|i| (i.phase() as u8, i.pended(), i.sends()))
+                .unwrap_or((Phase::Gone as u8, 0, 0))
+        };
+        let mut cue = Cue::None;
+        match &e.what {
+            What::Call { cb, call, .. } => {
+                host.running += 1;
+                let i = insts.entry((e.host, e.inst)).or_default();
+                out.push(key(
+                    kind::CALL,
+                    [
+                        cb_index(*cb),
+                        i.phase() as u8,
+                        i.pended(),
+                        recent,
+                        i.sends(),
+                        0,
+                    ],
+                ));
+                match cb {
+                    Callback::EstablishSessionIndication => i.phase = Some(Phase::Establishing),
+                    Callback::TransitionActive => i.phase = Some(Phase::Activating),
+                    Callback::TransitionDormant => i.phase = Some(Phase::Deactivating),
+                    Callback::TerminateSessionIndication => {}
+                    cb => {
+                        i.open.insert(*call, (*cb, false));
+                    }
+                }
+                if matches!(cb, Callback::TransitionActive | Callback::TransitionDormant) {
+                    i.open.insert(*call, (*cb, false));
+                }
+            }
+            What::Return { cb, call, hr } => {
+                host.running = host.running.saturating_sub(1);
+                let i = insts.entry((e.host, e.inst)).or_default();
+                let mode = match hr {
+                    None => 3,
+                    Some(hr) if *hr == E_PENDING_IO => 2,
+                    Some(0) => 0,
+                    Some(_) => 1,
+                };
+                out.push(key(
+                    kind::RETURN,
+                    [cb_index(*cb), mode, i.phase() as u8, 0, 0, 0],
+                ));
+                match mode {
+                    2 => {
+                        if let Some(c) = i.open.get_mut(call) {
+                            c.1 = true;
+                        }
+                    }
+                    _ => {
+                        i.open.remove(call);
+                    }
+                }
+                match cb {
+                    Callback::EstablishSessionIndication => cue = Cue::Established,
+                    Callback::TerminateSessionIndication => cue = Cue::Terminated,
+                    _ => {}
+                }
+            }
+            What::Complete {
+                cb,
+                call,
+                status,
+                early,
+                ignored,
+                ..
+            } => {
+                let i = insts.entry((e.host, e.inst)).or_default();
+                let flags =
+                    u8::from(*early) | u8::from(*ignored) << 1 | u8::from(*status == 0) << 2;
+                out.push(key(
+                    kind::COMPLETE,
+                    [cb_index(*cb), flags, i.phase() as u8, i.pended(), recent, 0],
+                ));
+                i.open.remove(call);
+                cue = Cue::Completion;
+            }
+            What::Outcome { call, .. } => {
+                if let Some(i) = insts.get_mut(&(e.host, e.inst)) {
+                    i.open.remove(call);
+                }
+            }
+            What::Timeout { cb, call, excused } => {
+                let i = insts.entry((e.host, e.inst)).or_default();
+                out.push(key(
+                    kind::TIMEOUT,
+                    [cb_index(*cb), u8::from(*excused), i.phase() as u8, 0, 0, 0],
+                ));
+                i.open.remove(call);
+                cue = Cue::Timeout;
+            }
+            What::State { to } => {
+                let i = insts.entry((e.host, e.inst)).or_default();
+                match to {
+                    Activity::Active => {
+                        i.phase = Some(Phase::Active);
+                        cue = Cue::Active;
+                    }
+                    Activity::Dormant => {
+                        if i.phase() != Phase::Establishing {
+                            cue = Cue::Dormant;
+                        }
+                        i.phase = Some(Phase::Dormant);
+                    }
+                }
+            }
+            What::SessionEnded { reason, .. } => {
+                let i = insts.entry((e.host, e.inst)).or_default();
+                out.push(key(
+                    kind::ENDED,
+                    [
+                        reason_index(*reason),
+                        i.phase() as u8,
+                        i.pended(),
+                        recent,
+                        i.sends(),
+                        0,
+                    ],
+                ));
+                i.phase = Some(Phase::Ended);
+                cue = Cue::SessionEnded;
+            }
+            What::Function { f, hr, .. } => {
+                let running = u8::from(host.running > 0);
+                let i = insts.entry((e.host, e.inst)).or_default();
+                let f_index = match f {
+                    PlatformFn::CPNatfwtCreateProviderInstance => 0,
+                    PlatformFn::CPNatfwtRegisterProviderInstance => 1,
+                    PlatformFn::CPNatfwtDeregisterProviderInstance => 2,
+                    PlatformFn::CPNatfwtDestroyProviderInstance => 3,
+                    PlatformFn::CPNatfwtIndicateReceivedBuffers => 4,
+                    PlatformFn::PlatformCompletionRoutine => 5,
+                };
+                out.push(key(
+                    kind::FUNCTION,
+                    [
+                        f_index,
+                        u8::from(*hr == 0) | u8::from(*hr == E_PENDING_IO) << 1,
+                        i.phase() as u8,
+                        running,
+                        u8::from(i.pended() != 0),
+                        recent,
+                    ],
+                ));
+                if *f == PlatformFn::CPNatfwtDeregisterProviderInstance && *hr == 0 {
+                    i.phase = Some(Phase::Gone);
+                }
+                if *f == PlatformFn::CPNatfwtDestroyProviderInstance {
+                    i.phase = Some(Phase::Gone);
+                    i.open.clear();
+                }
+            }
+            What::Registered { .. } => {
+                insts.entry((e.host, e.inst)).or_default().phase = Some(Phase::Establishing);
+            }
+            What::AppSend { bytes, .. } => {
+                let (phase, _, _) = host_view(&insts, host);
+                out.push(key(kind::SIZE, [size_class(*bytes), phase, 0, 0, 0, 0]));
+                cue = Cue::AppSend;
+            }
+            What::ProviderStart => cue = Cue::ProviderStart,
+            What::ProviderStop => cue = Cue::ProviderStop,
+            What::Shutdown => cue = Cue::Shutdown,
+            What::CommunicationError => cue = Cue::CommunicationError,
+            What::Listen { .. } => cue = Cue::Listen,
+            What::Address { .. } => cue = Cue::Address,
+            What::Note { text } => {
+                if text.starts_with("platform: dormancy") {
+                    cue = Cue::DormancyRequest;
+                } else if text.starts_with("network:") {
+                    cue = Cue::Network;
+                }
+            }
+            _ => {}
+        }
+        if cue != Cue::None {
+            let host = hosts.get_mut(&e.host).expect("entered above");
+            // Platform-side events: which situation of the host they hit.
+            if !matches!(cue, Cue::Established | Cue::Terminated | Cue::Completion) {
+                let (phase, pended, sends) = host_view(&insts, host);
+                out.push(key(kind::EVENT, [cue as u8, phase, pended, sends, 0, 0]));
+            }
+            out.push(key(kind::PAIR, [recent, cue as u8, 0, 0, 0, 0]));
+            host.cue = (cue as u8, e.at);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn cb_name(i: u8) -> &'static str {
+    Callback::ALL
+        .get(i as usize)
+        .map(|c| c.name())
+        .unwrap_or("?")
+}
+
+fn mask(m: u8) -> String {
+    if m == 0 {
+        return "none".into();
+    }
+    let v: Vec<&str> = (0..8)
+        .filter(|b| m & (1 << b) != 0)
+        .map(|b| cb_name(b as u8))
+        .collect();
+    v.join("+")
+}
+
+fn name<'a>(names: &'a [&'a str], i: u8) -> &'a str {
+    names.get(i as usize).copied().unwrap_or("?")
+}
+
+/// A key in words (for reports and debugging).
+pub fn describe(k: Key) -> String {
+    let f = |i: usize| ((k >> (i * 8)) & 0xFF) as u8;
+    match k >> 60 {
+        kind::CALL => format!(
+            "{} while {} (pended: {}; {} sends; just after: {})",
+            cb_name(f(0)),
+            name(&PHASES, f(1)),
+            mask(f(2)),
+            f(4),
+            name(&CUES, f(3))
+        ),
+        kind::RETURN => format!(
+            "{} returned {} while {}",
+            cb_name(f(0)),
+            ["S_OK", "a failure", "ERROR_IO_PENDING", "(void)"][f(1).min(3) as usize],
+            name(&PHASES, f(2))
+        ),
+        kind::COMPLETE => format!(
+            "{} completed ({}{}{}) while {} (pended: {}; just after: {})",
+            cb_name(f(0)),
+            if f(1) & 4 != 0 { "ok" } else { "failed" },
+            if f(1) & 1 != 0 { ", early" } else { "" },
+            if f(1) & 2 != 0 { ", ignored" } else { "" },
+            name(&PHASES, f(2)),
+            mask(f(3)),
+            name(&CUES, f(4))
+        ),
+        kind::EVENT => format!(
+            "{} on a host whose instance is {} (pended: {}; {} sends)",
+            name(&CUES, f(0)),
+            name(&PHASES, f(1)),
+            mask(f(2)),
+            f(3)
+        ),
+        kind::FUNCTION => format!(
+            "{} {} while {}{}{} (just after: {})",
+            [
+                "Create",
+                "Register",
+                "Deregister",
+                "Destroy",
+                "IndicateReceivedBuffers",
+                "the completion routine"
+            ][f(0).min(5) as usize],
+            match f(1) {
+                1 => "succeeded",
+                2 => "pended",
+                _ => "failed",
+            },
+            name(&PHASES, f(2)),
+            if f(3) != 0 { ", inside a callback" } else { "" },
+            if f(4) != 0 { ", calls pended" } else { "" },
+            name(&CUES, f(5))
+        ),
+        kind::TIMEOUT => format!(
+            "{} timed out{} while {}",
+            cb_name(f(0)),
+            if f(1) != 0 { " (excused)" } else { "" },
+            name(&PHASES, f(2))
+        ),
+        kind::SIZE => format!(
+            "a datagram of {} bytes sent from a host whose instance is {}",
+            [
+                "0",
+                "1",
+                "2-16",
+                "17-1399",
+                "1400-1600",
+                "a power of two ±1",
+                "1601-59999",
+                "60000-65506",
+                "65507"
+            ][f(0).min(8) as usize],
+            name(&PHASES, f(1))
+        ),
+        kind::PAIR => format!(
+            "{} within 5 ms after {}",
+            name(&CUES, f(1)),
+            name(&CUES, f(0))
+        ),
+        kind::ENDED => format!(
+            "session ended ({}) while {} (pended: {}; {} sends; just after: {})",
+            [
+                "PROVIDER_REQUEST",
+                "PLATFORM_SHUTDOWN",
+                "PROVIDER_TIMEOUT",
+                "PROVIDER_OTHER_FAILURE",
+                "OTHER_COMMUNICATION_ERROR"
+            ][f(0).min(4) as usize],
+            name(&PHASES, f(1)),
+            mask(f(2)),
+            f(4),
+            name(&CUES, f(3))
+        ),
+        _ => format!("unknown key {k:#x}"),
+    }
+}

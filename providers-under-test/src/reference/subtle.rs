@@ -1,0 +1,142 @@
+//! Subtle single-bug variants of the reference provider: each breaks a MUST
+//! rule only under a rare condition (a stop within a millisecond of a
+//! platform-ended session, a burst of sends to one peer, a datagram of one
+//! byte, a dormancy request right after an activation, …), in a place where
+//! a provider author could plausibly have made the mistake. Unlike the
+//! planted [`super::Bug`]s, nothing here fires on an ordinary schedule.
+//!
+//! Each variant is tested in exactly one or two places of the provider
+//! (`self.subtle == Subtle::X`); `scenarios/subtle/` has a directed scenario
+//! per variant showing the bug is real, which the correct provider passes.
+
+use cpsim_sim::rules::{id, RuleId};
+
+/// One subtle mistake (or none).
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
+pub enum Subtle {
+    /// The correct reference provider.
+    None,
+    /// LIFE-8: stop skips instances whose session the platform just ended,
+    /// leaving them to the replacement timer, which never runs after a stop.
+    StopSkipsEnded,
+    /// COMP-4: pended SENDs are indexed by peer; a second SEND to the same
+    /// peer while the first is in flight supersedes it, and the first one's
+    /// completion is dropped.
+    SendPerPeer,
+    /// DATA-5: received datagrams are de-duplicated by sender node alone
+    /// (not by the sender's incarnation): after the sender's provider
+    /// restarts, its new datagrams are acknowledged as duplicates and lost.
+    DedupPerNode,
+    /// DATA-5: a one-byte datagram is taken for the overlay's keepalive and
+    /// acknowledged without being indicated.
+    OneByteKeepalive,
+    /// DATA-5: the data frame's length field has 15 bits: a datagram of
+    /// 32 KiB or more is cut.
+    ShortLength,
+    /// LIFE-7: a session the platform ends while TRANSITION_ACTIVE is still
+    /// pended is left to the activation worker, which never deregisters.
+    EndWhileActivating,
+    /// LIFE-2: after a failed activation (the rendezvous stayed unreachable
+    /// for the whole retry budget) the provider first tries to revive the
+    /// instance by registering it again, without deregistering it.
+    ReviveAfterFailedActivation,
+    /// TIME-1: at most two SENDs per peer are in flight; a third waits and
+    /// is resumed by an acknowledgement, but not when an in-flight SEND fails.
+    SendWindow,
+    /// SESS-7: TERMINATE waits inline for every pended call's worker to
+    /// notice (350 ms each): three or more pended calls overrun its limit.
+    TerminateDrains,
+    /// TIME-1: a TRANSITION_DORMANT within 20 ms of an activation is pended
+    /// until the link settles; the settle timer completes it only if the
+    /// instance is still active, which the dormancy itself has cleared.
+    SettleDormancy,
+    /// CRASH-1: SEND_BUFFERS copies the payload into a frame buffer that
+    /// forgot the frame header: the largest datagrams overflow it.
+    FrameOverflow,
+}
+
+impl Subtle {
+    /// Every subtle variant.
+    pub const ALL: [Subtle; 11] = [
+        Subtle::StopSkipsEnded,
+        Subtle::SendPerPeer,
+        Subtle::DedupPerNode,
+        Subtle::OneByteKeepalive,
+        Subtle::ShortLength,
+        Subtle::EndWhileActivating,
+        Subtle::ReviveAfterFailedActivation,
+        Subtle::SendWindow,
+        Subtle::TerminateDrains,
+        Subtle::SettleDormancy,
+        Subtle::FrameOverflow,
+    ];
+
+    /// The rule the variant breaks (`None` for the correct provider).
+    pub fn rule(self) -> Option<RuleId> {
+        Some(match self {
+            Subtle::None => return None,
+            Subtle::StopSkipsEnded => id::LIFE_8,
+            Subtle::SendPerPeer => id::COMP_4,
+            Subtle::DedupPerNode | Subtle::OneByteKeepalive | Subtle::ShortLength => id::DATA_5,
+            Subtle::EndWhileActivating => id::LIFE_7,
+            Subtle::ReviveAfterFailedActivation => id::LIFE_2,
+            Subtle::SendWindow | Subtle::SettleDormancy => id::TIME_1,
+            Subtle::TerminateDrains => id::SESS_7,
+            Subtle::FrameOverflow => id::CRASH_1,
+        })
+    }
+
+    /// The provider's name: `subtle-<rule>-<what>`.
+    pub fn name(self) -> String {
+        let what = match self {
+            Subtle::None => return "reference".into(),
+            Subtle::StopSkipsEnded => "stop-skips-ended",
+            Subtle::SendPerPeer => "send-per-peer",
+            Subtle::DedupPerNode => "dedup-per-node",
+            Subtle::OneByteKeepalive => "one-byte-keepalive",
+            Subtle::ShortLength => "short-length",
+            Subtle::EndWhileActivating => "end-while-activating",
+            Subtle::ReviveAfterFailedActivation => "revive-after-failed-activation",
+            Subtle::SendWindow => "send-window",
+            Subtle::TerminateDrains => "terminate-drains",
+            Subtle::SettleDormancy => "settle-dormancy",
+            Subtle::FrameOverflow => "frame-overflow",
+        };
+        let rule = self.rule().expect("a variant").as_str().to_lowercase();
+        format!("subtle-{rule}-{what}")
+    }
+
+    /// What the bug does and when it shows (the registry's description).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Subtle::None => "the reference overlay provider, correct",
+            Subtle::StopSkipsEnded => {
+                "stopped within a millisecond of a platform-ended session, leaves that instance registered"
+            }
+            Subtle::SendPerPeer => {
+                "a second SEND to a peer while the first is pended drops the first one's completion"
+            }
+            Subtle::DedupPerNode => {
+                "de-duplicates by sender node only: after the sender restarts, its datagrams are lost"
+            }
+            Subtle::OneByteKeepalive => "acknowledges a one-byte datagram as a keepalive and drops it",
+            Subtle::ShortLength => "cuts datagrams of 32 KiB or more (a 15-bit length field)",
+            Subtle::EndWhileActivating => {
+                "never deregisters a session the platform ended while TRANSITION_ACTIVE was pended"
+            }
+            Subtle::ReviveAfterFailedActivation => {
+                "after a failed activation, registers the still-registered instance again"
+            }
+            Subtle::SendWindow => {
+                "a third concurrent SEND to a peer waits for an acknowledgement that a failure never gives"
+            }
+            Subtle::TerminateDrains => {
+                "TERMINATE blocks 350 ms per pended call: three pended calls overrun its limit"
+            }
+            Subtle::SettleDormancy => {
+                "a dormancy request within 20 ms of an activation is pended and never completed"
+            }
+            Subtle::FrameOverflow => "panics copying a datagram of more than 65,472 bytes into its frame",
+        }
+    }
+}
