@@ -24,7 +24,7 @@ fn check(name: &str, base: &str) {
         panic!("{name} is not a subtle provider");
     };
     let s = reg.load(&file(name)).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(s.provider, ProviderRef::Builtin(name.into()));
+    assert_eq!(s.provider, ProviderRef::Name(name.into()));
     let run = reg.run(&s).expect("runs");
     assert!(run.passed(), "{name}: {:?}", run.failures);
     assert!(
@@ -32,7 +32,7 @@ fn check(name: &str, base: &str) {
         "{name}: {rule} not violated"
     );
     let mut b = s.clone();
-    b.provider = ProviderRef::Builtin(base.into());
+    b.provider = ProviderRef::Name(base.into());
     b.expect = Default::default();
     let run = reg.run(&b).expect("runs");
     assert!(

@@ -690,7 +690,7 @@ pub fn generate(provider: &str, shape: &Shape, seed: u64) -> Scenario {
         name: format!("generated case (seed {seed:#x})"),
         description: String::new(),
         hosts,
-        provider: ProviderRef::Builtin(provider.to_string()),
+        provider: ProviderRef::Name(provider.to_string()),
         provider_config: serde_json::Value::Null,
         platform: PlatformSettings {
             seed,
