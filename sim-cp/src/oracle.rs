@@ -348,9 +348,14 @@ impl Checker {
                 }
             }
             What::Timeout { .. } => {
+                // A session some earlier cause already ends keeps that
+                // cause's reason (SESS-5); TIME-2 asks PROVIDER_TIMEOUT only
+                // of a timeout that is the first cause (decision
+                // "first-cause").
+                let doomed = self.insts.get(&key).is_some_and(|i| i.cause.is_some());
                 self.set_cause(key, Reason::ProviderTimeout);
                 let i = self.insts.entry(key).or_default();
-                if !i.terminated && i.established {
+                if !i.terminated && i.established && !doomed {
                     i.timed_out.get_or_insert(e.step);
                 }
             }

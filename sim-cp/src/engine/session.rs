@@ -60,6 +60,11 @@ impl World {
             .cfg
             .limits
             .limit(crate::config::Callback::EstablishSessionIndication);
+        // A shutdown that came while ESTABLISH waited or ran is the earlier
+        // cause: it, not the overrun, ends the session (decision
+        // "first-cause").
+        let shut = self.hosts[host as usize].shutdown
+            && !self.cfg.has_fault(PlatformFault::CallBeforeEstablish);
         if elapsed > limit {
             let cb = crate::config::Callback::EstablishSessionIndication;
             self.record(
@@ -78,11 +83,13 @@ impl World {
                 Some("ESTABLISH_SESSION_INDICATION"),
                 format!("ESTABLISH ran {elapsed} of virtual time, over its {limit} limit"),
             );
-            self.end_session(
-                inst,
-                Reason::ProviderTimeout,
-                "ESTABLISH over its time limit",
-            );
+            if !shut {
+                self.end_session(
+                    inst,
+                    Reason::ProviderTimeout,
+                    "ESTABLISH over its time limit",
+                );
+            }
         }
         if self.cfg.has_fault(PlatformFault::CallBeforeEstablish) {
             return deferred;
