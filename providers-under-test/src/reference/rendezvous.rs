@@ -26,8 +26,14 @@ use std::sync::Arc;
 pub const RV_PORT: u16 = 3478;
 /// How long a given-up ID is remembered (and its last holder named by lookups).
 const TOMBSTONE_TTL: Nanos = Nanos::from_secs(15);
-/// How long a given-up ID stays reserved for its last holder.
-const QUARANTINE: Nanos = Nanos::from_secs(1);
+/// How long a given-up ID stays reserved for its last holder: longer than
+/// the holder's whole REMOVE retry budget (6 sends, 500 ms apart, 3 s), so
+/// that the holder's REMOVE has finished, successfully or not, before
+/// anyone else is granted the ID. The platform counts the ID as the
+/// holder's until that REMOVE completes; with a shorter reserve, an
+/// unregistration that arrived while its acknowledgements were lost let
+/// another instance's ADD succeed while the holder still held the ID (TID-4).
+const QUARANTINE: Nanos = Nanos::from_millis(3_500);
 
 enum Entry {
     Held {
@@ -193,8 +199,12 @@ mod tests {
             "a stale registration stays dead"
         );
         assert_eq!(r.lookup(s(1), t), Some(0), "tombstones still name the node");
-        assert!(r.register(s(3), t, B, 5));
-        assert_eq!(r.lookup(s(3), t), Some(1));
+        assert!(
+            !r.register(s(3), t, B, 5),
+            "still reserved: the owner's REMOVE may still be retrying"
+        );
+        assert!(r.register(s(5), t, B, 5));
+        assert_eq!(r.lookup(s(5), t), Some(1));
     }
 
     #[test]
