@@ -121,6 +121,21 @@ subtle!(
     "subtle-comp-3-raw-warm-activation",
     "sync-raw"
 );
+subtle!(
+    data_5_seen_reset_at_dormancy_is_real_and_reference_passes,
+    "subtle-data-5-seen-reset-at-dormancy",
+    "reference"
+);
+subtle!(
+    time_1_retry_backoff_is_real_and_reference_passes,
+    "subtle-time-1-retry-backoff",
+    "reference"
+);
+subtle!(
+    crash_1_third_send_after_reactivation_is_real_and_reference_passes,
+    "subtle-crash-1-third-send-after-reactivation",
+    "reference"
+);
 
 #[test]
 fn every_subtle_provider_has_a_directed_scenario() {

@@ -24,7 +24,7 @@ impl Node {
         if self.activate_at_once(now, req) {
             return;
         }
-        let (to, msg, epoch) = {
+        let (to, msg, epoch, wait) = {
             let mut st = self.st.lock();
             let st = &mut *st;
             let Some(op) = st.ops.get_mut(&req) else {
@@ -93,11 +93,17 @@ impl Node {
                     },
                 ),
             };
-            (to, msg, op.epoch)
+            let mut wait = RETRY;
+            if self.subtle == Subtle::RetryBackoff && to == rv {
+                // The bug: the shared rendezvous is spared by an exponential
+                // backoff, which nobody checked against the platform's limits.
+                wait = Nanos(RETRY.0 << (op.attempt - 1).min(16));
+            }
+            (to, msg, op.epoch, wait)
         };
         cx.send_to(PORT, to, &msg.encode());
         let node = self.clone();
-        cx.after(RETRY, move |cx| node.retry(cx, req, epoch));
+        cx.after(wait, move |cx| node.retry(cx, req, epoch));
     }
 
     /// An activation right after the rendezvous answered needs no round
@@ -118,6 +124,10 @@ impl Node {
             };
             if let Some(s) = st.slots.get_mut(&op.slot).filter(|s| !s.ended) {
                 s.active = true;
+                if self.subtle == Subtle::ThirdSendAfterReactivation && s.activated_at.is_some() {
+                    // A re-activation: time the link again from its first SENDs.
+                    s.warm_sends = Some(0);
+                }
                 s.activated_at = Some(now);
             }
             op
@@ -349,6 +359,10 @@ impl Node {
             };
             if let Some(s) = st.slots.get_mut(&op.slot).filter(|s| !s.ended) {
                 s.active = true;
+                if self.subtle == Subtle::ThirdSendAfterReactivation && s.activated_at.is_some() {
+                    // A re-activation: time the link again from its first SENDs.
+                    s.warm_sends = Some(0);
+                }
                 s.activated_at = Some(now);
             }
             op

@@ -160,6 +160,10 @@ pub struct Slot {
     /// A TRANSITION_DORMANT waiting for the link to settle (the
     /// settle-dormancy variant only).
     pub settling: Option<Pending>,
+    /// SENDs timed since the last re-activation, and when they were made
+    /// (the third-send-after-reactivation variant only).
+    pub warm_sends: Option<u8>,
+    pub warm_rtt: [Nanos; 2],
 }
 
 /// An unregistration the rendezvous has not acknowledged yet.

@@ -108,6 +108,15 @@ impl SessionHandler for Session {
             return done.ok();
         };
         s.active = false;
+        if self.node.subtle == Subtle::SeenResetAtDormancy {
+            // The bug: "a dormant instance takes no data", so the memory of
+            // indicated datagram numbers is started afresh; a retransmission
+            // of one indicated before the dormancy is taken for new.
+            st.seen.clear();
+        }
+        let Some(s) = st.slots.get_mut(&self.slot) else {
+            return done.ok();
+        };
         if self.node.subtle == Subtle::SettleDormancy {
             const SETTLE: Nanos = Nanos::from_millis(20);
             let now = cx.now();
@@ -201,6 +210,17 @@ impl SessionHandler for Session {
         if self.node.bug == Bug::State6 {
             // The bug: activation succeeded, but the data path does not work.
             return done.fail(Failure::FAIL);
+        }
+        if self.node.subtle == Subtle::ThirdSendAfterReactivation {
+            let mut st = self.node.st.lock();
+            if let Some(s) = st.slots.get_mut(&self.slot) {
+                if let Some(n) = s.warm_sends {
+                    // The bug: the first SENDs after a re-activation time
+                    // the link in a two-entry table, and nothing stops at 2.
+                    s.warm_rtt[usize::from(n)] = cx.now();
+                    s.warm_sends = Some(n + 1);
+                }
+            }
         }
         let route = self
             .node

@@ -53,11 +53,23 @@ pub enum Subtle {
     /// CRASH-1: SEND_BUFFERS copies the payload into a frame buffer that
     /// forgot the frame header: the largest datagrams overflow it.
     FrameOverflow,
+    /// DATA-5: a dormancy clears the receive side's memory of datagram
+    /// numbers ("a dormant instance takes no data"): a retransmission whose
+    /// first copy was indicated before a dormancy cycle is indicated again.
+    SeenResetAtDormancy,
+    /// TIME-1: requests to the rendezvous back off exponentially (500 ms,
+    /// doubling); with the rendezvous unreachable for several seconds, an
+    /// ADD or an activation outlasts its time limit before it gives up.
+    RetryBackoff,
+    /// CRASH-1: after a re-activation the first SENDs time the link
+    /// afresh in a two-entry table; the index is not bounded, so the third
+    /// SEND after a re-activation (with no dormancy between) panics.
+    ThirdSendAfterReactivation,
 }
 
 impl Subtle {
     /// Every subtle variant.
-    pub const ALL: [Subtle; 11] = [
+    pub const ALL: [Subtle; 14] = [
         Subtle::StopSkipsEnded,
         Subtle::SendPerPeer,
         Subtle::DedupPerNode,
@@ -69,6 +81,9 @@ impl Subtle {
         Subtle::TerminateDrains,
         Subtle::SettleDormancy,
         Subtle::FrameOverflow,
+        Subtle::SeenResetAtDormancy,
+        Subtle::RetryBackoff,
+        Subtle::ThirdSendAfterReactivation,
     ];
 
     /// The rule the variant breaks (`None` for the correct provider).
@@ -77,12 +92,15 @@ impl Subtle {
             Subtle::None => return None,
             Subtle::StopSkipsEnded => id::LIFE_8,
             Subtle::SendPerPeer => id::COMP_4,
-            Subtle::DedupPerNode | Subtle::OneByteKeepalive | Subtle::ShortLength => id::DATA_5,
+            Subtle::DedupPerNode
+            | Subtle::OneByteKeepalive
+            | Subtle::ShortLength
+            | Subtle::SeenResetAtDormancy => id::DATA_5,
             Subtle::EndWhileActivating => id::LIFE_7,
             Subtle::ReviveAfterFailedActivation => id::LIFE_2,
-            Subtle::SendWindow | Subtle::SettleDormancy => id::TIME_1,
+            Subtle::SendWindow | Subtle::SettleDormancy | Subtle::RetryBackoff => id::TIME_1,
             Subtle::TerminateDrains => id::SESS_7,
-            Subtle::FrameOverflow => id::CRASH_1,
+            Subtle::FrameOverflow | Subtle::ThirdSendAfterReactivation => id::CRASH_1,
         })
     }
 
@@ -101,6 +119,9 @@ impl Subtle {
             Subtle::TerminateDrains => "terminate-drains",
             Subtle::SettleDormancy => "settle-dormancy",
             Subtle::FrameOverflow => "frame-overflow",
+            Subtle::SeenResetAtDormancy => "seen-reset-at-dormancy",
+            Subtle::RetryBackoff => "retry-backoff",
+            Subtle::ThirdSendAfterReactivation => "third-send-after-reactivation",
         };
         let rule = self.rule().expect("a variant").as_str().to_lowercase();
         format!("subtle-{rule}-{what}")
@@ -137,6 +158,15 @@ impl Subtle {
                 "a dormancy request within 20 ms of an activation is pended and never completed"
             }
             Subtle::FrameOverflow => "panics copying a datagram of more than 65,472 bytes into its frame",
+            Subtle::SeenResetAtDormancy => {
+                "forgets which datagrams it indicated when it goes dormant: a late retransmission is indicated twice"
+            }
+            Subtle::RetryBackoff => {
+                "backs off exponentially from an unreachable rendezvous: an ADD or activation overruns its limit"
+            }
+            Subtle::ThirdSendAfterReactivation => {
+                "panics on the third SEND after a re-activation (an unbounded index into a two-entry table)"
+            }
         }
     }
 }
