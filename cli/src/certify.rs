@@ -27,8 +27,9 @@ pub struct Args {
     /// A JSON file whose content is handed to the module's CpsimProviderStart.
     #[arg(long, value_name = "FILE", requires = "provider_lib")]
     provider_config: Option<PathBuf>,
-    /// Generated cases (default: 8192 for a provider run in-process, a
-    /// few seconds on two cores; 64 for a C module, which runs in real time).
+    /// Generated cases (default: 8192 for a provider run in-process or a
+    /// virtual-time C module, a few seconds on two cores; 64 for a C module
+    /// that runs in real time).
     #[arg(long)]
     cases: Option<u64>,
     /// The seed (default: from the clock; always printed).
@@ -87,6 +88,15 @@ pub struct MatrixArgs {
     /// Print the table as Markdown (for README).
     #[arg(long)]
     markdown: bool,
+    /// With --subtle: measure these C provider modules instead of the
+    /// registered providers (each with the rule of the same position in
+    /// --rule). A virtual-time module is searched like a built-in provider;
+    /// every case runs in a case runner.
+    #[arg(long, value_name = "PATH", requires = "subtle")]
+    provider_lib: Vec<PathBuf>,
+    /// With --provider-lib: the rule each module's bug breaks, in order.
+    #[arg(long, value_name = "RULE", requires = "provider_lib")]
+    rule: Vec<String>,
 }
 
 fn progress_bar(total: u64) -> Option<Arc<dyn Fn(u64, u64) + Send + Sync>> {
@@ -207,8 +217,9 @@ impl Module {
     }
 }
 
-/// The default budget of a C module (each case runs in real time, in a
-/// child process).
+/// The default budget of a real-time C module (each case runs in real
+/// time, in a child process). A virtual-time module gets the default budget
+/// of a built-in provider (decision `vt-module-budget`).
 const MODULE_CASES: u64 = 64;
 
 pub fn run(registry: &Registry, a: Args, program: &str) -> i32 {
@@ -237,11 +248,13 @@ pub fn run(registry: &Registry, a: Args, program: &str) -> i32 {
             return BAD_INPUT;
         }
     };
-    let cases = a.cases.unwrap_or(if subject.external.is_some() {
-        MODULE_CASES
-    } else {
-        cpsim_certify::certify::DEFAULT_CASES
-    });
+    let cases = a.cases.unwrap_or(
+        if subject.external.is_some() && subject.clock == cpsim_sim::ClockMode::RealTime {
+            MODULE_CASES
+        } else {
+            cpsim_certify::certify::DEFAULT_CASES
+        },
+    );
     if cases == 0 {
         eprintln!("cpsim: --cases must be at least 1");
         return BAD_INPUT;
@@ -487,6 +500,30 @@ pub fn kill_matrix(registry: &Registry, a: MatrixArgs) -> i32 {
     }
 }
 
+/// `kill-matrix --subtle --provider-lib P --rule R`: the modules as subjects.
+fn subtle_modules(
+    libs: &[PathBuf],
+    rules: &[String],
+) -> Result<Vec<(String, cpsim_sim::RuleId, Subject)>, String> {
+    if libs.len() != rules.len() {
+        return Err(format!(
+            "give one --rule per --provider-lib ({} modules, {} rules)",
+            libs.len(),
+            rules.len()
+        ));
+    }
+    libs.iter()
+        .zip(rules)
+        .map(|(lib, rule)| {
+            let r = cpsim_sim::RuleId::parse(rule)
+                .ok_or_else(|| format!("--rule {rule}: not a rule ID (see `cpsim rules`)"))?;
+            let m = Module::open(lib, None)?;
+            let s = m.subject();
+            Ok((s.name.clone(), r, s))
+        })
+        .collect()
+}
+
 /// `cpsim kill-matrix --subtle`: detection rates of the subtle providers.
 fn subtle_matrix(registry: &Registry, a: MatrixArgs) -> i32 {
     let budget = a.cases.unwrap_or(cpsim_certify::certify::DEFAULT_CASES);
@@ -502,7 +539,18 @@ fn subtle_matrix(registry: &Registry, a: MatrixArgs) -> i32 {
     } else {
         cpsim_certify::certify::guided::GuidedSource::maker()
     };
-    let rows = cpsim_certify::certify::subtle_matrix(registry, &seeds, budget, threads, &maker);
+    let rows = if a.provider_lib.is_empty() {
+        cpsim_certify::certify::subtle_matrix(registry, &seeds, budget, threads, &maker)
+    } else {
+        let entries = match subtle_modules(&a.provider_lib, &a.rule) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("cpsim: {e}");
+                return BAD_INPUT;
+            }
+        };
+        cpsim_certify::certify::subtle_matrix_of(&entries, &seeds, budget, threads, &maker)
+    };
     if rows.is_empty() {
         eprintln!("cpsim: no subtle provider is registered (Entry::subtle)");
         return BAD_INPUT;

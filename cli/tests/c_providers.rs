@@ -7,7 +7,7 @@
 #![cfg(all(unix, target_os = "linux"))]
 
 use cpsim::isolate::{self, Isolation, Library};
-use cpsim_c_providers::{module, Expect, HOSTILE, MODULES};
+use cpsim_c_providers::{module, subtle_scenario, Expect, HOSTILE, MODULES, SUBTLE};
 use cpsim_certify::certify::{certify_subject, CaseSource, Config, LaneSpec, PlainSource};
 use cpsim_certify::scenario::{self, ProviderRef};
 use cpsim_certify::{Certification, Verdict};
@@ -85,6 +85,65 @@ fn every_module_is_built_and_listed() {
     }
     for name in HOSTILE {
         assert!(lib(name).exists(), "{name}");
+    }
+    for (name, _) in SUBTLE {
+        assert!(lib(name).exists(), "{name}");
+        assert!(
+            subtle_scenario(name).exists(),
+            "{name}: no directed scenario"
+        );
+    }
+}
+
+/// Each subtle module's directed scenario: the module's rule is the first
+/// (root-cause) violation, and every violation is of that rule or, for the
+/// COMP-4 module, a consequence of the REACH it never completes (TIME-1 at
+/// its limit, LIFE-8 when the provider stops with it still open);
+/// `sample_vt` passes the same steps with no violation.
+#[test]
+fn subtle_c_modules_break_their_rule_in_their_directed_scenario_and_sample_vt_passes_it() {
+    setup();
+    for (name, rule) in SUBTLE {
+        let path = subtle_scenario(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut s = scenario::parse(&text, &path.to_string_lossy()).expect("a scenario");
+        s.provider = ProviderRef::Library(lib(name));
+        let run = isolate::run_library(&s).expect("runs");
+        let v = &run.outcome.violations;
+        assert_eq!(v.first().map(|v| v.rule), Some(*rule), "{name}: {v:?}");
+        let allowed = [*rule, id::TIME_1, id::LIFE_8];
+        assert!(v.iter().all(|x| allowed.contains(&x.rule)), "{name}: {v:?}");
+        if *rule != id::COMP_4 {
+            assert!(v.iter().all(|x| x.rule == *rule), "{name}: {v:?}");
+        }
+        s.provider = ProviderRef::Library(lib("sample_vt"));
+        let run = isolate::run_library(&s).expect("runs");
+        assert!(
+            run.outcome.violations.is_empty(),
+            "sample_vt on {name}'s steps: {:?}",
+            run.outcome.violations
+        );
+    }
+}
+
+/// Found by the default certification of a virtual-time module (its budget
+/// is the built-in providers' 8,192 cases, decision `vt-module-budget`):
+/// the first detection on seed 1 comes well within it.
+#[test]
+fn subtle_c_modules_are_found_within_the_default_budget_on_seed_1() {
+    setup();
+    for (name, rule) in SUBTLE {
+        let l = open(name, serde_json::Value::Null);
+        assert_eq!(l.clock(), ClockMode::Virtual, "{name}");
+        let maker = cpsim_certify::certify::guided::GuidedSource::maker();
+        let first = cpsim_certify::certify::first_detection(
+            &l.subject(),
+            *rule,
+            1,
+            cpsim_certify::certify::DEFAULT_CASES,
+            &maker,
+        );
+        assert!(first.is_some(), "{name}: {rule} not found in 8,192 cases");
     }
 }
 

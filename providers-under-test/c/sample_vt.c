@@ -23,7 +23,9 @@
  *     new one on the same interface (LIFE-7);
  *   - CpsimProviderStop deregisters and destroys every instance (LIFE-8).
  *
- * vt_*.c include this file with one VT_BUG_* macro defined.
+ * vt_*.c include this file with one VT_BUG_* macro defined; the subtle
+ * variants (vt_subtle_*.c) with one VT_SUBTLE_* macro, each a single bug
+ * that shows only under a rare condition.
  */
 #define _GNU_SOURCE
 #define CPSIM_PROVIDER_MODULE
@@ -48,7 +50,11 @@ CPSIM_VIRTUAL_TIME_MODULE;
 #define MAX_INST 16
 #define MAX_JOBS 64
 #define PORT 4100
+#ifdef VT_SUBTLE_MAX_PAYLOAD
+#define MAX_DATAGRAM 65507 /* the largest UDP payload */
+#else
 #define MAX_DATAGRAM 65000
+#endif
 #define MSG_MAGIC 0x43505644u /* "CPVD" */
 #define SEEN 4096
 
@@ -58,6 +64,9 @@ typedef struct {
     uint64_t key;
     int registered;
     uint64_t luid;
+#ifdef VT_SUBTLE_ESTABLISHED_ONLY
+    int established;
+#endif
 } slot_t;
 
 /* Deferred work, run by a timer: replace an instance whose session the
@@ -168,6 +177,38 @@ static void replace(PVOID ctx) {
         open_instance(luid);
 }
 
+#ifdef VT_SUBTLE_ONE_REACH
+/* REACH is answered after a 1 ms "lookup" timer. The bug: the call being
+ * looked up is kept in one variable, so a second REACH pended while the
+ * first one's timer runs overwrites it: both timers complete the second
+ * call (COMP-4), and the first is never completed. */
+static struct {
+    uint64_t key;
+    tid_t id;
+    PVOID context;
+    CPNATFWT_PLATFORM_COMPLETION_ROUTINE routine;
+    int busy;
+} g_reach;
+
+static void reach_looked_up(PVOID ctx) {
+    (void)ctx;
+    if (!g_reach.routine)
+        return;
+    g_reach.busy = 0;
+    g_reach.routine(g_reach.context,
+                    dir_reachable(g_reach.key, &g_reach.id) != 0 ? S_OK : E_FAIL);
+}
+
+/* TERMINATE and stop fail a REACH still being looked up. */
+static void reach_fail_pending(void) {
+    if (g_reach.busy) {
+        g_reach.busy = 0;
+        g_reach.routine(g_reach.context, E_FAIL);
+    }
+    g_reach.routine = NULL;
+}
+#endif
+
 #ifdef VT_BUG_COMP4
 static void complete_twice(PVOID ctx) {
     job_t *job = ctx;
@@ -224,12 +265,21 @@ static void on_datagram(PVOID ctx, const CPSIM_ADDRESS *from, const BYTE *data, 
 static VOID CALLBACK establish(CPNATFWT_PROVIDER_INSTANCE h, PVOID ctx) {
     (void)h;
     (void)ctx; /* the instance starts dormant and holds nothing */
+#ifdef VT_SUBTLE_ESTABLISHED_ONLY
+    slot_t *s = slot_of(key_of(ctx));
+    if (s != NULL)
+        s->established = 1;
+#endif
 }
 
 static VOID CALLBACK terminate(CPNATFWT_PROVIDER_INSTANCE h, PVOID ctx,
                                CPNATFWT_SESSION_TERMINATION_REASON reason) {
     (void)h;
     dir_forget(key_of(ctx));
+#ifdef VT_SUBTLE_ONE_REACH
+    if (g_reach.busy && g_reach.key == key_of(ctx))
+        reach_fail_pending();
+#endif
     slot_t *s = slot_of(key_of(ctx));
     if (s == NULL || reason == CPNATFWT_SESSION_TERMINATION_PROVIDER_REQUEST || g_stopping)
         return;
@@ -305,12 +355,27 @@ static HRESULT CALLBACK reach_transport_id(CPNATFWT_PROVIDER_INSTANCE h, PVOID c
                                            CPNATFWT_TRANSPORT_ID *t, PVOID cctx,
                                            CPNATFWT_PLATFORM_COMPLETION_ROUTINE routine) {
     (void)h;
+#ifndef VT_SUBTLE_ONE_REACH
     (void)cctx;
     (void)routine;
+#endif
     tid_t id;
     if (!tid_copy(&id, t))
         return E_INVALIDARG;
+#ifdef VT_SUBTLE_ONE_REACH
+    g_reach.key = key_of(ctx);
+    g_reach.id = id;
+    g_reach.context = cctx;
+    g_reach.routine = routine;
+    g_reach.busy = 1;
+    if (CpsimAfter(1000000, reach_looked_up, NULL) != S_OK) {
+        g_reach.busy = 0;
+        return E_FAIL;
+    }
+    return E_PENDING;
+#else
     return dir_reachable(key_of(ctx), &id) != 0 ? S_OK : E_FAIL;
+#endif
 }
 
 static HRESULT CALLBACK send_buffers(CPNATFWT_PROVIDER_INSTANCE h, PVOID ctx,
@@ -337,9 +402,17 @@ static HRESULT CALLBACK send_buffers(CPNATFWT_PROVIDER_INSTANCE h, PVOID ctx,
             return E_INVALIDARG;
         if (len + b->size > sizeof g_msg)
             return E_FAIL;
-        if (b->size > 0)
-            memcpy(g_msg + len, b->buffer, b->size);
-        len += b->size;
+        ULONG take = b->size;
+#ifdef VT_SUBTLE_MAX_PAYLOAD
+        /* The bug: one byte of the staging buffer is kept for a terminator
+         * (for a debug dump), so a datagram of the largest size loses its
+         * last byte. */
+        if (len + take > sizeof g_msg - 1)
+            take = (ULONG)(sizeof g_msg - 1 - len);
+#endif
+        if (take > 0)
+            memcpy(g_msg + len, b->buffer, take);
+        len += take;
     }
     memcpy(g_msg, &w, sizeof w);
     uint16_t where = dir_reachable(key_of(ctx), &w.dst);
@@ -413,9 +486,19 @@ CPSIM_PROVIDER_EXPORT HRESULT CpsimProviderStart(const char *hostName, const cha
 
 CPSIM_PROVIDER_EXPORT void CpsimProviderStop(void) {
     g_stopping = 1;
-    for (int i = 0; i < MAX_INST; i++)
+#ifdef VT_SUBTLE_ONE_REACH
+    reach_fail_pending();
+#endif
+    for (int i = 0; i < MAX_INST; i++) {
+#ifdef VT_SUBTLE_ESTABLISHED_ONLY
+        /* The bug: an instance whose session has not begun is taken to
+         * need no teardown, but it was registered (and created). */
+        if (g_slots[i].used && !g_slots[i].established)
+            continue;
+#endif
         if (g_slots[i].used)
             close_slot(&g_slots[i]);
+    }
     CpsimUnbind(PORT);
     dir_close();
 }

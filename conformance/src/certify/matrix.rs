@@ -161,6 +161,18 @@ pub fn subtle_matrix(
             _ => None,
         })
         .collect();
+    subtle_matrix_of(&entries, seeds, budget, threads, maker)
+}
+
+/// [`subtle_matrix`] of any subjects, each with the rule its bug breaks
+/// (e.g. C provider modules, which no registry holds).
+pub fn subtle_matrix_of(
+    entries: &[(String, RuleId, crate::certify::Subject)],
+    seeds: &[u64],
+    budget: u64,
+    threads: usize,
+    maker: &super::SourceMaker,
+) -> Vec<SubtleRow> {
     let jobs: Vec<(usize, u64)> = (0..entries.len())
         .flat_map(|i| seeds.iter().map(move |s| (i, *s)))
         .collect();

@@ -41,7 +41,7 @@ pub mod statemap;
 mod strategy;
 
 pub use coverage::{exercised, REQUIRED};
-pub use matrix::{first_detection, kill_matrix, subtle_matrix, Row, SubtleRow};
+pub use matrix::{first_detection, kill_matrix, subtle_matrix, subtle_matrix_of, Row, SubtleRow};
 pub use regressions::{EnvOverrides, Invocation, CASES_VAR, REPLAY_VAR, SEED_VAR};
 pub use source::{lane_rng, CaseSource, CaseSummary, LaneSpec, PlainSource, SourceMaker};
 pub use strategy::{case, edge_size, generate, net, swarm, timing, Dice, Move, Shape};

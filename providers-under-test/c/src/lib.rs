@@ -1,6 +1,7 @@
 //! Provider modules written in C, compiled by this crate's build script:
 //! `sample` (correct, real time), `sample_vt` (correct, virtual time), and
-//! modules with exactly one defect each, or one hostile behaviour. See
+//! modules with exactly one defect each (some of them subtle: [`SUBTLE`]),
+//! or one hostile behaviour. See
 //! `docs/c-providers.md` and the comment at the top of each `.c` file.
 
 use cpsim_sim::RuleId;
@@ -35,6 +36,25 @@ pub const MODULES: &[(&str, Expect)] = &[
     ("vt_thread", Expect::Refused),
     ("vt_sleep", Expect::Refused),
 ];
+
+/// Subtle single-bug modules (virtual time): each breaks its rule only
+/// under a rare condition; `subtle/<name>.json` is a directed scenario
+/// proving it (its `provider.library` is a placeholder: the tests point it
+/// at the built module). `cpsim kill-matrix --subtle --provider-lib
+/// <module> --rule <rule>` measures how fast certification finds each.
+pub const SUBTLE: &[(&str, RuleId)] = &[
+    ("vt_subtle_comp4_one_reach", cpsim_sim::rules::id::COMP_4),
+    (
+        "vt_subtle_life8_established_only",
+        cpsim_sim::rules::id::LIFE_8,
+    ),
+    ("vt_subtle_data5_max_payload", cpsim_sim::rules::id::DATA_5),
+];
+
+/// The directed scenario of subtle module `name`.
+pub fn subtle_scenario(name: &str) -> PathBuf {
+    source_dir().join("subtle").join(format!("{name}.json"))
+}
 
 /// Modules that attack the harness itself (each has a test of its own):
 /// crashing, exiting or hanging while loaded, exiting in a callback,
