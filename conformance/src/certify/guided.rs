@@ -354,7 +354,7 @@ fn step_on(d: &mut Dice, hosts: &[String], h: &str, at: u64, net: &NetFaults) ->
         Family::V6
     };
     let bytes = strategy::edge_size(d);
-    match d.weighted(&[4, 3, 3, 2, 2, 2, 2, 2, 1, 1, 2]) {
+    match d.weighted(&[4, 3, 3, 2, 2, 2, 2, 2, 1, 1, 2, 3]) {
         0 => vec![Step::Send {
             at_ms: at,
             from: host,
@@ -407,7 +407,7 @@ fn step_on(d: &mut Dice, hosts: &[String], h: &str, at: u64, net: &NetFaults) ->
             at_ms: at,
             timing: strategy::timing_of(d),
         }],
-        _ => {
+        10 => {
             // The host loses its infrastructure, or the network loses
             // packets, for about a retry or longer than any retry budget.
             let until = at + *d.pick(&[50, 600, 2_500, 5_000, 9_000]) + d.range(0, 500);
@@ -423,6 +423,11 @@ fn step_on(d: &mut Dice, hosts: &[String], h: &str, at: u64, net: &NetFaults) ->
             } else {
                 strategy::move_steps(d, hosts, Move::LossBurst, at, net)
             }
+        }
+        _ => {
+            // The other end changes state meanwhile: the peer of a pended
+            // SEND or REACH, or the sender of data on its way here.
+            strategy::transition_steps(d, hosts, &other, &host, at, net)
         }
     }
 }
@@ -440,8 +445,10 @@ pub fn marks(trace: &Trace) -> Vec<Mark> {
     for e in &trace.events {
         let ms = ms_floor(e.at);
         let after = |out: &mut Vec<Mark>| {
+            // From the cue's own millisecond (the same instant, when the
+            // cue came from a step) to a few after it.
             out.push(Mark {
-                from_ms: ms + 1,
+                from_ms: ms,
                 to_ms: ms + AFTER_MS,
                 host: name(e.host),
             })

@@ -253,10 +253,16 @@ pub enum Move {
     LossBurst,
     /// The provider's tasks run racing returns, late, stalled or never.
     TaskTiming,
+    /// A datagram, and its destination changes state while it (or its
+    /// retransmission) is in flight: a dormancy cycle, a platform-ended
+    /// session or a provider restart, sometimes with packets lost just
+    /// after the send (so that answers are lost and requests sent again
+    /// across the change).
+    PeerTransition,
 }
 
 impl Move {
-    pub const ALL: [Move; 14] = [
+    pub const ALL: [Move; 15] = [
         Move::Send,
         Move::Burst,
         Move::Listen,
@@ -271,6 +277,7 @@ impl Move {
         Move::InfraOutage,
         Move::LossBurst,
         Move::TaskTiming,
+        Move::PeerTransition,
     ];
 
     /// How often the move is drawn when it is enabled.
@@ -290,6 +297,7 @@ impl Move {
             Move::InfraOutage => 1,
             Move::LossBurst => 1,
             Move::TaskTiming => 1,
+            Move::PeerTransition => 2,
         }
     }
 }
@@ -613,8 +621,83 @@ impl Schedule<'_> {
                 let timing = timing_of(self.d);
                 self.push(Step::TaskTiming { at_ms: t, timing });
             }
+            Move::PeerTransition => {
+                let to = self.other(&h);
+                self.send(t, &h, &to);
+                if self.d.chance(0.5) {
+                    // Answers (or the datagram itself) lost for a moment.
+                    let from = t + self.d.range(0, 10);
+                    let faults = NetFaults {
+                        loss: *self.d.pick(&[0.6, 1.0]),
+                        ..self.base_net.clone()
+                    };
+                    self.push(Step::NetFaults {
+                        at_ms: from,
+                        faults,
+                    });
+                    last = from + self.d.range(5, 40);
+                    let restore = self.base_net.clone();
+                    self.push(Step::NetFaults {
+                        at_ms: last,
+                        faults: restore,
+                    });
+                }
+                let at = t + self.d.range(0, 20);
+                last = last.max(self.transition(&to, &h, at));
+            }
         }
         last
+    }
+    /// Host `h` changes state at `at` (`peer` is the host it talks to): a
+    /// dormancy cycle (its listener off, if any, then on again or traffic
+    /// of its own to wake it, within about a retry), the platform ending
+    /// its session, or its provider restarting. Returns the last step's time.
+    fn transition(&mut self, h: &str, peer: &str, at: u64) -> u64 {
+        match self.d.weighted(&[3, 1, 1]) {
+            0 => {
+                if self.d.chance(0.5) {
+                    self.push(Step::Listen {
+                        at_ms: at,
+                        host: h.to_string(),
+                        on: false,
+                    });
+                }
+                self.push(Step::Dormant {
+                    at_ms: at,
+                    host: h.to_string(),
+                });
+                let wake = at + self.d.range(1, 450);
+                if self.d.chance(0.5) {
+                    self.push(Step::Listen {
+                        at_ms: wake,
+                        host: h.to_string(),
+                        on: true,
+                    });
+                } else {
+                    self.send(wake, h, peer);
+                }
+                wake
+            }
+            1 => {
+                self.push(Step::CommunicationError {
+                    at_ms: at,
+                    host: h.to_string(),
+                });
+                at
+            }
+            _ => {
+                self.push(Step::StopProvider {
+                    at_ms: at,
+                    host: h.to_string(),
+                });
+                let back = at + self.d.range(0, 30);
+                self.push(Step::StartProvider {
+                    at_ms: back,
+                    host: h.to_string(),
+                });
+                back
+            }
+        }
     }
     /// How long an outage lasts: short, about one retry, or longer than
     /// any retry budget.
@@ -722,6 +805,28 @@ pub fn move_steps(
         base_net: base_net.clone(),
     };
     sched.add(m, t);
+    sched.steps
+}
+
+/// The steps of host `h` changing state at `at` (a dormancy cycle, a
+/// platform-ended session or a provider restart; `peer` is a host it
+/// talks to), for mutations that place it while a call is pended.
+pub fn transition_steps(
+    d: &mut Dice,
+    hosts: &[String],
+    h: &str,
+    peer: &str,
+    at: u64,
+    base_net: &NetFaults,
+) -> Vec<Step> {
+    let mut sched = Schedule {
+        d,
+        hosts,
+        steps: Vec::new(),
+        horizon: crate::scenario::MAX_STEP_MS,
+        base_net: base_net.clone(),
+    };
+    sched.transition(h, peer, at);
     sched.steps
 }
 
