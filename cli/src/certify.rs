@@ -81,6 +81,10 @@ pub struct MatrixArgs {
     /// With --subtle: how many seeds (1 to N).
     #[arg(long, default_value_t = 10)]
     seeds: u64,
+    /// With --subtle: search each seed up to this many times the budget
+    /// (the second column; 1 bounds a slow run to the budget itself).
+    #[arg(long, default_value_t = 10)]
+    search: u64,
     /// With --subtle: measure the plain source (independent cases from the
     /// proptest strategy) instead of the default coverage-guided one.
     #[arg(long)]
@@ -539,24 +543,31 @@ fn subtle_matrix(registry: &Registry, a: MatrixArgs) -> i32 {
     } else {
         cpsim_certify::certify::guided::GuidedSource::maker()
     };
-    let rows = if a.provider_lib.is_empty() {
-        cpsim_certify::certify::subtle_matrix(registry, &seeds, budget, threads, &maker)
+    let entries = if a.provider_lib.is_empty() {
+        registry
+            .entries()
+            .iter()
+            .filter_map(|e| match e.kind() {
+                cpsim_certify::Kind::Subtle(r) => Some((e.name().to_string(), r, e.subject())),
+                _ => None,
+            })
+            .collect()
     } else {
-        let entries = match subtle_modules(&a.provider_lib, &a.rule) {
+        match subtle_modules(&a.provider_lib, &a.rule) {
             Ok(e) => e,
             Err(e) => {
                 eprintln!("cpsim: {e}");
                 return BAD_INPUT;
             }
-        };
-        cpsim_certify::certify::subtle_matrix_of(&entries, &seeds, budget, threads, &maker)
+        }
     };
+    let ten = budget.saturating_mul(a.search.max(1));
+    let rows = cpsim_certify::certify::subtle_matrix_of(&entries, &seeds, ten, threads, &maker);
     if rows.is_empty() {
         eprintln!("cpsim: no subtle provider is registered (Entry::subtle)");
         return BAD_INPUT;
     }
     let n = seeds.len();
-    let ten = budget.saturating_mul(10);
     if a.markdown {
         println!(
             "| provider | rule | found at {budget} cases | found at {ten} cases | median cases to first detection |"

@@ -161,15 +161,16 @@ pub fn subtle_matrix(
             _ => None,
         })
         .collect();
-    subtle_matrix_of(&entries, seeds, budget, threads, maker)
+    subtle_matrix_of(&entries, seeds, budget.saturating_mul(10), threads, maker)
 }
 
 /// [`subtle_matrix`] of any subjects, each with the rule its bug breaks
-/// (e.g. C provider modules, which no registry holds).
+/// (e.g. C provider modules, which no registry holds), searching each seed
+/// up to `limit` cases.
 pub fn subtle_matrix_of(
     entries: &[(String, RuleId, crate::certify::Subject)],
     seeds: &[u64],
-    budget: u64,
+    limit: u64,
     threads: usize,
     maker: &super::SourceMaker,
 ) -> Vec<SubtleRow> {
@@ -178,7 +179,6 @@ pub fn subtle_matrix_of(
         .collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = parking_lot::Mutex::new(Vec::new());
-    let limit = budget.saturating_mul(10);
     std::thread::scope(|sc| {
         for _ in 0..threads.max(1) {
             sc.spawn(|| loop {
