@@ -428,6 +428,13 @@ fn print_summary(cert: &Certification) {
             cert.coverage.len()
         );
     }
+    if cert.stalls > 0 {
+        println!(
+            "note: {} case(s) stalled past the real-time watchdog and ran clean when rerun \
+             (this machine was too busy; not findings)",
+            cert.stalls
+        );
+    }
     if cert.verdict != Verdict::Pass {
         // It ends with the rerun command.
         println!("{}", cert.failure_message());

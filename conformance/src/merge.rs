@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 /// strictness, shard count) or a shard given twice are an error; missing or
 /// interrupted shards give a certification marked incomplete.
 pub fn merge(parts: Vec<(String, Certification)>) -> Result<Certification, String> {
+    let stalls: u64 = parts.iter().map(|(_, c)| c.stalls).sum();
     let Some((first_name, first)) = parts.first() else {
         return Err("nothing to merge".into());
     };
@@ -142,5 +143,6 @@ pub fn merge(parts: Vec<(String, Certification)>) -> Result<Certification, Strin
         findings,
         unexercised,
         coverage: coverage.into_iter().collect(),
+        stalls,
     })
 }

@@ -198,6 +198,16 @@ pub struct Certification {
     /// sorted; a merge of shards takes their union.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub coverage: Vec<u64>,
+    /// Cases of a virtual-time run whose only violation was the real-time
+    /// watchdog's and which a deterministic rerun did not reproduce: a
+    /// stall of the machine, not the provider's doing, so not findings
+    /// (decision `watchdog-stall`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stalls: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Puts findings in report order: root causes first (a finding that was

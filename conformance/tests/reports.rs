@@ -179,6 +179,7 @@ fn certification() -> Certification {
         findings,
         unexercised,
         coverage: vec![1, 2, 3],
+        stalls: 0,
     }
 }
 

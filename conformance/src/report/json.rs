@@ -43,7 +43,7 @@ pub fn to_value(cert: &Certification) -> Value {
         })
         .collect();
     use super::RuleOutcome as O;
-    json!({
+    let mut v = json!({
         "report_version": REPORT_VERSION,
         "verdict": cert.verdict.to_string(),
         "provider": cert.provider,
@@ -79,7 +79,11 @@ pub fn to_value(cert: &Certification) -> Value {
             "situations": cert.coverage.len(),
             "keys": cert.coverage,
         },
-    })
+    });
+    if cert.stalls > 0 {
+        v["stalls"] = json!(cert.stalls);
+    }
+    v
 }
 
 /// The report as pretty-printed JSON, ending in a newline.
@@ -216,5 +220,6 @@ pub fn from_str(text: &str) -> Result<Certification, String> {
             .map(|k| serde_json::from_value(k.clone()).map_err(|e| format!("coverage.keys: {e}")))
             .transpose()?
             .unwrap_or_default(),
+        stalls: v.get("stalls").and_then(Value::as_u64).unwrap_or(0),
     })
 }

@@ -500,7 +500,14 @@ impl World {
                 self.issue(via, Op::Activate);
                 continue;
             }
-            let local = s.added.iter().find(|a| a.is_v4() == dst.is_v4()).copied();
+            // Never from an ID whose REMOVE is under way: it may complete
+            // before this SEND_BUFFERS is delivered (TID-5), so the
+            // datagram waits for a settled ID of its family.
+            let local = s
+                .added
+                .iter()
+                .find(|a| a.is_v4() == dst.is_v4() && !s.changing.contains(a))
+                .copied();
             let Some(local) = local else {
                 if !s.changing.iter().any(|a| a.is_v4() == dst.is_v4()) {
                     self.drop_datagram(d, "no local transport ID of that family");
