@@ -463,6 +463,7 @@ fn from_saved(subject: &Subject, cfg: &Config, seed: u64, saved: Vec<SavedRun>) 
         unexercised: Vec::new(),
         // Saved cases are replayed, not explored: no coverage is claimed.
         coverage: Vec::new(),
+        stalls: 0,
     }
 }
 
