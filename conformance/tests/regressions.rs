@@ -304,7 +304,7 @@ fn cpsim_seed_and_cases_set_the_run_without_editing_code() {
 #[test]
 fn tid_4_known_warning_keeps_its_saved_file_and_adds_none() {
     let dir = tempfile::tempdir().unwrap();
-    let first = certify_subject(&subject("broken-tid-4"), cfg(48, 2, dir.path()));
+    let first = certify_subject(&subject("broken-tid-4"), cfg(96, 2, dir.path()));
     assert_eq!(first.verdict, Verdict::NonStrict);
     let saved = json_files(dir.path());
     assert!(!saved.is_empty());

@@ -769,7 +769,7 @@ fn tid_4_warning_report_of_a_real_run_validates() {
     let cert = cpsim_certify::certify_subject(
         &subject,
         cpsim_certify::Config {
-            cases: 48,
+            cases: 96,
             seed: Some(2),
             regressions: None,
             ..cpsim_certify::Config::default()
