@@ -113,7 +113,7 @@ pub fn run(registry: &Registry, paths: &[PathBuf], verbose: bool, platform: Opti
         eprintln!("cpsim: no scenario files (*.json) found");
         return BAD_INPUT;
     }
-    let (mut passed, mut failed, mut bad) = (0, 0, 0);
+    let (mut passed, mut failed, mut bad, mut skipped) = (0, 0, 0, 0);
     for f in &files {
         let s = match registry.load(f) {
             Ok(s) => s,
@@ -124,6 +124,11 @@ pub fn run(registry: &Registry, paths: &[PathBuf], verbose: bool, platform: Opti
                 continue;
             }
         };
+        if let (Some(_), Some(why)) = (&platform, &s.simulator_only) {
+            skipped += 1;
+            println!("skip  {} (simulator only: {why})", f.display());
+            continue;
+        }
         let result = match &platform {
             #[cfg(feature = "native")]
             Some(lib) => crate::native::run_native(registry, &s, lib),
@@ -151,7 +156,13 @@ pub fn run(registry: &Registry, paths: &[PathBuf], verbose: bool, platform: Opti
             }
         }
     }
-    println!("{passed} passed, {failed} failed, {bad} not loaded");
+    if platform.is_some() {
+        println!(
+            "{passed} passed, {failed} failed, {skipped} skipped (simulator only), {bad} not loaded"
+        );
+    } else {
+        println!("{passed} passed, {failed} failed, {bad} not loaded");
+    }
     if bad > 0 {
         BAD_INPUT
     } else if failed > 0 {

@@ -61,6 +61,74 @@ fn scenarios_pass_on_the_stand_in_through_the_bridge() {
     assert!(out.contains("2 passed, 0 failed"), "{out}");
 }
 
+/// The bundled rule scenarios that only the simulator can show, each with
+/// its reason in the file.
+const SIMULATOR_ONLY: [&str; 8] = [
+    "comp-5", "comp-7", "crash-1", "data-2", "data-3", "data-4", "reg-1", "tid-3",
+];
+
+#[test]
+fn simulator_only_scenarios_are_skipped_on_a_native_platform_with_their_reason() {
+    let lib = standin();
+    let files: Vec<String> = SIMULATOR_ONLY
+        .iter()
+        .map(|r| format!("scenarios/rules/{r}.json"))
+        .collect();
+    let mut args = vec!["run", "--platform", lib.to_str().unwrap()];
+    args.extend(files.iter().map(String::as_str));
+    let (code, out, err) = cpsim(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("0 passed, 0 failed, 8 skipped (simulator only), 0 not loaded"),
+        "{out}"
+    );
+    for f in &files {
+        let text = std::fs::read_to_string(root().join(f)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let why = v["simulator_only"].as_str().expect("a reason in the file");
+        assert!(
+            out.contains(&format!("skip  {f} (simulator only: {why})")),
+            "{f} not reported skipped with its reason:\n{out}"
+        );
+    }
+    // The simulator runs them as any other file, and they pass there.
+    let mut args = vec!["run"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, out, err) = cpsim(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("8 passed, 0 failed"), "{out}");
+}
+
+#[test]
+fn only_the_simulator_only_rule_scenarios_are_marked() {
+    // Every other bundled rule scenario is meant to pass on the stand-in.
+    let dir = root().join("scenarios/rules");
+    let mut marked = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if v.get("simulator_only").is_some() {
+            marked.push(p.file_stem().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    marked.sort();
+    assert_eq!(marked, SIMULATOR_ONLY);
+}
+
+#[test]
+fn an_empty_simulator_only_reason_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("scenarios/rules/comp-4.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["simulator_only"] = serde_json::json!(" ");
+    let f = dir.path().join("no-reason.json");
+    std::fs::write(&f, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let (code, _, err) = cpsim(&["run", f.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("simulator_only"), "{err}");
+}
+
 #[test]
 fn a_failing_expectation_fails_on_the_stand_in_too() {
     let dir = tempfile::tempdir().unwrap();

@@ -148,6 +148,7 @@ pub fn case(provider: String, shape: Shape) -> impl Strategy<Value = Scenario> {
             },
             steps: all,
             expect: Default::default(),
+            simulator_only: None,
         }
     })
 }
@@ -784,6 +785,7 @@ pub fn generate(provider: &str, shape: &Shape, seed: u64) -> Scenario {
         },
         steps: all,
         expect: Default::default(),
+        simulator_only: None,
     }
 }
 

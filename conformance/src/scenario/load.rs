@@ -665,6 +665,16 @@ fn validate(s: &Scenario) -> Result<(), Problem> {
         )?,
         _ => {}
     }
+    if s.simulator_only
+        .as_deref()
+        .is_some_and(|r| r.trim().is_empty())
+    {
+        problem(
+            vec![Seg::key("simulator_only")],
+            K::Invalid,
+            "`simulator_only` gives the reason the scenario runs on the simulator only (a non-empty string)".into(),
+        )?;
+    }
     check_platform(&s.platform)?;
     if s.steps.is_empty() {
         problem(

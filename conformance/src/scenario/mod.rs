@@ -58,6 +58,13 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     #[serde(default)]
     pub expect: Expect,
+    /// Set when what the scenario shows can only be seen on the simulator:
+    /// why (for example, its provider hands the platform freed memory,
+    /// which only the simulator refuses before reading). `cpsim run
+    /// --platform` skips such a file and prints the reason; the simulator
+    /// runs it as any other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulator_only: Option<String>,
 }
 
 /// A provider: one of the registry of the `cpsim` binary (or test) that
