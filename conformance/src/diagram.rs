@@ -315,6 +315,11 @@ fn describe(trace: &Trace, e: &Event) -> (Place, Style, String) {
                 (Place::Note(plat), Style::Function, format!("provider: {s}"))
             }
         }
+        What::ArgsWritten { f } => (
+            Place::Note(own),
+            Style::Note,
+            format!("{} wrote to the caller's strings", f.short()),
+        ),
         What::ProviderCompletion { status } => (
             Place::Arrow(plat, inst),
             Style::Complete,

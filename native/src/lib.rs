@@ -485,9 +485,14 @@ impl NativePlatform {
             // SAFETY: non-NULL in/out parameter, per the contract.
             unsafe { luid.read_unaligned().Value }
         };
+        // REG-9: the platform only reads the caller's strings.
+        // SAFETY: NULL or NUL-terminated strings, per the contract.
+        let before = unsafe { (wide_copy(name), wide_copy(sddl)) };
         self.inner.rec.lock().in_call.insert(n, Vec::new());
         // SAFETY: forwarded under this function's contract.
         let hr = unsafe { (self.inner.fns.register)(handle, name, luid, flags, sddl) };
+        // SAFETY: the same strings, still the caller's.
+        let after = unsafe { (wide_copy(name), wide_copy(sddl)) };
         let mut r = self.inner.rec.lock();
         let waiting = r.in_call.remove(&n).unwrap_or_default();
         r.push(
@@ -498,6 +503,14 @@ impl NativePlatform {
                 detail: None,
             },
         );
+        if after != before {
+            r.push(
+                n,
+                What::ArgsWritten {
+                    f: PlatformFn::CPNatfwtRegisterProviderInstance,
+                },
+            );
+        }
         if hr == S_OK {
             let got = if luid.is_null() {
                 None
@@ -1005,6 +1018,27 @@ unsafe extern "system" fn b_send(
             },
         )
     })
+}
+
+/// A copy of a NUL-terminated UTF-16 string (at most 32,768 units), or
+/// None for NULL.
+///
+/// # Safety
+/// `p` is NULL or points at a NUL-terminated string.
+unsafe fn wide_copy(p: *const WCHAR) -> Option<Vec<u16>> {
+    if p.is_null() {
+        return None;
+    }
+    let mut v = Vec::new();
+    for i in 0..32_768 {
+        // SAFETY: per this function's contract; reading stops at the NUL.
+        let c = unsafe { p.add(i).read_unaligned() };
+        if c == 0 {
+            break;
+        }
+        v.push(c);
+    }
+    Some(v)
 }
 
 /// The completion routine the bridge hands providers.

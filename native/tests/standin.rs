@@ -537,3 +537,51 @@ fn missing_exports_say_the_api_is_not_available() {
         .expect("no file");
     assert!(matches!(e, NativeError::Load { .. }), "{e}");
 }
+
+/// Registers one instance named "vpn" on a stand-in world made with
+/// `config`, and returns what the checker found in the bridge's record.
+fn register_named(config: &str) -> Vec<String> {
+    let platform = NativePlatform::load(standin()).expect("the stand-in has the API");
+    let world = World::new(config);
+    world.use_host("A");
+    let shared = Arc::new(Shared {
+        dir: Mutex::new(HashMap::new()),
+        tx: Mutex::new(None),
+        callback_threads: Mutex::new(Vec::new()),
+        activation: Activation::Pend,
+    });
+    let user = Box::into_raw(Box::new(Node { shared })) as *mut c_void;
+    let mut name: Vec<u16> = "vpn".encode_utf16().chain([0]).collect();
+    let mut h = CPNATFWT_PROVIDER_INSTANCE::NULL;
+    let mut luid = IF_LUID { Value: 0 };
+    // SAFETY: a static table, a user context that is never freed, a
+    // NUL-terminated name and out parameters that outlive the calls.
+    unsafe {
+        assert_eq!(
+            platform.create_provider_instance(&TABLE, user, &mut h),
+            S_OK
+        );
+        assert_eq!(
+            platform.register_provider_instance(
+                h,
+                name.as_mut_ptr(),
+                &mut luid,
+                0,
+                std::ptr::null_mut()
+            ),
+            S_OK
+        );
+        platform.deregister_provider_instance(h);
+        platform.destroy_provider_instance(h);
+    }
+    world.finish();
+    platform.check().iter().map(|v| v.headline()).collect()
+}
+
+#[test]
+fn reg_9_the_bridge_sees_a_platform_write_the_callers_name() {
+    let found = register_named(r#"{"hosts": ["A"]}"#);
+    assert!(!found.iter().any(|v| v.starts_with("REG-9")), "{found:#?}");
+    let found = register_named(r#"{"hosts": ["A"], "faults": ["write-caller-strings"]}"#);
+    assert!(found.iter().any(|v| v.starts_with("REG-9")), "{found:#?}");
+}

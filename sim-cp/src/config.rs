@@ -197,6 +197,17 @@ pub enum PlatformFault {
     NoCompletionRoutine,
     /// Apply a completion that arrives after TERMINATE (COMP-11).
     ApplyLateCompletion,
+    /// Lose a completion that arrives before its callback returned
+    /// ERROR_IO_PENDING: the call then waits for its time limit (COMP-10).
+    LoseEarlyCompletion,
+    /// Keep using a removed transport ID: REMOVE leaves it the instance's
+    /// first local ID of its family (TID-5).
+    KeepRemovedId,
+    /// Refuse Deregister called from inside ESTABLISH instead of deferring
+    /// it (SESS-3).
+    RefuseCallsInEstablish,
+    /// Normalise the caller's friendly-name string in place (REG-9).
+    WriteCallerStrings,
 }
 
 /// When provider tasks run, relative to the callback that spawned them:

@@ -113,20 +113,52 @@ pub unsafe extern "system" fn CPNatfwtRegisterProviderInstance(
         Err(hr) => return hr,
     };
     // SAFETY: per this function's contract.
-    let (name, sddl) = unsafe { (read_wide(interface_friendly_name), read_wide(sddl)) };
+    let (name, sddl_read) = unsafe { (read_wide(interface_friendly_name), read_wide(sddl)) };
     let luid_in = if interface_luid.is_null() {
         None
     } else {
         // SAFETY: non-NULL in/out parameter.
         Some(unsafe { interface_luid.read_unaligned().Value })
     };
+    let before = (name.clone(), sddl_read.clone());
     let args = lc::RegisterArgs {
         name,
         luid_in,
         flags,
-        sddl: sddl.map(|s| String::from_utf16_lossy(&s)),
+        sddl: sddl_read.map(|s| String::from_utf16_lossy(&s)),
     };
     let (hr, luid) = lc::register_now(&shared, inst, args);
+    let fault = shared
+        .world
+        .lock()
+        .faulty(crate::config::PlatformFault::WriteCallerStrings);
+    if fault && !interface_friendly_name.is_null() {
+        // The fault: a platform that normalises the name in place.
+        for i in 0..MAX_WIDE {
+            // SAFETY: the caller's NUL-terminated string (read above); we
+            // stop at its NUL and write only ASCII letters back in place.
+            unsafe {
+                let p = interface_friendly_name.add(i);
+                let c = p.read_unaligned();
+                if c == 0 {
+                    break;
+                }
+                if (u16::from(b'a')..=u16::from(b'z')).contains(&c) {
+                    p.write_unaligned(c - 32);
+                }
+            }
+        }
+    }
+    // REG-9, seen at the ABI edge as a provider would see it (the native
+    // bridge does the same): the caller's strings are as they were.
+    // SAFETY: the same strings as above, still the caller's.
+    let after = unsafe { (read_wide(interface_friendly_name), read_wide(sddl)) };
+    if after != before {
+        shared
+            .world
+            .lock()
+            .args_written(inst, PlatformFn::CPNatfwtRegisterProviderInstance);
+    }
     if hr == S_OK && !interface_luid.is_null() {
         // SAFETY: non-NULL out parameter (REG-4).
         unsafe { interface_luid.write_unaligned(IF_LUID { Value: luid }) };

@@ -12,8 +12,10 @@
 //! be judged against: its cost is linear in the trace. Events are taken
 //! in trace order, which is step order in every trace a recorder makes.
 //!
-//! REG-9 (strings never written) is not visible in a trace; the engine
-//! only ever reads those strings, and a test checks the caller's buffers.
+//! REG-9 (strings never written) is seen at the ABI edge: the recorder (the
+//! simulator's C functions, the native bridge) compares the caller's
+//! strings before and after Register and records `ArgsWritten` when they
+//! changed.
 
 use crate::abi::{
     CPNATFWT_SESSION_TERMINATION_REASON as Reason, E_INVALID_STATE, E_PENDING_IO, S_OK,
@@ -322,6 +324,12 @@ impl Checker {
                 self.issued.insert(*tid);
             }
             What::Function { f, hr, .. } => self.function(e, *f, *hr),
+            What::ArgsWritten { f } => self.flag(
+                id::REG_9,
+                e,
+                Some(f.name()),
+                "the call wrote to the caller's friendly-name or SDDL string".into(),
+            ),
             What::ProviderStart => {
                 // A platform that shut down is up again for a new start.
                 self.shutdown.remove(&e.host);
@@ -347,7 +355,22 @@ impl Checker {
                     self.set_cause(k, Reason::PlatformShutdown);
                 }
             }
-            What::Timeout { .. } => {
+            What::Timeout { cb, call, .. } => {
+                let lost = self.calls.get(*call).and_then(|c| {
+                    (c.get(RETURNED) == Some(E_PENDING_IO))
+                        .then(|| c.get(EARLY))
+                        .flatten()
+                });
+                if let Some(status) = lost {
+                    self.flag(
+                        id::COMP_10,
+                        e,
+                        Some(cb.name()),
+                        format!(
+                            "call {call} was completed with 0x{status:08X} before its callback returned ERROR_IO_PENDING, yet it timed out: the completion was lost"
+                        ),
+                    );
+                }
                 // A session some earlier cause already ends keeps that
                 // cause's reason (SESS-5); TIME-2 asks PROVIDER_TIMEOUT only
                 // of a timeout that is the first cause (decision
@@ -519,6 +542,22 @@ impl Checker {
                     }
                     self.insts.entry(key).or_default().failed_register = true;
                 }
+            }
+            PlatformFn::CPNatfwtDeregisterProviderInstance
+                if hr != S_OK
+                    && self
+                        .insts
+                        .get(&key)
+                        .is_some_and(|i| i.establishing && i.registered && !i.terminated) =>
+            {
+                self.flag(
+                    id::SESS_3,
+                    e,
+                    Some(f.name()),
+                    format!(
+                        "Deregister called from inside ESTABLISH was refused with 0x{hr:08X}; it may be deferred until ESTABLISH returns, not refused"
+                    ),
+                );
             }
             PlatformFn::CPNatfwtDeregisterProviderInstance if hr == S_OK => {
                 self.update_registration(key, |i| {

@@ -124,6 +124,11 @@ pub enum What {
     ProviderCompletion {
         status: i32,
     },
+    /// The caller's string arguments of `f` (friendly name, SDDL) were
+    /// changed by the call (REG-9), as seen at the ABI edge.
+    ArgsWritten {
+        f: PlatformFn,
+    },
     /// A registration succeeded: the interface's name and LUID.
     Registered {
         name: String,

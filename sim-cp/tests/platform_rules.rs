@@ -333,6 +333,33 @@ fn each_platform_fault_is_caught_with_its_rule() {
         (F::ZeroLuid, id::REG_4, sync, none.clone()),
         (F::NoCompletionRoutine, id::COMP_9, sync, none.clone()),
         (F::ApplyLateCompletion, id::COMP_11, asyn, stall.clone()),
+        (
+            F::LoseEarlyCompletion,
+            id::COMP_10,
+            asyn,
+            TaskTiming {
+                before_return: 1.0,
+                ..TaskTiming::default()
+            },
+        ),
+        (
+            F::RefuseCallsInEstablish,
+            id::SESS_3,
+            ToyOptions {
+                deregister_in_establish: true,
+                ..sync
+            },
+            none.clone(),
+        ),
+        (
+            F::WriteCallerStrings,
+            id::REG_9,
+            ToyOptions {
+                name: Some("vpn"),
+                ..sync
+            },
+            none.clone(),
+        ),
     ];
     let mut missed = Vec::new();
     for (fault, rule, opts, tasks) in cases {
@@ -355,6 +382,100 @@ fn each_platform_fault_is_caught_with_its_rule() {
         assert_eq!(oracle::check(&limited.trace), verdict, "{fault:?}");
     }
     assert!(missed.is_empty(), "{missed:#?}");
+}
+
+/// The options and task timing each new platform fault's case needs run
+/// without the fault: the checker finds nothing (no false alarm).
+#[test]
+fn comp_10_sess_3_reg_9_cases_without_their_fault_have_no_platform_violation() {
+    let sync = ToyOptions::default();
+    let early = TaskTiming {
+        before_return: 1.0,
+        ..TaskTiming::default()
+    };
+    let cases = [
+        (
+            ToyOptions {
+                asynchronous: true,
+                ..sync
+            },
+            early,
+        ),
+        (
+            ToyOptions {
+                deregister_in_establish: true,
+                ..sync
+            },
+            TaskTiming::default(),
+        ),
+        (
+            ToyOptions {
+                name: Some("vpn"),
+                ..sync
+            },
+            TaskTiming::default(),
+        ),
+    ];
+    for (k, (opts, tasks)) in cases.into_iter().enumerate() {
+        let out = standard(vec![], opts, tasks);
+        assert_eq!(oracle::check(&out.trace), vec![], "case {k}");
+    }
+}
+
+/// A and B exchange data; A gets an extra address and loses it again
+/// (REMOVE_TRANSPORT_ID), then sends more.
+fn remove_then_send(faults: Vec<PlatformFault>) -> Outcome {
+    let cfg = Config {
+        seed: 11,
+        faults,
+        ..Config::default()
+    };
+    let sim = Sim::new(cfg, &["A", "B"], ToyFactory::new(ToyOptions::default()));
+    let at = Nanos::from_millis;
+    for h in ["A", "B"] {
+        sim.schedule(at(0), Action::StartProvider { host: h.into() });
+        sim.schedule(
+            at(10),
+            Action::Listen {
+                host: h.into(),
+                on: true,
+            },
+        );
+    }
+    sim.schedule(at(500), Action::AddressAdd { host: "A".into() });
+    sim.schedule(at(1_000), Action::AddressRemove { host: "A".into() });
+    for k in 0..2 {
+        sim.schedule(
+            at(1_500 + k),
+            Action::Send {
+                from: "A".into(),
+                to: "B".into(),
+                family: Family::V4,
+                bytes: 64,
+            },
+        );
+    }
+    sim.run_until(at(3_000));
+    sim.finish()
+}
+
+#[test]
+fn tid_5_a_platform_sending_from_a_removed_id_is_caught() {
+    let good = remove_then_send(vec![]);
+    assert!(
+        good.trace.events.iter().any(|e| matches!(
+            e.what,
+            trace::What::Call {
+                cb: Callback::RemoveTransportId,
+                ..
+            }
+        )),
+        "the run removes an ID"
+    );
+    assert_eq!(oracle::check(&good.trace), vec![]);
+    let bad = remove_then_send(vec![PlatformFault::KeepRemovedId]);
+    let found = oracle::check(&bad.trace);
+    assert!(rules_of(&found).contains(&id::TID_5), "{found:#?}");
 }
 
 /// 300 WCHARs: over the 256 limit.

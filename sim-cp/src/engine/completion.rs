@@ -190,7 +190,9 @@ impl World {
         }
         if hr == E_PENDING_IO {
             if let Some(status) = early {
-                self.finish_call(serial, status, false);
+                if !self.cfg.has_fault(PlatformFault::LoseEarlyCompletion) {
+                    self.finish_call(serial, status, false);
+                }
             }
             if self.calls.get(serial).is_some() {
                 // Still open: its time limit now runs (see `OpenCall::deadline`).

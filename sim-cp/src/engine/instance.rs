@@ -99,6 +99,9 @@ pub struct Session {
     pub rejected: Vec<Tid>,
     /// Transitions started this session (for the platform faults).
     pub transitions: u32,
+    /// A removed ID the next send of its family uses anyway (the platform
+    /// fault `KeepRemovedId`, TID-5).
+    pub stale: Option<Tid>,
 }
 
 impl Session {
@@ -119,6 +122,7 @@ impl Session {
             last_activity: now,
             deferred_deregister: false,
             deferred_destroy: false,
+            stale: None,
             terminate_delivered: false,
             notified: false,
             rejected: Vec::new(),

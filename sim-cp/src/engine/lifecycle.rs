@@ -18,6 +18,18 @@ use std::sync::Arc;
 
 /// The five platform functions as the engine implements them; `ffi` calls these.
 impl World {
+    /// The caller's strings changed during `f` (seen at the ABI edge): the
+    /// platform wrote to them (REG-9).
+    pub(crate) fn args_written(&mut self, inst: u32, f: PlatformFn) {
+        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+        self.record(host, n, What::ArgsWritten { f });
+    }
+
+    /// Whether the world runs with platform fault `f`.
+    pub(crate) fn faulty(&self, f: PlatformFault) -> bool {
+        self.cfg.has_fault(f)
+    }
+
     fn function(&mut self, host: u8, inst: u32, f: PlatformFn, hr: i32) -> i32 {
         self.record(
             host,
@@ -348,7 +360,11 @@ impl World {
         self.mark(inst);
         let f = PlatformFn::CPNatfwtDeregisterProviderInstance;
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+        let refuse = self.cfg.has_fault(PlatformFault::RefuseCallsInEstablish);
         if let Some(s) = self.insts[inst as usize].session.as_mut() {
+            if s.phase == Phase::Establishing && refuse {
+                return (self.function(host, n, f, E_INVALID_STATE), None);
+            }
             if s.phase == Phase::Establishing {
                 s.deferred_deregister = true;
                 self.record(

@@ -320,6 +320,9 @@ impl World {
                 s.changing.retain(|x| *x != t);
                 // TID-5: whatever the status, the ID is no longer the instance's.
                 s.added.retain(|x| *x != t);
+                if self.cfg.has_fault(PlatformFault::KeepRemovedId) {
+                    s.stale = Some(t);
+                }
                 self.traffic.disown(t, inst, now);
                 self.traffic.disrupted.insert(host, now);
             }

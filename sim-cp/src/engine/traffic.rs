@@ -502,12 +502,15 @@ impl World {
             }
             // Never from an ID whose REMOVE is under way: it may complete
             // before this SEND_BUFFERS is delivered (TID-5), so the
-            // datagram waits for a settled ID of its family.
-            let local = s
-                .added
-                .iter()
-                .find(|a| a.is_v4() == dst.is_v4() && !s.changing.contains(a))
-                .copied();
+            // datagram waits for a settled ID of its family. (The platform
+            // fault KeepRemovedId sends once from the ID just removed.)
+            let stale = s.stale.filter(|a| a.is_v4() == dst.is_v4());
+            let local = stale.or_else(|| {
+                s.added
+                    .iter()
+                    .find(|a| a.is_v4() == dst.is_v4() && !s.changing.contains(a))
+                    .copied()
+            });
             let Some(local) = local else {
                 if !s.changing.iter().any(|a| a.is_v4() == dst.is_v4()) {
                     self.drop_datagram(d, "no local transport ID of that family");
@@ -528,6 +531,11 @@ impl World {
                     }
                     std::collections::hash_map::Entry::Vacant(e) => {
                         e.insert((d, VecDeque::new()));
+                    }
+                }
+                if stale.is_some() {
+                    if let Some(s) = self.insts[via as usize].session.as_mut() {
+                        s.stale = None;
                     }
                 }
                 self.issue(

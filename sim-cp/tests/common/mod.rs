@@ -31,6 +31,8 @@ pub struct ToyOptions {
     pub name: Option<&'static str>,
     /// What the receiving side does wrong with every datagram (DATA-5).
     pub mangle: Mangle,
+    /// Call Deregister from inside ESTABLISH (SESS-3), whatever it returns.
+    pub deregister_in_establish: bool,
 }
 
 /// How a toy mishandles the datagrams it receives (DATA-5 tests).
@@ -192,6 +194,11 @@ impl ToySession {
 }
 
 impl SessionHandler for ToySession {
+    fn establish(&self, _cx: &Cx, inst: &InstanceRef) {
+        if self.opts.deregister_in_establish {
+            let _ = inst.deregister();
+        }
+    }
     fn terminate(&self, cx: &Cx, inst: &InstanceRef, reason: TerminationReason) {
         *self.active.lock() = false;
         for id in self.ids.lock().drain(..) {
