@@ -221,7 +221,11 @@ fn provider_violation_at(shim: usize, rule: RuleId, n: u32, cb: Callback, messag
     }
 }
 static IND_PENDS: LazyLock<Mutex<HashMap<usize, IndPend>>> = LazyLock::new(Default::default);
-static NEXT_CTX: Mutex<usize> = Mutex::new(0x1000);
+/// Where the bridge's completion contexts start. They have high bits set,
+/// so that a context cut to 32 bits on its way back (COMP-5) is not the
+/// call's own any more: its low bits still tell which call it was cut from.
+const CTX_BASE: u64 = 0x5EED_0000_0000_1000;
+static NEXT_CTX: Mutex<usize> = Mutex::new(CTX_BASE as usize);
 
 fn next_ctx() -> usize {
     let mut n = NEXT_CTX.lock();
@@ -1049,10 +1053,26 @@ unsafe extern "system" fn bridge_completion(ctx: *mut c_void, status: HRESULT) {
             let mut pends = PENDS.lock();
             let Some(p) = pends.get_mut(&id) else {
                 // A finished call's context: the provider's bug, not
-                // forwarded. (A context the bridge never issued, COMP-5,
-                // cannot be put down to an instance, and is ignored.)
+                // forwarded. A context the bridge never issued (COMP-5)
+                // is put down to the open call it was cut from, if it is
+                // one cut to 32 bits; any other is ignored (it names no
+                // instance).
                 let spent = RETIRED.lock().by_ctx.get(&id).copied();
+                let cut = pends
+                    .iter()
+                    .find(|(k, _)| **k != id && **k as u32 as usize == id)
+                    .map(|(_, p)| (p.shim, p.n, p.cb, p.call));
                 drop(pends);
+                if let (None, Some((shim, n, cb, call))) = (spent, cut) {
+                    provider_violation_at(
+                        shim,
+                        id::COMP_5,
+                        n,
+                        cb,
+                        format!("completion routine called with 0x{status:08X} and a context the bridge never issued (call {call}'s, cut to 32 bits); not passed on to the platform"),
+                    );
+                    return;
+                }
                 if let Some(x) = spent {
                     let (rule, what) = if x.sync {
                         (id::COMP_3, "for a call that had returned synchronously")
