@@ -275,6 +275,7 @@ fn provider_of(subject: &Subject) -> ProviderRef {
         platform: PlatformSettings::default(),
         steps: vec![Step::Advance { at_ms: 0 }],
         expect: Default::default(),
+        simulator_only: None,
     };
     if let Some(ext) = &subject.external {
         ext.prepare(&mut s);
