@@ -22,7 +22,11 @@
 //! A file's test is named after its path below the directory, without
 //! `.json`, with `/` as `::` and `-`, `.` and spaces as `_`: the file
 //! `stories/two-hosts.json` is the test `stories::two_hosts`, so
-//! `cargo test two_hosts` runs it alone. The arguments libtest takes that
+//! `cargo test two_hosts` runs it alone. With [`ScenarioTests::by_rule`], a
+//! file whose name holds a rule ID (`rules/comp-3.json`,
+//! `subtle/subtle-comp-3-early.json`) is named after that rule first:
+//! `comp_3_scenario::rules::comp_3`, so `cargo test comp_3` selects it with
+//! the rule's other tests. The arguments libtest takes that
 //! matter here are honoured: filters (substring, or whole names with
 //! `--exact`), `--skip`, `--list` (with `--format terse`, as nextest asks),
 //! `--ignored` and `--include-ignored`, `-q`; the others (`--nocapture`,
@@ -44,6 +48,7 @@ pub struct ScenarioTests {
     registry: Registry,
     dirs: Vec<PathBuf>,
     ignored: Vec<String>,
+    by_rule: bool,
 }
 
 /// One test: a scenario file and its name.
@@ -126,6 +131,16 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     Ok(a)
 }
 
+/// The rule whose ID the file's name holds (`comp-3`, `subtle-comp-3-x`):
+/// the first two neighbouring `-`/`_`-separated words that make one.
+fn rule_of(rel: &Path) -> Option<cpsim_sim::RuleId> {
+    let stem = rel.file_stem()?.to_string_lossy().to_uppercase();
+    let words: Vec<&str> = stem.split(['-', '_']).collect();
+    words
+        .windows(2)
+        .find_map(|w| cpsim_sim::RuleId::parse(&format!("{}-{}", w[0], w[1])))
+}
+
 /// A test name from a path below the directory.
 fn test_name(rel: &Path) -> String {
     let stem = rel.with_extension("");
@@ -154,6 +169,7 @@ impl ScenarioTests {
             registry,
             dirs: Vec::new(),
             ignored: Vec::new(),
+            by_rule: false,
         }
     }
 
@@ -162,6 +178,14 @@ impl ScenarioTests {
     /// to the package's root when it runs a test.
     pub fn dir(mut self, dir: impl Into<PathBuf>) -> ScenarioTests {
         self.dirs.push(dir.into());
+        self
+    }
+
+    /// Names each file whose name holds a rule ID of the catalogue after
+    /// that rule first: `rules/comp-3.json` is the test
+    /// `comp_3_scenario::rules::comp_3` (see the [module](self) docs).
+    pub fn by_rule(mut self) -> ScenarioTests {
+        self.by_rule = true;
         self
     }
 
@@ -195,7 +219,11 @@ impl ScenarioTests {
                         continue;
                     }
                     let rel = p.strip_prefix(dir).unwrap_or(&p);
-                    let test = test_name(rel);
+                    let mut test = test_name(rel);
+                    if let Some(rule) = rule_of(rel).filter(|_| self.by_rule) {
+                        let id = rule.as_str().to_lowercase().replace('-', "_");
+                        test = format!("{id}_scenario::{test}");
+                    }
                     if let Some(other) = by_name.insert(test.clone(), p.clone()) {
                         return Err(format!(
                             "{} and {} would both be the test `{test}`: rename one",

@@ -99,6 +99,43 @@ fn a_filter_selects_one_file_and_the_others_are_filtered_out() {
 }
 
 #[test]
+fn by_rule_names_a_rules_file_after_its_rule_first_and_leaves_the_others() {
+    let dir = fixture();
+    std::fs::write(
+        dir.path().join("rules/subtle-comp-10-late.json"),
+        PASSING.replace(
+            r#""expect": {"violations": [], "delivered": 1}"#,
+            r#""expect": {}"#,
+        ),
+    )
+    .unwrap();
+    let tests = ScenarioTests::new(cpsim_providers::registry())
+        .dir(dir.path())
+        .by_rule();
+    let names: Vec<String> = tests.tests().unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(
+        names,
+        [
+            "comp_10_scenario::rules::subtle_comp_10_late",
+            "comp_3_scenario::rules::comp_3",
+            "rules::typo",
+            "rules::wrong",
+            "stories::two_hosts",
+        ]
+    );
+    // `comp_3` selects the rule's file alone.
+    let mut out = Vec::new();
+    let code = tests.run_with_args(&["comp_3".to_string()], &mut out);
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\nrunning 1 test\n"), "{out}");
+    assert!(
+        out.contains("test comp_3_scenario::rules::comp_3 ... ok"),
+        "{out}"
+    );
+}
+
+#[test]
 fn exact_needs_the_whole_name_and_skip_leaves_tests_out() {
     let dir = fixture();
     let (_, out) = run(dir.path(), &["two_hosts", "--exact"]);

@@ -2,21 +2,52 @@
 //!
 //! This is the "one tiny provider per rule" check: each `broken-*` provider
 //! is the reference with exactly one bug, and the simulator must report
-//! exactly that rule. Other rules a mutant trips as a consequence are
-//! printed (and pinned in `EXTRA`, so a change shows up).
+//! exactly that rule. Each is a test of its own, made from the registry and
+//! named after its rule first (`comp_3_broken_comp_3_is_caught_alone`), so
+//! `cargo test comp_3` runs it with the rule's scenario files and platform
+//! faults. Other rules a mutant trips as a consequence fail its test unless
+//! pinned in `EXTRA`, so a change shows up.
 
 mod common;
 use common::*;
-use cpsim_providers::{registry, Kind};
+use cpsim_providers::{registry, Entry, Kind};
 use cpsim_sim::rules::{Binds, CATALOGUE};
 use cpsim_sim::{Config, RuleId};
+use libtest_mimic::{Arguments, Failed, Trial};
 use std::collections::BTreeSet;
 
 /// Rules a mutant is known to trip besides its own (none, ideally).
 const EXTRA: &[(&str, &[&str])] = &[];
 
-#[test]
-fn every_provider_rule_has_a_broken_provider() {
+fn main() {
+    // broken-crash-1 panics on purpose (the platform catches it); keep the
+    // test output readable.
+    cpsim_sim::runtime::quiet_provider_panics();
+    let mut trials = vec![Trial::test(
+        "every_provider_rule_has_a_broken_provider",
+        every_provider_rule_has_a_broken_provider,
+    )];
+    for e in registry().entries() {
+        let Kind::Broken(rule) = e.kind() else {
+            continue;
+        };
+        let name = format!(
+            "{}_{}_is_caught_alone",
+            snake(rule.as_str()),
+            snake(e.name())
+        );
+        let e = e.clone();
+        trials.push(Trial::test(name, move || caught_alone(&e, rule)));
+    }
+    libtest_mimic::run(&Arguments::from_args(), trials).exit();
+}
+
+/// `COMP-3` → `comp_3`, `broken-comp-3` → `broken_comp_3`.
+fn snake(s: &str) -> String {
+    s.to_lowercase().replace('-', "_")
+}
+
+fn every_provider_rule_has_a_broken_provider() -> Result<(), Failed> {
     let broken: BTreeSet<RuleId> = registry()
         .entries()
         .iter()
@@ -26,73 +57,50 @@ fn every_provider_rule_has_a_broken_provider() {
         })
         .collect();
     for r in RuleId::all() {
-        if r.rule().binds == Binds::Provider {
-            assert!(broken.contains(&r), "no broken provider for {r}");
+        if r.rule().binds == Binds::Provider && !broken.contains(&r) {
+            return Err(format!("no broken provider for {r}").into());
         }
     }
-    assert_eq!(
-        broken.len(),
-        CATALOGUE
-            .iter()
-            .filter(|r| r.binds == Binds::Provider)
-            .count()
-    );
+    let provider_rules = CATALOGUE
+        .iter()
+        .filter(|r| r.binds == Binds::Provider)
+        .count();
+    if broken.len() != provider_rules {
+        return Err(format!("{} broken for {provider_rules} rules", broken.len()).into());
+    }
+    Ok(())
 }
 
-#[test]
-fn every_broken_provider_is_caught_by_its_rule() {
-    let mut failures = Vec::new();
-    let mut report = String::new();
-    // broken-crash-1 panics on purpose (the platform catches it); keep the
-    // test output readable.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    for e in registry().entries() {
-        let Kind::Broken(rule) = e.kind() else {
-            continue;
-        };
-        let out = run(
-            e.factory(),
-            Config::with_seed(7),
-            &["A", "B"],
-            &ordinary(),
-            ORDINARY_END_MS,
-        );
-        let fired = rules(&out);
-        let others: Vec<String> = fired
-            .iter()
-            .filter(|r| **r != rule)
-            .map(|r| r.to_string())
-            .collect();
-        report.push_str(&format!(
-            "{:<16} {:<8} fired {:?} others {:?}\n",
-            e.name(),
-            rule.to_string(),
-            fired.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
-            others
-        ));
-        if !fired.contains(&rule) {
-            failures.push(format!(
-                "{}: expected {rule}, got:\n{}",
-                e.name(),
-                listing(&out)
-            ));
-            continue;
-        }
-        let allowed: Vec<&str> = EXTRA
-            .iter()
-            .find(|(n, _)| *n == e.name())
-            .map(|(_, x)| x.to_vec())
-            .unwrap_or_default();
-        if others.iter().any(|o| !allowed.contains(&o.as_str())) {
-            failures.push(format!(
-                "{}: {rule} fired, but also {others:?}:\n{}",
-                e.name(),
-                listing(&out)
-            ));
-        }
+fn caught_alone(e: &Entry, rule: RuleId) -> Result<(), Failed> {
+    let out = run(
+        e.factory(),
+        Config::with_seed(7),
+        &["A", "B"],
+        &ordinary(),
+        ORDINARY_END_MS,
+    );
+    let fired = rules(&out);
+    if !fired.contains(&rule) {
+        return Err(format!("{}: expected {rule}, got:\n{}", e.name(), listing(&out)).into());
     }
-    std::panic::set_hook(hook);
-    eprintln!("{report}");
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let allowed: Vec<&str> = EXTRA
+        .iter()
+        .find(|(n, _)| *n == e.name())
+        .map(|(_, x)| x.to_vec())
+        .unwrap_or_default();
+    let others: Vec<String> = fired
+        .iter()
+        .filter(|r| **r != rule)
+        .map(|r| r.to_string())
+        .filter(|o| !allowed.contains(&o.as_str()))
+        .collect();
+    if !others.is_empty() {
+        return Err(format!(
+            "{}: {rule} fired, but also {others:?}:\n{}",
+            e.name(),
+            listing(&out)
+        )
+        .into());
+    }
+    Ok(())
 }

@@ -24,7 +24,7 @@ fn checked(provider: &str, faults: Vec<PlatformFault>, script: &Script) -> Vec<R
 }
 
 #[test]
-fn data_accepted_while_dormant_is_caught_state_3() {
+fn state_3_platform_fault_data_accepted_while_dormant_is_caught() {
     // broken-data-1 indicates data that arrives while it is dormant.
     let script = ordinary();
     assert!(!checked("broken-data-1", vec![], &script).contains(&id::STATE_3));
@@ -37,7 +37,7 @@ fn data_accepted_while_dormant_is_caught_state_3() {
 }
 
 #[test]
-fn a_fresh_interface_for_an_old_luid_is_caught_reg_6() {
+fn reg_6_platform_fault_fresh_interface_for_an_old_luid_is_caught() {
     // After an infrastructure fault the reference provider re-registers on
     // the interface it had, passing its LUID back.
     let script: Script = vec![

@@ -250,138 +250,90 @@ fn a_correct_run_has_no_platform_violation() {
     assert_eq!(out.violations, vec![]);
 }
 
-#[test]
-fn each_platform_fault_is_caught_with_its_rule() {
-    let sync = ToyOptions::default();
-    let asyn = ToyOptions {
+fn sync() -> ToyOptions {
+    ToyOptions::default()
+}
+
+fn asyn() -> ToyOptions {
+    ToyOptions {
         asynchronous: true,
         ..ToyOptions::default()
-    };
-    let stall = TaskTiming {
+    }
+}
+
+fn stall() -> TaskTiming {
+    TaskTiming {
         after_timeout: 1.0,
         ..TaskTiming::default()
-    };
-    let none = TaskTiming::default();
-    use PlatformFault as F;
-    let cases: Vec<(F, RuleId, ToyOptions, TaskTiming)> = vec![
-        (
-            F::EstablishOnFailedRegister,
-            id::SESS_1,
-            ToyOptions {
-                bad_first_register: true,
-                ..sync
-            },
-            none.clone(),
-        ),
-        (F::CallBeforeEstablish, id::SESS_2, sync, none.clone()),
-        (F::DoubleTerminate, id::SESS_4, sync, none.clone()),
-        (F::WrongTerminationReason, id::SESS_5, asyn, stall.clone()),
-        (F::DormantFirst, id::STATE_1, sync, none.clone()),
-        (
-            F::IgnoreFailedActivation,
-            id::STATE_2,
-            ToyOptions {
-                fail_activation: true,
-                ..sync
-            },
-            none.clone(),
-        ),
-        (F::RepeatTransition, id::STATE_4, sync, none.clone()),
-        (F::ClobberPendedArgs, id::COMP_8, asyn, none.clone()),
-        (F::ClobberPendedArgs, id::DATA_6, asyn, none.clone()),
-        (F::IgnoreTimeout, id::TIME_2, asyn, stall.clone()),
-        (F::SendWithoutReach, id::TID_7, sync, none.clone()),
-        (
-            F::DoubleProviderCompletion,
-            id::DATA_4,
-            ToyOptions {
-                indicate_with_routine: true,
-                ..sync
-            },
-            none.clone(),
-        ),
-        (
-            F::PoisonAfterFailedRegister,
-            id::LIFE_3,
-            ToyOptions {
-                bad_first_register: true,
-                ..sync
-            },
-            none.clone(),
-        ),
-        (F::BadDefaultName, id::REG_1, sync, none.clone()),
-        (F::ForeignTransportId, id::TID_1, sync, none.clone()),
-        (
-            F::DuplicateNameKept,
-            id::REG_2,
-            ToyOptions {
-                instances: 2,
-                name: Some("vpn"),
-                ..sync
-            },
-            none.clone(),
-        ),
-        (
-            F::LongNameUncut,
-            id::REG_3,
-            ToyOptions {
-                name: Some(LONG),
-                ..sync
-            },
-            none.clone(),
-        ),
-        (F::ZeroLuid, id::REG_4, sync, none.clone()),
-        (F::NoCompletionRoutine, id::COMP_9, sync, none.clone()),
-        (F::ApplyLateCompletion, id::COMP_11, asyn, stall.clone()),
-        (
-            F::LoseEarlyCompletion,
-            id::COMP_10,
-            asyn,
-            TaskTiming {
-                before_return: 1.0,
-                ..TaskTiming::default()
-            },
-        ),
-        (
-            F::RefuseCallsInEstablish,
-            id::SESS_3,
-            ToyOptions {
-                deregister_in_establish: true,
-                ..sync
-            },
-            none.clone(),
-        ),
-        (
-            F::WriteCallerStrings,
-            id::REG_9,
-            ToyOptions {
-                name: Some("vpn"),
-                ..sync
-            },
-            none.clone(),
-        ),
-    ];
-    let mut missed = Vec::new();
-    for (fault, rule, opts, tasks) in cases {
-        if std::env::var("CPSIM_DUMP").is_ok_and(|v| v == format!("{fault:?}")) {
-            eprintln!("{}", out_dump(&[fault], opts, tasks.clone()));
-        }
-        let out = standard(vec![fault], opts, tasks.clone());
-        let verdict = oracle::check(&out.trace);
-        let found = rules_of(&verdict);
-        if !found.contains(&rule) {
-            missed.push(format!(
-                "{fault:?}: expected {rule}, checker found {found:?}"
-            ));
-        }
-        // With a trace too short to hold the run, the checker judges the
-        // events as they are recorded: the same verdict.
-        let limited = standard_limited(vec![fault], opts, tasks, 12);
-        let omitted = limited.trace.omitted.as_ref().expect("events omitted");
-        assert!(omitted.events > 0 && limited.trace.events.len() == 12);
-        assert_eq!(oracle::check(&limited.trace), verdict, "{fault:?}");
     }
-    assert!(missed.is_empty(), "{missed:#?}");
+}
+
+/// The platform checker finds `rule` in the run with `fault`; and with a
+/// trace too short to hold the run, judging the events as they are
+/// recorded, it finds the same.
+fn fault_is_caught(fault: PlatformFault, rule: RuleId, opts: ToyOptions, tasks: TaskTiming) {
+    if std::env::var("CPSIM_DUMP").is_ok_and(|v| v == format!("{fault:?}")) {
+        eprintln!("{}", out_dump(&[fault], opts, tasks.clone()));
+    }
+    let out = standard(vec![fault], opts, tasks.clone());
+    let verdict = oracle::check(&out.trace);
+    let found = rules_of(&verdict);
+    assert!(
+        found.contains(&rule),
+        "{fault:?}: expected {rule}, checker found {found:?}"
+    );
+    let limited = standard_limited(vec![fault], opts, tasks, 12);
+    let omitted = limited.trace.omitted.as_ref().expect("events omitted");
+    assert!(omitted.events > 0 && limited.trace.events.len() == 12);
+    assert_eq!(oracle::check(&limited.trace), verdict, "{fault:?}");
+}
+
+/// One test per (platform fault, rule), named after the rule first so that
+/// `cargo test comp_8` runs it with the rule's other tests.
+macro_rules! platform_fault_tests {
+    ($($test:ident: $fault:ident => $rule:ident, $opts:expr, $tasks:expr;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                fault_is_caught(PlatformFault::$fault, id::$rule, $opts, $tasks);
+            }
+        )*
+    };
+}
+
+platform_fault_tests! {
+    sess_1_platform_fault_establish_on_failed_register_is_caught: EstablishOnFailedRegister => SESS_1,
+        ToyOptions { bad_first_register: true, ..sync() }, TaskTiming::default();
+    sess_2_platform_fault_call_before_establish_is_caught: CallBeforeEstablish => SESS_2, sync(), TaskTiming::default();
+    sess_4_platform_fault_double_terminate_is_caught: DoubleTerminate => SESS_4, sync(), TaskTiming::default();
+    sess_5_platform_fault_wrong_termination_reason_is_caught: WrongTerminationReason => SESS_5, asyn(), stall();
+    state_1_platform_fault_dormant_first_is_caught: DormantFirst => STATE_1, sync(), TaskTiming::default();
+    state_2_platform_fault_ignore_failed_activation_is_caught: IgnoreFailedActivation => STATE_2,
+        ToyOptions { fail_activation: true, ..sync() }, TaskTiming::default();
+    state_4_platform_fault_repeat_transition_is_caught: RepeatTransition => STATE_4, sync(), TaskTiming::default();
+    comp_8_platform_fault_clobber_pended_args_is_caught: ClobberPendedArgs => COMP_8, asyn(), TaskTiming::default();
+    data_6_platform_fault_clobber_pended_args_is_caught: ClobberPendedArgs => DATA_6, asyn(), TaskTiming::default();
+    time_2_platform_fault_ignore_timeout_is_caught: IgnoreTimeout => TIME_2, asyn(), stall();
+    tid_7_platform_fault_send_without_reach_is_caught: SendWithoutReach => TID_7, sync(), TaskTiming::default();
+    data_4_platform_fault_double_provider_completion_is_caught: DoubleProviderCompletion => DATA_4,
+        ToyOptions { indicate_with_routine: true, ..sync() }, TaskTiming::default();
+    life_3_platform_fault_poison_after_failed_register_is_caught: PoisonAfterFailedRegister => LIFE_3,
+        ToyOptions { bad_first_register: true, ..sync() }, TaskTiming::default();
+    reg_1_platform_fault_bad_default_name_is_caught: BadDefaultName => REG_1, sync(), TaskTiming::default();
+    tid_1_platform_fault_foreign_transport_id_is_caught: ForeignTransportId => TID_1, sync(), TaskTiming::default();
+    reg_2_platform_fault_duplicate_name_kept_is_caught: DuplicateNameKept => REG_2,
+        ToyOptions { instances: 2, name: Some("vpn"), ..sync() }, TaskTiming::default();
+    reg_3_platform_fault_long_name_uncut_is_caught: LongNameUncut => REG_3,
+        ToyOptions { name: Some(LONG), ..sync() }, TaskTiming::default();
+    reg_4_platform_fault_zero_luid_is_caught: ZeroLuid => REG_4, sync(), TaskTiming::default();
+    comp_9_platform_fault_no_completion_routine_is_caught: NoCompletionRoutine => COMP_9, sync(), TaskTiming::default();
+    comp_11_platform_fault_apply_late_completion_is_caught: ApplyLateCompletion => COMP_11, asyn(), stall();
+    comp_10_platform_fault_lose_early_completion_is_caught: LoseEarlyCompletion => COMP_10,
+        asyn(), TaskTiming { before_return: 1.0, ..TaskTiming::default() };
+    sess_3_platform_fault_refuse_calls_in_establish_is_caught: RefuseCallsInEstablish => SESS_3,
+        ToyOptions { deregister_in_establish: true, ..sync() }, TaskTiming::default();
+    reg_9_platform_fault_write_caller_strings_is_caught: WriteCallerStrings => REG_9,
+        ToyOptions { name: Some("vpn"), ..sync() }, TaskTiming::default();
 }
 
 /// The options and task timing each new platform fault's case needs run
@@ -486,7 +438,7 @@ const LONG: &str = concat!(
 );
 
 #[test]
-fn wrong_user_context_is_caught_sess_6() {
+fn sess_6_platform_fault_wrong_user_context_is_caught() {
     let cfg = Config {
         seed: 3,
         faults: vec![PlatformFault::WrongUserContext],
@@ -500,7 +452,7 @@ fn wrong_user_context_is_caught_sess_6() {
 }
 
 #[test]
-fn s_false_read_as_success_is_caught_comp_1() {
+fn comp_1_platform_fault_s_false_read_as_success_is_caught() {
     for (faults, expect) in [
         (vec![], false),
         (vec![PlatformFault::SFalseIsSuccess], true),
