@@ -19,9 +19,13 @@
 //! `cpsim` binary), `c-modules` (provider modules written in C, each case in
 //! a child process), `native` (`cpsim run --platform`: scenario files on a
 //! native platform).
+// `unsafe` only in `isolate` (fork, process groups, namespaces: the
+// child-process edge), allowed there alone.
+#![deny(unsafe_code)]
 
 mod certify;
 #[cfg(all(feature = "c-modules", unix))]
+#[allow(unsafe_code)] // fork, process groups, namespaces: the child-process edge
 pub mod isolate;
 #[cfg(feature = "native")]
 mod native;

@@ -6,6 +6,7 @@
 //! command line, loads no native code and ships no providers; the `cpsim`
 //! crate adds those (and `cpsim::main_with` gives a provider crate its own
 //! `cpsim` binary over a [`Registry`] of its providers).
+#![forbid(unsafe_code)]
 
 pub mod certify;
 pub mod diagram;

@@ -962,11 +962,11 @@ macro_rules! tid_callback {
                 // SAFETY: the platform's argument, valid during the call.
                 let tid = unsafe { tid_of(t) };
                 bridged_call(h, user, $cb, t, tid, None, None, ctx, routine, |s, c, r| {
-                    // SAFETY: the provider's callback, the platform's ID,
-                    // its user context, our completion.
-                    s.table
-                        .$field
-                        .map_or(E_FAIL, |f| unsafe { f(h, s.user as *mut c_void, t, c, r) })
+                    s.table.$field.map_or(E_FAIL, |f| {
+                        // SAFETY: the provider's callback, the platform's ID,
+                        // its user context, our completion.
+                        unsafe { f(h, s.user as *mut c_void, t, c, r) }
+                    })
                 })
             })
         }

@@ -11,10 +11,15 @@
 //!   [`reference::Bug`]); bugs the safe API cannot express are injected at
 //!   the ABI edge by [`mutant_abi`].
 //! - [`registry`]: every provider by name, for the CLI and the tests.
+// `unsafe` only where a provider is written on the raw ABI
+// (`mutant_abi`, `sync_raw`), allowed there alone.
+#![deny(unsafe_code)]
 
+#[allow(unsafe_code)] // the raw ABI edge: bugs injected in C-shaped tables
 pub mod mutant_abi;
 pub mod reference;
 pub mod registry;
+#[allow(unsafe_code)] // a provider written on the raw ABI
 pub mod sync_raw;
 pub mod threaded;
 

@@ -369,23 +369,27 @@ unsafe extern "system" fn interposed_routine(ctx: *mut c_void, status: HRESULT) 
         return;
     };
     let Some(real) = i.real else { return };
-    // SAFETY (all three): the platform's routine, called with values it
-    // accepts (it checks contexts and statuses and reports misuse).
+    // The platform's routine is called with values it accepts or checks:
+    // it validates contexts and statuses and reports misuse.
     match i.bug {
+        // The bug: two code paths both complete the call.
+        // SAFETY: the platform's own routine; a second call with the same
+        // context is a misuse it detects (COMP-4), not undefined behaviour.
         Bug::Comp4 => unsafe {
-            // The bug: two code paths both complete the call.
             real(ctx, status);
             real(ctx, status);
         },
+        // The bug: the context went through a 32-bit field first.
+        // SAFETY: the platform's own routine; it checks the (altered)
+        // context's tag before using it (COMP-5).
         Bug::Comp5 => unsafe {
-            // The bug: the context went through a 32-bit field first.
             real(ctx as usize as u32 as usize as *mut c_void, status);
             real(ctx, status);
         },
-        Bug::Comp6 => unsafe {
-            // The bug: an inner "still pending" status forwarded as the result.
-            real(ctx, E_PENDING_IO);
-        },
+        // The bug: an inner "still pending" status forwarded as the result.
+        // SAFETY: the platform's own routine with the context it gave us.
+        Bug::Comp6 => unsafe { real(ctx, E_PENDING_IO) },
+        // SAFETY: the platform's own routine with the context it gave us.
         _ => unsafe { real(ctx, status) },
     }
 }

@@ -3,6 +3,7 @@
 //! modules with exactly one defect each (some of them subtle: [`SUBTLE`]),
 //! or one hostile behaviour. See
 //! `docs/c-providers.md` and the comment at the top of each `.c` file.
+#![forbid(unsafe_code)]
 
 use cpsim_sim::RuleId;
 use std::path::PathBuf;
