@@ -11,12 +11,15 @@
 //! 3. checks serde cannot express: ranges, host names used by steps, the
 //!    provider's name, an empty step list.
 //!
-//! Positions of errors found after parsing come from [`locate`], a small
-//! scanner that walks the text along a JSON path.
+//! Positions of errors found after parsing, and of values inside steps
+//! (which serde buffers, losing their place), come from [`locate`]:
+//! serde_json itself reads the text along the JSON path as borrowed raw
+//! values, and a value's place is where its slice of the text starts.
 
 use super::{Expect, PlatformSettings, Scenario, Step, VERSION};
 use cpsim_sim::{Family, NetFaults, TaskTiming, TimeLimits, INFRA};
-use serde::de::{self, Deserialize, Deserializer, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, Visitor};
+use serde_json::value::RawValue;
 use std::fmt;
 use std::io::Read;
 use std::path::Path;
@@ -529,8 +532,7 @@ fn refine(text: &str, mut path: Vec<Seg>, mut message: String) -> (Vec<Seg>, Str
 /// Parses the step at `path` again, as a loose record, to find the field
 /// that is wrong: its path below the step and its message.
 fn step_field_error(text: &str, path: &[Seg]) -> Option<(Vec<Seg>, String)> {
-    let (start, end) = locate_span(text, path)?;
-    let raw = text.get(start..end)?;
+    let raw = locate_raw(text, path)?;
     let mut de = serde_json::Deserializer::from_str(raw);
     let r: Result<StepFields, _> = serde_path_to_error::deserialize(&mut de);
     let inner = r.err()?;
@@ -966,132 +968,62 @@ fn check_expect(e: &Expect) -> Result<(), Problem> {
 }
 
 // ---------------------------------------------------------------------------
-// Positions: walking the text along a path.
+// Positions: where the value at a path starts, found by serde_json itself.
 
 /// The byte offset where the value at `path` starts, if the text is JSON
 /// enough to get there.
 fn locate(text: &str, path: &[Seg]) -> Option<usize> {
-    locate_span(text, path).map(|(start, _)| start)
+    let raw = locate_raw(text, path)?;
+    (raw.as_ptr() as usize).checked_sub(text.as_ptr() as usize)
 }
 
-/// The byte range of the value at `path`. Iterative and bounds-checked: it
-/// returns `None` on anything unexpected, never panics.
-fn locate_span(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
-    let b = text.as_bytes();
-    let mut pos = skip_ws(b, 0);
+/// The text of the value at `path`: a slice of `text`. Each level is read
+/// by serde_json as borrowed raw values, so no scanner of ours walks the
+/// text; `None` for anything that does not lead there (never a panic).
+fn locate_raw<'a>(text: &'a str, path: &[Seg]) -> Option<&'a str> {
+    let mut at: &'a RawValue = serde_json::from_str(text).ok()?;
     for seg in path {
-        match seg {
-            Seg::Key(want) => {
-                if *b.get(pos)? != b'{' {
-                    return None;
-                }
-                pos += 1;
-                loop {
-                    pos = skip_ws(b, pos);
-                    if *b.get(pos)? != b'"' {
-                        return None;
-                    }
-                    let key_end = skip_string(b, pos)?;
-                    let key = decode_key(text.get(pos..key_end)?)?;
-                    pos = skip_ws(b, key_end);
-                    if *b.get(pos)? != b':' {
-                        return None;
-                    }
-                    pos = skip_ws(b, pos + 1);
-                    if key == *want {
-                        break;
-                    }
-                    pos = skip_ws(b, skip_value(b, pos)?);
-                    match *b.get(pos)? {
-                        b',' => pos += 1,
-                        _ => return None,
-                    }
-                }
+        let here = at.get();
+        at = match seg {
+            Seg::Key(key) => {
+                let mut de = serde_json::Deserializer::from_str(here);
+                FirstValueOf(key).deserialize(&mut de).ok()??
             }
-            Seg::Index(want) => {
-                if *b.get(pos)? != b'[' {
-                    return None;
-                }
-                pos = skip_ws(b, pos + 1);
-                for _ in 0..*want {
-                    pos = skip_ws(b, skip_value(b, pos)?);
-                    match *b.get(pos)? {
-                        b',' => pos = skip_ws(b, pos + 1),
-                        _ => return None,
-                    }
-                }
-                if matches!(b.get(pos), Some(b']') | None) {
-                    return None;
-                }
+            Seg::Index(i) => {
+                let items: Vec<&'a RawValue> = serde_json::from_str(here).ok()?;
+                *items.get(*i)?
             }
-        }
+        };
     }
-    let end = skip_value(b, pos)?;
-    Some((pos, end))
+    Some(at.get())
 }
 
-fn skip_ws(b: &[u8], mut pos: usize) -> usize {
-    while matches!(b.get(pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        pos += 1;
-    }
-    pos
-}
+/// Reads an object and keeps the raw value of the first entry named `.0`
+/// (the one a reader meets first, if the key is repeated).
+struct FirstValueOf<'k>(&'k str);
 
-/// From an opening quote to just past the closing one.
-fn skip_string(b: &[u8], start: usize) -> Option<usize> {
-    let mut pos = start + 1;
-    loop {
-        match *b.get(pos)? {
-            b'"' => return Some(pos + 1),
-            b'\\' => pos += 2,
-            _ => pos += 1,
-        }
+impl<'de> de::DeserializeSeed<'de> for FirstValueOf<'_> {
+    type Value = Option<&'de RawValue>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
     }
 }
 
-/// From the start of a value to just past its end.
-fn skip_value(b: &[u8], start: usize) -> Option<usize> {
-    match *b.get(start)? {
-        b'"' => skip_string(b, start),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut pos = start;
-            loop {
-                match *b.get(pos)? {
-                    b'"' => {
-                        pos = skip_string(b, pos)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(pos + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                pos += 1;
-            }
-        }
-        _ => {
-            let mut pos = start;
-            while let Some(&c) = b.get(pos) {
-                if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
-                    break;
-                }
-                pos += 1;
-            }
-            (pos > start).then_some(pos)
-        }
+impl<'de> Visitor<'de> for FirstValueOf<'_> {
+    type Value = Option<&'de RawValue>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
     }
-}
-
-fn decode_key(raw: &str) -> Option<String> {
-    if raw.contains('\\') {
-        serde_json::from_str(raw).ok()
-    } else {
-        raw.get(1..raw.len().checked_sub(1)?).map(str::to_string)
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if found.is_none() && key == self.0 {
+                found = Some(map.next_value::<&'de RawValue>()?);
+            } else {
+                map.next_value::<de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
     }
 }
 
