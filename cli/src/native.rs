@@ -66,7 +66,7 @@ fn world_config(s: &Scenario) -> String {
         "hosts": s.hosts,
         "seed": s.platform.seed,
         "limits": s.platform.limits,
-        "drain_ms": s.platform.drain_ms.min(MAX_DRAIN_MS),
+        "drain_ms": s.platform.drain_ms.get().min(MAX_DRAIN_MS),
         "idle_dormancy_ms": s.platform.idle_dormancy_ms,
     })
     .to_string()

@@ -346,6 +346,39 @@ fn numbers_out_of_range_are_refused() {
 }
 
 #[test]
+fn a_settings_duration_is_checked_as_it_is_read() {
+    // `Millis`: serde reports the path, the place and the range.
+    expect_error(
+        &edit(
+            "\"expect\"",
+            "\"platform\": {\"drain_ms\": 86400001}, \"expect\"",
+        ),
+        LoadErrorKind::OutOfRange,
+        Some((10, 28)),
+        "platform.drain_ms",
+        "invalid value: integer `86400001`, expected at most one day (86400000 ms)",
+    );
+    expect_error(
+        &edit(
+            "\"expect\"",
+            "\"platform\": {\"idle_dormancy_ms\": -1}, \"expect\"",
+        ),
+        LoadErrorKind::OutOfRange,
+        Some((10, 36)),
+        "platform.idle_dormancy_ms",
+        "`idle_dormancy_ms` must be >= 0 (got -1)",
+    );
+    let ok = edit(
+        "\"expect\"",
+        "\"platform\": {\"drain_ms\": 86400000}, \"expect\"",
+    );
+    assert_eq!(
+        parse(&ok, "t.json").unwrap().platform.drain_ms.get(),
+        86_400_000
+    );
+}
+
+#[test]
 fn empty_steps_and_bad_hosts_are_refused() {
     let text = BASE.replace(
         "[\n    {\"do\": \"start_provider\", \"at_ms\": 0, \"host\": \"A\"},\n    {\"do\": \"send\", \"at_ms\": 100, \"from\": \"A\", \"to\": \"B\", \"bytes\": 64}\n  ]",

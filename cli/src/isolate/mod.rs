@@ -38,7 +38,7 @@ pub use sandbox::Isolation;
 pub use worker::RUN_CASE;
 
 use cpsim_certify::certify::Shape;
-use cpsim_certify::scenario::{self, ProviderRef, Scenario, ScenarioRun};
+use cpsim_certify::scenario::{self, Millis, ProviderRef, Scenario, ScenarioRun};
 use cpsim_certify::{External, ModuleRunner, Subject};
 use cpsim_cmod::ModuleImage;
 use cpsim_sim::rules::id;
@@ -245,7 +245,8 @@ impl Library {
         s.provider = ProviderRef::Library(self.image.path().to_path_buf());
         s.provider_config = self.config.clone();
         if self.clock == ClockMode::RealTime {
-            s.platform.drain_ms = s.platform.drain_ms.min(REAL_TIME_DRAIN_MS);
+            let short = Millis::new(REAL_TIME_DRAIN_MS).expect("within a day");
+            s.platform.drain_ms = s.platform.drain_ms.min(short);
         }
     }
 
@@ -255,7 +256,8 @@ impl Library {
             ClockMode::Virtual => VIRTUAL_TIME_DEADLINE,
             ClockMode::RealTime => {
                 let last = s.steps.iter().map(|st| st.last_ms()).max().unwrap_or(0);
-                Duration::from_millis(last.saturating_add(s.platform.drain_ms)) + REAL_TIME_SLACK
+                Duration::from_millis(last.saturating_add(s.platform.drain_ms.get()))
+                    + REAL_TIME_SLACK
             }
         };
         (deadline, deadline + HARD_MARGIN)

@@ -3,7 +3,7 @@
 //! and — the lever no other tool has — when the provider's tasks (and so its
 //! pended completions) run relative to the callbacks that spawned them.
 
-use crate::scenario::{PlatformSettings, ProviderRef, Scenario, Step, VERSION};
+use crate::scenario::{Millis, PlatformSettings, ProviderRef, Scenario, Step, VERSION};
 use cpsim_sim::{Family, NetFaults, TaskTiming};
 use proptest::prelude::*;
 
@@ -143,7 +143,7 @@ pub fn case(provider: String, shape: Shape) -> impl Strategy<Value = Scenario> {
                 seed,
                 net,
                 tasks,
-                drain_ms,
+                drain_ms: Millis::new(drain_ms).unwrap_or(Millis::MAX),
                 ..PlatformSettings::default()
             },
             steps: all,
@@ -780,7 +780,7 @@ pub fn generate(provider: &str, shape: &Shape, seed: u64) -> Scenario {
             seed,
             net,
             tasks,
-            drain_ms: shape.drain_ms,
+            drain_ms: Millis::new(shape.drain_ms).unwrap_or(Millis::MAX),
             ..PlatformSettings::default()
         },
         steps: all,

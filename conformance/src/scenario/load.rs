@@ -586,10 +586,18 @@ fn classify(path: &[Seg], message: String) -> (LoadErrorKind, String) {
             };
             return (K::OutOfRange, what);
         }
-        return (
-            K::OutOfRange,
-            format!("{message} (the number is too large)"),
-        );
+        // A plain integer type overflowed; a range-checked one (`Millis`)
+        // has said what it takes.
+        let plain = ["u8", "u16", "u32", "u64"]
+            .iter()
+            .any(|t| message.ends_with(&format!(", expected {t}")));
+        if plain {
+            return (
+                K::OutOfRange,
+                format!("{message} (the number is too large)"),
+            );
+        }
+        return (K::OutOfRange, message);
     }
     if last_key == "at_ms" && message.starts_with("invalid type: floating point") {
         let n = backticked(&message, "invalid type: floating point `").unwrap_or_default();
@@ -799,13 +807,8 @@ fn check_platform(p: &PlatformSettings) -> Result<(), Problem> {
     let base = [Seg::key("platform")];
     check_limits(&at(&base, &["limits"]), &p.limits)?;
     check_net(&at(&base, &["net"]), &p.net)?;
-    check_tasks(&at(&base, &["tasks"]), &p.tasks)?;
-    check_ms(at(&base, &["drain_ms"]), "drain_ms", p.drain_ms)?;
-    check_ms(
-        at(&base, &["idle_dormancy_ms"]),
-        "idle_dormancy_ms",
-        p.idle_dormancy_ms,
-    )
+    // drain_ms and idle_dormancy_ms are `Millis`: checked as they are read.
+    check_tasks(&at(&base, &["tasks"]), &p.tasks)
 }
 
 fn check_step(hosts: &[String], i: usize, step: &Step) -> Result<(), Problem> {

@@ -122,9 +122,54 @@ pub struct PlatformSettings {
     pub net: NetFaults,
     pub tasks: TaskTiming,
     /// Virtual time after the last step before the final checks (ms).
-    pub drain_ms: u64,
+    pub drain_ms: Millis,
     /// Idle time before the platform sends an instance dormant (0: never).
-    pub idle_dormancy_ms: u64,
+    pub idle_dormancy_ms: Millis,
+}
+
+/// A duration in a scenario's settings, in milliseconds of virtual time: at
+/// most one day (86400000 ms). The range is checked as the file is read, so
+/// the error names the field's path and the value.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Millis(#[schemars(range(max = 86_400_000))] u64);
+
+impl Millis {
+    /// The longest: one day.
+    pub const MAX: Millis = Millis(MAX_STEP_MS);
+
+    /// What a scenario file may say, as the loader says it.
+    const RANGE: &'static str = "at most one day (86400000 ms)";
+
+    /// `ms` if it is at most one day.
+    pub const fn new(ms: u64) -> Option<Millis> {
+        if ms <= MAX_STEP_MS {
+            Some(Millis(ms))
+        } else {
+            None
+        }
+    }
+
+    /// The number of milliseconds.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl TryFrom<u64> for Millis {
+    type Error = String;
+    fn try_from(ms: u64) -> Result<Millis, String> {
+        Millis::new(ms).ok_or_else(|| format!("{ms} ms: {}", Millis::RANGE))
+    }
+}
+
+impl<'de> Deserialize<'de> for Millis {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+        let ms = u64::deserialize(d)?;
+        Millis::new(ms).ok_or_else(|| {
+            serde::de::Error::invalid_value(serde::de::Unexpected::Unsigned(ms), &Millis::RANGE)
+        })
+    }
 }
 
 impl Default for PlatformSettings {
@@ -135,8 +180,8 @@ impl Default for PlatformSettings {
             limits: c.limits,
             net: c.net,
             tasks: c.tasks,
-            drain_ms: c.drain_ms,
-            idle_dormancy_ms: c.idle_dormancy_ms,
+            drain_ms: Millis::new(c.drain_ms).expect("the default is within a day"),
+            idle_dormancy_ms: Millis::new(c.idle_dormancy_ms).expect("the default is within a day"),
         }
     }
 }

@@ -39,8 +39,8 @@ pub fn sim_config(s: &Scenario, clock: ClockMode) -> Config {
         limits: p.limits.clone(),
         net: p.net.clone(),
         tasks: p.tasks.clone(),
-        drain_ms: p.drain_ms,
-        idle_dormancy_ms: p.idle_dormancy_ms,
+        drain_ms: p.drain_ms.get(),
+        idle_dormancy_ms: p.idle_dormancy_ms.get(),
         ..Config::default()
     }
 }
