@@ -398,7 +398,13 @@ fn time_1_a_module_whose_initialiser_hangs_is_ended_and_certification_finishes()
         "{}",
         f.violation.message
     );
-    assert!(started.elapsed() < Duration::from_secs(30));
+    // The initialiser never returns: any finite time proves the run ends.
+    // 9 s alone; the bound leaves room for a loaded CI machine.
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 fn alive(pid: i32) -> bool {
@@ -423,9 +429,10 @@ fn a_forked_grandchild_neither_delays_cases_nor_outlives_certification() {
     let started = Instant::now();
     let c = certify_lib(&l, 4, 1, false);
     // The grandchild sleeps a minute holding the runner's pipes; no case
-    // waited for it.
+    // waited for it (the bound stays under that minute, with room for a
+    // loaded machine).
     assert!(
-        started.elapsed() < Duration::from_secs(20),
+        started.elapsed() < Duration::from_secs(50),
         "{:?}",
         started.elapsed()
     );
