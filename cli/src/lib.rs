@@ -81,6 +81,11 @@ enum Command {
         /// which can be scripted), or `system` for Windows 7's iphlpapi.dll.
         #[arg(long, value_name = "LIBRARY")]
         platform: Option<PathBuf>,
+        /// Run every file that names a C provider module
+        /// (`provider.library`) with this module instead: a freshly built
+        /// module checked against the files written for it.
+        #[arg(long, value_name = "PATH")]
+        provider_lib: Option<PathBuf>,
     },
     /// Replay one scenario file (a saved failure) and check it reproduces.
     Replay { file: PathBuf },
@@ -161,7 +166,14 @@ pub fn main_with(registry: Registry, args: impl IntoIterator<Item = OsString>) -
             paths,
             verbose,
             platform,
-        } => scenarios::run(&registry, &paths, verbose, platform.as_deref()),
+            provider_lib,
+        } => scenarios::run(
+            &registry,
+            &paths,
+            verbose,
+            platform.as_deref(),
+            provider_lib.as_deref(),
+        ),
         Command::Replay { file } => scenarios::replay(&registry, &file),
         Command::Rules { json } => rules::list(json),
         Command::Explain { rule } => rules::explain(&registry, &rule),

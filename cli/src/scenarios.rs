@@ -82,7 +82,13 @@ fn platform_library(p: &Path) -> PathBuf {
     }
 }
 
-pub fn run(registry: &Registry, paths: &[PathBuf], verbose: bool, platform: Option<&Path>) -> i32 {
+pub fn run(
+    registry: &Registry,
+    paths: &[PathBuf],
+    verbose: bool,
+    platform: Option<&Path>,
+    provider_lib: Option<&Path>,
+) -> i32 {
     #[cfg(not(feature = "native"))]
     if platform.is_some() {
         eprintln!("cpsim: this cpsim was built without the native backend (feature `native`)");
@@ -115,7 +121,7 @@ pub fn run(registry: &Registry, paths: &[PathBuf], verbose: bool, platform: Opti
     }
     let (mut passed, mut failed, mut bad, mut skipped) = (0, 0, 0, 0);
     for f in &files {
-        let s = match registry.load(f) {
+        let mut s = match registry.load(f) {
             Ok(s) => s,
             Err(e) => {
                 println!("ERROR {}", f.display());
@@ -124,6 +130,9 @@ pub fn run(registry: &Registry, paths: &[PathBuf], verbose: bool, platform: Opti
                 continue;
             }
         };
+        if let (Some(lib), scenario::ProviderRef::Library(_)) = (provider_lib, &s.provider) {
+            s.provider = scenario::ProviderRef::Library(lib.to_path_buf());
+        }
         if let (Some(_), Some(why)) = (&platform, &s.simulator_only) {
             skipped += 1;
             println!("skip  {} (simulator only: {why})", f.display());

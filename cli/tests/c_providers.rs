@@ -126,6 +126,45 @@ fn subtle_c_modules_break_their_rule_in_their_directed_scenario_and_sample_vt_pa
     }
 }
 
+/// `cpsim run --provider-lib M FILE…` runs files written for a C module
+/// against the module at M: each subtle module meets its directed
+/// scenario's expectation (its rule broken), and `sample_vt` does not (it
+/// breaks nothing), so the CLI checks a freshly built module against them.
+#[test]
+fn cpsim_run_provider_lib_checks_the_subtle_scenarios_against_a_built_module() {
+    for (name, rule) in SUBTLE {
+        let file = subtle_scenario(name);
+        let out = Command::new(CPSIM)
+            .arg("run")
+            .arg("--provider-lib")
+            .arg(lib(name))
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {stdout}{}",
+            text(&out.stderr)
+        );
+        assert!(stdout.contains("1 passed, 0 failed"), "{name}: {stdout}");
+        let out = Command::new(CPSIM)
+            .arg("run")
+            .arg("--provider-lib")
+            .arg(lib("sample_vt"))
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "sample_vt on {name}: {stdout}");
+        assert!(
+            stdout.contains(&rule.to_string()),
+            "sample_vt on {name}: {stdout}"
+        );
+    }
+}
+
 /// Found by the default certification of a virtual-time module (its budget
 /// is the built-in providers' 8,192 cases, decision `vt-module-budget`):
 /// the first detection on seed 1 comes well within it.

@@ -40,8 +40,9 @@ pub const MODULES: &[(&str, Expect)] = &[
 
 /// Subtle single-bug modules (virtual time): each breaks its rule only
 /// under a rare condition; `subtle/<name>.json` is a directed scenario
-/// proving it (its `provider.library` is a placeholder: the tests point it
-/// at the built module). `cpsim kill-matrix --subtle --provider-lib
+/// proving it (its `provider.library` names the module's file next to it;
+/// `cpsim run --provider-lib <built module> <file>` runs it against a build
+/// elsewhere, as the tests do). `cpsim kill-matrix --subtle --provider-lib
 /// <module> --rule <rule>` measures how fast certification finds each.
 pub const SUBTLE: &[(&str, RuleId)] = &[
     ("vt_subtle_comp4_one_reach", cpsim_sim::rules::id::COMP_4),
