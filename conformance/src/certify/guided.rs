@@ -318,24 +318,7 @@ fn shift(t: u64, by: u64, later: bool) -> u64 {
 }
 
 fn set_at(s: &mut Step, t: u64) {
-    match s {
-        Step::StartProvider { at_ms, .. }
-        | Step::StopProvider { at_ms, .. }
-        | Step::Listen { at_ms, .. }
-        | Step::Send { at_ms, .. }
-        | Step::SendMany { at_ms, .. }
-        | Step::AddressAdd { at_ms, .. }
-        | Step::AddressRemove { at_ms, .. }
-        | Step::DuplicateAddress { at_ms, .. }
-        | Step::Dormant { at_ms, .. }
-        | Step::Shutdown { at_ms, .. }
-        | Step::CommunicationError { at_ms, .. }
-        | Step::Partition { at_ms, .. }
-        | Step::Heal { at_ms }
-        | Step::NetFaults { at_ms, .. }
-        | Step::TaskTiming { at_ms, .. }
-        | Step::Advance { at_ms } => *at_ms = t.min(crate::scenario::MAX_STEP_MS),
-    }
+    *s.at_ms_mut() = t.min(crate::scenario::MAX_STEP_MS);
 }
 
 /// One platform-side step on (or towards) host `h` at `at`: what a real

@@ -65,27 +65,6 @@ fn names(step: &Step, host: &str) -> bool {
     }
 }
 
-fn at_ms_mut(step: &mut Step) -> &mut u64 {
-    match step {
-        Step::StartProvider { at_ms, .. }
-        | Step::StopProvider { at_ms, .. }
-        | Step::Listen { at_ms, .. }
-        | Step::Send { at_ms, .. }
-        | Step::SendMany { at_ms, .. }
-        | Step::AddressAdd { at_ms, .. }
-        | Step::AddressRemove { at_ms, .. }
-        | Step::DuplicateAddress { at_ms, .. }
-        | Step::Dormant { at_ms, .. }
-        | Step::Shutdown { at_ms, .. }
-        | Step::CommunicationError { at_ms, .. }
-        | Step::Partition { at_ms, .. }
-        | Step::Heal { at_ms }
-        | Step::NetFaults { at_ms, .. }
-        | Step::TaskTiming { at_ms, .. }
-        | Step::Advance { at_ms } => at_ms,
-    }
-}
-
 /// Smaller variants of `s`, most reducing first. Each is smaller than `s`
 /// in the order (hosts, steps, then settings, sizes and times), so
 /// accepting candidates always ends.
@@ -142,7 +121,7 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
     // The whole schedule in half the time.
     let mut c = s.clone();
     for st in &mut c.steps {
-        let t = at_ms_mut(st);
+        let t = st.at_ms_mut();
         *t /= 2;
     }
     push_if(c);
@@ -189,7 +168,7 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
         let before = times.iter().copied().filter(|x| *x < t).max();
         for earlier in [before, Some(t / 2)].into_iter().flatten() {
             let mut st = s.steps[i].clone();
-            *at_ms_mut(&mut st) = earlier;
+            *st.at_ms_mut() = earlier;
             variants.push(st);
         }
         for v in variants {

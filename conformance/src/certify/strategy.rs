@@ -122,35 +122,49 @@ pub fn case(provider: String, shape: Shape) -> impl Strategy<Value = Scenario> {
         step(hosts.clone(), shape.horizon_ms.max(2)),
         shape.min_steps.clamp(1, max)..=max,
     );
-    (any::<u64>(), net(), timing(), steps).prop_map(move |(seed, net, tasks, mut steps)| {
-        steps.sort_by_key(Step::at_ms);
-        let mut all: Vec<Step> = hosts
-            .iter()
-            .map(|h| Step::StartProvider {
-                at_ms: 0,
-                host: h.clone(),
-            })
-            .collect();
-        all.extend(steps);
-        Scenario {
-            version: VERSION,
-            name: format!("generated case (seed {seed:#x})"),
-            description: String::new(),
-            hosts: hosts.clone(),
-            provider: ProviderRef::Name(provider.clone()),
-            provider_config: serde_json::Value::Null,
-            platform: PlatformSettings {
-                seed,
-                net,
-                tasks,
-                drain_ms: Millis::new(drain_ms).unwrap_or(Millis::MAX),
-                ..PlatformSettings::default()
-            },
-            steps: all,
-            expect: Default::default(),
-            simulator_only: None,
-        }
+    (any::<u64>(), net(), timing(), steps).prop_map(move |(seed, net, tasks, steps)| {
+        generated_case(&provider, hosts.clone(), seed, net, tasks, drain_ms, steps)
     })
+}
+
+/// A generated case: every host's provider starts at 0, then `steps` in
+/// time order.
+fn generated_case(
+    provider: &str,
+    hosts: Vec<String>,
+    seed: u64,
+    net: NetFaults,
+    tasks: TaskTiming,
+    drain_ms: u64,
+    mut steps: Vec<Step>,
+) -> Scenario {
+    steps.sort_by_key(Step::at_ms);
+    let mut all: Vec<Step> = hosts
+        .iter()
+        .map(|h| Step::StartProvider {
+            at_ms: 0,
+            host: h.clone(),
+        })
+        .collect();
+    all.extend(steps);
+    Scenario {
+        version: VERSION,
+        name: format!("generated case (seed {seed:#x})"),
+        description: String::new(),
+        hosts,
+        provider: ProviderRef::Name(provider.to_string()),
+        provider_config: serde_json::Value::Null,
+        platform: PlatformSettings {
+            seed,
+            net,
+            tasks,
+            drain_ms: Millis::new(drain_ms).unwrap_or(Millis::MAX),
+            ..PlatformSettings::default()
+        },
+        steps: all,
+        expect: Default::default(),
+        simulator_only: None,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -760,33 +774,7 @@ pub fn generate(provider: &str, shape: &Shape, seed: u64) -> Scenario {
         });
     }
     steps.truncate(max.max(want));
-    steps.sort_by_key(Step::at_ms);
-    let mut all: Vec<Step> = hosts
-        .iter()
-        .map(|h| Step::StartProvider {
-            at_ms: 0,
-            host: h.clone(),
-        })
-        .collect();
-    all.extend(steps);
-    Scenario {
-        version: VERSION,
-        name: format!("generated case (seed {seed:#x})"),
-        description: String::new(),
-        hosts,
-        provider: ProviderRef::Name(provider.to_string()),
-        provider_config: serde_json::Value::Null,
-        platform: PlatformSettings {
-            seed,
-            net,
-            tasks,
-            drain_ms: Millis::new(shape.drain_ms).unwrap_or(Millis::MAX),
-            ..PlatformSettings::default()
-        },
-        steps: all,
-        expect: Default::default(),
-        simulator_only: None,
-    }
+    generated_case(provider, hosts, seed, net, tasks, shape.drain_ms, steps)
 }
 
 /// The steps of one move of kind `m` starting at `t` (on random hosts of

@@ -369,6 +369,28 @@ impl Step {
         }
     }
 
+    /// When the step happens, to move it (shrinking, mutations).
+    pub fn at_ms_mut(&mut self) -> &mut u64 {
+        match self {
+            Step::StartProvider { at_ms, .. }
+            | Step::StopProvider { at_ms, .. }
+            | Step::Listen { at_ms, .. }
+            | Step::Send { at_ms, .. }
+            | Step::SendMany { at_ms, .. }
+            | Step::AddressAdd { at_ms, .. }
+            | Step::AddressRemove { at_ms, .. }
+            | Step::DuplicateAddress { at_ms, .. }
+            | Step::Dormant { at_ms, .. }
+            | Step::Shutdown { at_ms, .. }
+            | Step::CommunicationError { at_ms, .. }
+            | Step::Partition { at_ms, .. }
+            | Step::Heal { at_ms }
+            | Step::NetFaults { at_ms, .. }
+            | Step::TaskTiming { at_ms, .. }
+            | Step::Advance { at_ms } => at_ms,
+        }
+    }
+
     /// When its last action happens (the one action of most steps; the
     /// last datagram of `send_many`).
     pub fn last_ms(&self) -> u64 {
