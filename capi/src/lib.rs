@@ -21,6 +21,7 @@
 #![allow(non_snake_case)]
 
 use cpsim_sim::abi::*;
+use cpsim_sim::edge::guard;
 use cpsim_sim::{
     ffi, Action, ClockMode, Config, Cx, Nanos, PlatformFault, Provider, ProviderFactory, Sim,
     TimeLimits,
@@ -29,7 +30,6 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CStr, CString};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -37,10 +37,6 @@ use std::thread::JoinHandle;
 thread_local! {
     /// The host this thread's Create calls go to (`CpsimWorldUseHost`).
     static HOST: RefCell<Option<Cx>> = const { RefCell::new(None) };
-}
-
-fn guard<R>(on_panic: R, f: impl FnOnce() -> R) -> R {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or(on_panic)
 }
 
 // ---------------------------------------------------------------------------

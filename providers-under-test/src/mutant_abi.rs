@@ -27,7 +27,6 @@ use cpsim_sim::{Cx, Platform, Tid, SIMULATED};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::ffi::c_void;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -180,7 +179,7 @@ unsafe fn mutant<'a>(ctx: *mut c_void) -> &'a MutantCtx {
 
 /// Runs a callback body; a panic must not unwind into the platform.
 fn guarded(f: impl FnOnce() -> HRESULT) -> HRESULT {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or(E_FAIL)
+    cpsim_sim::edge::guard(E_FAIL, f)
 }
 
 /// The host's context for a callback: the simulator sets it; from a
@@ -200,11 +199,7 @@ fn iref(m: &MutantCtx, h: CPNATFWT_PROVIDER_INSTANCE) -> InstanceRef {
 /// `t` points at a transport ID valid for the duration of the call.
 unsafe fn read_tid(t: *const CPNATFWT_TRANSPORT_ID) -> Tid {
     // SAFETY: per the function's contract; the platform's IDs are 4 or 16 bytes.
-    unsafe {
-        let t = &*t;
-        Tid::from_bytes(std::slice::from_raw_parts(t.transportId, t.size as usize))
-            .unwrap_or(Tid::v4(0, 0, 0))
-    }
+    unsafe { cpsim_sim::edge::transport_id(t) }.unwrap_or(Tid::v4(0, 0, 0))
 }
 
 unsafe extern "system" fn establish(h: CPNATFWT_PROVIDER_INSTANCE, ctx: *mut c_void) {

@@ -17,13 +17,12 @@
 
 use crate::reference::wire::Msg;
 use cpsim_sim::abi::*;
-use cpsim_sim::ffi;
 use cpsim_sim::net::NetAddr;
+use cpsim_sim::{edge, ffi};
 use cpsim_sim::{Cx, Nanos, Provider, ProviderFactory, Tid};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::c_void;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 /// The port sync-raw peers exchange datagrams on.
@@ -496,45 +495,30 @@ unsafe fn user<'a>(ctx: *mut c_void) -> &'a UserCtx {
     unsafe { &*(ctx as *const UserCtx) }
 }
 
+/// The longest buffer chain read (elements).
+const MAX_CHAIN: usize = 4096;
+
 /// Deep-copies a transport ID the platform passed.
 ///
 /// # Safety
-/// `t` points at a transport ID valid for the duration of the call.
+/// `t` is NULL or points at a transport ID valid for the duration of the call.
 unsafe fn read_tid(t: *const CPNATFWT_TRANSPORT_ID) -> Option<Tid> {
-    if t.is_null() {
-        return None;
-    }
     // SAFETY: per the function's contract.
-    unsafe {
-        let t = &*t;
-        if t.transportId.is_null() {
-            return None;
-        }
-        Tid::from_bytes(std::slice::from_raw_parts(t.transportId, t.size as usize))
-    }
+    unsafe { edge::transport_id(t) }
 }
 
 /// Copies a buffer chain the platform passed.
 ///
 /// # Safety
-/// `chain` is NULL or a well-formed chain valid for the duration of the call.
-unsafe fn read_chain(mut chain: *const CPNATFWT_BUFFER) -> Vec<u8> {
-    let mut out = Vec::new();
-    while !chain.is_null() {
-        // SAFETY: per the function's contract.
-        let b = unsafe { &*chain };
-        if b.size > 0 && !b.buffer.is_null() {
-            // SAFETY: the element says `size` bytes live at `buffer`.
-            out.extend_from_slice(unsafe { std::slice::from_raw_parts(b.buffer, b.size as usize) });
-        }
-        chain = b.next;
-    }
-    out
+/// `chain` is NULL or a chain valid for the duration of the call.
+unsafe fn read_chain(chain: *const CPNATFWT_BUFFER) -> Vec<u8> {
+    // SAFETY: per the function's contract.
+    unsafe { edge::chain_bytes(chain, MAX_CHAIN) }
 }
 
 /// Runs a callback body without letting a panic unwind into the platform.
 fn guarded(f: impl FnOnce() -> HRESULT) -> HRESULT {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or(E_FAIL)
+    edge::guard(E_FAIL, f)
 }
 
 fn ok_or_fail(ok: bool) -> HRESULT {

@@ -11,6 +11,7 @@
 #![allow(non_snake_case)]
 
 use crate::abi::*;
+use crate::edge::wide_string as read_wide;
 use crate::engine::{lifecycle as lc, Shared};
 use crate::handle::{self, Kind};
 use crate::runtime::Cx;
@@ -42,26 +43,6 @@ fn route_by_handle(handle: u64) -> Option<(Arc<Shared>, u8)> {
         }
     }
     cx.map(|c| (c.shared.clone(), c.host))
-}
-
-/// Reads a NUL-terminated wide string (bounded).
-///
-/// # Safety
-/// `p` is NULL or a NUL-terminated WCHAR string.
-unsafe fn read_wide(p: *const u16) -> Option<Vec<u16>> {
-    if p.is_null() {
-        return None;
-    }
-    let mut v = Vec::new();
-    for i in 0..MAX_WIDE {
-        // SAFETY: the caller promises a NUL-terminated string; we stop at NUL.
-        let c = unsafe { p.add(i).read_unaligned() };
-        if c == 0 {
-            break;
-        }
-        v.push(c);
-    }
-    Some(v)
 }
 
 /// `CPNatfwtCreateProviderInstance`.
@@ -113,7 +94,12 @@ pub unsafe extern "system" fn CPNatfwtRegisterProviderInstance(
         Err(hr) => return hr,
     };
     // SAFETY: per this function's contract.
-    let (name, sddl_read) = unsafe { (read_wide(interface_friendly_name), read_wide(sddl)) };
+    let (name, sddl_read) = unsafe {
+        (
+            read_wide(interface_friendly_name, MAX_WIDE),
+            read_wide(sddl, MAX_WIDE),
+        )
+    };
     let luid_in = if interface_luid.is_null() {
         None
     } else {
@@ -152,7 +138,12 @@ pub unsafe extern "system" fn CPNatfwtRegisterProviderInstance(
     // REG-9, seen at the ABI edge as a provider would see it (the native
     // bridge does the same): the caller's strings are as they were.
     // SAFETY: the same strings as above, still the caller's.
-    let after = unsafe { (read_wide(interface_friendly_name), read_wide(sddl)) };
+    let after = unsafe {
+        (
+            read_wide(interface_friendly_name, MAX_WIDE),
+            read_wide(sddl, MAX_WIDE),
+        )
+    };
     if after != before {
         shared
             .world

@@ -7,6 +7,10 @@
 //! - [`rules`]: the rule catalogue, as data.
 //! - [`Sim`]: a world of simulated hosts, each with its own platform.
 //! - [`ffi`]: the five exported functions, for raw-ABI providers.
+//! - [`ledger`]: where one call stands in the completion protocol, as a
+//!   pure state machine shared by the simulator and the native bridge.
+//! - [`edge`]: reading C memory and guarding against panics at the C edge,
+//!   written once for every crate.
 //! - [`safe`]: the safe Rust provider API.
 //! - [`platform`]: which platform a provider's calls go to (the simulator,
 //!   or a native one through `cpsim-native`).
@@ -16,12 +20,14 @@
 
 pub mod abi;
 pub mod config;
+pub mod edge;
 mod engine;
 mod event_queue;
 pub mod ffi;
 mod fxhash;
 mod handle;
 mod interface_name;
+pub mod ledger;
 pub mod net;
 pub mod observe;
 pub mod oracle;

@@ -10,6 +10,7 @@ use super::instance::Op;
 use super::{Ev, Shared, World};
 use crate::abi::*;
 use crate::config::PlatformFault;
+use crate::edge;
 use crate::fxhash::FxHashMap as HashMap;
 use crate::rng::Rng;
 use crate::rules::id;
@@ -830,7 +831,7 @@ impl World {
             }
         }
         // SAFETY: non-NULL, checked above.
-        let (lt, rt) = unsafe { (read_tid(local), read_tid(remote)) };
+        let (lt, rt) = unsafe { (edge::transport_id(local), edge::transport_id(remote)) };
         let (Some(lt), Some(rt)) = (lt, rt) else {
             return reject(
                 self,
@@ -998,20 +999,6 @@ pub(crate) fn indicate_done(shared: &Arc<Shared>, key: u32) {
         crate::runtime::run_callback(&cx, || unsafe { routine(h.context as *mut c_void, S_OK) });
     }
     shared.wake.notify_all();
-}
-
-/// Reads a transport ID from provider memory.
-///
-/// # Safety
-/// `p` is non-NULL and points at a `CPNATFWT_TRANSPORT_ID` the provider owns.
-unsafe fn read_tid(p: *const CPNATFWT_TRANSPORT_ID) -> Option<Tid> {
-    // SAFETY: per the function's contract.
-    let t = unsafe { std::ptr::read_unaligned(p) };
-    if t.transportId.is_null() || (t.size != 4 && t.size != 16) {
-        return None;
-    }
-    // SAFETY: the provider says `size` bytes live there; size is 4 or 16.
-    Tid::from_bytes(unsafe { std::slice::from_raw_parts(t.transportId, t.size as usize) })
 }
 
 const MAX_CHAIN: usize = 4096;

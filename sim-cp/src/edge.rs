@@ -1,0 +1,187 @@
+//! The C edge, written once: reading what a pointer from the other side
+//! points at, and keeping a Rust panic from crossing into C.
+//!
+//! Every place where C calls Rust or Rust reads C memory — the simulator's
+//! exports ([`crate::ffi`]), its reads of what providers pass
+//! (`engine/traffic.rs`), the safe API's adapter ([`crate::safe`]), the
+//! raw-ABI demo providers, the native bridge (`cpsim-native`) and the C
+//! library (`cpsim-capi`) — uses these helpers instead of its own copy, so a
+//! malformed transport ID, a looping buffer chain or an unterminated string
+//! is handled the same way everywhere:
+//!
+//! - a transport ID is read only if its pointer is non-NULL and its size is
+//!   4 or 16 (an IPv4 or IPv6 address); anything else is `None`, and no byte
+//!   past a declared size is read;
+//! - a buffer chain is walked at most a given number of elements (a chain
+//!   that loops or never ends stops there);
+//! - a wide string is read up to its NUL or a given number of units.
+
+use crate::abi::{CPNATFWT_BUFFER, CPNATFWT_TRANSPORT_ID};
+use crate::transport_id::Tid;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Runs `f`; a panic inside it is caught and `on_panic` returned instead,
+/// so that no panic unwinds into C (which is undefined behaviour).
+pub fn guard<R>(on_panic: R, f: impl FnOnce() -> R) -> R {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(on_panic)
+}
+
+/// A copy of the transport ID at `p`: `None` if `p` or its address pointer
+/// is NULL, or its size is neither 4 nor 16.
+///
+/// # Safety
+/// `p` is NULL or points at a `CPNATFWT_TRANSPORT_ID` (any alignment) whose
+/// `transportId` points at `size` readable bytes when `size` is 4 or 16.
+pub unsafe fn transport_id(p: *const CPNATFWT_TRANSPORT_ID) -> Option<Tid> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: non-NULL, and a transport ID per the function's contract.
+    let t = unsafe { p.read_unaligned() };
+    if t.transportId.is_null() || (t.size != 4 && t.size != 16) {
+        return None;
+    }
+    // SAFETY: the ID declares `size` bytes there, and size is 4 or 16.
+    Tid::from_bytes(unsafe { std::slice::from_raw_parts(t.transportId, t.size as usize) })
+}
+
+/// The bytes of the buffer chain at `chain`, in order, reading at most
+/// `max_elements` elements (elements with a NULL buffer or size 0 add
+/// nothing).
+///
+/// # Safety
+/// `chain` is NULL or points at a chain of `CPNATFWT_BUFFER`s (any
+/// alignment), each element's `buffer` pointing at `size` readable bytes,
+/// for at least the first `max_elements` elements.
+pub unsafe fn chain_bytes(chain: *const CPNATFWT_BUFFER, max_elements: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut c = chain;
+    for _ in 0..max_elements {
+        if c.is_null() {
+            break;
+        }
+        // SAFETY: an element of the chain, per the function's contract.
+        let b = unsafe { c.read_unaligned() };
+        if b.size > 0 && !b.buffer.is_null() {
+            // SAFETY: the element declares `size` bytes at `buffer`.
+            out.extend_from_slice(unsafe { std::slice::from_raw_parts(b.buffer, b.size as usize) });
+        }
+        c = b.next;
+    }
+    out
+}
+
+/// The total size the elements of the chain at `chain` declare (saturating),
+/// reading at most `max_elements` elements and none of their bytes.
+///
+/// # Safety
+/// As [`chain_bytes`], except that no element's bytes need be readable.
+pub unsafe fn chain_len(chain: *const CPNATFWT_BUFFER, max_elements: usize) -> u32 {
+    let mut total = 0u32;
+    let mut c = chain;
+    for _ in 0..max_elements {
+        if c.is_null() {
+            break;
+        }
+        // SAFETY: an element of the chain, per the function's contract.
+        let b = unsafe { c.read_unaligned() };
+        total = total.saturating_add(b.size);
+        c = b.next;
+    }
+    total
+}
+
+/// A copy of the NUL-terminated UTF-16 string at `p` (without the NUL), at
+/// most `max_units` units; `None` for NULL.
+///
+/// # Safety
+/// `p` is NULL or points at UTF-16 units (any alignment), readable up to
+/// and including a NUL or for `max_units` units, whichever comes first.
+pub unsafe fn wide_string(p: *const u16, max_units: usize) -> Option<Vec<u16>> {
+    if p.is_null() {
+        return None;
+    }
+    let mut v = Vec::new();
+    for i in 0..max_units {
+        // SAFETY: per the function's contract; reading stops at the NUL.
+        let c = unsafe { p.add(i).read_unaligned() };
+        if c == 0 {
+            break;
+        }
+        v.push(c);
+    }
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tid(bytes: &mut [u8], size: u16) -> CPNATFWT_TRANSPORT_ID {
+        CPNATFWT_TRANSPORT_ID {
+            size,
+            transportId: bytes.as_mut_ptr(),
+        }
+    }
+
+    #[test]
+    fn transport_ids_of_4_or_16_bytes_are_read_and_nothing_else() {
+        let mut v4 = [10, 0, 0, 1];
+        let mut v6 = [7u8; 16];
+        // SAFETY: each ID points at `size` live bytes (or is rejected first).
+        unsafe {
+            assert_eq!(
+                transport_id(&tid(&mut v4, 4)),
+                Some(Tid::from_bytes(&[10, 0, 0, 1]).unwrap())
+            );
+            assert_eq!(
+                transport_id(&tid(&mut v6, 16)).unwrap().as_bytes(),
+                &[7u8; 16]
+            );
+            assert_eq!(transport_id(&tid(&mut v6, 5)), None);
+            assert_eq!(transport_id(&tid(&mut v6, 0)), None);
+            // A huge size is refused before anything is read.
+            assert_eq!(transport_id(&tid(&mut v4, u16::MAX)), None);
+            assert_eq!(transport_id(std::ptr::null()), None);
+            let null_bytes = CPNATFWT_TRANSPORT_ID {
+                size: 4,
+                transportId: std::ptr::null_mut(),
+            };
+            assert_eq!(transport_id(&null_bytes), None);
+        }
+    }
+
+    #[test]
+    fn a_looping_chain_is_read_a_bounded_number_of_elements() {
+        let mut data = *b"ab";
+        let mut el = CPNATFWT_BUFFER {
+            size: 2,
+            buffer: data.as_mut_ptr(),
+            next: std::ptr::null_mut(),
+        };
+        el.next = &mut el;
+        // SAFETY: the element (looping to itself) and its bytes are live.
+        unsafe {
+            assert_eq!(chain_bytes(&el, 3), b"ababab");
+            assert_eq!(chain_len(&el, 4), 8);
+            assert_eq!(chain_bytes(std::ptr::null(), 3), b"");
+        }
+    }
+
+    #[test]
+    fn a_wide_string_stops_at_its_nul_or_the_bound() {
+        let s = [104u16, 105, 0, 33];
+        // SAFETY: the array is live and has a NUL within its length.
+        unsafe {
+            assert_eq!(wide_string(s.as_ptr(), 100), Some(vec![104, 105]));
+            assert_eq!(wide_string(s.as_ptr(), 1), Some(vec![104]));
+            assert_eq!(wide_string(std::ptr::null(), 10), None);
+        }
+    }
+
+    #[test]
+    fn a_panic_inside_the_guard_becomes_the_fallback() {
+        assert_eq!(guard(-1, || -> i32 { panic!("boom") }), -1);
+        assert_eq!(guard(-1, || 7), 7);
+    }
+}
