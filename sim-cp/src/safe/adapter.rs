@@ -112,15 +112,14 @@ fn iref(a: &Adapter, h: CPNATFWT_PROVIDER_INSTANCE) -> InstanceRef {
     }
 }
 
+/// The platform's transport ID (one it could not have issued reads as
+/// 0.0.0.0, which no handler holds).
+///
 /// # Safety
-/// `t` points at a platform transport ID valid for the call.
+/// `t` is NULL or points at a platform transport ID valid for the call.
 unsafe fn tid(t: *mut CPNATFWT_TRANSPORT_ID) -> Tid {
-    // SAFETY: the platform's IDs are 4 or 16 bytes at a valid pointer.
-    unsafe {
-        let t = &*t;
-        Tid::from_bytes(std::slice::from_raw_parts(t.transportId, t.size as usize))
-            .unwrap_or(Tid::v4(0, 0, 0))
-    }
+    // SAFETY: per the function's contract.
+    unsafe { crate::edge::transport_id(t) }.unwrap_or(Tid::v4(0, 0, 0))
 }
 
 unsafe extern "system" fn establish(h: CPNATFWT_PROVIDER_INSTANCE, ctx: *mut c_void) {
