@@ -1,7 +1,8 @@
 //! Provider modules written in C (`providers-under-test/c`), certified the
 //! way `cpsim certify --provider-lib` does it: cases in case runners (child
 //! processes of this package's `cpsim` binary), each with a network of its
-//! own. The samples pass; each broken module is caught with its rule; a
+//! own. The samples pass (each broken module is caught with its rule in
+//! `c_rules.rs`, one test per module); a
 //! module that crashes, exits, hangs, forks, floods its output or lies
 //! about its clock is reported, and the harness is untouched.
 #![cfg(all(unix, target_os = "linux"))]
@@ -95,37 +96,6 @@ fn every_module_is_built_and_listed() {
     }
 }
 
-/// Each subtle module's directed scenario: the module's rule is the first
-/// (root-cause) violation, and every violation is of that rule or, for the
-/// COMP-4 module, a consequence of the REACH it never completes (TIME-1 at
-/// its limit, LIFE-8 when the provider stops with it still open);
-/// `sample_vt` passes the same steps with no violation.
-#[test]
-fn subtle_c_modules_break_their_rule_in_their_directed_scenario_and_sample_vt_passes_it() {
-    setup();
-    for (name, rule) in SUBTLE {
-        let path = subtle_scenario(name);
-        let text = std::fs::read_to_string(&path).unwrap();
-        let mut s = scenario::parse(&text, &path.to_string_lossy()).expect("a scenario");
-        s.provider = ProviderRef::Library(lib(name));
-        let run = isolate::run_library(&s).expect("runs");
-        let v = &run.outcome.violations;
-        assert_eq!(v.first().map(|v| v.rule), Some(*rule), "{name}: {v:?}");
-        let allowed = [*rule, id::TIME_1, id::LIFE_8];
-        assert!(v.iter().all(|x| allowed.contains(&x.rule)), "{name}: {v:?}");
-        if *rule != id::COMP_4 {
-            assert!(v.iter().all(|x| x.rule == *rule), "{name}: {v:?}");
-        }
-        s.provider = ProviderRef::Library(lib("sample_vt"));
-        let run = isolate::run_library(&s).expect("runs");
-        assert!(
-            run.outcome.violations.is_empty(),
-            "sample_vt on {name}'s steps: {:?}",
-            run.outcome.violations
-        );
-    }
-}
-
 /// `cpsim run --provider-lib M FILE…` runs files written for a C module
 /// against the module at M: each subtle module meets its directed
 /// scenario's expectation (its rule broken), and `sample_vt` does not (it
@@ -162,27 +132,6 @@ fn cpsim_run_provider_lib_checks_the_subtle_scenarios_against_a_built_module() {
             stdout.contains(&rule.to_string()),
             "sample_vt on {name}: {stdout}"
         );
-    }
-}
-
-/// Found by the default certification of a virtual-time module (its budget
-/// is the built-in providers' 8,192 cases, decision `vt-module-budget`):
-/// the first detection on seed 1 comes well within it.
-#[test]
-fn subtle_c_modules_are_found_within_the_default_budget_on_seed_1() {
-    setup();
-    for (name, rule) in SUBTLE {
-        let l = open(name, serde_json::Value::Null);
-        assert_eq!(l.clock(), ClockMode::Virtual, "{name}");
-        let maker = cpsim_certify::certify::guided::GuidedSource::maker();
-        let first = cpsim_certify::certify::first_detection(
-            &l.subject(),
-            *rule,
-            1,
-            cpsim_certify::certify::DEFAULT_CASES,
-            &maker,
-        );
-        assert!(first.is_some(), "{name}: {rule} not found in 8,192 cases");
     }
 }
 
@@ -241,25 +190,6 @@ fn the_virtual_time_sample_passes_and_a_seed_names_its_run_bit_for_bit() {
         serde_json::to_string(&a.outcome.trace).unwrap(),
         serde_json::to_string(&b.outcome.trace).unwrap()
     );
-}
-
-#[test]
-fn broken_c_providers_are_caught_with_their_rule() {
-    for (name, expect) in MODULES {
-        let Expect::Breaks(rule) = *expect else {
-            continue;
-        };
-        if rule == id::CRASH_1 || rule == id::TIME_1 {
-            continue; // see the isolation tests below
-        }
-        let c = certify(name, serde_json::Value::Null, 6, 2);
-        assert_eq!(c.verdict, Verdict::Fail, "{name} passed");
-        assert!(
-            rules(&c).contains(&rule),
-            "{name}: {rule} not caught; found {:?}",
-            rules(&c)
-        );
-    }
 }
 
 #[test]
