@@ -219,6 +219,13 @@ fn an_interrupted_run_reports_what_ran_marked_incomplete() {
     // Nothing claims a pass for the cases that did not run.
     assert!(std::panic::catch_unwind(|| c.assert_pass()).is_err());
     assert!(c.failure_message().contains("INCOMPLETE"));
+    assert!(!c.failure_message().contains("watchdog"));
+    // Cases put down to a stall of the machine are said, not hidden.
+    let mut stalled = c.clone();
+    stalled.stalls = 2;
+    assert!(stalled
+        .failure_message()
+        .contains("2 cases hit only the real-time watchdog"));
     let json = report::json::to_value(&c);
     assert_eq!(json["complete"], false);
     assert!(report::junit::to_string(&c)

@@ -71,6 +71,13 @@ impl Certification {
                 }
             }
         }
+        if self.stalls > 0 {
+            m.push_str(&format!(
+                "\n{} case{} hit only the real-time watchdog and did not when rerun: a stall of this machine, not counted as findings (decision watchdog-stall)\n",
+                self.stalls,
+                if self.stalls == 1 { "" } else { "s" }
+            ));
+        }
         for r in &self.unexercised {
             m.push_str(&format!(
                 "\n{r} was never exercised: no case met its precondition (give it more cases: CPSIM_CASES, or --cases)\n"
