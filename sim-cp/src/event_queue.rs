@@ -5,7 +5,7 @@
 
 use crate::time::Nanos;
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 /// A heap entry: the event's time and sequence, and where the event waits.
 /// (The heap moves only these 24 bytes; the events stay put in `slots`.)
@@ -33,11 +33,18 @@ impl Ord for Entry {
 }
 
 /// Events waiting for their time.
+///
+/// Events due at once (pushed with [`push_now`](Self::push_now), at the
+/// current time) skip the heap: they wait in a FIFO, which is in (time,
+/// sequence) order by construction (the current time never goes back and
+/// sequence numbers grow), and a pop takes whichever of the FIFO's front
+/// and the heap's top comes first. The order is exactly the heap's alone.
 pub struct EventQueue<E> {
     heap: BinaryHeap<Entry>,
     slots: Vec<Option<E>>,
     free: Vec<u32>,
     seq: u64,
+    due: VecDeque<(Nanos, u64, E)>,
 }
 
 impl<E> Default for EventQueue<E> {
@@ -47,6 +54,7 @@ impl<E> Default for EventQueue<E> {
             slots: Vec::new(),
             free: Vec::new(),
             seq: 0,
+            due: VecDeque::new(),
         }
     }
 }
@@ -57,6 +65,13 @@ impl<E> EventQueue<E> {
         self.seq += 1;
         let seq = self.seq;
         self.push_reserved(at, seq, ev);
+    }
+    /// Schedules `ev` at `now`, the current time: no earlier than anything
+    /// pushed with `push_now` before (see the type's documentation).
+    pub fn push_now(&mut self, now: Nanos, ev: E) {
+        debug_assert!(self.due.back().is_none_or(|b| b.0 <= now));
+        self.seq += 1;
+        self.due.push_back((now, self.seq, ev));
     }
     /// Reserves the sequence number the next `push` would have used, for an
     /// event that may be queued later with [`push_reserved`](Self::push_reserved).
@@ -88,10 +103,23 @@ impl<E> EventQueue<E> {
     }
     /// The time of the earliest event.
     pub fn peek_time(&self) -> Option<Nanos> {
-        self.heap.peek().map(|e| e.at)
+        let heap = self.heap.peek().map(|e| e.at);
+        match (self.due.front().map(|d| d.0), heap) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
     /// Removes the earliest event if it is due at or before `limit`.
     pub fn pop_due(&mut self, limit: Nanos) -> Option<(Nanos, E)> {
+        if let Some(&(at, seq, _)) = self.due.front() {
+            let first = self.heap.peek().is_none_or(|e| (at, seq) < (e.at, e.seq));
+            if first {
+                if at > limit {
+                    return None;
+                }
+                return self.due.pop_front().map(|(at, _, ev)| (at, ev));
+            }
+        }
         if self.heap.peek()?.at <= limit {
             let e = self.heap.pop()?;
             let ev = self.slots[e.slot as usize]
@@ -120,5 +148,22 @@ mod tests {
         assert_eq!(q.pop_due(Nanos(5)).map(|x| x.1), Some("c"));
         assert_eq!(q.pop_due(Nanos(5)).map(|x| x.1), None);
         assert_eq!(q.peek_time(), Some(Nanos(9)));
+    }
+
+    #[test]
+    fn events_pushed_now_pop_in_the_same_order_as_through_the_heap() {
+        let mut q = EventQueue::default();
+        let r = q.reserve();
+        q.push(Nanos(5), "b");
+        q.push_now(Nanos(5), "c");
+        q.push_reserved(Nanos(5), r, "a");
+        q.push(Nanos(4), "x");
+        q.push_now(Nanos(5), "d");
+        q.push(Nanos(5), "e");
+        assert_eq!(q.peek_time(), Some(Nanos(4)));
+        assert_eq!(q.pop_due(Nanos(3)).map(|x| x.1), None);
+        let got: Vec<_> = std::iter::from_fn(|| q.pop_due(Nanos(9)).map(|x| x.1)).collect();
+        assert_eq!(got, ["x", "a", "b", "c", "d", "e"]);
+        assert_eq!(q.peek_time(), None);
     }
 }

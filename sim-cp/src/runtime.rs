@@ -13,7 +13,7 @@ use crate::net::NetAddr;
 use crate::rules::id;
 use crate::time::Nanos;
 use crate::trace::What;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 /// A provider task: runs later on the simulator's driver.
@@ -50,6 +50,43 @@ thread_local! {
     /// Tasks to run when the current callback returns (before the platform
     /// sees its return value).
     static BEFORE_RETURN: RefCell<Option<Vec<Task>>> = const { RefCell::new(None) };
+    /// Contexts popped while a driver loop runs on this thread (see
+    /// [`Driving`]), kept for the next callback of the same host: the
+    /// dispatch path then sets the current context without an `Arc` clone.
+    static SPARE: RefCell<Vec<Cx>> = const { RefCell::new(Vec::new()) };
+    /// How many driver loops ([`Driving`]) are running on this thread.
+    static DRIVING: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Spare contexts kept per thread at most.
+const MAX_SPARE: usize = 8;
+
+/// A driver loop running on this thread: while one does, contexts that
+/// [`with_current`] pops are kept for reuse (the world is alive while its
+/// driver runs); when the outermost loop ends they are dropped, so that no
+/// thread-local keeps a world alive.
+pub(crate) struct Driving(());
+
+impl Driving {
+    pub(crate) fn enter() -> Driving {
+        DRIVING.with(|d| d.set(d.get() + 1));
+        Driving(())
+    }
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        let left = DRIVING.with(|d| {
+            let n = d.get() - 1;
+            d.set(n);
+            n
+        });
+        if left == 0 {
+            // Taken out first: dropping a context may run provider code.
+            let spare = SPARE.with(|s| std::mem::take(&mut *s.borrow_mut()));
+            drop(spare);
+        }
+    }
 }
 
 /// Makes panics inside provider code silent on stderr (they are reported
@@ -69,11 +106,35 @@ pub fn quiet_provider_panics() {
 
 /// Runs `f` with `cx` as the current context of this thread.
 pub(crate) fn with_current<R>(cx: &Cx, f: impl FnOnce() -> R) -> R {
-    CURRENT.with(|c| c.borrow_mut().push(cx.clone()));
+    let own = SPARE
+        .with(|s| {
+            let mut s = s.borrow_mut();
+            let k = s
+                .iter()
+                .rposition(|x| x.host == cx.host && Arc::ptr_eq(&x.shared, &cx.shared))?;
+            Some(s.swap_remove(k))
+        })
+        .unwrap_or_else(|| cx.clone());
+    CURRENT.with(|c| c.borrow_mut().push(own));
     struct Pop;
     impl Drop for Pop {
         fn drop(&mut self) {
-            CURRENT.with(|c| c.borrow_mut().pop());
+            let popped = CURRENT.with(|c| c.borrow_mut().pop());
+            let Some(cx) = popped else { return };
+            if DRIVING.with(Cell::get) == 0 {
+                return;
+            }
+            // Dropped (if not kept) outside the borrow.
+            let not_kept = SPARE.with(|s| {
+                let mut s = s.borrow_mut();
+                if s.len() < MAX_SPARE {
+                    s.push(cx);
+                    None
+                } else {
+                    Some(cx)
+                }
+            });
+            drop(not_kept);
         }
     }
     let _pop = Pop;

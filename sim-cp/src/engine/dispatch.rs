@@ -18,6 +18,7 @@ use crate::handle::{self, Kind};
 use crate::runtime::{run_callback, Cx};
 use crate::trace::What;
 use crate::transport_id::Tid;
+use parking_lot::MutexGuard;
 use std::ffi::c_void;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -48,10 +49,17 @@ fn user_context(w: &World, inst: u32) -> *mut c_void {
     ctx as *mut c_void
 }
 
-/// Calls the callback for platform operation `op` (driver thread).
-pub(crate) fn invoke_op(shared: &Arc<Shared>, cxs: &[Cx], inst: u32, session: u32, op: Op) {
+/// Calls the callback for platform operation `op` (driver thread), given
+/// the world's guard; hands the guard back once the return is judged.
+pub(crate) fn invoke_op<'a>(
+    shared: &'a Arc<Shared>,
+    cxs: &[Cx],
+    mut w: MutexGuard<'a, World>,
+    inst: u32,
+    session: u32,
+    op: Op,
+) -> MutexGuard<'a, World> {
     let cb = op.callback();
-    let mut w = shared.world.lock();
     let i = &w.insts[inst as usize];
     let ok = i.session.as_ref().is_some_and(|s| {
         s.no == session
@@ -61,7 +69,7 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, cxs: &[Cx], inst: u32, session: u3
     });
     if !ok {
         w.op_abandoned(inst, session, &op);
-        return;
+        return w;
     }
     let (host, n, handle, table) = (i.host, i.n, Handle::from_u64(i.handle), i.table);
     let uctx = user_context(&w, inst);
@@ -182,8 +190,10 @@ pub(crate) fn invoke_op(shared: &Arc<Shared>, cxs: &[Cx], inst: u32, session: u3
             }
         })
     };
-    shared.world.lock().callback_returned(serial, hr);
+    let mut w = shared.world.lock();
+    w.callback_returned(serial, hr);
     shared.wake.notify_all();
+    w
 }
 
 /// Delivers ESTABLISH on the current thread (the driver's, or Register's).

@@ -35,7 +35,7 @@ use crate::violation::Violation;
 use args::ArgPool;
 use completion::Calls;
 use instance::Instance;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -289,7 +289,12 @@ impl World {
     }
 
     pub fn schedule(&mut self, at: Nanos, ev: Ev) {
-        self.queue.push(at.max(self.now), ev);
+        if at <= self.now {
+            // Due at once: no heap round trip (same order, see `EventQueue`).
+            self.queue.push_now(self.now, ev);
+        } else {
+            self.queue.push(at, ev);
+        }
     }
 
     /// The current time (real-time runs read the wall clock).
@@ -524,8 +529,12 @@ impl Sim {
 
     /// Runs every event due up to `until` (inclusive), then sets the clock there.
     pub fn run_until(&self, until: Nanos) {
+        // One lock taken for the loop: an event is handed the guard and
+        // hands it back (released only around provider code), so events
+        // that run no provider code cost no extra lock round trip.
+        let _driving = crate::runtime::Driving::enter();
+        let mut w = self.shared.world.lock();
         loop {
-            let mut w = self.shared.world.lock();
             w.sync_clock();
             let realtime = w.cfg.clock == ClockMode::RealTime;
             let limit = if realtime { w.now } else { until };
@@ -534,8 +543,7 @@ impl Sim {
                     if at > w.now {
                         w.now = at;
                     }
-                    drop(w);
-                    self.execute(ev);
+                    w = self.execute(ev, w);
                 }
                 None => {
                     if !realtime || w.now >= until {
@@ -576,7 +584,8 @@ impl Sim {
                 .collect()
         };
         for host in running {
-            self.execute(Ev::Action(Action::StopProvider { host }));
+            let w = self.shared.world.lock();
+            drop(self.execute(Ev::Action(Action::StopProvider { host }), w));
         }
         // What the stops set off: a second of virtual time, free; in real
         // time only what is already due (no fixed wait of the wall clock).
@@ -636,52 +645,68 @@ impl Sim {
         (w.traffic.sent(), w.traffic.delivered(), w.violations.len())
     }
 
-    fn execute(&self, ev: Ev) {
+    /// Runs one event, given the world's guard and handing it back (the
+    /// lock is released only while provider code runs).
+    fn execute<'a>(&'a self, ev: Ev, mut w: MutexGuard<'a, World>) -> MutexGuard<'a, World> {
         match ev {
             Ev::Invoke { inst, session, op } => {
-                dispatch::invoke_op(&self.shared, &self.cxs, inst, session, op)
+                return dispatch::invoke_op(&self.shared, &self.cxs, w, inst, session, op);
             }
             Ev::Establish { inst, session } => {
+                drop(w);
                 dispatch::deliver_establish(&self.shared, inst, session)
             }
             Ev::Terminate {
                 inst,
                 session,
                 reason,
-            } => dispatch::deliver_terminate(&self.shared, inst, session, reason),
-            Ev::Deadline { serial } => self.shared.world.lock().deadline(serial),
-            Ev::DeregisterDue { inst, session } => {
-                self.shared.world.lock().deregister_due(inst, session)
+            } => {
+                drop(w);
+                dispatch::deliver_terminate(&self.shared, inst, session, reason)
             }
-            Ev::IdleCheck { inst, session } => self.shared.world.lock().idle_check(inst, session),
+            Ev::Deadline { serial } => {
+                w.deadline(serial);
+                return w;
+            }
+            Ev::DeregisterDue { inst, session } => {
+                w.deregister_due(inst, session);
+                return w;
+            }
+            Ev::IdleCheck { inst, session } => {
+                w.idle_check(inst, session);
+                return w;
+            }
             Ev::Task {
                 host,
                 task,
                 stalled,
             } => {
                 if stalled {
-                    self.shared.world.lock().hosts[host as usize].stalls -= 1;
+                    w.hosts[host as usize].stalls -= 1;
                 }
-                let cx = Cx::new(self.shared.clone(), host);
-                crate::runtime::run_provider_code(&cx, "task", || task(&cx));
+                drop(w);
+                let cx = &self.cxs[host as usize];
+                crate::runtime::run_provider_code(cx, "task", || task(cx));
             }
             Ev::Net(p) => {
-                let handler = {
-                    let w = self.shared.world.lock();
-                    w.hosts
-                        .get(p.to.node as usize)
-                        .and_then(|h| h.endpoints.get(&p.to.port).cloned())
-                };
+                let handler = w
+                    .hosts
+                    .get(p.to.node as usize)
+                    .and_then(|h| h.endpoints.get(&p.to.port).cloned());
+                drop(w);
                 if let Some(h) = handler {
-                    let cx = Cx::new(self.shared.clone(), p.to.node);
+                    let cx = &self.cxs[p.to.node as usize];
                     let from: NetAddr = p.from;
-                    crate::runtime::run_provider_code(&cx, "network handler", || {
-                        h(&cx, from, &p.data)
+                    crate::runtime::run_provider_code(cx, "network handler", || {
+                        h(cx, from, &p.data)
                     });
                 }
             }
-            Ev::IndicateDone { pending } => traffic::indicate_done(&self.shared, pending),
-            Ev::Action(a) => self.action(&a),
+            Ev::IndicateDone { pending } => {
+                drop(w);
+                traffic::indicate_done(&self.shared, pending)
+            }
+            Ev::Action(a) => return self.action(&a, w),
             Ev::Repeat {
                 action,
                 at,
@@ -689,12 +714,12 @@ impl Sim {
                 left,
                 seq,
             } => {
-                self.action(&action);
+                let mut w = self.action(&action, w);
                 if left > 1 {
                     // Its sequence number was reserved: queued now or before
                     // the action ran, it pops in the same place.
                     let next = at.saturating_add(every);
-                    self.shared.world.lock().queue.push_reserved(
+                    w.queue.push_reserved(
                         next,
                         seq + 1,
                         Ev::Repeat {
@@ -706,16 +731,28 @@ impl Sim {
                         },
                     );
                 }
+                return w;
             }
         }
+        self.shared.world.lock()
     }
 
-    fn action(&self, a: &Action) {
+    fn action<'a>(&'a self, a: &Action, mut w: MutexGuard<'a, World>) -> MutexGuard<'a, World> {
         match a {
-            Action::StartProvider { host } => self.start_provider(host),
-            Action::StopProvider { host } => self.stop_provider(host),
-            other => self.shared.world.lock().platform_action(other),
+            Action::StartProvider { host } => {
+                drop(w);
+                self.start_provider(host)
+            }
+            Action::StopProvider { host } => {
+                drop(w);
+                self.stop_provider(host)
+            }
+            other => {
+                w.platform_action(other);
+                return w;
+            }
         }
+        self.shared.world.lock()
     }
 
     fn start_provider(&self, host: &str) {

@@ -298,6 +298,12 @@ impl Traffic {
             .map(|w| w.iter().copied().collect())
             .unwrap_or_default()
     }
+    /// Whether host `host` has no waiting datagram.
+    fn none_waiting(&self, host: u8) -> bool {
+        self.waiting
+            .get(host as usize)
+            .is_none_or(BTreeSet::is_empty)
+    }
     fn count_via(&mut self, via: Option<u32>, up: bool) {
         if let Some(i) = via {
             let n = self.waiting_via.entry(i).or_insert(0);
@@ -465,6 +471,9 @@ impl World {
 
     /// Moves the host's waiting datagrams forward (routing decision).
     pub fn pump_datagrams(&mut self, host: u8) {
+        if self.traffic.none_waiting(host) {
+            return;
+        }
         let waiting = self.traffic.waiting_of(host);
         for d in waiting {
             let dg = &self.traffic.dgs[d as usize];
