@@ -28,21 +28,25 @@ fn current() -> Option<Cx> {
 
 /// The world and host a handle-less call belongs to.
 fn route_by_handle(handle: u64) -> Option<(Arc<Shared>, u8)> {
-    let cx = current();
-    if let Some((world, _)) = handle::decode(Kind::Instance, handle) {
-        // The usual case, without the registry: the caller runs in that world.
-        if let Some(c) = cx.as_ref().filter(|c| c.shared.id == world) {
-            return Some((c.shared.clone(), c.host));
-        }
-        if let Some(shared) = handle::lookup(world) {
-            let host = cx
-                .filter(|c| Arc::ptr_eq(&c.shared, &shared))
-                .map(|c| c.host)
-                .unwrap_or(0);
-            return Some((shared, host));
-        }
+    let world = handle::decode(Kind::Instance, handle).map(|(w, _)| w);
+    // The usual case, without the registry: the caller runs in that world
+    // (one `Arc` clone, of the world).
+    let here = crate::runtime::with_current_ref(|cx| {
+        cx.filter(|c| world.is_none_or(|w| c.shared.id == w))
+            .map(|c| (c.shared.clone(), c.host))
+    });
+    if here.is_some() {
+        return here;
     }
-    cx.map(|c| (c.shared.clone(), c.host))
+    if let Some(shared) = world.and_then(handle::lookup) {
+        let host = crate::runtime::with_current_ref(|cx| {
+            cx.filter(|c| Arc::ptr_eq(&c.shared, &shared))
+                .map(|c| c.host)
+        })
+        .unwrap_or(0);
+        return Some((shared, host));
+    }
+    current().map(|c| (c.shared.clone(), c.host))
 }
 
 /// `CPNatfwtCreateProviderInstance`.
@@ -213,15 +217,64 @@ pub unsafe extern "system" fn CPNatfwtIndicateReceivedBuffers(
     completion_context: *mut c_void,
     completion_routine: CPNATFWT_PROVIDER_COMPLETION_ROUTINE,
 ) -> HRESULT {
-    let Some((shared, host)) = route_by_handle(provider_instance.as_u64()) else {
+    let handle = provider_instance.as_u64();
+    let world = handle::decode(Kind::Instance, handle).map(|(w, _)| w);
+    // The usual case: the caller runs in the instance's world, whose
+    // context is borrowed (no `Arc` clone; `indicate` runs no provider code).
+    let here = crate::runtime::with_current_ref(|cx| {
+        let c = cx.filter(|c| world.is_some_and(|w| c.shared.id == w))?;
+        // SAFETY: forwarded under this function's contract.
+        Some(unsafe {
+            indicate_in(
+                &c.shared,
+                c.host,
+                handle,
+                local_transport_id,
+                remote_transport_id,
+                buffer_chain,
+                completion_context,
+                completion_routine,
+            )
+        })
+    });
+    if let Some(hr) = here {
+        return hr;
+    }
+    let Some((shared, host)) = route_by_handle(handle) else {
         return E_HANDLE;
     };
+    // SAFETY: forwarded under this function's contract.
+    unsafe {
+        indicate_in(
+            &shared,
+            host,
+            handle,
+            local_transport_id,
+            remote_transport_id,
+            buffer_chain,
+            completion_context,
+            completion_routine,
+        )
+    }
+}
+
+/// `CPNatfwtIndicateReceivedBuffers` in the world it was routed to.
+///
+/// # Safety
+/// As `CPNatfwtIndicateReceivedBuffers`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn indicate_in(
+    shared: &Shared,
+    host: u8,
+    handle: u64,
+    local_transport_id: *mut CPNATFWT_TRANSPORT_ID,
+    remote_transport_id: *mut CPNATFWT_TRANSPORT_ID,
+    buffer_chain: *mut CPNATFWT_BUFFER,
+    completion_context: *mut c_void,
+    completion_routine: CPNATFWT_PROVIDER_COMPLETION_ROUTINE,
+) -> HRESULT {
     let mut w = shared.world.lock();
-    let inst = match w.resolve(
-        provider_instance.as_u64(),
-        host,
-        PlatformFn::CPNatfwtIndicateReceivedBuffers,
-    ) {
+    let inst = match w.resolve(handle, host, PlatformFn::CPNatfwtIndicateReceivedBuffers) {
         Ok(i) => i,
         Err(hr) => return hr,
     };

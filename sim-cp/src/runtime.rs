@@ -141,6 +141,12 @@ pub(crate) fn with_current<R>(cx: &Cx, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f` with the current context of this thread, borrowed (no `Arc`
+/// clone). `f` must not run provider code (which would set a context).
+pub(crate) fn with_current_ref<R>(f: impl FnOnce(Option<&Cx>) -> R) -> R {
+    CURRENT.with(|c| f(c.borrow().last()))
+}
+
 /// Runs provider code (a task, handler, start or stop): with the context
 /// set and panics caught and reported as CRASH-1.
 pub(crate) fn run_provider_code(cx: &Cx, what: &str, f: impl FnOnce()) {

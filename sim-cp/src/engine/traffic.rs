@@ -945,7 +945,7 @@ impl World {
                 What::Function {
                     f,
                     hr: E_PENDING_IO,
-                    detail: Some(format!("{} bytes {rt} -> {lt}", content.len)),
+                    detail: Some(bytes_detail(content.len, rt, lt)),
                 },
             );
             return E_PENDING_IO;
@@ -956,7 +956,7 @@ impl World {
             What::Function {
                 f,
                 hr: S_OK,
-                detail: Some(format!("{} bytes {rt} -> {lt}", data.len())),
+                detail: Some(bytes_detail(data.len() as u32, rt, lt)),
             },
         );
         self.deliver(inst, lt, rt, Content::of(&data));
@@ -972,6 +972,15 @@ impl Traffic {
 
 /// The platform is done with indicated buffers: check DATA-3, deliver, and
 /// call the provider's completion routine once (DATA-4).
+/// `64 bytes 10.0.0.2 -> 10.0.0.1`: an indication's detail in the trace,
+/// written into one allocation of the right size.
+fn bytes_detail(len: u32, from: Tid, to: Tid) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(96);
+    write!(s, "{len} bytes {from} -> {to}").expect("writing to a String");
+    s
+}
+
 pub(crate) fn indicate_done(shared: &Arc<Shared>, key: u32) {
     let mut w = shared.world.lock();
     let Some(h) = w.traffic.held.remove(&key) else {
