@@ -82,9 +82,11 @@ impl Drop for Driving {
             n
         });
         if left == 0 {
-            // Taken out first: dropping a context may run provider code.
-            let spare = SPARE.with(|s| std::mem::take(&mut *s.borrow_mut()));
-            drop(spare);
+            // One at a time, outside the borrow (dropping the last context
+            // of a world may run provider code); the vector is kept.
+            while let Some(cx) = SPARE.with(|s| s.borrow_mut().pop()) {
+                drop(cx);
+            }
         }
     }
 }
