@@ -13,7 +13,7 @@ use crate::net::NetAddr;
 use crate::rules::id;
 use crate::time::Nanos;
 use crate::trace::What;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::sync::Arc;
 
 /// A provider task: runs later on the simulator's driver.
@@ -45,21 +45,61 @@ impl WeakCx {
     }
 }
 
-thread_local! {
-    static CURRENT: RefCell<Vec<Cx>> = const { RefCell::new(Vec::new()) };
+/// What a thread knows of the provider code it runs, in one thread-local
+/// (one access per change, not one per field).
+struct Local {
+    /// The contexts of the provider code running on this thread, innermost last.
+    current: Vec<Cx>,
     /// Tasks to run when the current callback returns (before the platform
     /// sees its return value).
-    static BEFORE_RETURN: RefCell<Option<Vec<Task>>> = const { RefCell::new(None) };
+    before_return: Option<Vec<Task>>,
     /// Contexts popped while a driver loop runs on this thread (see
     /// [`Driving`]), kept for the next callback of the same host: the
     /// dispatch path then sets the current context without an `Arc` clone.
-    static SPARE: RefCell<Vec<Cx>> = const { RefCell::new(Vec::new()) };
+    spare: Vec<Cx>,
     /// How many driver loops ([`Driving`]) are running on this thread.
-    static DRIVING: Cell<u32> = const { Cell::new(0) };
+    driving: u32,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Local> = const {
+        RefCell::new(Local {
+            current: Vec::new(),
+            before_return: None,
+            spare: Vec::new(),
+            driving: 0,
+        })
+    };
 }
 
 /// Spare contexts kept per thread at most.
 const MAX_SPARE: usize = 8;
+
+impl Local {
+    /// Makes `cx` current: a spare copy of it if there is one, else a clone.
+    fn push(&mut self, cx: &Cx) {
+        let own = match self
+            .spare
+            .iter()
+            .rposition(|x| x.host == cx.host && Arc::ptr_eq(&x.shared, &cx.shared))
+        {
+            Some(k) => self.spare.swap_remove(k),
+            None => cx.clone(),
+        };
+        self.current.push(own);
+    }
+
+    /// Ends the innermost context: kept as a spare while a driver loop
+    /// runs, else handed back to be dropped outside the borrow.
+    fn pop(&mut self) -> Option<Cx> {
+        let cx = self.current.pop()?;
+        if self.driving > 0 && self.spare.len() < MAX_SPARE {
+            self.spare.push(cx);
+            return None;
+        }
+        Some(cx)
+    }
+}
 
 /// A driver loop running on this thread: while one does, contexts that
 /// [`with_current`] pops are kept for reuse (the world is alive while its
@@ -69,22 +109,22 @@ pub(crate) struct Driving(());
 
 impl Driving {
     pub(crate) fn enter() -> Driving {
-        DRIVING.with(|d| d.set(d.get() + 1));
+        LOCAL.with(|l| l.borrow_mut().driving += 1);
         Driving(())
     }
 }
 
 impl Drop for Driving {
     fn drop(&mut self) {
-        let left = DRIVING.with(|d| {
-            let n = d.get() - 1;
-            d.set(n);
-            n
+        let left = LOCAL.with(|l| {
+            let mut l = l.borrow_mut();
+            l.driving -= 1;
+            l.driving
         });
         if left == 0 {
             // One at a time, outside the borrow (dropping the last context
             // of a world may run provider code); the vector is kept.
-            while let Some(cx) = SPARE.with(|s| s.borrow_mut().pop()) {
+            while let Some(cx) = LOCAL.with(|l| l.borrow_mut().spare.pop()) {
                 drop(cx);
             }
         }
@@ -99,46 +139,29 @@ pub fn quiet_provider_panics() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if CURRENT.with(|c| c.borrow().is_empty()) {
+            // (A panic while the thread-local is borrowed is not provider code's.)
+            let in_provider = LOCAL
+                .try_with(|l| l.try_borrow().is_ok_and(|l| !l.current.is_empty()))
+                .unwrap_or(false);
+            if !in_provider {
                 previous(info);
             }
         }));
     });
 }
 
+/// Ends the innermost current context when dropped (also on unwinding).
+struct Pop;
+impl Drop for Pop {
+    fn drop(&mut self) {
+        let popped = LOCAL.with(|l| l.borrow_mut().pop());
+        drop(popped);
+    }
+}
+
 /// Runs `f` with `cx` as the current context of this thread.
 pub(crate) fn with_current<R>(cx: &Cx, f: impl FnOnce() -> R) -> R {
-    let own = SPARE
-        .with(|s| {
-            let mut s = s.borrow_mut();
-            let k = s
-                .iter()
-                .rposition(|x| x.host == cx.host && Arc::ptr_eq(&x.shared, &cx.shared))?;
-            Some(s.swap_remove(k))
-        })
-        .unwrap_or_else(|| cx.clone());
-    CURRENT.with(|c| c.borrow_mut().push(own));
-    struct Pop;
-    impl Drop for Pop {
-        fn drop(&mut self) {
-            let popped = CURRENT.with(|c| c.borrow_mut().pop());
-            let Some(cx) = popped else { return };
-            if DRIVING.with(Cell::get) == 0 {
-                return;
-            }
-            // Dropped (if not kept) outside the borrow.
-            let not_kept = SPARE.with(|s| {
-                let mut s = s.borrow_mut();
-                if s.len() < MAX_SPARE {
-                    s.push(cx);
-                    None
-                } else {
-                    Some(cx)
-                }
-            });
-            drop(not_kept);
-        }
-    }
+    LOCAL.with(|l| l.borrow_mut().push(cx));
     let _pop = Pop;
     f()
 }
@@ -146,7 +169,7 @@ pub(crate) fn with_current<R>(cx: &Cx, f: impl FnOnce() -> R) -> R {
 /// Runs `f` with the current context of this thread, borrowed (no `Arc`
 /// clone). `f` must not run provider code (which would set a context).
 pub(crate) fn with_current_ref<R>(f: impl FnOnce(Option<&Cx>) -> R) -> R {
-    CURRENT.with(|c| f(c.borrow().last()))
+    LOCAL.with(|l| f(l.borrow().current.last()))
 }
 
 /// Runs provider code (a task, handler, start or stop): with the context
@@ -171,10 +194,16 @@ pub(crate) fn run_provider_code(cx: &Cx, what: &str, f: impl FnOnce()) {
 /// Runs a callback: context set, tasks spawned for "before return" run
 /// after it returns. Returns what the callback returned.
 pub(crate) fn run_callback<R>(cx: &Cx, f: impl FnOnce() -> R) -> R {
-    let outer = BEFORE_RETURN.with(|b| b.borrow_mut().replace(Vec::new()));
-    let r = with_current(cx, f);
-    let tasks = BEFORE_RETURN
-        .with(|b| std::mem::replace(&mut *b.borrow_mut(), outer))
+    let outer = LOCAL.with(|l| {
+        let mut l = l.borrow_mut();
+        l.push(cx);
+        l.before_return.replace(Vec::new())
+    });
+    let pop = Pop;
+    let r = f();
+    drop(pop);
+    let tasks = LOCAL
+        .with(|l| std::mem::replace(&mut l.borrow_mut().before_return, outer))
         .unwrap_or_default();
     for t in tasks {
         run_provider_code(cx, "task", || t(cx));
@@ -199,7 +228,7 @@ impl Cx {
 
     /// The context of the simulated host whose provider code runs on this thread.
     pub fn current() -> Option<Cx> {
-        CURRENT.with(|c| c.borrow().last().cloned())
+        LOCAL.with(|l| l.borrow().current.last().cloned())
     }
 
     /// Runs `f` with this host as the current context of the calling thread:
@@ -266,12 +295,18 @@ impl Cx {
         let mut w = self.shared.world.lock();
         let t = w.cfg.tasks.clone();
         let roll = (w.task_rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        let in_callback = BEFORE_RETURN.with(|b| b.borrow().is_some());
+        let in_callback = LOCAL.with(|l| l.borrow().before_return.is_some());
         let (mut delay, mut stalled) = (Nanos::ZERO, false);
         let mut edge = t.before_return;
         if roll < edge && in_callback {
             drop(w);
-            BEFORE_RETURN.with(|b| b.borrow_mut().as_mut().expect("checked").push(task));
+            LOCAL.with(|l| {
+                l.borrow_mut()
+                    .before_return
+                    .as_mut()
+                    .expect("checked")
+                    .push(task)
+            });
             return;
         }
         edge += t.late;
