@@ -125,6 +125,7 @@ pub(crate) fn invoke_op<'a>(
             let payload = w.traffic.take_payload(*datagram);
             chain = w.args.chain(slot, &payload, pieces);
             bytes = Some(payload.len() as u32);
+            w.traffic.recycle(payload);
             w.args.seal(slot);
             w.calls.get_mut(serial).expect("just opened").args = Some(slot);
             tid = Some(*local);

@@ -187,7 +187,12 @@ pub struct Traffic {
     waiting_via: HashMap<u32, u32>,
     /// Instances whose waiting datagrams changed (the platform re-examines them).
     pub touched: Vec<u32>,
+    /// Payload buffers done with, for the next payloads (no allocation per datagram).
+    spare: Vec<Vec<u8>>,
 }
+
+/// Payload buffers kept for reuse at most.
+const MAX_SPARE: usize = 16;
 
 impl Default for Traffic {
     fn default() -> Self {
@@ -209,6 +214,7 @@ impl Default for Traffic {
             waiting: Vec::new(),
             waiting_via: HashMap::default(),
             touched: Vec::new(),
+            spare: Vec::new(),
         }
     }
 }
@@ -283,6 +289,17 @@ impl Traffic {
         self.payloads
             .remove(&d)
             .expect("a datagram's payload is kept until its one SEND_BUFFERS")
+    }
+    /// An empty buffer (a spare one if there is one).
+    pub fn buffer(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_default()
+    }
+    /// Gives back a buffer done with (`take_payload`'s, `buffer`'s).
+    pub fn recycle(&mut self, mut b: Vec<u8>) {
+        if self.spare.len() < MAX_SPARE {
+            b.clear();
+            self.spare.push(b);
+        }
     }
     pub fn sending(&mut self, d: u32, _serial: u32) {
         self.set_state(d, State::Sending);
@@ -415,7 +432,8 @@ impl World {
             );
             return;
         };
-        let mut payload = vec![0u8; bytes.min(65_507) as usize];
+        let mut payload = self.traffic.buffer();
+        payload.resize(bytes.min(65_507) as usize, 0);
         self.traffic.rng.fill(&mut payload);
         let content = Content::of(&payload);
         let id = self.traffic.dgs.len() as u32;
@@ -852,11 +870,11 @@ impl World {
         if chain.is_null() {
             return reject(self, id::DATA_2, E_POINTER, "bufferChain is NULL".into());
         }
+        let mut data = self.traffic.buffer();
         // SAFETY: walks the provider's chain with bounds on length and cycles.
-        let data = match unsafe { read_chain(chain) } {
-            Ok(d) => d,
-            Err(e) => return reject(self, id::DATA_2, E_INVALIDARG, e),
-        };
+        if let Err(e) = unsafe { read_chain_into(chain, &mut data) } {
+            return reject(self, id::DATA_2, E_INVALIDARG, e);
+        }
         let s = self.insts[inst as usize].session.as_ref();
         let active = s.is_some_and(|s| s.live() && s.active);
         if !active && self.cfg.has_fault(PlatformFault::AcceptIndicateWhenDormant) {
@@ -959,7 +977,9 @@ impl World {
                 detail: Some(bytes_detail(data.len() as u32, rt, lt)),
             },
         );
-        self.deliver(inst, lt, rt, Content::of(&data));
+        let content = Content::of(&data);
+        self.traffic.recycle(data);
+        self.deliver(inst, lt, rt, content);
         S_OK
     }
 }
@@ -1051,8 +1071,18 @@ impl Seen {
 /// # Safety
 /// `head` is non-NULL; the provider vouches for every element it links.
 unsafe fn read_chain(head: *mut CPNATFWT_BUFFER) -> Result<Vec<u8>, String> {
-    let mut seen = Seen::default();
     let mut out = Vec::new();
+    // SAFETY: as this function's.
+    unsafe { read_chain_into(head, &mut out) }.map(|()| out)
+}
+
+/// `read_chain` into `out` (cleared first).
+///
+/// # Safety
+/// As `read_chain`.
+unsafe fn read_chain_into(head: *mut CPNATFWT_BUFFER, out: &mut Vec<u8>) -> Result<(), String> {
+    out.clear();
+    let mut seen = Seen::default();
     let mut p = head;
     while !p.is_null() {
         if seen.contains(&(p as usize)) {
@@ -1085,7 +1115,7 @@ unsafe fn read_chain(head: *mut CPNATFWT_BUFFER) -> Result<Vec<u8>, String> {
         }
         p = b.next;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A checksum of a (valid) chain's structure and bytes.
