@@ -3,7 +3,7 @@
 //! router (`c/router.c`) passes each call with the load address of the
 //! module copy that made it; the call acts on that copy's host.
 
-use crate::unix::{copy_at, host_of, Routed};
+use crate::loader::{copy_at, copy_based, host_of, Routed};
 use cpsim_sim::abi::{E_FAIL, E_INVALIDARG, E_POINTER, HRESULT, S_OK};
 use cpsim_sim::net::NetAddr;
 use cpsim_sim::{Cx, Nanos};
@@ -41,7 +41,7 @@ fn with_host<R>(caller: *mut c_void, or: R, f: impl FnOnce(&Cx) -> R) -> R {
 /// The copy a routine belongs to (by its code address), else the caller's:
 /// its `alive` flag says whether the routine may still be called.
 fn owner(routine: *const c_void, caller: *mut c_void) -> Option<Routed> {
-    copy_at(routine).or_else(|| crate::unix::copy_based(caller))
+    copy_at(routine).or_else(|| copy_based(caller))
 }
 
 pub(crate) unsafe extern "C" fn now(caller: *mut c_void) -> u64 {

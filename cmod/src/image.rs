@@ -1,12 +1,15 @@
 //! A provider module's file, read once and checked without running any of
-//! its code: a regular file, an ELF shared object for this machine, with
-//! both entry points, and whether it says it runs on virtual time.
+//! its code: a regular file, a shared library of this system's format for
+//! this machine (an ELF shared object on unix, a PE DLL on Windows: the
+//! format is told by the file's first bytes), with both entry points, and
+//! whether it says it runs on virtual time.
 //!
 //! The harness works from these bytes from then on (it hands them to the
 //! child processes that load them), so a module file that is replaced or
 //! deleted during a certification does not change what is certified.
 
 use crate::elf::{self, Symbols};
+use crate::pe;
 use crate::ModuleError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,13 +67,88 @@ pub const OUTSIDE_VIRTUAL_TIME: &[(&str, &str)] = &[
     ("socketpair", "opens real sockets"),
 ];
 
+/// The same for a Windows DLL: what it imports from any DLL. Not listed,
+/// because the C runtimes' own start-up code imports them into every DLL
+/// (so their presence says nothing about the module): `Sleep` (mingw-w64),
+/// `GetSystemTimeAsFileTime`, `QueryPerformanceCounter`, `GetTickCount`
+/// (the MSVC and mingw-w64 stack-cookie set-up).
+pub const OUTSIDE_VIRTUAL_TIME_WINDOWS: &[(&str, &str)] = &[
+    ("CreateThread", "starts a thread"),
+    ("CreateRemoteThread", "starts a thread"),
+    ("CreateRemoteThreadEx", "starts a thread"),
+    ("_beginthread", "starts a thread"),
+    ("_beginthreadex", "starts a thread"),
+    ("pthread_create", "starts a thread"),
+    ("thrd_create", "starts a thread"),
+    ("QueueUserWorkItem", "runs work on the system's thread pool"),
+    (
+        "CreateThreadpoolWork",
+        "runs work on the system's thread pool",
+    ),
+    (
+        "CreateThreadpoolTimer",
+        "runs work on the system's thread pool",
+    ),
+    ("CreateTimerQueueTimer", "starts a wall-clock timer"),
+    ("SetWaitableTimer", "starts a wall-clock timer"),
+    ("CreateProcessA", "starts a process"),
+    ("CreateProcessW", "starts a process"),
+    ("WinExec", "starts a process"),
+    ("ShellExecuteA", "starts a process"),
+    ("ShellExecuteW", "starts a process"),
+    ("ShellExecuteExW", "starts a process"),
+    ("system", "starts a process"),
+    ("_popen", "starts a process"),
+    ("SleepEx", "sleeps"),
+    ("WaitForSingleObject", "waits for another thread"),
+    ("WaitForSingleObjectEx", "waits for another thread"),
+    ("WaitForMultipleObjects", "waits for another thread"),
+    ("WaitForMultipleObjectsEx", "waits for another thread"),
+    ("SleepConditionVariableCS", "waits for another thread"),
+    ("SleepConditionVariableSRW", "waits for another thread"),
+    ("pthread_cond_wait", "waits for another thread"),
+    ("pthread_cond_timedwait", "waits for another thread"),
+    ("GetSystemTime", "reads the wall clock"),
+    ("GetLocalTime", "reads the wall clock"),
+    ("GetSystemTimePreciseAsFileTime", "reads the wall clock"),
+    ("GetTickCount64", "reads the wall clock"),
+    ("timeGetTime", "reads the wall clock"),
+    ("time", "reads the wall clock"),
+    ("_time32", "reads the wall clock"),
+    ("_time64", "reads the wall clock"),
+    ("clock", "reads the processor clock"),
+    ("_ftime", "reads the wall clock"),
+    ("_ftime64", "reads the wall clock"),
+    ("timespec_get", "reads the wall clock"),
+    ("_timespec64_get", "reads the wall clock"),
+    ("BCryptGenRandom", "draws the system's randomness"),
+    ("SystemFunction036", "draws the system's randomness"),
+    ("CryptGenRandom", "draws the system's randomness"),
+    ("ProcessPrng", "draws the system's randomness"),
+    ("rand_s", "draws the system's randomness"),
+    ("socket", "opens a real socket"),
+    ("WSASocketA", "opens a real socket"),
+    ("WSASocketW", "opens a real socket"),
+    ("select", "waits on sockets"),
+    ("WSAPoll", "waits on sockets"),
+];
+
+/// What the file says about itself, by format.
+#[derive(Debug)]
+enum Format {
+    /// An ELF shared object: its dynamic symbols, if readable.
+    Elf(Option<Symbols>),
+    /// A Windows DLL: its exports and imports.
+    Pe(pe::Dll),
+}
+
 /// A module file, read and checked.
 #[derive(Debug)]
 pub struct ModuleImage {
     path: PathBuf,
     name: String,
     bytes: Arc<[u8]>,
-    symbols: Option<Symbols>,
+    format: Format,
 }
 
 fn kind_of(meta: &std::fs::Metadata) -> &'static str {
@@ -146,35 +224,24 @@ impl ModuleImage {
     /// A module from bytes already read (`path` names it in messages).
     pub fn from_bytes(path: PathBuf, bytes: Vec<u8>) -> Result<ModuleImage, ModuleError> {
         let shown = path.display().to_string();
-        let symbols = match elf::inspect(&bytes) {
-            elf::Kind::NotElf => {
-                return Err(ModuleError(format!(
-                    "{shown}: not a shared library (not an ELF file)"
-                )))
-            }
-            elf::Kind::NotShared => {
-                return Err(ModuleError(format!(
-                    "{shown}: an ELF file but not a shared library (build it with -shared -fPIC)"
-                )))
-            }
-            elf::Kind::OtherMachine(m) => {
-                return Err(ModuleError(format!(
-                    "{shown}: a shared library for another machine (ELF machine {m})"
-                )))
-            }
-            elf::Kind::Shared(s) => s,
+        let format = if pe::looks_like_pe(&bytes) {
+            Format::Pe(read_pe(&shown, &bytes)?)
+        } else {
+            Format::Elf(read_elf(&shown, &bytes)?)
         };
-        if let Some(s) = &symbols {
-            let missing: Vec<&str> = [START, STOP]
-                .into_iter()
-                .filter(|n| !s.defines(n))
-                .collect();
-            if !missing.is_empty() {
-                return Err(ModuleError(format!(
-                    "{shown}: does not export {} (see cpnatfwt.h, CPSIM_PROVIDER_MODULE)",
-                    missing.join(" and ")
-                )));
-            }
+        let missing: Vec<&str> = [START, STOP]
+            .into_iter()
+            .filter(|n| match &format {
+                Format::Elf(Some(s)) => !s.defines(n),
+                Format::Elf(None) => false,
+                Format::Pe(d) => !d.exports(n),
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(ModuleError(format!(
+                "{shown}: does not export {} (see cpnatfwt.h, CPSIM_PROVIDER_MODULE)",
+                missing.join(" and ")
+            )));
         }
         let name = path
             .file_stem()
@@ -189,7 +256,7 @@ impl ModuleImage {
             path,
             name,
             bytes: bytes.into(),
-            symbols,
+            format,
         })
     }
 
@@ -206,22 +273,31 @@ impl ModuleImage {
     pub fn bytes(&self) -> &Arc<[u8]> {
         &self.bytes
     }
+    /// The DLL's exports and imports, if the module is a Windows DLL.
+    pub fn pe(&self) -> Option<&pe::Dll> {
+        match &self.format {
+            Format::Pe(d) => Some(d),
+            Format::Elf(_) => None,
+        }
+    }
     /// Whether the module carries the virtual-time marker.
     pub fn virtual_time(&self) -> bool {
-        self.symbols
-            .as_ref()
-            .is_some_and(|s| s.defines(VIRTUAL_TIME_MARKER))
+        match &self.format {
+            Format::Elf(s) => s.as_ref().is_some_and(|s| s.defines(VIRTUAL_TIME_MARKER)),
+            Format::Pe(d) => d.exports(VIRTUAL_TIME_MARKER),
+        }
     }
     /// The functions it imports that a virtual-time module must not use,
     /// each with why (empty when its symbols cannot be read).
     pub fn outside_virtual_time(&self) -> Vec<(&'static str, &'static str)> {
-        let Some(s) = &self.symbols else {
-            return Vec::new();
+        let (list, imports): (_, &dyn Fn(&str) -> bool) = match &self.format {
+            Format::Elf(None) => return Vec::new(),
+            Format::Elf(Some(s)) => (OUTSIDE_VIRTUAL_TIME, &|n| s.imports(n)),
+            Format::Pe(d) => (OUTSIDE_VIRTUAL_TIME_WINDOWS, &|n| d.imports(n)),
         };
-        OUTSIDE_VIRTUAL_TIME
-            .iter()
+        list.iter()
             .copied()
-            .filter(|(name, _)| s.imports(name))
+            .filter(|(name, _)| imports(name))
             .collect()
     }
     /// Refuses a module that carries the virtual-time marker but imports
@@ -242,6 +318,44 @@ impl ModuleImage {
             self.path.display(),
             list.join(", ")
         )))
+    }
+}
+
+/// A Windows DLL's exports and imports; an error on systems that load
+/// ELF shared objects.
+fn read_pe(shown: &str, bytes: &[u8]) -> Result<pe::Dll, ModuleError> {
+    if !cfg!(windows) {
+        return Err(ModuleError(format!(
+            "{shown}: a Windows DLL; cpsim on this system loads ELF shared libraries \
+             (build the module for it, or certify the DLL with cpsim.exe on Windows)"
+        )));
+    }
+    pe::read(bytes).map_err(|e| ModuleError(format!("{shown}: {e}")))
+}
+
+/// An ELF shared object's symbols; an error on Windows.
+fn read_elf(shown: &str, bytes: &[u8]) -> Result<Option<Symbols>, ModuleError> {
+    let kind = elf::inspect(bytes);
+    if cfg!(windows) {
+        return Err(ModuleError(match kind {
+            elf::Kind::NotElf => format!("{shown}: {}", pe::PeError::NotPe),
+            _ => format!(
+                "{shown}: an ELF shared library; cpsim on Windows loads DLLs \
+                 (build the module as a DLL, with mingw-w64 or MSVC)"
+            ),
+        }));
+    }
+    match kind {
+        elf::Kind::NotElf => Err(ModuleError(format!(
+            "{shown}: not a shared library (not an ELF file)"
+        ))),
+        elf::Kind::NotShared => Err(ModuleError(format!(
+            "{shown}: an ELF file but not a shared library (build it with -shared -fPIC)"
+        ))),
+        elf::Kind::OtherMachine(m) => Err(ModuleError(format!(
+            "{shown}: a shared library for another machine (ELF machine {m})"
+        ))),
+        elf::Kind::Shared(s) => Ok(s),
     }
 }
 

@@ -38,15 +38,24 @@
 //! [`ModuleFactory::new`] returns an error.
 
 pub mod elf;
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 mod facility;
 pub mod image;
+#[cfg(any(unix, windows))]
+mod loader;
 #[cfg(unix)]
-mod unix;
+#[path = "unix.rs"]
+mod os;
+#[cfg(windows)]
+#[path = "windows.rs"]
+mod os;
+pub mod pe;
 
 pub use image::ModuleImage;
-#[cfg(unix)]
-pub use unix::{foreign_thread_calls, loaded_copies, phase, resident_copies, ModuleFactory, Phase};
+#[cfg(any(unix, windows))]
+pub use loader::{
+    foreign_thread_calls, loaded_copies, phase, resident_copies, ModuleFactory, Phase,
+};
 
 /// Why a module cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,15 +70,15 @@ impl std::fmt::Display for ModuleError {
 impl std::error::Error for ModuleError {}
 
 /// C modules are not supported on this target.
-#[cfg(not(unix))]
+#[cfg(not(any(unix, windows)))]
 pub struct ModuleFactory;
 
-#[cfg(not(unix))]
+#[cfg(not(any(unix, windows)))]
 impl ModuleFactory {
     /// Always an error on this target.
     pub fn new(path: &std::path::Path) -> Result<std::sync::Arc<ModuleFactory>, ModuleError> {
         Err(ModuleError(format!(
-            "{}: C provider modules are only supported on unix targets",
+            "{}: C provider modules are only supported on unix and Windows targets",
             path.display()
         )))
     }

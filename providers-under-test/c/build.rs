@@ -1,7 +1,11 @@
 //! Compiles every `*.c` of this directory into a provider module
 //! (`lib<name>.so` in OUT_DIR), with the C compiler the `cc` crate finds,
 //! against `sim-cp/include/cpnatfwt.h` (and `cpsim_module.h`) and nothing
-//! else. Unix targets only.
+//! else. On Windows (mingw-w64) the modules of [`WINDOWS`] are built as
+//! DLLs (`<name>.dll`), importing the five `CPNatfwt*` functions from
+//! `iphlpapi.dll` (`-liphlpapi`, as an author's DLL for Windows 7 does) and
+//! the facilities of `cpsim_module.h` from `cpsimrt.dll` (an import library
+//! made from `sim-cp/include/cpsimrt.def` with dlltool).
 
 use std::path::PathBuf;
 
@@ -19,6 +23,11 @@ fn main() {
         println!("cargo:rerun-if-changed={}", s.display());
     }
     println!("cargo:rerun-if-changed=sample_directory.h");
+    println!("cargo:rerun-if-changed=../../sim-cp/include/cpsimrt.def");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("windows") {
+        windows(&out, &sources);
+        return;
+    }
     if std::env::var_os("CARGO_CFG_UNIX").is_none() {
         return;
     }
@@ -41,6 +50,65 @@ fn main() {
         .arg(&so)
         .arg(src)
         .args(["-lpthread", "-ldl"]);
+        let status = cmd.status().expect("the C compiler runs");
+        assert!(
+            status.success(),
+            "compiling {} failed: {cmd:?}",
+            src.display()
+        );
+    }
+}
+
+/// The modules whose sources build for Windows too.
+const WINDOWS: &[&str] = &[
+    "sample_vt",
+    "vt_broken_comp4",
+    "vt_sleep",
+    "vt_sneaky",
+    "vt_subtle_comp4_one_reach",
+    "vt_subtle_data5_max_payload",
+    "vt_subtle_life8_established_only",
+    "vt_thread",
+];
+
+/// The Windows DLLs, with mingw-w64 (the GNU target only).
+fn windows(out: &std::path::Path, sources: &[PathBuf]) {
+    if std::env::var("CARGO_CFG_TARGET_ENV").as_deref() != Ok("gnu") {
+        return;
+    }
+    let gcc = cc::Build::new().get_compiler().path().to_path_buf();
+    let dlltool = {
+        let name = gcc.file_name().expect("a compiler name").to_string_lossy();
+        gcc.with_file_name(name.replace("gcc", "dlltool"))
+    };
+    let mut cmd = std::process::Command::new(&dlltool);
+    cmd.args(["-d", "../../sim-cp/include/cpsimrt.def", "-l"])
+        .arg(out.join("libcpsimrt.a"));
+    let status = cmd.status().expect("dlltool runs");
+    assert!(status.success(), "making libcpsimrt.a failed: {cmd:?}");
+    for src in sources {
+        let stem = src.file_stem().expect("a file name").to_string_lossy();
+        if !WINDOWS.contains(&stem.as_ref()) {
+            continue;
+        }
+        let dll = out.join(format!("{stem}.dll"));
+        let mut cmd = std::process::Command::new(&gcc);
+        cmd.args([
+            "-shared",
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-static-libgcc",
+            "-I",
+            "../../sim-cp/include",
+            "-o",
+        ])
+        .arg(&dll)
+        .arg(src)
+        .arg("-L")
+        .arg(out)
+        .args(["-lcpsimrt", "-liphlpapi"]);
         let status = cmd.status().expect("the C compiler runs");
         assert!(
             status.success(),

@@ -10,16 +10,28 @@
 #ifndef SAMPLE_DIRECTORY_H
 #define SAMPLE_DIRECTORY_H
 
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#ifdef _WIN32
+/* Windows: named shared memory is a paging-file mapping named after the
+ * process, and the lock a slim reader/writer lock (both in-process). */
+#include <windows.h>
+typedef SRWLOCK dir_lock_t;
+#define DIR_LOCK(l) AcquireSRWLockExclusive(l)
+#define DIR_UNLOCK(l) ReleaseSRWLockExclusive(l)
+#else
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+typedef pthread_mutex_t dir_lock_t;
+#define DIR_LOCK(l) pthread_mutex_lock(l)
+#define DIR_UNLOCK(l) pthread_mutex_unlock(l)
+#endif
 
 #define DIR_HOLDERS 512
 #define DIR_KEYS 256
@@ -49,7 +61,7 @@ static int tid_eq(const tid_t *a, const tid_t *b) {
 
 typedef struct {
     uint32_t ready;
-    pthread_mutex_t lock;
+    dir_lock_t lock;
     int users;
     uint64_t next_key;
     struct {
@@ -64,6 +76,50 @@ typedef struct {
 static directory *g_dir;
 static char g_dir_name[64];
 
+#ifdef _WIN32
+static HANDLE g_dir_mapping;
+
+static int dir_open(void) {
+    snprintf(g_dir_name, sizeof g_dir_name, "Local\\cpsim-sample-%lu",
+             (unsigned long)GetCurrentProcessId());
+    HANDLE h = CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0,
+                                  (DWORD)sizeof(directory), g_dir_name);
+    if (h == NULL)
+        return 0;
+    int created = GetLastError() != ERROR_ALREADY_EXISTS;
+    void *p = MapViewOfFile(h, FILE_MAP_ALL_ACCESS, 0, 0, sizeof(directory));
+    if (p == NULL) {
+        CloseHandle(h);
+        return 0;
+    }
+    g_dir_mapping = h;
+    g_dir = p;
+    if (created) {
+        InitializeSRWLock(&g_dir->lock);
+        __atomic_store_n(&g_dir->ready, 1, __ATOMIC_RELEASE);
+    } else {
+        while (!__atomic_load_n(&g_dir->ready, __ATOMIC_ACQUIRE))
+            SwitchToThread();
+    }
+    DIR_LOCK(&g_dir->lock);
+    g_dir->users++;
+    DIR_UNLOCK(&g_dir->lock);
+    return 1;
+}
+
+/* The mapping goes when its last view and handle do. */
+static void dir_close(void) {
+    if (g_dir == NULL)
+        return;
+    DIR_LOCK(&g_dir->lock);
+    g_dir->users--;
+    DIR_UNLOCK(&g_dir->lock);
+    UnmapViewOfFile(g_dir);
+    CloseHandle(g_dir_mapping);
+    g_dir = NULL;
+    g_dir_mapping = NULL;
+}
+#else
 static int dir_open(void) {
     snprintf(g_dir_name, sizeof g_dir_name, "/cpsim-sample-%ld", (long)getpid());
     int created = 1;
@@ -107,11 +163,12 @@ static void dir_close(void) {
     munmap(g_dir, sizeof(directory));
     g_dir = NULL;
 }
+#endif
 
 static uint64_t dir_new_key(void) {
-    pthread_mutex_lock(&g_dir->lock);
+    DIR_LOCK(&g_dir->lock);
     uint64_t k = ++g_dir->next_key;
-    pthread_mutex_unlock(&g_dir->lock);
+    DIR_UNLOCK(&g_dir->lock);
     return k;
 }
 
@@ -123,7 +180,7 @@ static int dir_is_active_locked(uint64_t key) {
 }
 
 static void dir_set_active(uint64_t key, int on) {
-    pthread_mutex_lock(&g_dir->lock);
+    DIR_LOCK(&g_dir->lock);
     int i, present = dir_is_active_locked(key);
     if (on && !present) {
         for (i = 0; i < DIR_KEYS; i++)
@@ -136,7 +193,7 @@ static void dir_set_active(uint64_t key, int on) {
             if (g_dir->active[i] == key)
                 g_dir->active[i] = 0;
     }
-    pthread_mutex_unlock(&g_dir->lock);
+    DIR_UNLOCK(&g_dir->lock);
 }
 
 static int dir_find_locked(const tid_t *t) {
@@ -149,7 +206,7 @@ static int dir_find_locked(const tid_t *t) {
 /* ADD: fails if another instance holds the ID (TID-4). */
 static int dir_add(uint64_t key, uint16_t port, const tid_t *t) {
     int ok = 0;
-    pthread_mutex_lock(&g_dir->lock);
+    DIR_LOCK(&g_dir->lock);
     int i = dir_find_locked(t);
     if (i >= 0) {
         ok = g_dir->holders[i].key == key;
@@ -164,48 +221,48 @@ static int dir_add(uint64_t key, uint16_t port, const tid_t *t) {
                 break;
             }
     }
-    pthread_mutex_unlock(&g_dir->lock);
+    DIR_UNLOCK(&g_dir->lock);
     return ok;
 }
 
 static void dir_remove(uint64_t key, const tid_t *t) {
-    pthread_mutex_lock(&g_dir->lock);
+    DIR_LOCK(&g_dir->lock);
     int i = dir_find_locked(t);
     if (i >= 0 && g_dir->holders[i].key == key)
         g_dir->holders[i].used = 0;
-    pthread_mutex_unlock(&g_dir->lock);
+    DIR_UNLOCK(&g_dir->lock);
 }
 
 /* Forgets everything about an instance (its session ended). */
 static void dir_forget(uint64_t key) {
-    pthread_mutex_lock(&g_dir->lock);
+    DIR_LOCK(&g_dir->lock);
     for (int i = 0; i < DIR_HOLDERS; i++)
         if (g_dir->holders[i].used && g_dir->holders[i].key == key)
             g_dir->holders[i].used = 0;
     for (int i = 0; i < DIR_KEYS; i++)
         if (g_dir->active[i] == key)
             g_dir->active[i] = 0;
-    pthread_mutex_unlock(&g_dir->lock);
+    DIR_UNLOCK(&g_dir->lock);
 }
 
 /* The port of the active instance other than `asker` holding `t`, or 0. */
 static uint16_t dir_reachable(uint64_t asker, const tid_t *t) {
     uint16_t port = 0;
-    pthread_mutex_lock(&g_dir->lock);
+    DIR_LOCK(&g_dir->lock);
     int i = dir_find_locked(t);
     if (i >= 0 && g_dir->holders[i].key != asker &&
         dir_is_active_locked(g_dir->holders[i].key))
         port = g_dir->holders[i].port;
-    pthread_mutex_unlock(&g_dir->lock);
+    DIR_UNLOCK(&g_dir->lock);
     return port;
 }
 
 /* Whether instance `key` holds `t` and is active. */
 static int dir_holds_active(uint64_t key, const tid_t *t) {
-    pthread_mutex_lock(&g_dir->lock);
+    DIR_LOCK(&g_dir->lock);
     int i = dir_find_locked(t);
     int yes = i >= 0 && g_dir->holders[i].key == key && dir_is_active_locked(key);
-    pthread_mutex_unlock(&g_dir->lock);
+    DIR_UNLOCK(&g_dir->lock);
     return yes;
 }
 

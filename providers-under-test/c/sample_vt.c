@@ -26,6 +26,10 @@
  * vt_*.c include this file with one VT_BUG_* macro defined; the subtle
  * variants (vt_subtle_*.c) with one VT_SUBTLE_* macro, each a single bug
  * that shows only under a rare condition.
+ *
+ * The same file builds a Windows DLL (mingw-w64: -liphlpapi for the five
+ * CPNatfwt* functions, an import library of cpsimrt.def for the
+ * facilities); the few lines that differ are under _WIN32.
  */
 #define _GNU_SOURCE
 #define CPSIM_PROVIDER_MODULE
@@ -34,6 +38,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+#include <windows.h>
+#else
 #if defined(VT_BUG_THREAD) || defined(VT_BUG_SNEAKY_THREAD)
 #include <dlfcn.h>
 #include <pthread.h>
@@ -41,12 +48,13 @@
 #ifdef VT_BUG_SLEEP
 #include <unistd.h>
 #endif
+#endif
 
 #include "sample_directory.h"
 
 CPSIM_VIRTUAL_TIME_MODULE;
 
-#define E_PENDING ((HRESULT)0x800703E5L) /* HRESULT_FROM_WIN32(ERROR_IO_PENDING) */
+#define HR_IO_PENDING ((HRESULT)0x800703E5L) /* HRESULT_FROM_WIN32(ERROR_IO_PENDING) */
 #define MAX_INST 16
 #define MAX_JOBS 64
 #define PORT 4100
@@ -297,7 +305,11 @@ static HRESULT CALLBACK transition_active(CPNATFWT_PROVIDER_INSTANCE h, PVOID ct
                                           CPNATFWT_PLATFORM_COMPLETION_ROUTINE routine) {
     (void)h;
 #ifdef VT_BUG_SLEEP
+#ifdef _WIN32
+    SleepEx(1, FALSE); /* the bug: a real sleep in a virtual-time module */
+#else
     usleep(1000); /* the bug: a real sleep in a virtual-time module */
+#endif
 #endif
     dir_set_active(key_of(ctx), 1);
 #ifdef VT_BUG_COMP4
@@ -308,7 +320,7 @@ static HRESULT CALLBACK transition_active(CPNATFWT_PROVIDER_INSTANCE h, PVOID ct
     job->routine = routine;
     /* A worker task: the harness picks when it runs. */
     CpsimSpawn(complete_twice, job);
-    return E_PENDING;
+    return HR_IO_PENDING;
 #else
     (void)cctx;
     (void)routine;
@@ -372,7 +384,7 @@ static HRESULT CALLBACK reach_transport_id(CPNATFWT_PROVIDER_INSTANCE h, PVOID c
         g_reach.busy = 0;
         return E_FAIL;
     }
-    return E_PENDING;
+    return HR_IO_PENDING;
 #else
     return dir_reachable(key_of(ctx), &id) != 0 ? S_OK : E_FAIL;
 #endif
@@ -443,6 +455,12 @@ static void *sneaky(void *arg) {
     (void)CpsimRandom(); /* a call into cpsim from a thread of its own */
     return NULL;
 }
+#ifdef _WIN32
+static DWORD WINAPI sneaky_win(LPVOID arg) {
+    sneaky(arg);
+    return 0;
+}
+#endif
 #endif
 
 CPSIM_PROVIDER_EXPORT HRESULT CpsimProviderStart(const char *hostName, const char *configJson) {
@@ -452,7 +470,16 @@ CPSIM_PROVIDER_EXPORT HRESULT CpsimProviderStart(const char *hostName, const cha
     if (started)
         return E_FAIL;
     started = 1;
-#ifdef VT_BUG_THREAD
+#if defined(VT_BUG_THREAD) && defined(_WIN32)
+    /* The bug: a thread, in a module that says it has none. */
+    {
+        HANDLE t = CreateThread(NULL, 0, sneaky_win, NULL, 0, NULL);
+        if (t != NULL) {
+            WaitForSingleObject(t, INFINITE);
+            CloseHandle(t);
+        }
+    }
+#elif defined(VT_BUG_THREAD)
     /* The bug: a thread, in a module that says it has none. */
     {
         pthread_t t;
@@ -460,7 +487,22 @@ CPSIM_PROVIDER_EXPORT HRESULT CpsimProviderStart(const char *hostName, const cha
             pthread_join(t, NULL);
     }
 #endif
-#ifdef VT_BUG_SNEAKY_THREAD
+#if defined(VT_BUG_SNEAKY_THREAD) && defined(_WIN32)
+    /* The bug, hidden from the import check: CreateThread found at run
+     * time, and a thread that calls into cpsim. */
+    {
+        typedef HANDLE(WINAPI * create_fn)(LPSECURITY_ATTRIBUTES, SIZE_T, LPTHREAD_START_ROUTINE,
+                                           LPVOID, DWORD, LPDWORD);
+        create_fn create =
+            (create_fn)(void (*)(void))GetProcAddress(GetModuleHandleA("kernel32.dll"),
+                                                      "CreateThread");
+        HANDLE t = create != NULL ? create(NULL, 0, sneaky_win, NULL, 0, NULL) : NULL;
+        if (t != NULL) {
+            WaitForSingleObject(t, INFINITE);
+            CloseHandle(t);
+        }
+    }
+#elif defined(VT_BUG_SNEAKY_THREAD)
     /* The bug, hidden from the import check: pthread_create found at run
      * time, and a thread that calls into cpsim. */
     {

@@ -73,12 +73,17 @@ pub const HOSTILE: &[&str] = &[
     "vt_sneaky",
 ];
 
-/// The built module `name` (`lib<name>.so`), if this target builds C modules.
+/// The built module `name` (`lib<name>.so`; on Windows `<name>.dll`), if
+/// this target builds it.
 pub fn module(name: &str) -> Option<PathBuf> {
-    if !cfg!(unix) {
+    let file = if cfg!(windows) {
+        format!("{name}.dll")
+    } else if cfg!(unix) {
+        format!("lib{name}.so")
+    } else {
         return None;
-    }
-    let p = PathBuf::from(env!("OUT_DIR")).join(format!("lib{name}.so"));
+    };
+    let p = PathBuf::from(env!("OUT_DIR")).join(file);
     p.exists().then_some(p)
 }
 
