@@ -464,7 +464,7 @@ pub fn rebind(bytes: &[u8], from: &str, to: &str) -> Result<(Vec<u8>, usize), Pe
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A minimal, valid PE32+ DLL: one section holding an export directory

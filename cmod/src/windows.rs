@@ -308,3 +308,47 @@ impl Held {
     /// directory, after the process).
     pub(crate) fn keep(self) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(bytes: Vec<u8>) -> ModuleImage {
+        ModuleImage::from_bytes(PathBuf::from("C:\\m\\tiny.dll"), bytes).unwrap()
+    }
+
+    #[test]
+    fn an_iphlpapi_import_by_ordinal_is_refused_naming_it() {
+        let e = rebound(&image(pe::tests::tiny_dll())).unwrap_err();
+        assert!(e.0.contains("tiny.dll") && e.0.contains("ordinal 7"), "{e}");
+    }
+
+    #[test]
+    fn an_iphlpapi_import_the_router_does_not_forward_is_refused_naming_it() {
+        let mut b = pe::tests::tiny_dll();
+        // Drop the ordinal import; rename the imported function.
+        let at = 0x200 + 0x148;
+        b[at..at + 8].fill(0);
+        let at = 0x200 + 0x1A2;
+        b[at..at + 30].copy_from_slice(b"NoSuchIphlpapiFunctionAtAll\0\0\0");
+        let e = rebound(&image(b)).unwrap_err();
+        assert!(
+            e.0.contains("NoSuchIphlpapiFunctionAtAll") && e.0.contains(ROUTER_NAME),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_router_exports_the_five_functions_and_forwards_the_rest_of_iphlpapi() {
+        let names = router_exports();
+        for f in [
+            "CPNatfwtCreateProviderInstance",
+            "CpsimNow",
+            "cpsim_router_install",
+        ] {
+            assert!(names.iter().any(|n| n == f), "{f}");
+        }
+        assert!(names.iter().any(|n| n == "GetAdaptersAddresses"));
+        assert!(names.len() > 300, "{} exports", names.len());
+    }
+}

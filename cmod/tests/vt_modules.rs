@@ -19,6 +19,15 @@ use cpsim_sim::{
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// One world at a time: the sample modules' copies in one process share
+/// one directory (sample_directory.h), as the hosts of one world do; two
+/// worlds at once would see each other's transport IDs.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn lib(name: &str) -> PathBuf {
     cpsim_c_providers::module(name).unwrap_or_else(|| panic!("module {name} is built here"))
 }
@@ -38,6 +47,7 @@ fn send(from: &str, to: &str, family: Family) -> Action {
 
 #[test]
 fn two_private_copies_of_sample_vt_carry_data_between_two_hosts() {
+    let _one = serial();
     let f = factory("sample_vt");
     assert!(
         f.deterministic(),
@@ -137,16 +147,19 @@ fn subtle(name: &str, rule: RuleId) {
 
 #[test]
 fn comp_4_vt_subtle_comp4_one_reach_breaks_it_in_its_directed_scenario() {
+    let _one = serial();
     subtle("vt_subtle_comp4_one_reach", id::COMP_4);
 }
 
 #[test]
 fn life_8_vt_subtle_life8_established_only_breaks_it_in_its_directed_scenario() {
+    let _one = serial();
     subtle("vt_subtle_life8_established_only", id::LIFE_8);
 }
 
 #[test]
 fn data_5_vt_subtle_data5_max_payload_breaks_it_in_its_directed_scenario() {
+    let _one = serial();
     subtle("vt_subtle_data5_max_payload", id::DATA_5);
 }
 
@@ -172,6 +185,7 @@ fn certify(name: &str, cases: u64) -> cpsim_certify::Certification {
 
 #[test]
 fn comp_4_vt_broken_comp4_is_caught_by_certification_and_sample_vt_is_not() {
+    let _one = serial();
     let c = certify("vt_broken_comp4", 6);
     let rules: Vec<RuleId> = c.findings.iter().map(|f| f.violation.rule).collect();
     assert_eq!(c.verdict, Verdict::Fail);
@@ -183,6 +197,7 @@ fn comp_4_vt_broken_comp4_is_caught_by_certification_and_sample_vt_is_not() {
 
 #[test]
 fn modules_that_break_the_virtual_time_promise_are_refused_naming_the_import() {
+    let _one = serial();
     let (thread, sleep) = if cfg!(windows) {
         ("CreateThread", "SleepEx")
     } else {
@@ -196,4 +211,89 @@ fn modules_that_break_the_virtual_time_promise_are_refused_naming_the_import() {
     }
     let vt = ModuleImage::read(&lib("sample_vt")).unwrap();
     assert_eq!(vt.outside_virtual_time(), vec![]);
+}
+
+#[test]
+fn a_thread_hidden_from_the_import_check_is_noticed_when_it_calls_cpsim() {
+    let _one = serial();
+    let f = factory("vt_sneaky");
+    let image = f.image().clone();
+    assert!(image.virtual_time() && image.check_virtual_time().is_ok());
+    let before = cpsim_cmod::foreign_thread_calls();
+    let sim = Sim::new(
+        SimConfig {
+            clock: ClockMode::Virtual,
+            ..SimConfig::with_seed(1)
+        },
+        &["A"],
+        f,
+    );
+    sim.schedule(Nanos::ZERO, Action::StartProvider { host: "A".into() });
+    sim.run_until(Nanos::from_millis(10));
+    let _ = sim.finish();
+    assert!(cpsim_cmod::foreign_thread_calls() > before);
+}
+
+#[test]
+fn a_library_of_the_other_system_is_refused_naming_the_file() {
+    let _one = serial();
+    let dir = std::env::temp_dir().join(format!("cpsim-vt-other-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (file, bytes, says): (&str, &[u8], &str) = if cfg!(windows) {
+        (
+            "libother.so",
+            b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x03\0\x3e\0",
+            "ELF",
+        )
+    } else {
+        ("other.dll", b"MZ\x90\0\x03\0\0\0", "a Windows DLL")
+    };
+    let path = dir.join(file);
+    std::fs::write(&path, bytes).unwrap();
+    let e = ModuleFactory::new(&path).err().expect("refused");
+    assert!(e.0.contains(file) && e.0.contains(says), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A DLL that imports another `iphlpapi.dll` function besides the five:
+/// its copies' imports are bound to cpsim's router, which forwards that
+/// one to the system's DLL, so the module starts on each host.
+#[cfg(windows)]
+#[test]
+fn another_iphlpapi_function_a_dll_imports_reaches_the_system_through_the_router() {
+    let _one = serial();
+    let f = factory("win_vt_iphlpapi");
+    let dll = f.image().pe().expect("a DLL");
+    let from: Vec<&String> = dll
+        .imports_from("iphlpapi.dll")
+        .flat_map(|i| i.names.iter())
+        .collect();
+    assert!(
+        from.iter().any(|n| *n == "GetNumberOfInterfaces"),
+        "{from:?}"
+    );
+    assert!(
+        from.iter().any(|n| *n == "CPNatfwtCreateProviderInstance"),
+        "{from:?}"
+    );
+    let sim = Sim::new(
+        SimConfig {
+            clock: ClockMode::Virtual,
+            ..SimConfig::with_seed(3)
+        },
+        &["A", "B"],
+        f,
+    );
+    sim.schedule(Nanos::ZERO, Action::StartProvider { host: "A".into() });
+    sim.schedule(Nanos::ZERO, Action::StartProvider { host: "B".into() });
+    sim.run_until(Nanos::from_millis(50));
+    let out = sim.finish();
+    let registered = out
+        .trace
+        .events
+        .iter()
+        .filter(|e| matches!(e.what, cpsim_sim::trace::What::Registered { .. }))
+        .count();
+    assert_eq!(registered, 2, "both copies started");
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
 }

@@ -34,6 +34,9 @@ fn main() {
     let compiler = cc::Build::new().get_compiler();
     for src in &sources {
         let stem = src.file_stem().expect("a file name").to_string_lossy();
+        if stem.starts_with("win_") {
+            continue; // Windows only
+        }
         let so = out.join(format!("lib{stem}.so"));
         let mut cmd = compiler.to_command();
         cmd.args([
@@ -59,7 +62,7 @@ fn main() {
     }
 }
 
-/// The modules whose sources build for Windows too.
+/// The modules whose sources build for Windows (`win_*.c`: Windows only).
 const WINDOWS: &[&str] = &[
     "sample_vt",
     "vt_broken_comp4",
@@ -69,6 +72,7 @@ const WINDOWS: &[&str] = &[
     "vt_subtle_data5_max_payload",
     "vt_subtle_life8_established_only",
     "vt_thread",
+    "win_vt_iphlpapi",
 ];
 
 /// The Windows DLLs, with mingw-w64 (the GNU target only).

@@ -40,6 +40,9 @@
 #include <string.h>
 #ifdef _WIN32
 #include <windows.h>
+#ifdef VT_WIN_IPHLPAPI
+DWORD WINAPI GetNumberOfInterfaces(PDWORD count); /* iphlpapi.h */
+#endif
 #else
 #if defined(VT_BUG_THREAD) || defined(VT_BUG_SNEAKY_THREAD)
 #include <dlfcn.h>
@@ -488,17 +491,19 @@ CPSIM_PROVIDER_EXPORT HRESULT CpsimProviderStart(const char *hostName, const cha
     }
 #endif
 #if defined(VT_BUG_SNEAKY_THREAD) && defined(_WIN32)
-    /* The bug, hidden from the import check: CreateThread found at run
-     * time, and a thread that calls into cpsim. */
+    /* The bug, hidden from the import check: CreateThread (and the wait)
+     * found at run time, and a thread that calls into cpsim. */
     {
         typedef HANDLE(WINAPI * create_fn)(LPSECURITY_ATTRIBUTES, SIZE_T, LPTHREAD_START_ROUTINE,
                                            LPVOID, DWORD, LPDWORD);
-        create_fn create =
-            (create_fn)(void (*)(void))GetProcAddress(GetModuleHandleA("kernel32.dll"),
-                                                      "CreateThread");
-        HANDLE t = create != NULL ? create(NULL, 0, sneaky_win, NULL, 0, NULL) : NULL;
+        typedef DWORD(WINAPI * wait_fn)(HANDLE, DWORD);
+        HMODULE k = GetModuleHandleA("kernel32.dll");
+        create_fn create = (create_fn)(void (*)(void))GetProcAddress(k, "CreateThread");
+        wait_fn wait = (wait_fn)(void (*)(void))GetProcAddress(k, "WaitForSingleObject");
+        HANDLE t = create != NULL && wait != NULL ? create(NULL, 0, sneaky_win, NULL, 0, NULL)
+                                                  : NULL;
         if (t != NULL) {
-            WaitForSingleObject(t, INFINITE);
+            wait(t, INFINITE);
             CloseHandle(t);
         }
     }
@@ -513,6 +518,14 @@ CPSIM_PROVIDER_EXPORT HRESULT CpsimProviderStart(const char *hostName, const cha
         pthread_t t;
         if (create != NULL && join != NULL && create(&t, NULL, sneaky, NULL) == 0)
             join(t, NULL);
+    }
+#endif
+#if defined(VT_WIN_IPHLPAPI) && defined(_WIN32)
+    /* Another iphlpapi.dll function: cpsim's router forwards it. */
+    {
+        DWORD n = 0;
+        if (GetNumberOfInterfaces(&n) != NO_ERROR)
+            return E_FAIL;
     }
 #endif
     if (!dir_open())
