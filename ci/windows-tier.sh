@@ -2,7 +2,9 @@
 # The Windows tier, on Linux: lint every crate for x86_64-pc-windows-gnu,
 # then run the Windows test binaries of the native backend under Wine,
 # against the stand-in iphlpapi-shaped DLL built from the simulator's C
-# library (crate cpsim-capi). Installs what it needs (rustup target, mingw,
+# library (crate cpsim-capi), and those of cpsim-cmod: provider DLLs built
+# with mingw-w64 from the same C sources as the Linux modules, loaded one
+# private copy per host (their iphlpapi.dll imports bound to cpsim's router). Installs what it needs (rustup target, mingw,
 # Wine); each trap of Wine on Linux it avoids is explained where it does.
 #
 # Runs as root with no stdin (CI=true) on a fresh machine. Exit status is
@@ -45,7 +47,7 @@ cargo clippy --target "$TARGET" --workspace --all-targets -- -D warnings
 step "building the stand-in DLL (cpsim-capi) and the Windows test binaries"
 # cargo test does not build a workspace cdylib's .dll: build it first.
 cargo build --target "$TARGET" -p cpsim-capi
-cargo test --target "$TARGET" -p cpsim-native --tests --no-run
+cargo test --target "$TARGET" -p cpsim-native -p cpsim-cmod --tests --no-run
 
 step "preparing a private Wine prefix"
 WINEPREFIX=$(mktemp -d /tmp/cpsim-wine.XXXXXX)
@@ -72,6 +74,6 @@ wine cmd /c exit </dev/null >/dev/null 2>&1 || true
 
 step "running the Windows test binaries under Wine"
 CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine \
-  timeout "$TIMEOUT" cargo test --target "$TARGET" -p cpsim-native --tests </dev/null
+  timeout "$TIMEOUT" cargo test --target "$TARGET" -p cpsim-native -p cpsim-cmod --tests </dev/null
 
 step "passed in $(( $(date +%s) - started )) s"
