@@ -10,8 +10,9 @@
 //!
 //! [`ModuleImage`] reads and checks a module file *without running any of
 //! its code* (its type, machine, exports and imports come from the ELF
-//! dynamic symbol table): the harness does that in its own process, and
-//! loads modules only in child processes.
+//! dynamic symbol table, [`elf`], or a DLL's export and import directories,
+//! [`pe`]): the harness does that in its own process, and loads modules
+//! only in child processes.
 //!
 //! How a module's calls reach the right host: the module's `CPNatfwt*`
 //! references are undefined symbols, resolved by the dynamic linker in the
@@ -34,8 +35,14 @@
 //! shim loaded. Separate link namespaces (`dlmopen`) avoid that but load a
 //! second C library per host. Routing by caller address needs neither.
 //!
-//! Unix only (Linux and other ELF systems with `dladdr`); elsewhere
-//! [`ModuleFactory::new`] returns an error.
+//! On Windows (`windows.rs`) a module is a DLL importing the five functions
+//! from `iphlpapi.dll`: each host's copy is the DLL's bytes with that import
+//! renamed to the router, `cpsimrt.dll` (built from the same `c/router.c`,
+//! forwarding every other `iphlpapi.dll` export to the system's), written
+//! to a private directory under a name of its own and loaded there; the
+//! router finds the calling copy with `GetModuleHandleExW(FROM_ADDRESS)`.
+//! The routing itself (`loader.rs`, `facility.rs`) is the same code on both
+//! systems. Elsewhere [`ModuleFactory::new`] returns an error.
 
 pub mod elf;
 #[cfg(any(unix, windows))]
