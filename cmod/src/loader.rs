@@ -270,7 +270,7 @@ impl Copy {
     /// Unloads the copy (a virtual-time module: none of its code can still
     /// run). If the system keeps it loaded anyway, it stays resident, its
     /// file kept so that no later copy can be mistaken for it.
-    fn unload(mut self) {
+    pub(crate) fn unload(mut self) {
         let Some(held) = self.held.take() else { return };
         if !in_phase(Phase::Unloading, || held.unload()) {
             RESIDENT.fetch_add(1, Ordering::Relaxed);

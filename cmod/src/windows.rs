@@ -339,6 +339,30 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_s_file_is_deleted_when_unloaded_and_ended_processes_directories_are_swept() {
+        let path = cpsim_c_providers::module("sample_vt").expect("built for Windows");
+        let image = ModuleImage::read(&path).unwrap();
+        let copy = load_copy(&image).unwrap();
+        let file = copy.held.as_ref().map(|h| h.path.clone()).unwrap();
+        assert!(file.exists(), "{}", file.display());
+        let dir = file.parent().unwrap().to_path_buf();
+        assert!(dir.join(ROUTER_NAME).exists());
+        copy.unload();
+        assert!(!file.exists(), "{} left behind", file.display());
+
+        // A directory of a process that has ended (its lock file not open)
+        // goes; this process's own (lock held, router loaded) stays.
+        let temp = std::env::temp_dir();
+        let dead = temp.join("cpsim-dll-4000000000-0");
+        std::fs::create_dir_all(&dead).unwrap();
+        std::fs::write(dead.join("owner.lock"), b"").unwrap();
+        std::fs::write(dead.join("m-0.dll"), b"MZ").unwrap();
+        sweep(&temp);
+        assert!(!dead.exists(), "{} not swept", dead.display());
+        assert!(dir.join("owner.lock").exists() && dir.join(ROUTER_NAME).exists());
+    }
+
+    #[test]
     fn the_router_exports_the_five_functions_and_forwards_the_rest_of_iphlpapi() {
         let names = router_exports();
         for f in [
