@@ -553,6 +553,63 @@ pub(crate) mod tests {
         assert!(rebind(&b, "iphlpapi.dll", "a-much-longer-name.dll").is_err());
     }
 
+    /// `tiny_dll` with a second, delay-loaded import of `iphlpapi.dll`
+    /// (CPNatfwtDestroyProviderInstance) and a bound-import directory.
+    fn tiny_dll_with_delay_load() -> Vec<u8> {
+        let mut b = tiny_dll();
+        b.resize(0x600, 0);
+        let sec = 0x84 + 20 + 240;
+        b[sec + 8..sec + 12].copy_from_slice(&0x400u32.to_le_bytes());
+        b[sec + 16..sec + 20].copy_from_slice(&0x400u32.to_le_bytes());
+        let put32 = |b: &mut Vec<u8>, rva: u32, v: u32| {
+            let at = (rva - 0x1000 + 0x200) as usize;
+            b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        };
+        let put = |b: &mut Vec<u8>, rva: u32, s: &[u8]| {
+            let at = (rva - 0x1000 + 0x200) as usize;
+            b[at..at + s.len()].copy_from_slice(s);
+        };
+        put32(&mut b, 0x1200, 1); // RVA-based
+        put32(&mut b, 0x1204, 0x1280); // the DLL's name
+        put32(&mut b, 0x120C, 0x12C0); // its address table
+        put32(&mut b, 0x1210, 0x12A0); // its name table
+        put32(&mut b, 0x12A0, 0x12E0);
+        put(&mut b, 0x1280, b"iphlpapi.dll\0");
+        put(&mut b, 0x12E2, b"CPNatfwtDestroyProviderInstance\0");
+        let dirs = 0x84 + 20 + 112;
+        let dir = |b: &mut Vec<u8>, i: usize, rva: u32, size: u32| {
+            b[dirs + i * 8..dirs + i * 8 + 4].copy_from_slice(&rva.to_le_bytes());
+            b[dirs + i * 8 + 4..dirs + i * 8 + 8].copy_from_slice(&size.to_le_bytes());
+        };
+        dir(&mut b, DIR_DELAY_IMPORT, 0x1200, 64);
+        dir(&mut b, DIR_BOUND_IMPORT, 0x1F0, 16);
+        b
+    }
+
+    #[test]
+    fn delay_loaded_imports_are_read_and_rebound_and_bound_imports_cleared() {
+        let b = tiny_dll_with_delay_load();
+        let d = read(&b).unwrap();
+        assert_eq!(d.imports.len(), 2);
+        let delayed = &d.imports[1];
+        assert!(delayed.delayed && !d.imports[0].delayed);
+        assert_eq!(delayed.dll, "iphlpapi.dll");
+        assert_eq!(
+            delayed.names,
+            vec!["CPNatfwtDestroyProviderInstance".to_string()]
+        );
+        let (out, n) = rebind(&b, "IPHLPAPI.DLL", "cpsimrt.dll").unwrap();
+        assert_eq!(n, 2);
+        let r = read(&out).unwrap();
+        assert!(r.imports.iter().all(|i| i.dll == "cpsimrt.dll"), "{r:?}");
+        let bound = 0x84 + 20 + 112 + DIR_BOUND_IMPORT * 8;
+        assert_eq!(&out[bound..bound + 8], &[0; 8]);
+        assert_ne!(&b[bound..bound + 8], &[0; 8]);
+        for cut in (0..b.len()).step_by(7) {
+            let _ = read(&b[..cut]);
+        }
+    }
+
     #[test]
     fn text_and_short_files_are_not_pe() {
         assert_eq!(read(b"hello, this is text"), Err(PeError::NotPe));
