@@ -75,6 +75,22 @@ const WINDOWS: &[&str] = &[
     "win_vt_iphlpapi",
 ];
 
+/// The real-time modules built for Windows too: besides, they link
+/// winpthreads (statically, so that the DLL needs nothing Windows lacks)
+/// and winsock ([`REAL_TIME_LIBS`]).
+const REAL_TIME: &[&str] = &[
+    "sample",
+    "crash",
+    "hang",
+    "broken_comp3",
+    "broken_comp4",
+    "broken_life5",
+    "hostile_exit",
+];
+
+/// What the modules of [`REAL_TIME`] link on Windows besides.
+const REAL_TIME_LIBS: &[&str] = &["-Wl,-Bstatic", "-lpthread", "-Wl,-Bdynamic", "-lws2_32"];
+
 /// The Windows DLLs, with mingw-w64 (the GNU target only).
 fn windows(out: &std::path::Path, sources: &[PathBuf]) {
     if std::env::var("CARGO_CFG_TARGET_ENV").as_deref() != Ok("gnu") {
@@ -92,7 +108,8 @@ fn windows(out: &std::path::Path, sources: &[PathBuf]) {
     assert!(status.success(), "making libcpsimrt.a failed: {cmd:?}");
     for src in sources {
         let stem = src.file_stem().expect("a file name").to_string_lossy();
-        if !WINDOWS.contains(&stem.as_ref()) {
+        let real_time = REAL_TIME.contains(&stem.as_ref());
+        if !WINDOWS.contains(&stem.as_ref()) && !real_time {
             continue;
         }
         let dll = out.join(format!("{stem}.dll"));
@@ -113,6 +130,9 @@ fn windows(out: &std::path::Path, sources: &[PathBuf]) {
         .arg("-L")
         .arg(out)
         .args(["-lcpsimrt", "-liphlpapi"]);
+        if real_time {
+            cmd.args(REAL_TIME_LIBS);
+        }
         let status = cmd.status().expect("the C compiler runs");
         assert!(
             status.success(),

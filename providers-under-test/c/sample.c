@@ -30,27 +30,45 @@
  * file with one SAMPLE_BUG_* macro defined, each turning on exactly one
  * defect; fixed_ports.c (SAMPLE_FIXED_PORTS) is correct, but binds fixed
  * loopback ports and stops at the first datagram from another case.
+ *
+ * The same file builds as a Windows DLL with mingw-w64 (the _WIN32 parts:
+ * winsock2, a named file mapping for the directory, winpthreads linked
+ * statically); its CPNatfwt* calls are then imports from iphlpapi.dll.
  */
 #define _GNU_SOURCE
 #define CPSIM_PROVIDER_MODULE
+#ifdef _WIN32
+#include <winsock2.h> /* before <windows.h>, which cpnatfwt.h includes */
+#include <ws2tcpip.h>
+#endif
 #include "cpnatfwt.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef _WIN32
+#undef E_PENDING /* <winerror.h>'s is another code */
+typedef SOCKET sock_t;
+#define NO_SOCKET INVALID_SOCKET
+#define close_socket closesocket
+#else
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+typedef int sock_t;
+#define NO_SOCKET (-1)
+#define close_socket close
+#endif
 
 #define E_PENDING ((HRESULT)0x800703E5L) /* HRESULT_FROM_WIN32(ERROR_IO_PENDING) */
 #define MAX_INST 16
@@ -91,7 +109,7 @@ static slot_t g_slots[MAX_INST];
 static job_t g_jobs[MAX_JOBS];
 static int g_njobs;
 static int g_stopping;
-static int g_sock = -1;
+static sock_t g_sock = NO_SOCKET;
 static uint16_t g_port;
 static pthread_t g_rx, g_maint;
 static char g_host[128];
@@ -255,7 +273,7 @@ static void *receiver(void *arg) {
         pthread_mutex_unlock(&g_lock);
         if (stop)
             break;
-        ssize_t n = recv(g_sock, buf, sizeof buf, 0);
+        ssize_t n = recv(g_sock, (char *)buf, sizeof buf, 0);
         if (n < (ssize_t)sizeof(struct wire))
             continue; /* timeout (SO_RCVTIMEO) or runt */
         struct wire w;
@@ -331,7 +349,11 @@ static HRESULT CALLBACK transition_active(CPNATFWT_PROVIDER_INSTANCE h, PVOID ct
 #endif
 #ifdef SAMPLE_BUG_HANG
     for (;;)
+#ifdef _WIN32
+        Sleep(INFINITE); /* never returns (TIME-1) */
+#else
         pause(); /* never returns (TIME-1) */
+#endif
 #endif
 #ifdef SAMPLE_BUG_EXIT
     exit(3); /* ends the process from inside a callback */
@@ -460,7 +482,7 @@ static HRESULT CALLBACK send_buffers(CPNATFWT_PROVIDER_INSTANCE h, PVOID ctx,
     to.sin_family = AF_INET;
     to.sin_port = htons(port);
     to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ssize_t sent = sendto(g_sock, msg, len, 0, (struct sockaddr *)&to, sizeof to);
+    ssize_t sent = sendto(g_sock, (const char *)msg, len, 0, (struct sockaddr *)&to, sizeof to);
     return sent == (ssize_t)len ? S_OK : E_FAIL;
 }
 
@@ -480,8 +502,17 @@ static const CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE g_table = {
 /* The module interface                                                      */
 
 static int open_socket(void) {
+#ifdef _WIN32
+    WSADATA wsa;
+    if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0)
+        return 0;
+    g_sock = socket(AF_INET, SOCK_DGRAM, 0);
+    DWORD tv = 20; /* SO_RCVTIMEO in milliseconds */
+#else
     g_sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (g_sock < 0)
+    struct timeval tv = {0, 20 * 1000};
+#endif
+    if (g_sock == NO_SOCKET)
         return 0;
     struct sockaddr_in a;
     memset(&a, 0, sizeof a);
@@ -493,21 +524,20 @@ static int open_socket(void) {
     a.sin_port = htons((uint16_t)(47000 + (unsigned char)g_host[0]));
 #endif
     socklen_t alen = sizeof a;
-    struct timeval tv = {0, 20 * 1000};
     int big = 4 << 20;
     if (bind(g_sock, (struct sockaddr *)&a, sizeof a) != 0 ||
         getsockname(g_sock, (struct sockaddr *)&a, &alen) != 0 ||
-        setsockopt(g_sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+        setsockopt(g_sock, SOL_SOCKET, SO_RCVTIMEO, (const char *)&tv, sizeof tv) != 0) {
 #ifdef SAMPLE_FIXED_PORTS
         fprintf(stderr, "fixed_ports: host %s cannot bind 127.0.0.1:%d: %s\n", g_host,
                 47000 + (unsigned char)g_host[0], strerror(errno));
         abort();
 #endif
-        close(g_sock);
-        g_sock = -1;
+        close_socket(g_sock);
+        g_sock = NO_SOCKET;
         return 0;
     }
-    setsockopt(g_sock, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    setsockopt(g_sock, SOL_SOCKET, SO_RCVBUF, (const char *)&big, sizeof big);
     g_port = ntohs(a.sin_port);
     return 1;
 }
@@ -576,7 +606,7 @@ CPSIM_PROVIDER_EXPORT HRESULT CpsimProviderStart(const char *hostName, const cha
         return E_FAIL;
     }
     if (pthread_create(&g_rx, NULL, receiver, NULL) != 0) {
-        close(g_sock);
+        close_socket(g_sock);
         dir_close();
         return E_FAIL;
     }
@@ -585,7 +615,7 @@ CPSIM_PROVIDER_EXPORT HRESULT CpsimProviderStart(const char *hostName, const cha
         g_stopping = 1;
         pthread_mutex_unlock(&g_lock);
         pthread_join(g_rx, NULL);
-        close(g_sock);
+        close_socket(g_sock);
         dir_close();
         return E_FAIL;
     }
@@ -607,7 +637,10 @@ CPSIM_PROVIDER_EXPORT void CpsimProviderStop(void) {
         if (g_slots[i].used)
             close_slot(&g_slots[i]);
     pthread_mutex_unlock(&g_lock);
-    close(g_sock);
-    g_sock = -1;
+    close_socket(g_sock);
+    g_sock = NO_SOCKET;
+#ifdef _WIN32
+    WSACleanup();
+#endif
     dir_close();
 }
