@@ -163,10 +163,10 @@ fn module_config(config: Option<&std::path::Path>) -> Result<serde_json::Value, 
 }
 
 /// `--provider-lib`: the module, and the settings that suit it.
-#[cfg(all(feature = "c-modules", unix))]
+#[cfg(all(feature = "c-modules", any(unix, windows)))]
 struct Module(Arc<crate::isolate::Library>);
 
-#[cfg(all(feature = "c-modules", unix))]
+#[cfg(all(feature = "c-modules", any(unix, windows)))]
 impl Module {
     fn open(lib: &std::path::Path, config: Option<&std::path::Path>) -> Result<Module, String> {
         let config = module_config(config)?;
@@ -200,15 +200,15 @@ impl Module {
     }
 }
 
-#[cfg(not(all(feature = "c-modules", unix)))]
+#[cfg(not(all(feature = "c-modules", any(unix, windows))))]
 struct Module;
 
-#[cfg(not(all(feature = "c-modules", unix)))]
+#[cfg(not(all(feature = "c-modules", any(unix, windows))))]
 impl Module {
     fn open(lib: &std::path::Path, config: Option<&std::path::Path>) -> Result<Module, String> {
         module_config(config)?;
         Err(format!(
-            "{}: this cpsim cannot run C provider modules (they need a unix target and the feature `c-modules`)",
+            "{}: this cpsim cannot run C provider modules (they need a unix or Windows target and the feature `c-modules`)",
             lib.display()
         ))
     }

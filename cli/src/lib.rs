@@ -24,7 +24,7 @@
 #![deny(unsafe_code)]
 
 mod certify;
-#[cfg(all(feature = "c-modules", unix))]
+#[cfg(all(feature = "c-modules", any(unix, windows)))]
 #[allow(unsafe_code)] // fork, process groups, namespaces: the child-process edge
 pub mod isolate;
 #[cfg(feature = "native")]
@@ -102,7 +102,7 @@ enum Command {
     /// Internal: a case runner for C provider modules (requests on stdin,
     /// answers on stdout). Used by the harness to keep modules in child
     /// processes.
-    #[cfg(all(feature = "c-modules", unix))]
+    #[cfg(all(feature = "c-modules", any(unix, windows)))]
     #[command(name = "__run-case", hide = true)]
     RunCase,
 }
@@ -129,7 +129,7 @@ pub fn main_with(registry: Registry, args: impl IntoIterator<Item = OsString>) -
     // Provider panics become CRASH-1 findings; do not spray them on stderr.
     cpsim_sim::runtime::quiet_provider_panics();
     // C provider modules run each case in a child process: this binary.
-    #[cfg(all(feature = "c-modules", unix))]
+    #[cfg(all(feature = "c-modules", any(unix, windows)))]
     {
         if isolate::runner().is_none() {
             isolate::set_runner(std::env::current_exe().ok());
@@ -177,7 +177,7 @@ pub fn main_with(registry: Registry, args: impl IntoIterator<Item = OsString>) -
         Command::Replay { file } => scenarios::replay(&registry, &file),
         Command::Rules { json } => rules::list(json),
         Command::Explain { rule } => rules::explain(&registry, &rule),
-        #[cfg(all(feature = "c-modules", unix))]
+        #[cfg(all(feature = "c-modules", any(unix, windows)))]
         Command::RunCase => isolate::child_main(),
         Command::Schema => {
             println!(

@@ -189,7 +189,7 @@ pub fn replay(registry: &Registry, file: &Path) -> i32 {
             return BAD_INPUT;
         }
     };
-    #[cfg(all(feature = "c-modules", unix))]
+    #[cfg(all(feature = "c-modules", any(unix, windows)))]
     if let scenario::ProviderRef::Library(_) = &s.provider {
         return replay_module(&s, file);
     }
@@ -223,13 +223,13 @@ pub fn replay(registry: &Registry, file: &Path) -> i32 {
 
 /// Times a saved failure of a real-time module is replayed before the
 /// replay says it did not recur.
-#[cfg(all(feature = "c-modules", unix))]
+#[cfg(all(feature = "c-modules", any(unix, windows)))]
 pub const REAL_TIME_REPLAYS: usize = 5;
 
 /// Whether a real-time run shows the saved failure again: its expectations
 /// hold, or the rule of its first violation fired (steps differ from run
 /// to run on the wall clock).
-#[cfg(all(feature = "c-modules", unix))]
+#[cfg(all(feature = "c-modules", any(unix, windows)))]
 fn recurs(s: &Scenario, r: &scenario::ScenarioRun) -> bool {
     if r.passed() {
         return true;
@@ -245,7 +245,7 @@ fn recurs(s: &Scenario, r: &scenario::ScenarioRun) -> bool {
 /// real-time one up to [`REAL_TIME_REPLAYS`] times, and a failure that does
 /// not show again is called what it is: a timing-dependent one that did not
 /// recur, not a mismatch.
-#[cfg(all(feature = "c-modules", unix))]
+#[cfg(all(feature = "c-modules", any(unix, windows)))]
 fn replay_module(s: &Scenario, file: &Path) -> i32 {
     let lib = match crate::isolate::open_scenario_library(s) {
         Ok(l) => l,

@@ -10,6 +10,11 @@
 //! what it recorded so far, and the runner ends itself; so does a module
 //! that calls `exit` (reported from an exit handler) or crashes (a signal
 //! handler writes which signal, and where, before the signal ends it).
+//!
+//! On Windows the same, through [`super::win`]: the protocol off the
+//! standard handles, an unhandled-exception filter instead of the signal
+//! handler (it names the exception code), an exit handler of the C
+//! runtime, and no network namespace (cases share the machine's network).
 
 use super::proto::{self, CaseMsg, CheckMsg, FromChild, Where};
 use super::sandbox::{self, Isolation};
@@ -19,14 +24,18 @@ use cpsim_sim::observe::Observer;
 use cpsim_sim::{Callback, ClockMode, Nanos, Outcome, ProviderFactory, Sim};
 use parking_lot::Mutex;
 use std::fs::File;
+#[cfg(unix)]
 use std::os::fd::FromRawFd;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
+#[cfg(unix)]
+use std::sync::atomic::AtomicI32;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// The protocol's write end (a private copy of the original stdout).
 static OUT: Mutex<Option<File>> = Mutex::new(None);
 /// Its descriptor, for the signal handler (which cannot lock).
+#[cfg(unix)]
 static OUT_FD: AtomicI32 = AtomicI32::new(-1);
 /// Whether a case (or load check) runs now.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -48,7 +57,7 @@ fn callback_index(cb: Callback) -> u8 {
 }
 
 /// Where module code is now (lock-free: also used by the signal handler).
-fn where_now() -> Where {
+pub(super) fn where_now() -> Where {
     let p = SIG_OBSERVER.load(Ordering::Acquire);
     // SAFETY: a pointer stored from a leaked Box, never freed.
     let cb = (!p.is_null())
@@ -60,6 +69,7 @@ fn where_now() -> Where {
     }
 }
 
+#[cfg(unix)]
 extern "C" fn on_fatal_signal(sig: libc::c_int) {
     let at = where_now();
     let body = proto::fatal_body(sig, at.phase, at.callback);
@@ -78,7 +88,14 @@ extern "C" fn on_fatal_signal(sig: libc::c_int) {
     unsafe { libc::raise(sig) };
 }
 
+#[cfg(unix)]
 extern "C" fn on_exit() {
+    report_exit();
+}
+
+/// Module code is ending the process (`exit`): reports where, with the
+/// case's trace so far (from the C runtime's exit handlers).
+pub(super) fn report_exit() {
     if !ACTIVE.load(Ordering::Acquire) {
         return;
     }
@@ -101,6 +118,7 @@ extern "C" fn on_exit() {
 
 /// Moves the protocol off fd 0 and 1: returns (requests, replies); fd 0
 /// becomes /dev/null and fd 1 a copy of stderr.
+#[cfg(unix)]
 fn take_stdio() -> Result<(File, File), String> {
     // SAFETY: duplicating the process's own descriptors to fresh ones
     // (close-on-exec) and re-pointing 0 and 1; nothing else uses them yet.
@@ -123,6 +141,7 @@ fn take_stdio() -> Result<(File, File), String> {
     }
 }
 
+#[cfg(unix)]
 fn install_handlers() {
     for sig in [
         libc::SIGSEGV,
@@ -147,6 +166,26 @@ fn install_handlers() {
     unsafe { libc::atexit(on_exit) };
 }
 
+#[cfg(windows)]
+use super::win::{install_handlers, take_stdio};
+
+/// Ends the runner at once, without running the module's exit handlers or
+/// destructors.
+fn exit_now(code: i32) -> ! {
+    #[cfg(unix)]
+    // SAFETY: _exit ends the process at once.
+    unsafe {
+        libc::_exit(code)
+    }
+    #[cfg(windows)]
+    super::win::exit_now(code as u32)
+}
+
+/// The runner's own threads before any module code ran (Windows, where
+/// threads have no /proc entry to tell them apart).
+#[cfg(windows)]
+static BASELINE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
 /// Threads of this process that are neither the main thread nor the
 /// simulator's watchdog: after a case, threads the module left running. A
 /// thread that is just ending may still be listed for a moment: a count
@@ -163,6 +202,12 @@ fn module_threads() -> usize {
     n
 }
 
+#[cfg(windows)]
+fn count_module_threads() -> usize {
+    super::win::new_threads(&BASELINE.lock())
+}
+
+#[cfg(unix)]
 fn count_module_threads() -> usize {
     let me = std::process::id().to_string();
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
@@ -278,8 +323,7 @@ fn on_case_thread<T: Send + 'static>(
             });
             // The stuck thread cannot be recovered: end here, without
             // running the module's exit handlers.
-            // SAFETY: _exit ends the process at once.
-            unsafe { libc::_exit(0) }
+            exit_now(0)
         }
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             ACTIVE.store(false, Ordering::Release);
@@ -342,12 +386,17 @@ pub fn child_main() -> i32 {
     };
     // Isolation first: a user namespace needs a single-threaded process.
     let (isolation, note) = sandbox::setup();
+    #[cfg(unix)]
     {
         use std::os::fd::AsRawFd;
         OUT_FD.store(replies.as_raw_fd(), Ordering::Relaxed);
     }
     *OUT.lock() = Some(replies);
     install_handlers();
+    #[cfg(windows)]
+    {
+        *BASELINE.lock() = super::win::thread_ids();
+    }
     send(&FromChild::Hello { isolation, note });
     let mut image: Option<Arc<ModuleImage>> = None;
     loop {
@@ -397,6 +446,5 @@ pub fn child_main() -> i32 {
         let _ = out.flush();
     }
     // Without running the module's exit handlers or destructors.
-    // SAFETY: _exit ends the process at once.
-    unsafe { libc::_exit(0) }
+    exit_now(0)
 }

@@ -14,11 +14,11 @@
 //!   ([`sandbox`]), so cases running at once cannot see each other's
 //!   traffic or ports, and a runner can serve many cases in turn;
 //! - a runner that crashes becomes a CRASH-1 violation naming the signal
-//!   and where the module was (loading, Start, which callback, Stop); one
+//!   (on Windows the exception code) and where the module was (loading, Start, which callback, Stop); one
 //!   whose module calls `exit` becomes CRASH-1 naming the exit code, with
 //!   the trace up to that point; a case that runs past its deadline
 //!   becomes TIME-1 with its trace so far, and the runner's whole process
-//!   group (grandchildren too) is ended;
+//!   group (grandchildren too; on Windows its job object) is ended;
 //! - what a runner writes is captured bounded (head and tail, size noted);
 //! - a runner is reused while healthy, and replaced after any crash, exit
 //!   or hang, or when the module left threads running after its stop.
@@ -30,6 +30,8 @@ mod capture;
 mod child;
 mod proto;
 pub mod sandbox;
+#[cfg(windows)]
+mod win;
 mod worker;
 
 pub use child::child_main;
@@ -274,7 +276,12 @@ impl Library {
                 foreign_calls,
                 ..
             } => {
-                if self.clock == ClockMode::Virtual && (leftover_threads > 0 || foreign_calls > 0) {
+                // On Windows the system starts threads of its own in a
+                // process (the loader's and thread pool's workers), which a
+                // count cannot tell from the module's: there only calls
+                // from threads the simulator does not run break the promise.
+                let stray_threads = cfg!(unix) && leftover_threads > 0;
+                if self.clock == ClockMode::Virtual && (stray_threads || foreign_calls > 0) {
                     let mut p = self.broken_promise.lock();
                     if p.is_none() {
                         *p = Some(format!(
@@ -302,11 +309,11 @@ fn runner_of(pool: &Pool) -> PathBuf {
 
 /// A factory that only names the module (see [`Library::subject`]).
 fn cpsim_cmod_factory(image: &Arc<ModuleImage>) -> Arc<dyn cpsim_sim::ProviderFactory> {
-    #[cfg(unix)]
+    #[cfg(any(unix, windows))]
     {
         cpsim_cmod::ModuleFactory::from_image(image.clone())
     }
-    #[cfg(not(unix))]
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = image;
         unreachable!("C modules are refused on this target before any case")
@@ -396,9 +403,19 @@ fn signal_name(sig: i32) -> &'static str {
     }
 }
 
-#[cfg(not(unix))]
+#[cfg(not(any(unix, windows)))]
 fn signal_name(_sig: i32) -> &'static str {
     "a signal"
+}
+
+/// An exception code as a CRASH-1 message says it: "exception 0xC0000005
+/// (EXCEPTION_ACCESS_VIOLATION)".
+#[cfg(windows)]
+fn exception_text(code: i32) -> String {
+    match win::exception_name(code as u32) {
+        Some(name) => format!("exception 0x{:08X} ({name})", code as u32),
+        None => format!("exception 0x{:08X}", code as u32),
+    }
 }
 
 /// The outcome of a case whose runner was lost: what it recorded before,
@@ -422,6 +439,11 @@ fn lost(s: &Scenario, loss: &Loss) -> Outcome {
         (Some(FromChild::Fatal { signal, .. }), _) => Some(*signal),
         #[cfg(unix)]
         (_, Some(st)) => std::os::unix::process::ExitStatusExt::signal(&st),
+        #[cfg(windows)]
+        // A process ended by an exception no filter saw exits with its code.
+        (_, Some(st)) => st
+            .code()
+            .filter(|c| win::exception_name(*c as u32).is_some()),
         _ => None,
     };
     let hung = matches!(loss.said, Some(FromChild::Hung { .. })) || loss.status.is_none();
@@ -438,12 +460,13 @@ fn lost(s: &Scenario, loss: &Loss) -> Outcome {
             ),
         )
     } else if let Some(sig) = signal {
+        #[cfg(windows)]
+        let how = exception_text(sig);
+        #[cfg(not(windows))]
+        let how = format!("signal {sig} ({})", signal_name(sig));
         (
             id::CRASH_1,
-            format!(
-                "the provider module crashed the process: signal {sig} ({}){place}{output}",
-                signal_name(sig)
-            ),
+            format!("the provider module crashed the process: {how}{place}{output}"),
         )
     } else {
         let code = loss.status.and_then(|s| s.code());

@@ -5,7 +5,8 @@
 //! library's bytes), then cases (`C`) or a load check (`K`) one at a time;
 //! the runner answers each with one JSON message ([`FromChild`], kind `J`).
 //! A runner that is dying writes a fixed-size `F` frame from its signal
-//! handler (no allocation there) before the signal ends it.
+//! handler (no allocation there) before the signal ends it; on Windows
+//! from its unhandled-exception filter, with the exception code.
 
 use super::sandbox::Isolation;
 use cpsim_certify::scenario::Scenario;
@@ -108,7 +109,8 @@ pub enum FromChild {
         partial: Option<Box<Outcome>>,
         at: Where,
     },
-    /// A fatal signal (decoded from an `F` frame).
+    /// A fatal signal, or on Windows an unhandled exception's code
+    /// (decoded from an `F` frame).
     Fatal { signal: i32, at: Where },
     /// The runner could not run what it was sent.
     Failed { message: String },

@@ -161,6 +161,9 @@ mod imp {
 
 #[cfg(not(target_os = "linux"))]
 mod imp {
+    #[cfg(windows)]
+    const NO: &str = "Windows has no network namespaces";
+    #[cfg(not(windows))]
     const NO: &str = "network namespaces are a Linux feature";
     pub fn netns() -> Result<(), String> {
         Err(NO.into())

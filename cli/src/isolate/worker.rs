@@ -2,7 +2,8 @@
 //! group of its own, fed the module once and then cases one at a time,
 //! reused while they stay healthy (a fresh one after any crash, exit or
 //! hang, or when a module left threads running), and ended with their
-//! whole group — grandchildren too — whenever one is given up.
+//! whole group — grandchildren too — whenever one is given up. On Windows
+//! a job object plays the process group's part (`KILL_ON_JOB_CLOSE`).
 
 use super::capture::{Capture, Captured};
 use super::proto::{self, CaseMsg, CheckMsg, FromChild, LoadMsg};
@@ -60,7 +61,11 @@ enum Msg {
 /// One runner process.
 struct Worker {
     child: Child,
+    #[cfg(unix)]
     pgid: i32,
+    /// The job holding the runner and all it starts (Windows).
+    #[cfg(windows)]
+    job: super::win::Job,
     stdin: Option<ChildStdin>,
     frames: Receiver<Msg>,
     output: Capture,
@@ -91,7 +96,18 @@ impl Worker {
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot start the case runner {}: {e}", runner.display()))?;
+        #[cfg(unix)]
         let pgid = child.id() as i32;
+        // Before the module is sent: until then the runner starts nothing.
+        #[cfg(windows)]
+        let job = match super::win::Job::adopt(&child) {
+            Ok(j) => j,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("cannot put the case runner in a job object: {e}"));
+            }
+        };
         let output = Capture::spawn(child.stderr.take().expect("piped"));
         let mut stdout = child.stdout.take().expect("piped");
         let (tx, frames) = mpsc::channel();
@@ -112,7 +128,10 @@ impl Worker {
             });
         let mut w = Worker {
             child,
+            #[cfg(unix)]
             pgid,
+            #[cfg(windows)]
+            job,
             stdin: None,
             frames,
             output,
@@ -233,7 +252,9 @@ impl Worker {
         unsafe {
             libc::killpg(self.pgid, libc::SIGKILL);
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
+        self.job.kill();
+        #[cfg(not(any(unix, windows)))]
         let _ = self.child.kill();
     }
 
