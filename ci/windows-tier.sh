@@ -4,8 +4,11 @@
 # against the stand-in iphlpapi-shaped DLL built from the simulator's C
 # library (crate cpsim-capi), and those of cpsim-cmod: provider DLLs built
 # with mingw-w64 from the same C sources as the Linux modules, loaded one
-# private copy per host (their iphlpapi.dll imports bound to cpsim's router). Installs what it needs (rustup target, mingw,
-# Wine); each trap of Wine on Linux it avoids is explained where it does.
+# private copy per host (their iphlpapi.dll imports bound to cpsim's
+# router); then certifies the Windows builds of the real-time C provider
+# modules with cpsim.exe under Wine, comparing each verdict with the Linux
+# build's. Installs what it needs (rustup target, mingw, Wine); each trap
+# of Wine on Linux it avoids is explained where it does.
 #
 # Runs as root with no stdin (CI=true) on a fresh machine. Exit status is
 # non-zero on any failure; an install failure says so before any test runs.
@@ -25,6 +28,7 @@ need=()
 command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need+=(gcc-mingw-w64-x86-64-win32)
 # Debian's wine64 has no command on PATH: ask dpkg.
 dpkg -s wine64 >/dev/null 2>&1 || need+=(wine64)
+command -v jq >/dev/null 2>&1 || need+=(jq)
 for c in wine wineserver wineboot; do
   command -v "$c" >/dev/null 2>&1 || { need+=(wine); break; }
 done
@@ -48,6 +52,10 @@ step "building the stand-in DLL (cpsim-capi) and the Windows test binaries"
 # cargo test does not build a workspace cdylib's .dll: build it first.
 cargo build --target "$TARGET" -p cpsim-capi
 cargo test --target "$TARGET" -p cpsim-native -p cpsim-cmod --tests --no-run
+# cpsim.exe and the provider DLLs (providers-under-test/c, built with mingw),
+# and the same modules' Linux builds with the Linux cpsim to compare with.
+cargo build --target "$TARGET" -p cpsim --bin cpsim -p cpsim-c-providers
+cargo build -p cpsim --bin cpsim -p cpsim-c-providers
 
 step "preparing a private Wine prefix"
 WINEPREFIX=$(mktemp -d /tmp/cpsim-wine.XXXXXX)
@@ -75,5 +83,64 @@ wine cmd /c exit </dev/null >/dev/null 2>&1 || true
 step "running the Windows test binaries under Wine"
 CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine \
   timeout "$TIMEOUT" cargo test --target "$TARGET" -p cpsim-native -p cpsim-cmod --tests </dev/null
+
+step "certifying the provider DLLs with cpsim.exe under Wine, against their Linux builds"
+# The newest build of a module: cargo may keep older build directories.
+built() { ls -t "$1"/build/cpsim-c-providers-*/out/"$2" 2>/dev/null | head -1; }
+# What a certification found, as "exit-code: root-cause rules".
+verdict() {
+  local code=$1 report=$2
+  printf '%s: %s' "$code" "$(jq -r '[.findings[] | select(.root_cause) | .rule] | unique | join(" ")' "$report" 2>/dev/null)"
+}
+modules_started=$(date +%s)
+work=$(mktemp -d /tmp/cpsim-modules.XXXXXX)
+mismatch=0
+# module, cases: a small, fixed budget (seed 1); each case runs in real
+# time, one runner per case on Windows (no network namespaces there).
+for entry in sample:8 broken_comp3:2 broken_comp4:2 broken_life5:2 crash:2 hang:2 hostile_exit:2; do
+  m=${entry%%:*}
+  n=${entry##*:}
+  so=$(built target/debug "lib$m.so")
+  dll=$(built "target/$TARGET/debug" "$m.dll")
+  if [ -z "$so" ] || [ -z "$dll" ]; then
+    echo "windows tier: module $m was not built (so: '$so', dll: '$dll')" >&2
+    exit 1
+  fi
+  set +e
+  # The Linux build alongside (its runners mostly sleep too).
+  target/debug/cpsim certify --provider-lib "$so" --cases "$n" --seed 1 \
+    --report-dir "$work/$m-linux" --regressions "$work/$m-linux-reg" \
+    </dev/null >"$work/$m-linux.log" 2>&1 &
+  linux_pid=$!
+  timeout 300 wine "target/$TARGET/debug/cpsim.exe" certify --provider-lib "$dll" --cases "$n" --seed 1 \
+    --report-dir "$work/$m-wine" --regressions "$work/$m-wine-reg" \
+    </dev/null >"$work/$m-wine.log" 2>&1
+  windows=$?
+  wait "$linux_pid"
+  linux=$?
+  set -e
+  l=$(verdict "$linux" "$work/$m-linux/report.json")
+  w=$(verdict "$windows" "$work/$m-wine/report.json")
+  printf '  %-13s linux %-22s windows %s\n' "$m" "$l" "$w"
+  if [ "$l" != "$w" ] || [ ! -f "$work/$m-wine/report.json" ]; then
+    mismatch=1
+    echo "---- $m under Wine:"; tail -30 "$work/$m-wine.log"
+  fi
+  # A crash must name the exception code, and no debugger may have started.
+  if [ "$m" = crash ] && ! grep -q '0xC0000005 (EXCEPTION_ACCESS_VIOLATION)' "$work/$m-wine/report.json"; then
+    mismatch=1
+    echo "windows tier: crash.dll's CRASH-1 does not name EXCEPTION_ACCESS_VIOLATION" >&2
+  fi
+  if grep -qi 'winedbg\|unhandled exception' "$work/$m-wine.log"; then
+    mismatch=1
+    echo "windows tier: a debugger started for $m:"; grep -i 'winedbg\|unhandled exception' "$work/$m-wine.log" | head -5
+  fi
+done
+rm -rf "$work"
+if [ "$mismatch" -ne 0 ]; then
+  echo "windows tier: a Windows-built module's verdict differs from its Linux build's" >&2
+  exit 1
+fi
+step "7 provider DLLs certified under Wine, verdicts equal to Linux, in $(( $(date +%s) - modules_started )) s"
 
 step "passed in $(( $(date +%s) - started )) s"

@@ -99,6 +99,7 @@ extern "C" {
     fn _dup2(from: i32, to: i32) -> i32;
     fn _open(path: *const std::ffi::c_char, flags: i32, ...) -> i32;
     fn _close(fd: i32) -> i32;
+    fn _get_osfhandle(fd: i32) -> isize;
     fn atexit(f: extern "C" fn()) -> i32;
 }
 
@@ -130,6 +131,7 @@ pub fn take_stdio() -> Result<(File, File), String> {
         if null >= 0 {
             _dup2(null, 0);
             _close(null);
+            SetStdHandle(STD_INPUT_HANDLE, _get_osfhandle(0) as HANDLE);
         }
         _dup2(2, 1);
     }
