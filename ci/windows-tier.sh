@@ -86,7 +86,7 @@ CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine \
 
 step "certifying the provider DLLs with cpsim.exe under Wine, against their Linux builds"
 # The newest build of a module: cargo may keep older build directories.
-built() { ls -t "$1"/build/cpsim-c-providers-*/out/"$2" 2>/dev/null | head -1; }
+built() { { ls -t "$1"/build/cpsim-c-providers-*/out/"$2" 2>/dev/null || true; } | head -1; }
 # What a certification found, as "exit-code: root-cause rules".
 verdict() {
   local code=$1 report=$2
@@ -136,11 +136,29 @@ for entry in sample:8 broken_comp3:2 broken_comp4:2 broken_life5:2 crash:2 hang:
     echo "windows tier: a debugger started for $m:"; grep -i 'winedbg\|unhandled exception' "$work/$m-wine.log" | head -5
   fi
 done
+# A module whose every host starts a grandchild that would live a minute
+# (ping.exe): certification must neither wait for them nor leave one behind
+# (each runner's job object ends them).
+dll=$(built "target/$TARGET/debug" hostile_fork.dll)
+echo "{\"pid_file\": \"$work/fork-pids\"}" >"$work/fork.json"
+fork_started=$(date +%s)
+set +e
+timeout 120 wine "target/$TARGET/debug/cpsim.exe" certify --provider-lib "$dll" --provider-config "$work/fork.json" \
+  --cases 2 --seed 1 --regressions "$work/fork-reg" </dev/null >"$work/fork.log" 2>&1
+fork_code=$?
+set -e
+left=$(ps -eo args | grep -c '[p]ing.exe -n 61' || true)
+printf '  %-13s windows %s: %s grandchildren started, %s left, %s s\n' hostile_fork "$fork_code" \
+  "$(wc -l <"$work/fork-pids" 2>/dev/null || echo 0)" "$left" "$(( $(date +%s) - fork_started ))"
+if [ "$fork_code" -ne 0 ] || [ ! -s "$work/fork-pids" ] || [ "$left" -ne 0 ]; then
+  mismatch=1
+  tail -20 "$work/fork.log"
+fi
 rm -rf "$work"
 if [ "$mismatch" -ne 0 ]; then
-  echo "windows tier: a Windows-built module's verdict differs from its Linux build's" >&2
+  echo "windows tier: a Windows-built module's verdict differs from its Linux build's, or a grandchild outlived certification" >&2
   exit 1
 fi
-step "7 provider DLLs certified under Wine, verdicts equal to Linux, in $(( $(date +%s) - modules_started )) s"
+step "8 provider DLLs certified under Wine, verdicts equal to Linux, no grandchild left, in $(( $(date +%s) - modules_started )) s"
 
 step "passed in $(( $(date +%s) - started )) s"

@@ -86,6 +86,7 @@ const REAL_TIME: &[&str] = &[
     "broken_comp4",
     "broken_life5",
     "hostile_exit",
+    "hostile_fork",
 ];
 
 /// What the modules of [`REAL_TIME`] link on Windows besides.

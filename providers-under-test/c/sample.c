@@ -554,6 +554,28 @@ CPSIM_PROVIDER_EXPORT HRESULT CpsimProviderStart(const char *hostName, const cha
     g_crash_abort = configJson != NULL && strstr(configJson, "abort") != NULL;
 #elif defined(SAMPLE_BUG_ONCE)
     config_string(configJson, "once_file", g_once_file, sizeof g_once_file);
+#elif defined(SAMPLE_BUG_FORK) && defined(_WIN32)
+    /* The bug on Windows: a grandchild process that would live a minute
+     * (ping.exe, 61 pings a second apart), inheriting the runner's
+     * handles; its process ID goes to "pid_file". */
+    {
+        char pid_file[512], cmd[] = "ping.exe -n 61 127.0.0.1";
+        STARTUPINFOA si;
+        PROCESS_INFORMATION pi;
+        memset(&si, 0, sizeof si);
+        si.cb = sizeof si;
+        if (CreateProcessA(NULL, cmd, NULL, NULL, TRUE, CREATE_NO_WINDOW, NULL, NULL, &si, &pi)) {
+            if (config_string(configJson, "pid_file", pid_file, sizeof pid_file)) {
+                FILE *f = fopen(pid_file, "a");
+                if (f != NULL) {
+                    fprintf(f, "%lu\n", (unsigned long)pi.dwProcessId);
+                    fclose(f);
+                }
+            }
+            CloseHandle(pi.hThread);
+            CloseHandle(pi.hProcess);
+        }
+    }
 #elif defined(SAMPLE_BUG_FORK)
     /* The bug: a grandchild process that outlives the case, holding the
      * runner's stdout and stderr open; its pid goes to "pid_file". */
