@@ -352,7 +352,7 @@ impl World {
         let live = self.insts[c.inst as usize]
             .session
             .as_ref()
-            .is_some_and(|s| s.no == c.session && s.ended.is_none());
+            .is_some_and(|s| s.no == c.session && !s.ended());
         // The fault claims to apply a late completion (it cannot really).
         let applied = live || self.cfg.has_fault(PlatformFault::ApplyLateCompletion);
         if !sync && c.early.is_none() {
@@ -421,7 +421,7 @@ impl World {
         if !i
             .session
             .as_ref()
-            .is_some_and(|s| s.no == session && s.ended.is_none())
+            .is_some_and(|s| s.no == session && !s.ended())
         {
             return;
         }

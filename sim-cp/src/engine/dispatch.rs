@@ -8,7 +8,8 @@
 //! allocates per call once the argument pool is warm.
 
 use super::completion::OpenCall;
-use super::instance::{Op, Phase};
+use super::instance::Op;
+use super::machine::{Effect, Input, Stage};
 use super::{Shared, World};
 use crate::abi::{
     CPNATFWT_PROVIDER_INSTANCE as Handle, CPNATFWT_SESSION_TERMINATION_REASON as Reason,
@@ -63,8 +64,8 @@ pub(crate) fn invoke_op<'a>(
     let i = &w.insts[inst as usize];
     let ok = i.session.as_ref().is_some_and(|s| {
         s.no == session
-            && s.ended.is_none()
-            && (s.phase == Phase::Established
+            && !s.ended()
+            && (s.stage() == Stage::Established
                 || w.cfg.has_fault(PlatformFault::CallBeforeEstablish))
     });
     if !ok {
@@ -200,22 +201,19 @@ pub(crate) fn invoke_op<'a>(
 /// Delivers ESTABLISH on the current thread (the driver's, or Register's).
 pub(crate) fn deliver_establish(shared: &Arc<Shared>, inst: u32, session: u32) {
     let mut w = shared.world.lock();
-    let i = &w.insts[inst as usize];
-    let pending = i
+    // SESS-1: once, from Pending.
+    let deliver = w.insts[inst as usize]
         .session
-        .as_ref()
-        .is_some_and(|s| s.no == session && s.phase == Phase::Pending);
-    if !pending {
+        .as_mut()
+        .filter(|s| s.no == session)
+        .is_some_and(|s| s.step(Input::Establish).contains(Effect::Deliver));
+    if !deliver {
         return;
     }
+    let i = &w.insts[inst as usize];
     let (host, n, handle, table) = (i.host, i.n, Handle::from_u64(i.handle), i.table);
     let uctx = user_context(&w, inst);
     let delta = uctx as u64 ^ w.insts[inst as usize].user_context as u64;
-    w.insts[inst as usize]
-        .session
-        .as_mut()
-        .expect("checked")
-        .phase = Phase::Establishing;
     let cb = Callback::EstablishSessionIndication;
     w.record(
         host,
@@ -266,14 +264,20 @@ pub(crate) fn deliver_establish(shared: &Arc<Shared>, inst: u32, session: u32) {
 /// Delivers TERMINATE on the current thread.
 pub(crate) fn deliver_terminate(shared: &Arc<Shared>, inst: u32, session: u32, reason: Reason) {
     let mut w = shared.world.lock();
-    let i = &w.insts[inst as usize];
-    let Some(s) = i.session.as_ref().filter(|s| s.no == session) else {
+    let twice = w.cfg.has_fault(PlatformFault::DoubleTerminate);
+    let Some(s) = w.insts[inst as usize]
+        .session
+        .as_mut()
+        .filter(|s| s.no == session)
+    else {
         return;
     };
-    let twice = w.cfg.has_fault(PlatformFault::DoubleTerminate);
-    if s.phase != Phase::Established || (s.terminate_delivered && !twice) {
+    // SESS-4: once per session (the fault delivers it a second time).
+    let first = s.step(Input::Terminate).contains(Effect::Deliver);
+    if !first && !(twice && s.stage() == Stage::Established) {
         return;
     }
+    let i = &w.insts[inst as usize];
     let (host, n, handle, table) = (i.host, i.n, Handle::from_u64(i.handle), i.table);
     let uctx = user_context(&w, inst);
     let delta = uctx as u64 ^ w.insts[inst as usize].user_context as u64;
@@ -284,16 +288,6 @@ pub(crate) fn deliver_terminate(shared: &Arc<Shared>, inst: u32, session: u32, r
     } else {
         reason
     };
-    let first = !w.insts[inst as usize]
-        .session
-        .as_ref()
-        .expect("checked")
-        .terminate_delivered;
-    w.insts[inst as usize]
-        .session
-        .as_mut()
-        .expect("checked")
-        .terminate_delivered = true;
     let cb = Callback::TerminateSessionIndication;
     w.record(
         host,

@@ -1,9 +1,7 @@
 //! Instances, their sessions and interfaces: the platform's per-instance state.
 
-use crate::abi::{
-    CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE as Table,
-    CPNATFWT_SESSION_TERMINATION_REASON as Reason,
-};
+use super::machine::{self, Activation, Effects, Input, Machine, Stage};
+use crate::abi::CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE as Table;
 use crate::config::Callback;
 use crate::time::Nanos;
 use crate::transport_id::Tid;
@@ -14,17 +12,6 @@ pub enum Life {
     Created,
     Registered,
     Destroyed,
-}
-
-/// Where a session is.
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub enum Phase {
-    /// Registered; ESTABLISH not yet delivered.
-    Pending,
-    /// ESTABLISH is running.
-    Establishing,
-    /// ESTABLISH has returned.
-    Established,
 }
 
 /// A CP interface (one per registration; reused through its LUID, REG-6).
@@ -67,16 +54,14 @@ impl Op {
     }
 }
 
-/// One session: from a successful Register to its end.
+/// One session: from a successful Register to its end. Where it is in its
+/// life and whether it is active is its state machine (`machine.rs`); the
+/// rest is what the platform's work queue needs.
 pub struct Session {
     pub no: u32,
-    pub phase: Phase,
-    pub ended: Option<Reason>,
-    pub active: bool,
+    machine: Machine,
     /// When the session last became active (STATE-6 ground truth).
     pub active_since: Nanos,
-    /// The transition in flight, if any (STATE-4: at most one).
-    pub transition: Option<Callback>,
     /// Open calls other than transitions.
     pub open: u32,
     /// IDs whose ADD succeeded and that were not removed.
@@ -86,15 +71,7 @@ pub struct Session {
     /// Remote IDs whose REACH succeeded (forgotten when dormant).
     pub reached: Vec<Tid>,
     pub reaching: Vec<Tid>,
-    pub want_dormant: bool,
     pub last_activity: Nanos,
-    /// Deregister / Destroy called while ESTABLISH ran (SESS-3): run after it.
-    pub deferred_deregister: bool,
-    pub deferred_destroy: bool,
-    /// TERMINATE was delivered (SESS-4).
-    pub terminate_delivered: bool,
-    /// An address notification arrived: a trigger for TRANSITION_ACTIVE.
-    pub notified: bool,
     /// IDs whose ADD the provider failed (not offered again this session).
     pub rejected: Vec<Tid>,
     /// Transitions started this session (for the platform faults).
@@ -108,30 +85,59 @@ impl Session {
     pub fn new(no: u32, now: Nanos) -> Session {
         Session {
             no,
-            phase: Phase::Pending,
-            ended: None,
-            active: false,
+            machine: Machine::NEW,
             active_since: now,
-            transition: None,
             open: 0,
             added: Vec::new(),
             changing: Vec::new(),
             reached: Vec::new(),
             reaching: Vec::new(),
-            want_dormant: false,
             last_activity: now,
-            deferred_deregister: false,
-            deferred_destroy: false,
             stale: None,
-            terminate_delivered: false,
-            notified: false,
             rejected: Vec::new(),
             transitions: 0,
         }
     }
+
+    /// Moves the state machine one step; the caller applies the effects.
+    pub fn step(&mut self, input: Input) -> Effects {
+        let (next, effects) = machine::step(self.machine, input);
+        self.machine = next;
+        effects
+    }
+
+    /// The state machine's state.
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// Sets the activation outside the machine: only the platform fault
+    /// `IgnoreFailedActivation` does.
+    pub fn force_activation(&mut self, a: Activation) {
+        self.machine.activation = a;
+    }
+
     /// Established and not ended: callbacks may start.
     pub fn live(&self) -> bool {
-        self.phase == Phase::Established && self.ended.is_none()
+        self.machine.live()
+    }
+
+    pub fn ended(&self) -> bool {
+        self.machine.ended()
+    }
+
+    /// Active (STATE-3), possibly with a transition in flight.
+    pub fn active(&self) -> bool {
+        self.machine.is_active()
+    }
+
+    /// A transition is in flight (STATE-4).
+    pub fn changing_activity(&self) -> bool {
+        self.machine.changing()
+    }
+
+    pub fn stage(&self) -> Stage {
+        self.machine.state.stage()
     }
 }
 

@@ -4,7 +4,8 @@
 //! Each function takes the lock itself, because Register and Deregister may
 //! deliver a callback on the caller's thread, which must happen unlocked.
 
-use super::instance::{Instance, Interface, Life, Phase, Session};
+use super::instance::{Instance, Interface, Life, Session};
+use super::machine::{Effect, Input, Stage};
 use super::{Ev, Shared, World};
 use crate::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
 use crate::abi::*;
@@ -362,11 +363,11 @@ impl World {
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
         let refuse = self.cfg.has_fault(PlatformFault::RefuseCallsInEstablish);
         if let Some(s) = self.insts[inst as usize].session.as_mut() {
-            if s.phase == Phase::Establishing && refuse {
+            if matches!(s.stage(), Stage::Establishing(_)) && refuse {
                 return (self.function(host, n, f, E_INVALID_STATE), None);
             }
-            if s.phase == Phase::Establishing {
-                s.deferred_deregister = true;
+            // SESS-3: inside ESTABLISH, deferred until it returns.
+            if s.step(Input::Deregister).contains(Effect::Defer) {
                 self.record(
                     host,
                     n,
@@ -395,7 +396,7 @@ impl World {
         }
         let i = &mut self.insts[inst as usize];
         let terminate = match i.session.as_ref() {
-            Some(s) if s.phase == Phase::Established && s.ended.is_none() => Some(s.no),
+            Some(s) if s.live() => Some(s.no),
             _ => None,
         };
         if terminate.is_some() {
@@ -420,8 +421,8 @@ impl World {
         let f = PlatformFn::CPNatfwtDestroyProviderInstance;
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
         if let Some(s) = self.insts[inst as usize].session.as_mut() {
-            if s.phase == Phase::Establishing {
-                s.deferred_destroy = true;
+            // SESS-3: inside ESTABLISH, deferred until it returns.
+            if s.step(Input::Destroy).contains(Effect::Defer) {
                 self.record(
                     host,
                     n,
@@ -447,16 +448,14 @@ impl World {
             if self.insts[inst as usize]
                 .session
                 .as_ref()
-                .is_some_and(|s| s.ended.is_none())
+                .is_some_and(|s| !s.ended())
             {
+                // No TERMINATE: the session goes with the instance.
                 self.end_session_quietly(
                     inst,
                     Reason::ProviderRequest,
                     "destroyed while registered",
                 );
-                if let Some(s) = self.insts[inst as usize].session.as_mut() {
-                    s.terminate_delivered = true;
-                }
             }
         }
         let i = &mut self.insts[inst as usize];

@@ -15,6 +15,7 @@ mod completion;
 mod dispatch;
 mod instance;
 pub(crate) mod lifecycle;
+mod machine;
 mod session;
 mod traffic;
 
@@ -618,7 +619,7 @@ impl Sim {
             let w = self.shared.world.lock();
             let found = (0..w.insts.len() as u32).find_map(|i| {
                 let s = w.insts[i as usize].session.as_ref()?;
-                if !(s.live() && s.active && s.transition.is_none() && !s.added.is_empty()) {
+                if !(s.live() && s.active() && !s.changing_activity() && !s.added.is_empty()) {
                     return None;
                 }
                 let family = s.added[0].is_v4();

@@ -6,7 +6,8 @@
 //! transition starts only when nothing else is open; nothing starts for a
 //! session that has ended.
 
-use super::instance::{Life, Op, Phase};
+use super::instance::{Life, Op};
+use super::machine::{Activation, Effect, Input};
 use super::{Action, Ev, World};
 use crate::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
 use crate::config::PlatformFault;
@@ -14,12 +15,7 @@ use crate::rules::id;
 use crate::time::Nanos;
 use crate::trace::{Activity, What};
 
-/// Deregister/Destroy calls that waited for ESTABLISH to return.
-#[derive(Default)]
-pub struct Deferred {
-    pub deregister: bool,
-    pub destroy: bool,
-}
+pub use super::machine::Deferred;
 
 impl World {
     fn session_live(&self, inst: u32) -> bool {
@@ -32,6 +28,18 @@ impl World {
     /// ESTABLISH returned: the session is established and dormant (STATE-1).
     pub fn establish_returned(&mut self, inst: u32, session: u32, started: Nanos) -> Deferred {
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+        let elapsed = self.now.saturating_sub(started);
+        let limit = self
+            .cfg
+            .limits
+            .limit(crate::config::Callback::EstablishSessionIndication);
+        // The fault lets calls run before ESTABLISH: it sees no shutdown and
+        // does not examine the host.
+        let hold = self.cfg.has_fault(PlatformFault::CallBeforeEstablish);
+        let input = Input::EstablishReturned {
+            overran: elapsed > limit,
+            shutdown: self.hosts[host as usize].shutdown && !hold,
+        };
         let Some(s) = self.insts[inst as usize]
             .session
             .as_mut()
@@ -39,71 +47,35 @@ impl World {
         else {
             return Deferred::default();
         };
-        s.phase = Phase::Established;
+        let effects = s.step(input);
         self.mark(inst);
-        let Some(s) = self.insts[inst as usize].session.as_mut() else {
-            return Deferred::default();
-        };
-        let deferred = Deferred {
-            deregister: s.deferred_deregister,
-            destroy: s.deferred_destroy,
-        };
-        self.record(
-            host,
-            n,
-            What::State {
-                to: Activity::Dormant,
-            },
-        );
-        let elapsed = self.now.saturating_sub(started);
-        let limit = self
-            .cfg
-            .limits
-            .limit(crate::config::Callback::EstablishSessionIndication);
-        // A shutdown that came while ESTABLISH waited or ran is the earlier
-        // cause: it, not the overrun, ends the session (decision
-        // "first-cause").
-        let shut = self.hosts[host as usize].shutdown
-            && !self.cfg.has_fault(PlatformFault::CallBeforeEstablish);
-        if elapsed > limit {
-            let cb = crate::config::Callback::EstablishSessionIndication;
-            self.record(
-                host,
-                n,
-                What::Timeout {
-                    cb,
-                    call: 0,
-                    excused: false,
-                },
-            );
-            self.violate(
-                id::SESS_7,
-                host,
-                n,
-                Some("ESTABLISH_SESSION_INDICATION"),
-                format!("ESTABLISH ran {elapsed} of virtual time, over its {limit} limit"),
-            );
-            if !shut {
-                self.end_session(
-                    inst,
-                    Reason::ProviderTimeout,
-                    "ESTABLISH over its time limit",
-                );
+        let mut deferred = Deferred::default();
+        for e in effects {
+            match e {
+                Effect::Overran => {
+                    let cb = crate::config::Callback::EstablishSessionIndication;
+                    self.record(
+                        host,
+                        n,
+                        What::Timeout {
+                            cb,
+                            call: 0,
+                            excused: false,
+                        },
+                    );
+                    self.violate(
+                        id::SESS_7,
+                        host,
+                        n,
+                        Some("ESTABLISH_SESSION_INDICATION"),
+                        format!("ESTABLISH ran {elapsed} of virtual time, over its {limit} limit"),
+                    );
+                }
+                Effect::Pump if hold => {}
+                Effect::RunDeferred(d) => deferred = d,
+                e => self.apply(inst, e),
             }
         }
-        if self.cfg.has_fault(PlatformFault::CallBeforeEstablish) {
-            return deferred;
-        }
-        // A shutdown (or infrastructure fault) that came while ESTABLISH
-        // waited still ends this session: TERMINATE follows.
-        if self.hosts[host as usize].shutdown {
-            self.end_session(
-                inst,
-                Reason::PlatformShutdown,
-                "platform shut down before ESTABLISH returned",
-            );
-        }
-        self.pump_host(host);
         deferred
     }
 
@@ -135,51 +107,94 @@ impl World {
     }
 
     /// The platform ends a session and will deliver TERMINATE (SESS-5 reason).
-    pub fn end_session(&mut self, inst: u32, reason: Reason, cause: &str) {
-        let Some(s) = self.insts[inst as usize].session.as_ref() else {
-            return;
-        };
-        if s.ended.is_some() {
-            return;
-        }
-        let (no, established) = (s.no, s.phase == Phase::Established);
-        self.end_session_quietly(inst, reason, cause);
-        if reason != Reason::ProviderRequest {
-            self.insts[inst as usize].owes_deregister = Some(no);
-        }
-        if established {
-            self.schedule(
-                self.now,
-                Ev::Terminate {
-                    inst,
-                    session: no,
-                    reason,
-                },
-            );
-        }
+    pub fn end_session(&mut self, inst: u32, reason: Reason, cause: &'static str) {
+        self.end(inst, reason, cause, true);
     }
 
-    /// Ends a session without scheduling TERMINATE (Deregister delivers it itself).
-    pub fn end_session_quietly(&mut self, inst: u32, reason: Reason, cause: &str) {
-        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+    /// Ends a session without scheduling TERMINATE (Deregister delivers it
+    /// itself) and without a Deregister owed.
+    pub fn end_session_quietly(&mut self, inst: u32, reason: Reason, cause: &'static str) {
+        self.end(inst, reason, cause, false);
+    }
+
+    fn end(&mut self, inst: u32, reason: Reason, cause: &'static str, notify: bool) {
         let Some(s) = self.insts[inst as usize].session.as_mut() else {
             return;
         };
-        s.ended = Some(reason);
-        for t in s.added.drain(..) {
-            self.traffic.disown(t, inst, self.now);
+        let effects = s.step(Input::End {
+            reason,
+            cause,
+            notify,
+        });
+        for e in effects {
+            self.apply(inst, e);
         }
-        self.record(
-            host,
-            n,
-            What::SessionEnded {
-                reason,
-                cause: cause.to_string(),
-            },
-        );
-        self.reroute_from(inst);
-        self.mark(inst);
-        self.pump_host(host);
+    }
+
+    /// Applies an effect of the session state machine that means the same
+    /// wherever it comes from.
+    fn apply(&mut self, inst: u32, e: Effect) {
+        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+        let now = self.now;
+        match e {
+            Effect::Record(to) => self.record(host, n, What::State { to }),
+            Effect::End(reason, cause) => self.end_session(inst, reason, cause),
+            Effect::Close(reason, cause) => {
+                if let Some(s) = self.insts[inst as usize].session.as_mut() {
+                    for t in s.added.drain(..) {
+                        self.traffic.disown(t, inst, now);
+                    }
+                }
+                self.record(
+                    host,
+                    n,
+                    What::SessionEnded {
+                        reason,
+                        cause: cause.to_string(),
+                    },
+                );
+                self.reroute_from(inst);
+                self.mark(inst);
+                self.pump_host(host);
+            }
+            Effect::OweDeregister => {
+                let no = self.insts[inst as usize].session.as_ref().map(|s| s.no);
+                self.insts[inst as usize].owes_deregister = no;
+            }
+            Effect::ScheduleTerminate(reason) => {
+                if let Some(session) = self.insts[inst as usize].session.as_ref().map(|s| s.no) {
+                    self.schedule(
+                        now,
+                        Ev::Terminate {
+                            inst,
+                            session,
+                            reason,
+                        },
+                    );
+                }
+            }
+            Effect::Issue(Activity::Active) => self.issue(inst, Op::Activate),
+            Effect::Issue(Activity::Dormant) => self.issue(inst, Op::Deactivate),
+            Effect::ActiveSince => {
+                if let Some(s) = self.insts[inst as usize].session.as_mut() {
+                    s.active_since = now;
+                }
+            }
+            Effect::WentDormant => {
+                if let Some(s) = self.insts[inst as usize].session.as_mut() {
+                    s.reached.clear();
+                }
+                self.traffic.disrupted.insert(host, now);
+            }
+            Effect::Pump => self.pump_host(host),
+            Effect::Deliver
+            | Effect::Overran
+            | Effect::Defer
+            | Effect::RunDeferred(_)
+            | Effect::SyncAddresses => {
+                unreachable!("{e:?} is applied where it arises")
+            }
+        }
     }
 
     /// Starts a platform operation: bookkeeping now, the callback from the driver.
@@ -189,8 +204,12 @@ impl World {
             .as_mut()
             .expect("issue on a session");
         match &op {
-            Op::Activate | Op::Deactivate => {
-                s.transition = Some(op.callback());
+            Op::Activate => {
+                s.step(Input::TransitionStarts(Activity::Active));
+                s.transitions += 1;
+            }
+            Op::Deactivate => {
+                s.step(Input::TransitionStarts(Activity::Dormant));
                 s.transitions += 1;
             }
             Op::Add(t) | Op::Remove(t) => {
@@ -228,7 +247,9 @@ impl World {
             return;
         };
         match op {
-            Op::Activate | Op::Deactivate => s.transition = None,
+            Op::Activate | Op::Deactivate => {
+                s.step(Input::TransitionAbandoned);
+            }
             Op::Add(t) | Op::Remove(t) => {
                 s.open = s.open.saturating_sub(1);
                 s.changing.retain(|x| x != t);
@@ -255,7 +276,7 @@ impl World {
             && self.insts[inst as usize]
                 .session
                 .as_ref()
-                .is_some_and(|s| !(s.want_dormant && s.open <= 1));
+                .is_some_and(|s| !(s.machine().dormancy_wanted && s.open <= 1));
         if !quiet {
             self.mark(inst);
         }
@@ -268,48 +289,35 @@ impl World {
             .expect("live session");
         s.last_activity = now;
         match op {
-            Op::Activate => {
-                s.transition = None;
-                if ok {
-                    s.active = true;
-                    s.active_since = now;
-                    let repeat =
-                        s.transitions == 1 && self.cfg.has_fault(PlatformFault::RepeatTransition);
-                    self.record(
-                        host,
-                        n,
-                        What::State {
-                            to: Activity::Active,
-                        },
-                    );
-                    if repeat {
-                        self.issue(inst, Op::Activate);
-                    }
-                } else if self.cfg.has_fault(PlatformFault::IgnoreFailedActivation) {
-                    // The bug: carry on as if it had worked.
-                    s.active = true;
+            Op::Activate | Op::Deactivate => {
+                let to = if matches!(op, Op::Activate) {
+                    Activity::Active
                 } else {
-                    self.end_session(
-                        inst,
-                        Reason::ProviderOtherFailure,
-                        "TRANSITION_ACTIVE failed",
-                    );
-                    return;
+                    Activity::Dormant
+                };
+                let effects = s.step(Input::TransitionDone { to, ok });
+                let repeat = to == Activity::Active
+                    && ok
+                    && s.transitions == 1
+                    && self.cfg.has_fault(PlatformFault::RepeatTransition);
+                if to == Activity::Active
+                    && !ok
+                    && self.cfg.has_fault(PlatformFault::IgnoreFailedActivation)
+                {
+                    // The bug: carry on as if it had worked.
+                    s.force_activation(Activation::Active);
+                } else {
+                    let mut ended = false;
+                    for e in effects {
+                        ended |= matches!(e, Effect::End(..));
+                        self.apply(inst, e);
+                    }
+                    if ended {
+                        return;
+                    }
                 }
-            }
-            Op::Deactivate => {
-                s.transition = None;
-                if ok {
-                    s.active = false;
-                    s.reached.clear();
-                    self.traffic.disrupted.insert(host, now);
-                    self.record(
-                        host,
-                        n,
-                        What::State {
-                            to: Activity::Dormant,
-                        },
-                    );
+                if repeat {
+                    self.issue(inst, Op::Activate);
                 }
             }
             Op::Add(t) => {
@@ -465,23 +473,21 @@ impl World {
                 None => &[],
             };
             let s = i.session.as_mut().expect("live");
-            if s.transition.is_some() {
+            let effects = s.step(Input::Examine {
+                demand: listening || waiting,
+            });
+            if effects.contains(Effect::Issue(Activity::Active)) {
+                let op = if s.transitions == 0 && self.cfg.has_fault(PlatformFault::DormantFirst) {
+                    Op::Deactivate
+                } else {
+                    Op::Activate
+                };
+                self.issue(inst, op);
                 continue;
             }
-            if !s.active {
-                if listening || waiting || s.notified {
-                    s.notified = false;
-                    let op =
-                        if s.transitions == 0 && self.cfg.has_fault(PlatformFault::DormantFirst) {
-                            Op::Deactivate
-                        } else {
-                            Op::Activate
-                        };
-                    self.issue(inst, op);
-                }
+            if !effects.contains(Effect::SyncAddresses) {
                 continue;
             }
-            s.notified = false;
             let add = |a: &&crate::transport_id::Tid| {
                 !s.added.contains(a) && !s.changing.contains(a) && !s.rejected.contains(a)
             };
@@ -523,16 +529,9 @@ impl World {
         for &inst in &insts {
             let waiting = self.traffic.waiting_on(inst);
             let s = self.insts[inst as usize].session.as_mut().expect("live");
-            if s.want_dormant
-                && s.active
-                && s.transition.is_none()
-                && s.open == 0
-                && !listening
-                && !waiting
-                && s.changing.is_empty()
-            {
-                s.want_dormant = false;
-                self.issue(inst, Op::Deactivate);
+            let quiet = s.open == 0 && !listening && !waiting && s.changing.is_empty();
+            for e in s.step(Input::ExamineDormancy { quiet }) {
+                self.apply(inst, e);
             }
         }
         // Keep the allocation for the next pump.
@@ -558,9 +557,9 @@ impl World {
                     Some(k) => &self.hosts[host as usize].interfaces[k].addrs,
                     None => &[],
                 };
-                s.transition.is_none()
-                    && if s.active {
-                        s.notified
+                !s.changing_activity()
+                    && if s.active() {
+                        s.machine().notified
                             || addrs.iter().any(|a| {
                                 !s.added.contains(a)
                                     && !s.changing.contains(a)
@@ -570,12 +569,12 @@ impl World {
                                 .iter()
                                 .any(|a| !addrs.contains(a) && !s.changing.contains(a))
                     } else {
-                        listening || waiting || s.notified
+                        listening || waiting || s.machine().notified
                     }
             } else {
-                s.want_dormant
-                    && s.active
-                    && s.transition.is_none()
+                s.machine().dormancy_wanted
+                    && s.active()
+                    && !s.changing_activity()
                     && s.open == 0
                     && !listening
                     && !waiting
@@ -613,10 +612,10 @@ impl World {
         if let Some(s) = self.insts[inst as usize]
             .session
             .as_mut()
-            .filter(|s| s.no == session && s.live() && s.active)
+            .filter(|s| s.no == session && s.live() && s.active())
         {
             if now.saturating_sub(s.last_activity) >= idle {
-                s.want_dormant = true;
+                s.step(Input::DormancyWanted);
                 self.mark(inst);
                 self.pump_host(host);
             } else {
@@ -655,7 +654,7 @@ impl World {
             if self.insts[inst as usize]
                 .session
                 .as_ref()
-                .is_some_and(|s| s.ended.is_none())
+                .is_some_and(|s| !s.ended())
             {
                 self.end_session_quietly(inst, Reason::PlatformShutdown, "provider stopped");
             }
@@ -760,7 +759,7 @@ impl World {
                         .as_mut()
                         .filter(|s| s.live())
                     {
-                        s.want_dormant = true;
+                        s.step(Input::DormancyWanted);
                         self.mark(inst);
                     }
                 }
@@ -942,7 +941,7 @@ impl World {
             .as_mut()
             .filter(|s| s.live())
         {
-            s.notified = true;
+            s.step(Input::AddressNotified);
             s.rejected.clear();
             self.mark(owner);
         }

@@ -521,10 +521,10 @@ impl World {
             };
             let fault_no_reach = self.cfg.has_fault(PlatformFault::SendWithoutReach);
             let s = self.insts[via as usize].session.as_ref().expect("live");
-            if s.transition.is_some() {
+            if s.changing_activity() {
                 continue;
             }
-            if !s.active {
+            if !s.active() {
                 self.issue(via, Op::Activate);
                 continue;
             }
@@ -630,7 +630,7 @@ impl World {
                 }
                 let s = self.insts[o.inst as usize].session.as_ref();
                 // Active for the whole window, not only at its end.
-                let active = s.is_some_and(|s| s.live() && s.active && s.active_since <= start);
+                let active = s.is_some_and(|s| s.live() && s.active() && s.active_since <= start);
                 let host = self.insts[o.inst as usize].host;
                 let calm = self.traffic.disrupted.get(&host).is_none_or(|&d| d < start);
                 if o.from <= start && active && calm {
@@ -876,7 +876,7 @@ impl World {
             return reject(self, id::DATA_2, E_INVALIDARG, e);
         }
         let s = self.insts[inst as usize].session.as_ref();
-        let active = s.is_some_and(|s| s.live() && s.active);
+        let active = s.is_some_and(|s| s.live() && s.active());
         if !active && self.cfg.has_fault(PlatformFault::AcceptIndicateWhenDormant) {
             self.record(
                 host,
@@ -889,7 +889,7 @@ impl World {
             );
             return S_OK;
         }
-        if s.is_some_and(|s| s.ended.is_some() && !s.terminate_delivered) {
+        if s.is_some_and(|s| s.machine().terminate_on_its_way()) {
             // The session just ended but TERMINATE has not reached the
             // provider yet: it cannot know, so this is refused but not blamed.
             self.record(
