@@ -77,11 +77,7 @@ fn run() {
             if stuck >= limit && !w.reported {
                 w.reported = true;
                 if let Some(mut world) = shared.world.try_lock_for(Duration::from_millis(100)) {
-                    let (host, n) = world
-                        .insts
-                        .get(inst as usize)
-                        .map(|i| (i.host, i.n))
-                        .unwrap_or((0, 0));
+                    let (host, n) = world.inst_location(inst).unwrap_or((0, 0));
                     let rule = if cb.is_async() {
                         id::TIME_1
                     } else {

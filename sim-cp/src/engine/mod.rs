@@ -16,6 +16,7 @@ mod dispatch;
 mod instance;
 pub(crate) mod lifecycle;
 mod machine;
+mod platform_actions;
 mod session;
 mod traffic;
 
@@ -195,28 +196,34 @@ pub(crate) struct Host {
 }
 
 /// The whole simulated world behind one lock.
+///
+/// Fields without `pub` belong to the engine (this module and its
+/// submodules); the `pub` ones are read by the rest of the crate: the
+/// provider facilities of `runtime.rs` (clock, configuration, hosts, task
+/// randomness, the network), `observe.rs` (trace, violations, counts) and
+/// the watchdog (its limit).
 pub(crate) struct World {
     pub cfg: Config,
-    pub id: WorldId,
+    id: WorldId,
     pub now: Nanos,
-    pub step: u64,
-    pub queue: EventQueue<Ev>,
-    pub rng: Rng,
+    step: u64,
+    queue: EventQueue<Ev>,
+    rng: Rng,
     pub hosts: Vec<Host>,
-    pub insts: Vec<Instance>,
-    pub calls: Calls,
-    pub args: ArgPool,
+    insts: Vec<Instance>,
+    calls: Calls,
+    args: ArgPool,
     pub net: Network,
     pub traffic: Traffic,
     pub trace: trace::Recorder,
     pub violations: Vec<Violation>,
-    pub start: Instant,
+    start: Instant,
     /// Randomness for task timing and provider use.
     pub task_rng: Rng,
     /// Tasks the harness decided never to run (kept until the world ends).
     pub limbo: Vec<Task2>,
     /// A cleared vector `pump_host` reuses (no allocation per pump).
-    pub spare_marks: Vec<u32>,
+    spare_marks: Vec<u32>,
 }
 
 /// What every handle and context points back to.
@@ -306,6 +313,11 @@ impl World {
                 self.now = real;
             }
         }
+    }
+
+    /// Instance `inst`'s host and per-host number, if it exists.
+    pub fn inst_location(&self, inst: u32) -> Option<(u8, u32)> {
+        self.insts.get(inst as usize).map(|i| (i.host, i.n))
     }
 
     pub fn inst_name(&self, inst: u32) -> String {
