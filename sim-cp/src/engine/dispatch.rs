@@ -273,8 +273,8 @@ pub(crate) fn deliver_terminate(shared: &Arc<Shared>, inst: u32, session: u32, r
         return;
     };
     // SESS-4: once per session (the fault delivers it a second time).
-    let first = s.step(Input::Terminate).contains(Effect::Deliver);
-    if !first && !(twice && s.stage() == Stage::Established) {
+    let first = s.machine().terminate_on_its_way();
+    if !s.step(Input::Terminate).contains(Effect::Deliver) {
         return;
     }
     let i = &w.insts[inst as usize];

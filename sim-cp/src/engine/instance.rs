@@ -1,6 +1,7 @@
 //! Instances, their sessions and interfaces: the platform's per-instance state.
 
-use super::machine::{self, Activation, Effects, Input, Machine, Stage};
+use super::faults::SessionFaults;
+use super::machine::{self, Effects, Input, Machine, Stage};
 use crate::abi::CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE as Table;
 use crate::config::Callback;
 use crate::time::Nanos;
@@ -60,6 +61,8 @@ impl Op {
 pub struct Session {
     pub no: u32,
     machine: Machine,
+    /// The platform faults that bend its state machine (`faults.rs`).
+    faults: SessionFaults,
     /// When the session last became active (STATE-6 ground truth).
     pub active_since: Nanos,
     /// Open calls other than transitions.
@@ -82,10 +85,11 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(no: u32, now: Nanos) -> Session {
+    pub fn new(no: u32, now: Nanos, faults: SessionFaults) -> Session {
         Session {
             no,
             machine: Machine::NEW,
+            faults,
             active_since: now,
             open: 0,
             added: Vec::new(),
@@ -99,9 +103,13 @@ impl Session {
         }
     }
 
-    /// Moves the state machine one step; the caller applies the effects.
+    /// Moves the state machine one step (bent by the platform faults, if
+    /// any); the caller applies the effects.
     pub fn step(&mut self, input: Input) -> Effects {
         let (next, effects) = machine::step(self.machine, input);
+        let (next, effects) =
+            self.faults
+                .bend(self.machine, self.transitions, input, next, effects);
         self.machine = next;
         effects
     }
@@ -109,12 +117,6 @@ impl Session {
     /// The state machine's state.
     pub fn machine(&self) -> &Machine {
         &self.machine
-    }
-
-    /// Sets the activation outside the machine: only the platform fault
-    /// `IgnoreFailedActivation` does.
-    pub fn force_activation(&mut self, a: Activation) {
-        self.machine.activation = a;
     }
 
     /// Established and not ended: callbacks may start.

@@ -4,8 +4,9 @@
 //! Each function takes the lock itself, because Register and Deregister may
 //! deliver a callback on the caller's thread, which must happen unlocked.
 
+use super::faults::SessionFaults;
 use super::instance::{Instance, Interface, Life, Session};
-use super::machine::{Effect, Input, Stage};
+use super::machine::{Effect, Input};
 use super::{Ev, Shared, World};
 use crate::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
 use crate::abi::*;
@@ -193,7 +194,8 @@ impl World {
             {
                 w.insts[inst as usize].sessions += 1;
                 let no = w.insts[inst as usize].sessions;
-                w.insts[inst as usize].session = Some(Session::new(no, w.now));
+                w.insts[inst as usize].session =
+                    Some(Session::new(no, w.now, SessionFaults::of(&w.cfg)));
                 w.insts[inst as usize].failed_register = true;
                 // Delivered on the caller's thread, before the failure returns.
                 return (w.function(host, n, f, hr), Some(no));
@@ -292,7 +294,7 @@ impl World {
         i.iface = Some(iface);
         i.sessions += 1;
         let no = i.sessions;
-        i.session = Some(Session::new(no, now));
+        i.session = Some(Session::new(no, now, SessionFaults::of(&self.cfg)));
         self.record(
             host,
             n,
@@ -361,13 +363,13 @@ impl World {
         self.mark(inst);
         let f = PlatformFn::CPNatfwtDeregisterProviderInstance;
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
-        let refuse = self.cfg.has_fault(PlatformFault::RefuseCallsInEstablish);
         if let Some(s) = self.insts[inst as usize].session.as_mut() {
-            if matches!(s.stage(), Stage::Establishing(_)) && refuse {
+            // SESS-3: inside ESTABLISH, deferred until it returns.
+            let effects = s.step(Input::Deregister);
+            if effects.contains(Effect::Refuse) {
                 return (self.function(host, n, f, E_INVALID_STATE), None);
             }
-            // SESS-3: inside ESTABLISH, deferred until it returns.
-            if s.step(Input::Deregister).contains(Effect::Defer) {
+            if effects.contains(Effect::Defer) {
                 self.record(
                     host,
                     n,

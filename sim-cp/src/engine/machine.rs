@@ -214,6 +214,9 @@ pub enum Effect {
     WentDormant,
     /// Examine the host's instances.
     Pump,
+    /// Refuse the call (ERROR_INVALID_STATE): only a faulty platform does
+    /// (`faults.rs`).
+    Refuse,
 }
 
 /// The effects of one step (at most six; no allocation).
@@ -224,7 +227,7 @@ pub struct Effects {
 }
 
 impl Effects {
-    const NONE: Effects = Effects {
+    pub const NONE: Effects = Effects {
         list: [None; 6],
         len: 0,
     };
@@ -232,6 +235,32 @@ impl Effects {
     fn push(&mut self, e: Effect) {
         self.list[self.len as usize] = Some(e);
         self.len += 1;
+    }
+
+    /// These effects and `e` after them.
+    pub fn with(mut self, e: Effect) -> Effects {
+        self.push(e);
+        self
+    }
+
+    /// These effects without `e`.
+    pub fn without(self, e: Effect) -> Effects {
+        let mut out = Effects::NONE;
+        for x in self {
+            if x != e {
+                out.push(x);
+            }
+        }
+        out
+    }
+
+    /// These effects, each replaced by `f` of it.
+    pub fn map(self, f: impl Fn(Effect) -> Effect) -> Effects {
+        let mut out = Effects::NONE;
+        for x in self {
+            out.push(f(x));
+        }
+        out
     }
 
     pub fn contains(&self, e: Effect) -> bool {

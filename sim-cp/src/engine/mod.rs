@@ -13,6 +13,7 @@
 mod args;
 mod completion;
 mod dispatch;
+mod faults;
 mod instance;
 pub(crate) mod lifecycle;
 mod machine;

@@ -7,7 +7,7 @@
 //! session that has ended.
 
 use super::instance::{Life, Op};
-use super::machine::{Activation, Effect, Input};
+use super::machine::{Effect, Input};
 use super::{Ev, World};
 use crate::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
 use crate::config::PlatformFault;
@@ -33,12 +33,9 @@ impl World {
             .cfg
             .limits
             .limit(crate::config::Callback::EstablishSessionIndication);
-        // The fault lets calls run before ESTABLISH: it sees no shutdown and
-        // does not examine the host.
-        let hold = self.cfg.has_fault(PlatformFault::CallBeforeEstablish);
         let input = Input::EstablishReturned {
             overran: elapsed > limit,
-            shutdown: self.hosts[host as usize].shutdown && !hold,
+            shutdown: self.hosts[host as usize].shutdown,
         };
         let Some(s) = self.insts[inst as usize]
             .session
@@ -71,7 +68,6 @@ impl World {
                         format!("ESTABLISH ran {elapsed} of virtual time, over its {limit} limit"),
                     );
                 }
-                Effect::Pump if hold => {}
                 Effect::RunDeferred(d) => deferred = d,
                 e => self.apply(inst, e),
             }
@@ -191,7 +187,8 @@ impl World {
             | Effect::Overran
             | Effect::Defer
             | Effect::RunDeferred(_)
-            | Effect::SyncAddresses => {
+            | Effect::SyncAddresses
+            | Effect::Refuse => {
                 unreachable!("{e:?} is applied where it arises")
             }
         }
@@ -296,28 +293,13 @@ impl World {
                     Activity::Dormant
                 };
                 let effects = s.step(Input::TransitionDone { to, ok });
-                let repeat = to == Activity::Active
-                    && ok
-                    && s.transitions == 1
-                    && self.cfg.has_fault(PlatformFault::RepeatTransition);
-                if to == Activity::Active
-                    && !ok
-                    && self.cfg.has_fault(PlatformFault::IgnoreFailedActivation)
-                {
-                    // The bug: carry on as if it had worked.
-                    s.force_activation(Activation::Active);
-                } else {
-                    let mut ended = false;
-                    for e in effects {
-                        ended |= matches!(e, Effect::End(..));
-                        self.apply(inst, e);
-                    }
-                    if ended {
-                        return;
-                    }
+                let mut ended = false;
+                for e in effects {
+                    ended |= matches!(e, Effect::End(..));
+                    self.apply(inst, e);
                 }
-                if repeat {
-                    self.issue(inst, Op::Activate);
+                if ended {
+                    return;
                 }
             }
             Op::Add(t) => {
@@ -476,16 +458,10 @@ impl World {
             let effects = s.step(Input::Examine {
                 demand: listening || waiting,
             });
-            if effects.contains(Effect::Issue(Activity::Active)) {
-                let op = if s.transitions == 0 && self.cfg.has_fault(PlatformFault::DormantFirst) {
-                    Op::Deactivate
-                } else {
-                    Op::Activate
-                };
-                self.issue(inst, op);
-                continue;
-            }
             if !effects.contains(Effect::SyncAddresses) {
+                for e in effects {
+                    self.apply(inst, e);
+                }
                 continue;
             }
             let add = |a: &&crate::transport_id::Tid| {

@@ -1,0 +1,195 @@
+//! The platform faults' one hook into the session state machine.
+//!
+//! `machine::step` is the correct platform. A world run with a
+//! `PlatformFault` (config.rs: deliberate platform bugs that prove the
+//! oracle catches each C-rule) bends the step's result here, in
+//! `Session::step`, and nowhere else in the session code.
+
+use super::machine::{self, Activation, Effect, Effects, Input, Machine, Stage, State};
+use crate::config::{Config, PlatformFault};
+use crate::trace::Activity;
+
+/// The platform faults that bend the session state machine.
+#[derive(Copy, Clone, Default, PartialEq, Eq, Debug)]
+pub struct SessionFaults {
+    /// The first transition is TRANSITION_DORMANT (STATE-1).
+    dormant_first: bool,
+    /// TRANSITION_ACTIVE again after the first one succeeded (STATE-4).
+    repeat_transition: bool,
+    /// A failed TRANSITION_ACTIVE taken for a success (STATE-2).
+    ignore_failed_activation: bool,
+    /// Calls start before ESTABLISH returns (SESS-2): a shutdown meanwhile
+    /// is not seen, and ESTABLISH's return does not examine the host.
+    call_before_establish: bool,
+    /// Deregister inside ESTABLISH is refused (SESS-3).
+    refuse_calls_in_establish: bool,
+    /// TERMINATE delivered twice (SESS-4).
+    double_terminate: bool,
+}
+
+impl SessionFaults {
+    pub fn of(cfg: &Config) -> SessionFaults {
+        SessionFaults {
+            dormant_first: cfg.has_fault(PlatformFault::DormantFirst),
+            repeat_transition: cfg.has_fault(PlatformFault::RepeatTransition),
+            ignore_failed_activation: cfg.has_fault(PlatformFault::IgnoreFailedActivation),
+            call_before_establish: cfg.has_fault(PlatformFault::CallBeforeEstablish),
+            refuse_calls_in_establish: cfg.has_fault(PlatformFault::RefuseCallsInEstablish),
+            double_terminate: cfg.has_fault(PlatformFault::DoubleTerminate),
+        }
+    }
+
+    /// The step of a faulty platform from `before` on `input`, given the
+    /// correct platform's (`next`, `fx`); `transitions` is the number of
+    /// transitions the session has started.
+    pub fn bend(
+        &self,
+        before: Machine,
+        transitions: u32,
+        input: Input,
+        next: Machine,
+        fx: Effects,
+    ) -> (Machine, Effects) {
+        match input {
+            Input::Examine { .. } if self.dormant_first && transitions == 0 => (
+                next,
+                fx.map(|e| match e {
+                    Effect::Issue(Activity::Active) => Effect::Issue(Activity::Dormant),
+                    e => e,
+                }),
+            ),
+            Input::TransitionDone {
+                to: Activity::Active,
+                ok: true,
+            } if self.repeat_transition && transitions == 1 => {
+                (next, fx.with(Effect::Issue(Activity::Active)))
+            }
+            Input::TransitionDone {
+                to: Activity::Active,
+                ok: false,
+            } if self.ignore_failed_activation => {
+                // Carries on as if it had worked (and says nothing).
+                let mut next = next;
+                next.activation = Activation::Active;
+                (next, Effects::NONE)
+            }
+            Input::EstablishReturned { overran, .. } if self.call_before_establish => {
+                let (next, fx) = machine::step(
+                    before,
+                    Input::EstablishReturned {
+                        overran,
+                        shutdown: false,
+                    },
+                );
+                (next, fx.without(Effect::Pump))
+            }
+            Input::Deregister if self.refuse_calls_in_establish && fx.contains(Effect::Defer) => {
+                (before, Effects::NONE.with(Effect::Refuse))
+            }
+            Input::Terminate
+                if self.double_terminate
+                    && matches!(
+                        before.state,
+                        State::Ended {
+                            stage: Stage::Established,
+                            terminated: true,
+                            ..
+                        }
+                    ) =>
+            {
+                (next, Effects::NONE.with(Effect::Deliver))
+            }
+            _ => (next, fx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
+
+    fn bent(f: SessionFaults, m: Machine, transitions: u32, input: Input) -> (Machine, Effects) {
+        let (next, fx) = machine::step(m, input);
+        f.bend(m, transitions, input, next, fx)
+    }
+
+    fn established() -> Machine {
+        let m = machine::step(Machine::NEW, Input::Establish).0;
+        machine::step(
+            m,
+            Input::EstablishReturned {
+                overran: false,
+                shutdown: false,
+            },
+        )
+        .0
+    }
+
+    #[test]
+    fn the_correct_platform_is_not_bent() {
+        let f = SessionFaults::default();
+        let m = established();
+        let input = Input::Examine { demand: true };
+        assert_eq!(bent(f, m, 0, input), machine::step(m, input));
+    }
+
+    #[test]
+    fn sess_3_platform_fault_refuse_calls_in_establish_refuses_instead_of_deferring() {
+        let f = SessionFaults {
+            refuse_calls_in_establish: true,
+            ..Default::default()
+        };
+        let establishing = machine::step(Machine::NEW, Input::Establish).0;
+        let (m, fx) = bent(f, establishing, 0, Input::Deregister);
+        assert_eq!(m, establishing);
+        assert!(fx.contains(Effect::Refuse) && !fx.contains(Effect::Defer));
+    }
+
+    #[test]
+    fn state_2_platform_fault_ignore_failed_activation_keeps_the_session() {
+        let f = SessionFaults {
+            ignore_failed_activation: true,
+            ..Default::default()
+        };
+        let m = machine::step(established(), Input::TransitionStarts(Activity::Active)).0;
+        let input = Input::TransitionDone {
+            to: Activity::Active,
+            ok: false,
+        };
+        let (m, fx) = bent(f, m, 1, input);
+        assert!(m.is_active() && m.live());
+        assert!(fx.into_iter().next().is_none());
+    }
+
+    #[test]
+    fn state_1_platform_fault_dormant_first_makes_the_first_transition_dormant() {
+        let f = SessionFaults {
+            dormant_first: true,
+            ..Default::default()
+        };
+        let input = Input::Examine { demand: true };
+        let (_, fx) = bent(f, established(), 0, input);
+        assert!(fx.contains(Effect::Issue(Activity::Dormant)));
+        let (_, fx) = bent(f, established(), 2, input);
+        assert!(fx.contains(Effect::Issue(Activity::Active)));
+    }
+
+    #[test]
+    fn sess_4_platform_fault_double_terminate_delivers_it_again() {
+        let f = SessionFaults {
+            double_terminate: true,
+            ..Default::default()
+        };
+        let end = Input::End {
+            reason: Reason::PlatformShutdown,
+            cause: "test",
+            notify: true,
+        };
+        let m = machine::step(established(), end).0;
+        let (m, fx) = bent(f, m, 0, Input::Terminate);
+        assert!(fx.contains(Effect::Deliver));
+        let (_, fx) = bent(f, m, 0, Input::Terminate);
+        assert!(fx.contains(Effect::Deliver));
+    }
+}
