@@ -632,7 +632,8 @@ impl Sim {
             let w = self.shared.world.lock();
             let found = (0..w.insts.len() as u32).find_map(|i| {
                 let s = w.insts[i as usize].session.as_ref()?;
-                if !(s.live() && s.active() && !s.changing_activity() && !s.added.is_empty()) {
+                let settled = s.machine().activation == machine::Activation::Active;
+                if !(s.live() && settled && !s.added.is_empty()) {
                     return None;
                 }
                 let family = s.added[0].is_v4();
