@@ -1,13 +1,60 @@
-//! The platform faults' one hook into the session state machine.
+//! Where the platform faults bend the correct platform (`PlatformFault`,
+//! config.rs: deliberate platform bugs that prove the oracle catches each
+//! C-rule).
 //!
-//! `machine::step` is the correct platform. A world run with a
-//! `PlatformFault` (config.rs: deliberate platform bugs that prove the
-//! oracle catches each C-rule) bends the step's result here, in
-//! `Session::step`, and nowhere else in the session code.
+//! `machine::step` is the correct session state machine; a faulty world
+//! bends the step's result here (`SessionFaults::bend`, called by
+//! `Session::step`), and nowhere else in the session code. Register's
+//! results (the interface's name, the LUID written back) are bent by
+//! `RegisterFaults` the same way: the correct value is computed, then
+//! handed through.
 
 use super::machine::{self, Activation, Effect, Effects, Input, Machine, Stage, State};
 use crate::config::{Config, PlatformFault};
 use crate::trace::Activity;
+
+/// The platform faults that bend what Register reports (REG-1..4).
+#[derive(Copy, Clone, Default, PartialEq, Eq, Debug)]
+pub struct RegisterFaults {
+    /// NULL friendly name: "Adapter" instead of the default name (REG-1).
+    bad_default_name: bool,
+    /// A name in use kept as it is, only cut (REG-2).
+    duplicate_name_kept: bool,
+    /// A long name kept uncut (REG-3).
+    long_name_uncut: bool,
+    /// The LUID written back is 0 (REG-4).
+    zero_luid: bool,
+}
+
+impl RegisterFaults {
+    pub fn of(cfg: &Config) -> RegisterFaults {
+        RegisterFaults {
+            bad_default_name: cfg.has_fault(PlatformFault::BadDefaultName),
+            duplicate_name_kept: cfg.has_fault(PlatformFault::DuplicateNameKept),
+            long_name_uncut: cfg.has_fault(PlatformFault::LongNameUncut),
+            zero_luid: cfg.has_fault(PlatformFault::ZeroLuid),
+        }
+    }
+
+    /// The interface's name, given the name asked for and the correct one.
+    pub fn interface_name(&self, wanted: Option<&[u16]>, correct: Vec<u16>) -> Vec<u16> {
+        match wanted {
+            None if self.bad_default_name => "Adapter".encode_utf16().collect(),
+            Some(w) if self.duplicate_name_kept => w[..w.len().min(256)].to_vec(),
+            Some(w) if self.long_name_uncut => w.to_vec(),
+            _ => correct,
+        }
+    }
+
+    /// The LUID Register writes back, given the interface's.
+    pub fn luid_reported(&self, luid: u64) -> u64 {
+        if self.zero_luid {
+            0
+        } else {
+            luid
+        }
+    }
+}
 
 /// The platform faults that bend the session state machine.
 #[derive(Copy, Clone, Default, PartialEq, Eq, Debug)]
@@ -124,6 +171,28 @@ mod tests {
             },
         )
         .0
+    }
+
+    #[test]
+    fn reg_1_to_4_platform_faults_bend_registers_results_only_when_set() {
+        let correct = RegisterFaults::default();
+        let name: Vec<u16> = "x".repeat(300).encode_utf16().collect();
+        let cut = name[..256].to_vec();
+        assert_eq!(correct.interface_name(Some(&name), cut.clone()), cut);
+        assert_eq!(correct.luid_reported(7), 7);
+        let uncut = RegisterFaults {
+            long_name_uncut: true,
+            ..Default::default()
+        };
+        assert_eq!(uncut.interface_name(Some(&name), cut.clone()), name);
+        let bad = RegisterFaults {
+            bad_default_name: true,
+            zero_luid: true,
+            ..Default::default()
+        };
+        let adapter: Vec<u16> = "Adapter".encode_utf16().collect();
+        assert_eq!(bad.interface_name(None, cut), adapter);
+        assert_eq!(bad.luid_reported(7), 0);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Each function takes the lock itself, because Register and Deregister may
 //! deliver a callback on the caller's thread, which must happen unlocked.
 
-use super::faults::SessionFaults;
+use super::faults::{RegisterFaults, SessionFaults};
 use super::instance::{Instance, Interface, Life, Session};
 use super::machine::{Effect, Input};
 use super::{Ev, Shared, World};
@@ -282,13 +282,10 @@ impl World {
         let now = self.now;
         let hst = &mut self.hosts[host as usize];
         hst.interfaces[iface].owner = Some(inst);
-        let (mut luid, name) = (
-            hst.interfaces[iface].luid,
+        let (luid, name) = (
+            RegisterFaults::of(&self.cfg).luid_reported(hst.interfaces[iface].luid),
             String::from_utf16_lossy(&hst.interfaces[iface].name),
         );
-        if self.cfg.has_fault(PlatformFault::ZeroLuid) {
-            luid = 0;
-        }
         let i = &mut self.insts[inst as usize];
         i.life = Life::Registered;
         i.iface = Some(iface);
@@ -322,24 +319,17 @@ impl World {
 
     fn new_interface(&mut self, host: u8, wanted: Option<&[u16]>) -> usize {
         let h = &mut self.hosts[host as usize];
-        let name = match wanted {
+        let correct = match wanted {
             None => {
                 h.default_names += 1;
-                if self.cfg.has_fault(PlatformFault::BadDefaultName) {
-                    "Adapter".encode_utf16().collect()
-                } else {
-                    interface_name::default_name(h.default_names)
-                }
+                interface_name::default_name(h.default_names)
             }
-            Some(w) if self.cfg.has_fault(PlatformFault::DuplicateNameKept) => {
-                w[..w.len().min(256)].to_vec()
-            }
-            Some(w) if self.cfg.has_fault(PlatformFault::LongNameUncut) => w.to_vec(),
             Some(w) => {
                 let used: Vec<Vec<u16>> = h.interfaces.iter().map(|i| i.name.clone()).collect();
                 interface_name::assign(w, &|n| used.iter().any(|u| u == n))
             }
         };
+        let name = RegisterFaults::of(&self.cfg).interface_name(wanted, correct);
         let k = h.interfaces.len();
         let idx = (k + 1) as u8;
         let luid = 0x0083_0000_0000_0000u64 | ((host as u64 + 1) << 24) | idx as u64;
@@ -500,7 +490,7 @@ pub(crate) fn register_now(shared: &Arc<Shared>, inst: u32, args: RegisterArgs) 
         let luid = w.insts[inst as usize]
             .iface
             .map(|k| w.hosts[w.insts[inst as usize].host as usize].interfaces[k].luid)
-            .filter(|_| !w.cfg.has_fault(PlatformFault::ZeroLuid));
+            .map(|l| RegisterFaults::of(&w.cfg).luid_reported(l));
         (hr, inline, luid.unwrap_or(0))
     };
     if let Some(session) = inline {
