@@ -1,8 +1,12 @@
-//! The session state machine: establish, dormant/active transitions, the
-//! platform's work queue per instance, termination with the right reason.
+//! The session state machine applied to the world: ESTABLISH's return,
+//! dormant/active transitions, the platform's work queue per instance,
+//! termination with the right reason, LIFE-7/8.
 //!
-//! The platform upholds STATE-1..5 and SESS-2/4 by construction here: work
-//! that needs an active instance triggers TRANSITION_ACTIVE and waits; a
+//! What a session does next is decided by `machine::step` (pure, and bent
+//! by `faults.rs` in a faulty world); here its effects are carried out
+//! (`World::apply`): the trace, TERMINATE queued, routes, calls issued. The
+//! platform upholds STATE-1..5 and SESS-2/4 by construction: work that
+//! needs an active instance triggers TRANSITION_ACTIVE and waits; a
 //! transition starts only when nothing else is open; nothing starts for a
 //! session that has ended.
 
