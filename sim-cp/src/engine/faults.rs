@@ -86,9 +86,16 @@ impl SessionFaults {
         }
     }
 
+    /// Whether any of them is set (the correct platform: none).
+    #[inline]
+    pub fn any(&self) -> bool {
+        *self != SessionFaults::default()
+    }
+
     /// The step of a faulty platform from `before` on `input`, given the
     /// correct platform's (`next`, `fx`); `transitions` is the number of
     /// transitions the session has started.
+    #[inline]
     pub fn bend(
         &self,
         before: Machine,
@@ -252,7 +259,6 @@ mod tests {
         };
         let end = Input::End {
             reason: Reason::PlatformShutdown,
-            cause: "test",
             notify: true,
         };
         let m = machine::step(established(), end).0;

@@ -105,11 +105,15 @@ impl Session {
 
     /// Moves the state machine one step (bent by the platform faults, if
     /// any); the caller applies the effects.
+    #[inline]
     pub fn step(&mut self, input: Input) -> Effects {
         let (next, effects) = machine::step(self.machine, input);
-        let (next, effects) =
+        let (next, effects) = if self.faults.any() {
             self.faults
-                .bend(self.machine, self.transitions, input, next, effects);
+                .bend(self.machine, self.transitions, input, next, effects)
+        } else {
+            (next, effects)
+        };
         self.machine = next;
         effects
     }

@@ -152,14 +152,9 @@ pub enum Input {
     Deregister,
     /// The provider called Destroy.
     Destroy,
-    /// The session ends with `reason`, for `cause` (the trace's words).
-    /// `notify`: the platform owes TERMINATE (false when the caller
-    /// delivers it itself, or none is due).
-    End {
-        reason: Reason,
-        cause: &'static str,
-        notify: bool,
-    },
+    /// The session ends with `reason`. `notify`: the platform owes
+    /// TERMINATE (false when the caller delivers it itself, or none is due).
+    End { reason: Reason, notify: bool },
     /// The platform is about to deliver TERMINATE.
     Terminate,
     /// The platform starts a transition towards `to`.
@@ -180,6 +175,24 @@ pub enum Input {
     ExamineDormancy { quiet: bool },
 }
 
+/// Why the machine itself ends a session (the trace's words: `text`).
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Cause {
+    EstablishOverran,
+    ShutdownBeforeEstablish,
+    ActivationFailed,
+}
+
+impl Cause {
+    pub fn text(self) -> &'static str {
+        match self {
+            Cause::EstablishOverran => "ESTABLISH over its time limit",
+            Cause::ShutdownBeforeEstablish => "platform shut down before ESTABLISH returned",
+            Cause::ActivationFailed => "TRANSITION_ACTIVE failed",
+        }
+    }
+}
+
 /// What the platform must do, in order.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum Effect {
@@ -190,10 +203,11 @@ pub enum Effect {
     /// ESTABLISH ran over its time limit (SESS-7).
     Overran,
     /// End the session with this reason, for this cause (SESS-5).
-    End(Reason, &'static str),
-    /// The session's end, for this cause: its IDs disowned, the end
-    /// traced, its datagrams rerouted, its host examined.
-    Close(Reason, &'static str),
+    End(Reason, Cause),
+    /// The session's end: its IDs disowned, the end traced (with the cause
+    /// the caller of `Input::End` gave), its datagrams rerouted, its host
+    /// examined.
+    Close(Reason),
     /// The provider owes a Deregister (LIFE-7).
     OweDeregister,
     /// Queue TERMINATE with this reason (SESS-4).
@@ -232,6 +246,7 @@ impl Effects {
         len: 0,
     };
 
+    #[inline]
     fn push(&mut self, e: Effect) {
         self.list[self.len as usize] = Some(e);
         self.len += 1;
@@ -263,8 +278,9 @@ impl Effects {
         out
     }
 
+    #[inline]
     pub fn contains(&self, e: Effect) -> bool {
-        self.into_iter().any(|x| x == e)
+        self.list[..self.len as usize].contains(&Some(e))
     }
 
     #[cfg(test)]
@@ -275,9 +291,28 @@ impl Effects {
 
 impl IntoIterator for Effects {
     type Item = Effect;
-    type IntoIter = std::iter::Flatten<std::array::IntoIter<Option<Effect>, 6>>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.list.into_iter().flatten()
+    type IntoIter = EffectsIter;
+    #[inline]
+    fn into_iter(self) -> EffectsIter {
+        EffectsIter { fx: self, next: 0 }
+    }
+}
+
+/// The effects of one step, in order.
+pub struct EffectsIter {
+    fx: Effects,
+    next: u8,
+}
+
+impl Iterator for EffectsIter {
+    type Item = Effect;
+    #[inline]
+    fn next(&mut self) -> Option<Effect> {
+        if self.next >= self.fx.len {
+            return None;
+        }
+        self.next += 1;
+        self.fx.list[self.next as usize - 1]
     }
 }
 
@@ -323,6 +358,7 @@ impl Machine {
 
 /// One step of the session state machine: the state after `input`, and
 /// what the platform must do.
+#[inline]
 pub fn step(m: Machine, input: Input) -> (Machine, Effects) {
     let mut next = m;
     let mut fx = Effects::NONE;
@@ -349,12 +385,9 @@ pub fn step(m: Machine, input: Input) -> (Machine, Effects) {
             // shutdown that came while ESTABLISH waited or ran, else the
             // overrun.
             let end = if shutdown {
-                Some((
-                    Reason::PlatformShutdown,
-                    "platform shut down before ESTABLISH returned",
-                ))
+                Some((Reason::PlatformShutdown, Cause::ShutdownBeforeEstablish))
             } else if overran {
-                Some((Reason::ProviderTimeout, "ESTABLISH over its time limit"))
+                Some((Reason::ProviderTimeout, Cause::EstablishOverran))
             } else {
                 None
             };
@@ -376,11 +409,7 @@ pub fn step(m: Machine, input: Input) -> (Machine, Effects) {
                 fx.push(Effect::Defer);
             }
         }
-        Input::End {
-            reason,
-            cause,
-            notify,
-        } => {
+        Input::End { reason, notify } => {
             if m.ended() {
                 return (m, fx);
             }
@@ -390,7 +419,7 @@ pub fn step(m: Machine, input: Input) -> (Machine, Effects) {
                 stage,
                 terminated: false,
             };
-            fx.push(Effect::Close(reason, cause));
+            fx.push(Effect::Close(reason));
             if notify {
                 if reason != Reason::ProviderRequest {
                     fx.push(Effect::OweDeregister);
@@ -436,7 +465,7 @@ pub fn step(m: Machine, input: Input) -> (Machine, Effects) {
                 (Activity::Active, false) => {
                     fx.push(Effect::End(
                         Reason::ProviderOtherFailure,
-                        "TRANSITION_ACTIVE failed",
+                        Cause::ActivationFailed,
                     ));
                 }
                 (Activity::Dormant, true) => {
@@ -526,7 +555,6 @@ mod tests {
     fn end(reason: Reason) -> Input {
         Input::End {
             reason,
-            cause: "test",
             notify: true,
         }
     }
@@ -627,7 +655,7 @@ mod tests {
             assert_eq!(
                 fx.into_iter().collect::<Vec<_>>(),
                 vec![
-                    Effect::Close(reason, "test"),
+                    Effect::Close(reason),
                     Effect::OweDeregister,
                     Effect::ScheduleTerminate(reason)
                 ]
@@ -639,13 +667,12 @@ mod tests {
             established(),
             Input::End {
                 reason: Reason::ProviderRequest,
-                cause: "deregistered",
                 notify: false,
             },
         );
         assert_eq!(
             fx.into_iter().collect::<Vec<_>>(),
-            vec![Effect::Close(Reason::ProviderRequest, "deregistered")]
+            vec![Effect::Close(Reason::ProviderRequest)]
         );
     }
 
@@ -668,7 +695,7 @@ mod tests {
             ends,
             vec![Effect::End(
                 Reason::PlatformShutdown,
-                "platform shut down before ESTABLISH returned"
+                Cause::ShutdownBeforeEstablish
             )]
         );
     }
@@ -686,7 +713,7 @@ mod tests {
         assert!(fx.contains(Effect::Overran));
         assert!(fx.contains(Effect::End(
             Reason::ProviderTimeout,
-            "ESTABLISH over its time limit"
+            Cause::EstablishOverran
         )));
     }
 
@@ -727,7 +754,7 @@ mod tests {
             fx,
             vec![Effect::End(
                 Reason::ProviderOtherFailure,
-                "TRANSITION_ACTIVE failed"
+                Cause::ActivationFailed
             )]
         );
         assert!(!m.is_active());

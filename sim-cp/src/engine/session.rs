@@ -121,14 +121,36 @@ impl World {
         let Some(s) = self.insts[inst as usize].session.as_mut() else {
             return;
         };
-        let effects = s.step(Input::End {
-            reason,
-            cause,
-            notify,
-        });
+        let effects = s.step(Input::End { reason, notify });
         for e in effects {
-            self.apply(inst, e);
+            match e {
+                Effect::Close(reason) => self.close_session(inst, reason, cause),
+                e => self.apply(inst, e),
+            }
         }
+    }
+
+    /// The session's end (`Effect::Close`): its IDs disowned, the end
+    /// traced, its datagrams rerouted, its host examined.
+    fn close_session(&mut self, inst: u32, reason: Reason, cause: &str) {
+        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+        let now = self.now;
+        if let Some(s) = self.insts[inst as usize].session.as_mut() {
+            for t in s.added.drain(..) {
+                self.traffic.disown(t, inst, now);
+            }
+        }
+        self.record(
+            host,
+            n,
+            What::SessionEnded {
+                reason,
+                cause: cause.to_string(),
+            },
+        );
+        self.reroute_from(inst);
+        self.mark(inst);
+        self.pump_host(host);
     }
 
     /// Applies an effect of the session state machine that means the same
@@ -138,25 +160,7 @@ impl World {
         let now = self.now;
         match e {
             Effect::Record(to) => self.record(host, n, What::State { to }),
-            Effect::End(reason, cause) => self.end_session(inst, reason, cause),
-            Effect::Close(reason, cause) => {
-                if let Some(s) = self.insts[inst as usize].session.as_mut() {
-                    for t in s.added.drain(..) {
-                        self.traffic.disown(t, inst, now);
-                    }
-                }
-                self.record(
-                    host,
-                    n,
-                    What::SessionEnded {
-                        reason,
-                        cause: cause.to_string(),
-                    },
-                );
-                self.reroute_from(inst);
-                self.mark(inst);
-                self.pump_host(host);
-            }
+            Effect::End(reason, cause) => self.end_session(inst, reason, cause.text()),
             Effect::OweDeregister => {
                 let no = self.insts[inst as usize].session.as_ref().map(|s| s.no);
                 self.insts[inst as usize].owes_deregister = no;
@@ -192,6 +196,7 @@ impl World {
             | Effect::Defer
             | Effect::RunDeferred(_)
             | Effect::SyncAddresses
+            | Effect::Close(_)
             | Effect::Refuse => {
                 unreachable!("{e:?} is applied where it arises")
             }
@@ -509,6 +514,11 @@ impl World {
         for &inst in &insts {
             let waiting = self.traffic.waiting_on(inst);
             let s = self.insts[inst as usize].session.as_mut().expect("live");
+            // Without a dormancy request the step does nothing (a shortcut:
+            // this pass runs after every call).
+            if !s.machine().dormancy_wanted {
+                continue;
+            }
             let quiet = s.open == 0 && !listening && !waiting && s.changing.is_empty();
             for e in s.step(Input::ExamineDormancy { quiet }) {
                 self.apply(inst, e);
