@@ -8,7 +8,6 @@ use cpsim_sim::abi::{E_FAIL, E_INVALIDARG, E_POINTER, HRESULT, S_OK};
 use cpsim_sim::net::NetAddr;
 use cpsim_sim::{Cx, Nanos};
 use std::ffi::{c_char, c_void, CStr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
 /// `CPSIM_ADDRESS`.
@@ -35,7 +34,7 @@ fn with_host<R>(caller: *mut c_void, or: R, f: impl FnOnce(&Cx) -> R) -> R {
     let Some(cx) = host_of(caller) else {
         return or;
     };
-    catch_unwind(AssertUnwindSafe(|| cx.enter(|| f(&cx)))).unwrap_or(or)
+    cpsim_sim::edge::guard(or, || cx.enter(|| f(&cx)))
 }
 
 /// The copy a routine belongs to (by its code address), else the caller's:

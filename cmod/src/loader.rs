@@ -11,7 +11,6 @@ use cpsim_sim::abi::*;
 use cpsim_sim::{ffi, Cx, Provider, ProviderFactory};
 use parking_lot::{Mutex, RwLock};
 use std::ffi::{c_char, c_void, CString};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -137,11 +136,10 @@ pub(crate) fn host_of(caller: *mut c_void) -> Option<Cx> {
 /// never lets a panic unwind into C.
 fn routed<R>(caller: *mut c_void, on_panic: R, f: impl FnOnce() -> R) -> R {
     let cx = host_of(caller);
-    catch_unwind(AssertUnwindSafe(|| match cx {
+    cpsim_sim::edge::guard(on_panic, || match cx {
         Some(cx) => cx.enter(f),
         None => f(),
-    }))
-    .unwrap_or(on_panic)
+    })
 }
 
 unsafe extern "C" fn route_create(
