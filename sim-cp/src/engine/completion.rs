@@ -1,12 +1,15 @@
 //! The completion protocol (COMP-*, TIME-*): how a call that the platform
 //! started ends, synchronously or through the completion routine, and what
-//! the platform does when a provider gets it wrong.
+//! the platform does when a provider gets it wrong. Where a call stands,
+//! and which rule a return or completion breaks, is decided by
+//! [`crate::ledger::CallPhase`], as in the native bridge.
 
 use super::args::Slot;
 use super::instance::Op;
 use super::{Ev, World};
 use crate::abi::{CPNATFWT_SESSION_TERMINATION_REASON as Reason, E_FAIL, E_PENDING_IO, S_OK};
 use crate::config::{Callback, PlatformFault};
+use crate::ledger::{CallPhase, Completion, Returned};
 use crate::rules::id;
 use crate::time::Nanos;
 use crate::trace::{hr_name, What};
@@ -17,10 +20,9 @@ pub struct OpenCall {
     pub session: u32,
     pub op: Op,
     pub started: Nanos,
-    /// The callback has not returned yet.
-    pub in_callback: bool,
-    /// A completion that arrived before the callback returned (COMP-10).
-    pub early: Option<i32>,
+    /// Where the call stands in the completion protocol (in its callback,
+    /// completed early — COMP-10 —, or pending).
+    pub phase: CallPhase,
     pub args: Option<Slot>,
     pub timed_out: bool,
     /// The call's time limit: when, and the event-queue sequence number
@@ -40,6 +42,18 @@ enum End {
     /// The provider was stopped with the call still open (LIFE-8); a late
     /// completion is accepted and ignored.
     Abandoned,
+}
+
+impl End {
+    /// The ledger's phase of a call that ended so (None while open).
+    fn phase(self) -> Option<CallPhase> {
+        match self {
+            End::Open => None,
+            End::Sync => Some(CallPhase::ReturnedSync),
+            End::Completed => Some(CallPhase::Completed),
+            End::Abandoned => Some(CallPhase::Abandoned),
+        }
+    }
 }
 
 #[derive(Copy, Clone)]
@@ -148,8 +162,9 @@ impl World {
         let Some(c) = self.calls.get_mut(serial) else {
             return;
         };
-        c.in_callback = false;
-        let (inst, cb, early, started) = (c.inst, c.op.callback(), c.early, c.started);
+        let (phase, returned) = c.phase.returned(hr);
+        c.phase = phase;
+        let (inst, cb, started) = (c.inst, c.op.callback(), c.started);
         let deadline = c.deadline;
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
         self.record(
@@ -189,9 +204,14 @@ impl World {
             );
         }
         if hr == E_PENDING_IO {
-            if let Some(status) = early {
-                if !self.cfg.has_fault(PlatformFault::LoseEarlyCompletion) {
-                    self.finish_call(serial, status, false);
+            if let Returned::EndsWithEarlyStatus(status) = returned {
+                if self.cfg.has_fault(PlatformFault::LoseEarlyCompletion) {
+                    // The fault: the early completion is forgotten.
+                    if let Some(c) = self.calls.get_mut(serial) {
+                        c.phase = CallPhase::Pending;
+                    }
+                } else {
+                    self.finish_call(serial, status, false, true);
                 }
             }
             if self.calls.get(serial).is_some() {
@@ -201,7 +221,7 @@ impl World {
             }
             return;
         }
-        if early.is_some() {
+        if returned.broken_rule() == Some(id::COMP_3) {
             self.violate(
                 id::COMP_3,
                 host,
@@ -227,7 +247,7 @@ impl World {
         } else {
             hr
         };
-        self.finish_call(serial, status, true);
+        self.finish_call(serial, status, true, false);
     }
 
     /// The provider called the platform's completion routine for `serial`.
@@ -267,22 +287,16 @@ impl World {
                     args_clobbered: false,
                 },
             );
-            match closed.end {
-                End::Sync => self.violate(
-                    id::COMP_3,
-                    host,
-                    n,
-                    Some(cbn),
-                    format!("completion routine called with {} for a call that had returned synchronously", hr_name(status)),
+            let late = closed.end.phase().map(|p| p.completed(status).1);
+            let message = match late {
+                Some(Completion::AfterSyncReturn) => format!(
+                    "completion routine called with {} for a call that had returned synchronously",
+                    hr_name(status)
                 ),
-                End::Completed => self.violate(
-                    id::COMP_4,
-                    host,
-                    n,
-                    Some(cbn),
-                    "completion routine called a second time for the same call".into(),
-                ),
-                End::Abandoned | End::Open => {}
+                _ => "completion routine called a second time for the same call".into(),
+            };
+            if let Some(rule) = late.and_then(Completion::broken_rule) {
+                self.violate(rule, host, n, Some(cbn), message);
             }
             return;
         }
@@ -301,18 +315,19 @@ impl World {
             .calls
             .get_mut(serial)
             .expect("open calls are in the table");
-        if c.in_callback {
-            if c.early.is_some() {
-                self.violate(
-                    id::COMP_4,
-                    host,
-                    n,
-                    Some(cbn),
-                    "completion routine called twice before the callback returned".into(),
-                );
-                return;
-            }
-            c.early = Some(status);
+        let (phase, completion) = c.phase.completed(status);
+        if completion == Completion::TwiceInCallback {
+            self.violate(
+                id::COMP_4,
+                host,
+                n,
+                Some(cbn),
+                "completion routine called twice before the callback returned".into(),
+            );
+            return;
+        }
+        if completion == Completion::Early {
+            c.phase = phase;
             self.record(
                 host,
                 n,
@@ -327,12 +342,13 @@ impl World {
             );
             return;
         }
-        self.finish_call(serial, status, false);
+        self.finish_call(serial, status, false, false);
     }
 
     /// Ends call `serial` with `status`: bookkeeping, argument quarantine,
-    /// and the operation's effect on the session.
-    fn finish_call(&mut self, serial: u32, status: i32, sync: bool) {
+    /// and the operation's effect on the session. `recorded_early`: its
+    /// completion is already in the trace (it came before the return).
+    fn finish_call(&mut self, serial: u32, status: i32, sync: bool, recorded_early: bool) {
         let end = if sync { End::Sync } else { End::Completed };
         let Some(c) = self.calls.remove(serial, end) else {
             return;
@@ -355,7 +371,7 @@ impl World {
             .is_some_and(|s| s.no == c.session && !s.ended());
         // The fault claims to apply a late completion (it cannot really).
         let applied = live || self.cfg.has_fault(PlatformFault::ApplyLateCompletion);
-        if !sync && c.early.is_none() {
+        if !sync && !recorded_early {
             self.record(
                 host,
                 n,
@@ -471,7 +487,7 @@ impl World {
             .calls
             .open()
             .into_iter()
-            .map(|(s, c)| (s, c.inst, c.op.callback(), c.in_callback))
+            .map(|(s, c)| (s, c.inst, c.op.callback(), c.phase.in_callback()))
             .collect();
         for (serial, inst, cb, in_cb) in open {
             if in_cb {
@@ -496,7 +512,7 @@ impl World {
         self.calls
             .open()
             .into_iter()
-            .filter(|(_, c)| self.insts[c.inst as usize].host == host && !c.in_callback)
+            .filter(|(_, c)| self.insts[c.inst as usize].host == host && !c.phase.in_callback())
             .map(|(s, c)| (s, c.inst, c.op.callback()))
             .collect()
     }
