@@ -223,61 +223,51 @@ fn bridged_call(
     hr
 }
 
-unsafe extern "system" fn b_transition_active(
-    h: CPNATFWT_PROVIDER_INSTANCE,
-    user: *mut c_void,
-    ctx: *mut c_void,
-    routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
-) -> HRESULT {
-    guard(E_FAIL, || {
-        let cb = Callback::TransitionActive;
-        bridged_call(
-            h,
-            user,
-            cb,
-            std::ptr::null(),
-            None,
-            None,
-            None,
-            ctx,
-            routine,
-            |s, c, r| {
-                // SAFETY: the provider's callback, its user context, our completion.
-                s.table
-                    .transitionActive
-                    .map_or(E_FAIL, |f| unsafe { f(h, s.user as *mut c_void, c, r) })
-            },
-        )
-    })
+/// TRANSITION_ACTIVE and TRANSITION_DORMANT: the same shape, their own
+/// entry of the provider's table.
+macro_rules! transition_callback {
+    ($name:ident, $cb:expr, $field:ident) => {
+        unsafe extern "system" fn $name(
+            h: CPNATFWT_PROVIDER_INSTANCE,
+            user: *mut c_void,
+            ctx: *mut c_void,
+            routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
+        ) -> HRESULT {
+            guard(E_FAIL, || {
+                let null = std::ptr::null();
+                bridged_call(
+                    h,
+                    user,
+                    $cb,
+                    null,
+                    None,
+                    None,
+                    None,
+                    ctx,
+                    routine,
+                    |s, c, r| {
+                        s.table.$field.map_or(E_FAIL, |f| {
+                            // SAFETY: the provider's callback, its user
+                            // context, our completion.
+                            unsafe { f(h, s.user as *mut c_void, c, r) }
+                        })
+                    },
+                )
+            })
+        }
+    };
 }
 
-unsafe extern "system" fn b_transition_dormant(
-    h: CPNATFWT_PROVIDER_INSTANCE,
-    user: *mut c_void,
-    ctx: *mut c_void,
-    routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
-) -> HRESULT {
-    guard(E_FAIL, || {
-        let cb = Callback::TransitionDormant;
-        bridged_call(
-            h,
-            user,
-            cb,
-            std::ptr::null(),
-            None,
-            None,
-            None,
-            ctx,
-            routine,
-            |s, c, r| {
-                // SAFETY: the provider's callback, its user context, our completion.
-                s.table
-                    .transitionDormant
-                    .map_or(E_FAIL, |f| unsafe { f(h, s.user as *mut c_void, c, r) })
-            },
-        )
-    })
-}
+transition_callback!(
+    b_transition_active,
+    Callback::TransitionActive,
+    transitionActive
+);
+transition_callback!(
+    b_transition_dormant,
+    Callback::TransitionDormant,
+    transitionDormant
+);
 
 macro_rules! tid_callback {
     ($name:ident, $cb:expr, $field:ident) => {
