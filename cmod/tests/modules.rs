@@ -4,21 +4,15 @@
 #![cfg(unix)]
 
 use cpsim_cmod::ModuleFactory;
-use cpsim_sim::{Action, ClockMode, Config, Family, Nanos, Outcome, ProviderFactory, Sim};
+use cpsim_sim::{Action, ClockMode, Config, Nanos, Outcome, ProviderFactory, Sim};
 use std::sync::Arc;
+
+mod common;
+use common::two_host_script;
 
 fn module(name: &str) -> Arc<ModuleFactory> {
     let p = cpsim_c_providers::module(name).expect("the C modules are built on unix");
     ModuleFactory::new(&p).expect("the module loads")
-}
-
-fn send(from: &str, to: &str, family: Family) -> Action {
-    Action::Send {
-        from: from.into(),
-        to: to.into(),
-        family,
-        bytes: 300,
-    }
 }
 
 fn run(factory: Arc<dyn ProviderFactory>, script: &[(u64, Action)]) -> Outcome {
@@ -39,43 +33,11 @@ fn run(factory: Arc<dyn ProviderFactory>, script: &[(u64, Action)]) -> Outcome {
     out
 }
 
-fn start(h: &str) -> Action {
-    Action::StartProvider { host: h.into() }
-}
-
 #[test]
 fn two_hosts_run_private_copies_and_carry_data() {
     let f = module("sample");
     assert_eq!(f.name(), "sample");
-    let mut script = vec![
-        (0, start("A")),
-        (0, start("B")),
-        (
-            20,
-            Action::Listen {
-                host: "B".into(),
-                on: true,
-            },
-        ),
-        (
-            30,
-            Action::Listen {
-                host: "A".into(),
-                on: true,
-            },
-        ),
-        (60, send("A", "B", Family::V4)),
-        (70, send("A", "B", Family::V6)),
-        (300, Action::Dormant { host: "A".into() }),
-        (400, send("A", "B", Family::V4)),
-        (500, Action::CommunicationError { host: "B".into() }),
-        (700, send("B", "A", Family::V4)),
-        (800, Action::Shutdown { host: "A".into() }),
-    ];
-    for k in 0..10 {
-        script.push((100 + k * 10, send("B", "A", Family::V4)));
-    }
-    script.sort_by_key(|(t, _)| *t);
+    let script = two_host_script();
     let out = run(f, &script);
     let v: Vec<String> = out.violations.iter().map(|v| v.headline()).collect();
     assert!(v.is_empty(), "violations: {v:#?}");

@@ -13,11 +13,12 @@ use cpsim_certify::scenario::{self, ProviderRef};
 use cpsim_certify::{Subject, Verdict};
 use cpsim_cmod::{ModuleFactory, ModuleImage};
 use cpsim_sim::rules::id;
-use cpsim_sim::{
-    Action, ClockMode, Config as SimConfig, Family, Nanos, ProviderFactory, RuleId, Sim,
-};
+use cpsim_sim::{Action, ClockMode, Config as SimConfig, Nanos, ProviderFactory, RuleId, Sim};
 use std::path::PathBuf;
 use std::sync::Arc;
+
+mod common;
+use common::two_host_script;
 
 /// One world at a time: the sample modules' copies in one process share
 /// one directory (sample_directory.h), as the hosts of one world do; two
@@ -36,15 +37,6 @@ fn factory(name: &str) -> Arc<ModuleFactory> {
     ModuleFactory::new(&lib(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn send(from: &str, to: &str, family: Family) -> Action {
-    Action::Send {
-        from: from.into(),
-        to: to.into(),
-        family,
-        bytes: 300,
-    }
-}
-
 #[test]
 fn two_private_copies_of_sample_vt_carry_data_between_two_hosts() {
     let _one = serial();
@@ -61,35 +53,7 @@ fn two_private_copies_of_sample_vt_carry_data_between_two_hosts() {
         &["A", "B"],
         f,
     );
-    let mut script = vec![
-        (0, Action::StartProvider { host: "A".into() }),
-        (0, Action::StartProvider { host: "B".into() }),
-        (
-            20,
-            Action::Listen {
-                host: "B".into(),
-                on: true,
-            },
-        ),
-        (
-            30,
-            Action::Listen {
-                host: "A".into(),
-                on: true,
-            },
-        ),
-        (60, send("A", "B", Family::V4)),
-        (70, send("A", "B", Family::V6)),
-        (300, Action::Dormant { host: "A".into() }),
-        (400, send("A", "B", Family::V4)),
-        (500, Action::CommunicationError { host: "B".into() }),
-        (700, send("B", "A", Family::V4)),
-        (800, Action::Shutdown { host: "A".into() }),
-    ];
-    for k in 0..10 {
-        script.push((100 + k * 10, send("B", "A", Family::V4)));
-    }
-    script.sort_by_key(|(t, _)| *t);
+    let script = two_host_script();
     for (t, a) in &script {
         sim.schedule(Nanos::from_millis(*t), a.clone());
     }
