@@ -467,6 +467,18 @@ pub fn rebind(bytes: &[u8], from: &str, to: &str) -> Result<(Vec<u8>, usize), Pe
 pub(crate) mod tests {
     use super::*;
 
+    /// Writes `v` at `rva` of the test DLLs' one section (file offset 0x200
+    /// holds RVA 0x1000).
+    fn put32(b: &mut [u8], rva: u32, v: u32) {
+        put(b, rva, &v.to_le_bytes());
+    }
+
+    /// Writes `s` at `rva` of the test DLLs' one section.
+    fn put(b: &mut [u8], rva: u32, s: &[u8]) {
+        let at = (rva - 0x1000 + 0x200) as usize;
+        b[at..at + s.len()].copy_from_slice(s);
+    }
+
     /// A minimal, valid PE32+ DLL: one section holding an export directory
     /// (CpsimProviderStart, CpsimProviderStop) and an import directory
     /// (IPHLPAPI.DLL: CPNatfwtCreateProviderInstance; by ordinal 7).
@@ -498,14 +510,6 @@ pub(crate) mod tests {
         b[sec + 12..sec + 16].copy_from_slice(&0x1000u32.to_le_bytes());
         b[sec + 16..sec + 20].copy_from_slice(&0x200u32.to_le_bytes());
         b[sec + 20..sec + 24].copy_from_slice(&0x200u32.to_le_bytes());
-        let put32 = |b: &mut Vec<u8>, rva: u32, v: u32| {
-            let at = (rva - 0x1000 + 0x200) as usize;
-            b[at..at + 4].copy_from_slice(&v.to_le_bytes());
-        };
-        let put = |b: &mut Vec<u8>, rva: u32, s: &[u8]| {
-            let at = (rva - 0x1000 + 0x200) as usize;
-            b[at..at + s.len()].copy_from_slice(s);
-        };
         // Exports: 2 names at 0x1040, name strings at 0x1060 and 0x1080.
         put32(&mut b, 0x1000 + 24, 2);
         put32(&mut b, 0x1000 + 32, 0x1040);
@@ -561,14 +565,6 @@ pub(crate) mod tests {
         let sec = 0x84 + 20 + 240;
         b[sec + 8..sec + 12].copy_from_slice(&0x400u32.to_le_bytes());
         b[sec + 16..sec + 20].copy_from_slice(&0x400u32.to_le_bytes());
-        let put32 = |b: &mut Vec<u8>, rva: u32, v: u32| {
-            let at = (rva - 0x1000 + 0x200) as usize;
-            b[at..at + 4].copy_from_slice(&v.to_le_bytes());
-        };
-        let put = |b: &mut Vec<u8>, rva: u32, s: &[u8]| {
-            let at = (rva - 0x1000 + 0x200) as usize;
-            b[at..at + s.len()].copy_from_slice(s);
-        };
         put32(&mut b, 0x1200, 1); // RVA-based
         put32(&mut b, 0x1204, 0x1280); // the DLL's name
         put32(&mut b, 0x120C, 0x12C0); // its address table
