@@ -63,13 +63,29 @@ impl std::fmt::Display for Callback {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct TimeLimits {
+    #[serde(deserialize_with = "Millis::read")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 86_400_000)))]
     pub establish_ms: u64,
+    #[serde(deserialize_with = "Millis::read")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 86_400_000)))]
     pub terminate_ms: u64,
+    #[serde(deserialize_with = "Millis::read")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 86_400_000)))]
     pub transition_active_ms: u64,
+    #[serde(deserialize_with = "Millis::read")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 86_400_000)))]
     pub transition_dormant_ms: u64,
+    #[serde(deserialize_with = "Millis::read")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 86_400_000)))]
     pub add_transport_id_ms: u64,
+    #[serde(deserialize_with = "Millis::read")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 86_400_000)))]
     pub remove_transport_id_ms: u64,
+    #[serde(deserialize_with = "Millis::read")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 86_400_000)))]
     pub reach_transport_id_ms: u64,
+    #[serde(deserialize_with = "Millis::read")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 86_400_000)))]
     pub send_buffers_ms: u64,
 }
 
@@ -109,17 +125,24 @@ impl TimeLimits {
 #[serde(deny_unknown_fields, default)]
 pub struct NetFaults {
     /// Probability that a packet is dropped.
+    #[serde(deserialize_with = "Probability::read")]
     #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub loss: f64,
     /// Probability that a packet is delivered twice.
+    #[serde(deserialize_with = "Probability::read")]
     #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub duplicate: f64,
     /// Probability that a packet gets an extra delay (and so may overtake others).
+    #[serde(deserialize_with = "Probability::read")]
     #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub reorder: f64,
     /// Base one-way delay, milliseconds.
+    #[serde(deserialize_with = "Millis::read")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 86_400_000)))]
     pub delay_ms: u64,
     /// Extra random delay up to this many milliseconds.
+    #[serde(deserialize_with = "Millis::read")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 86_400_000)))]
     pub jitter_ms: u64,
 }
 
@@ -219,17 +242,23 @@ pub enum PlatformFault {
 pub struct TaskTiming {
     /// Run when the spawning callback returns, before the platform sees its
     /// return value (a worker racing the return: COMP-10).
+    #[serde(deserialize_with = "Probability::read")]
     #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub before_return: f64,
     /// Run after an extra random delay of up to `late_max_ms`.
+    #[serde(deserialize_with = "Probability::read")]
     #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub late: f64,
+    #[serde(deserialize_with = "Millis::read")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 86_400_000)))]
     pub late_max_ms: u64,
     /// Run only after the largest time limit has passed (a stalled worker:
     /// the resulting timeouts are excused, the provider's reaction is not).
+    #[serde(deserialize_with = "Probability::read")]
     #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub after_timeout: f64,
     /// Never run (a lost worker; the provider's stop must still clean up).
+    #[serde(deserialize_with = "Probability::read")]
     #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub never: f64,
 }
@@ -306,5 +335,217 @@ impl Config {
     }
     pub fn has_fault(&self, f: PlatformFault) -> bool {
         self.faults.contains(&f)
+    }
+}
+
+/// The longest duration a setting or a scenario step may give: one day of
+/// virtual time, in milliseconds.
+pub const MAX_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// A duration in milliseconds of virtual time: at most one day (86400000
+/// ms). Read from a file, the range is checked as the value is read, so
+/// serde's error names the field's path and the value.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(transparent)]
+pub struct Millis(#[cfg_attr(feature = "schema", schemars(range(max = 86_400_000)))] u64);
+
+impl Millis {
+    /// Nothing.
+    pub const ZERO: Millis = Millis(0);
+    /// The longest: one day.
+    pub const MAX: Millis = Millis(MAX_MS);
+
+    /// What a file may say, as a reader's error says it.
+    pub const EXPECTED: &'static str =
+        "a whole number of milliseconds, at most one day (86400000 ms)";
+
+    /// `ms` if it is at most one day.
+    pub const fn new(ms: u64) -> Option<Millis> {
+        if ms <= MAX_MS {
+            Some(Millis(ms))
+        } else {
+            None
+        }
+    }
+
+    /// The number of milliseconds.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// Reads a `u64` field that holds milliseconds, checked as a [`Millis`]
+    /// (for `#[serde(deserialize_with = "Millis::read")]`).
+    pub fn read<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        Millis::deserialize(d).map(Millis::get)
+    }
+}
+
+impl TryFrom<u64> for Millis {
+    type Error = OutOfRange;
+    fn try_from(ms: u64) -> Result<Millis, OutOfRange> {
+        Millis::new(ms).ok_or(OutOfRange {
+            got: ms.to_string(),
+            expected: Millis::EXPECTED,
+        })
+    }
+}
+
+impl From<Millis> for u64 {
+    fn from(ms: Millis) -> u64 {
+        ms.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Millis {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Millis;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(Millis::EXPECTED)
+            }
+            fn visit_u64<E: serde::de::Error>(self, ms: u64) -> Result<Millis, E> {
+                Millis::new(ms)
+                    .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Unsigned(ms), &self))
+            }
+            fn visit_i64<E: serde::de::Error>(self, ms: i64) -> Result<Millis, E> {
+                match u64::try_from(ms) {
+                    Ok(ms) => self.visit_u64(ms),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Signed(ms), &self)),
+                }
+            }
+        }
+        d.deserialize_u64(V)
+    }
+}
+
+/// A probability: a finite number from 0 to 1. Read from a file, the range
+/// is checked as the value is read, so serde's error names the field's path
+/// and the value.
+#[derive(Copy, Clone, Debug, Default, PartialEq, PartialOrd, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(transparent)]
+pub struct Probability(#[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))] f64);
+
+impl Probability {
+    /// Never.
+    pub const ZERO: Probability = Probability(0.0);
+    /// Always.
+    pub const ONE: Probability = Probability(1.0);
+
+    /// What a file may say, as a reader's error says it.
+    pub const EXPECTED: &'static str = "a probability, a number from 0 to 1";
+
+    /// `p` if it is a number from 0 to 1 (not NaN).
+    pub fn new(p: f64) -> Option<Probability> {
+        (0.0..=1.0).contains(&p).then_some(Probability(p))
+    }
+
+    /// The probability as a number from 0 to 1.
+    pub const fn get(self) -> f64 {
+        self.0
+    }
+
+    /// Reads an `f64` field that holds a probability, checked as a
+    /// [`Probability`] (for `#[serde(deserialize_with = "Probability::read")]`).
+    pub fn read<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Probability::deserialize(d).map(Probability::get)
+    }
+}
+
+impl TryFrom<f64> for Probability {
+    type Error = OutOfRange;
+    fn try_from(p: f64) -> Result<Probability, OutOfRange> {
+        Probability::new(p).ok_or(OutOfRange {
+            got: p.to_string(),
+            expected: Probability::EXPECTED,
+        })
+    }
+}
+
+impl From<Probability> for f64 {
+    fn from(p: Probability) -> f64 {
+        p.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Probability {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Probability, D::Error> {
+        use serde::de::Unexpected;
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Probability;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(Probability::EXPECTED)
+            }
+            fn visit_f64<E: serde::de::Error>(self, p: f64) -> Result<Probability, E> {
+                Probability::new(p).ok_or_else(|| E::invalid_value(Unexpected::Float(p), &self))
+            }
+            fn visit_u64<E: serde::de::Error>(self, p: u64) -> Result<Probability, E> {
+                match p {
+                    0 => Ok(Probability::ZERO),
+                    1 => Ok(Probability::ONE),
+                    _ => Err(E::invalid_value(Unexpected::Unsigned(p), &self)),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, p: i64) -> Result<Probability, E> {
+                match u64::try_from(p) {
+                    Ok(p) => self.visit_u64(p),
+                    Err(_) => Err(E::invalid_value(Unexpected::Signed(p), &self)),
+                }
+            }
+        }
+        d.deserialize_f64(V)
+    }
+}
+
+/// A number outside the range its type allows (see [`Millis`],
+/// [`Probability`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutOfRange {
+    /// The number, as written.
+    pub got: String,
+    /// What the type takes.
+    pub expected: &'static str,
+}
+
+impl std::fmt::Display for OutOfRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: expected {}", self.got, self.expected)
+    }
+}
+
+impl std::error::Error for OutOfRange {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probability_takes_zero_to_one_and_refuses_nan_and_the_rest() {
+        assert_eq!(Probability::new(0.0), Some(Probability::ZERO));
+        assert_eq!(Probability::new(1.0), Some(Probability::ONE));
+        assert_eq!(Probability::new(0.25).map(f64::from), Some(0.25));
+        for bad in [f64::NAN, -0.1, 1.000_001, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(Probability::new(bad), None, "{bad}");
+            assert!(Probability::try_from(bad).is_err(), "{bad}");
+        }
+        let e = Probability::try_from(1.5).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "1.5: expected a probability, a number from 0 to 1"
+        );
+    }
+
+    #[test]
+    fn millis_takes_up_to_one_day() {
+        assert_eq!(Millis::new(MAX_MS), Some(Millis::MAX));
+        assert_eq!(Millis::new(MAX_MS + 1), None);
+        assert_eq!(u64::from(Millis::try_from(7).unwrap()), 7);
+        assert_eq!(
+            Millis::try_from(u64::MAX).unwrap_err().to_string(),
+            "18446744073709551615: expected a whole number of milliseconds, at most one day (86400000 ms)"
+        );
     }
 }

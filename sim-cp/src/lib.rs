@@ -43,7 +43,10 @@ pub mod transport_id;
 pub mod violation;
 mod watchdog;
 
-pub use config::{Callback, ClockMode, Config, NetFaults, PlatformFault, TaskTiming, TimeLimits};
+pub use config::{
+    Callback, ClockMode, Config, Millis, NetFaults, PlatformFault, Probability, TaskTiming,
+    TimeLimits,
+};
 pub use engine::{Action, Family, Outcome, Provider, ProviderFactory, Sim, INFRA};
 pub use net::NetAddr;
 pub use platform::{Platform, SIMULATED};
