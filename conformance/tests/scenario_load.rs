@@ -103,7 +103,7 @@ fn wrong_types_name_the_field() {
         LoadErrorKind::Type,
         Some((8, 67)),
         "steps[1].bytes",
-        "invalid type: string \"64\", expected u32",
+        "invalid type: string \"64\", expected a datagram's size, 0 to 65507 bytes",
     );
     expect_error(
         &edit("\"from\": \"A\"", "\"from\": 3"),
@@ -267,14 +267,14 @@ fn numbers_out_of_range_are_refused() {
         LoadErrorKind::OutOfRange,
         Some((8, 29)),
         "steps[1].at_ms",
-        "a step's time must be >= 0 (got -5 ms)",
+        "invalid value: integer `-5`, expected a whole number of milliseconds, at most one day (86400000 ms)",
     );
     expect_error(
         &edit("\"at_ms\": 100", "\"at_ms\": 1.5"),
         LoadErrorKind::Type,
         Some((8, 29)),
         "steps[1].at_ms",
-        "a step's time is a whole number of milliseconds",
+        "invalid type: floating point `1.5`, expected a whole number of milliseconds",
     );
     expect_error(
         &edit("\"at_ms\": 100", "\"at_ms\": 86400001"),
@@ -289,7 +289,7 @@ fn numbers_out_of_range_are_refused() {
         LoadErrorKind::OutOfRange,
         Some((8, 67)),
         "steps[1].bytes",
-        "at most 65507 bytes (got 65508)",
+        "invalid value: integer `65508`, expected a datagram's size, 0 to 65507 bytes",
     );
     assert!(parse(&edit("\"bytes\": 64", "\"bytes\": 65507"), "t.json").is_ok());
     expect_error(
@@ -300,7 +300,7 @@ fn numbers_out_of_range_are_refused() {
         LoadErrorKind::OutOfRange,
         Some((10, 32)),
         "platform.net.loss",
-        "a probability is between 0 and 1 (got 1.5)",
+        "invalid value: floating point `1.5`, expected a probability, a number from 0 to 1",
     );
     expect_error(
         &edit(
@@ -310,7 +310,7 @@ fn numbers_out_of_range_are_refused() {
         LoadErrorKind::OutOfRange,
         Some((10, 35)),
         "platform.tasks.never",
-        "between 0 and 1",
+        "invalid value: floating point `-0.1`, expected a probability, a number from 0 to 1",
     );
     expect_error(
         &edit(
@@ -327,14 +327,14 @@ fn numbers_out_of_range_are_refused() {
         LoadErrorKind::OutOfRange,
         Some((10, 24)),
         "platform.seed",
-        "`seed` must be >= 0 (got -1)",
+        "invalid value: integer `-1`, expected a whole number >= 0",
     );
     expect_error(
         &edit("[\"A\", \"B\"]", "[]"),
         LoadErrorKind::OutOfRange,
         Some((4, 12)),
         "hosts",
-        "there are 0 hosts; a scenario has 1 to 16",
+        "invalid length 0, expected a list of 1 to 16 host names",
     );
     let many: Vec<String> = (0..17).map(|i| format!("\"H{i}\"")).collect();
     let e = refused(&edit(
@@ -342,7 +342,11 @@ fn numbers_out_of_range_are_refused() {
         &format!("[\"A\", \"B\", {}]", many.join(", ")),
     ));
     assert_eq!(e.kind, LoadErrorKind::OutOfRange);
-    assert!(e.to_string().contains("there are 19 hosts"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("invalid length 19, expected a list of 1 to 16 host names"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -356,7 +360,7 @@ fn a_settings_duration_is_checked_as_it_is_read() {
         LoadErrorKind::OutOfRange,
         Some((10, 28)),
         "platform.drain_ms",
-        "invalid value: integer `86400001`, expected at most one day (86400000 ms)",
+        "invalid value: integer `86400001`, expected a whole number of milliseconds, at most one day (86400000 ms)",
     );
     expect_error(
         &edit(
@@ -366,7 +370,7 @@ fn a_settings_duration_is_checked_as_it_is_read() {
         LoadErrorKind::OutOfRange,
         Some((10, 36)),
         "platform.idle_dormancy_ms",
-        "`idle_dormancy_ms` must be >= 0 (got -1)",
+        "invalid value: integer `-1`, expected a whole number of milliseconds",
     );
     let ok = edit(
         "\"expect\"",
@@ -396,7 +400,7 @@ fn empty_steps_and_bad_hosts_are_refused() {
         LoadErrorKind::Invalid,
         Some((4, 18)),
         "hosts[1]",
-        "host `A` is declared twice",
+        "invalid value: string \"A\", expected a host name not declared before",
     );
     expect_error(
         &edit("[\"A\", \"B\"]", "[\"A\", \"infra\"]"),
@@ -410,14 +414,14 @@ fn empty_steps_and_bad_hosts_are_refused() {
         LoadErrorKind::Invalid,
         Some((4, 18)),
         "hosts[1]",
-        "host name `B#2`",
+        "invalid value: string \"B#2\", expected a host name: 1 to 32 ASCII letters",
     );
     expect_error(
         &edit("\"name\": \"base\"", "\"name\": \"\""),
         LoadErrorKind::Invalid,
         Some((3, 11)),
         "name",
-        "needs a name",
+        "invalid value: string \"\", expected a name (a non-empty string)",
     );
 }
 
@@ -864,14 +868,14 @@ fn send_many_is_checked_like_every_step() {
         LoadErrorKind::OutOfRange,
         Some((8, 85)),
         "steps[1].count",
-        "`count` is the number of datagrams, 1 to 10000000 (got 0)",
+        "invalid value: integer `0`, expected the number of datagrams, 1 to 10000000",
     );
     expect_error(
         &many(", \"count\": 10000001, \"every_ms\": 0"),
         LoadErrorKind::OutOfRange,
         Some((8, 85)),
         "steps[1].count",
-        "1 to 10000000 (got 10000001)",
+        "invalid value: integer `10000001`, expected the number of datagrams, 1 to 10000000",
     );
     assert!(parse(&many(", \"count\": 10000000, \"every_ms\": 0"), "t.json").is_ok());
     // The last datagram within one day.
@@ -895,7 +899,7 @@ fn send_many_is_checked_like_every_step() {
         LoadErrorKind::OutOfRange,
         Some((8, 100)),
         "steps[1].every_ms",
-        "`every_ms` is 86400001 ms; at most one day",
+        "invalid value: integer `86400001`, expected a whole number of milliseconds, at most one day",
     );
     // Wrong types, missing fields, unknown hosts and sizes: as for `send`.
     expect_error(
@@ -903,7 +907,7 @@ fn send_many_is_checked_like_every_step() {
         LoadErrorKind::OutOfRange,
         Some((8, 85)),
         "steps[1].count",
-        "`count` must be >= 0 (got -3)",
+        "invalid value: integer `-3`, expected the number of datagrams, 1 to 10000000",
     );
     expect_error(
         &many(", \"count\": \"10\", \"every_ms\": 1"),
@@ -938,6 +942,6 @@ fn send_many_is_checked_like_every_step() {
         LoadErrorKind::OutOfRange,
         Some((8, 72)),
         "steps[1].bytes",
-        "at most 65507 bytes (got 70000)",
+        "invalid value: integer `70000`, expected a datagram's size, 0 to 65507 bytes",
     );
 }

@@ -8,6 +8,7 @@
 //! - [`run`](run()) plays a scenario against a provider and checks its
 //!   expectations ([`ScenarioRun`]).
 
+mod de;
 mod load;
 mod run;
 mod schema;
@@ -23,6 +24,7 @@ pub use run::{
 pub use schema::json_schema;
 
 use cpsim_sim::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
+pub use cpsim_sim::Millis;
 use cpsim_sim::{Callback, Family, NetFaults, RuleId, TaskTiming, TimeLimits};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -38,32 +40,44 @@ pub struct Scenario {
     #[schemars(range(min = 1, max = 1))]
     pub version: u32,
     /// A short name, unique among the scenarios of a directory.
+    #[serde(deserialize_with = "de::non_blank")]
+    #[schemars(length(min = 1))]
     pub name: String,
     /// What the scenario shows. For a platform guarantee, the phrase
     /// `keeps RULE-ID` marks the rule it demonstrates (see the README).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     /// Simulated hosts with a platform (the infrastructure node is implicit).
-    #[schemars(length(min = 1, max = 16))]
+    #[serde(deserialize_with = "de::hosts")]
+    #[schemars(
+        length(min = 1, max = 16),
+        inner(length(min = 1, max = 32), regex(pattern = r"^[A-Za-z0-9_.\-]+$"))
+    )]
     pub hosts: Vec<String>,
     /// Which provider runs on every host.
+    #[serde(deserialize_with = "de::provider")]
     pub provider: ProviderRef,
     /// Free-form configuration handed to the provider.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub provider_config: serde_json::Value,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::object")]
     pub platform: PlatformSettings,
     /// Timed steps, in any order (they run by time, then file order).
     #[schemars(length(min = 1))]
     pub steps: Vec<Step>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::object")]
     pub expect: Expect,
     /// Set when what the scenario shows can only be seen on the simulator:
     /// why (for example, its provider hands the platform freed memory,
     /// which only the simulator refuses before reading). `cpsim run
     /// --platform` skips such a file and prints the reason; the simulator
     /// runs it as any other.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "de::non_blank_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(length(min = 1))]
     pub simulator_only: Option<String>,
 }
 
@@ -75,14 +89,14 @@ pub enum ProviderRef {
     /// A provider of the registry running the file, by name: `cpsim
     /// providers` lists the stock binary's; a provider crate's own `cpsim`
     /// (or its `cargo test`) knows its own. This is the spelling cpsim writes.
-    Name(String),
+    Name(#[serde(deserialize_with = "de::non_blank")] String),
     /// The same as `name` (the spelling of earlier files; still read).
-    Builtin(String),
+    Builtin(#[serde(deserialize_with = "de::non_blank")] String),
     /// A C provider module: a shared library exporting `CpsimProviderStart`
     /// and `CpsimProviderStop` (see `docs/c-providers.md`). A relative path
     /// is resolved against the scenario file's directory. Every host runs
     /// its own copy, in real time, and each run happens in a child process.
-    Library(std::path::PathBuf),
+    Library(#[serde(deserialize_with = "de::non_empty_path")] std::path::PathBuf),
 }
 
 impl ProviderRef {
@@ -117,59 +131,18 @@ impl ProviderRef {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PlatformSettings {
+    #[serde(deserialize_with = "de::whole")]
     pub seed: u64,
+    #[serde(deserialize_with = "de::object")]
     pub limits: TimeLimits,
+    #[serde(deserialize_with = "de::object")]
     pub net: NetFaults,
+    #[serde(deserialize_with = "de::task_timing")]
     pub tasks: TaskTiming,
     /// Virtual time after the last step before the final checks (ms).
     pub drain_ms: Millis,
     /// Idle time before the platform sends an instance dormant (0: never).
     pub idle_dormancy_ms: Millis,
-}
-
-/// A duration in a scenario's settings, in milliseconds of virtual time: at
-/// most one day (86400000 ms). The range is checked as the file is read, so
-/// the error names the field's path and the value.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
-#[serde(transparent)]
-pub struct Millis(#[schemars(range(max = 86_400_000))] u64);
-
-impl Millis {
-    /// The longest: one day.
-    pub const MAX: Millis = Millis(MAX_STEP_MS);
-
-    /// What a scenario file may say, as the loader says it.
-    const RANGE: &'static str = "at most one day (86400000 ms)";
-
-    /// `ms` if it is at most one day.
-    pub const fn new(ms: u64) -> Option<Millis> {
-        if ms <= MAX_STEP_MS {
-            Some(Millis(ms))
-        } else {
-            None
-        }
-    }
-
-    /// The number of milliseconds.
-    pub const fn get(self) -> u64 {
-        self.0
-    }
-}
-
-impl TryFrom<u64> for Millis {
-    type Error = String;
-    fn try_from(ms: u64) -> Result<Millis, String> {
-        Millis::new(ms).ok_or_else(|| format!("{ms} ms: {}", Millis::RANGE))
-    }
-}
-
-impl<'de> Deserialize<'de> for Millis {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
-        let ms = u64::deserialize(d)?;
-        Millis::new(ms).ok_or_else(|| {
-            serde::de::Error::invalid_value(serde::de::Unexpected::Unsigned(ms), &Millis::RANGE)
-        })
-    }
 }
 
 impl Default for PlatformSettings {
@@ -187,7 +160,9 @@ impl Default for PlatformSettings {
 }
 
 /// One timed step. `at_ms` is virtual time from the start of the run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+// Read by a streaming reader of its own (`de.rs`), not serde's buffered one
+// for tagged enums, so that an error inside a step keeps its place and path.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
     /// Start the provider on `host` (it creates and registers its instances).
@@ -325,7 +300,10 @@ pub struct Expect {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub includes: Option<Vec<RuleId>>,
     /// The first violation is of this rule at this trace step (exact replay).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "de::object_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub first_violation: Option<FirstViolation>,
     /// These callbacks appear in this order in the trace (other calls may come between).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -334,7 +312,10 @@ pub struct Expect {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub termination: Option<Reason>,
     /// Exactly this many application datagrams are delivered.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "de::whole_u32_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub delivered: Option<u32>,
 }
 
@@ -343,6 +324,9 @@ pub struct Expect {
 #[serde(deny_unknown_fields)]
 pub struct FirstViolation {
     pub rule: RuleId,
+    /// Trace steps count from 1.
+    #[serde(deserialize_with = "de::trace_step")]
+    #[schemars(range(min = 1))]
     pub step: u64,
 }
 
