@@ -50,3 +50,34 @@ fn schema_describes_the_format() {
     assert!(steps.contains("\"maximum\":65507"), "{steps}");
     assert!(steps.contains("\"task_timing\""), "{steps}");
 }
+
+/// The schema's ranges are the loader's: every duration of the settings
+/// at most one day, every probability 0 to 1, host names as the loader
+/// takes them, trace steps from 1 (each bound is tested against the loader
+/// in `scenario_load.rs`).
+#[test]
+fn schema_ranges_are_the_loaders() {
+    let s = json_schema();
+    let defs = &s["definitions"];
+    for def in ["TimeLimits", "NetFaults", "TaskTiming"] {
+        for (name, p) in defs[def]["properties"].as_object().unwrap() {
+            if name.ends_with("_ms") {
+                assert_eq!(p["maximum"], 86_400_000, "{def}.{name}");
+                assert_eq!(p["minimum"], 0, "{def}.{name}");
+            } else {
+                assert_eq!(p["type"], "number", "{def}.{name}");
+                assert_eq!(p["minimum"], 0.0, "{def}.{name}");
+                assert_eq!(p["maximum"], 1.0, "{def}.{name}");
+            }
+        }
+    }
+    assert_eq!(defs["Millis"]["maximum"], 86_400_000);
+    let host = &s["properties"]["hosts"]["items"];
+    assert_eq!(
+        (&host["minLength"], &host["maxLength"]),
+        (&1.into(), &32.into())
+    );
+    assert_eq!(host["pattern"], "^[A-Za-z0-9_.\\-]+$");
+    assert_eq!(defs["FirstViolation"]["properties"]["step"]["minimum"], 1);
+    assert_eq!(s["properties"]["name"]["minLength"], 1);
+}

@@ -564,3 +564,37 @@ impl<'de> Visitor<'de> for StepVisitor {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The step reader's lists of kinds and fields are the ones `Step`
+    /// itself declares (as its schema, derived from it, says): a kind or
+    /// field added to `Step` and not here fails this test.
+    #[test]
+    fn step_reader_knows_every_kind_and_field_step_declares() {
+        let schema = super::super::json_schema();
+        let variants = schema["definitions"]["Step"]["oneOf"].as_array().unwrap();
+        let mut kinds = Vec::new();
+        for v in variants {
+            let props = v["properties"].as_object().unwrap();
+            let kind = props["do"]["const"].as_str().unwrap();
+            kinds.push(kind);
+            let i = KINDS.iter().position(|&k| k == kind).unwrap();
+            let mut declared: Vec<&str> = props
+                .keys()
+                .map(String::as_str)
+                .filter(|&f| f != "do")
+                .collect();
+            let mut read: Vec<&str> = Kind(i).fields().to_vec();
+            declared.sort_unstable();
+            read.sort_unstable();
+            assert_eq!(read, declared, "{kind}");
+            for f in read {
+                assert!(FIELDS.contains(&f), "{f}");
+            }
+        }
+        assert_eq!(kinds, KINDS);
+    }
+}
