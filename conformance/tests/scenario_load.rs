@@ -1063,7 +1063,8 @@ fn millis_take_0_to_one_day_and_refuse_more_negative_fractions_and_overflow() {
     let expected = "expected a whole number of milliseconds, at most one day (86400000 ms)";
     // Every kind of place a duration is read: time limits, network and task
     // settings, the platform's own, a step's time and send_many's spacing.
-    let places: [(&str, fn(&str) -> String); 7] = [
+    type TextWith = fn(&str) -> String;
+    let places: [(&str, TextWith); 7] = [
         ("platform.limits.establish_ms", |v| {
             platform(&format!("{{\"limits\": {{\"establish_ms\": {v}}}}}"))
         }),
