@@ -252,6 +252,15 @@ fn a_provider_is_named_with_name_or_the_older_builtin() {
     );
     let e = refused(&by_name.replace("\"reference\"", "\" \""));
     assert_eq!(e.path, "provider.name");
+    // An empty object names none.
+    let text = edit("{\"builtin\": \"reference\"}", "{}");
+    refused_at(
+        &text,
+        "{}",
+        LoadErrorKind::Invalid,
+        "provider",
+        "a provider is given as one of `name`, `builtin` or `library` (this object is empty)",
+    );
     // Both at once is neither.
     let e = refused(&edit(
         "{\"builtin\": \"reference\"}",

@@ -286,7 +286,11 @@ pub(super) fn provider<'de, D: Deserializer<'de>>(d: D) -> Result<ProviderRef, D
             f.write_str("a JSON object with one of `name`, `builtin` or `library`")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ProviderRef, A::Error> {
-            let p = ProviderRef::deserialize(MapAccessDeserializer::new(&mut map))?;
+            let entries = NotEmpty {
+                map: &mut map,
+                first: true,
+            };
+            let p = ProviderRef::deserialize(MapAccessDeserializer::new(entries))?;
             if map.next_key::<IgnoredAny>()?.is_some() {
                 return Err(de::Error::custom(
                     "a provider is given one way: one of `name`, `builtin` or `library`, not two",
@@ -296,6 +300,33 @@ pub(super) fn provider<'de, D: Deserializer<'de>>(d: D) -> Result<ProviderRef, D
         }
     }
     d.deserialize_map(V)
+}
+
+/// The provider's entries: an empty object is refused in words (serde's
+/// reader of enums would say "invalid type: map, expected enum").
+struct NotEmpty<A> {
+    map: A,
+    first: bool,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for NotEmpty<A> {
+    type Error = A::Error;
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        let key = self.map.next_key_seed(seed)?;
+        if key.is_none() && self.first {
+            return Err(de::Error::custom(
+                "a provider is given as one of `name`, `builtin` or `library` (this object is empty)",
+            ));
+        }
+        self.first = false;
+        Ok(key)
+    }
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
 }
 
 // ---------------------------------------------------------------------------
