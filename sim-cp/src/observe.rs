@@ -36,8 +36,8 @@ impl Observer {
         let shared = self.shared.upgrade()?;
         let w = shared.world.try_lock_for(wait)?;
         Some(Outcome {
-            violations: w.violations.clone(),
-            trace: w.trace.snapshot(),
+            violations: w.rec.violations().to_vec(),
+            trace: w.rec.snapshot(),
             end: w.now,
             sent: w.traffic.sent(),
             delivered: w.traffic.delivered(),

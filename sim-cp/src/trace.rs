@@ -270,15 +270,23 @@ impl Trace {
     }
 }
 
-/// Where a run's events go: its trace, kept whole up to `limit` events.
+/// Where a run's events and violations go: the step counter that orders
+/// them, the trace, and the violations found, in one place that the
+/// engine's parts borrow (`&mut Recorder`) to write what they saw.
 ///
-/// Past the limit the recorder keeps the first `limit / 2` events and,
-/// in the rest of the limit, a window of the latest ones (a ring in the
-/// same vector: memory stays at `limit` events); those in between are
-/// dropped. From the moment the limit is reached, every event is fed to
-/// the platform checker as it comes (the events kept so far first), so a
-/// run of any length is judged on all of its events.
+/// The trace is kept whole up to `limit` events. Past the limit the
+/// recorder keeps the first `limit / 2` events and, in the rest of the
+/// limit, a window of the latest ones (a ring in the same vector: memory
+/// stays at `limit` events); those in between are dropped. From the moment
+/// the limit is reached, every event is fed to the platform checker as it
+/// comes (the events kept so far first), so a run of any length is judged
+/// on all of its events.
 pub(crate) struct Recorder {
+    /// Events recorded so far (traced or not): the last event's step.
+    step: u64,
+    /// Whether events are kept (`Config::trace`); the step counts either way.
+    on: bool,
+    violations: Vec<Violation>,
     trace: Trace,
     /// Events kept at most (0: no limit).
     limit: usize,
@@ -291,8 +299,13 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(hosts: Vec<String>, limit: u64) -> Recorder {
+    /// A recorder for a run on `hosts`, keeping its trace if `on`, at most
+    /// `limit` events of it (0: no limit).
+    pub fn new(hosts: Vec<String>, on: bool, limit: u64) -> Recorder {
         Recorder {
+            step: 0,
+            on,
+            violations: Vec::new(),
             trace: Trace {
                 hosts,
                 ..Trace::default()
@@ -309,8 +322,70 @@ impl Recorder {
         &self.trace.hosts
     }
 
-    /// Records the run's next event.
-    pub fn push(&mut self, e: Event) {
+    /// Records the run's next event, at virtual time `at`, on host `host`
+    /// (instance `inst`, 0 for none); the step is counted even when the
+    /// trace is off.
+    #[inline]
+    pub fn record(&mut self, at: Nanos, host: u8, inst: u32, what: What) {
+        self.step += 1;
+        if self.on {
+            self.push(Event {
+                step: self.step,
+                at,
+                host,
+                inst,
+                what,
+            });
+        }
+    }
+
+    /// Records a violation of `rule` found at `at` on `host` (instance
+    /// `inst`, 0 for none; in `callback`, the callback or function it
+    /// happened in): an event in the trace and, located, in the list.
+    pub fn violate(
+        &mut self,
+        at: Nanos,
+        rule: RuleId,
+        host: u8,
+        inst: u32,
+        callback: Option<&str>,
+        message: String,
+    ) {
+        self.record(
+            at,
+            host,
+            inst,
+            What::Violation {
+                rule,
+                message: message.clone(),
+            },
+        );
+        let hosts = self.hosts();
+        let instance = (inst != 0).then(|| instance_name(hosts, host, inst));
+        let host = hosts.get(host as usize).cloned().unwrap_or_default();
+        self.violations.push(Violation {
+            rule,
+            host,
+            instance,
+            callback: callback.map(str::to_string),
+            step: self.step,
+            at,
+            message,
+        });
+    }
+
+    /// The violations found so far.
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// The violations found so far (the list starts afresh).
+    pub fn take_violations(&mut self) -> Vec<Violation> {
+        std::mem::take(&mut self.violations)
+    }
+
+    /// Keeps the run's next event.
+    fn push(&mut self, e: Event) {
         let head = self.limit / 2;
         if let Some(checker) = &mut self.checker {
             checker.event(&e);

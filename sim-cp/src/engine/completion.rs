@@ -159,15 +159,20 @@ impl Calls {
 impl World {
     /// The callback of call `serial` returned `hr` (the dispatch path).
     pub fn callback_returned(&mut self, serial: u32, hr: i32) {
-        let Some(c) = self.calls.get_mut(serial) else {
+        // The call table and the recorder, borrowed side by side.
+        let World {
+            calls, rec, insts, ..
+        } = self;
+        let Some(c) = calls.get_mut(serial) else {
             return;
         };
         let (phase, returned) = c.phase.returned(hr);
         c.phase = phase;
         let (inst, cb, started) = (c.inst, c.op.callback(), c.started);
         let deadline = c.deadline;
-        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
-        self.record(
+        let (host, n) = (insts[inst as usize].host, insts[inst as usize].n);
+        rec.record(
+            self.now,
             host,
             n,
             What::Return {

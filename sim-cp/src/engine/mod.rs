@@ -207,7 +207,6 @@ pub(crate) struct World {
     pub cfg: Config,
     id: WorldId,
     pub now: Nanos,
-    step: u64,
     queue: EventQueue<Ev>,
     rng: Rng,
     pub hosts: Vec<Host>,
@@ -216,8 +215,9 @@ pub(crate) struct World {
     args: ArgPool,
     pub net: Network,
     pub traffic: Traffic,
-    pub trace: trace::Recorder,
-    pub violations: Vec<Violation>,
+    /// The step counter, the trace and the violations: what the engine's
+    /// parts borrow to record what they saw.
+    pub rec: trace::Recorder,
     start: Instant,
     /// Randomness for task timing and provider use.
     pub task_rng: Rng,
@@ -247,21 +247,15 @@ pub(crate) struct Shared {
 }
 
 impl World {
-    /// Appends an event to the trace (and counts the step).
+    /// Appends an event to the trace, now (and counts the step): see
+    /// [`trace::Recorder::record`].
+    #[inline]
     pub fn record(&mut self, host: u8, inst: u32, what: What) {
-        self.step += 1;
-        if self.cfg.trace {
-            self.trace.push(trace::Event {
-                step: self.step,
-                at: self.now,
-                host,
-                inst,
-                what,
-            });
-        }
+        self.rec.record(self.now, host, inst, what);
     }
 
-    /// Records a violation: in the list and in the trace.
+    /// Records a violation, now: in the list and in the trace (see
+    /// [`trace::Recorder::violate`]).
     pub fn violate(
         &mut self,
         rule: RuleId,
@@ -270,24 +264,8 @@ impl World {
         callback: Option<&str>,
         message: String,
     ) {
-        self.record(
-            host,
-            inst,
-            What::Violation {
-                rule,
-                message: message.clone(),
-            },
-        );
-        let instance = (inst != 0).then(|| trace::instance_name(self.trace.hosts(), host, inst));
-        self.violations.push(Violation {
-            rule,
-            host: self.hosts[host as usize].name.clone(),
-            instance,
-            callback: callback.map(str::to_string),
-            step: self.step,
-            at: self.now,
-            message,
-        });
+        self.rec
+            .violate(self.now, rule, host, inst, callback, message);
     }
 
     pub fn host_index(&self, name: &str) -> Option<u8> {
@@ -323,7 +301,7 @@ impl World {
 
     pub fn inst_name(&self, inst: u32) -> String {
         let i = &self.insts[inst as usize];
-        trace::instance_name(self.trace.hosts(), i.host, i.n)
+        trace::instance_name(self.rec.hosts(), i.host, i.n)
     }
 }
 
@@ -451,14 +429,14 @@ impl Sim {
                 world: Mutex::new(World {
                     id,
                     now: Nanos::ZERO,
-                    step: 0,
                     queue: EventQueue::default(),
                     rng: Rng::stream(seed, "platform"),
                     task_rng: Rng::stream(seed, "tasks"),
                     limbo: Vec::new(),
                     spare_marks: Vec::new(),
-                    trace: trace::Recorder::new(
+                    rec: trace::Recorder::new(
                         all.iter().map(|h| h.name.clone()).collect(),
+                        cfg.trace,
                         cfg.trace_limit,
                     ),
                     hosts: all,
@@ -467,7 +445,6 @@ impl Sim {
                     args: ArgPool::default(),
                     net,
                     traffic: Traffic::default(),
-                    violations: Vec::new(),
                     start: Instant::now(),
                     cfg,
                 }),
@@ -527,7 +504,7 @@ impl Sim {
 
     /// Violations so far.
     pub fn violations(&self) -> Vec<Violation> {
-        self.shared.world.lock().violations.clone()
+        self.shared.world.lock().rec.violations().to_vec()
     }
 
     /// A context for `host` (to call the platform as that host's provider would).
@@ -612,8 +589,8 @@ impl Sim {
         let mut w = self.shared.world.lock();
         w.check_unfinished_calls();
         Outcome {
-            violations: std::mem::take(&mut w.violations),
-            trace: w.trace.take(),
+            violations: w.rec.take_violations(),
+            trace: w.rec.take(),
             end: w.now,
             sent: w.traffic.sent(),
             delivered: w.traffic.delivered(),
@@ -657,7 +634,7 @@ impl Sim {
     #[doc(hidden)]
     pub fn bench_counts(&self) -> (u32, u32, usize) {
         let w = self.shared.world.lock();
-        (w.traffic.sent(), w.traffic.delivered(), w.violations.len())
+        (w.traffic.sent(), w.traffic.delivered(), w.rec.violations().len())
     }
 
     /// Runs one event, given the world's guard and handing it back (the
