@@ -274,23 +274,31 @@ impl Trace {
 /// them, the trace, and the violations found, in one place that the
 /// engine's parts borrow (`&mut Recorder`) to write what they saw.
 ///
+/// Events are kept compact ([`Packed`], 32 bytes, no heap for the common
+/// ones) and turned into [`Event`]s when the trace is taken or looked at.
 /// The trace is kept whole up to `limit` events. Past the limit the
 /// recorder keeps the first `limit / 2` events and, in the rest of the
-/// limit, a window of the latest ones (a ring in the same vector: memory
-/// stays at `limit` events); those in between are dropped. From the moment
-/// the limit is reached, every event is fed to the platform checker as it
-/// comes (the events kept so far first), so a run of any length is judged
-/// on all of its events.
+/// limit, a window of the latest ones (a ring: memory stays at `limit`
+/// events); those in between are dropped. From the moment the limit is
+/// reached, every event is fed to the platform checker as it comes (the
+/// events kept so far first), so a run of any length is judged on all of
+/// its events.
 pub(crate) struct Recorder {
     /// Events recorded so far (traced or not): the last event's step.
     step: u64,
     /// Whether events are kept (`Config::trace`); the step counts either way.
     on: bool,
     violations: Vec<Violation>,
-    trace: Trace,
+    hosts: Vec<String>,
+    /// The kept events, in arrival order (past the limit: the head, then
+    /// the window as a ring).
+    store: Store,
+    /// The step of the first event kept: since every step is kept while
+    /// the trace is on, the `k`th event to arrive has step `first + k`.
+    first: u64,
     /// Events kept at most (0: no limit).
     limit: usize,
-    /// Past the limit: where in the window (`events[limit / 2..]`) its
+    /// Past the limit: where in the window (`limit / 2..limit`) its
     /// oldest event is, which the next event replaces.
     oldest: usize,
     omitted: u64,
@@ -306,10 +314,9 @@ impl Recorder {
             step: 0,
             on,
             violations: Vec::new(),
-            trace: Trace {
-                hosts,
-                ..Trace::default()
-            },
+            hosts,
+            store: Store::default(),
+            first: 1,
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
             oldest: 0,
             omitted: 0,
@@ -319,7 +326,7 @@ impl Recorder {
 
     /// The run's host names.
     pub fn hosts(&self) -> &[String] {
-        &self.trace.hosts
+        &self.hosts
     }
 
     /// Records the run's next event, at virtual time `at`, on host `host`
@@ -329,13 +336,7 @@ impl Recorder {
     pub fn record(&mut self, at: Nanos, host: u8, inst: u32, what: What) {
         self.step += 1;
         if self.on {
-            self.push(Event {
-                step: self.step,
-                at,
-                host,
-                inst,
-                what,
-            });
+            self.push(at, host, inst, what);
         }
     }
 
@@ -384,74 +385,516 @@ impl Recorder {
         std::mem::take(&mut self.violations)
     }
 
-    /// Keeps the run's next event.
-    fn push(&mut self, e: Event) {
+    /// Keeps the run's next event (its step is `self.step`).
+    fn push(&mut self, at: Nanos, host: u8, inst: u32, what: What) {
         let head = self.limit / 2;
         if let Some(checker) = &mut self.checker {
+            let e = Event {
+                step: self.step,
+                at,
+                host,
+                inst,
+                what,
+            };
             checker.event(&e);
-            self.trace.events[head + self.oldest] = e;
+            let p = self.store.pack(e.at, e.host, e.inst, e.what);
+            let old = self.store.set(head + self.oldest, p);
+            self.store.forget(&old);
             self.oldest = (self.oldest + 1) % (self.limit - head);
             self.omitted += 1;
             return;
         }
-        let events = &mut self.trace.events;
-        if self.limit == 0 || events.len() < self.limit {
-            if self.limit > 0 && events.len() == head {
-                // Half way: the vector will not need more than the limit.
-                events.reserve_exact(self.limit - head);
-            }
-            events.push(e);
+        let len = self.store.len();
+        if self.limit == 0 || len < self.limit {
+            let p = self.store.pack(at, host, inst, what);
+            self.store.push(p);
             return;
         }
         // The limit is reached: judge what was kept, then go on with every
         // event as it comes.
-        let mut checker = crate::oracle::Checker::new(self.trace.hosts.clone());
-        for kept in events.iter() {
-            checker.event(kept);
+        let mut checker = crate::oracle::Checker::new(self.hosts.clone());
+        for k in 0..len {
+            checker.event(&self.store.event(k, self.first + k as u64));
         }
         self.checker = Some(checker);
-        self.push(e);
+        self.push(at, host, inst, what);
+    }
+
+    /// The kept events' places in the store, in order, with their steps.
+    fn order(&self) -> impl Iterator<Item = (usize, u64)> + use<> {
+        let len = self.store.len();
+        let first = self.first;
+        let (head, window, oldest, arrived) = if self.checker.is_some() {
+            let head = self.limit / 2;
+            let window = self.limit - head;
+            (head, window, self.oldest, self.limit as u64 + self.omitted)
+        } else {
+            (len, 0, 0, len as u64)
+        };
+        let heads = (0..head).map(move |k| (k, first + k as u64));
+        let windows = (0..window).map(move |i| {
+            (
+                head + (oldest + i) % window,
+                first + arrived - window as u64 + i as u64,
+            )
+        });
+        heads.chain(windows)
+    }
+
+    fn omitted(&self, platform_violations: Vec<Violation>) -> Option<Omitted> {
+        self.checker.as_ref().map(|_| Omitted {
+            at: self.limit / 2,
+            events: self.omitted,
+            platform_violations,
+        })
     }
 
     /// A copy of the trace so far, the recorder left as it is: how a run
     /// that cannot finish is looked at (`crate::observe`). Past the limit,
     /// the window is put in order; what the checker found is not included.
     pub fn snapshot(&self) -> Trace {
-        let mut trace = self.trace.clone();
-        if self.checker.is_some() {
-            let head = self.limit / 2;
-            trace.events[head..].rotate_left(self.oldest);
-            trace.omitted = Some(Omitted {
-                at: head,
-                events: self.omitted,
-                platform_violations: Vec::new(),
-            });
+        let events = self
+            .order()
+            .map(|(k, step)| self.store.event(k, step))
+            .collect();
+        Trace {
+            hosts: self.hosts.clone(),
+            events,
+            omitted: self.omitted(Vec::new()),
         }
-        trace
     }
 
-    /// The trace of the run so far (the recorder starts afresh).
+    /// The trace of the run so far (the recorder starts afresh). The
+    /// compact store is released as it is read.
     pub fn take(&mut self) -> Trace {
-        let mut trace = Trace {
-            hosts: self.trace.hosts.clone(),
-            ..std::mem::take(&mut self.trace)
-        };
-        if let Some(checker) = self.checker.take() {
-            let head = self.limit / 2;
-            // The window in order, oldest first: a rotation by three
-            // reversals (sequential passes over a large window).
-            let window = &mut trace.events[head..];
-            let oldest = std::mem::take(&mut self.oldest);
-            window[..oldest].reverse();
-            window[oldest..].reverse();
-            window.reverse();
-            trace.omitted = Some(Omitted {
-                at: head,
-                events: std::mem::take(&mut self.omitted),
-                platform_violations: checker.finish(),
-            });
+        let order: Vec<(usize, u64)> = self.order().collect();
+        let mut events = Vec::with_capacity(order.len());
+        self.store.drain(&order, &mut events);
+        let checker = self.checker.take();
+        let omitted = checker.map(|c| Omitted {
+            at: self.limit / 2,
+            events: self.omitted,
+            platform_violations: c.finish(),
+        });
+        self.store = Store::default();
+        self.first = self.step + 1;
+        self.oldest = 0;
+        self.omitted = 0;
+        Trace {
+            hosts: self.hosts.clone(),
+            events,
+            omitted,
         }
-        trace
+    }
+}
+
+/// A kept event: 32 bytes, no heap. The common events are held whole in
+/// their fields (transport IDs by their number in [`Store::tids`]); an
+/// event with a string or a list (registration, session end, note,
+/// violation, a function's detail…) or an unusual value (a wrong user
+/// context) is kept aside in [`Store::side`]. The step is not kept: it
+/// follows from the event's place (see [`Recorder::first`]).
+#[derive(Clone, Copy)]
+struct Packed {
+    at: Nanos,
+    inst: u32,
+    host: u8,
+    kind: Kind,
+    /// The callback, function, activity or reason.
+    x: u8,
+    /// Flags (which optional fields are present, booleans).
+    y: u8,
+    a: u32,
+    b: u32,
+    c: u32,
+    d: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Packed>() == 32);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Kind {
+    ProviderStart,
+    ProviderStop,
+    Call,
+    Return,
+    Complete,
+    Outcome,
+    Function,
+    ProviderCompletion,
+    ArgsWritten,
+    Address,
+    State,
+    Timeout,
+    Shutdown,
+    CommunicationError,
+    UnseenCause,
+    AppSend,
+    AppReceive,
+    Listen,
+    /// Kept aside: `a` is its place in `Store::side`.
+    Side,
+}
+
+/// No transport ID (`Option<Tid>::None`).
+const NO_TID: u32 = u32::MAX;
+
+const PLATFORM_FNS: [PlatformFn; 6] = [
+    PlatformFn::CPNatfwtCreateProviderInstance,
+    PlatformFn::CPNatfwtRegisterProviderInstance,
+    PlatformFn::CPNatfwtDeregisterProviderInstance,
+    PlatformFn::CPNatfwtDestroyProviderInstance,
+    PlatformFn::CPNatfwtIndicateReceivedBuffers,
+    PlatformFn::PlatformCompletionRoutine,
+];
+
+const REASONS: [Reason; 5] = [
+    Reason::ProviderRequest,
+    Reason::PlatformShutdown,
+    Reason::ProviderTimeout,
+    Reason::ProviderOtherFailure,
+    Reason::OtherCommunicationError,
+];
+
+fn activity(a: Activity) -> u8 {
+    a as u8
+}
+
+fn activity_of(x: u8) -> Activity {
+    if x == Activity::Active as u8 {
+        Activity::Active
+    } else {
+        Activity::Dormant
+    }
+}
+
+/// Events kept in chunks of [`CHUNK`] (a growing trace never copies what
+/// it holds; taking it frees each chunk once read), the transport IDs
+/// they name, and the events kept aside.
+#[derive(Default)]
+struct Store {
+    chunks: Vec<Vec<Packed>>,
+    len: usize,
+    /// Every transport ID an event named, numbered in order of first use.
+    tids: Vec<Tid>,
+    tid_numbers: crate::fxhash::FxHashMap<Tid, u32>,
+    /// The last transport ID numbered (most events name the same few).
+    last_tid: Option<(Tid, u32)>,
+    /// Events kept aside, with the places freed by the ring (past the limit).
+    side: Vec<What>,
+    side_free: Vec<u32>,
+}
+
+/// Events per chunk (256 KiB).
+const CHUNK: usize = 8192;
+
+impl Store {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn push(&mut self, p: Packed) {
+        if self.len % CHUNK == 0 {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        self.chunks[self.len / CHUNK].push(p);
+        self.len += 1;
+    }
+
+    fn get(&self, k: usize) -> &Packed {
+        &self.chunks[k / CHUNK][k % CHUNK]
+    }
+
+    fn set(&mut self, k: usize, p: Packed) -> Packed {
+        std::mem::replace(&mut self.chunks[k / CHUNK][k % CHUNK], p)
+    }
+
+    /// Frees what an overwritten event kept aside.
+    fn forget(&mut self, p: &Packed) {
+        if p.kind == Kind::Side {
+            self.side[p.a as usize] = What::Shutdown;
+            self.side_free.push(p.a);
+        }
+    }
+
+    fn tid(&mut self, t: Tid) -> u32 {
+        if let Some((last, n)) = self.last_tid {
+            if last == t {
+                return n;
+            }
+        }
+        let next = self.tids.len() as u32;
+        let n = *self.tid_numbers.entry(t).or_insert(next);
+        if n == next {
+            self.tids.push(t);
+        }
+        self.last_tid = Some((t, n));
+        n
+    }
+
+    fn opt_tid(&mut self, t: Option<Tid>) -> u32 {
+        t.map_or(NO_TID, |t| self.tid(t))
+    }
+
+    fn aside(&mut self, what: What) -> u32 {
+        match self.side_free.pop() {
+            Some(k) => {
+                self.side[k as usize] = what;
+                k
+            }
+            None => {
+                self.side.push(what);
+                (self.side.len() - 1) as u32
+            }
+        }
+    }
+
+    /// The compact form of an event.
+    #[inline]
+    fn pack(&mut self, at: Nanos, host: u8, inst: u32, what: What) -> Packed {
+        let mut p = Packed {
+            at,
+            inst,
+            host,
+            kind: Kind::Side,
+            x: 0,
+            y: 0,
+            a: 0,
+            b: 0,
+            c: 0,
+            d: 0,
+        };
+        match what {
+            What::ProviderStart => p.kind = Kind::ProviderStart,
+            What::ProviderStop => p.kind = Kind::ProviderStop,
+            What::Call {
+                cb,
+                call,
+                tid,
+                remote,
+                bytes,
+                reason,
+                context_delta: 0,
+                routine,
+            } => {
+                p.kind = Kind::Call;
+                p.x = cb as u8;
+                p.a = call;
+                p.b = self.opt_tid(tid);
+                p.c = self.opt_tid(remote);
+                p.d = bytes.unwrap_or(0);
+                p.y = u8::from(bytes.is_some())
+                    | u8::from(routine) << 1
+                    | reason.map_or(0, |r| (r as u8 + 1) << 2);
+            }
+            What::Return { cb, call, hr } => {
+                p.kind = Kind::Return;
+                p.x = cb as u8;
+                p.a = call;
+                p.y = u8::from(hr.is_some());
+                p.b = hr.unwrap_or(0) as u32;
+            }
+            What::Complete {
+                cb,
+                call,
+                status,
+                early,
+                ignored,
+                args_clobbered,
+            } => {
+                p.kind = Kind::Complete;
+                p.x = cb as u8;
+                p.a = call;
+                p.b = status as u32;
+                p.y = u8::from(early) | u8::from(ignored) << 1 | u8::from(args_clobbered) << 2;
+            }
+            What::Outcome { cb, call, ok } => {
+                p.kind = Kind::Outcome;
+                p.x = cb as u8;
+                p.a = call;
+                p.y = u8::from(ok);
+            }
+            What::Function {
+                f,
+                hr,
+                detail: None,
+            } => {
+                p.kind = Kind::Function;
+                p.x = f as u8;
+                p.a = hr as u32;
+            }
+            What::ProviderCompletion { status } => {
+                p.kind = Kind::ProviderCompletion;
+                p.a = status as u32;
+            }
+            What::ArgsWritten { f } => {
+                p.kind = Kind::ArgsWritten;
+                p.x = f as u8;
+            }
+            What::Address { tid, added } => {
+                p.kind = Kind::Address;
+                p.a = self.tid(tid);
+                p.y = u8::from(added);
+            }
+            What::State { to } => {
+                p.kind = Kind::State;
+                p.x = activity(to);
+            }
+            What::Timeout { cb, call, excused } => {
+                p.kind = Kind::Timeout;
+                p.x = cb as u8;
+                p.a = call;
+                p.y = u8::from(excused);
+            }
+            What::Shutdown => p.kind = Kind::Shutdown,
+            What::CommunicationError => p.kind = Kind::CommunicationError,
+            What::UnseenCause { reason } => {
+                p.kind = Kind::UnseenCause;
+                p.x = reason as u8;
+            }
+            What::AppSend { id, to, bytes } => {
+                p.kind = Kind::AppSend;
+                p.a = id;
+                p.b = self.tid(to);
+                p.d = bytes;
+            }
+            What::AppReceive {
+                id,
+                from,
+                to,
+                bytes,
+            } => {
+                p.kind = Kind::AppReceive;
+                p.a = id;
+                p.b = self.tid(from);
+                p.c = self.tid(to);
+                p.d = bytes;
+            }
+            What::Listen { on } => {
+                p.kind = Kind::Listen;
+                p.y = u8::from(on);
+            }
+            other => p.a = self.aside(other),
+        }
+        p
+    }
+
+    /// The event kept at `k`, whose step is `step` (what was kept aside is
+    /// copied, or moved out by `take`).
+    fn event(&self, k: usize, step: u64) -> Event {
+        let p = self.get(k);
+        let what = unpack(p, &self.tids, &mut |n| self.side[n as usize].clone());
+        Event {
+            step,
+            at: p.at,
+            host: p.host,
+            inst: p.inst,
+            what,
+        }
+    }
+
+    /// Moves the events at `order`'s places into `out`, freeing each chunk
+    /// once all of its events are read.
+    fn drain(&mut self, order: &[(usize, u64)], out: &mut Vec<Event>) {
+        let mut left: Vec<usize> = self.chunks.iter().map(Vec::len).collect();
+        for &(k, step) in order {
+            let p = *self.get(k);
+            let side = &mut self.side;
+            let what = unpack(&p, &self.tids, &mut |n| {
+                std::mem::replace(&mut side[n as usize], What::Shutdown)
+            });
+            out.push(Event {
+                step,
+                at: p.at,
+                host: p.host,
+                inst: p.inst,
+                what,
+            });
+            let c = k / CHUNK;
+            left[c] -= 1;
+            if left[c] == 0 {
+                self.chunks[c] = Vec::new();
+            }
+        }
+    }
+}
+/// The event a [`Packed`] holds (`side` gives what was kept aside).
+fn unpack(p: &Packed, tids: &[Tid], side: &mut dyn FnMut(u32) -> What) -> What {
+    let tid = |n: u32| (n != NO_TID).then(|| tids[n as usize]);
+    let cb = || Callback::ALL[p.x as usize];
+    match p.kind {
+        Kind::ProviderStart => What::ProviderStart,
+        Kind::ProviderStop => What::ProviderStop,
+        Kind::Call => What::Call {
+            cb: cb(),
+            call: p.a,
+            tid: tid(p.b),
+            remote: tid(p.c),
+            bytes: (p.y & 1 != 0).then_some(p.d),
+            reason: (p.y >> 2).checked_sub(1).map(|r| REASONS[r as usize]),
+            context_delta: 0,
+            routine: p.y & 2 != 0,
+        },
+        Kind::Return => What::Return {
+            cb: cb(),
+            call: p.a,
+            hr: (p.y & 1 != 0).then_some(p.b as i32),
+        },
+        Kind::Complete => What::Complete {
+            cb: cb(),
+            call: p.a,
+            status: p.b as i32,
+            early: p.y & 1 != 0,
+            ignored: p.y & 2 != 0,
+            args_clobbered: p.y & 4 != 0,
+        },
+        Kind::Outcome => What::Outcome {
+            cb: cb(),
+            call: p.a,
+            ok: p.y != 0,
+        },
+        Kind::Function => What::Function {
+            f: PLATFORM_FNS[p.x as usize],
+            hr: p.a as i32,
+            detail: None,
+        },
+        Kind::ProviderCompletion => What::ProviderCompletion {
+            status: p.a as i32,
+        },
+        Kind::ArgsWritten => What::ArgsWritten {
+            f: PLATFORM_FNS[p.x as usize],
+        },
+        Kind::Address => What::Address {
+            tid: tids[p.a as usize],
+            added: p.y != 0,
+        },
+        Kind::State => What::State {
+            to: activity_of(p.x),
+        },
+        Kind::Timeout => What::Timeout {
+            cb: cb(),
+            call: p.a,
+            excused: p.y != 0,
+        },
+        Kind::Shutdown => What::Shutdown,
+        Kind::CommunicationError => What::CommunicationError,
+        Kind::UnseenCause => What::UnseenCause {
+            reason: REASONS[p.x as usize],
+        },
+        Kind::AppSend => What::AppSend {
+            id: p.a,
+            to: tids[p.b as usize],
+            bytes: p.d,
+        },
+        Kind::AppReceive => What::AppReceive {
+            id: p.a,
+            from: tids[p.b as usize],
+            to: tids[p.c as usize],
+            bytes: p.d,
+        },
+        Kind::Listen => What::Listen { on: p.y != 0 },
+        Kind::Side => side(p.a),
     }
 }
 
@@ -479,5 +922,179 @@ pub fn hr_name(hr: i32) -> String {
         E_INVALID_STATE => "ERROR_INVALID_STATE".into(),
         E_NOT_FOUND => "ERROR_NOT_FOUND".into(),
         other => format!("0x{:08X}", other as u32),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::id;
+
+    /// One event of every kind, with every optional field both ways.
+    fn every_kind() -> Vec<What> {
+        let t4 = Tid::v4(1, 0, 1);
+        let t6 = Tid::v6(2, 0, 1);
+        let mut v = vec![
+            What::ProviderStart,
+            What::ProviderStop,
+            What::Shutdown,
+            What::CommunicationError,
+            What::ProviderCompletion { status: -5 },
+            What::ArgsWritten {
+                f: PlatformFn::CPNatfwtRegisterProviderInstance,
+            },
+            What::Address {
+                tid: t6,
+                added: true,
+            },
+            What::Listen { on: true },
+            What::Listen { on: false },
+            What::AppSend {
+                id: 7,
+                to: t4,
+                bytes: 64,
+            },
+            What::AppReceive {
+                id: 7,
+                from: t6,
+                to: t4,
+                bytes: 1400,
+            },
+            What::AppDrop {
+                id: 8,
+                why: "no route".into(),
+            },
+            What::Note { text: "a".into() },
+            What::Violation {
+                rule: id::COMP_3,
+                message: "m".into(),
+            },
+            What::Registered {
+                name: "n".into(),
+                luid: 3,
+                requested_luid: 0,
+                name_was_null: true,
+                addrs: vec![t4, t6],
+            },
+            What::SessionEnded {
+                reason: Reason::ProviderTimeout,
+                cause: "c".into(),
+            },
+        ];
+        for (k, &cb) in Callback::ALL.iter().enumerate() {
+            let k = k as u32;
+            v.push(What::Call {
+                cb,
+                call: k,
+                tid: (k % 2 == 0).then_some(t4),
+                remote: (k % 3 == 0).then_some(t6),
+                bytes: (k % 2 == 1).then_some(k * 10),
+                reason: REASONS.get(k as usize).copied(),
+                context_delta: if k == 5 { 0x10 } else { 0 },
+                routine: k % 2 == 0,
+            });
+            v.push(What::Return {
+                cb,
+                call: k,
+                hr: (k % 2 == 0).then_some(-(k as i32)),
+            });
+            v.push(What::Complete {
+                cb,
+                call: k,
+                status: k as i32 - 3,
+                early: k & 1 != 0,
+                ignored: k & 2 != 0,
+                args_clobbered: k & 4 != 0,
+            });
+            v.push(What::Outcome {
+                cb,
+                call: k,
+                ok: k % 2 == 0,
+            });
+            v.push(What::Timeout {
+                cb,
+                call: k,
+                excused: k % 2 == 1,
+            });
+        }
+        for f in PLATFORM_FNS {
+            v.push(What::Function {
+                f,
+                hr: -7,
+                detail: None,
+            });
+            v.push(What::Function {
+                f,
+                hr: 0,
+                detail: Some("d".into()),
+            });
+        }
+        for r in REASONS {
+            v.push(What::UnseenCause { reason: r });
+        }
+        v.push(What::State {
+            to: Activity::Active,
+        });
+        v.push(What::State {
+            to: Activity::Dormant,
+        });
+        v
+    }
+
+    fn record_all(limit: u64, whats: &[What]) -> (Recorder, Vec<Event>) {
+        let mut r = Recorder::new(vec!["A".into(), "B".into()], true, limit);
+        let mut all = Vec::new();
+        for (k, w) in whats.iter().enumerate() {
+            let at = Nanos(k as u64 * 3);
+            let (host, inst) = ((k % 2) as u8, k as u32 % 5);
+            r.record(at, host, inst, w.clone());
+            all.push(Event {
+                step: k as u64 + 1,
+                at,
+                host,
+                inst,
+                what: w.clone(),
+            });
+        }
+        (r, all)
+    }
+
+    #[test]
+    fn compact_events_read_back_as_recorded() {
+        let whats = every_kind();
+        let (mut r, all) = record_all(0, &whats);
+        assert_eq!(r.snapshot().events, all);
+        let t = r.take();
+        assert_eq!(t.events, all);
+        assert_eq!(t.omitted, None);
+        // The recorder starts afresh, its steps going on.
+        r.record(Nanos(1), 0, 0, What::Shutdown);
+        assert_eq!(r.take().events[0].step, all.len() as u64 + 1);
+    }
+
+    #[test]
+    fn past_the_limit_the_head_and_the_latest_window_are_kept_in_order() {
+        let whats: Vec<What> = every_kind().into_iter().cycle().take(500).collect();
+        for limit in [7u64, 10, 64] {
+            let (mut r, all) = record_all(limit, &whats);
+            let head = limit as usize / 2;
+            let window = limit as usize - head;
+            let mut kept: Vec<Event> = all[..head].to_vec();
+            kept.extend_from_slice(&all[all.len() - window..]);
+            let mut checker = crate::oracle::Checker::new(vec!["A".into(), "B".into()]);
+            for e in &all {
+                checker.event(e);
+            }
+            // What the ring overwrote was freed for reuse: the events kept
+            // aside stay within the limit (one more while one is replaced).
+            assert!(r.store.side.len() <= limit as usize + 1, "limit {limit}");
+            let snap = r.snapshot();
+            assert_eq!(snap.events, kept, "limit {limit}");
+            let t = r.take();
+            assert_eq!(t.events, kept, "limit {limit}");
+            let omitted = t.omitted.expect("past the limit");
+            assert_eq!((omitted.at, omitted.events), (head, (500 - limit)));
+            assert_eq!(omitted.platform_violations, checker.finish());
+        }
     }
 }
