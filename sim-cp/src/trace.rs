@@ -332,12 +332,29 @@ impl Recorder {
     /// Records the run's next event, at virtual time `at`, on host `host`
     /// (instance `inst`, 0 for none); the step is counted even when the
     /// trace is off.
-    #[inline]
     pub fn record(&mut self, at: Nanos, host: u8, inst: u32, what: What) {
         self.step += 1;
         if self.on {
             self.push(at, host, inst, what);
         }
+    }
+
+    /// [`record`](Self::record), inlined: for the events of every callback
+    /// (the call, its return, its outcome), whose compact form is then
+    /// built straight from the fields at the call site.
+    #[inline(always)]
+    pub fn record_hot(&mut self, at: Nanos, host: u8, inst: u32, what: What) {
+        self.step += 1;
+        if !self.on {
+            return;
+        }
+        if self.checker.is_none() && (self.limit == 0 || self.store.len() < self.limit) {
+            if let Some(p) = self.store.pack_hot(at, host, inst, &what) {
+                self.store.push(p);
+                return;
+            }
+        }
+        self.push(at, host, inst, what);
     }
 
     /// Records a violation of `rule` found at `at` on `host` (instance
@@ -386,6 +403,7 @@ impl Recorder {
     }
 
     /// Keeps the run's next event (its step is `self.step`).
+    #[inline(never)]
     fn push(&mut self, at: Nanos, host: u8, inst: u32, what: What) {
         let head = self.limit / 2;
         if let Some(checker) = &mut self.checker {
@@ -594,12 +612,18 @@ impl Store {
         self.len
     }
 
+    #[inline(always)]
     fn push(&mut self, p: Packed) {
         if self.len % CHUNK == 0 {
-            self.chunks.push(Vec::with_capacity(CHUNK));
+            self.grow();
         }
         self.chunks[self.len / CHUNK].push(p);
         self.len += 1;
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        self.chunks.push(Vec::with_capacity(CHUNK));
     }
 
     fn get(&self, k: usize) -> &Packed {
@@ -618,7 +642,21 @@ impl Store {
         }
     }
 
-    fn tid(&mut self, t: Tid) -> u32 {
+    /// A transport ID's code: an IPv4-sized ID is its own four bytes
+    /// (the flag is 1), any other its number in `tids` (the flag is 0).
+    #[inline(always)]
+    fn tid(&mut self, t: Tid) -> (u32, u8) {
+        match *t.as_bytes() {
+            [a, b, c, d] => (u32::from_be_bytes([a, b, c, d]), 1),
+            _ => (self.tid_number(t), 0),
+        }
+    }
+
+    fn opt_tid(&mut self, t: Option<Tid>) -> (u32, u8) {
+        t.map_or((NO_TID, 0), |t| self.tid(t))
+    }
+
+    fn tid_number(&mut self, t: Tid) -> u32 {
         if let Some((last, n)) = self.last_tid {
             if last == t {
                 return n;
@@ -633,9 +671,6 @@ impl Store {
         n
     }
 
-    fn opt_tid(&mut self, t: Option<Tid>) -> u32 {
-        t.map_or(NO_TID, |t| self.tid(t))
-    }
 
     fn aside(&mut self, what: What) -> u32 {
         match self.side_free.pop() {
@@ -650,9 +685,10 @@ impl Store {
         }
     }
 
-    /// The compact form of an event.
-    #[inline]
-    fn pack(&mut self, at: Nanos, host: u8, inst: u32, what: What) -> Packed {
+    /// The compact form of a call, a return or an outcome (`None` for
+    /// any other event, or a call with a wrong user context).
+    #[inline(always)]
+    fn pack_hot(&mut self, at: Nanos, host: u8, inst: u32, what: &What) -> Option<Packed> {
         let mut p = Packed {
             at,
             inst,
@@ -665,9 +701,7 @@ impl Store {
             c: 0,
             d: 0,
         };
-        match what {
-            What::ProviderStart => p.kind = Kind::ProviderStart,
-            What::ProviderStop => p.kind = Kind::ProviderStop,
+        match *what {
             What::Call {
                 cb,
                 call,
@@ -681,12 +715,15 @@ impl Store {
                 p.kind = Kind::Call;
                 p.x = cb as u8;
                 p.a = call;
-                p.b = self.opt_tid(tid);
-                p.c = self.opt_tid(remote);
+                let (b, lit_b) = self.opt_tid(tid);
+                let (c, lit_c) = self.opt_tid(remote);
+                (p.b, p.c) = (b, c);
                 p.d = bytes.unwrap_or(0);
                 p.y = u8::from(bytes.is_some())
                     | u8::from(routine) << 1
-                    | reason.map_or(0, |r| (r as u8 + 1) << 2);
+                    | reason.map_or(0, |r| (r as u8 + 1) << 2)
+                    | lit_b << 5
+                    | lit_c << 6;
             }
             What::Return { cb, call, hr } => {
                 p.kind = Kind::Return;
@@ -695,6 +732,37 @@ impl Store {
                 p.y = u8::from(hr.is_some());
                 p.b = hr.unwrap_or(0) as u32;
             }
+            What::Outcome { cb, call, ok } => {
+                p.kind = Kind::Outcome;
+                p.x = cb as u8;
+                p.a = call;
+                p.y = u8::from(ok);
+            }
+            _ => return None,
+        }
+        Some(p)
+    }
+
+    /// The compact form of an event.
+    fn pack(&mut self, at: Nanos, host: u8, inst: u32, what: What) -> Packed {
+        let mut p = Packed {
+            at,
+            inst,
+            host,
+            kind: Kind::Side,
+            x: 0,
+            y: 0,
+            a: 0,
+            b: 0,
+            c: 0,
+            d: 0,
+        };
+        if let Some(p) = self.pack_hot(at, host, inst, &what) {
+            return p;
+        }
+        match what {
+            What::ProviderStart => p.kind = Kind::ProviderStart,
+            What::ProviderStop => p.kind = Kind::ProviderStop,
             What::Complete {
                 cb,
                 call,
@@ -708,12 +776,6 @@ impl Store {
                 p.a = call;
                 p.b = status as u32;
                 p.y = u8::from(early) | u8::from(ignored) << 1 | u8::from(args_clobbered) << 2;
-            }
-            What::Outcome { cb, call, ok } => {
-                p.kind = Kind::Outcome;
-                p.x = cb as u8;
-                p.a = call;
-                p.y = u8::from(ok);
             }
             What::Function {
                 f,
@@ -734,8 +796,9 @@ impl Store {
             }
             What::Address { tid, added } => {
                 p.kind = Kind::Address;
-                p.a = self.tid(tid);
-                p.y = u8::from(added);
+                let (a, lit) = self.tid(tid);
+                p.a = a;
+                p.y = u8::from(added) | lit << 1;
             }
             What::State { to } => {
                 p.kind = Kind::State;
@@ -756,7 +819,7 @@ impl Store {
             What::AppSend { id, to, bytes } => {
                 p.kind = Kind::AppSend;
                 p.a = id;
-                p.b = self.tid(to);
+                (p.b, p.y) = self.tid(to);
                 p.d = bytes;
             }
             What::AppReceive {
@@ -767,8 +830,10 @@ impl Store {
             } => {
                 p.kind = Kind::AppReceive;
                 p.a = id;
-                p.b = self.tid(from);
-                p.c = self.tid(to);
+                let (b, lit_b) = self.tid(from);
+                let (c, lit_c) = self.tid(to);
+                (p.b, p.c) = (b, c);
+                p.y = lit_b | lit_c << 1;
                 p.d = bytes;
             }
             What::Listen { on } => {
@@ -821,7 +886,14 @@ impl Store {
 }
 /// The event a [`Packed`] holds (`side` gives what was kept aside).
 fn unpack(p: &Packed, tids: &[Tid], side: &mut dyn FnMut(u32) -> What) -> What {
-    let tid = |n: u32| (n != NO_TID).then(|| tids[n as usize]);
+    let tid_at = |code: u32, lit: u8| {
+        if lit != 0 {
+            Tid::from_bytes(&code.to_be_bytes()).expect("four bytes")
+        } else {
+            tids[code as usize]
+        }
+    };
+    let tid = |code: u32, lit: u8| (lit != 0 || code != NO_TID).then(|| tid_at(code, lit));
     let cb = || Callback::ALL[p.x as usize];
     match p.kind {
         Kind::ProviderStart => What::ProviderStart,
@@ -829,10 +901,10 @@ fn unpack(p: &Packed, tids: &[Tid], side: &mut dyn FnMut(u32) -> What) -> What {
         Kind::Call => What::Call {
             cb: cb(),
             call: p.a,
-            tid: tid(p.b),
-            remote: tid(p.c),
+            tid: tid(p.b, p.y >> 5 & 1),
+            remote: tid(p.c, p.y >> 6 & 1),
             bytes: (p.y & 1 != 0).then_some(p.d),
-            reason: (p.y >> 2).checked_sub(1).map(|r| REASONS[r as usize]),
+            reason: (p.y >> 2 & 7).checked_sub(1).map(|r| REASONS[r as usize]),
             context_delta: 0,
             routine: p.y & 2 != 0,
         },
@@ -866,8 +938,8 @@ fn unpack(p: &Packed, tids: &[Tid], side: &mut dyn FnMut(u32) -> What) -> What {
             f: PLATFORM_FNS[p.x as usize],
         },
         Kind::Address => What::Address {
-            tid: tids[p.a as usize],
-            added: p.y != 0,
+            tid: tid_at(p.a, p.y >> 1 & 1),
+            added: p.y & 1 != 0,
         },
         Kind::State => What::State {
             to: activity_of(p.x),
@@ -884,13 +956,13 @@ fn unpack(p: &Packed, tids: &[Tid], side: &mut dyn FnMut(u32) -> What) -> What {
         },
         Kind::AppSend => What::AppSend {
             id: p.a,
-            to: tids[p.b as usize],
+            to: tid_at(p.b, p.y),
             bytes: p.d,
         },
         Kind::AppReceive => What::AppReceive {
             id: p.a,
-            from: tids[p.b as usize],
-            to: tids[p.c as usize],
+            from: tid_at(p.b, p.y & 1),
+            to: tid_at(p.c, p.y >> 1 & 1),
             bytes: p.d,
         },
         Kind::Listen => What::Listen { on: p.y != 0 },

@@ -171,7 +171,7 @@ impl World {
         let (inst, cb, started) = (c.inst, c.op.callback(), c.started);
         let deadline = c.deadline;
         let (host, n) = (insts[inst as usize].host, insts[inst as usize].n);
-        rec.record(
+        rec.record_hot(
             self.now,
             host,
             n,
@@ -396,7 +396,7 @@ impl World {
             return;
         }
         let ok = status == S_OK;
-        self.record(
+        self.record_hot(
             host,
             n,
             What::Outcome {

@@ -134,7 +134,7 @@ pub(crate) fn invoke_op<'a>(
         }
         Op::Activate | Op::Deactivate => {}
     }
-    w.record(
+    w.record_hot(
         host,
         n,
         What::Call {
