@@ -614,7 +614,7 @@ impl Store {
 
     #[inline(always)]
     fn push(&mut self, p: Packed) {
-        if self.len % CHUNK == 0 {
+        if self.len.is_multiple_of(CHUNK) {
             self.grow();
         }
         self.chunks[self.len / CHUNK].push(p);
@@ -670,7 +670,6 @@ impl Store {
         self.last_tid = Some((t, n));
         n
     }
-
 
     fn aside(&mut self, what: What) -> u32 {
         match self.side_free.pop() {
@@ -931,9 +930,7 @@ fn unpack(p: &Packed, tids: &[Tid], side: &mut dyn FnMut(u32) -> What) -> What {
             hr: p.a as i32,
             detail: None,
         },
-        Kind::ProviderCompletion => What::ProviderCompletion {
-            status: p.a as i32,
-        },
+        Kind::ProviderCompletion => What::ProviderCompletion { status: p.a as i32 },
         Kind::ArgsWritten => What::ArgsWritten {
             f: PLATFORM_FNS[p.x as usize],
         },
@@ -1058,17 +1055,17 @@ mod tests {
             v.push(What::Call {
                 cb,
                 call: k,
-                tid: (k % 2 == 0).then_some(t4),
-                remote: (k % 3 == 0).then_some(t6),
+                tid: k.is_multiple_of(2).then_some(t4),
+                remote: k.is_multiple_of(3).then_some(t6),
                 bytes: (k % 2 == 1).then_some(k * 10),
                 reason: REASONS.get(k as usize).copied(),
                 context_delta: if k == 5 { 0x10 } else { 0 },
-                routine: k % 2 == 0,
+                routine: k.is_multiple_of(2),
             });
             v.push(What::Return {
                 cb,
                 call: k,
-                hr: (k % 2 == 0).then_some(-(k as i32)),
+                hr: k.is_multiple_of(2).then_some(-(k as i32)),
             });
             v.push(What::Complete {
                 cb,
@@ -1081,7 +1078,7 @@ mod tests {
             v.push(What::Outcome {
                 cb,
                 call: k,
-                ok: k % 2 == 0,
+                ok: k.is_multiple_of(2),
             });
             v.push(What::Timeout {
                 cb,

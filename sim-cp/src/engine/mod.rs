@@ -641,7 +641,11 @@ impl Sim {
     #[doc(hidden)]
     pub fn bench_counts(&self) -> (u32, u32, usize) {
         let w = self.shared.world.lock();
-        (w.traffic.sent(), w.traffic.delivered(), w.rec.violations().len())
+        (
+            w.traffic.sent(),
+            w.traffic.delivered(),
+            w.rec.violations().len(),
+        )
     }
 
     /// Runs one event, given the world's guard and handing it back (the
