@@ -357,6 +357,35 @@ impl Recorder {
         self.push(at, host, inst, what);
     }
 
+    /// Records a platform function's call that passed a datagram's bytes
+    /// (`IndicateReceivedBuffers`): the event is `What::Function` with the
+    /// detail `64 bytes FROM -> TO`, kept compact and written out only
+    /// when the trace is read.
+    pub fn record_indication(&mut self, at: Nanos, host: u8, inst: u32, i: Indication) {
+        self.step += 1;
+        if !self.on {
+            return;
+        }
+        if self.checker.is_none() && (self.limit == 0 || self.store.len() < self.limit) {
+            let (b, lit_b) = self.store.tid(i.from);
+            let (c, lit_c) = self.store.tid(i.to);
+            self.store.push(Packed {
+                at,
+                inst,
+                host,
+                kind: Kind::Indication,
+                x: i.f as u8,
+                y: lit_b | lit_c << 1,
+                a: i.hr as u32,
+                b,
+                c,
+                d: i.len,
+            });
+            return;
+        }
+        self.push(at, host, inst, i.what());
+    }
+
     /// Records a violation of `rule` found at `at` on `host` (instance
     /// `inst`, 0 for none; in `callback`, the callback or function it
     /// happened in): an event in the trace and, located, in the list.
@@ -485,9 +514,29 @@ impl Recorder {
     /// The trace of the run so far (the recorder starts afresh). The
     /// compact store is released as it is read.
     pub fn take(&mut self) -> Trace {
-        let order: Vec<(usize, u64)> = self.order().collect();
-        let mut events = Vec::with_capacity(order.len());
-        self.store.drain(&order, &mut events);
+        let first = self.first;
+        let mut events = Vec::new();
+        if self.checker.is_some() {
+            // The window in order, oldest first (a rotation by three
+            // reversals), then the head's steps and the window's.
+            let head = self.limit / 2;
+            let window = self.limit - head;
+            let split = head + self.oldest;
+            self.store.reverse(head, split);
+            self.store.reverse(split, self.limit);
+            self.store.reverse(head, self.limit);
+            let arrived = self.limit as u64 + self.omitted;
+            let step = |k: usize| {
+                if k < head {
+                    first + k as u64
+                } else {
+                    first + arrived - window as u64 + (k - head) as u64
+                }
+            };
+            self.store.drain(step, &mut events);
+        } else {
+            self.store.drain(|k| first + k as u64, &mut events);
+        }
         let checker = self.checker.take();
         let omitted = checker.map(|c| Omitted {
             at: self.limit / 2,
@@ -551,8 +600,40 @@ enum Kind {
     AppSend,
     AppReceive,
     Listen,
+    /// A function with a datagram's bytes ([`Indication`]).
+    Indication,
     /// Kept aside: `a` is its place in `Store::side`.
     Side,
+}
+
+/// A platform function's call that passed a datagram's bytes, as
+/// [`Recorder::record_indication`] records it.
+pub(crate) struct Indication {
+    pub f: PlatformFn,
+    pub hr: i32,
+    /// The datagram's length, its sender and its receiver.
+    pub len: u32,
+    pub from: Tid,
+    pub to: Tid,
+}
+
+impl Indication {
+    fn what(&self) -> What {
+        What::Function {
+            f: self.f,
+            hr: self.hr,
+            detail: Some(bytes_detail(self.len, self.from, self.to)),
+        }
+    }
+}
+
+/// `64 bytes 10.0.0.2 -> 10.0.0.1`: an indication's detail in the trace,
+/// written into one allocation of the right size.
+fn bytes_detail(len: u32, from: Tid, to: Tid) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(96);
+    write!(s, "{len} bytes {from} -> {to}").expect("writing to a String");
+    s
 }
 
 /// No transport ID (`Option<Tid>::None`).
@@ -587,9 +668,13 @@ fn activity_of(x: u8) -> Activity {
     }
 }
 
-/// Events kept in chunks of [`CHUNK`] (a growing trace never copies what
-/// it holds; taking it frees each chunk once read), the transport IDs
-/// they name, and the events kept aside.
+/// Events kept in chunks (a growing trace never copies what it holds), the
+/// transport IDs they name, and the events kept aside.
+///
+/// The first chunk holds [`FIRST`] events, every later one [`BIG`]: so
+/// large that the allocator maps it on its own, which lets `take` give
+/// its memory back as it reads it (see [`Store::drain`]), and a trace
+/// turned into `Event`s never holds both forms whole.
 #[derive(Default)]
 struct Store {
     chunks: Vec<Vec<Packed>>,
@@ -604,8 +689,13 @@ struct Store {
     side_free: Vec<u32>,
 }
 
-/// Events per chunk (256 KiB).
-const CHUNK: usize = 8192;
+/// Events in the first chunk (256 KiB).
+const FIRST: usize = 8192;
+/// Events in each later chunk (32 MiB, of which only what is written is
+/// ever touched).
+const BIG: usize = 1 << 20;
+/// How many events `drain` reads before giving back what it read.
+const GIVE_BACK: usize = 1 << 16;
 
 impl Store {
     fn len(&self) -> usize {
@@ -614,24 +704,54 @@ impl Store {
 
     #[inline(always)]
     fn push(&mut self, p: Packed) {
-        if self.len.is_multiple_of(CHUNK) {
-            self.grow();
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < last.capacity() => last.push(p),
+            _ => self.grow(p),
         }
-        self.chunks[self.len / CHUNK].push(p);
         self.len += 1;
     }
 
     #[cold]
-    fn grow(&mut self) {
-        self.chunks.push(Vec::with_capacity(CHUNK));
+    fn grow(&mut self, p: Packed) {
+        let size = if self.chunks.is_empty() { FIRST } else { BIG };
+        let mut chunk = Vec::with_capacity(size);
+        chunk.push(p);
+        self.chunks.push(chunk);
+    }
+
+    /// Where event `k` is: its chunk and its place in it.
+    fn place(k: usize) -> (usize, usize) {
+        if k < FIRST {
+            (0, k)
+        } else {
+            (1 + (k - FIRST) / BIG, (k - FIRST) % BIG)
+        }
     }
 
     fn get(&self, k: usize) -> &Packed {
-        &self.chunks[k / CHUNK][k % CHUNK]
+        let (c, i) = Store::place(k);
+        &self.chunks[c][i]
     }
 
     fn set(&mut self, k: usize, p: Packed) -> Packed {
-        std::mem::replace(&mut self.chunks[k / CHUNK][k % CHUNK], p)
+        let (c, i) = Store::place(k);
+        std::mem::replace(&mut self.chunks[c][i], p)
+    }
+
+    fn swap(&mut self, j: usize, k: usize) {
+        let pj = *self.get(j);
+        let pk = self.set(k, pj);
+        self.set(j, pk);
+    }
+
+    /// Reverses the events at `from..to`.
+    fn reverse(&mut self, from: usize, to: usize) {
+        let (mut j, mut k) = (from, to);
+        while j + 1 < k {
+            k -= 1;
+            self.swap(j, k);
+            j += 1;
+        }
     }
 
     /// Frees what an overwritten event kept aside.
@@ -858,29 +978,35 @@ impl Store {
         }
     }
 
-    /// Moves the events at `order`'s places into `out`, freeing each chunk
-    /// once all of its events are read.
-    fn drain(&mut self, order: &[(usize, u64)], out: &mut Vec<Event>) {
-        let mut left: Vec<usize> = self.chunks.iter().map(Vec::len).collect();
-        for &(k, step) in order {
-            let p = *self.get(k);
+    /// Moves every event into `out`, in order; the event at `k` has step
+    /// `step(k)`. The events are read from the last, and the chunks give
+    /// their memory back as they are read.
+    fn drain(&mut self, step: impl Fn(usize) -> u64, out: &mut Vec<Event>) {
+        out.reserve_exact(self.len);
+        let mut read = 0;
+        for k in (0..self.len).rev() {
+            let chunk = self.chunks.last_mut().expect("an event is in a chunk");
+            let p = chunk.pop().expect("the last chunk is not empty");
+            read += 1;
+            if chunk.is_empty() {
+                self.chunks.pop();
+            } else if read % GIVE_BACK == 0 {
+                chunk.shrink_to_fit();
+            }
             let side = &mut self.side;
             let what = unpack(&p, &self.tids, &mut |n| {
                 std::mem::replace(&mut side[n as usize], What::Shutdown)
             });
             out.push(Event {
-                step,
+                step: step(k),
                 at: p.at,
                 host: p.host,
                 inst: p.inst,
                 what,
             });
-            let c = k / CHUNK;
-            left[c] -= 1;
-            if left[c] == 0 {
-                self.chunks[c] = Vec::new();
-            }
         }
+        self.len = 0;
+        out.reverse();
     }
 }
 /// The event a [`Packed`] holds (`side` gives what was kept aside).
@@ -963,6 +1089,14 @@ fn unpack(p: &Packed, tids: &[Tid], side: &mut dyn FnMut(u32) -> What) -> What {
             bytes: p.d,
         },
         Kind::Listen => What::Listen { on: p.y != 0 },
+        Kind::Indication => Indication {
+            f: PLATFORM_FNS[p.x as usize],
+            hr: p.a as i32,
+            len: p.d,
+            from: tid_at(p.b, p.y & 1),
+            to: tid_at(p.c, p.y >> 1 & 1),
+        }
+        .what(),
         Kind::Side => side(p.a),
     }
 }
@@ -1101,6 +1235,7 @@ mod tests {
         for r in REASONS {
             v.push(What::UnseenCause { reason: r });
         }
+
         v.push(What::State {
             to: Activity::Active,
         });
@@ -1110,19 +1245,36 @@ mod tests {
         v
     }
 
+    /// Records `whats` (every 7th event an indication instead), and
+    /// returns the events expected back.
     fn record_all(limit: u64, whats: &[What]) -> (Recorder, Vec<Event>) {
         let mut r = Recorder::new(vec!["A".into(), "B".into()], true, limit);
         let mut all = Vec::new();
+        let tids = [Tid::v4(1, 0, 1), Tid::v6(2, 0, 1)];
         for (k, w) in whats.iter().enumerate() {
             let at = Nanos(k as u64 * 3);
             let (host, inst) = ((k % 2) as u8, k as u32 % 5);
-            r.record(at, host, inst, w.clone());
+            let what = if k % 7 == 3 {
+                let i = Indication {
+                    f: PlatformFn::CPNatfwtIndicateReceivedBuffers,
+                    hr: -(k as i32),
+                    len: k as u32,
+                    from: tids[k % 2],
+                    to: tids[k / 2 % 2],
+                };
+                let what = i.what();
+                r.record_indication(at, host, inst, i);
+                what
+            } else {
+                r.record(at, host, inst, w.clone());
+                w.clone()
+            };
             all.push(Event {
                 step: k as u64 + 1,
                 at,
                 host,
                 inst,
-                what: w.clone(),
+                what,
             });
         }
         (r, all)
@@ -1130,7 +1282,8 @@ mod tests {
 
     #[test]
     fn compact_events_read_back_as_recorded() {
-        let whats = every_kind();
+        // Past the first chunk (`FIRST` events) into a second.
+        let whats: Vec<What> = every_kind().into_iter().cycle().take(10_000).collect();
         let (mut r, all) = record_all(0, &whats);
         assert_eq!(r.snapshot().events, all);
         let t = r.take();
@@ -1143,8 +1296,9 @@ mod tests {
 
     #[test]
     fn past_the_limit_the_head_and_the_latest_window_are_kept_in_order() {
-        let whats: Vec<What> = every_kind().into_iter().cycle().take(500).collect();
-        for limit in [7u64, 10, 64] {
+        // 20,000 events: past the first chunk (`FIRST`) into a second.
+        let whats: Vec<What> = every_kind().into_iter().cycle().take(20_000).collect();
+        for limit in [7u64, 10, 64, 15_000] {
             let (mut r, all) = record_all(limit, &whats);
             let head = limit as usize / 2;
             let window = limit as usize - head;
@@ -1162,7 +1316,7 @@ mod tests {
             let t = r.take();
             assert_eq!(t.events, kept, "limit {limit}");
             let omitted = t.omitted.expect("past the limit");
-            assert_eq!((omitted.at, omitted.events), (head, (500 - limit)));
+            assert_eq!((omitted.at, omitted.events), (head, (20_000 - limit)));
             assert_eq!(omitted.platform_violations, checker.finish());
         }
     }

@@ -15,7 +15,7 @@ use crate::fxhash::FxHashMap as HashMap;
 use crate::rng::Rng;
 use crate::rules::id;
 use crate::time::Nanos;
-use crate::trace::What;
+use crate::trace::{Indication, What};
 use crate::transport_id::Tid;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
@@ -957,24 +957,30 @@ impl World {
                 self.now.saturating_add(delay),
                 Ev::IndicateDone { pending: key },
             );
-            self.record(
+            self.rec.record_indication(
+                self.now,
                 host,
                 n,
-                What::Function {
+                Indication {
                     f,
                     hr: E_PENDING_IO,
-                    detail: Some(bytes_detail(content.len, rt, lt)),
+                    len: content.len,
+                    from: rt,
+                    to: lt,
                 },
             );
             return E_PENDING_IO;
         }
-        self.record(
+        self.rec.record_indication(
+            self.now,
             host,
             n,
-            What::Function {
+            Indication {
                 f,
                 hr: S_OK,
-                detail: Some(bytes_detail(data.len() as u32, rt, lt)),
+                len: data.len() as u32,
+                from: rt,
+                to: lt,
             },
         );
         let content = Content::of(&data);
@@ -992,15 +998,6 @@ impl Traffic {
 
 /// The platform is done with indicated buffers: check DATA-3, deliver, and
 /// call the provider's completion routine once (DATA-4).
-/// `64 bytes 10.0.0.2 -> 10.0.0.1`: an indication's detail in the trace,
-/// written into one allocation of the right size.
-fn bytes_detail(len: u32, from: Tid, to: Tid) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(96);
-    write!(s, "{len} bytes {from} -> {to}").expect("writing to a String");
-    s
-}
-
 pub(crate) fn indicate_done(shared: &Arc<Shared>, key: u32) {
     let mut w = shared.world.lock();
     let Some(h) = w.traffic.held.remove(&key) else {
