@@ -32,7 +32,7 @@ fn route_by_handle(handle: u64) -> Option<(Arc<Shared>, u8)> {
     // The usual case, without the registry: the caller runs in that world
     // (one `Arc` clone, of the world).
     let here = crate::runtime::with_current_ref(|cx| {
-        cx.filter(|c| world.is_none_or(|w| c.shared.id == w))
+        cx.filter(|c| world.is_none_or(|w| c.shared.id() == w))
             .map(|c| (c.shared.clone(), c.host))
     });
     if here.is_some() {
@@ -63,7 +63,7 @@ pub unsafe extern "system" fn CPNatfwtCreateProviderInstance(
         eprintln!("cpsim: CPNatfwtCreateProviderInstance called from a thread with no simulated host (use Cx::spawn or call it from start/callbacks)");
         return E_FAIL;
     };
-    let mut w = cx.shared.world.lock();
+    let mut w = cx.shared.lock();
     // SAFETY: forwarded under the same contract.
     unsafe {
         w.create(
@@ -89,7 +89,7 @@ pub unsafe extern "system" fn CPNatfwtRegisterProviderInstance(
     let Some((shared, host)) = route_by_handle(provider_instance.as_u64()) else {
         return E_HANDLE;
     };
-    let inst = match shared.world.lock().resolve(
+    let inst = match shared.lock().resolve(
         provider_instance.as_u64(),
         host,
         PlatformFn::CPNatfwtRegisterProviderInstance,
@@ -119,7 +119,6 @@ pub unsafe extern "system" fn CPNatfwtRegisterProviderInstance(
     };
     let (hr, luid) = lc::register_now(&shared, inst, args);
     let fault = shared
-        .world
         .lock()
         .faulty(crate::config::PlatformFault::WriteCallerStrings);
     if fault && !interface_friendly_name.is_null() {
@@ -150,7 +149,6 @@ pub unsafe extern "system" fn CPNatfwtRegisterProviderInstance(
     };
     if after != before {
         shared
-            .world
             .lock()
             .args_written(inst, PlatformFn::CPNatfwtRegisterProviderInstance);
     }
@@ -171,7 +169,7 @@ pub unsafe extern "system" fn CPNatfwtDeregisterProviderInstance(
     let Some((shared, host)) = route_by_handle(provider_instance.as_u64()) else {
         return E_HANDLE;
     };
-    let inst = match shared.world.lock().resolve(
+    let inst = match shared.lock().resolve(
         provider_instance.as_u64(),
         host,
         PlatformFn::CPNatfwtDeregisterProviderInstance,
@@ -192,7 +190,7 @@ pub unsafe extern "system" fn CPNatfwtDestroyProviderInstance(
     let Some((shared, host)) = route_by_handle(provider_instance.as_u64()) else {
         return;
     };
-    let inst = match shared.world.lock().resolve(
+    let inst = match shared.lock().resolve(
         provider_instance.as_u64(),
         host,
         PlatformFn::CPNatfwtDestroyProviderInstance,
@@ -222,7 +220,7 @@ pub unsafe extern "system" fn CPNatfwtIndicateReceivedBuffers(
     // The usual case: the caller runs in the instance's world, whose
     // context is borrowed (no `Arc` clone; `indicate` runs no provider code).
     let here = crate::runtime::with_current_ref(|cx| {
-        let c = cx.filter(|c| world.is_some_and(|w| c.shared.id == w))?;
+        let c = cx.filter(|c| world.is_some_and(|w| c.shared.id() == w))?;
         // SAFETY: forwarded under this function's contract.
         Some(unsafe {
             indicate_in(
@@ -273,7 +271,7 @@ unsafe fn indicate_in(
     completion_context: *mut c_void,
     completion_routine: CPNATFWT_PROVIDER_COMPLETION_ROUTINE,
 ) -> HRESULT {
-    let mut w = shared.world.lock();
+    let mut w = shared.lock();
     let inst = match w.resolve(handle, host, PlatformFn::CPNatfwtIndicateReceivedBuffers) {
         Ok(i) => i,
         Err(hr) => return hr,
@@ -291,7 +289,7 @@ unsafe fn indicate_in(
         )
     };
     drop(w);
-    shared.wake.notify_all();
+    shared.wake();
     hr
 }
 
@@ -307,7 +305,7 @@ pub unsafe extern "system" fn platform_completion_routine(
     let decoded = handle::decode(Kind::Completion, ctx);
     // The usual case, without the registry: the caller runs in that world.
     let cx = current();
-    let own = decoded.and_then(|(w, _)| cx.as_ref().filter(|c| c.shared.id == w).cloned());
+    let own = decoded.and_then(|(w, _)| cx.as_ref().filter(|c| c.shared.id() == w).cloned());
     let shared = match own {
         Some(c) => Some(c.shared),
         None => decoded.and_then(|(w, _)| handle::lookup(w)),
@@ -329,9 +327,9 @@ pub unsafe extern "system" fn platform_completion_routine(
             }
         },
     };
-    let mut w = shared.world.lock();
+    let mut w = shared.lock();
     w.sync_clock();
     w.completion_routine(serial, status, host);
     drop(w);
-    shared.wake.notify_all();
+    shared.wake();
 }

@@ -8,7 +8,6 @@
 use crate::config::Callback;
 use crate::engine::Shared;
 use crate::engine::{Outcome, Sim};
-use std::sync::atomic::Ordering;
 use std::sync::Weak;
 use std::time::Duration;
 
@@ -34,13 +33,14 @@ impl Observer {
     /// gone or the lock stayed taken.
     pub fn snapshot(&self, wait: Duration) -> Option<Outcome> {
         let shared = self.shared.upgrade()?;
-        let w = shared.world.try_lock_for(wait)?;
+        let w = shared.try_lock_for(wait)?;
+        let (sent, delivered) = w.datagram_counts();
         Some(Outcome {
             violations: w.rec.violations().to_vec(),
             trace: w.rec.snapshot(),
-            end: w.now,
-            sent: w.traffic.sent(),
-            delivered: w.traffic.delivered(),
+            end: w.now(),
+            sent,
+            delivered,
         })
     }
 
@@ -48,19 +48,16 @@ impl Observer {
     /// while one runs (an atomic read): the same odd value seen twice, far
     /// apart, means one callback ran all that time.
     pub fn callback_epoch(&self) -> Option<u64> {
-        self.shared
-            .upgrade()
-            .map(|s| s.cb_epoch.load(Ordering::Acquire))
+        self.shared.upgrade().map(|s| s.callback_epoch())
     }
 
     /// The callback running right now, if one is (read from two atomics:
     /// no lock, no allocation, so it may be called from a signal handler).
     pub fn running_callback(&self) -> Option<Callback> {
         let shared = self.shared.upgrade()?;
-        if shared.cb_epoch.load(Ordering::Acquire) % 2 == 0 {
+        if shared.callback_epoch() % 2 == 0 {
             return None;
         }
-        let what = shared.cb_what.load(Ordering::Relaxed);
-        Some(Callback::ALL[(what & 0xFF) as usize % Callback::ALL.len()])
+        Some(shared.callback_running().1)
     }
 }

@@ -175,6 +175,6 @@ impl Platform for Simulated {
     }
 
     fn keep_alive(&self, cx: &Cx, user_context: Arc<dyn Any + Send + Sync>) {
-        cx.shared.keepalive.lock().push(user_context);
+        cx.shared.keep_alive(user_context);
     }
 }

@@ -8,11 +8,10 @@
 //! threads; then it should run with `ClockMode::RealTime`.
 
 use crate::config::ClockMode;
-use crate::engine::{Ev, Shared};
+use crate::engine::{Placed, Shared};
 use crate::net::NetAddr;
 use crate::rules::id;
 use crate::time::Nanos;
-use crate::trace::What;
 use std::cell::RefCell;
 use std::sync::Arc;
 
@@ -180,7 +179,7 @@ pub(crate) fn run_provider_code(cx: &Cx, what: &str, f: impl FnOnce()) {
     });
     if let Err(p) = r {
         let msg = panic_message(&*p);
-        let mut w = cx.shared.world.lock();
+        let mut w = cx.shared.lock();
         w.violate(
             id::CRASH_1,
             cx.host,
@@ -241,7 +240,7 @@ impl Cx {
     /// The platform this host's provider calls: the simulator's, or the
     /// one the world was made with ([`crate::Sim::with_platform`]).
     pub fn platform(&self) -> &'static dyn crate::platform::Platform {
-        self.shared.platform
+        self.shared.platform()
     }
 
     /// A weak handle on this host, for code the platform may call from
@@ -255,9 +254,7 @@ impl Cx {
 
     /// The host's name.
     pub fn host_name(&self) -> String {
-        self.shared.world.lock().hosts[self.host as usize]
-            .name
-            .clone()
+        self.shared.lock().host_name(self.host).to_string()
     }
 
     /// The host's index (its network node).
@@ -267,24 +264,17 @@ impl Cx {
 
     /// Names of every host with a platform.
     pub fn hosts(&self) -> Vec<String> {
-        let w = self.shared.world.lock();
-        w.hosts
-            .iter()
-            .filter(|h| h.has_platform)
-            .map(|h| h.name.clone())
-            .collect()
+        self.shared.lock().platform_host_names()
     }
 
     /// The current (virtual) time.
     pub fn now(&self) -> Nanos {
-        let mut w = self.shared.world.lock();
-        w.sync_clock();
-        w.now
+        self.shared.lock().clock_now()
     }
 
     /// Whether this run uses virtual time (false: real time).
     pub fn is_virtual(&self) -> bool {
-        self.shared.world.lock().cfg.clock == ClockMode::Virtual
+        self.shared.lock().clock_mode() == ClockMode::Virtual
     }
 
     /// Spawns a worker task. When it runs relative to the spawning callback
@@ -292,96 +282,39 @@ impl Cx {
     /// is seen, right after, late, after a timeout, or never.
     pub fn spawn(&self, f: impl FnOnce(&Cx) + Send + 'static) {
         let task: Task = Box::new(f);
-        let mut w = self.shared.world.lock();
-        let t = w.cfg.tasks.clone();
-        let roll = (w.task_rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         let in_callback = LOCAL.with(|l| l.borrow().before_return.is_some());
-        let (mut delay, mut stalled) = (Nanos::ZERO, false);
-        let mut edge = t.before_return;
-        if roll < edge && in_callback {
-            drop(w);
-            LOCAL.with(|l| {
+        let placed = self.shared.lock().place_task(self.host, task, in_callback);
+        match placed {
+            Placed::BeforeReturn(task) => LOCAL.with(|l| {
                 l.borrow_mut()
                     .before_return
                     .as_mut()
                     .expect("checked")
                     .push(task)
-            });
-            return;
+            }),
+            Placed::Queued => self.shared.wake(),
+            Placed::Never => {}
         }
-        edge += t.late;
-        if roll >= t.before_return && roll < edge {
-            delay = Nanos::from_millis(w.task_rng.range(1, t.late_max_ms.max(1)));
-        } else if roll >= edge && roll < edge + t.after_timeout {
-            let max = crate::config::Callback::ALL
-                .iter()
-                .map(|c| w.cfg.limits.limit(*c))
-                .max()
-                .unwrap_or_default();
-            delay = max.saturating_add(Nanos::from_secs(1));
-            stalled = true;
-        } else if roll >= edge + t.after_timeout && roll < edge + t.after_timeout + t.never {
-            w.hosts[self.host as usize].stalls += 1;
-            w.record(
-                self.host,
-                0,
-                What::Note {
-                    text: "harness: a provider task will never run".into(),
-                },
-            );
-            // Kept, not dropped: dropping provider state under the lock could
-            // re-enter the platform (a Pending token reports itself).
-            w.limbo.push(task);
-            return;
-        }
-        if stalled {
-            w.hosts[self.host as usize].stalls += 1;
-        }
-        let at = w.now.saturating_add(delay);
-        w.schedule(
-            at,
-            Ev::Task {
-                host: self.host,
-                task,
-                stalled,
-            },
-        );
-        drop(w);
-        self.shared.wake.notify_all();
     }
 
     /// Runs `f` after `d` of (virtual) time.
     pub fn after(&self, d: Nanos, f: impl FnOnce(&Cx) + Send + 'static) {
-        let mut w = self.shared.world.lock();
-        let at = w.now.saturating_add(d);
-        w.schedule(
-            at,
-            Ev::Task {
-                host: self.host,
-                task: Box::new(f),
-                stalled: false,
-            },
-        );
-        drop(w);
-        self.shared.wake.notify_all();
+        self.shared.lock().timer(self.host, d, Box::new(f));
+        self.shared.wake();
     }
 
     /// A random number from the run's seed.
     pub fn random(&self) -> u64 {
-        self.shared.world.lock().task_rng.next_u64()
+        self.shared.lock().random()
     }
 
     /// Simulates blocking work of duration `d` on the current thread: in
     /// virtual time the clock moves on (nothing else runs meanwhile); in real
     /// time the thread sleeps.
     pub fn block_for(&self, d: Nanos) {
-        let mut w = self.shared.world.lock();
-        match w.cfg.clock {
-            ClockMode::Virtual => w.now = w.now.saturating_add(d),
-            ClockMode::RealTime => {
-                drop(w);
-                std::thread::sleep(d.to_std());
-            }
+        let moved = self.shared.lock().block_for(d);
+        if !moved {
+            std::thread::sleep(d.to_std());
         }
     }
 
@@ -391,55 +324,26 @@ impl Cx {
         port: u16,
         handler: impl Fn(&Cx, NetAddr, &[u8]) + Send + Sync + 'static,
     ) -> Result<NetAddr, String> {
-        let mut w = self.shared.world.lock();
-        let h = &mut w.hosts[self.host as usize];
-        if h.endpoints.contains_key(&port) {
-            return Err(format!("port {port} is already bound on {}", h.name));
-        }
-        h.endpoints.insert(port, Arc::new(handler));
-        Ok(NetAddr {
-            node: self.host,
-            port,
-        })
+        self.shared.lock().bind(self.host, port, Arc::new(handler))
     }
 
     /// Closes `port` on this host.
     pub fn unbind(&self, port: u16) {
-        self.shared.world.lock().hosts[self.host as usize]
-            .endpoints
-            .remove(&port);
+        self.shared.lock().unbind(self.host, port);
     }
 
     /// Sends a datagram from this host's `from_port` to `to` over the
     /// simulated network (loss, delay, duplication, partitions apply).
     pub fn send_to(&self, from_port: u16, to: NetAddr, data: &[u8]) {
-        let mut w = self.shared.world.lock();
-        let now = w.now;
-        let mut delays = [Nanos::ZERO; 2];
-        let mut n = 0;
-        w.net.route_each(self.host, to.node, now, |d| {
-            delays[n] = d;
-            n += 1;
-        });
-        for &d in &delays[..n] {
-            let p = crate::net::Packet {
-                from: NetAddr {
-                    node: self.host,
-                    port: from_port,
-                },
-                to,
-                data: data.to_vec(),
-            };
-            w.schedule(now.saturating_add(d), Ev::Net(p));
-        }
-        drop(w);
-        self.shared.wake.notify_all();
+        self.shared
+            .lock()
+            .send_datagram(self.host, from_port, to, data);
+        self.shared.wake();
     }
 
     /// The network address of `port` on the named host (or the infrastructure node).
     pub fn addr_of(&self, host: &str, port: u16) -> Option<NetAddr> {
         self.shared
-            .world
             .lock()
             .host_index(host)
             .map(|node| NetAddr { node, port })

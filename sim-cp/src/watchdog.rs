@@ -8,11 +8,9 @@
 //! After ten times the limit it cannot recover the thread, so it says what
 //! hangs and ends the process with exit code 3 instead of hanging CI.
 
-use crate::config::Callback;
 use crate::engine::Shared;
 use crate::rules::id;
 use parking_lot::Mutex;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -51,7 +49,7 @@ fn run() {
             let Some(shared) = w.world.upgrade() else {
                 continue;
             };
-            let epoch = shared.cb_epoch.load(Ordering::Acquire);
+            let epoch = shared.callback_epoch();
             if epoch != w.epoch || epoch % 2 == 0 {
                 *w = Watched {
                     world: w.world.clone(),
@@ -61,22 +59,13 @@ fn run() {
                 };
                 continue;
             }
-            let limit = Duration::from_millis(
-                shared
-                    .world
-                    .try_lock()
-                    .map(|w| w.cfg.watchdog_ms)
-                    .unwrap_or(2_000),
-            );
+            let limit =
+                Duration::from_millis(shared.try_lock().map(|w| w.watchdog_ms()).unwrap_or(2_000));
             let stuck = w.since.elapsed();
-            let what = shared.cb_what.load(Ordering::Relaxed);
-            let (inst, cb) = (
-                (what >> 8) as u32,
-                Callback::ALL[(what & 0xFF) as usize % 8],
-            );
+            let (inst, cb) = shared.callback_running();
             if stuck >= limit && !w.reported {
                 w.reported = true;
-                if let Some(mut world) = shared.world.try_lock_for(Duration::from_millis(100)) {
+                if let Some(mut world) = shared.try_lock_for(Duration::from_millis(100)) {
                     let (host, n) = world.inst_location(inst).unwrap_or((0, 0));
                     let rule = if cb.is_async() {
                         id::TIME_1

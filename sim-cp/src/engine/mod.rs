@@ -13,6 +13,7 @@
 mod args;
 mod completion;
 mod dispatch;
+mod facilities;
 mod faults;
 mod instance;
 pub(crate) mod lifecycle;
@@ -21,6 +22,7 @@ mod platform_actions;
 mod session;
 mod traffic;
 
+pub(crate) use facilities::Placed;
 pub use traffic::Family;
 
 use crate::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
@@ -176,74 +178,127 @@ pub(crate) enum Ev {
 
 /// A simulated host.
 pub(crate) struct Host {
-    pub name: String,
+    name: String,
     /// False for the infrastructure node (no platform, no provider).
-    pub has_platform: bool,
-    pub running: bool,
-    pub shutdown: bool,
-    pub created: u32,
-    pub default_names: u32,
-    pub interfaces: Vec<instance::Interface>,
-    pub listening: bool,
+    has_platform: bool,
+    running: bool,
+    shutdown: bool,
+    created: u32,
+    default_names: u32,
+    interfaces: Vec<instance::Interface>,
+    listening: bool,
     /// Provider tasks the harness is holding back (timeouts are excused while > 0).
-    pub stalls: u32,
-    pub endpoints: BTreeMap<u16, Handler>,
+    stalls: u32,
+    endpoints: BTreeMap<u16, Handler>,
     /// Extra addresses added by notifications (for AddressRemove).
-    pub extra_addrs: u8,
+    extra_addrs: u8,
     /// The host's instances (indices into `World::insts`), in creation order.
-    pub insts: Vec<u32>,
+    insts: Vec<u32>,
     /// Instances marked for the next `pump_host` (see `World::mark`).
-    pub dirty: Vec<u32>,
+    dirty: Vec<u32>,
 }
 
 /// The whole simulated world behind one lock.
 ///
-/// Fields without `pub` belong to the engine (this module and its
-/// submodules); the `pub` ones are read by the rest of the crate: the
-/// provider facilities of `runtime.rs` (clock, configuration, hosts, task
-/// randomness, the network), `observe.rs` (trace, violations, counts) and
-/// the watchdog (its limit).
+/// Its fields belong to the engine (this module and its submodules); the
+/// rest of the crate asks for what it needs by name: the provider
+/// facilities of `runtime.rs` (`facilities.rs`), the ABI edge (`ffi.rs`:
+/// `lifecycle.rs`, `traffic.rs`, `completion.rs`), `observe.rs` and the
+/// watchdog. The recorder (`rec`: the step counter, the trace, the
+/// violations) is the one field read directly, by `observe.rs`.
 pub(crate) struct World {
-    pub cfg: Config,
+    cfg: Config,
     id: WorldId,
-    pub now: Nanos,
+    now: Nanos,
     queue: EventQueue<Ev>,
     rng: Rng,
-    pub hosts: Vec<Host>,
+    hosts: Vec<Host>,
     insts: Vec<Instance>,
     calls: Calls,
     args: ArgPool,
-    pub net: Network,
-    pub traffic: Traffic,
+    net: Network,
+    traffic: Traffic,
     /// The step counter, the trace and the violations: what the engine's
     /// parts borrow to record what they saw.
     pub rec: trace::Recorder,
     start: Instant,
     /// Randomness for task timing and provider use.
-    pub task_rng: Rng,
+    task_rng: Rng,
     /// Tasks the harness decided never to run (kept until the world ends).
-    pub limbo: Vec<Task2>,
+    limbo: Vec<Task2>,
     /// A cleared vector `pump_host` reuses (no allocation per pump).
     spare_marks: Vec<u32>,
 }
 
-/// What every handle and context points back to.
+/// What every handle and context points back to. Its fields belong to the
+/// engine; the rest of the crate uses the methods below.
 pub(crate) struct Shared {
     /// The world's identity (also in `World::id`; here to be read unlocked).
-    pub id: WorldId,
-    pub world: Mutex<World>,
-    pub wake: Condvar,
-    pub providers: Mutex<Vec<Option<Box<dyn Provider>>>>,
-    pub factory: Arc<dyn ProviderFactory>,
+    id: WorldId,
+    world: Mutex<World>,
+    wake: Condvar,
+    providers: Mutex<Vec<Option<Box<dyn Provider>>>>,
+    factory: Arc<dyn ProviderFactory>,
     /// The platform the providers' calls go to (the simulator's own, or a
     /// native one: see `crate::platform`).
-    pub platform: &'static dyn Platform,
+    platform: &'static dyn Platform,
     /// Safe-API user contexts, kept for the world's lifetime.
-    pub keepalive: Mutex<Vec<Arc<dyn std::any::Any + Send + Sync>>>,
+    keepalive: Mutex<Vec<Arc<dyn std::any::Any + Send + Sync>>>,
     /// What the watchdog watches: odd while a callback runs (see `watchdog`).
-    pub cb_epoch: std::sync::atomic::AtomicU64,
+    cb_epoch: std::sync::atomic::AtomicU64,
     /// The instance and callback running: `inst << 8 | callback index`.
-    pub cb_what: std::sync::atomic::AtomicU64,
+    cb_what: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    /// The world's identity (read unlocked).
+    pub(crate) fn id(&self) -> WorldId {
+        self.id
+    }
+
+    /// The world, locked.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, World> {
+        self.world.lock()
+    }
+
+    /// The world, if its lock is free now.
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, World>> {
+        self.world.try_lock()
+    }
+
+    /// The world, if its lock comes free within `wait`.
+    pub(crate) fn try_lock_for(&self, wait: std::time::Duration) -> Option<MutexGuard<'_, World>> {
+        self.world.try_lock_for(wait)
+    }
+
+    /// Wakes the driver: something may be due (a real-time run waits for it).
+    pub(crate) fn wake(&self) {
+        self.wake.notify_all();
+    }
+
+    /// The platform the providers' calls go to.
+    pub(crate) fn platform(&self) -> &'static dyn Platform {
+        self.platform
+    }
+
+    /// Keeps a safe-API user context alive for the world's lifetime.
+    pub(crate) fn keep_alive(&self, user_context: Arc<dyn std::any::Any + Send + Sync>) {
+        self.keepalive.lock().push(user_context);
+    }
+
+    /// A number that changes whenever a callback starts or returns, odd
+    /// while one runs (see `watchdog`).
+    pub(crate) fn callback_epoch(&self) -> u64 {
+        self.cb_epoch.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The instance slot and callback that ran last (or run now, if the
+    /// epoch is odd): two relaxed atomic reads, no lock.
+    pub(crate) fn callback_running(&self) -> (u32, crate::config::Callback) {
+        let what = self.cb_what.load(std::sync::atomic::Ordering::Relaxed);
+        let all = crate::config::Callback::ALL;
+        ((what >> 8) as u32, all[(what & 0xFF) as usize % all.len()])
+    }
 }
 
 impl World {

@@ -1,0 +1,190 @@
+//! The world's side of the provider facilities (`runtime.rs`, [`Cx`]): host
+//! names, the clock, where a spawned task goes, timers, randomness, network
+//! endpoints and datagrams between nodes. Each is one operation on the
+//! world, named by what the provider asks for; `Cx` takes the lock, calls
+//! it, and wakes the driver when something was queued.
+//!
+//! [`Cx`]: crate::runtime::Cx
+
+use super::{Ev, World};
+use crate::config::{Callback, ClockMode};
+use crate::net::{NetAddr, Packet};
+use crate::runtime::{Handler, Task};
+use crate::time::Nanos;
+use crate::trace::What;
+
+/// Where the harness put a spawned task (`Config::tasks`).
+pub(crate) enum Placed {
+    /// To run before the spawning callback's return is seen: the caller
+    /// keeps it.
+    BeforeReturn(Task),
+    /// Queued: now, late, or after a timeout.
+    Queued,
+    /// Never to run (kept in limbo until the world ends).
+    Never,
+}
+
+impl World {
+    /// The current time, without reading the wall clock.
+    pub(crate) fn now(&self) -> Nanos {
+        self.now
+    }
+
+    /// The current time (real-time runs read the wall clock first).
+    pub(crate) fn clock_now(&mut self) -> Nanos {
+        self.sync_clock();
+        self.now
+    }
+
+    /// Virtual or real time.
+    pub(crate) fn clock_mode(&self) -> ClockMode {
+        self.cfg.clock
+    }
+
+    /// The watchdog's limit for a callback that does not return (ms).
+    pub(crate) fn watchdog_ms(&self) -> u64 {
+        self.cfg.watchdog_ms
+    }
+
+    /// Application datagrams sent and delivered so far.
+    pub(crate) fn datagram_counts(&self) -> (u32, u32) {
+        (self.traffic.sent(), self.traffic.delivered())
+    }
+
+    /// Host `host`'s name.
+    pub(crate) fn host_name(&self, host: u8) -> &str {
+        &self.hosts[host as usize].name
+    }
+
+    /// The names of every host with a platform.
+    pub(crate) fn platform_host_names(&self) -> Vec<String> {
+        self.hosts
+            .iter()
+            .filter(|h| h.has_platform)
+            .map(|h| h.name.clone())
+            .collect()
+    }
+
+    /// A task spawned on `host` (`in_callback`: from inside a callback):
+    /// the harness decides when it runs, from the task randomness.
+    pub(crate) fn place_task(&mut self, host: u8, task: Task, in_callback: bool) -> Placed {
+        let t = self.cfg.tasks.clone();
+        let roll = (self.task_rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let (mut delay, mut stalled) = (Nanos::ZERO, false);
+        let mut edge = t.before_return;
+        if roll < edge && in_callback {
+            return Placed::BeforeReturn(task);
+        }
+        edge += t.late;
+        if roll >= t.before_return && roll < edge {
+            delay = Nanos::from_millis(self.task_rng.range(1, t.late_max_ms.max(1)));
+        } else if roll >= edge && roll < edge + t.after_timeout {
+            let max = Callback::ALL
+                .iter()
+                .map(|c| self.cfg.limits.limit(*c))
+                .max()
+                .unwrap_or_default();
+            delay = max.saturating_add(Nanos::from_secs(1));
+            stalled = true;
+        } else if roll >= edge + t.after_timeout && roll < edge + t.after_timeout + t.never {
+            self.hosts[host as usize].stalls += 1;
+            self.record(
+                host,
+                0,
+                What::Note {
+                    text: "harness: a provider task will never run".into(),
+                },
+            );
+            // Kept, not dropped: dropping provider state under the lock could
+            // re-enter the platform (a Pending token reports itself).
+            self.limbo.push(task);
+            return Placed::Never;
+        }
+        if stalled {
+            self.hosts[host as usize].stalls += 1;
+        }
+        let at = self.now.saturating_add(delay);
+        self.schedule(
+            at,
+            Ev::Task {
+                host,
+                task,
+                stalled,
+            },
+        );
+        Placed::Queued
+    }
+
+    /// Queues `task` on `host` after `d`.
+    pub(crate) fn timer(&mut self, host: u8, d: Nanos, task: Task) {
+        let at = self.now.saturating_add(d);
+        self.schedule(
+            at,
+            Ev::Task {
+                host,
+                task,
+                stalled: false,
+            },
+        );
+    }
+
+    /// A random number from the run's task randomness.
+    pub(crate) fn random(&mut self) -> u64 {
+        self.task_rng.next_u64()
+    }
+
+    /// Blocking work of duration `d`: in virtual time the clock moves on
+    /// (true); in real time the caller sleeps itself (false).
+    pub(crate) fn block_for(&mut self, d: Nanos) -> bool {
+        match self.cfg.clock {
+            ClockMode::Virtual => {
+                self.now = self.now.saturating_add(d);
+                true
+            }
+            ClockMode::RealTime => false,
+        }
+    }
+
+    /// Binds `port` on `host`'s node.
+    pub(crate) fn bind(
+        &mut self,
+        host: u8,
+        port: u16,
+        handler: Handler,
+    ) -> Result<NetAddr, String> {
+        let h = &mut self.hosts[host as usize];
+        if h.endpoints.contains_key(&port) {
+            return Err(format!("port {port} is already bound on {}", h.name));
+        }
+        h.endpoints.insert(port, handler);
+        Ok(NetAddr { node: host, port })
+    }
+
+    /// Closes `port` on `host`.
+    pub(crate) fn unbind(&mut self, host: u8, port: u16) {
+        self.hosts[host as usize].endpoints.remove(&port);
+    }
+
+    /// A datagram from `host`'s `from_port` to `to` over the simulated
+    /// network (loss, delay, duplication, partitions apply).
+    pub(crate) fn send_datagram(&mut self, host: u8, from_port: u16, to: NetAddr, data: &[u8]) {
+        let now = self.now;
+        let mut delays = [Nanos::ZERO; 2];
+        let mut n = 0;
+        self.net.route_each(host, to.node, now, |d| {
+            delays[n] = d;
+            n += 1;
+        });
+        for &d in &delays[..n] {
+            let p = Packet {
+                from: NetAddr {
+                    node: host,
+                    port: from_port,
+                },
+                to,
+                data: data.to_vec(),
+            };
+            self.schedule(now.saturating_add(d), Ev::Net(p));
+        }
+    }
+}
