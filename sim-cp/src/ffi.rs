@@ -118,9 +118,7 @@ pub unsafe extern "system" fn CPNatfwtRegisterProviderInstance(
         sddl: sddl_read.map(|s| String::from_utf16_lossy(&s)),
     };
     let (hr, luid) = lc::register_now(&shared, inst, args);
-    let fault = shared
-        .lock()
-        .faulty(crate::config::PlatformFault::WriteCallerStrings);
+    let fault = shared.lock().writes_caller_strings();
     if fault && !interface_friendly_name.is_null() {
         // The fault: a platform that normalises the name in place.
         for i in 0..MAX_WIDE {

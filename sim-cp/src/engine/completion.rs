@@ -8,7 +8,7 @@ use super::args::Slot;
 use super::instance::Op;
 use super::{Ev, World};
 use crate::abi::{CPNATFWT_SESSION_TERMINATION_REASON as Reason, E_FAIL, E_PENDING_IO, S_OK};
-use crate::config::{Callback, PlatformFault};
+use crate::config::Callback;
 use crate::ledger::{CallPhase, Completion, Returned};
 use crate::rules::id;
 use crate::time::Nanos;
@@ -166,7 +166,7 @@ impl World {
         let Some(c) = calls.get_mut(serial) else {
             return;
         };
-        let (phase, returned) = c.phase.returned(hr);
+        let (phase, returned) = self.faults.returned(c.phase.returned(hr));
         c.phase = phase;
         let (inst, cb, started) = (c.inst, c.op.callback(), c.started);
         let deadline = c.deadline;
@@ -210,14 +210,7 @@ impl World {
         }
         if hr == E_PENDING_IO {
             if let Returned::EndsWithEarlyStatus(status) = returned {
-                if self.cfg.has_fault(PlatformFault::LoseEarlyCompletion) {
-                    // The fault: the early completion is forgotten.
-                    if let Some(c) = self.calls.get_mut(serial) {
-                        c.phase = CallPhase::Pending;
-                    }
-                } else {
-                    self.finish_call(serial, status, false, true);
-                }
+                self.finish_call(serial, status, false, true);
             }
             if self.calls.get(serial).is_some() {
                 // Still open: its time limit now runs (see `OpenCall::deadline`).
@@ -247,11 +240,7 @@ impl World {
                 ),
             );
         }
-        let status = if hr > 0 && self.cfg.has_fault(PlatformFault::SFalseIsSuccess) {
-            S_OK
-        } else {
-            hr
-        };
+        let status = self.faults.status(hr);
         self.finish_call(serial, status, true, false);
     }
 
@@ -373,9 +362,9 @@ impl World {
         let live = self.insts[c.inst as usize]
             .session
             .as_ref()
-            .is_some_and(|s| s.no == c.session && !s.ended());
-        // The fault claims to apply a late completion (it cannot really).
-        let applied = live || self.cfg.has_fault(PlatformFault::ApplyLateCompletion);
+            .is_some_and(|s| s.no() == c.session && !s.ended());
+        // (A faulty platform claims to apply a late completion; it cannot really.)
+        let applied = self.faults.completion_applied(live);
         if !sync && !recorded_early {
             self.record(
                 host,
@@ -442,7 +431,7 @@ impl World {
         if !i
             .session
             .as_ref()
-            .is_some_and(|s| s.no == session && !s.ended())
+            .is_some_and(|s| s.no() == session && !s.ended())
         {
             return;
         }
@@ -473,7 +462,7 @@ impl World {
                 ),
             );
         }
-        if !self.cfg.has_fault(PlatformFault::IgnoreTimeout) {
+        if self.faults.timeout_ends_session() {
             self.end_session(inst, Reason::ProviderTimeout, "a call timed out");
         }
     }

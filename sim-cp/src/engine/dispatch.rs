@@ -9,16 +9,15 @@
 
 use super::completion::OpenCall;
 use super::instance::Op;
-use super::machine::{Effect, Input, Stage};
+use super::machine::{Effect, Input};
 use super::{Shared, World};
 use crate::abi::{
     CPNATFWT_PROVIDER_INSTANCE as Handle, CPNATFWT_SESSION_TERMINATION_REASON as Reason,
 };
-use crate::config::{Callback, PlatformFault};
+use crate::config::Callback;
 use crate::handle::{self, Kind};
 use crate::runtime::{run_callback, Cx};
 use crate::trace::What;
-use crate::transport_id::Tid;
 use parking_lot::MutexGuard;
 use std::ffi::c_void;
 use std::sync::atomic::Ordering;
@@ -43,11 +42,7 @@ impl Drop for InCallback<'_> {
 }
 
 fn user_context(w: &World, inst: u32) -> *mut c_void {
-    let mut ctx = w.insts[inst as usize].user_context;
-    if w.cfg.has_fault(PlatformFault::WrongUserContext) {
-        ctx ^= 0x10;
-    }
-    ctx as *mut c_void
+    w.faults.user_context(w.insts[inst as usize].user_context) as *mut c_void
 }
 
 /// Calls the callback for platform operation `op` (driver thread), given
@@ -62,12 +57,10 @@ pub(crate) fn invoke_op<'a>(
 ) -> MutexGuard<'a, World> {
     let cb = op.callback();
     let i = &w.insts[inst as usize];
-    let ok = i.session.as_ref().is_some_and(|s| {
-        s.no == session
-            && !s.ended()
-            && (s.stage() == Stage::Established
-                || w.cfg.has_fault(PlatformFault::CallBeforeEstablish))
-    });
+    let ok = i
+        .session
+        .as_ref()
+        .is_some_and(|s| s.no() == session && s.accepts_calls());
     if !ok {
         w.op_abandoned(inst, session, &op);
         return w;
@@ -90,12 +83,8 @@ pub(crate) fn invoke_op<'a>(
         deadline,
     });
     let ctx = handle::encode(Kind::Completion, w.id, serial) as usize as *mut c_void;
-    let routine: crate::abi::CPNATFWT_PLATFORM_COMPLETION_ROUTINE =
-        if w.cfg.has_fault(PlatformFault::NoCompletionRoutine) {
-            None
-        } else {
-            Some(crate::ffi::platform_completion_routine)
-        };
+    let faults = w.faults;
+    let routine = faults.completion_routine(Some(crate::ffi::platform_completion_routine));
     // Arguments live in the pool until the call ends (COMP-8, DATA-6).
     let (mut tid, mut remote, mut bytes) = (None, None, None);
     let mut ptrs: [*mut crate::abi::CPNATFWT_TRANSPORT_ID; 2] = [std::ptr::null_mut(); 2];
@@ -103,13 +92,9 @@ pub(crate) fn invoke_op<'a>(
     match &op {
         Op::Add(t) | Op::Remove(t) | Op::Reach(t) => {
             let slot = w.args.take(serial, inst);
-            let t = if w.cfg.has_fault(PlatformFault::ForeignTransportId) {
-                Tid::v4(0, 0, 0)
-            } else {
-                *t
-            };
+            let t = faults.transport_id(*t);
             ptrs[0] = w.args.tid(slot, 0, t);
-            w.args.seal(slot);
+            faults.seal(&mut w.args, slot);
             w.calls.get_mut(serial).expect("just opened").args = Some(slot);
             tid = Some(t);
         }
@@ -126,7 +111,7 @@ pub(crate) fn invoke_op<'a>(
             chain = w.args.chain(slot, &payload, pieces);
             bytes = Some(payload.len() as u32);
             w.traffic.recycle(payload);
-            w.args.seal(slot);
+            faults.seal(&mut w.args, slot);
             w.calls.get_mut(serial).expect("just opened").args = Some(slot);
             tid = Some(*local);
             remote = Some(*r);
@@ -148,12 +133,6 @@ pub(crate) fn invoke_op<'a>(
             routine: routine.is_some(),
         },
     );
-    if w.cfg.has_fault(PlatformFault::ClobberPendedArgs) {
-        if let Some(slot) = w.calls.get(serial).and_then(|c| c.args) {
-            // Clobbered after the seal: the checker must notice at completion.
-            w.args.clobber(slot);
-        }
-    }
     drop(w);
 
     let cx = &cxs[host as usize];
@@ -204,7 +183,7 @@ pub(crate) fn deliver_establish(shared: &Arc<Shared>, inst: u32, session: u32) {
     let deliver = w.insts[inst as usize]
         .session
         .as_mut()
-        .filter(|s| s.no == session)
+        .filter(|s| s.no() == session)
         .is_some_and(|s| s.step(Input::Establish).contains(Effect::Deliver));
     if !deliver {
         return;
@@ -263,16 +242,15 @@ pub(crate) fn deliver_establish(shared: &Arc<Shared>, inst: u32, session: u32) {
 /// Delivers TERMINATE on the current thread.
 pub(crate) fn deliver_terminate(shared: &Arc<Shared>, inst: u32, session: u32, reason: Reason) {
     let mut w = shared.world.lock();
-    let twice = w.cfg.has_fault(PlatformFault::DoubleTerminate);
     let Some(s) = w.insts[inst as usize]
         .session
         .as_mut()
-        .filter(|s| s.no == session)
+        .filter(|s| s.no() == session)
     else {
         return;
     };
-    // SESS-4: once per session (the fault delivers it a second time).
-    let first = s.machine().terminate_on_its_way();
+    // SESS-4: once per session (a platform fault delivers it again).
+    let again = s.terminates_again();
     if !s.step(Input::Terminate).contains(Effect::Deliver) {
         return;
     }
@@ -280,13 +258,7 @@ pub(crate) fn deliver_terminate(shared: &Arc<Shared>, inst: u32, session: u32, r
     let (host, n, handle, table) = (i.host, i.n, Handle::from_u64(i.handle), i.table);
     let uctx = user_context(&w, inst);
     let delta = uctx as u64 ^ w.insts[inst as usize].user_context as u64;
-    let reason = if w.cfg.has_fault(PlatformFault::WrongTerminationReason)
-        && reason == Reason::ProviderTimeout
-    {
-        Reason::PlatformShutdown
-    } else {
-        reason
-    };
+    let reason = w.faults.termination_reason(reason);
     let cb = Callback::TerminateSessionIndication;
     w.record(
         host,
@@ -324,7 +296,7 @@ pub(crate) fn deliver_terminate(shared: &Arc<Shared>, inst: u32, session: u32, r
     );
     w.terminate_returned(inst, session, reason, started);
     drop(w);
-    if twice && first {
+    if again {
         deliver_terminate(shared, inst, session, reason);
     }
     shared.wake.notify_all();

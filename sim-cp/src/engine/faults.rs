@@ -4,14 +4,234 @@
 //!
 //! `machine::step` is the correct session state machine; a faulty world
 //! bends the step's result here (`SessionFaults::bend`, called by
-//! `Session::step`), and nowhere else in the session code. Register's
-//! results (the interface's name, the LUID written back) are bent by
-//! `RegisterFaults` the same way: the correct value is computed, then
-//! handed through.
+//! `Session::step`), and nowhere else in the session code. Everything else
+//! a platform fault changes goes through one hook of [`PlatformFaults`]
+//! (the world's, read once from the configuration), [`RegisterFaults`] or
+//! [`SessionFaults`] the same way: the correct platform computes its value
+//! (a user context, a status, a reason, whether a call may start) and hands
+//! it through the hook, which returns it unchanged unless the fault is set.
+//! So the correct platform's code reads without fault branches, and each
+//! fault is found here by name.
 
+use super::args::{ArgPool, Slot};
 use super::machine::{self, Activation, Effect, Effects, Input, Machine, Stage, State};
+use crate::abi::{
+    CPNATFWT_PLATFORM_COMPLETION_ROUTINE as Routine, CPNATFWT_SESSION_TERMINATION_REASON as Reason,
+    S_OK,
+};
 use crate::config::{Config, PlatformFault};
+use crate::ledger::{CallPhase, Returned};
 use crate::trace::Activity;
+use crate::transport_id::Tid;
+
+/// The world's platform faults, each behind the hook named by what the
+/// platform does (read once from the configuration: `Config::has_fault`
+/// scans a list).
+#[derive(Copy, Clone, Default, PartialEq, Eq, Debug)]
+pub struct PlatformFaults {
+    /// Register's results (REG-1..4).
+    pub register: RegisterFaults,
+    /// The session state machine and a session's traffic.
+    pub session: SessionFaults,
+    /// The user context passed to callbacks is off by 0x10 (SESS-6).
+    wrong_user_context: bool,
+    /// No completion routine handed to async-capable callbacks (COMP-9).
+    no_completion_routine: bool,
+    /// ADD/REMOVE/REACH get an ID no platform issued (TID-1).
+    foreign_transport_id: bool,
+    /// The arguments of a pended call change after the callback returned (COMP-8).
+    clobber_pended_args: bool,
+    /// TERMINATE for a timeout says PLATFORM_SHUTDOWN (SESS-5).
+    wrong_termination_reason: bool,
+    /// An early completion is forgotten: the call stays pending (COMP-10).
+    lose_early_completion: bool,
+    /// S_FALSE (any positive code) read as success (COMP-1).
+    s_false_is_success: bool,
+    /// A completion after TERMINATE applied (COMP-11).
+    apply_late_completion: bool,
+    /// A call past its time limit leaves the session alive (TIME-2).
+    ignore_timeout: bool,
+    /// IndicateReceivedBuffers accepted from a dormant instance (STATE-3).
+    accept_indicate_when_dormant: bool,
+    /// The provider's completion routine called twice (DATA-4).
+    double_provider_completion: bool,
+    /// ESTABLISH delivered although Register failed (SESS-1).
+    establish_on_failed_register: bool,
+    /// A Register retried after a failed one fails too (LIFE-3).
+    poison_after_failed_register: bool,
+    /// A LUID given back to Register gets a new interface (REG-6).
+    fresh_luid_on_reuse: bool,
+    /// Register writes to the caller's strings (REG-9).
+    write_caller_strings: bool,
+}
+
+impl PlatformFaults {
+    pub fn of(cfg: &Config) -> PlatformFaults {
+        let f = |x| cfg.has_fault(x);
+        PlatformFaults {
+            register: RegisterFaults::of(cfg),
+            session: SessionFaults::of(cfg),
+            wrong_user_context: f(PlatformFault::WrongUserContext),
+            no_completion_routine: f(PlatformFault::NoCompletionRoutine),
+            foreign_transport_id: f(PlatformFault::ForeignTransportId),
+            clobber_pended_args: f(PlatformFault::ClobberPendedArgs),
+            wrong_termination_reason: f(PlatformFault::WrongTerminationReason),
+            lose_early_completion: f(PlatformFault::LoseEarlyCompletion),
+            s_false_is_success: f(PlatformFault::SFalseIsSuccess),
+            apply_late_completion: f(PlatformFault::ApplyLateCompletion),
+            ignore_timeout: f(PlatformFault::IgnoreTimeout),
+            accept_indicate_when_dormant: f(PlatformFault::AcceptIndicateWhenDormant),
+            double_provider_completion: f(PlatformFault::DoubleProviderCompletion),
+            establish_on_failed_register: f(PlatformFault::EstablishOnFailedRegister),
+            poison_after_failed_register: f(PlatformFault::PoisonAfterFailedRegister),
+            fresh_luid_on_reuse: f(PlatformFault::FreshLuidOnReuse),
+            write_caller_strings: f(PlatformFault::WriteCallerStrings),
+        }
+    }
+
+    // The dispatch path.
+
+    /// The user context a callback gets, given the provider's.
+    #[inline]
+    pub fn user_context(&self, ctx: usize) -> usize {
+        if self.wrong_user_context {
+            ctx ^ 0x10
+        } else {
+            ctx
+        }
+    }
+
+    /// The completion routine a callback gets, given the platform's.
+    #[inline]
+    pub fn completion_routine(&self, routine: Routine) -> Routine {
+        if self.no_completion_routine {
+            None
+        } else {
+            routine
+        }
+    }
+
+    /// The transport ID ADD/REMOVE/REACH get, given the operation's.
+    #[inline]
+    pub fn transport_id(&self, t: Tid) -> Tid {
+        if self.foreign_transport_id {
+            Tid::v4(0, 0, 0)
+        } else {
+            t
+        }
+    }
+
+    /// Seals a call's arguments in the pool (the checker compares them at
+    /// completion); a faulty platform then writes over them.
+    #[inline]
+    pub fn seal(&self, args: &mut ArgPool, slot: Slot) {
+        args.seal(slot);
+        if self.clobber_pended_args {
+            args.clobber(slot);
+        }
+    }
+
+    /// The reason TERMINATE carries, given the session's.
+    #[inline]
+    pub fn termination_reason(&self, reason: Reason) -> Reason {
+        if self.wrong_termination_reason && reason == Reason::ProviderTimeout {
+            Reason::PlatformShutdown
+        } else {
+            reason
+        }
+    }
+
+    // The completion protocol.
+
+    /// What a callback's return means, given the ledger's reading (the
+    /// call's next phase and what the return does).
+    #[inline]
+    pub fn returned(&self, read: (CallPhase, Returned)) -> (CallPhase, Returned) {
+        match read {
+            (_, Returned::EndsWithEarlyStatus(_)) if self.lose_early_completion => {
+                (CallPhase::Pending, Returned::Pending)
+            }
+            read => read,
+        }
+    }
+
+    /// The status a synchronous return `hr` is read as (the correct
+    /// platform: `hr` itself, a positive code being a failure, COMP-1).
+    #[inline]
+    pub fn status(&self, hr: i32) -> i32 {
+        if hr > 0 && self.s_false_is_success {
+            S_OK
+        } else {
+            hr
+        }
+    }
+
+    /// Whether a completion is applied, given whether its session is live.
+    #[inline]
+    pub fn completion_applied(&self, live: bool) -> bool {
+        live || self.apply_late_completion
+    }
+
+    /// Whether a call over its time limit ends its session (the correct
+    /// platform: always, TIME-2).
+    #[inline]
+    pub fn timeout_ends_session(&self) -> bool {
+        !self.ignore_timeout
+    }
+
+    // Traffic.
+
+    /// Whether IndicateReceivedBuffers from an instance that is not
+    /// active is accepted (the correct platform: never, STATE-3).
+    #[inline]
+    pub fn accepts_inactive_indicate(&self, active: bool) -> bool {
+        !active && self.accept_indicate_when_dormant
+    }
+
+    /// How often the provider's completion routine of an indication is
+    /// called (the correct platform: once, DATA-4).
+    #[inline]
+    pub fn provider_completions(&self) -> u32 {
+        if self.double_provider_completion {
+            2
+        } else {
+            1
+        }
+    }
+
+    // Register.
+
+    /// Whether a failed Register still starts a session (whose ESTABLISH
+    /// is delivered), given whether the instance has one.
+    #[inline]
+    pub fn establishes_on_failure(&self, has_session: bool) -> bool {
+        self.establish_on_failed_register && !has_session
+    }
+
+    /// Whether Register is refused, given whether an earlier one failed
+    /// (the correct platform: never for that reason).
+    #[inline]
+    pub fn refuses_after_failure(&self, failed_before: bool) -> bool {
+        self.poison_after_failed_register && failed_before
+    }
+
+    /// The LUID Register looks up, given the one asked for (a faulty
+    /// platform makes a new interface instead).
+    #[inline]
+    pub fn luid_looked_up(&self, luid: Option<u64>) -> Option<u64> {
+        if self.fresh_luid_on_reuse {
+            None
+        } else {
+            luid
+        }
+    }
+
+    /// Whether Register writes to the caller's strings (never, REG-9).
+    #[inline]
+    pub fn writes_caller_strings(&self) -> bool {
+        self.write_caller_strings
+    }
+}
 
 /// The platform faults that bend what Register reports (REG-1..4).
 #[derive(Copy, Clone, Default, PartialEq, Eq, Debug)]
@@ -72,6 +292,10 @@ pub struct SessionFaults {
     refuse_calls_in_establish: bool,
     /// TERMINATE delivered twice (SESS-4).
     double_terminate: bool,
+    /// A removed ID used once more by the next send of its family (TID-5).
+    keep_removed_id: bool,
+    /// SEND_BUFFERS to a remote ID that was never reached (TID-7).
+    send_without_reach: bool,
 }
 
 impl SessionFaults {
@@ -83,7 +307,44 @@ impl SessionFaults {
             call_before_establish: cfg.has_fault(PlatformFault::CallBeforeEstablish),
             refuse_calls_in_establish: cfg.has_fault(PlatformFault::RefuseCallsInEstablish),
             double_terminate: cfg.has_fault(PlatformFault::DoubleTerminate),
+            keep_removed_id: cfg.has_fault(PlatformFault::KeepRemovedId),
+            send_without_reach: cfg.has_fault(PlatformFault::SendWithoutReach),
         }
+    }
+
+    /// Whether a call may start, given whether the session is established
+    /// (the correct answer).
+    #[inline]
+    pub fn may_call(&self, established: bool) -> bool {
+        established || self.call_before_establish
+    }
+
+    /// Whether a datagram may be sent, given whether its REACH succeeded
+    /// (the correct answer).
+    #[inline]
+    pub fn may_send(&self, reached: bool) -> bool {
+        reached || self.send_without_reach
+    }
+
+    /// Whether TERMINATE is delivered once more after this delivery,
+    /// given whether this is the first (the correct platform: never, SESS-4).
+    #[inline]
+    pub fn terminates_again(&self, first: bool) -> bool {
+        self.double_terminate && first
+    }
+
+    /// Whether Register starts TRANSITION_ACTIVE before ESTABLISH is
+    /// delivered (the correct platform: never, SESS-2).
+    #[inline]
+    pub fn activates_before_establish(&self) -> bool {
+        self.call_before_establish
+    }
+
+    /// The ID a REMOVE of `t` leaves behind for the next send (none on the
+    /// correct platform).
+    #[inline]
+    pub fn kept_after_remove(&self, t: Tid) -> Option<Tid> {
+        self.keep_removed_id.then_some(t)
     }
 
     /// Whether any of them is set (the correct platform: none).

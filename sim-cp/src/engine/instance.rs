@@ -5,6 +5,7 @@ use super::machine::{self, Effects, Input, Machine, Stage};
 use crate::abi::CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE as Table;
 use crate::config::Callback;
 use crate::time::Nanos;
+use crate::trace::Activity;
 use crate::transport_id::Tid;
 
 /// Where an instance is in its life (docs/CONTRACT.md §2).
@@ -57,31 +58,32 @@ impl Op {
 
 /// One session: from a successful Register to its end. Where it is in its
 /// life and whether it is active is its state machine (`machine.rs`); the
-/// rest is what the platform's work queue needs.
+/// rest is what the platform's work queue needs, kept here and changed only
+/// through the operations below (named by what the platform does).
 pub struct Session {
-    pub no: u32,
+    no: u32,
     machine: Machine,
     /// The platform faults that bend its state machine (`faults.rs`).
     faults: SessionFaults,
     /// When the session last became active (STATE-6 ground truth).
-    pub active_since: Nanos,
+    active_since: Nanos,
     /// Open calls other than transitions.
-    pub open: u32,
+    open: u32,
     /// IDs whose ADD succeeded and that were not removed.
-    pub added: Vec<Tid>,
+    added: Vec<Tid>,
     /// IDs with an ADD or REMOVE in flight.
-    pub changing: Vec<Tid>,
+    changing: Vec<Tid>,
     /// Remote IDs whose REACH succeeded (forgotten when dormant).
-    pub reached: Vec<Tid>,
-    pub reaching: Vec<Tid>,
-    pub last_activity: Nanos,
+    reached: Vec<Tid>,
+    reaching: Vec<Tid>,
+    last_activity: Nanos,
     /// IDs whose ADD the provider failed (not offered again this session).
-    pub rejected: Vec<Tid>,
+    rejected: Vec<Tid>,
     /// Transitions started this session (for the platform faults).
-    pub transitions: u32,
-    /// A removed ID the next send of its family uses anyway (the platform
-    /// fault `KeepRemovedId`, TID-5).
-    pub stale: Option<Tid>,
+    transitions: u32,
+    /// A removed ID the next send of its family uses anyway (only the
+    /// platform fault `KeepRemovedId` sets it, TID-5).
+    stale: Option<Tid>,
 }
 
 impl Session {
@@ -101,6 +103,12 @@ impl Session {
             rejected: Vec::new(),
             transitions: 0,
         }
+    }
+
+    /// The session's number (per instance, from 1).
+    #[inline]
+    pub fn no(&self) -> u32 {
+        self.no
     }
 
     /// Moves the state machine one step (bent by the platform faults, if
@@ -144,6 +152,212 @@ impl Session {
 
     pub fn stage(&self) -> Stage {
         self.machine.state.stage()
+    }
+
+    /// Whether the platform may call the provider for this session now:
+    /// once ESTABLISH has returned (SESS-2), unless a platform fault says
+    /// otherwise.
+    pub fn accepts_calls(&self) -> bool {
+        !self.ended() && self.faults.may_call(self.stage() == Stage::Established)
+    }
+
+    /// Whether TERMINATE, about to be delivered, is delivered once more
+    /// afterwards (only by a faulty platform, SESS-4).
+    pub fn terminates_again(&self) -> bool {
+        self.faults
+            .terminates_again(self.machine.terminate_on_its_way())
+    }
+
+    /// Active since this instant (STATE-6's ground truth).
+    pub fn active_since(&self) -> Nanos {
+        self.active_since
+    }
+
+    /// When a call for this session last started or finished.
+    pub fn last_activity(&self) -> Nanos {
+        self.last_activity
+    }
+
+    /// Calls open other than transitions.
+    pub fn open_calls(&self) -> u32 {
+        self.open
+    }
+
+    /// Nothing open but transitions, no ID changing: what dormancy waits for.
+    pub fn idle(&self) -> bool {
+        self.open == 0 && self.changing.is_empty()
+    }
+
+    /// The session holds `t` (its ADD succeeded, no REMOVE since).
+    pub fn holds(&self, t: Tid) -> bool {
+        self.added.contains(&t)
+    }
+
+    /// The first ID the session holds, if any.
+    pub fn first_held(&self) -> Option<Tid> {
+        self.added.first().copied()
+    }
+
+    /// The IDs the session holds, handed over as it closes.
+    pub fn drain_held(&mut self) -> std::vec::Drain<'_, Tid> {
+        self.added.drain(..)
+    }
+
+    /// The address changes to offer, given the interface's addresses: the
+    /// ones to ADD (not held, not changing, not rejected) and the ones to
+    /// REMOVE (held, gone, not changing). `None` if there are none.
+    pub fn address_changes(&self, iface: &[Tid]) -> Option<(Vec<Tid>, Vec<Tid>)> {
+        let add = |a: &&Tid| {
+            !self.added.contains(a) && !self.changing.contains(a) && !self.rejected.contains(a)
+        };
+        let remove = |a: &&Tid| !iface.contains(a) && !self.changing.contains(a);
+        if !iface.iter().any(|a| add(&a)) && !self.added.iter().any(|a| remove(&a)) {
+            return None;
+        }
+        Some((
+            iface.iter().filter(add).copied().collect(),
+            self.added.iter().filter(remove).copied().collect(),
+        ))
+    }
+
+    /// IDs the provider rejected are offered again (a new address
+    /// notification).
+    pub fn forget_rejected(&mut self) {
+        self.rejected.clear();
+    }
+
+    /// The ID a datagram to `dst` goes from: a held ID of its family whose
+    /// REMOVE is not under way (it may complete before SEND_BUFFERS is
+    /// delivered, TID-5); the platform fault `KeepRemovedId` sends once
+    /// from the ID just removed instead.
+    pub fn source_for(&self, dst: Tid) -> Option<Tid> {
+        let family = dst.is_v4();
+        self.stale.filter(|a| a.is_v4() == family).or_else(|| {
+            self.added
+                .iter()
+                .find(|a| a.is_v4() == family && !self.changing.contains(a))
+                .copied()
+        })
+    }
+
+    /// An ADD or REMOVE of an ID of `dst`'s family is under way.
+    pub fn changing_family_of(&self, dst: Tid) -> bool {
+        self.changing.iter().any(|a| a.is_v4() == dst.is_v4())
+    }
+
+    /// Whether a datagram may be sent to `dst` now: its REACH succeeded
+    /// (DATA-1), unless a platform fault says otherwise.
+    pub fn may_send_to(&self, dst: Tid) -> bool {
+        self.faults.may_send(self.reached.contains(&dst))
+    }
+
+    /// A REACH of `dst` is under way.
+    pub fn reaching(&self, dst: Tid) -> bool {
+        self.reaching.contains(&dst)
+    }
+
+    /// SEND_BUFFERS goes from `local` (the fault's kept ID is used once).
+    pub fn sending_from(&mut self, local: Tid) {
+        if self.stale == Some(local) {
+            self.stale = None;
+        }
+    }
+
+    /// The platform starts `op` at `now` (the transition started in the
+    /// state machine by the caller's `step`, or the call counted open).
+    pub fn started(&mut self, op: &Op, now: Nanos) {
+        match op {
+            Op::Activate => {
+                self.step(Input::TransitionStarts(Activity::Active));
+                self.transitions += 1;
+            }
+            Op::Deactivate => {
+                self.step(Input::TransitionStarts(Activity::Dormant));
+                self.transitions += 1;
+            }
+            Op::Add(t) | Op::Remove(t) => {
+                self.open += 1;
+                self.changing.push(*t);
+            }
+            Op::Reach(t) => {
+                self.open += 1;
+                self.reaching.push(*t);
+            }
+            Op::Send { .. } => self.open += 1,
+        }
+        self.last_activity = now;
+    }
+
+    /// `op` will not complete normally: `started`'s bookkeeping undone.
+    pub fn abandoned(&mut self, op: &Op) {
+        match op {
+            Op::Activate | Op::Deactivate => {
+                self.step(Input::TransitionAbandoned);
+            }
+            Op::Add(t) | Op::Remove(t) => {
+                self.open = self.open.saturating_sub(1);
+                self.changing.retain(|x| x != t);
+            }
+            Op::Reach(t) => {
+                self.open = self.open.saturating_sub(1);
+                self.reaching.retain(|x| x != t);
+            }
+            Op::Send { .. } => {
+                self.open = self.open.saturating_sub(1);
+            }
+        }
+    }
+
+    /// A call finished at `now` (before its own bookkeeping below).
+    pub fn touched(&mut self, now: Nanos) {
+        self.last_activity = now;
+    }
+
+    /// ADD of `t` finished: held if `ok`, else not offered again.
+    pub fn add_done(&mut self, t: Tid, ok: bool) {
+        self.open = self.open.saturating_sub(1);
+        self.changing.retain(|x| *x != t);
+        if ok {
+            self.added.push(t);
+        } else {
+            self.rejected.push(t);
+        }
+    }
+
+    /// REMOVE of `t` finished: whatever the status, the ID is no longer
+    /// the session's (TID-5), unless a platform fault keeps it.
+    pub fn remove_done(&mut self, t: Tid) {
+        self.open = self.open.saturating_sub(1);
+        self.changing.retain(|x| *x != t);
+        self.added.retain(|x| *x != t);
+        if let Some(kept) = self.faults.kept_after_remove(t) {
+            self.stale = Some(kept);
+        }
+    }
+
+    /// REACH of `t` finished (a success remembered until dormant).
+    pub fn reach_done(&mut self, t: Tid, ok: bool) {
+        self.open = self.open.saturating_sub(1);
+        self.reaching.retain(|x| *x != t);
+        // A set: only ever asked whether it contains an ID.
+        if ok && !self.reached.contains(&t) {
+            self.reached.push(t);
+        }
+    }
+
+    /// SEND_BUFFERS finished.
+    pub fn send_done(&mut self) {
+        self.open = self.open.saturating_sub(1);
+    }
+
+    /// The instance became active at `now`.
+    pub fn became_active(&mut self, now: Nanos) {
+        self.active_since = now;
+    }
+
+    /// The instance went dormant: REACHed IDs are forgotten.
+    pub fn went_dormant(&mut self) {
+        self.reached.clear();
     }
 }
 

@@ -4,13 +4,11 @@
 //! Each function takes the lock itself, because Register and Deregister may
 //! deliver a callback on the caller's thread, which must happen unlocked.
 
-use super::faults::{RegisterFaults, SessionFaults};
 use super::instance::{Instance, Interface, Life, Session};
 use super::machine::{Effect, Input};
 use super::{Ev, Shared, World};
 use crate::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
 use crate::abi::*;
-use crate::config::PlatformFault;
 use crate::handle::{self, Kind};
 use crate::interface_name;
 use crate::rules::id;
@@ -27,9 +25,10 @@ impl World {
         self.record(host, n, What::ArgsWritten { f });
     }
 
-    /// Whether the world runs with platform fault `f`.
-    pub(crate) fn faulty(&self, f: PlatformFault) -> bool {
-        self.cfg.has_fault(f)
+    /// Whether Register writes to the caller's strings (only a faulty
+    /// platform does, REG-9; the ABI edge carries it out).
+    pub(crate) fn writes_caller_strings(&self) -> bool {
+        self.faults.writes_caller_strings()
     }
 
     fn function(&mut self, host: u8, inst: u32, f: PlatformFn, hr: i32) -> i32 {
@@ -189,13 +188,12 @@ impl World {
             } else {
                 w.record(host, n, What::Note { text: msg });
             }
-            if w.cfg.has_fault(PlatformFault::EstablishOnFailedRegister)
-                && w.insts[inst as usize].session.is_none()
+            if w.faults
+                .establishes_on_failure(w.insts[inst as usize].session.is_some())
             {
                 w.insts[inst as usize].sessions += 1;
                 let no = w.insts[inst as usize].sessions;
-                w.insts[inst as usize].session =
-                    Some(Session::new(no, w.now, SessionFaults::of(&w.cfg)));
+                w.insts[inst as usize].session = Some(Session::new(no, w.now, w.faults.session));
                 w.insts[inst as usize].failed_register = true;
                 // Delivered on the caller's thread, before the failure returns.
                 return (w.function(host, n, f, hr), Some(no));
@@ -237,8 +235,9 @@ impl World {
                 "Register refused: the platform has shut down on this host".into(),
             );
         }
-        if self.cfg.has_fault(PlatformFault::PoisonAfterFailedRegister)
-            && self.insts[inst as usize].failed_register
+        if self
+            .faults
+            .refuses_after_failure(self.insts[inst as usize].failed_register)
         {
             return fail(
                 self,
@@ -247,10 +246,7 @@ impl World {
                 "(platform fault) Register refused after an earlier failure".into(),
             );
         }
-        let iface = match args.luid_in {
-            Some(l) if l != 0 && self.cfg.has_fault(PlatformFault::FreshLuidOnReuse) => {
-                self.new_interface(host, args.name.as_deref())
-            }
+        let iface = match self.faults.luid_looked_up(args.luid_in) {
             Some(l) if l != 0 => {
                 match self.hosts[host as usize]
                     .interfaces
@@ -283,7 +279,9 @@ impl World {
         let hst = &mut self.hosts[host as usize];
         hst.interfaces[iface].owner = Some(inst);
         let (luid, name) = (
-            RegisterFaults::of(&self.cfg).luid_reported(hst.interfaces[iface].luid),
+            self.faults
+                .register
+                .luid_reported(hst.interfaces[iface].luid),
             String::from_utf16_lossy(&hst.interfaces[iface].name),
         );
         let i = &mut self.insts[inst as usize];
@@ -291,7 +289,7 @@ impl World {
         i.iface = Some(iface);
         i.sessions += 1;
         let no = i.sessions;
-        i.session = Some(Session::new(no, now, SessionFaults::of(&self.cfg)));
+        i.session = Some(Session::new(no, now, self.faults.session));
         self.record(
             host,
             n,
@@ -304,7 +302,7 @@ impl World {
             },
         );
         let hr = self.function(host, n, f, S_OK);
-        if self.cfg.has_fault(PlatformFault::CallBeforeEstablish) {
+        if self.faults.session.activates_before_establish() {
             self.issue(inst, super::instance::Op::Activate);
             self.schedule(now, Ev::Establish { inst, session: no });
             return (hr, None);
@@ -329,7 +327,7 @@ impl World {
                 interface_name::assign(w, &|n| used.iter().any(|u| u == n))
             }
         };
-        let name = RegisterFaults::of(&self.cfg).interface_name(wanted, correct);
+        let name = self.faults.register.interface_name(wanted, correct);
         let k = h.interfaces.len();
         let idx = (k + 1) as u8;
         let luid = 0x0083_0000_0000_0000u64 | ((host as u64 + 1) << 24) | idx as u64;
@@ -388,7 +386,7 @@ impl World {
         }
         let i = &mut self.insts[inst as usize];
         let terminate = match i.session.as_ref() {
-            Some(s) if s.live() => Some(s.no),
+            Some(s) if s.live() => Some(s.no()),
             _ => None,
         };
         if terminate.is_some() {
@@ -402,7 +400,7 @@ impl World {
     /// After TERMINATE(PROVIDER_REQUEST) of a Deregister was delivered.
     pub(crate) fn deregister_finished(&mut self, inst: u32, session: u32) {
         let i = &mut self.insts[inst as usize];
-        if i.session.as_ref().is_some_and(|s| s.no == session) {
+        if i.session.as_ref().is_some_and(|s| s.no() == session) {
             i.session = None;
         }
     }
@@ -490,7 +488,7 @@ pub(crate) fn register_now(shared: &Arc<Shared>, inst: u32, args: RegisterArgs) 
         let luid = w.insts[inst as usize]
             .iface
             .map(|k| w.hosts[w.insts[inst as usize].host as usize].interfaces[k].luid)
-            .map(|l| RegisterFaults::of(&w.cfg).luid_reported(l));
+            .map(|l| w.faults.register.luid_reported(l));
         (hr, inline, luid.unwrap_or(0))
     };
     if let Some(session) = inline {

@@ -39,6 +39,7 @@ use crate::trace::{self, What};
 use crate::violation::Violation;
 use args::ArgPool;
 use completion::Calls;
+use faults::PlatformFaults;
 use instance::Instance;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
@@ -228,6 +229,8 @@ pub(crate) struct World {
     limbo: Vec<Task2>,
     /// A cleared vector `pump_host` reuses (no allocation per pump).
     spare_marks: Vec<u32>,
+    /// The platform faults of this world (`faults.rs`): none in a normal run.
+    faults: PlatformFaults,
 }
 
 /// What every handle and context points back to. Its fields belong to the
@@ -508,6 +511,7 @@ impl Sim {
                     net,
                     traffic: Traffic::default(),
                     start: Instant::now(),
+                    faults: PlatformFaults::of(&cfg),
                     cfg,
                 }),
                 wake: Condvar::new(),
@@ -672,10 +676,8 @@ impl Sim {
             let found = (0..w.insts.len() as u32).find_map(|i| {
                 let s = w.insts[i as usize].session.as_ref()?;
                 let settled = s.machine().activation == machine::Activation::Active;
-                if !(s.live() && settled && !s.added.is_empty()) {
-                    return None;
-                }
-                let family = s.added[0].is_v4();
+                let first = s.first_held().filter(|_| s.live() && settled)?;
+                let family = first.is_v4();
                 w.traffic.held_by_other(i, family).map(|t| (i, t))
             });
             found.expect("bench_dispatch: no active instance with a reachable peer")

@@ -206,7 +206,7 @@ impl World {
                 .as_ref()
                 .filter(|s| s.live())
             {
-                let session = s.no;
+                let session = s.no();
                 self.schedule(at, Ev::IdleCheck { inst, session });
             }
         }
@@ -278,7 +278,7 @@ impl World {
             .filter(|s| s.live())
         {
             s.step(Input::AddressNotified);
-            s.rejected.clear();
+            s.forget_rejected();
             self.mark(owner);
         }
         self.record(h, 0, text);

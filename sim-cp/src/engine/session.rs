@@ -14,7 +14,6 @@ use super::instance::{Life, Op};
 use super::machine::{Effect, Input};
 use super::{Ev, World};
 use crate::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
-use crate::config::PlatformFault;
 use crate::rules::id;
 use crate::time::Nanos;
 use crate::trace::{Activity, What};
@@ -44,7 +43,7 @@ impl World {
         let Some(s) = self.insts[inst as usize]
             .session
             .as_mut()
-            .filter(|s| s.no == session)
+            .filter(|s| s.no() == session)
         else {
             return Deferred::default();
         };
@@ -136,7 +135,7 @@ impl World {
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
         let now = self.now;
         if let Some(s) = self.insts[inst as usize].session.as_mut() {
-            for t in s.added.drain(..) {
+            for t in s.drain_held() {
                 self.traffic.disown(t, inst, now);
             }
         }
@@ -162,11 +161,11 @@ impl World {
             Effect::Record(to) => self.record(host, n, What::State { to }),
             Effect::End(reason, cause) => self.end_session(inst, reason, cause.text()),
             Effect::OweDeregister => {
-                let no = self.insts[inst as usize].session.as_ref().map(|s| s.no);
+                let no = self.insts[inst as usize].session.as_ref().map(|s| s.no());
                 self.insts[inst as usize].owes_deregister = no;
             }
             Effect::ScheduleTerminate(reason) => {
-                if let Some(session) = self.insts[inst as usize].session.as_ref().map(|s| s.no) {
+                if let Some(session) = self.insts[inst as usize].session.as_ref().map(|s| s.no()) {
                     self.schedule(
                         now,
                         Ev::Terminate {
@@ -181,12 +180,12 @@ impl World {
             Effect::Issue(Activity::Dormant) => self.issue(inst, Op::Deactivate),
             Effect::ActiveSince => {
                 if let Some(s) = self.insts[inst as usize].session.as_mut() {
-                    s.active_since = now;
+                    s.became_active(now);
                 }
             }
             Effect::WentDormant => {
                 if let Some(s) = self.insts[inst as usize].session.as_mut() {
-                    s.reached.clear();
+                    s.went_dormant();
                 }
                 self.traffic.disrupted.insert(host, now);
             }
@@ -209,27 +208,8 @@ impl World {
             .session
             .as_mut()
             .expect("issue on a session");
-        match &op {
-            Op::Activate => {
-                s.step(Input::TransitionStarts(Activity::Active));
-                s.transitions += 1;
-            }
-            Op::Deactivate => {
-                s.step(Input::TransitionStarts(Activity::Dormant));
-                s.transitions += 1;
-            }
-            Op::Add(t) | Op::Remove(t) => {
-                s.open += 1;
-                s.changing.push(*t);
-            }
-            Op::Reach(t) => {
-                s.open += 1;
-                s.reaching.push(*t);
-            }
-            Op::Send { .. } => s.open += 1,
-        }
-        s.last_activity = self.now;
-        let session = s.no;
+        s.started(&op, self.now);
+        let session = s.no();
         // A REACH or SEND under way changes nothing `pump_host` examines an
         // instance for (one more open call cannot make it go dormant).
         let quiet = matches!(op, Op::Reach(_) | Op::Send { .. });
@@ -245,29 +225,16 @@ impl World {
         let Some(s) = self.insts[inst as usize]
             .session
             .as_mut()
-            .filter(|s| s.no == session)
+            .filter(|s| s.no() == session)
         else {
             if let Op::Send { datagram, .. } = op {
                 self.send_result_for(*datagram, false);
             }
             return;
         };
-        match op {
-            Op::Activate | Op::Deactivate => {
-                s.step(Input::TransitionAbandoned);
-            }
-            Op::Add(t) | Op::Remove(t) => {
-                s.open = s.open.saturating_sub(1);
-                s.changing.retain(|x| x != t);
-            }
-            Op::Reach(t) => {
-                s.open = s.open.saturating_sub(1);
-                s.reaching.retain(|x| x != t);
-            }
-            Op::Send { datagram, .. } => {
-                s.open = s.open.saturating_sub(1);
-                self.send_result_for(*datagram, false);
-            }
+        s.abandoned(op);
+        if let Op::Send { datagram, .. } = op {
+            self.send_result_for(*datagram, false);
         }
     }
 
@@ -282,7 +249,7 @@ impl World {
             && self.insts[inst as usize]
                 .session
                 .as_ref()
-                .is_some_and(|s| !(s.machine().dormancy_wanted && s.open <= 1));
+                .is_some_and(|s| !(s.machine().dormancy_wanted && s.open_calls() <= 1));
         if !quiet {
             self.mark(inst);
         }
@@ -293,7 +260,7 @@ impl World {
             .session
             .as_mut()
             .expect("live session");
-        s.last_activity = now;
+        s.touched(now);
         match op {
             Op::Activate | Op::Deactivate => {
                 let to = if matches!(op, Op::Activate) {
@@ -312,10 +279,8 @@ impl World {
                 }
             }
             Op::Add(t) => {
-                s.open = s.open.saturating_sub(1);
-                s.changing.retain(|x| *x != t);
+                s.add_done(t, ok);
                 if ok {
-                    s.added.push(t);
                     if let Some(other) = self.traffic.owner_other_than(t, inst) {
                         let o = self.inst_name(other);
                         self.violate(
@@ -327,35 +292,19 @@ impl World {
                         );
                     }
                     self.traffic.own(t, inst, now);
-                } else {
-                    s.rejected.push(t);
                 }
             }
             Op::Remove(t) => {
-                s.open = s.open.saturating_sub(1);
-                s.changing.retain(|x| *x != t);
                 // TID-5: whatever the status, the ID is no longer the instance's.
-                s.added.retain(|x| *x != t);
-                if self.cfg.has_fault(PlatformFault::KeepRemovedId) {
-                    s.stale = Some(t);
-                }
+                s.remove_done(t);
                 self.traffic.disown(t, inst, now);
                 self.traffic.disrupted.insert(host, now);
             }
             Op::Reach(t) => {
-                s.open = s.open.saturating_sub(1);
-                s.reaching.retain(|x| *x != t);
+                s.reach_done(t, ok);
                 // Judged over the grace window ending now.
                 let truth = self.reachability(t, inst, started, now);
-                let s = self.insts[inst as usize]
-                    .session
-                    .as_mut()
-                    .expect("live session");
                 if ok {
-                    // A set: only ever asked whether it contains an ID.
-                    if !s.reached.contains(&t) {
-                        s.reached.push(t);
-                    }
                     if !truth.possibly_owned || truth.ambiguous {
                         let why = if truth.ambiguous {
                             "is held by more than one instance"
@@ -380,7 +329,7 @@ impl World {
             Op::Send {
                 datagram, remote, ..
             } => {
-                s.open = s.open.saturating_sub(1);
+                s.send_done();
                 if !ok {
                     let truth = self.reachability(remote, inst, started, now);
                     if truth.surely_reachable && !self.net.disturbed_since(started) {
@@ -393,7 +342,7 @@ impl World {
         if self.cfg.idle_dormancy_ms > 0 {
             let at = now.saturating_add(Nanos::from_millis(self.cfg.idle_dormancy_ms));
             if let Some(s) = self.insts[inst as usize].session.as_ref() {
-                let session = s.no;
+                let session = s.no();
                 self.schedule(at, Ev::IdleCheck { inst, session });
             }
         }
@@ -473,16 +422,9 @@ impl World {
                 }
                 continue;
             }
-            let add = |a: &&crate::transport_id::Tid| {
-                !s.added.contains(a) && !s.changing.contains(a) && !s.rejected.contains(a)
-            };
-            let remove =
-                |a: &&crate::transport_id::Tid| !iface_addrs.contains(a) && !s.changing.contains(a);
-            if !iface_addrs.iter().any(|a| add(&a)) && !s.added.iter().any(|a| remove(&a)) {
+            let Some((to_add, to_remove)) = s.address_changes(iface_addrs) else {
                 continue;
-            }
-            let to_add: Vec<_> = iface_addrs.iter().filter(add).copied().collect();
-            let to_remove: Vec<_> = s.added.iter().filter(remove).copied().collect();
+            };
             for a in to_add {
                 self.issue(inst, Op::Add(a));
             }
@@ -519,7 +461,7 @@ impl World {
             if !s.machine().dormancy_wanted {
                 continue;
             }
-            let quiet = s.open == 0 && !listening && !waiting && s.changing.is_empty();
+            let quiet = s.idle() && !listening && !waiting;
             for e in s.step(Input::ExamineDormancy { quiet }) {
                 self.apply(inst, e);
             }
@@ -549,15 +491,7 @@ impl World {
                 };
                 !s.changing_activity()
                     && if s.active() {
-                        s.machine().notified
-                            || addrs.iter().any(|a| {
-                                !s.added.contains(a)
-                                    && !s.changing.contains(a)
-                                    && !s.rejected.contains(a)
-                            })
-                            || s.added
-                                .iter()
-                                .any(|a| !addrs.contains(a) && !s.changing.contains(a))
+                        s.machine().notified || s.address_changes(addrs).is_some()
                     } else {
                         listening || waiting || s.machine().notified
                     }
@@ -565,10 +499,9 @@ impl World {
                 s.machine().dormancy_wanted
                     && s.active()
                     && !s.changing_activity()
-                    && s.open == 0
+                    && s.idle()
                     && !listening
                     && !waiting
-                    && s.changing.is_empty()
             };
             assert!(
                 !busy,
@@ -602,14 +535,14 @@ impl World {
         if let Some(s) = self.insts[inst as usize]
             .session
             .as_mut()
-            .filter(|s| s.no == session && s.live() && s.active())
+            .filter(|s| s.no() == session && s.live() && s.active())
         {
-            if now.saturating_sub(s.last_activity) >= idle {
+            if now.saturating_sub(s.last_activity()) >= idle {
                 s.step(Input::DormancyWanted);
                 self.mark(inst);
                 self.pump_host(host);
             } else {
-                let at = s.last_activity.saturating_add(idle);
+                let at = s.last_activity().saturating_add(idle);
                 self.schedule(at, Ev::IdleCheck { inst, session });
             }
         }

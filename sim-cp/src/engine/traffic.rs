@@ -9,7 +9,6 @@
 use super::instance::Op;
 use super::{Ev, Shared, World};
 use crate::abi::*;
-use crate::config::PlatformFault;
 use crate::edge;
 use crate::fxhash::FxHashMap as HashMap;
 use crate::rng::Rng;
@@ -519,7 +518,6 @@ impl World {
                     }
                 },
             };
-            let fault_no_reach = self.cfg.has_fault(PlatformFault::SendWithoutReach);
             let s = self.insts[via as usize].session.as_ref().expect("live");
             if s.changing_activity() {
                 continue;
@@ -528,24 +526,15 @@ impl World {
                 self.issue(via, Op::Activate);
                 continue;
             }
-            // Never from an ID whose REMOVE is under way: it may complete
-            // before this SEND_BUFFERS is delivered (TID-5), so the
-            // datagram waits for a settled ID of its family. (The platform
-            // fault KeepRemovedId sends once from the ID just removed.)
-            let stale = s.stale.filter(|a| a.is_v4() == dst.is_v4());
-            let local = stale.or_else(|| {
-                s.added
-                    .iter()
-                    .find(|a| a.is_v4() == dst.is_v4() && !s.changing.contains(a))
-                    .copied()
-            });
-            let Some(local) = local else {
-                if !s.changing.iter().any(|a| a.is_v4() == dst.is_v4()) {
+            // Never from an ID whose REMOVE is under way: the datagram
+            // waits for a settled ID of its family (see `source_for`).
+            let Some(local) = s.source_for(dst) else {
+                if !s.changing_family_of(dst) {
                     self.drop_datagram(d, "no local transport ID of that family");
                 }
                 continue;
             };
-            if s.reached.contains(&dst) || fault_no_reach {
+            if s.may_send_to(dst) {
                 let t = &mut self.traffic;
                 let dg = &mut t.dgs[d as usize];
                 dg.src = Some(local);
@@ -561,10 +550,8 @@ impl World {
                         e.insert((d, VecDeque::new()));
                     }
                 }
-                if stale.is_some() {
-                    if let Some(s) = self.insts[via as usize].session.as_mut() {
-                        s.stale = None;
-                    }
+                if let Some(s) = self.insts[via as usize].session.as_mut() {
+                    s.sending_from(local);
                 }
                 self.issue(
                     via,
@@ -574,7 +561,7 @@ impl World {
                         datagram: d,
                     },
                 );
-            } else if !s.reaching.contains(&dst) {
+            } else if !s.reaching(dst) {
                 self.issue(via, Op::Reach(dst));
             }
         }
@@ -630,7 +617,7 @@ impl World {
                 }
                 let s = self.insts[o.inst as usize].session.as_ref();
                 // Active for the whole window, not only at its end.
-                let active = s.is_some_and(|s| s.live() && s.active() && s.active_since <= start);
+                let active = s.is_some_and(|s| s.live() && s.active() && s.active_since() <= start);
                 let host = self.insts[o.inst as usize].host;
                 let calm = self.traffic.disrupted.get(&host).is_none_or(|&d| d < start);
                 if o.from <= start && active && calm {
@@ -877,7 +864,7 @@ impl World {
         }
         let s = self.insts[inst as usize].session.as_ref();
         let active = s.is_some_and(|s| s.live() && s.active());
-        if !active && self.cfg.has_fault(PlatformFault::AcceptIndicateWhenDormant) {
+        if self.faults.accepts_inactive_indicate(active) {
             self.record(
                 host,
                 n,
@@ -916,7 +903,7 @@ impl World {
                 format!("IndicateReceivedBuffers refused: {why} (STATE-3)"),
             );
         }
-        let added = s.is_some_and(|s| s.added.contains(&lt));
+        let added = s.is_some_and(|s| s.holds(lt));
         if !added {
             return reject(
                 self,
@@ -1022,14 +1009,14 @@ pub(crate) fn indicate_done(shared: &Arc<Shared>, key: u32) {
         );
     }
     w.deliver(h.inst, h.local, h.remote, h.content);
-    let twice = w.cfg.has_fault(PlatformFault::DoubleProviderCompletion);
-    for _ in 0..if twice { 2 } else { 1 } {
+    let times = w.faults.provider_completions();
+    for _ in 0..times {
         w.record(host, n, What::ProviderCompletion { status: S_OK });
     }
     drop(w);
     let cx = crate::runtime::Cx::new(shared.clone(), host);
     let routine = h.routine.expect("held only with a routine");
-    for _ in 0..if twice { 2 } else { 1 } {
+    for _ in 0..times {
         // SAFETY: the provider gave this routine and context for exactly this call.
         crate::runtime::run_callback(&cx, || unsafe { routine(h.context as *mut c_void, S_OK) });
     }
