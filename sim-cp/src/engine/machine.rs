@@ -173,6 +173,9 @@ pub enum Input {
     /// The instance is examined for dormancy: `quiet` is whether nothing
     /// is open, waiting or listening.
     ExamineDormancy { quiet: bool },
+    /// A datagram waits to go out through the instance (the platform's
+    /// routing: it goes once the instance is active).
+    DatagramWaiting,
 }
 
 /// Why the machine itself ends a session (the trace's words: `text`).
@@ -508,6 +511,13 @@ pub fn step(m: Machine, input: Input) -> (Machine, Effects) {
             if m.dormancy_wanted && m.activation == Activation::Active && quiet {
                 next.dormancy_wanted = false;
                 fx.push(Effect::Issue(Activity::Dormant));
+            }
+        }
+        // STATE-5: a datagram for a dormant instance activates it first;
+        // while a transition runs it waits (STATE-4).
+        Input::DatagramWaiting => {
+            if m.live() && m.activation == Activation::Dormant {
+                fx.push(Effect::Issue(Activity::Active));
             }
         }
     }
@@ -849,6 +859,28 @@ mod tests {
             fx.into_iter().collect::<Vec<_>>(),
             vec![Effect::SyncAddresses]
         );
+    }
+
+    #[test]
+    fn state_5_a_datagram_for_a_dormant_instance_activates_it_first() {
+        let (m, fx) = step(established(), Input::DatagramWaiting);
+        assert_eq!(
+            fx.into_iter().collect::<Vec<_>>(),
+            vec![Effect::Issue(Activity::Active)]
+        );
+        // Nothing else changes: the transition starts when it is issued.
+        assert_eq!(m, established());
+        // Active: the datagram goes, nothing to do for the machine.
+        assert!(step(active(), Input::DatagramWaiting).1.is_empty());
+        // A transition under way: the datagram waits (STATE-4).
+        for to in [Activity::Active, Activity::Dormant] {
+            let changing = step(established(), Input::TransitionStarts(to)).0;
+            assert!(step(changing, Input::DatagramWaiting).1.is_empty());
+        }
+        // Not live (before ESTABLISH returned, or ended): nothing starts.
+        assert!(step(Machine::NEW, Input::DatagramWaiting).1.is_empty());
+        let ended = step(established(), end(Reason::PlatformShutdown)).0;
+        assert!(step(ended, Input::DatagramWaiting).1.is_empty());
     }
 
     #[test]

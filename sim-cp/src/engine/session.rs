@@ -154,7 +154,7 @@ impl World {
 
     /// Applies an effect of the session state machine that means the same
     /// wherever it comes from.
-    fn apply(&mut self, inst: u32, e: Effect) {
+    pub(super) fn apply(&mut self, inst: u32, e: Effect) {
         let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
         let now = self.now;
         match e {

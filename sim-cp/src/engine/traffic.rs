@@ -7,6 +7,7 @@
 //! run keeps a small fixed-size record per datagram, not its bytes.
 
 use super::instance::Op;
+use super::machine::{Activation, Input};
 use super::{Ev, Shared, World};
 use crate::abi::*;
 use crate::edge;
@@ -518,14 +519,16 @@ impl World {
                     }
                 },
             };
+            let s = self.insts[via as usize].session.as_mut().expect("live");
+            let fx = s.step(Input::DatagramWaiting);
+            if s.machine().activation != Activation::Active {
+                // Dormant: activated first (STATE-5); changing: it waits.
+                for e in fx {
+                    self.apply(via, e);
+                }
+                continue;
+            }
             let s = self.insts[via as usize].session.as_ref().expect("live");
-            if s.changing_activity() {
-                continue;
-            }
-            if !s.active() {
-                self.issue(via, Op::Activate);
-                continue;
-            }
             // Never from an ID whose REMOVE is under way: the datagram
             // waits for a settled ID of its family (see `source_for`).
             let Some(local) = s.source_for(dst) else {
