@@ -83,8 +83,9 @@ pub(crate) fn invoke_op<'a>(
         deadline,
     });
     let ctx = handle::encode(Kind::Completion, w.id, serial) as usize as *mut c_void;
-    let faults = w.faults;
-    let routine = faults.completion_routine(Some(crate::ffi::platform_completion_routine));
+    let routine = w
+        .faults
+        .completion_routine(Some(crate::ffi::platform_completion_routine));
     // Arguments live in the pool until the call ends (COMP-8, DATA-6).
     let (mut tid, mut remote, mut bytes) = (None, None, None);
     let mut ptrs: [*mut crate::abi::CPNATFWT_TRANSPORT_ID; 2] = [std::ptr::null_mut(); 2];
@@ -92,9 +93,9 @@ pub(crate) fn invoke_op<'a>(
     match &op {
         Op::Add(t) | Op::Remove(t) | Op::Reach(t) => {
             let slot = w.args.take(serial, inst);
-            let t = faults.transport_id(*t);
+            let t = w.faults.transport_id(*t);
             ptrs[0] = w.args.tid(slot, 0, t);
-            faults.seal(&mut w.args, slot);
+            w.seal_args(slot);
             w.calls.get_mut(serial).expect("just opened").args = Some(slot);
             tid = Some(t);
         }
@@ -111,7 +112,7 @@ pub(crate) fn invoke_op<'a>(
             chain = w.args.chain(slot, &payload, pieces);
             bytes = Some(payload.len() as u32);
             w.traffic.recycle(payload);
-            faults.seal(&mut w.args, slot);
+            w.seal_args(slot);
             w.calls.get_mut(serial).expect("just opened").args = Some(slot);
             tid = Some(*local);
             remote = Some(*r);

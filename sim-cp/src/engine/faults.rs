@@ -13,8 +13,9 @@
 //! So the correct platform's code reads without fault branches, and each
 //! fault is found here by name.
 
-use super::args::{ArgPool, Slot};
+use super::args::Slot;
 use super::machine::{self, Activation, Effect, Effects, Input, Machine, Stage, State};
+use super::World;
 use crate::abi::{
     CPNATFWT_PLATFORM_COMPLETION_ROUTINE as Routine, CPNATFWT_SESSION_TERMINATION_REASON as Reason,
     S_OK,
@@ -63,6 +64,18 @@ pub struct PlatformFaults {
     fresh_luid_on_reuse: bool,
     /// Register writes to the caller's strings (REG-9).
     write_caller_strings: bool,
+}
+
+impl World {
+    /// Seals a call's arguments in the pool (the checker compares them at
+    /// completion); a faulty platform then writes over them (COMP-8).
+    #[inline]
+    pub(super) fn seal_args(&mut self, slot: Slot) {
+        self.args.seal(slot);
+        if self.faults.clobber_pended_args {
+            self.args.clobber(slot);
+        }
+    }
 }
 
 impl PlatformFaults {
@@ -118,16 +131,6 @@ impl PlatformFaults {
             Tid::v4(0, 0, 0)
         } else {
             t
-        }
-    }
-
-    /// Seals a call's arguments in the pool (the checker compares them at
-    /// completion); a faulty platform then writes over them.
-    #[inline]
-    pub fn seal(&self, args: &mut ArgPool, slot: Slot) {
-        args.seal(slot);
-        if self.clobber_pended_args {
-            args.clobber(slot);
         }
     }
 

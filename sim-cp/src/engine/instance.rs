@@ -87,6 +87,7 @@ pub struct Session {
 }
 
 impl Session {
+    #[inline]
     pub fn new(no: u32, now: Nanos, faults: SessionFaults) -> Session {
         Session {
             no,
@@ -127,29 +128,36 @@ impl Session {
     }
 
     /// The state machine's state.
+    #[inline]
     pub fn machine(&self) -> &Machine {
         &self.machine
     }
 
     /// Established and not ended: callbacks may start.
+    #[inline]
     pub fn live(&self) -> bool {
         self.machine.live()
     }
 
+    #[inline]
     pub fn ended(&self) -> bool {
         self.machine.ended()
     }
 
     /// Active (STATE-3), possibly with a transition in flight.
+    #[inline]
     pub fn active(&self) -> bool {
         self.machine.is_active()
     }
 
-    /// A transition is in flight (STATE-4).
+    /// A transition is in flight (STATE-4): read by the debug checks of
+    /// `pump_host` (the routing asks the machine, `Input::DatagramWaiting`).
+    #[cfg(debug_assertions)]
     pub fn changing_activity(&self) -> bool {
         self.machine.changing()
     }
 
+    #[inline]
     pub fn stage(&self) -> Stage {
         self.machine.state.stage()
     }
@@ -157,48 +165,57 @@ impl Session {
     /// Whether the platform may call the provider for this session now:
     /// once ESTABLISH has returned (SESS-2), unless a platform fault says
     /// otherwise.
+    #[inline]
     pub fn accepts_calls(&self) -> bool {
         !self.ended() && self.faults.may_call(self.stage() == Stage::Established)
     }
 
     /// Whether TERMINATE, about to be delivered, is delivered once more
     /// afterwards (only by a faulty platform, SESS-4).
+    #[inline]
     pub fn terminates_again(&self) -> bool {
         self.faults
             .terminates_again(self.machine.terminate_on_its_way())
     }
 
     /// Active since this instant (STATE-6's ground truth).
+    #[inline]
     pub fn active_since(&self) -> Nanos {
         self.active_since
     }
 
     /// When a call for this session last started or finished.
+    #[inline]
     pub fn last_activity(&self) -> Nanos {
         self.last_activity
     }
 
     /// Calls open other than transitions.
+    #[inline]
     pub fn open_calls(&self) -> u32 {
         self.open
     }
 
     /// Nothing open but transitions, no ID changing: what dormancy waits for.
+    #[inline]
     pub fn idle(&self) -> bool {
         self.open == 0 && self.changing.is_empty()
     }
 
     /// The session holds `t` (its ADD succeeded, no REMOVE since).
+    #[inline]
     pub fn holds(&self, t: Tid) -> bool {
         self.added.contains(&t)
     }
 
     /// The first ID the session holds, if any.
+    #[inline]
     pub fn first_held(&self) -> Option<Tid> {
         self.added.first().copied()
     }
 
     /// The IDs the session holds, handed over as it closes.
+    #[inline]
     pub fn drain_held(&mut self) -> std::vec::Drain<'_, Tid> {
         self.added.drain(..)
     }
@@ -206,6 +223,7 @@ impl Session {
     /// The address changes to offer, given the interface's addresses: the
     /// ones to ADD (not held, not changing, not rejected) and the ones to
     /// REMOVE (held, gone, not changing). `None` if there are none.
+    #[inline]
     pub fn address_changes(&self, iface: &[Tid]) -> Option<(Vec<Tid>, Vec<Tid>)> {
         let add = |a: &&Tid| {
             !self.added.contains(a) && !self.changing.contains(a) && !self.rejected.contains(a)
@@ -222,6 +240,7 @@ impl Session {
 
     /// IDs the provider rejected are offered again (a new address
     /// notification).
+    #[inline]
     pub fn forget_rejected(&mut self) {
         self.rejected.clear();
     }
@@ -230,6 +249,7 @@ impl Session {
     /// REMOVE is not under way (it may complete before SEND_BUFFERS is
     /// delivered, TID-5); the platform fault `KeepRemovedId` sends once
     /// from the ID just removed instead.
+    #[inline]
     pub fn source_for(&self, dst: Tid) -> Option<Tid> {
         let family = dst.is_v4();
         self.stale.filter(|a| a.is_v4() == family).or_else(|| {
@@ -241,22 +261,26 @@ impl Session {
     }
 
     /// An ADD or REMOVE of an ID of `dst`'s family is under way.
+    #[inline]
     pub fn changing_family_of(&self, dst: Tid) -> bool {
         self.changing.iter().any(|a| a.is_v4() == dst.is_v4())
     }
 
     /// Whether a datagram may be sent to `dst` now: its REACH succeeded
     /// (DATA-1), unless a platform fault says otherwise.
+    #[inline]
     pub fn may_send_to(&self, dst: Tid) -> bool {
         self.faults.may_send(self.reached.contains(&dst))
     }
 
     /// A REACH of `dst` is under way.
+    #[inline]
     pub fn reaching(&self, dst: Tid) -> bool {
         self.reaching.contains(&dst)
     }
 
     /// SEND_BUFFERS goes from `local` (the fault's kept ID is used once).
+    #[inline]
     pub fn sending_from(&mut self, local: Tid) {
         if self.stale == Some(local) {
             self.stale = None;
@@ -265,6 +289,7 @@ impl Session {
 
     /// The platform starts `op` at `now` (the transition started in the
     /// state machine by the caller's `step`, or the call counted open).
+    #[inline]
     pub fn started(&mut self, op: &Op, now: Nanos) {
         match op {
             Op::Activate => {
@@ -289,6 +314,7 @@ impl Session {
     }
 
     /// `op` will not complete normally: `started`'s bookkeeping undone.
+    #[inline]
     pub fn abandoned(&mut self, op: &Op) {
         match op {
             Op::Activate | Op::Deactivate => {
@@ -309,11 +335,13 @@ impl Session {
     }
 
     /// A call finished at `now` (before its own bookkeeping below).
+    #[inline]
     pub fn touched(&mut self, now: Nanos) {
         self.last_activity = now;
     }
 
     /// ADD of `t` finished: held if `ok`, else not offered again.
+    #[inline]
     pub fn add_done(&mut self, t: Tid, ok: bool) {
         self.open = self.open.saturating_sub(1);
         self.changing.retain(|x| *x != t);
@@ -326,6 +354,7 @@ impl Session {
 
     /// REMOVE of `t` finished: whatever the status, the ID is no longer
     /// the session's (TID-5), unless a platform fault keeps it.
+    #[inline]
     pub fn remove_done(&mut self, t: Tid) {
         self.open = self.open.saturating_sub(1);
         self.changing.retain(|x| *x != t);
@@ -336,6 +365,7 @@ impl Session {
     }
 
     /// REACH of `t` finished (a success remembered until dormant).
+    #[inline]
     pub fn reach_done(&mut self, t: Tid, ok: bool) {
         self.open = self.open.saturating_sub(1);
         self.reaching.retain(|x| *x != t);
@@ -346,16 +376,19 @@ impl Session {
     }
 
     /// SEND_BUFFERS finished.
+    #[inline]
     pub fn send_done(&mut self) {
         self.open = self.open.saturating_sub(1);
     }
 
     /// The instance became active at `now`.
+    #[inline]
     pub fn became_active(&mut self, now: Nanos) {
         self.active_since = now;
     }
 
     /// The instance went dormant: REACHed IDs are forgotten.
+    #[inline]
     pub fn went_dormant(&mut self) {
         self.reached.clear();
     }

@@ -343,6 +343,7 @@ impl Machine {
     }
 
     /// A transition is in flight (STATE-4).
+    #[cfg(any(test, debug_assertions))]
     pub fn changing(&self) -> bool {
         matches!(self.activation, Activation::Changing { .. })
     }
