@@ -26,37 +26,44 @@ pub(crate) enum Placed {
 
 impl World {
     /// The current time, without reading the wall clock.
+    #[inline]
     pub(crate) fn now(&self) -> Nanos {
         self.now
     }
 
     /// The current time (real-time runs read the wall clock first).
+    #[inline]
     pub(crate) fn clock_now(&mut self) -> Nanos {
         self.sync_clock();
         self.now
     }
 
     /// Virtual or real time.
+    #[inline]
     pub(crate) fn clock_mode(&self) -> ClockMode {
         self.cfg.clock
     }
 
     /// The watchdog's limit for a callback that does not return (ms).
+    #[inline]
     pub(crate) fn watchdog_ms(&self) -> u64 {
         self.cfg.watchdog_ms
     }
 
     /// Application datagrams sent and delivered so far.
+    #[inline]
     pub(crate) fn datagram_counts(&self) -> (u32, u32) {
         (self.traffic.sent(), self.traffic.delivered())
     }
 
     /// Host `host`'s name.
+    #[inline]
     pub(crate) fn host_name(&self, host: u8) -> &str {
         &self.hosts[host as usize].name
     }
 
     /// The names of every host with a platform.
+    #[inline]
     pub(crate) fn platform_host_names(&self) -> Vec<String> {
         self.hosts
             .iter()
@@ -67,6 +74,7 @@ impl World {
 
     /// A task spawned on `host` (`in_callback`: from inside a callback):
     /// the harness decides when it runs, from the task randomness.
+    #[inline]
     pub(crate) fn place_task(&mut self, host: u8, task: Task, in_callback: bool) -> Placed {
         let t = self.cfg.tasks.clone();
         let roll = (self.task_rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
@@ -116,6 +124,7 @@ impl World {
     }
 
     /// Queues `task` on `host` after `d`.
+    #[inline]
     pub(crate) fn timer(&mut self, host: u8, d: Nanos, task: Task) {
         let at = self.now.saturating_add(d);
         self.schedule(
@@ -129,12 +138,14 @@ impl World {
     }
 
     /// A random number from the run's task randomness.
+    #[inline]
     pub(crate) fn random(&mut self) -> u64 {
         self.task_rng.next_u64()
     }
 
     /// Blocking work of duration `d`: in virtual time the clock moves on
     /// (true); in real time the caller sleeps itself (false).
+    #[inline]
     pub(crate) fn block_for(&mut self, d: Nanos) -> bool {
         match self.cfg.clock {
             ClockMode::Virtual => {
@@ -146,6 +157,7 @@ impl World {
     }
 
     /// Binds `port` on `host`'s node.
+    #[inline]
     pub(crate) fn bind(
         &mut self,
         host: u8,
@@ -161,12 +173,14 @@ impl World {
     }
 
     /// Closes `port` on `host`.
+    #[inline]
     pub(crate) fn unbind(&mut self, host: u8, port: u16) {
         self.hosts[host as usize].endpoints.remove(&port);
     }
 
     /// A datagram from `host`'s `from_port` to `to` over the simulated
     /// network (loss, delay, duplication, partitions apply).
+    #[inline]
     pub(crate) fn send_datagram(&mut self, host: u8, from_port: u16, to: NetAddr, data: &[u8]) {
         let now = self.now;
         let mut delays = [Nanos::ZERO; 2];

@@ -520,15 +520,16 @@ impl World {
                 },
             };
             let s = self.insts[via as usize].session.as_mut().expect("live");
-            let fx = s.step(Input::DatagramWaiting);
             if s.machine().activation != Activation::Active {
-                // Dormant: activated first (STATE-5); changing: it waits.
-                for e in fx {
+                // Not active: the machine decides (a dormant instance is
+                // activated first, STATE-5; during a transition the
+                // datagram waits, STATE-4).
+                for e in s.step(Input::DatagramWaiting) {
                     self.apply(via, e);
                 }
                 continue;
             }
-            let s = self.insts[via as usize].session.as_ref().expect("live");
+            let s = &*s;
             // Never from an ID whose REMOVE is under way: the datagram
             // waits for a settled ID of its family (see `source_for`).
             let Some(local) = s.source_for(dst) else {
