@@ -36,8 +36,8 @@ impl Observer {
         let w = shared.try_lock_for(wait)?;
         let (sent, delivered) = w.datagram_counts();
         Some(Outcome {
-            violations: w.rec.violations().to_vec(),
-            trace: w.rec.snapshot(),
+            violations: w.recorder().violations().to_vec(),
+            trace: w.recorder().snapshot(),
             end: w.now(),
             sent,
             delivered,

@@ -50,6 +50,12 @@ impl World {
         self.cfg.watchdog_ms
     }
 
+    /// What was recorded so far (read-only: only the engine records).
+    #[inline]
+    pub(crate) fn recorder(&self) -> &crate::trace::Recorder {
+        &self.rec
+    }
+
     /// Application datagrams sent and delivered so far.
     #[inline]
     pub(crate) fn datagram_counts(&self) -> (u32, u32) {

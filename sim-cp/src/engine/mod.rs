@@ -221,7 +221,7 @@ pub(crate) struct World {
     traffic: Traffic,
     /// The step counter, the trace and the violations: what the engine's
     /// parts borrow to record what they saw.
-    pub rec: trace::Recorder,
+    rec: trace::Recorder,
     start: Instant,
     /// Randomness for task timing and provider use.
     task_rng: Rng,
