@@ -354,8 +354,9 @@ impl World {
         );
         let mut clobbered = false;
         if let Some(slot) = c.args {
-            clobbered = !self.args.intact(slot);
-            if let Some(t) = self.args.retire(slot) {
+            let retired = self.args.retire(slot);
+            clobbered = !retired.intact;
+            if let Some(t) = retired.tampered {
                 self.report_tampered(t);
             }
         }

@@ -92,7 +92,8 @@ pub(crate) fn invoke_op<'a>(
     let mut chain = std::ptr::null_mut();
     match &op {
         Op::Add(t) | Op::Remove(t) | Op::Reach(t) => {
-            let slot = w.args.take(serial, inst);
+            let (slot, old) = w.args.take(serial, inst);
+            w.traffic.recycle(old);
             let t = w.faults.transport_id(*t);
             ptrs[0] = w.args.tid(slot, 0, t);
             w.seal_args(slot);
@@ -104,14 +105,15 @@ pub(crate) fn invoke_op<'a>(
             remote: r,
             datagram,
         } => {
-            let slot = w.args.take(serial, inst);
+            let (slot, old) = w.args.take(serial, inst);
+            w.traffic.recycle(old);
             ptrs[0] = w.args.tid(slot, 0, *local);
             ptrs[1] = w.args.tid(slot, 1, *r);
             let pieces = 1 + w.rng.below(3) as usize;
-            let payload = w.traffic.take_payload(*datagram);
-            chain = w.args.chain(slot, &payload, pieces);
+            // The datagram's buffer itself becomes the argument block's.
+            let (payload, content) = w.traffic.take_payload(*datagram);
             bytes = Some(payload.len() as u32);
-            w.traffic.recycle(payload);
+            chain = w.args.chain(slot, payload, content, pieces);
             w.seal_args(slot);
             w.calls.get_mut(serial).expect("just opened").args = Some(slot);
             tid = Some(*local);

@@ -72,12 +72,21 @@ impl Datagram {
 /// What DATA-5 knows a payload by: its length and a 64-bit digest.
 ///
 /// Two payloads are taken to be the same when both are equal. The digest
-/// runs four lanes over the payload's 8-byte words (the last one padded
-/// with zeros); each step of a lane is a bijection of the lane for a given
+/// runs eight lanes over the payload's 8-byte words (the last one padded
+/// with zeros; word `i` goes to lane `i % 8`, so the lanes' multiplications
+/// overlap in the processor); each step of a lane is a bijection of the lane for a given
 /// word and of the word for a given lane, and the lanes are combined
 /// through bijective finalisers, so payloads of one length that differ in
 /// a single word (a flipped bit, a changed byte) always differ in digest;
-/// other differences collide with a probability of about 2^-64.
+/// other differences collide with a probability of about 2^-64 (for
+/// changes that do not depend on the digest: one crafted against it, e.g.
+/// the top bit of one word and bits 63 and 31 of its lane's next word,
+/// which a multiplication carries unchanged, can cancel).
+///
+/// The same digest seals a SEND_BUFFERS' payload (COMP-8, DATA-6) and an
+/// indication held for its completion routine (DATA-3); it is computed
+/// while the payload is written ([`Content::fill`]) and read where it lies
+/// (a chain is hashed piece by piece by [`Digest`], never copied).
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 pub(crate) struct Content {
     len: u32,
@@ -86,45 +95,160 @@ pub(crate) struct Content {
 
 impl Content {
     pub(crate) fn of(bytes: &[u8]) -> Content {
-        const M: u64 = 0x9e37_79b9_7f4a_7c15;
-        #[inline(always)]
-        fn step(lane: u64, word: u64) -> u64 {
-            let x = (lane ^ word).wrapping_mul(M);
-            x ^ (x >> 32)
+        let mut d = Digest::default();
+        d.feed(bytes);
+        d.finish()
+    }
+
+    /// Fills `buf` from `rng` (the same bytes as [`Rng::fill`]) and returns
+    /// their content, in one pass: each word is hashed as it is written.
+    pub(crate) fn fill(rng: &mut Rng, buf: &mut [u8]) -> Content {
+        let mut d = Digest::default();
+        let mut blocks = buf.chunks_exact_mut(8 * LANES);
+        for b in &mut blocks {
+            let mut w = [0u64; LANES];
+            for (c, w) in b.chunks_exact_mut(8).zip(&mut w) {
+                *w = rng.next_u64();
+                c.copy_from_slice(&w.to_le_bytes());
+            }
+            d.block(w);
         }
-        fn finish(mut x: u64) -> u64 {
+        let rest = blocks.into_remainder();
+        for c in rest.chunks_mut(8) {
+            let w = rng.next_u64().to_le_bytes();
+            c.copy_from_slice(&w[..c.len()]);
+            d.feed(c);
+        }
+        d.finish()
+    }
+}
+
+/// [`Content`]'s digest computed piece by piece (a buffer chain's elements,
+/// a payload as it is written): the same value as over the concatenation.
+#[derive(Clone)]
+pub(crate) struct Digest {
+    lanes: [u64; LANES],
+    /// Words absorbed so far (the next one goes to lane `words % LANES`).
+    words: u64,
+    /// A word not complete yet: its bytes so far.
+    part: [u8; 8],
+    part_len: usize,
+    len: u64,
+}
+
+/// [`Digest`]'s lanes: one 8-byte word each, in turn.
+pub(crate) const LANES: usize = 8;
+
+impl Default for Digest {
+    fn default() -> Self {
+        Digest {
+            lanes: [
+                0x243f_6a88_85a3_08d3,
+                0x1319_8a2e_0370_7344,
+                0xa409_3822_299f_31d0,
+                0x082e_fa98_ec4e_6c89,
+                0x4528_21e6_38d0_1377,
+                0xbe54_66cf_34e9_0c6c,
+                0xc0ac_29b7_c97c_50dd,
+                0x3f84_d5b5_b547_0917,
+            ],
+            words: 0,
+            part: [0; 8],
+            part_len: 0,
+            len: 0,
+        }
+    }
+}
+
+impl Digest {
+    #[inline(always)]
+    fn step(lane: u64, word: u64) -> u64 {
+        const M: u64 = 0x9e37_79b9_7f4a_7c15;
+        let x = (lane ^ word).wrapping_mul(M);
+        x ^ (x >> 32)
+    }
+
+    #[inline(always)]
+    fn word(&mut self, w: u64) {
+        let k = self.words as usize % LANES;
+        self.lanes[k] = Self::step(self.lanes[k], w);
+        self.words += 1;
+    }
+
+    /// A word for every lane at once (`words` a multiple of [`LANES`],
+    /// nothing partial).
+    #[inline(always)]
+    pub(crate) fn block(&mut self, w: [u64; LANES]) {
+        debug_assert!(self.words.is_multiple_of(LANES as u64) && self.part_len == 0);
+        for (lane, w) in self.lanes.iter_mut().zip(w) {
+            *lane = Self::step(*lane, w);
+        }
+        self.words += LANES as u64;
+        self.len += 8 * LANES as u64;
+    }
+
+    /// Absorbs the next bytes.
+    pub(crate) fn feed(&mut self, mut bytes: &[u8]) {
+        let le = |c: &[u8]| u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        if self.part_len > 0 {
+            let take = (8 - self.part_len).min(bytes.len());
+            self.part[self.part_len..self.part_len + take].copy_from_slice(&bytes[..take]);
+            self.part_len += take;
+            self.len += take as u64;
+            bytes = &bytes[take..];
+            if self.part_len < 8 {
+                return;
+            }
+            self.part_len = 0;
+            self.word(u64::from_le_bytes(self.part));
+        }
+        // Whole words up to a lane boundary, then every lane at a time.
+        let mut i = 0;
+        while !self.words.is_multiple_of(LANES as u64) && i + 8 <= bytes.len() {
+            self.word(le(&bytes[i..i + 8]));
+            i += 8;
+        }
+        self.len += i as u64;
+        let bytes = &bytes[i..];
+        let mut blocks = bytes.chunks_exact(8 * LANES);
+        for b in &mut blocks {
+            let mut w = [0u64; LANES];
+            for (c, w) in b.chunks_exact(8).zip(&mut w) {
+                *w = le(c);
+            }
+            self.block(w);
+        }
+        let mut words = blocks.remainder().chunks_exact(8);
+        for c in &mut words {
+            self.word(le(c));
+            self.len += 8;
+        }
+        let tail = words.remainder();
+        self.part[..tail.len()].copy_from_slice(tail);
+        self.part_len = tail.len();
+        self.len += tail.len() as u64;
+    }
+
+    /// The content of everything fed (a last partial word padded with zeros).
+    pub(crate) fn finish(mut self) -> Content {
+        if self.part_len > 0 {
+            self.part[self.part_len..].fill(0);
+            self.word(u64::from_le_bytes(self.part));
+        }
+        fn fin(mut x: u64) -> u64 {
             x ^= x >> 33;
             x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
             x ^= x >> 33;
             x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
             x ^ (x >> 33)
         }
-        let word = |c: &[u8]| {
-            let mut w = [0u8; 8];
-            w[..c.len()].copy_from_slice(c);
-            u64::from_le_bytes(w)
-        };
-        let mut lanes: [u64; 4] = [
-            0x243f_6a88_85a3_08d3,
-            0x1319_8a2e_0370_7344,
-            0xa409_3822_299f_31d0,
-            0x082e_fa98_ec4e_6c89,
-        ];
-        let mut blocks = bytes.chunks_exact(32);
-        for b in &mut blocks {
-            for (k, lane) in lanes.iter_mut().enumerate() {
-                *lane = step(*lane, word(&b[8 * k..8 * k + 8]));
-            }
-        }
-        for (k, c) in blocks.remainder().chunks(8).enumerate() {
-            lanes[k] = step(lanes[k], word(c));
-        }
-        let digest = finish(lanes[0])
-            ^ finish(lanes[1]).rotate_left(16)
-            ^ finish(lanes[2]).rotate_left(32)
-            ^ finish(lanes[3]).rotate_left(48);
+        // Each lane through a bijection, rotated by its own amount: lanes
+        // that differ in one word give different digests.
+        let digest = (0..LANES).fold(0, |acc, k| {
+            acc ^ fin(self.lanes[k]).rotate_left(8 * k as u32)
+        });
         Content {
-            len: bytes.len() as u32,
+            len: self.len as u32,
             digest,
         }
     }
@@ -145,8 +269,9 @@ type PendingKey = (Tid, Tid, Content);
 struct HeldIndicate {
     inst: u32,
     chain: usize,
-    digest: u64,
-    /// What was indicated (the chain is re-read only to check DATA-3).
+    /// The chain's element sizes, hashed (see [`chain_content`]).
+    shape: u64,
+    /// What was indicated: the chain is hashed again to check DATA-3.
     content: Content,
     local: Tid,
     remote: Tid,
@@ -284,20 +409,26 @@ impl Traffic {
             .find(|o| o.inst != inst && o.to.is_none() && o.tid.is_v4() == v4)
             .map(|o| o.tid)
     }
-    /// The payload of datagram `d`, for its SEND_BUFFERS (made once).
-    pub fn take_payload(&mut self, d: u32) -> Vec<u8> {
-        self.payloads
+    /// The payload of datagram `d` and its content, for its SEND_BUFFERS
+    /// (made once).
+    pub fn take_payload(&mut self, d: u32) -> (Vec<u8>, Content) {
+        let p = self
+            .payloads
             .remove(&d)
-            .expect("a datagram's payload is kept until its one SEND_BUFFERS")
+            .expect("a datagram's payload is kept until its one SEND_BUFFERS");
+        (p, self.dgs[d as usize].content())
     }
-    /// An empty buffer (a spare one if there is one).
-    pub fn buffer(&mut self) -> Vec<u8> {
-        self.spare.pop().unwrap_or_default()
+    /// A buffer of `len` bytes to be overwritten (a spare one if there is
+    /// one: only what it has to grow by is zeroed first).
+    fn buffer(&mut self, len: usize) -> Vec<u8> {
+        let mut b = self.spare.pop().unwrap_or_default();
+        b.truncate(len);
+        b.resize(len, 0);
+        b
     }
-    /// Gives back a buffer done with (`take_payload`'s, `buffer`'s).
-    pub fn recycle(&mut self, mut b: Vec<u8>) {
-        if self.spare.len() < MAX_SPARE {
-            b.clear();
+    /// Gives back a payload buffer done with, for a later payload.
+    pub fn recycle(&mut self, b: Vec<u8>) {
+        if b.capacity() > 0 && self.spare.len() < MAX_SPARE {
             self.spare.push(b);
         }
     }
@@ -432,10 +563,8 @@ impl World {
             );
             return;
         };
-        let mut payload = self.traffic.buffer();
-        payload.resize(bytes.min(65_507) as usize, 0);
-        self.traffic.rng.fill(&mut payload);
-        let content = Content::of(&payload);
+        let mut payload = self.traffic.buffer(bytes.min(65_507) as usize);
+        let content = Content::fill(&mut self.traffic.rng, &mut payload);
         let id = self.traffic.dgs.len() as u32;
         self.record(
             from,
@@ -861,11 +990,11 @@ impl World {
         if chain.is_null() {
             return reject(self, id::DATA_2, E_POINTER, "bufferChain is NULL".into());
         }
-        let mut data = self.traffic.buffer();
         // SAFETY: walks the provider's chain with bounds on length and cycles.
-        if let Err(e) = unsafe { read_chain_into(chain, &mut data) } {
-            return reject(self, id::DATA_2, E_INVALIDARG, e);
-        }
+        let (content, shape) = match unsafe { chain_content(chain) } {
+            Ok(c) => c,
+            Err(e) => return reject(self, id::DATA_2, E_INVALIDARG, e),
+        };
         let s = self.insts[inst as usize].session.as_ref();
         let active = s.is_some_and(|s| s.live() && s.active());
         if self.faults.accepts_inactive_indicate(active) {
@@ -927,15 +1056,12 @@ impl World {
         if routine.is_some() {
             let key = self.traffic.next_held;
             self.traffic.next_held += 1;
-            // SAFETY: validated just above.
-            let digest = unsafe { chain_digest(chain) };
-            let content = Content::of(&data);
             self.traffic.held.insert(
                 key,
                 HeldIndicate {
                     inst,
                     chain: chain as usize,
-                    digest,
+                    shape,
                     content,
                     local: lt,
                     remote: rt,
@@ -969,13 +1095,11 @@ impl World {
             Indication {
                 f,
                 hr: S_OK,
-                len: data.len() as u32,
+                len: content.len,
                 from: rt,
                 to: lt,
             },
         );
-        let content = Content::of(&data);
-        self.traffic.recycle(data);
         self.deliver(inst, lt, rt, content);
         S_OK
     }
@@ -997,12 +1121,8 @@ pub(crate) fn indicate_done(shared: &Arc<Shared>, key: u32) {
     let (host, n) = (w.insts[h.inst as usize].host, w.insts[h.inst as usize].n);
     // SAFETY: DATA-3 obliges the provider to keep the chain intact until its
     // routine runs; re-reading it is how a breach is detected.
-    let now_digest = unsafe {
-        read_chain(h.chain as *mut CPNATFWT_BUFFER)
-            .ok()
-            .map(|_| chain_digest(h.chain as *mut CPNATFWT_BUFFER))
-    };
-    if now_digest != Some(h.digest) {
+    let now = unsafe { chain_content(h.chain as *mut CPNATFWT_BUFFER) }.ok();
+    if now != Some((h.content, h.shape)) {
         w.violate(
             id::DATA_3,
             host,
@@ -1054,23 +1174,22 @@ impl Seen {
     }
 }
 
-/// Walks and copies a buffer chain, checking DATA-2.
+/// Walks a buffer chain, checking DATA-2, and returns the content of its
+/// bytes and a hash of its shape (the element sizes in order, FNV-1a): the
+/// bytes are hashed where they lie, not copied.
+///
+/// DATA-3 compares both before and after the provider's completion
+/// routine: a change of one aligned 8-byte word of the bytes, or of the
+/// sizes, is always found (each step of either hash is a bijection);
+/// other changes are missed with a probability of about 2^-64.
 ///
 /// # Safety
 /// `head` is non-NULL; the provider vouches for every element it links.
-unsafe fn read_chain(head: *mut CPNATFWT_BUFFER) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    // SAFETY: as this function's.
-    unsafe { read_chain_into(head, &mut out) }.map(|()| out)
-}
-
-/// `read_chain` into `out` (cleared first).
-///
-/// # Safety
-/// As `read_chain`.
-unsafe fn read_chain_into(head: *mut CPNATFWT_BUFFER, out: &mut Vec<u8>) -> Result<(), String> {
-    out.clear();
+unsafe fn chain_content(head: *mut CPNATFWT_BUFFER) -> Result<(Content, u64), String> {
     let mut seen = Seen::default();
+    let mut digest = Digest::default();
+    let mut shape = 0xcbf2_9ce4_8422_2325u64;
+    let mut len = 0usize;
     let mut p = head;
     while !p.is_null() {
         if seen.contains(&(p as usize)) {
@@ -1087,6 +1206,7 @@ unsafe fn read_chain_into(head: *mut CPNATFWT_BUFFER, out: &mut Vec<u8>) -> Resu
         seen.push(p as usize);
         // SAFETY: p is non-NULL and part of the provider's chain.
         let b = unsafe { std::ptr::read_unaligned(p) };
+        shape = (shape ^ b.size as u64).wrapping_mul(0x100_0000_01b3);
         if b.size > 0 {
             if b.buffer.is_null() {
                 return Err(format!(
@@ -1095,52 +1215,27 @@ unsafe fn read_chain_into(head: *mut CPNATFWT_BUFFER, out: &mut Vec<u8>) -> Resu
                     b.size
                 ));
             }
-            if out.len() + b.size as usize > 16 << 20 {
+            if len + b.size as usize > 16 << 20 {
                 return Err("the buffer chain holds more than 16 MiB".into());
             }
+            len += b.size as usize;
             // SAFETY: the provider says `size` bytes live at `buffer`.
-            out.extend_from_slice(unsafe { std::slice::from_raw_parts(b.buffer, b.size as usize) });
+            digest.feed(unsafe { std::slice::from_raw_parts(b.buffer, b.size as usize) });
         }
         p = b.next;
     }
-    Ok(())
-}
-
-/// A checksum of a (valid) chain's structure and bytes.
-///
-/// # Safety
-/// The chain was validated by `read_chain`.
-unsafe fn chain_digest(head: *mut CPNATFWT_BUFFER) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    let mut p = head;
-    let mut k = 0;
-    while !p.is_null() && k < MAX_CHAIN {
-        // SAFETY: per the function's contract.
-        let b = unsafe { std::ptr::read_unaligned(p) };
-        for v in (b.size as u64).to_le_bytes() {
-            h = (h ^ v as u64).wrapping_mul(0x100_0000_01b3);
-        }
-        if b.size > 0 && !b.buffer.is_null() {
-            // SAFETY: as validated.
-            for &v in unsafe { std::slice::from_raw_parts(b.buffer, b.size as usize) } {
-                h = (h ^ v as u64).wrapping_mul(0x100_0000_01b3);
-            }
-        }
-        p = b.next;
-        k += 1;
-    }
-    h
+    Ok((digest.finish(), shape))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Content;
+    use super::{Content, Digest};
     use crate::rng::Rng;
 
     #[test]
     fn a_changed_byte_always_changes_the_digest() {
         let mut rng = Rng::new(1);
-        for len in [1usize, 7, 8, 9, 31, 32, 33, 64, 100, 1400] {
+        for len in [1usize, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100, 129, 1400] {
             let mut p = vec![0u8; len];
             rng.fill(&mut p);
             let c = Content::of(&p);
@@ -1152,6 +1247,36 @@ mod tests {
                     p[k] ^= 1 << bit;
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_digest_fed_piece_by_piece_equals_the_whole_one() {
+        let mut rng = Rng::new(4);
+        let mut p = vec![0u8; 300];
+        rng.fill(&mut p);
+        for len in [0usize, 1, 8, 31, 32, 33, 100, 300] {
+            let whole = Content::of(&p[..len]);
+            for cuts in [[0, 0], [1, 2], [3, 17], [8, 40], [7, 7], [31, 95]] {
+                let (a, b) = (cuts[0].min(len), cuts[1].min(len).max(cuts[0].min(len)));
+                let mut d = Digest::default();
+                d.feed(&p[..a]);
+                d.feed(&p[a..b]);
+                d.feed(&p[b..len]);
+                assert_eq!(d.finish(), whole, "len {len}, cuts {a} {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn fill_writes_the_streams_bytes_and_returns_their_content() {
+        for len in [0usize, 1, 7, 8, 9, 31, 32, 33, 64, 1400, 65_507] {
+            let mut a = vec![0u8; len];
+            let c = Content::fill(&mut Rng::new(9), &mut a);
+            let mut b = vec![0u8; len];
+            Rng::new(9).fill(&mut b);
+            assert_eq!(a, b, "the same bytes as Rng::fill, length {len}");
+            assert_eq!(c, Content::of(&b), "length {len}");
         }
     }
 
