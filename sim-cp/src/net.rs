@@ -6,6 +6,7 @@ use crate::config::NetFaults;
 use crate::rng::Rng;
 use crate::time::Nanos;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 /// A network address: a node (host index) and a port.
@@ -20,6 +21,12 @@ pub struct Packet {
     pub from: NetAddr,
     pub to: NetAddr,
     pub data: Vec<u8>,
+}
+
+impl Drop for Packet {
+    fn drop(&mut self) {
+        give_back(std::mem::take(&mut self.data));
+    }
 }
 
 /// The network's state: faults, partitions, and counters.
@@ -106,5 +113,48 @@ impl Network {
             }
             f(Nanos::from_millis(ms).saturating_add(Nanos::from_micros(self.rng.range(0, 999))));
         }
+    }
+}
+
+// Byte buffers kept for reuse on this thread: packets' data, application
+// payloads and argument blocks' payloads take from and give back to it, so
+// a datagram of up to 64 KiB does not allocate and page-fault fresh memory
+// each time, within a world or from one world (certification case) to the
+// next. Bounded: at most [`SPARE_BUFFERS`] buffers of at most
+// [`SPARE_MAX_BYTES`] each are kept.
+thread_local! {
+    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Buffers kept per thread at most.
+pub const SPARE_BUFFERS: usize = 32;
+/// The largest buffer kept (bytes of capacity).
+pub const SPARE_MAX_BYTES: usize = 1 << 17;
+/// Buffers smaller than this are left to the allocator (cheap anyway).
+const SPARE_MIN_BYTES: usize = 1 << 10;
+
+/// A buffer of `len` bytes for the caller to overwrite: a spare one of this
+/// thread if there is one (its old bytes are left in place, not zeroed;
+/// only what it grows by is).
+pub fn spare_buffer(len: usize) -> Vec<u8> {
+    let mut b = SPARE
+        .try_with(|s| s.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    b.truncate(len);
+    b.resize(len, 0);
+    b
+}
+
+/// Keeps `b` for a later [`spare_buffer`] of this thread (or frees it).
+pub fn give_back(b: Vec<u8>) {
+    if (SPARE_MIN_BYTES..=SPARE_MAX_BYTES).contains(&b.capacity()) {
+        let _ = SPARE.try_with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_BUFFERS {
+                s.push(b);
+            }
+        });
     }
 }

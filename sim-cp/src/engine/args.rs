@@ -335,7 +335,8 @@ impl Drop for ArgPool {
         for &b in &self.blocks {
             // SAFETY: every block came from Box::into_raw and is freed once,
             // here, when the world (and so every call) is gone.
-            drop(unsafe { Box::from_raw(b) });
+            let block = unsafe { Box::from_raw(b) };
+            crate::net::give_back(block.payload);
         }
     }
 }

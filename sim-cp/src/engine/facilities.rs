@@ -202,7 +202,11 @@ impl World {
                     port: from_port,
                 },
                 to,
-                data: data.to_vec(),
+                data: {
+                    let mut b = crate::net::spare_buffer(data.len());
+                    b.copy_from_slice(data);
+                    b
+                },
             };
             self.schedule(now.saturating_add(d), Ev::Net(p));
         }

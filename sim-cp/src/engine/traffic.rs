@@ -312,12 +312,15 @@ pub struct Traffic {
     waiting_via: HashMap<u32, u32>,
     /// Instances whose waiting datagrams changed (the platform re-examines them).
     pub touched: Vec<u32>,
-    /// Payload buffers done with, for the next payloads (no allocation per datagram).
-    spare: Vec<Vec<u8>>,
 }
 
-/// Payload buffers kept for reuse at most.
-const MAX_SPARE: usize = 16;
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        for (_, b) in self.payloads.drain() {
+            crate::net::give_back(b);
+        }
+    }
+}
 
 impl Default for Traffic {
     fn default() -> Self {
@@ -339,7 +342,6 @@ impl Default for Traffic {
             waiting: Vec::new(),
             waiting_via: HashMap::default(),
             touched: Vec::new(),
-            spare: Vec::new(),
         }
     }
 }
@@ -419,18 +421,13 @@ impl Traffic {
         (p, self.dgs[d as usize].content())
     }
     /// A buffer of `len` bytes to be overwritten (a spare one if there is
-    /// one: only what it has to grow by is zeroed first).
+    /// one, see [`crate::net::spare_buffer`]).
     fn buffer(&mut self, len: usize) -> Vec<u8> {
-        let mut b = self.spare.pop().unwrap_or_default();
-        b.truncate(len);
-        b.resize(len, 0);
-        b
+        crate::net::spare_buffer(len)
     }
     /// Gives back a payload buffer done with, for a later payload.
     pub fn recycle(&mut self, b: Vec<u8>) {
-        if b.capacity() > 0 && self.spare.len() < MAX_SPARE {
-            self.spare.push(b);
-        }
+        crate::net::give_back(b);
     }
     pub fn sending(&mut self, d: u32, _serial: u32) {
         self.set_state(d, State::Sending);
@@ -502,7 +499,9 @@ impl Traffic {
             self.count_via(via, false);
         }
         if matches!(state, State::Failed | State::Dropped) {
-            self.payloads.remove(&d);
+            if let Some(b) = self.payloads.remove(&d) {
+                crate::net::give_back(b);
+            }
         }
     }
     /// The instances that could not reach datagram `d`'s destination.
