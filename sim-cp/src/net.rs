@@ -133,17 +133,16 @@ pub const SPARE_MAX_BYTES: usize = 1 << 17;
 /// Buffers smaller than this are left to the allocator (cheap anyway).
 const SPARE_MIN_BYTES: usize = 1 << 10;
 
-/// A buffer of `len` bytes for the caller to overwrite: a spare one of this
-/// thread if there is one (its old bytes are left in place, not zeroed;
-/// only what it grows by is).
+/// An empty buffer with room for `len` bytes: a spare one of this thread if
+/// there is one. (Filled by `extend`, so nothing is zeroed first.)
 pub fn spare_buffer(len: usize) -> Vec<u8> {
     let mut b = SPARE
         .try_with(|s| s.borrow_mut().pop())
         .ok()
         .flatten()
         .unwrap_or_default();
-    b.truncate(len);
-    b.resize(len, 0);
+    b.clear();
+    b.reserve(len);
     b
 }
 

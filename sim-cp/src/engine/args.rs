@@ -351,8 +351,8 @@ mod tests {
         let (s, _) = pool.take(serial, 0);
         pool.tid(s, 0, Tid::v4(10, 0, 1));
         pool.tid(s, 1, Tid::v4(10, 0, 2));
-        let mut payload = vec![0u8; len];
-        let content = Content::fill(&mut Rng::new(serial as u64), &mut payload);
+        let mut payload = Vec::new();
+        let content = Content::fill(&mut Rng::new(serial as u64), &mut payload, len);
         let chain = pool.chain(s, payload, content, 3);
         pool.seal(s);
         (s, chain)
@@ -409,8 +409,8 @@ mod tests {
     #[test]
     fn hash_and_poison_gives_the_content_before_poisoning() {
         for len in [0usize, 1, 63, 64, 65, 1000] {
-            let mut p = vec![0u8; len];
-            let c = Content::fill(&mut Rng::new(5), &mut p);
+            let mut p = Vec::new();
+            let c = Content::fill(&mut Rng::new(5), &mut p, len);
             assert_eq!(hash_and_poison(&mut p), c, "length {len}");
             assert!(all_poison(&p));
         }

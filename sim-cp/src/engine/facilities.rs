@@ -204,7 +204,7 @@ impl World {
                 to,
                 data: {
                     let mut b = crate::net::spare_buffer(data.len());
-                    b.copy_from_slice(data);
+                    b.extend_from_slice(data);
                     b
                 },
             };

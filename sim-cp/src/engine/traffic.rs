@@ -100,24 +100,29 @@ impl Content {
         d.finish()
     }
 
-    /// Fills `buf` from `rng` (the same bytes as [`Rng::fill`]) and returns
-    /// their content, in one pass: each word is hashed as it is written.
-    pub(crate) fn fill(rng: &mut Rng, buf: &mut [u8]) -> Content {
+    /// Appends `len` bytes from `rng` to `buf` (the same bytes as
+    /// [`Rng::fill`] of `len` bytes) and returns their content, in one pass:
+    /// each word is hashed as it is written.
+    pub(crate) fn fill(rng: &mut Rng, buf: &mut Vec<u8>, len: usize) -> Content {
         let mut d = Digest::default();
-        let mut blocks = buf.chunks_exact_mut(8 * LANES);
-        for b in &mut blocks {
+        buf.reserve(len);
+        for _ in 0..len / (8 * LANES) {
             let mut w = [0u64; LANES];
+            let mut b = [0u8; 8 * LANES];
             for (c, w) in b.chunks_exact_mut(8).zip(&mut w) {
                 *w = rng.next_u64();
                 c.copy_from_slice(&w.to_le_bytes());
             }
+            buf.extend_from_slice(&b);
             d.block(w);
         }
-        let rest = blocks.into_remainder();
-        for c in rest.chunks_mut(8) {
+        let mut rest = len % (8 * LANES);
+        while rest > 0 {
             let w = rng.next_u64().to_le_bytes();
-            c.copy_from_slice(&w[..c.len()]);
+            let c = &w[..rest.min(8)];
+            buf.extend_from_slice(c);
             d.feed(c);
+            rest -= c.len();
         }
         d.finish()
     }
@@ -420,11 +425,6 @@ impl Traffic {
             .expect("a datagram's payload is kept until its one SEND_BUFFERS");
         (p, self.dgs[d as usize].content())
     }
-    /// A buffer of `len` bytes to be overwritten (a spare one if there is
-    /// one, see [`crate::net::spare_buffer`]).
-    fn buffer(&mut self, len: usize) -> Vec<u8> {
-        crate::net::spare_buffer(len)
-    }
     /// Gives back a payload buffer done with, for a later payload.
     pub fn recycle(&mut self, b: Vec<u8>) {
         crate::net::give_back(b);
@@ -562,8 +562,9 @@ impl World {
             );
             return;
         };
-        let mut payload = self.traffic.buffer(bytes.min(65_507) as usize);
-        let content = Content::fill(&mut self.traffic.rng, &mut payload);
+        let len = bytes.min(65_507) as usize;
+        let mut payload = crate::net::spare_buffer(len);
+        let content = Content::fill(&mut self.traffic.rng, &mut payload, len);
         let id = self.traffic.dgs.len() as u32;
         self.record(
             from,
@@ -1270,8 +1271,9 @@ mod tests {
     #[test]
     fn fill_writes_the_streams_bytes_and_returns_their_content() {
         for len in [0usize, 1, 7, 8, 9, 31, 32, 33, 64, 1400, 65_507] {
-            let mut a = vec![0u8; len];
-            let c = Content::fill(&mut Rng::new(9), &mut a);
+            let mut a = vec![1, 2, 3];
+            a.clear();
+            let c = Content::fill(&mut Rng::new(9), &mut a, len);
             let mut b = vec![0u8; len];
             Rng::new(9).fill(&mut b);
             assert_eq!(a, b, "the same bytes as Rng::fill, length {len}");
