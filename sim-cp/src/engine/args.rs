@@ -61,13 +61,21 @@ pub struct Slot(usize);
 /// found, any other is missed with a probability of about 2^-64 (the
 /// `args-seal-digest` decision). One pass over the bytes at completion,
 /// fused with the poisoning, instead of a copy and a comparison.
+///
+/// A payload of at most [`COPY_MAX`] bytes is sealed by an exact copy
+/// instead (in cache, copying and comparing it costs less than hashing).
 #[derive(Default, PartialEq)]
 struct Seal {
     tids: [(u16, usize); 2],
     bytes: [[u8; 16]; 2],
     chain: [(u32, usize); CHAIN],
     payload: Option<Content>,
+    /// The exact copy of a small payload (`payload` is then `None`).
+    copy: Vec<u8>,
 }
+
+/// The largest payload sealed by an exact copy rather than its digest.
+const COPY_MAX: usize = 4096;
 
 /// What [`ArgPool::retire`] found.
 pub struct Retired {
@@ -144,6 +152,7 @@ impl ArgPool {
             std::mem::take(&mut *std::ptr::addr_of_mut!((*self.blocks[i]).payload))
         };
         self.seals[i].payload = None;
+        self.seals[i].copy.clear();
         self.live[i] = true;
         (Slot(i), old)
     }
@@ -178,7 +187,14 @@ impl ArgPool {
         debug_assert!(Content::of(&payload) == content, "the datagram's content");
         let b = self.blocks[s.0];
         let pieces = pieces.clamp(1, CHAIN);
-        self.seals[s.0].payload = Some(content);
+        let seal = &mut self.seals[s.0];
+        seal.copy.clear();
+        if payload.len() <= COPY_MAX {
+            seal.payload = None;
+            seal.copy.extend_from_slice(&payload);
+        } else {
+            seal.payload = Some(content);
+        }
         // SAFETY: as in `tid`; the payload vector is put in place before any
         // pointer into it is handed out.
         unsafe {
@@ -255,8 +271,15 @@ impl ArgPool {
                 && (0..CHAIN)
                     .all(|k| seal.chain[k] == (blk.chain[k].size, blk.chain[k].next as usize));
             blk.bytes = [[POISON; 16]; 2];
-            let payload = hash_and_poison(&mut blk.payload);
-            fields && payload == seal.payload.unwrap_or(Content::of(&[]))
+            let payload = match seal.payload {
+                Some(content) => hash_and_poison(&mut blk.payload) == content,
+                None => {
+                    let same = blk.payload == seal.copy;
+                    blk.payload.fill(POISON);
+                    same
+                }
+            };
+            fields && payload
         };
         self.live[s.0] = false;
         self.quarantine.push_back(s.0);
@@ -360,19 +383,29 @@ mod tests {
 
     #[test]
     fn comp_8_an_untouched_payload_is_intact_and_poisoned_after() {
-        let mut pool = ArgPool::default();
-        let (s, chain) = send(&mut pool, 1, 1000);
-        assert!(pool.retire(s).intact);
-        // SAFETY: the block is ours and alive (quarantined); reading it back.
-        let first = unsafe { *(*chain).buffer };
-        assert_eq!(first, POISON);
+        for len in [1000, 10_000] {
+            let mut pool = ArgPool::default();
+            let (s, chain) = send(&mut pool, 1, len);
+            assert!(pool.retire(s).intact);
+            // SAFETY: the block is ours and alive (quarantined); reading it back.
+            let first = unsafe { *(*chain).buffer };
+            assert_eq!(first, POISON);
+        }
     }
 
     #[test]
     fn comp_8_a_payload_byte_changed_during_the_call_is_found() {
-        for at in [0usize, 7, 8, 500, 999] {
+        // Sealed by a copy (1,000 bytes) and by the digest (10,000 bytes).
+        for (len, at) in [
+            (1000, 0),
+            (1000, 7),
+            (1000, 999),
+            (10_000, 0),
+            (10_000, 8),
+            (10_000, 9_999),
+        ] {
             let mut pool = ArgPool::default();
-            let (s, chain) = send(&mut pool, 1, 1000);
+            let (s, chain) = send(&mut pool, 1, len);
             // SAFETY: as a provider would, through the chain's first
             // element, which covers a third of the 1000 bytes, then the rest.
             unsafe {
@@ -384,7 +417,7 @@ mod tests {
                 }
                 *(*p).buffer.add(k) ^= 1;
             }
-            assert!(!pool.retire(s).intact, "byte {at}");
+            assert!(!pool.retire(s).intact, "length {len}, byte {at}");
         }
     }
 

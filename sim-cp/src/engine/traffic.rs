@@ -75,8 +75,8 @@ impl Datagram {
 /// runs eight lanes over the payload's 8-byte words (the last one padded
 /// with zeros; word `i` goes to lane `i % 8`, so the lanes' multiplications
 /// overlap in the processor); each step of a lane is a bijection of the lane for a given
-/// word and of the word for a given lane, and the lanes are combined
-/// through bijective finalisers, so payloads of one length that differ in
+/// word and of the word for a given lane, and the lanes are rotated,
+/// folded by XOR and finalised by a bijection, so payloads of one length that differ in
 /// a single word (a flipped bit, a changed byte) always differ in digest;
 /// other differences collide with a probability of about 2^-64 (for
 /// changes that do not depend on the digest: one crafted against it, e.g.
@@ -247,11 +247,11 @@ impl Digest {
             x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
             x ^ (x >> 33)
         }
-        // Each lane through a bijection, rotated by its own amount: lanes
-        // that differ in one word give different digests.
-        let digest = (0..LANES).fold(0, |acc, k| {
-            acc ^ fin(self.lanes[k]).rotate_left(8 * k as u32)
-        });
+        // The lanes, each rotated by its own amount, folded by XOR, then
+        // one bijective finaliser: payloads whose lanes differ in one lane
+        // only (one word) give different digests.
+        let folded = (0..LANES).fold(0u64, |acc, k| acc ^ self.lanes[k].rotate_left(8 * k as u32));
+        let digest = fin(folded);
         Content {
             len: self.len as u32,
             digest,
