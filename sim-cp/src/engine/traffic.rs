@@ -78,10 +78,10 @@ impl Datagram {
 /// word and of the word for a given lane, and the lanes are rotated,
 /// folded by XOR and finalised by a bijection, so payloads of one length that differ in
 /// a single word (a flipped bit, a changed byte) always differ in digest;
-/// other differences collide with a probability of about 2^-64 (for
-/// changes that do not depend on the digest: one crafted against it, e.g.
-/// the top bit of one word and bits 63 and 31 of its lane's next word,
-/// which a multiplication carries unchanged, can cancel).
+/// other differences collide with a probability of about 2^-64 for
+/// changes that do not depend on the digest. The digest is not
+/// cryptographic: a change computed against it (knowing the bytes and the
+/// constants) can cancel; a provider's bug does not compute one.
 ///
 /// The same digest seals a SEND_BUFFERS' payload (COMP-8, DATA-6) and an
 /// indication held for its completion routine (DATA-3); it is computed
@@ -166,11 +166,19 @@ impl Default for Digest {
 }
 
 impl Digest {
+    /// One lane's step: a bijection of the lane for a given word and of the
+    /// word for a given lane (XOR, then two multiply-xorshift rounds, each
+    /// invertible), so that no fixed pattern of flipped bits in one word can
+    /// be cancelled by a fixed pattern in the lane's next word: after the
+    /// second multiplication the difference depends on the bytes.
     #[inline(always)]
     fn step(lane: u64, word: u64) -> u64 {
-        const M: u64 = 0x9e37_79b9_7f4a_7c15;
-        let x = (lane ^ word).wrapping_mul(M);
-        x ^ (x >> 32)
+        const M1: u64 = 0x9e37_79b9_7f4a_7c15;
+        const M2: u64 = 0xbf58_476d_1ce4_e5b9;
+        let mut x = (lane ^ word).wrapping_mul(M1);
+        x ^= x >> 32;
+        x = x.wrapping_mul(M2);
+        x ^ (x >> 29)
     }
 
     #[inline(always)]
@@ -1246,6 +1254,28 @@ mod tests {
                     assert_ne!(Content::of(&p), c, "len {len}, byte {k}, bit {bit}");
                     p[k] ^= 1 << bit;
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn a_fixed_bit_pattern_over_two_words_of_a_lane_changes_the_digest() {
+        // Word i and word i + LANES go through the same lane. With a single
+        // multiply-xorshift step, flipping bit 63 of one word and bits 63
+        // and 31 of the lane's next word cancelled for every payload; the
+        // second round makes the difference depend on the bytes.
+        let mut rng = Rng::new(3);
+        for _ in 0..1_000 {
+            let mut p = vec![0u8; 256];
+            rng.fill(&mut p);
+            let c = Content::of(&p);
+            for first in [0usize, 5, 16] {
+                let second = first + super::LANES;
+                let mut q = p.clone();
+                q[first * 8 + 7] ^= 0x80;
+                q[second * 8 + 7] ^= 0x80;
+                q[second * 8 + 3] ^= 0x80;
+                assert_ne!(Content::of(&q), c, "words {first} and {second}");
             }
         }
     }
