@@ -579,6 +579,26 @@ struct Packed {
 
 const _: () = assert!(std::mem::size_of::<Packed>() == 32);
 
+impl Packed {
+    /// An event of `host`'s instance `inst` at `at`, its kind and fields
+    /// not filled in yet.
+    #[inline(always)]
+    fn blank(at: Nanos, host: u8, inst: u32) -> Packed {
+        Packed {
+            at,
+            inst,
+            host,
+            kind: Kind::Side,
+            x: 0,
+            y: 0,
+            a: 0,
+            b: 0,
+            c: 0,
+            d: 0,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 enum Kind {
@@ -808,18 +828,7 @@ impl Store {
     /// any other event, or a call with a wrong user context).
     #[inline(always)]
     fn pack_hot(&mut self, at: Nanos, host: u8, inst: u32, what: &What) -> Option<Packed> {
-        let mut p = Packed {
-            at,
-            inst,
-            host,
-            kind: Kind::Side,
-            x: 0,
-            y: 0,
-            a: 0,
-            b: 0,
-            c: 0,
-            d: 0,
-        };
+        let mut p = Packed::blank(at, host, inst);
         match *what {
             What::Call {
                 cb,
@@ -864,18 +873,7 @@ impl Store {
 
     /// The compact form of an event.
     fn pack(&mut self, at: Nanos, host: u8, inst: u32, what: What) -> Packed {
-        let mut p = Packed {
-            at,
-            inst,
-            host,
-            kind: Kind::Side,
-            x: 0,
-            y: 0,
-            a: 0,
-            b: 0,
-            c: 0,
-            d: 0,
-        };
+        let mut p = Packed::blank(at, host, inst);
         if let Some(p) = self.pack_hot(at, host, inst, &what) {
             return p;
         }
