@@ -873,10 +873,10 @@ impl Store {
 
     /// The compact form of an event.
     fn pack(&mut self, at: Nanos, host: u8, inst: u32, what: What) -> Packed {
-        let mut p = Packed::blank(at, host, inst);
         if let Some(p) = self.pack_hot(at, host, inst, &what) {
             return p;
         }
+        let mut p = Packed::blank(at, host, inst);
         match what {
             What::ProviderStart => p.kind = Kind::ProviderStart,
             What::ProviderStop => p.kind = Kind::ProviderStop,
