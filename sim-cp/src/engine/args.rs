@@ -10,7 +10,7 @@
 //! This is the FFI edge: the blocks are shared with provider code through raw
 //! pointers, so they are only touched through raw pointers here too.
 
-use super::traffic::{Content, Digest, LANES};
+use super::traffic::Content;
 use crate::abi::{CPNATFWT_BUFFER, CPNATFWT_TRANSPORT_ID};
 use crate::fxhash::FxHashMap as HashMap;
 use crate::transport_id::Tid;
@@ -55,27 +55,18 @@ pub struct Slot(usize);
 
 /// What the provider could see of a block when its call started: compared
 /// when the call completes (COMP-8, DATA-6). The transport IDs and the
-/// chain's structure exactly; the payload by its [`Content`] (length and
-/// 64-bit digest), the datagram's own, computed when it was written: a
-/// change confined to one aligned 8-byte word of the payload is always
-/// found, any other is missed with a probability of about 2^-64 (the
-/// `args-seal-digest` decision). One pass over the bytes at completion,
-/// fused with the poisoning, instead of a copy and a comparison.
-///
-/// A payload of at most [`COPY_MAX`] bytes is sealed by an exact copy
-/// instead (in cache, copying and comparing it costs less than hashing).
+/// chain's structure exactly; the payload by its [`Content`], the
+/// datagram's own, known when it was generated. A generated payload's
+/// content is exact (its stream's key, or its bytes if at most 8), so any
+/// change of its bytes is found (the `args-seal-content` decision), and
+/// reading it back costs one pass at completion, with no copy.
 #[derive(Default, PartialEq)]
 struct Seal {
     tids: [(u16, usize); 2],
     bytes: [[u8; 16]; 2],
     chain: [(u32, usize); CHAIN],
     payload: Option<Content>,
-    /// The exact copy of a small payload (`payload` is then `None`).
-    copy: Vec<u8>,
 }
-
-/// The largest payload sealed by an exact copy rather than its digest.
-const COPY_MAX: usize = 4096;
 
 /// What [`ArgPool::retire`] found.
 pub struct Retired {
@@ -152,7 +143,6 @@ impl ArgPool {
             std::mem::take(&mut *std::ptr::addr_of_mut!((*self.blocks[i]).payload))
         };
         self.seals[i].payload = None;
-        self.seals[i].copy.clear();
         self.live[i] = true;
         (Slot(i), old)
     }
@@ -187,14 +177,7 @@ impl ArgPool {
         debug_assert!(Content::of(&payload) == content, "the datagram's content");
         let b = self.blocks[s.0];
         let pieces = pieces.clamp(1, CHAIN);
-        let seal = &mut self.seals[s.0];
-        seal.copy.clear();
-        if payload.len() <= COPY_MAX {
-            seal.payload = None;
-            seal.copy.extend_from_slice(&payload);
-        } else {
-            seal.payload = Some(content);
-        }
+        self.seals[s.0].payload = Some(content);
         // SAFETY: as in `tid`; the payload vector is put in place before any
         // pointer into it is handed out.
         unsafe {
@@ -272,12 +255,8 @@ impl ArgPool {
                     .all(|k| seal.chain[k] == (blk.chain[k].size, blk.chain[k].next as usize));
             blk.bytes = [[POISON; 16]; 2];
             let payload = match seal.payload {
-                Some(content) => hash_and_poison(&mut blk.payload) == content,
-                None => {
-                    let same = blk.payload == seal.copy;
-                    blk.payload.fill(POISON);
-                    same
-                }
+                Some(content) => content_and_poison(&mut blk.payload) == content,
+                None => blk.payload.is_empty(),
             };
             fields && payload
         };
@@ -333,24 +312,12 @@ fn all_poison(bytes: &[u8]) -> bool {
 }
 
 /// The content of `bytes` as they are now, then every byte set to
-/// [`POISON`]: one pass (each word read, hashed and overwritten).
-fn hash_and_poison(bytes: &mut [u8]) -> Content {
-    const P: u64 = u64::from_ne_bytes([POISON; 8]);
-    let mut d = Digest::default();
-    let mut blocks = bytes.chunks_exact_mut(8 * LANES);
-    for b in &mut blocks {
-        let mut w = [0u64; LANES];
-        for (k, c) in b.chunks_exact_mut(8).enumerate() {
-            let c: &mut [u8; 8] = c.try_into().expect("chunks of 8");
-            w[k] = u64::from_le_bytes(*c);
-            *c = P.to_ne_bytes();
-        }
-        d.block(w);
-    }
-    let rest = blocks.into_remainder();
-    d.feed(rest);
-    rest.fill(POISON);
-    d.finish()
+/// [`POISON`]. A generated payload is read as its stream (word by word
+/// against its key, no hashing), then overwritten in place.
+fn content_and_poison(bytes: &mut [u8]) -> Content {
+    let c = Content::of(bytes);
+    bytes.fill(POISON);
+    c
 }
 
 impl Drop for ArgPool {
@@ -395,7 +362,6 @@ mod tests {
 
     #[test]
     fn comp_8_a_payload_byte_changed_during_the_call_is_found() {
-        // Sealed by a copy (1,000 bytes) and by the digest (10,000 bytes).
         for (len, at) in [
             (1000, 0),
             (1000, 7),
@@ -440,11 +406,11 @@ mod tests {
     }
 
     #[test]
-    fn hash_and_poison_gives_the_content_before_poisoning() {
+    fn content_and_poison_gives_the_content_before_poisoning() {
         for len in [0usize, 1, 63, 64, 65, 1000] {
             let mut p = Vec::new();
             let c = Content::fill(&mut Rng::new(5), &mut p, len);
-            assert_eq!(hash_and_poison(&mut p), c, "length {len}");
+            assert_eq!(content_and_poison(&mut p), c, "length {len}");
             assert!(all_poison(&p));
         }
     }

@@ -3,7 +3,7 @@
 //! on the receiving side, and the end-to-end check of DATA-5.
 //!
 //! A datagram's payload is kept only until its SEND_BUFFERS is made; from
-//! then on DATA-5 knows it by its [`Content`] (length and digest), so a long
+//! then on DATA-5 knows it by its [`Content`] (length and key), so a long
 //! run keeps a small fixed-size record per datagram, not its bytes.
 
 use super::instance::Op;
@@ -44,10 +44,10 @@ enum State {
 struct Datagram {
     src_host: u8,
     dst: Tid,
-    /// The payload's length (of `Content`, kept here to save padding).
+    /// The payload's [`Content`], its fields kept here to save padding.
     len: u32,
-    /// The payload's digest (see [`Content`]).
-    digest: u64,
+    form: Form,
+    value: u64,
     sent_at: Nanos,
     state: State,
     via: Option<u32>,
@@ -64,74 +64,347 @@ impl Datagram {
     fn content(&self) -> Content {
         Content {
             len: self.len,
-            digest: self.digest,
+            form: self.form,
+            value: self.value,
         }
     }
 }
 
-/// What DATA-5 knows a payload by: its length and a 64-bit digest.
+/// What DATA-5 knows a payload by: its length and a value that stands for
+/// its bytes, of one of three [`Form`]s.
 ///
-/// Two payloads are taken to be the same when both are equal. The digest
-/// runs eight lanes over the payload's 8-byte words (the last one padded
-/// with zeros; word `i` goes to lane `i % 8`, so the lanes' multiplications
-/// overlap in the processor); each step of a lane is a bijection of the lane for a given
-/// word and of the word for a given lane, and the lanes are rotated,
-/// folded by XOR and finalised by a bijection, so payloads of one length that differ in
-/// a single word (a flipped bit, a changed byte) always differ in digest;
-/// other differences collide with a probability of about 2^-64 for
-/// changes that do not depend on the digest. The digest is not
-/// cryptographic: a change computed against it (knowing the bytes and the
-/// constants) can cancel; a provider's bug does not compute one.
+/// Every payload the platform generates is a *stream* (see [`Stream`]):
+/// word `i` is a bijective mix of `key + i·WEYL`, so the first word gives
+/// the key back and the key gives every byte. Such a payload is known by
+/// its key, exactly: two stream contents are equal only if the bytes are,
+/// and a stream's bytes with any change are no stream of that key. Bytes
+/// that are not a stream (a provider changed them) are known by a 64-bit
+/// [`Digest`]; payloads of at most 8 bytes by the bytes themselves.
+/// A content of one form never equals one of another.
 ///
-/// The same digest seals a SEND_BUFFERS' payload (COMP-8, DATA-6) and an
-/// indication held for its completion routine (DATA-3); it is computed
-/// while the payload is written ([`Content::fill`]) and read where it lies
-/// (a chain is hashed piece by piece by [`Digest`], never copied).
+/// The same content seals a SEND_BUFFERS' payload (COMP-8, DATA-6) and an
+/// indication held for its completion routine (DATA-3). It is known when a
+/// payload is written ([`Content::fill`]: no hashing) and read where the
+/// bytes lie, piece by piece ([`Reader`]: the stream is checked word by
+/// word against its key; the digest is computed only for bytes that are
+/// not one).
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 pub(crate) struct Content {
     len: u32,
-    digest: u64,
+    form: Form,
+    value: u64,
+}
+
+/// How a [`Content`]'s value stands for the bytes.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+enum Form {
+    /// At most 8 bytes: the bytes (little-endian, zero-padded).
+    Bytes,
+    /// More than 8 bytes of a [`Stream`]: its key.
+    Stream,
+    /// More than 8 bytes of no stream: their [`Digest`].
+    Digest,
 }
 
 impl Content {
     pub(crate) fn of(bytes: &[u8]) -> Content {
-        let mut d = Digest::default();
-        d.feed(bytes);
-        d.finish()
+        let mut r = Reader::default();
+        r.feed(bytes);
+        r.finish()
     }
 
-    /// Appends `len` bytes from `rng` to `buf` (the same bytes as
-    /// [`Rng::fill`] of `len` bytes) and returns their content, in one pass:
-    /// each word is hashed as it is written.
+    /// Appends a `len`-byte payload to `buf`, a stream whose key is drawn
+    /// from `rng`, and returns its content (one draw per payload; the bytes
+    /// are written, not hashed).
     pub(crate) fn fill(rng: &mut Rng, buf: &mut Vec<u8>, len: usize) -> Content {
-        let mut d = Digest::default();
+        let key = rng.next_u64();
+        let mut s = Stream::new(key);
         buf.reserve(len);
-        for _ in 0..len / (8 * LANES) {
-            let mut w = [0u64; LANES];
-            let mut b = [0u8; 8 * LANES];
-            for (c, w) in b.chunks_exact_mut(8).zip(&mut w) {
-                *w = rng.next_u64();
-                c.copy_from_slice(&w.to_le_bytes());
+        for _ in 0..len / 64 {
+            let mut b = [0u8; 64];
+            for c in b.chunks_exact_mut(8) {
+                c.copy_from_slice(&s.next_word().to_le_bytes());
             }
             buf.extend_from_slice(&b);
-            d.block(w);
         }
-        let mut rest = len % (8 * LANES);
+        let mut rest = len % 64;
         while rest > 0 {
-            let w = rng.next_u64().to_le_bytes();
-            let c = &w[..rest.min(8)];
-            buf.extend_from_slice(c);
-            d.feed(c);
-            rest -= c.len();
+            let w = s.next_word().to_le_bytes();
+            let n = rest.min(8);
+            buf.extend_from_slice(&w[..n]);
+            rest -= n;
         }
-        d.finish()
+        if len <= 8 {
+            let mut w = Stream::new(key).next_word().to_le_bytes();
+            w[len..].fill(0);
+            return Content {
+                len: len as u32,
+                form: Form::Bytes,
+                value: u64::from_le_bytes(w),
+            };
+        }
+        Content {
+            len: len as u32,
+            form: Form::Stream,
+            value: key,
+        }
     }
 }
 
-/// [`Content`]'s digest computed piece by piece (a buffer chain's elements,
-/// a payload as it is written): the same value as over the concatenation.
+/// The words of a generated payload: word `i` is `mix(key + i·WEYL)`,
+/// `mix` a multiplication by an odd constant then a 32-bit xorshift, both
+/// invertible, so the key is the inverse mix of the first word. The words
+/// are all distinct (a Weyl sequence through a bijection) and look random
+/// byte by byte.
 #[derive(Clone)]
-pub(crate) struct Digest {
+struct Stream {
+    x: u64,
+}
+
+impl Stream {
+    const WEYL: u64 = 0x9e37_79b9_7f4a_7c15;
+    const MIX: u64 = 0xd6e8_feb8_6659_fd93;
+    /// `MIX`'s inverse modulo 2^64 (Newton's iteration, exact after 5 steps).
+    const MIX_INV: u64 = {
+        let mut x = Self::MIX;
+        let mut i = 0;
+        while i < 5 {
+            x = x.wrapping_mul(2u64.wrapping_sub(Self::MIX.wrapping_mul(x)));
+            i += 1;
+        }
+        x
+    };
+
+    fn new(key: u64) -> Stream {
+        Stream { x: key }
+    }
+    /// The key of the stream whose first word is `w`.
+    fn key_of(w: u64) -> u64 {
+        (w ^ (w >> 32)).wrapping_mul(Self::MIX_INV)
+    }
+    /// The stream's word after `n` words from `key`.
+    fn at(key: u64, n: u64) -> Stream {
+        Stream {
+            x: key.wrapping_add(n.wrapping_mul(Self::WEYL)),
+        }
+    }
+    #[inline(always)]
+    fn peek(&self) -> u64 {
+        let y = self.x.wrapping_mul(Self::MIX);
+        y ^ (y >> 32)
+    }
+    /// How many words at the start of `bytes` (whole words) are this
+    /// stream's, in whole blocks of 8 (a block with a word that is not is
+    /// left for the caller to read word by word), and the stream's
+    /// position after them.
+    #[inline(always)]
+    fn prefix(&self, bytes: &[u8]) -> (usize, u64) {
+        let mut x = self.x;
+        let mut n = 0;
+        for b in bytes.chunks_exact(64) {
+            let mut diff = 0;
+            let mut y = x;
+            for c in b.chunks_exact(8) {
+                let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+                let m = y.wrapping_mul(Self::MIX);
+                diff |= w ^ m ^ (m >> 32);
+                y = y.wrapping_add(Self::WEYL);
+            }
+            if diff != 0 {
+                break;
+            }
+            x = y;
+            n += 8;
+        }
+        (n, x)
+    }
+    #[inline(always)]
+    fn next_word(&mut self) -> u64 {
+        let w = self.peek();
+        self.x = self.x.wrapping_add(Self::WEYL);
+        w
+    }
+}
+
+/// A [`Content`] read piece by piece (a buffer chain's elements): the same
+/// value as [`Content::of`] over the concatenation, however it is cut.
+/// While the bytes are a stream they are checked word by word against the
+/// key the first word gives; at the first word that is not the stream's,
+/// the words so far (the stream's) and everything after go to a [`Digest`].
+#[derive(Clone, Default)]
+pub(crate) struct Reader {
+    state: Read,
+    /// Whole words read (while `First` or `Stream`).
+    words: u64,
+    /// A word not complete yet: its bytes so far.
+    part: [u8; 8],
+    part_len: usize,
+    len: u64,
+}
+
+#[derive(Clone, Default)]
+enum Read {
+    /// No whole word yet.
+    #[default]
+    First,
+    /// Every whole word so far is the stream's; `next` gives the next one.
+    Stream { key: u64, next: Stream },
+    /// Not a stream: everything read is in the digest.
+    Foreign(Digest),
+}
+
+impl Reader {
+    /// Reads the next bytes.
+    pub(crate) fn feed(&mut self, mut bytes: &[u8]) {
+        if let Read::Foreign(d) = &mut self.state {
+            d.feed(bytes);
+            self.len += bytes.len() as u64;
+            return;
+        }
+        self.len += bytes.len() as u64;
+        if self.part_len > 0 {
+            let take = (8 - self.part_len).min(bytes.len());
+            self.part[self.part_len..self.part_len + take].copy_from_slice(&bytes[..take]);
+            self.part_len += take;
+            bytes = &bytes[take..];
+            if self.part_len < 8 {
+                return;
+            }
+            self.part_len = 0;
+            if !self.word(u64::from_le_bytes(self.part)) {
+                self.foreign_rest(bytes);
+                return;
+            }
+        }
+        let whole = bytes.len() / 8 * 8;
+        let mut i = 0;
+        loop {
+            if let Read::Stream { next, .. } = &mut self.state {
+                // The common case, a stream all along: whole blocks at once.
+                let (n, x) = next.prefix(&bytes[i..whole]);
+                next.x = x;
+                self.words += n as u64;
+                i += n * 8;
+            }
+            if i == whole {
+                break;
+            }
+            // The first word, or a block with a word not the stream's.
+            let w = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+            i += 8;
+            if !self.word(w) {
+                self.foreign_rest(&bytes[i..]);
+                return;
+            }
+        }
+        let tail = &bytes[whole..];
+        self.part[..tail.len()].copy_from_slice(tail);
+        self.part_len = tail.len();
+    }
+
+    /// Takes whole word `w`; false if it ended the stream (the reader is
+    /// then `Foreign`, with `w` in the digest).
+    #[inline(always)]
+    fn word(&mut self, w: u64) -> bool {
+        match &mut self.state {
+            Read::First => {
+                let key = Stream::key_of(w);
+                self.state = Read::Stream {
+                    key,
+                    next: Stream::at(key, 1),
+                };
+                self.words = 1;
+                true
+            }
+            Read::Stream { next, .. } => {
+                if next.next_word() == w {
+                    self.words += 1;
+                    true
+                } else {
+                    self.go_foreign();
+                    self.feed_digest(&w.to_le_bytes());
+                    false
+                }
+            }
+            Read::Foreign(d) => {
+                d.feed(&w.to_le_bytes());
+                false
+            }
+        }
+    }
+
+    /// The bytes read so far were the stream's words: they go to a digest.
+    fn go_foreign(&mut self) {
+        let mut d = Digest::default();
+        if let Read::Stream { key, .. } = self.state {
+            let mut s = Stream::new(key);
+            for _ in 0..self.words {
+                d.feed(&s.next_word().to_le_bytes());
+            }
+        }
+        self.state = Read::Foreign(d);
+    }
+
+    fn feed_digest(&mut self, bytes: &[u8]) {
+        if let Read::Foreign(d) = &mut self.state {
+            d.feed(bytes);
+        }
+    }
+
+    /// After a word that ended the stream: the rest of this piece.
+    fn foreign_rest(&mut self, rest: &[u8]) {
+        self.feed_digest(rest);
+    }
+
+    /// The content of everything read.
+    pub(crate) fn finish(mut self) -> Content {
+        let len = self.len as u32;
+        if self.len <= 8 {
+            let mut w = match &self.state {
+                Read::Stream { key, .. } => Stream::new(*key).peek().to_le_bytes(),
+                _ => self.part,
+            };
+            w[self.len as usize..].fill(0);
+            return Content {
+                len,
+                form: Form::Bytes,
+                value: u64::from_le_bytes(w),
+            };
+        }
+        if let Read::Stream { next, .. } = &self.state {
+            let n = self.part_len;
+            if self.part[..n] != next.peek().to_le_bytes()[..n] {
+                let part = self.part;
+                self.go_foreign();
+                self.feed_digest(&part[..n]);
+            }
+        }
+        match self.state {
+            Read::Stream { key, .. } => Content {
+                len,
+                form: Form::Stream,
+                value: key,
+            },
+            Read::Foreign(d) => d.finish(),
+            Read::First => unreachable!("more than 8 bytes make a whole word"),
+        }
+    }
+}
+
+/// The content of bytes that are no generated stream: a 64-bit digest,
+/// computed piece by piece (the same value as over the concatenation).
+///
+/// Eight lanes run over the 8-byte words (the last one padded with zeros;
+/// word `i` goes to lane `i % 8`, so the lanes' multiplications overlap in
+/// the processor). Each step of a lane is a bijection of the lane for a
+/// given word and of the word for a given lane; the lanes are rotated,
+/// folded by XOR and finalised by a bijection. So bytes of one length that
+/// differ in a single word always differ in digest; other differences
+/// collide with a probability of about 2^-64. It is not cryptographic: a
+/// change computed against it can cancel; a provider's bug does not
+/// compute one.
+#[derive(Clone)]
+struct Digest {
     lanes: [u64; LANES],
     /// Words absorbed so far (the next one goes to lane `words % LANES`).
     words: u64,
@@ -142,7 +415,7 @@ pub(crate) struct Digest {
 }
 
 /// [`Digest`]'s lanes: one 8-byte word each, in turn.
-pub(crate) const LANES: usize = 8;
+const LANES: usize = 8;
 
 impl Default for Digest {
     fn default() -> Self {
@@ -191,7 +464,7 @@ impl Digest {
     /// A word for every lane at once (`words` a multiple of [`LANES`],
     /// nothing partial).
     #[inline(always)]
-    pub(crate) fn block(&mut self, w: [u64; LANES]) {
+    fn block(&mut self, w: [u64; LANES]) {
         debug_assert!(self.words.is_multiple_of(LANES as u64) && self.part_len == 0);
         for (lane, w) in self.lanes.iter_mut().zip(w) {
             *lane = Self::step(*lane, w);
@@ -201,7 +474,7 @@ impl Digest {
     }
 
     /// Absorbs the next bytes.
-    pub(crate) fn feed(&mut self, mut bytes: &[u8]) {
+    fn feed(&mut self, mut bytes: &[u8]) {
         let le = |c: &[u8]| u64::from_le_bytes(c.try_into().expect("8 bytes"));
         if self.part_len > 0 {
             let take = (8 - self.part_len).min(bytes.len());
@@ -243,7 +516,7 @@ impl Digest {
     }
 
     /// The content of everything fed (a last partial word padded with zeros).
-    pub(crate) fn finish(mut self) -> Content {
+    fn finish(mut self) -> Content {
         if self.part_len > 0 {
             self.part[self.part_len..].fill(0);
             self.word(u64::from_le_bytes(self.part));
@@ -259,10 +532,10 @@ impl Digest {
         // one bijective finaliser: payloads whose lanes differ in one lane
         // only (one word) give different digests.
         let folded = (0..LANES).fold(0u64, |acc, k| acc ^ self.lanes[k].rotate_left(8 * k as u32));
-        let digest = fin(folded);
         Content {
             len: self.len as u32,
-            digest,
+            form: Form::Digest,
+            value: fin(folded),
         }
     }
 }
@@ -589,7 +862,8 @@ impl World {
                 src_host: from,
                 dst,
                 len: content.len,
-                digest: content.digest,
+                form: content.form,
+                value: content.value,
                 sent_at: self.now,
                 state: State::Waiting,
                 via,
@@ -1195,7 +1469,7 @@ impl Seen {
 /// `head` is non-NULL; the provider vouches for every element it links.
 unsafe fn chain_content(head: *mut CPNATFWT_BUFFER) -> Result<(Content, u64), String> {
     let mut seen = Seen::default();
-    let mut digest = Digest::default();
+    let mut content = Reader::default();
     let mut shape = 0xcbf2_9ce4_8422_2325u64;
     let mut len = 0usize;
     let mut p = head;
@@ -1228,16 +1502,16 @@ unsafe fn chain_content(head: *mut CPNATFWT_BUFFER) -> Result<(Content, u64), St
             }
             len += b.size as usize;
             // SAFETY: the provider says `size` bytes live at `buffer`.
-            digest.feed(unsafe { std::slice::from_raw_parts(b.buffer, b.size as usize) });
+            content.feed(unsafe { std::slice::from_raw_parts(b.buffer, b.size as usize) });
         }
         p = b.next;
     }
-    Ok((digest.finish(), shape))
+    Ok((content.finish(), shape))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Content, Digest};
+    use super::{Content, Digest, Form, Reader};
     use crate::rng::Rng;
 
     #[test]
@@ -1280,14 +1554,54 @@ mod tests {
         }
     }
 
+    /// Bytes to read piece by piece: random ones (a digest), generated
+    /// payloads (streams) and generated payloads changed at one byte (a
+    /// stream up to there, then a digest).
+    fn samples() -> Vec<Vec<u8>> {
+        let mut rng = Rng::new(4);
+        let mut out = Vec::new();
+        for len in [0usize, 1, 8, 9, 16, 17, 31, 32, 33, 100, 300] {
+            let mut p = vec![0u8; len];
+            rng.fill(&mut p);
+            out.push(p);
+            let mut g = Vec::new();
+            Content::fill(&mut rng, &mut g, len);
+            out.push(g.clone());
+            for at in [0, 7, 8, 9, 15, 16, 40, len.saturating_sub(1)] {
+                if at < len {
+                    let mut c = g.clone();
+                    c[at] ^= 0x10;
+                    out.push(c);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_content_read_piece_by_piece_equals_the_whole_ones() {
+        for p in samples() {
+            let len = p.len();
+            let whole = Content::of(&p);
+            for cuts in [[0, 0], [1, 2], [3, 17], [8, 40], [7, 7], [31, 95], [9, 10]] {
+                let (a, b) = (cuts[0].min(len), cuts[1].min(len).max(cuts[0].min(len)));
+                let mut r = Reader::default();
+                r.feed(&p[..a]);
+                r.feed(&p[a..b]);
+                r.feed(&p[b..len]);
+                assert_eq!(r.finish(), whole, "len {len}, cuts {a} {b}");
+            }
+        }
+    }
+
     #[test]
     fn a_digest_fed_piece_by_piece_equals_the_whole_one() {
-        let mut rng = Rng::new(4);
-        let mut p = vec![0u8; 300];
-        rng.fill(&mut p);
-        for len in [0usize, 1, 8, 31, 32, 33, 100, 300] {
-            let whole = Content::of(&p[..len]);
-            for cuts in [[0, 0], [1, 2], [3, 17], [8, 40], [7, 7], [31, 95]] {
+        for p in samples() {
+            let len = p.len();
+            let mut d = Digest::default();
+            d.feed(&p);
+            let whole = d.finish();
+            for cuts in [[1, 2], [3, 17], [8, 40], [31, 95]] {
                 let (a, b) = (cuts[0].min(len), cuts[1].min(len).max(cuts[0].min(len)));
                 let mut d = Digest::default();
                 d.feed(&p[..a]);
@@ -1299,16 +1613,60 @@ mod tests {
     }
 
     #[test]
-    fn fill_writes_the_streams_bytes_and_returns_their_content() {
-        for len in [0usize, 1, 7, 8, 9, 31, 32, 33, 64, 1400, 65_507] {
+    fn fill_writes_a_stream_and_returns_its_content() {
+        for len in [0usize, 1, 7, 8, 9, 31, 32, 33, 64, 65, 1400, 65_507] {
             let mut a = vec![1, 2, 3];
             a.clear();
             let c = Content::fill(&mut Rng::new(9), &mut a, len);
-            let mut b = vec![0u8; len];
-            Rng::new(9).fill(&mut b);
-            assert_eq!(a, b, "the same bytes as Rng::fill, length {len}");
-            assert_eq!(c, Content::of(&b), "length {len}");
+            assert_eq!(a.len(), len);
+            assert_eq!(c, Content::of(&a), "length {len}");
+            let form = if len <= 8 { Form::Bytes } else { Form::Stream };
+            assert_eq!(c.form, form, "length {len}");
+            // The same seed, the same bytes; another draw, other bytes.
+            let mut b = Vec::new();
+            assert_eq!(Content::fill(&mut Rng::new(9), &mut b, len), c);
+            assert_eq!(a, b);
+            if len > 0 {
+                let mut rng = Rng::new(9);
+                rng.next_u64();
+                let mut d = Vec::new();
+                assert_ne!(Content::fill(&mut rng, &mut d, len), c, "length {len}");
+            }
         }
+    }
+
+    #[test]
+    fn comp_8_data_5_any_change_to_a_generated_payload_changes_its_content() {
+        // Exact, not probable: every bit of every byte, for payloads whose
+        // content is their bytes (at most 8) and for streams.
+        let mut rng = Rng::new(11);
+        for len in [1usize, 8, 9, 16, 17, 100, 1400] {
+            let mut p = Vec::new();
+            let c = Content::fill(&mut rng, &mut p, len);
+            for k in 0..len {
+                for bit in 0..8 {
+                    p[k] ^= 1 << bit;
+                    assert_ne!(Content::of(&p), c, "len {len}, byte {k}, bit {bit}");
+                    p[k] ^= 1 << bit;
+                }
+            }
+            assert_eq!(Content::of(&p), c);
+        }
+        // A long one: a byte in every 4 KiB, and the words' order.
+        let mut p = Vec::new();
+        let c = Content::fill(&mut rng, &mut p, 65_507);
+        for k in (0..p.len()).step_by(4093) {
+            p[k] = p[k].wrapping_add(1);
+            assert_ne!(Content::of(&p), c, "byte {k}");
+            p[k] = p[k].wrapping_sub(1);
+        }
+        let mut q = p.clone();
+        q[..8].copy_from_slice(&p[8..16]);
+        q[8..16].copy_from_slice(&p[..8]);
+        assert_ne!(Content::of(&q), c, "two words swapped");
+        // One word short, or the stream one word on (another key), differ.
+        assert_ne!(Content::of(&p[..p.len() - 1]), c);
+        assert_ne!(Content::of(&p[8..]), c);
     }
 
     #[test]
@@ -1322,7 +1680,7 @@ mod tests {
         for _ in 0..100_000 {
             let mut p = [0u8; 16];
             rng.fill(&mut p);
-            assert!(seen.insert(Content::of(&p).digest));
+            assert!(seen.insert(Content::of(&p).value));
         }
         // Swapped words (same bytes, another order) differ too.
         let a: Vec<u8> = (0..64).collect();
