@@ -23,12 +23,14 @@ fn run_lane(provider: &str, seed: u64, lane: u32, n: usize) -> (Vec<String>, BTr
             .unwrap_or_else(|e| panic!("case {index} does not load: {e}\n{text}"));
         assert_eq!(back, s);
         let r = scenario::run(&s, e.factory(), e.clock());
-        keys.extend(statemap::keys(&r.outcome.trace));
+        let reached = statemap::keys(&r.outcome.trace);
+        keys.extend(reached.iter().copied());
         let summary = CaseSummary {
             index,
             exercised: &[],
             fingerprints: &[],
             trace: &r.outcome.trace,
+            keys: &reached,
         };
         CaseSource::observe(&mut src, &s, &summary);
         cases.push(text);

@@ -139,9 +139,10 @@ impl GuidedSource {
     }
 
     /// What the last case showed: keep it if it reached a new situation.
-    pub fn observe(&mut self, case: &Scenario, trace: &Trace) {
+    /// `keys` are the trace's ([`statemap::keys`]).
+    pub fn observe(&mut self, case: &Scenario, trace: &Trace, keys: &[statemap::Key]) {
         let mut new = false;
-        for k in statemap::keys(trace) {
+        for &k in keys {
             new |= self.seen.insert(k);
         }
         if new {
@@ -511,6 +512,6 @@ impl super::CaseSource for GuidedSource {
         Some(GuidedSource::next_case(self))
     }
     fn observe(&mut self, case: &Scenario, summary: &super::CaseSummary<'_>) {
-        GuidedSource::observe(self, case, summary.trace)
+        GuidedSource::observe(self, case, summary.trace, summary.keys)
     }
 }

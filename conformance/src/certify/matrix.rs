@@ -136,6 +136,7 @@ pub fn first_detection(
                 exercised: &r.exercised,
                 fingerprints: &fps,
                 trace: &r.trace,
+                keys: &super::statemap::keys(&r.trace),
             },
         );
     }

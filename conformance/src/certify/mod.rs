@@ -296,9 +296,16 @@ impl Fold {
     }
 
     /// Adds case `index` (a lane adds its cases in increasing index order).
-    fn add(&mut self, index: u64, case: &Scenario, r: &CaseResult, fps: &[String]) {
+    fn add(
+        &mut self,
+        index: u64,
+        case: &Scenario,
+        r: &CaseResult,
+        fps: &[String],
+        keys: &[statemap::Key],
+    ) {
         self.ran += 1;
-        self.keys.extend(statemap::keys(&r.trace));
+        self.keys.extend(keys.iter().copied());
         for id in &r.exercised {
             self.exercised[id.index()] += 1;
         }
@@ -402,6 +409,7 @@ impl Lane {
             .iter()
             .map(|v| fingerprint(v, &r.trace))
             .collect();
+        let keys = statemap::keys(&r.trace);
         self.source.observe(
             &case,
             &CaseSummary {
@@ -409,9 +417,10 @@ impl Lane {
                 exercised: &r.exercised,
                 fingerprints: &fps,
                 trace: &r.trace,
+                keys: &keys,
             },
         );
-        self.fold.add(index, &case, &r, &fps);
+        self.fold.add(index, &case, &r, &fps, &keys);
         self.done += 1;
         true
     }

@@ -49,6 +49,10 @@ pub struct CaseSummary<'a> {
     pub fingerprints: &'a [String],
     /// Its whole trace (dropped as soon as every observer has seen it).
     pub trace: &'a Trace,
+    /// The contract-state coverage keys the trace reached
+    /// ([`statemap::keys`](super::statemap::keys) of `trace`: sorted, no
+    /// repeats), computed once for every observer.
+    pub keys: &'a [super::statemap::Key],
 }
 
 /// A deterministic stream of cases for one lane.
