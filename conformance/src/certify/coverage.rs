@@ -35,10 +35,9 @@ pub const REQUIRED: &[RuleId] = &[
 
 /// The rules whose precondition this trace meets.
 pub fn exercised(trace: &Trace) -> BTreeSet<RuleId> {
-    let mut x = BTreeSet::new();
-    let mut add = |r: RuleId| {
-        x.insert(r);
-    };
+    // Marked by catalogue position (several per event), collected at the end.
+    let mut seen = vec![false; RuleId::all().count()];
+    let mut add = |r: RuleId| seen[r.index()] = true;
     for e in &trace.events {
         match &e.what {
             What::Function { f, hr, .. } => match f {
@@ -161,5 +160,5 @@ pub fn exercised(trace: &Trace) -> BTreeSet<RuleId> {
             _ => {}
         }
     }
-    x
+    RuleId::all().filter(|r| seen[r.index()]).collect()
 }
