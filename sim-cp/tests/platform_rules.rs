@@ -374,6 +374,107 @@ fn comp_10_sess_3_reg_9_cases_without_their_fault_have_no_platform_violation() {
     }
 }
 
+/// The asynchronous toy: B listens and A sends it three datagrams of
+/// `bytes` bytes, each SEND_BUFFERS pended and completed by a task.
+fn async_sends(bytes: u32, faults: Vec<PlatformFault>, trace_limit: u64) -> Outcome {
+    let cfg = Config {
+        seed: 5,
+        faults,
+        trace_limit,
+        ..Config::default()
+    };
+    let sim = Sim::new(cfg, &["A", "B"], ToyFactory::new(asyn()));
+    let at = Nanos::from_millis;
+    for h in ["A", "B"] {
+        sim.schedule(at(0), Action::StartProvider { host: h.into() });
+    }
+    sim.schedule(
+        at(10),
+        Action::Listen {
+            host: "B".into(),
+            on: true,
+        },
+    );
+    for k in 0..3 {
+        sim.schedule(
+            at(100 + k),
+            Action::Send {
+                from: "A".into(),
+                to: "B".into(),
+                family: Family::V4,
+                bytes,
+            },
+        );
+    }
+    sim.run_until(at(2_000));
+    sim.finish()
+}
+
+/// A payload of more than 4 KiB is sealed by its digest, not by a copy
+/// (decision `args-seal-digest`): a platform that changes one of its bytes
+/// while its SEND_BUFFERS is pended is caught with exactly that rule (DATA-6,
+/// COMP-8 for SEND_BUFFERS' buffers), in a whole run, and judged as events
+/// are recorded too; the correct platform raises nothing for the same run.
+/// The provider copied the payload before it pended, so its datagrams still
+/// arrive intact: nothing else is found.
+#[test]
+fn comp_8_data_6_platform_fault_clobber_pended_payload_over_4_kib_is_caught() {
+    const BYTES: u32 = 10_000;
+    let good = async_sends(BYTES, vec![], 0);
+    let completed = |out: &Outcome| {
+        out.trace
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.what,
+                    trace::What::Complete {
+                        cb: Callback::SendBuffers,
+                        early: false,
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    let sent = good
+        .trace
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.what,
+                trace::What::Call {
+                    cb: Callback::SendBuffers,
+                    bytes: Some(BYTES),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(
+        (sent, completed(&good)),
+        (3, 3),
+        "three pended sends of {BYTES} bytes"
+    );
+    assert_eq!(oracle::check(&good.trace), vec![]);
+    assert_eq!(good.violations, vec![]);
+    let bad = async_sends(BYTES, vec![PlatformFault::ClobberPendedPayload], 0);
+    assert_eq!(completed(&bad), 3);
+    let verdict = oracle::check(&bad.trace);
+    assert_eq!(rules_of(&verdict), vec![id::DATA_6], "{verdict:#?}");
+    assert_eq!(verdict.len(), 3, "one per send: {verdict:#?}");
+    assert_eq!(bad.violations, vec![]);
+    let limited = async_sends(BYTES, vec![PlatformFault::ClobberPendedPayload], 12);
+    assert!(limited.trace.omitted.is_some());
+    assert_eq!(oracle::check(&limited.trace), verdict);
+    // Payloads sealed by a copy are not the fault's: the same run with
+    // 4 KiB datagrams is clean.
+    let small = async_sends(4096, vec![PlatformFault::ClobberPendedPayload], 0);
+    assert_eq!(completed(&small), 3);
+    assert_eq!(oracle::check(&small.trace), vec![]);
+}
+
 /// A and B exchange data; A gets an extra address and loses it again
 /// (REMOVE_TRANSPORT_ID), then sends more.
 fn remove_then_send(faults: Vec<PlatformFault>) -> Outcome {

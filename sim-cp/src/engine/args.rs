@@ -236,6 +236,22 @@ impl ArgPool {
         unsafe { (&mut *self.blocks[s.0]).bytes[0][0] ^= 0xFF };
     }
 
+    /// Deliberately changes the middle byte of a live block's payload if it
+    /// is sealed by its digest (more than [`COPY_MAX`] bytes; the
+    /// ClobberPendedPayload platform fault).
+    pub fn clobber_payload(&mut self, s: Slot) {
+        if self.seals[s.0].payload.is_none() {
+            return;
+        }
+        // SAFETY: a platform bug on purpose, but memory-safe: the block is
+        // live and ours, its payload stays allocated and the byte in bounds.
+        unsafe {
+            let p = &mut *std::ptr::addr_of_mut!((*self.blocks[s.0]).payload);
+            let mid = p.len() / 2;
+            p[mid] ^= 0xFF;
+        }
+    }
+
     /// The call is over: check the block against its seal (every transport
     /// ID's size, pointer and bytes, the chain's sizes and links, the
     /// payload's content), poison it and quarantine it. The payload is
@@ -384,6 +400,21 @@ mod tests {
                 *(*p).buffer.add(k) ^= 1;
             }
             assert!(!pool.retire(s).intact, "length {len}, byte {at}");
+        }
+    }
+
+    #[test]
+    fn comp_8_platform_fault_clobber_pended_payload_changes_only_digest_sealed_payloads() {
+        for (len, intact) in [
+            (100, true),
+            (COPY_MAX, true),
+            (COPY_MAX + 1, false),
+            (10_000, false),
+        ] {
+            let mut pool = ArgPool::default();
+            let (s, _) = send(&mut pool, 1, len);
+            pool.clobber_payload(s);
+            assert_eq!(pool.retire(s).intact, intact, "length {len}");
         }
     }
 

@@ -216,6 +216,7 @@ impl World {
                 // Still open: its time limit now runs (see `OpenCall::deadline`).
                 let (at, seq) = deadline;
                 self.queue.push_reserved(at, seq, Ev::Deadline { serial });
+                self.call_pended(serial);
             }
             return;
         }

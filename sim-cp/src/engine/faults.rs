@@ -42,6 +42,9 @@ pub struct PlatformFaults {
     foreign_transport_id: bool,
     /// The arguments of a pended call change after the callback returned (COMP-8).
     clobber_pended_args: bool,
+    /// A SEND_BUFFERS' payload sealed by its digest changes once the call
+    /// pended (COMP-8, DATA-6).
+    clobber_pended_payload: bool,
     /// TERMINATE for a timeout says PLATFORM_SHUTDOWN (SESS-5).
     wrong_termination_reason: bool,
     /// An early completion is forgotten: the call stays pending (COMP-10).
@@ -76,6 +79,19 @@ impl World {
             self.args.clobber(slot);
         }
     }
+
+    /// Call `serial`'s callback returned ERROR_IO_PENDING and the call is
+    /// still open: its arguments stay as sealed until it completes; a
+    /// faulty platform changes a byte of a digest-sealed payload meanwhile
+    /// (COMP-8, DATA-6), after the provider has read it.
+    #[inline]
+    pub(super) fn call_pended(&mut self, serial: u32) {
+        if self.faults.clobber_pended_payload {
+            if let Some(slot) = self.calls.get(serial).and_then(|c| c.args) {
+                self.args.clobber_payload(slot);
+            }
+        }
+    }
 }
 
 impl PlatformFaults {
@@ -88,6 +104,7 @@ impl PlatformFaults {
             no_completion_routine: f(PlatformFault::NoCompletionRoutine),
             foreign_transport_id: f(PlatformFault::ForeignTransportId),
             clobber_pended_args: f(PlatformFault::ClobberPendedArgs),
+            clobber_pended_payload: f(PlatformFault::ClobberPendedPayload),
             wrong_termination_reason: f(PlatformFault::WrongTerminationReason),
             lose_early_completion: f(PlatformFault::LoseEarlyCompletion),
             s_false_is_success: f(PlatformFault::SFalseIsSuccess),
