@@ -118,21 +118,15 @@ pub unsafe extern "system" fn CPNatfwtRegisterProviderInstance(
         sddl: sddl_read.map(|s| String::from_utf16_lossy(&s)),
     };
     let (hr, luid) = lc::register_now(&shared, inst, args);
-    let fault = shared.lock().writes_caller_strings();
-    if fault && !interface_friendly_name.is_null() {
-        // The fault: a platform that normalises the name in place.
-        for i in 0..MAX_WIDE {
-            // SAFETY: the caller's NUL-terminated string (read above); we
-            // stop at its NUL and write only ASCII letters back in place.
-            unsafe {
-                let p = interface_friendly_name.add(i);
-                let c = p.read_unaligned();
-                if c == 0 {
-                    break;
-                }
-                if (u16::from(b'a')..=u16::from(b'z')).contains(&c) {
-                    p.write_unaligned(c - 32);
-                }
+    if let Some(read) = &before.0 {
+        // The name as the platform leaves it: as read (REG-9), unless a
+        // platform fault bends it; any unit that differs is written back.
+        let after = shared.lock().callers_name_after(read);
+        for (i, (&new, &old)) in after.iter().zip(read).enumerate() {
+            if new != old {
+                // SAFETY: `i` is within the caller's string as read above
+                // (non-NULL, before its NUL); one unit written in place.
+                unsafe { interface_friendly_name.add(i).write_unaligned(new) };
             }
         }
     }

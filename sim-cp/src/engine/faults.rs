@@ -14,7 +14,9 @@
 //! fault is found here by name.
 
 use super::args::Slot;
+use super::lifecycle::Delivery;
 use super::machine::{self, Activation, Effect, Effects, Input, Machine, Stage, State};
+use super::traffic::Admission;
 use super::World;
 use crate::abi::{
     CPNATFWT_PLATFORM_COMPLETION_ROUTINE as Routine, CPNATFWT_SESSION_TERMINATION_REASON as Reason,
@@ -24,6 +26,7 @@ use crate::config::{Config, PlatformFault};
 use crate::ledger::{CallPhase, Returned};
 use crate::trace::Activity;
 use crate::transport_id::Tid;
+use std::borrow::Cow;
 
 /// The world's platform faults, each behind the hook named by what the
 /// platform does (read once from the configuration: `Config::has_fault`
@@ -201,11 +204,15 @@ impl PlatformFaults {
 
     // Traffic.
 
-    /// Whether IndicateReceivedBuffers from an instance that is not
-    /// active is accepted (the correct platform: never, STATE-3).
+    /// What becomes of an IndicateReceivedBuffers, given the correct
+    /// platform's admission (taken exactly when the instance is active,
+    /// STATE-3; a faulty platform answers S_OK to the others and drops them).
     #[inline]
-    pub fn accepts_inactive_indicate(&self, active: bool) -> bool {
-        !active && self.accept_indicate_when_dormant
+    pub fn indication(&self, admission: Admission) -> Admission {
+        match admission {
+            Admission::Refuse if self.accept_indicate_when_dormant => Admission::Swallow,
+            a => a,
+        }
     }
 
     /// How often the provider's completion routine of an indication is
@@ -221,18 +228,25 @@ impl PlatformFaults {
 
     // Register.
 
-    /// Whether a failed Register still starts a session (whose ESTABLISH
-    /// is delivered), given whether the instance has one.
+    /// Whether a Register that returns `hr` starts a session (whose
+    /// ESTABLISH is then delivered), given whether the instance has one
+    /// (the correct platform: exactly when it succeeds, SESS-1).
     #[inline]
-    pub fn establishes_on_failure(&self, has_session: bool) -> bool {
-        self.establish_on_failed_register && !has_session
+    pub fn starts_session(&self, hr: i32, has_session: bool) -> bool {
+        hr == S_OK || (self.establish_on_failed_register && !has_session)
     }
 
-    /// Whether Register is refused, given whether an earlier one failed
-    /// (the correct platform: never for that reason).
+    /// Why Register is refused before it looks at the interface, given the
+    /// correct platform's reason (if any) and whether an earlier Register
+    /// of the instance failed (the correct platform: no matter, LIFE-3).
     #[inline]
-    pub fn refuses_after_failure(&self, failed_before: bool) -> bool {
-        self.poison_after_failed_register && failed_before
+    pub fn register_refusal(
+        &self,
+        why: Option<&'static str>,
+        failed_before: bool,
+    ) -> Option<&'static str> {
+        why.or((self.poison_after_failed_register && failed_before)
+            .then_some("(platform fault) Register refused after an earlier failure"))
     }
 
     /// The LUID Register looks up, given the one asked for (a faulty
@@ -246,10 +260,19 @@ impl PlatformFaults {
         }
     }
 
-    /// Whether Register writes to the caller's strings (never, REG-9).
-    #[inline]
-    pub fn writes_caller_strings(&self) -> bool {
-        self.write_caller_strings
+    /// The caller's friendly name as Register leaves it, given it as read
+    /// (the correct platform: as it was, REG-9; a faulty one normalises it
+    /// to upper case in place). The ABI edge writes back what differs.
+    pub fn callers_name_after<'a>(&self, name: &'a [u16]) -> Cow<'a, [u16]> {
+        if !self.write_caller_strings {
+            return Cow::Borrowed(name);
+        }
+        let lower = u16::from(b'a')..=u16::from(b'z');
+        Cow::Owned(
+            name.iter()
+                .map(|&c| if lower.contains(&c) { c - 32 } else { c })
+                .collect(),
+        )
     }
 }
 
@@ -353,11 +376,16 @@ impl SessionFaults {
         self.double_terminate && first
     }
 
-    /// Whether Register starts TRANSITION_ACTIVE before ESTABLISH is
-    /// delivered (the correct platform: never, SESS-2).
+    /// How Register delivers ESTABLISH, given the correct platform's
+    /// choice (`correct`, drawn only if it is used: it takes the world's
+    /// randomness). A faulty platform starts TRANSITION_ACTIVE first (SESS-2).
     #[inline]
-    pub fn activates_before_establish(&self) -> bool {
-        self.call_before_establish
+    pub fn establish_delivery(&self, correct: impl FnOnce() -> Delivery) -> Delivery {
+        if self.call_before_establish {
+            Delivery::QueuedAfterActivate
+        } else {
+            correct()
+        }
     }
 
     /// The ID a REMOVE of `t` leaves behind for the next send (none on the
@@ -481,6 +509,53 @@ mod tests {
         let adapter: Vec<u16> = "Adapter".encode_utf16().collect();
         assert_eq!(bad.interface_name(None, cut), adapter);
         assert_eq!(bad.luid_reported(7), 0);
+    }
+
+    #[test]
+    fn sess_1_sess_2_state_3_life_3_reg_9_hooks_pass_the_correct_value_and_only_their_fault_bends_it(
+    ) {
+        let correct = PlatformFaults::default();
+        let name: Vec<u16> = "vpn-1".encode_utf16().collect();
+        let shout: Vec<u16> = "VPN-1".encode_utf16().collect();
+        let by = |d| move || d;
+        for a in [Admission::Take, Admission::Refuse] {
+            assert_eq!(correct.indication(a), a);
+        }
+        assert!(correct.starts_session(S_OK, false));
+        assert!(!correct.starts_session(crate::abi::E_INVALIDARG, false));
+        assert_eq!(correct.register_refusal(None, true), None);
+        assert_eq!(correct.register_refusal(Some("x"), false), Some("x"));
+        assert_eq!(correct.callers_name_after(&name), Cow::Borrowed(&name[..]));
+        for d in [Delivery::CallersThread, Delivery::Queued] {
+            assert_eq!(correct.session.establish_delivery(by(d)), d);
+        }
+        let faulty = PlatformFaults {
+            accept_indicate_when_dormant: true,
+            establish_on_failed_register: true,
+            poison_after_failed_register: true,
+            write_caller_strings: true,
+            session: SessionFaults {
+                call_before_establish: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(faulty.indication(Admission::Take), Admission::Take);
+        assert_eq!(faulty.indication(Admission::Refuse), Admission::Swallow);
+        // SESS-1: a failed Register starts a session, unless one is there.
+        assert!(faulty.starts_session(crate::abi::E_INVALIDARG, false));
+        assert!(!faulty.starts_session(crate::abi::E_INVALIDARG, true));
+        // LIFE-3: refused after a failure, the correct reason first.
+        assert_eq!(faulty.register_refusal(None, false), None);
+        assert!(faulty.register_refusal(None, true).is_some());
+        assert_eq!(faulty.register_refusal(Some("x"), true), Some("x"));
+        assert_eq!(faulty.callers_name_after(&name).as_ref(), &shout[..]);
+        assert_eq!(
+            faulty
+                .session
+                .establish_delivery(|| unreachable!("not drawn")),
+            Delivery::QueuedAfterActivate
+        );
     }
 
     #[test]

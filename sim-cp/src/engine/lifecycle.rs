@@ -14,7 +14,20 @@ use crate::interface_name;
 use crate::rules::id;
 use crate::trace::{PlatformFn, What};
 use crate::transport_id::Tid;
+use std::borrow::Cow;
 use std::sync::Arc;
+
+/// How a successful Register delivers ESTABLISH.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Delivery {
+    /// On the caller's thread, before Register returns.
+    CallersThread,
+    /// Through the event queue, after Register returned.
+    Queued,
+    /// Queued, with TRANSITION_ACTIVE started first (only a faulty
+    /// platform, SESS-2).
+    QueuedAfterActivate,
+}
 
 /// The five platform functions as the engine implements them; `ffi` calls these.
 impl World {
@@ -25,10 +38,10 @@ impl World {
         self.record(host, n, What::ArgsWritten { f });
     }
 
-    /// Whether Register writes to the caller's strings (only a faulty
-    /// platform does, REG-9; the ABI edge carries it out).
-    pub(crate) fn writes_caller_strings(&self) -> bool {
-        self.faults.writes_caller_strings()
+    /// The caller's friendly name as Register leaves it, given it as read
+    /// (unchanged: REG-9); the ABI edge writes back what differs.
+    pub(crate) fn callers_name_after<'a>(&self, name: &'a [u16]) -> Cow<'a, [u16]> {
+        self.faults.callers_name_after(name)
     }
 
     fn function(&mut self, host: u8, inst: u32, f: PlatformFn, hr: i32) -> i32 {
@@ -189,7 +202,7 @@ impl World {
                 w.record(host, n, What::Note { text: msg });
             }
             if w.faults
-                .establishes_on_failure(w.insts[inst as usize].session.is_some())
+                .starts_session(hr, w.insts[inst as usize].session.is_some())
             {
                 w.insts[inst as usize].sessions += 1;
                 let no = w.insts[inst as usize].sessions;
@@ -227,24 +240,13 @@ impl World {
                 );
             }
         }
-        if self.hosts[host as usize].shutdown {
-            return fail(
-                self,
-                None,
-                E_INVALID_STATE,
-                "Register refused: the platform has shut down on this host".into(),
-            );
-        }
-        if self
+        let shutdown = self.hosts[host as usize].shutdown;
+        let why = shutdown.then_some("Register refused: the platform has shut down on this host");
+        if let Some(why) = self
             .faults
-            .refuses_after_failure(self.insts[inst as usize].failed_register)
+            .register_refusal(why, self.insts[inst as usize].failed_register)
         {
-            return fail(
-                self,
-                None,
-                E_INVALID_STATE,
-                "(platform fault) Register refused after an earlier failure".into(),
-            );
+            return fail(self, None, E_INVALID_STATE, why.into());
         }
         let iface = match self.faults.luid_looked_up(args.luid_in) {
             Some(l) if l != 0 => {
@@ -302,16 +304,26 @@ impl World {
             },
         );
         let hr = self.function(host, n, f, S_OK);
-        if self.faults.session.activates_before_establish() {
-            self.issue(inst, super::instance::Op::Activate);
-            self.schedule(now, Ev::Establish { inst, session: no });
-            return (hr, None);
-        }
-        if self.rng.chance(0.5) {
-            (hr, Some(no))
-        } else {
-            self.schedule(now, Ev::Establish { inst, session: no });
-            (hr, None)
+        // Either way is the contract's: chosen by chance.
+        let rng = &mut self.rng;
+        let delivery = self.faults.session.establish_delivery(|| {
+            if rng.chance(0.5) {
+                Delivery::CallersThread
+            } else {
+                Delivery::Queued
+            }
+        });
+        match delivery {
+            Delivery::CallersThread => (hr, Some(no)),
+            Delivery::Queued => {
+                self.schedule(now, Ev::Establish { inst, session: no });
+                (hr, None)
+            }
+            Delivery::QueuedAfterActivate => {
+                self.issue(inst, super::instance::Op::Activate);
+                self.schedule(now, Ev::Establish { inst, session: no });
+                (hr, None)
+            }
         }
     }
 

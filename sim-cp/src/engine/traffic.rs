@@ -32,6 +32,18 @@ pub enum Family {
     V6,
 }
 
+/// What the platform does with an IndicateReceivedBuffers whose
+/// arguments are well formed.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Admission {
+    /// Taken (the instance is active).
+    Take,
+    /// Refused (it is not: STATE-3).
+    Refuse,
+    /// Answered S_OK and dropped (only a faulty platform, STATE-3).
+    Swallow,
+}
+
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 enum State {
     Waiting,
@@ -1279,44 +1291,52 @@ impl World {
         };
         let s = self.insts[inst as usize].session.as_ref();
         let active = s.is_some_and(|s| s.live() && s.active());
-        if self.faults.accepts_inactive_indicate(active) {
-            self.record(
-                host,
-                n,
-                What::Function {
-                    f,
-                    hr: S_OK,
-                    detail: Some("accepted while not active".into()),
-                },
-            );
-            return S_OK;
-        }
-        if s.is_some_and(|s| s.machine().terminate_on_its_way()) {
-            // The session just ended but TERMINATE has not reached the
-            // provider yet: it cannot know, so this is refused but not blamed.
-            self.record(
-                host,
-                n,
-                What::Function {
-                    f,
-                    hr: E_INVALID_STATE,
-                    detail: Some("session ended; TERMINATE on its way".into()),
-                },
-            );
-            return E_INVALID_STATE;
-        }
-        if !active {
-            let why = match s {
-                Some(s) if s.live() => "the instance is dormant",
-                Some(_) => "the session has ended",
-                None => "the instance has no session",
-            };
-            return reject(
-                self,
-                id::DATA_1,
-                E_INVALID_STATE,
-                format!("IndicateReceivedBuffers refused: {why} (STATE-3)"),
-            );
+        let admission = if active {
+            Admission::Take
+        } else {
+            Admission::Refuse
+        };
+        match self.faults.indication(admission) {
+            Admission::Take => {}
+            Admission::Swallow => {
+                self.record(
+                    host,
+                    n,
+                    What::Function {
+                        f,
+                        hr: S_OK,
+                        detail: Some("accepted while not active".into()),
+                    },
+                );
+                return S_OK;
+            }
+            Admission::Refuse if s.is_some_and(|s| s.machine().terminate_on_its_way()) => {
+                // The session just ended but TERMINATE has not reached the
+                // provider yet: it cannot know, so this is refused but not blamed.
+                self.record(
+                    host,
+                    n,
+                    What::Function {
+                        f,
+                        hr: E_INVALID_STATE,
+                        detail: Some("session ended; TERMINATE on its way".into()),
+                    },
+                );
+                return E_INVALID_STATE;
+            }
+            Admission::Refuse => {
+                let why = match s {
+                    Some(s) if s.live() => "the instance is dormant",
+                    Some(_) => "the session has ended",
+                    None => "the instance has no session",
+                };
+                return reject(
+                    self,
+                    id::DATA_1,
+                    E_INVALID_STATE,
+                    format!("IndicateReceivedBuffers refused: {why} (STATE-3)"),
+                );
+            }
         }
         let added = s.is_some_and(|s| s.holds(lt));
         if !added {
