@@ -394,7 +394,11 @@ impl Session {
     }
 }
 
-/// One provider instance.
+/// One provider instance. Who it is (host, number, handle, dispatch table,
+/// user context) is fixed when it is created; its life, interface,
+/// session and the bookkeeping around them are private to this file and
+/// change only through the operations below, named by what the platform
+/// does.
 pub struct Instance {
     pub host: u8,
     /// Per-host number, from 1 (`A#1`).
@@ -402,14 +406,135 @@ pub struct Instance {
     pub handle: u64,
     pub table: Table,
     pub user_context: usize,
-    pub life: Life,
-    pub iface: Option<usize>,
+    life: Life,
+    iface: Option<usize>,
     pub session: Option<Session>,
-    pub sessions: u32,
+    /// Sessions started so far (the last one's number).
+    sessions: u32,
     /// A session the platform ended whose Deregister is still owed (LIFE-7).
-    pub owes_deregister: Option<u32>,
+    owes_deregister: Option<u32>,
     /// A Register of this instance failed before (for the LIFE-3 platform fault).
-    pub failed_register: bool,
+    failed_register: bool,
     /// Marked for the next `pump_host` of its host (see `World::mark`).
-    pub dirty: bool,
+    dirty: bool,
+}
+
+impl Instance {
+    /// A created instance (CPNatfwtCreateProviderInstance): no interface,
+    /// no session.
+    pub fn new(host: u8, n: u32, handle: u64, table: Table, user_context: usize) -> Instance {
+        Instance {
+            host,
+            n,
+            handle,
+            table,
+            user_context,
+            life: Life::Created,
+            iface: None,
+            session: None,
+            sessions: 0,
+            owes_deregister: None,
+            failed_register: false,
+            dirty: false,
+        }
+    }
+
+    #[inline]
+    pub fn life(&self) -> Life {
+        self.life
+    }
+
+    /// The interface it was last registered on (kept after Deregister).
+    #[inline]
+    pub fn iface(&self) -> Option<usize> {
+        self.iface
+    }
+
+    /// Whether a Register of it failed before.
+    #[inline]
+    pub fn failed_register_before(&self) -> bool {
+        self.failed_register
+    }
+
+    /// Whether the Deregister after session `session`'s end is still owed.
+    #[inline]
+    pub fn owes_deregister(&self, session: u32) -> bool {
+        self.owes_deregister == Some(session)
+    }
+
+    /// Register failed.
+    #[inline]
+    pub fn register_failed(&mut self) {
+        self.failed_register = true;
+    }
+
+    /// Register succeeded on interface `iface`.
+    #[inline]
+    pub fn registered(&mut self, iface: usize) {
+        self.life = Life::Registered;
+        self.iface = Some(iface);
+    }
+
+    /// Starts its next session at `now` (bent by `faults`); returns its number.
+    #[inline]
+    pub fn start_session(&mut self, now: Nanos, faults: SessionFaults) -> u32 {
+        self.sessions += 1;
+        self.session = Some(Session::new(self.sessions, now, faults));
+        self.sessions
+    }
+
+    /// The platform ended its session: the provider owes its Deregister
+    /// (LIFE-7).
+    #[inline]
+    pub fn owe_deregister(&mut self) {
+        self.owes_deregister = self.session.as_ref().map(|s| s.no());
+    }
+
+    /// The grace period after session `session`'s end is over: whether its
+    /// Deregister was still owed by a registered instance (LIFE-7); it is
+    /// not owed any more either way.
+    #[inline]
+    pub fn deregister_overdue(&mut self, session: u32) -> bool {
+        let overdue = self.owes_deregister(session) && self.life == Life::Registered;
+        if overdue {
+            self.owes_deregister = None;
+        }
+        overdue
+    }
+
+    /// Deregistered: created again, owing nothing; returns the interface
+    /// it leaves.
+    #[inline]
+    pub fn deregistered(&mut self) -> Option<usize> {
+        self.life = Life::Created;
+        self.owes_deregister = None;
+        self.iface
+    }
+
+    /// Its session is over and forgotten.
+    #[inline]
+    pub fn drop_session(&mut self) {
+        self.session = None;
+    }
+
+    /// Destroyed (by the provider, or by the platform after a stop): no
+    /// session, nothing owed.
+    #[inline]
+    pub fn destroyed(&mut self) {
+        self.life = Life::Destroyed;
+        self.session = None;
+        self.owes_deregister = None;
+    }
+
+    /// Marks it for the next `pump_host`; whether it was not marked yet.
+    #[inline]
+    pub fn mark(&mut self) -> bool {
+        !std::mem::replace(&mut self.dirty, true)
+    }
+
+    /// Its mark was taken by `pump_host`.
+    #[inline]
+    pub fn unmark(&mut self) {
+        self.dirty = false;
+    }
 }

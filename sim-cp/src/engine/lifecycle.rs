@@ -4,7 +4,7 @@
 //! Each function takes the lock itself, because Register and Deregister may
 //! deliver a callback on the caller's thread, which must happen unlocked.
 
-use super::instance::{Instance, Interface, Life, Session};
+use super::instance::{Instance, Interface, Life};
 use super::machine::{Effect, Input};
 use super::{Ev, Shared, World};
 use crate::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
@@ -70,7 +70,7 @@ impl World {
             .map(|(_, i)| i)
             .filter(|i| (*i as usize) < self.insts.len());
         match found {
-            Some(i) if self.insts[i as usize].life != Life::Destroyed => Ok(i),
+            Some(i) if self.insts[i as usize].life() != Life::Destroyed => Ok(i),
             Some(i) => {
                 let (host, n) = (self.insts[i as usize].host, self.insts[i as usize].n);
                 let (rule, what) = if f == PlatformFn::CPNatfwtDestroyProviderInstance {
@@ -169,20 +169,8 @@ impl World {
         h.created += 1;
         let n = h.created;
         let handle = handle::encode(Kind::Instance, self.id, idx);
-        self.insts.push(Instance {
-            host,
-            n,
-            handle,
-            table: t,
-            user_context,
-            life: Life::Created,
-            iface: None,
-            session: None,
-            sessions: 0,
-            owes_deregister: None,
-            failed_register: false,
-            dirty: false,
-        });
+        self.insts
+            .push(Instance::new(host, n, handle, t, user_context));
         self.hosts[host as usize].insts.push(idx);
         // SAFETY: checked non-NULL above.
         unsafe { out.write_unaligned(CPNATFWT_PROVIDER_INSTANCE::from_u64(handle)) };
@@ -204,17 +192,17 @@ impl World {
             if w.faults
                 .starts_session(hr, w.insts[inst as usize].session.is_some())
             {
-                w.insts[inst as usize].sessions += 1;
-                let no = w.insts[inst as usize].sessions;
-                w.insts[inst as usize].session = Some(Session::new(no, w.now, w.faults.session));
-                w.insts[inst as usize].failed_register = true;
+                let (now, faults) = (w.now, w.faults.session);
+                let i = &mut w.insts[inst as usize];
+                let no = i.start_session(now, faults);
+                i.register_failed();
                 // Delivered on the caller's thread, before the failure returns.
                 return (w.function(host, n, f, hr), Some(no));
             }
-            w.insts[inst as usize].failed_register = true;
+            w.insts[inst as usize].register_failed();
             (w.function(host, n, f, hr), None)
         };
-        if self.insts[inst as usize].life == Life::Registered {
+        if self.insts[inst as usize].life() == Life::Registered {
             return fail(
                 self,
                 Some(id::LIFE_2),
@@ -244,7 +232,7 @@ impl World {
         let why = shutdown.then_some("Register refused: the platform has shut down on this host");
         if let Some(why) = self
             .faults
-            .register_refusal(why, self.insts[inst as usize].failed_register)
+            .register_refusal(why, self.insts[inst as usize].failed_register_before())
         {
             return fail(self, None, E_INVALID_STATE, why.into());
         }
@@ -287,11 +275,8 @@ impl World {
             String::from_utf16_lossy(&hst.interfaces[iface].name),
         );
         let i = &mut self.insts[inst as usize];
-        i.life = Life::Registered;
-        i.iface = Some(iface);
-        i.sessions += 1;
-        let no = i.sessions;
-        i.session = Some(Session::new(no, now, self.faults.session));
+        i.registered(iface);
+        let no = i.start_session(now, self.faults.session);
         self.record(
             host,
             n,
@@ -380,7 +365,7 @@ impl World {
                 return (self.function(host, n, f, S_OK), None);
             }
         }
-        if self.insts[inst as usize].life != Life::Registered {
+        if self.insts[inst as usize].life() != Life::Registered {
             self.violate(
                 id::LIFE_6,
                 host,
@@ -390,10 +375,7 @@ impl World {
             );
             return (self.function(host, n, f, E_INVALID_STATE), None);
         }
-        let i = &mut self.insts[inst as usize];
-        i.life = Life::Created;
-        i.owes_deregister = None;
-        if let Some(k) = i.iface {
+        if let Some(k) = self.insts[inst as usize].deregistered() {
             self.hosts[host as usize].interfaces[k].owner = None;
         }
         let i = &mut self.insts[inst as usize];
@@ -404,7 +386,7 @@ impl World {
         if terminate.is_some() {
             self.end_session_quietly(inst, Reason::ProviderRequest, "the provider deregistered");
         } else {
-            self.insts[inst as usize].session = None;
+            self.insts[inst as usize].drop_session();
         }
         (self.function(host, n, f, S_OK), terminate)
     }
@@ -413,7 +395,7 @@ impl World {
     pub(crate) fn deregister_finished(&mut self, inst: u32, session: u32) {
         let i = &mut self.insts[inst as usize];
         if i.session.as_ref().is_some_and(|s| s.no() == session) {
-            i.session = None;
+            i.drop_session();
         }
     }
 
@@ -436,7 +418,7 @@ impl World {
                 return;
             }
         }
-        if self.insts[inst as usize].life == Life::Registered {
+        if self.insts[inst as usize].life() == Life::Registered {
             self.violate(
                 id::LIFE_4,
                 host,
@@ -444,7 +426,7 @@ impl World {
                 Some(f.name()),
                 "Destroy called on a registered instance (Deregister first)".into(),
             );
-            if let Some(k) = self.insts[inst as usize].iface {
+            if let Some(k) = self.insts[inst as usize].iface() {
                 self.hosts[host as usize].interfaces[k].owner = None;
             }
             if self.insts[inst as usize]
@@ -460,10 +442,7 @@ impl World {
                 );
             }
         }
-        let i = &mut self.insts[inst as usize];
-        i.life = Life::Destroyed;
-        i.session = None;
-        i.owes_deregister = None;
+        self.insts[inst as usize].destroyed();
         self.function(host, n, f, S_OK);
     }
 }
@@ -498,7 +477,7 @@ pub(crate) fn register_now(shared: &Arc<Shared>, inst: u32, args: RegisterArgs) 
         let mut w = shared.world.lock();
         let (hr, inline) = w.register(inst, args);
         let luid = w.insts[inst as usize]
-            .iface
+            .iface()
             .map(|k| w.hosts[w.insts[inst as usize].host as usize].interfaces[k].luid)
             .map(|l| w.faults.register.luid_reported(l));
         (hr, inline, luid.unwrap_or(0))

@@ -95,9 +95,7 @@ impl World {
                 format!("TERMINATE ran {elapsed} of virtual time, over its {limit} limit"),
             );
         }
-        if reason != Reason::ProviderRequest
-            && self.insts[inst as usize].owes_deregister == Some(session)
-        {
+        if reason != Reason::ProviderRequest && self.insts[inst as usize].owes_deregister(session) {
             let at = self
                 .now
                 .saturating_add(Nanos::from_millis(self.cfg.deregister_grace_ms));
@@ -160,10 +158,7 @@ impl World {
         match e {
             Effect::Record(to) => self.record(host, n, What::State { to }),
             Effect::End(reason, cause) => self.end_session(inst, reason, cause.text()),
-            Effect::OweDeregister => {
-                let no = self.insts[inst as usize].session.as_ref().map(|s| s.no());
-                self.insts[inst as usize].owes_deregister = no;
-            }
+            Effect::OweDeregister => self.insts[inst as usize].owe_deregister(),
             Effect::ScheduleTerminate(reason) => {
                 if let Some(session) = self.insts[inst as usize].session.as_ref().map(|s| s.no()) {
                     self.schedule(
@@ -354,8 +349,7 @@ impl World {
     /// interface's addresses, its host's listening).
     pub fn mark(&mut self, inst: u32) {
         let i = &mut self.insts[inst as usize];
-        if !i.dirty {
-            i.dirty = true;
+        if i.mark() {
             self.hosts[i.host as usize].dirty.push(inst);
         }
     }
@@ -386,7 +380,7 @@ impl World {
         let mut marked = std::mem::replace(&mut self.hosts[host as usize].dirty, spare);
         marked.sort_unstable();
         for &i in &marked {
-            self.insts[i as usize].dirty = false;
+            self.insts[i as usize].unmark();
         }
         marked.retain(|&i| self.session_live(i));
         marked
@@ -408,7 +402,7 @@ impl World {
         for &inst in &insts {
             let waiting = self.traffic.waiting_on(inst);
             let i = &mut self.insts[inst as usize];
-            let iface_addrs: &[crate::transport_id::Tid] = match i.iface {
+            let iface_addrs: &[crate::transport_id::Tid] = match i.iface() {
                 Some(k) => &self.hosts[host as usize].interfaces[k].addrs,
                 None => &[],
             };
@@ -485,7 +479,7 @@ impl World {
             let s = i.session.as_ref().expect("live");
             let waiting = self.traffic.waiting_on(inst);
             let busy = if first {
-                let addrs: &[crate::transport_id::Tid] = match i.iface {
+                let addrs: &[crate::transport_id::Tid] = match i.iface() {
                     Some(k) => &self.hosts[host as usize].interfaces[k].addrs,
                     None => &[],
                 };
@@ -512,10 +506,7 @@ impl World {
 
     /// LIFE-7: the provider had its grace period to deregister.
     pub fn deregister_due(&mut self, inst: u32, session: u32) {
-        if self.insts[inst as usize].owes_deregister == Some(session)
-            && self.insts[inst as usize].life == Life::Registered
-        {
-            self.insts[inst as usize].owes_deregister = None;
+        if self.insts[inst as usize].deregister_overdue(session) {
             let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
             self.violate(
                 id::LIFE_7,
@@ -552,13 +543,13 @@ impl World {
     pub fn check_stopped(&mut self, host: u8) {
         for k in 0..self.hosts[host as usize].insts.len() {
             let inst = self.hosts[host as usize].insts[k];
-            if self.insts[inst as usize].life == Life::Destroyed {
+            if self.insts[inst as usize].life() == Life::Destroyed {
                 continue;
             }
             self.mark(inst);
             let i = &self.insts[inst as usize];
             let n = i.n;
-            let what = if i.life == Life::Registered {
+            let what = if i.life() == Life::Registered {
                 "is still registered"
             } else {
                 "was created but never destroyed"
@@ -571,7 +562,7 @@ impl World {
                 format!("the provider was stopped, but this instance {what}"),
             );
             // The platform cleans up after it, silently.
-            if let Some(k) = self.insts[inst as usize].iface {
+            if let Some(k) = self.insts[inst as usize].iface() {
                 self.hosts[host as usize].interfaces[k].owner = None;
             }
             if self.insts[inst as usize]
@@ -581,10 +572,7 @@ impl World {
             {
                 self.end_session_quietly(inst, Reason::PlatformShutdown, "provider stopped");
             }
-            let i = &mut self.insts[inst as usize];
-            i.life = Life::Destroyed;
-            i.session = None;
-            i.owes_deregister = None;
+            self.insts[inst as usize].destroyed();
         }
         for (serial, inst, cb) in self.open_calls_of(host) {
             let n = self.insts[inst as usize].n;
