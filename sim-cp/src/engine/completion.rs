@@ -170,7 +170,7 @@ impl World {
         c.phase = phase;
         let (inst, cb, started) = (c.inst, c.op.callback(), c.started);
         let deadline = c.deadline;
-        let (host, n) = (insts[inst as usize].host, insts[inst as usize].n);
+        let (host, n) = (insts[inst as usize].host(), insts[inst as usize].n());
         rec.record_hot(
             self.now,
             host,
@@ -263,8 +263,8 @@ impl World {
             return;
         };
         let (host, n) = (
-            self.insts[closed.inst as usize].host,
-            self.insts[closed.inst as usize].n,
+            self.insts[closed.inst as usize].host(),
+            self.insts[closed.inst as usize].n(),
         );
         let cbn = closed.cb.name();
         if closed.end != End::Open {
@@ -350,8 +350,8 @@ impl World {
         };
         let cb = c.op.callback();
         let (host, n) = (
-            self.insts[c.inst as usize].host,
-            self.insts[c.inst as usize].n,
+            self.insts[c.inst as usize].host(),
+            self.insts[c.inst as usize].n(),
         );
         let mut clobbered = false;
         if let Some(slot) = c.args {
@@ -362,8 +362,7 @@ impl World {
             }
         }
         let live = self.insts[c.inst as usize]
-            .session
-            .as_ref()
+            .session()
             .is_some_and(|s| s.no() == c.session && !s.ended());
         // (A faulty platform claims to apply a late completion; it cannot really.)
         let applied = self.faults.completion_applied(live);
@@ -402,8 +401,8 @@ impl World {
     /// Reports a retired argument block whose poison was disturbed.
     pub fn report_tampered(&mut self, t: super::args::Tampered) {
         let (host, n) = (
-            self.insts[t.inst as usize].host,
-            self.insts[t.inst as usize].n,
+            self.insts[t.inst as usize].host(),
+            self.insts[t.inst as usize].n(),
         );
         let cb = self.calls.ended.get(t.serial as usize).map(|c| c.cb.name());
         self.violate(
@@ -429,12 +428,8 @@ impl World {
         c.timed_out = true;
         let (inst, session, cb) = (c.inst, c.session, c.op.callback());
         let i = &self.insts[inst as usize];
-        let (host, n) = (i.host, i.n);
-        if !i
-            .session
-            .as_ref()
-            .is_some_and(|s| s.no() == session && !s.ended())
-        {
+        let (host, n) = (i.host(), i.n());
+        if !i.session().is_some_and(|s| s.no() == session && !s.ended()) {
             return;
         }
         let excused = self.hosts[host as usize].stalls > 0;
@@ -489,7 +484,10 @@ impl World {
             if in_cb {
                 continue;
             }
-            let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+            let (host, n) = (
+                self.insts[inst as usize].host(),
+                self.insts[inst as usize].n(),
+            );
             self.violate(
                 id::COMP_4,
                 host,
@@ -508,7 +506,7 @@ impl World {
         self.calls
             .open()
             .into_iter()
-            .filter(|(_, c)| self.insts[c.inst as usize].host == host && !c.phase.in_callback())
+            .filter(|(_, c)| self.insts[c.inst as usize].host() == host && !c.phase.in_callback())
             .map(|(s, c)| (s, c.inst, c.op.callback()))
             .collect()
     }

@@ -42,7 +42,7 @@ impl Drop for InCallback<'_> {
 }
 
 fn user_context(w: &World, inst: u32) -> *mut c_void {
-    w.faults.user_context(w.insts[inst as usize].user_context) as *mut c_void
+    w.faults.user_context(w.insts[inst as usize].user_context()) as *mut c_void
 }
 
 /// Calls the callback for platform operation `op` (driver thread), given
@@ -58,16 +58,15 @@ pub(crate) fn invoke_op<'a>(
     let cb = op.callback();
     let i = &w.insts[inst as usize];
     let ok = i
-        .session
-        .as_ref()
+        .session()
         .is_some_and(|s| s.no() == session && s.accepts_calls());
     if !ok {
         w.op_abandoned(inst, session, &op);
         return w;
     }
-    let (host, n, handle, table) = (i.host, i.n, Handle::from_u64(i.handle), i.table);
+    let (host, n, handle, table) = (i.host(), i.n(), Handle::from_u64(i.handle()), i.table());
     let uctx = user_context(&w, inst);
-    let delta = uctx as u64 ^ w.insts[inst as usize].user_context as u64;
+    let delta = uctx as u64 ^ w.insts[inst as usize].user_context() as u64;
     let started = w.now;
     // The deadline's place in the event order is taken now, before anything
     // the callback schedules (see `OpenCall::deadline`).
@@ -184,17 +183,16 @@ pub(crate) fn deliver_establish(shared: &Arc<Shared>, inst: u32, session: u32) {
     let mut w = shared.world.lock();
     // SESS-1: once, from Pending.
     let deliver = w.insts[inst as usize]
-        .session
-        .as_mut()
+        .session_mut()
         .filter(|s| s.no() == session)
         .is_some_and(|s| s.step(Input::Establish).contains(Effect::Deliver));
     if !deliver {
         return;
     }
     let i = &w.insts[inst as usize];
-    let (host, n, handle, table) = (i.host, i.n, Handle::from_u64(i.handle), i.table);
+    let (host, n, handle, table) = (i.host(), i.n(), Handle::from_u64(i.handle()), i.table());
     let uctx = user_context(&w, inst);
-    let delta = uctx as u64 ^ w.insts[inst as usize].user_context as u64;
+    let delta = uctx as u64 ^ w.insts[inst as usize].user_context() as u64;
     let cb = Callback::EstablishSessionIndication;
     w.record(
         host,
@@ -246,8 +244,7 @@ pub(crate) fn deliver_establish(shared: &Arc<Shared>, inst: u32, session: u32) {
 pub(crate) fn deliver_terminate(shared: &Arc<Shared>, inst: u32, session: u32, reason: Reason) {
     let mut w = shared.world.lock();
     let Some(s) = w.insts[inst as usize]
-        .session
-        .as_mut()
+        .session_mut()
         .filter(|s| s.no() == session)
     else {
         return;
@@ -258,9 +255,9 @@ pub(crate) fn deliver_terminate(shared: &Arc<Shared>, inst: u32, session: u32, r
         return;
     }
     let i = &w.insts[inst as usize];
-    let (host, n, handle, table) = (i.host, i.n, Handle::from_u64(i.handle), i.table);
+    let (host, n, handle, table) = (i.host(), i.n(), Handle::from_u64(i.handle()), i.table());
     let uctx = user_context(&w, inst);
-    let delta = uctx as u64 ^ w.insts[inst as usize].user_context as u64;
+    let delta = uctx as u64 ^ w.insts[inst as usize].user_context() as u64;
     let reason = w.faults.termination_reason(reason);
     let cb = Callback::TerminateSessionIndication;
     w.record(

@@ -400,15 +400,15 @@ impl Session {
 /// change only through the operations below, named by what the platform
 /// does.
 pub struct Instance {
-    pub host: u8,
+    host: u8,
     /// Per-host number, from 1 (`A#1`).
-    pub n: u32,
-    pub handle: u64,
-    pub table: Table,
-    pub user_context: usize,
+    n: u32,
+    handle: u64,
+    table: Table,
+    user_context: usize,
     life: Life,
     iface: Option<usize>,
-    pub session: Option<Session>,
+    session: Option<Session>,
     /// Sessions started so far (the last one's number).
     sessions: u32,
     /// A session the platform ended whose Deregister is still owed (LIFE-7).
@@ -437,6 +437,47 @@ impl Instance {
             failed_register: false,
             dirty: false,
         }
+    }
+
+    /// The host it was created on.
+    #[inline]
+    pub fn host(&self) -> u8 {
+        self.host
+    }
+
+    /// Its number on its host, from 1 (`A#1`).
+    #[inline]
+    pub fn n(&self) -> u32 {
+        self.n
+    }
+
+    /// The handle the provider was given.
+    #[inline]
+    pub fn handle(&self) -> u64 {
+        self.handle
+    }
+
+    /// The provider's dispatch table.
+    #[inline]
+    pub fn table(&self) -> Table {
+        self.table
+    }
+
+    /// The user context the provider passed to Create.
+    #[inline]
+    pub fn user_context(&self) -> usize {
+        self.user_context
+    }
+
+    /// Its session (from a successful Register until it is dropped).
+    #[inline]
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    #[inline]
+    pub fn session_mut(&mut self) -> Option<&mut Session> {
+        self.session.as_mut()
     }
 
     #[inline]

@@ -34,7 +34,10 @@ impl World {
     /// The caller's strings changed during `f` (seen at the ABI edge): the
     /// platform wrote to them (REG-9).
     pub(crate) fn args_written(&mut self, inst: u32, f: PlatformFn) {
-        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+        let (host, n) = (
+            self.insts[inst as usize].host(),
+            self.insts[inst as usize].n(),
+        );
         self.record(host, n, What::ArgsWritten { f });
     }
 
@@ -72,7 +75,7 @@ impl World {
         match found {
             Some(i) if self.insts[i as usize].life() != Life::Destroyed => Ok(i),
             Some(i) => {
-                let (host, n) = (self.insts[i as usize].host, self.insts[i as usize].n);
+                let (host, n) = (self.insts[i as usize].host(), self.insts[i as usize].n());
                 let (rule, what) = if f == PlatformFn::CPNatfwtDestroyProviderInstance {
                     (id::LIFE_5, "Destroy called again on a destroyed instance")
                 } else {
@@ -182,7 +185,10 @@ impl World {
     pub(crate) fn register(&mut self, inst: u32, args: RegisterArgs) -> (i32, Option<u32>) {
         self.mark(inst);
         let f = PlatformFn::CPNatfwtRegisterProviderInstance;
-        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+        let (host, n) = (
+            self.insts[inst as usize].host(),
+            self.insts[inst as usize].n(),
+        );
         let fail = |w: &mut World, rule: Option<crate::rules::RuleId>, hr: i32, msg: String| {
             if let Some(r) = rule {
                 w.violate(r, host, n, Some(f.name()), msg);
@@ -190,7 +196,7 @@ impl World {
                 w.record(host, n, What::Note { text: msg });
             }
             if w.faults
-                .starts_session(hr, w.insts[inst as usize].session.is_some())
+                .starts_session(hr, w.insts[inst as usize].session().is_some())
             {
                 let (now, faults) = (w.now, w.faults.session);
                 let i = &mut w.insts[inst as usize];
@@ -347,8 +353,11 @@ impl World {
     pub(crate) fn deregister(&mut self, inst: u32) -> (i32, Option<u32>) {
         self.mark(inst);
         let f = PlatformFn::CPNatfwtDeregisterProviderInstance;
-        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
-        if let Some(s) = self.insts[inst as usize].session.as_mut() {
+        let (host, n) = (
+            self.insts[inst as usize].host(),
+            self.insts[inst as usize].n(),
+        );
+        if let Some(s) = self.insts[inst as usize].session_mut() {
             // SESS-3: inside ESTABLISH, deferred until it returns.
             let effects = s.step(Input::Deregister);
             if effects.contains(Effect::Refuse) {
@@ -379,7 +388,7 @@ impl World {
             self.hosts[host as usize].interfaces[k].owner = None;
         }
         let i = &mut self.insts[inst as usize];
-        let terminate = match i.session.as_ref() {
+        let terminate = match i.session() {
             Some(s) if s.live() => Some(s.no()),
             _ => None,
         };
@@ -394,7 +403,7 @@ impl World {
     /// After TERMINATE(PROVIDER_REQUEST) of a Deregister was delivered.
     pub(crate) fn deregister_finished(&mut self, inst: u32, session: u32) {
         let i = &mut self.insts[inst as usize];
-        if i.session.as_ref().is_some_and(|s| s.no() == session) {
+        if i.session().is_some_and(|s| s.no() == session) {
             i.drop_session();
         }
     }
@@ -403,8 +412,11 @@ impl World {
     pub(crate) fn destroy(&mut self, inst: u32) {
         self.mark(inst);
         let f = PlatformFn::CPNatfwtDestroyProviderInstance;
-        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
-        if let Some(s) = self.insts[inst as usize].session.as_mut() {
+        let (host, n) = (
+            self.insts[inst as usize].host(),
+            self.insts[inst as usize].n(),
+        );
+        if let Some(s) = self.insts[inst as usize].session_mut() {
             // SESS-3: inside ESTABLISH, deferred until it returns.
             if s.step(Input::Destroy).contains(Effect::Defer) {
                 self.record(
@@ -430,8 +442,7 @@ impl World {
                 self.hosts[host as usize].interfaces[k].owner = None;
             }
             if self.insts[inst as usize]
-                .session
-                .as_ref()
+                .session()
                 .is_some_and(|s| !s.ended())
             {
                 // No TERMINATE: the session goes with the instance.
@@ -478,7 +489,7 @@ pub(crate) fn register_now(shared: &Arc<Shared>, inst: u32, args: RegisterArgs) 
         let (hr, inline) = w.register(inst, args);
         let luid = w.insts[inst as usize]
             .iface()
-            .map(|k| w.hosts[w.insts[inst as usize].host as usize].interfaces[k].luid)
+            .map(|k| w.hosts[w.insts[inst as usize].host() as usize].interfaces[k].luid)
             .map(|l| w.faults.register.luid_reported(l));
         (hr, inline, luid.unwrap_or(0))
     };

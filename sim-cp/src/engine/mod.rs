@@ -361,12 +361,12 @@ impl World {
 
     /// Instance `inst`'s host and per-host number, if it exists.
     pub fn inst_location(&self, inst: u32) -> Option<(u8, u32)> {
-        self.insts.get(inst as usize).map(|i| (i.host, i.n))
+        self.insts.get(inst as usize).map(|i| (i.host(), i.n()))
     }
 
     pub fn inst_name(&self, inst: u32) -> String {
         let i = &self.insts[inst as usize];
-        trace::instance_name(self.rec.hosts(), i.host, i.n)
+        trace::instance_name(self.rec.hosts(), i.host(), i.n())
     }
 }
 
@@ -410,7 +410,7 @@ pub(crate) fn report_crash(handle: u64, cb: crate::config::Callback, msg: &str) 
     let Some(i) = w.insts.get(idx as usize) else {
         return;
     };
-    let (host, n) = (i.host, i.n);
+    let (host, n) = (i.host(), i.n());
     w.violate(
         crate::rules::id::CRASH_1,
         host,
@@ -445,7 +445,7 @@ pub(crate) fn report_dropped_completion(ctx: usize) {
     };
     if let Some(c) = w.calls.get(serial) {
         let (cb, inst) = (c.op.callback(), c.inst);
-        let (host, n) = (w.insts[inst as usize].host, w.insts[inst as usize].n);
+        let (host, n) = (w.insts[inst as usize].host(), w.insts[inst as usize].n());
         w.violate(
             crate::rules::id::COMP_4,
             host,
@@ -674,7 +674,7 @@ impl Sim {
         let (inst, target) = {
             let w = self.shared.world.lock();
             let found = (0..w.insts.len() as u32).find_map(|i| {
-                let s = w.insts[i as usize].session.as_ref()?;
+                let s = w.insts[i as usize].session()?;
                 let settled = s.machine().activation == machine::Activation::Active;
                 let first = s.first_held().filter(|_| s.live() && settled)?;
                 let family = first.is_v4();

@@ -90,11 +90,7 @@ impl World {
                 };
                 for k in 0..self.hosts[h as usize].insts.len() {
                     let inst = self.hosts[h as usize].insts[k];
-                    if let Some(s) = self.insts[inst as usize]
-                        .session
-                        .as_mut()
-                        .filter(|s| s.live())
-                    {
+                    if let Some(s) = self.insts[inst as usize].session_mut().filter(|s| s.live()) {
                         s.step(Input::DormancyWanted);
                         self.mark(inst);
                     }
@@ -201,11 +197,7 @@ impl World {
             .saturating_add(Nanos::from_millis(self.cfg.idle_dormancy_ms));
         for k in 0..self.hosts[h as usize].insts.len() {
             let inst = self.hosts[h as usize].insts[k];
-            if let Some(s) = self.insts[inst as usize]
-                .session
-                .as_ref()
-                .filter(|s| s.live())
-            {
+            if let Some(s) = self.insts[inst as usize].session().filter(|s| s.live()) {
                 let session = s.no();
                 self.schedule(at, Ev::IdleCheck { inst, session });
             }
@@ -273,8 +265,7 @@ impl World {
         }
         let owner = self.hosts[h as usize].interfaces[k].owner.expect("checked");
         if let Some(s) = self.insts[owner as usize]
-            .session
-            .as_mut()
+            .session_mut()
             .filter(|s| s.live())
         {
             s.step(Input::AddressNotified);

@@ -23,14 +23,16 @@ pub use super::machine::Deferred;
 impl World {
     pub(super) fn session_live(&self, inst: u32) -> bool {
         self.insts[inst as usize]
-            .session
-            .as_ref()
+            .session()
             .is_some_and(|s| s.live())
     }
 
     /// ESTABLISH returned: the session is established and dormant (STATE-1).
     pub fn establish_returned(&mut self, inst: u32, session: u32, started: Nanos) -> Deferred {
-        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+        let (host, n) = (
+            self.insts[inst as usize].host(),
+            self.insts[inst as usize].n(),
+        );
         let elapsed = self.now.saturating_sub(started);
         let limit = self
             .cfg
@@ -41,8 +43,7 @@ impl World {
             shutdown: self.hosts[host as usize].shutdown,
         };
         let Some(s) = self.insts[inst as usize]
-            .session
-            .as_mut()
+            .session_mut()
             .filter(|s| s.no() == session)
         else {
             return Deferred::default();
@@ -80,7 +81,10 @@ impl World {
 
     /// TERMINATE returned.
     pub fn terminate_returned(&mut self, inst: u32, session: u32, reason: Reason, started: Nanos) {
-        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+        let (host, n) = (
+            self.insts[inst as usize].host(),
+            self.insts[inst as usize].n(),
+        );
         let elapsed = self.now.saturating_sub(started);
         let limit = self
             .cfg
@@ -115,7 +119,7 @@ impl World {
     }
 
     fn end(&mut self, inst: u32, reason: Reason, cause: &'static str, notify: bool) {
-        let Some(s) = self.insts[inst as usize].session.as_mut() else {
+        let Some(s) = self.insts[inst as usize].session_mut() else {
             return;
         };
         let effects = s.step(Input::End { reason, notify });
@@ -130,9 +134,12 @@ impl World {
     /// The session's end (`Effect::Close`): its IDs disowned, the end
     /// traced, its datagrams rerouted, its host examined.
     fn close_session(&mut self, inst: u32, reason: Reason, cause: &str) {
-        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+        let (host, n) = (
+            self.insts[inst as usize].host(),
+            self.insts[inst as usize].n(),
+        );
         let now = self.now;
-        if let Some(s) = self.insts[inst as usize].session.as_mut() {
+        if let Some(s) = self.insts[inst as usize].session_mut() {
             for t in s.drain_held() {
                 self.traffic.disown(t, inst, now);
             }
@@ -153,14 +160,17 @@ impl World {
     /// Applies an effect of the session state machine that means the same
     /// wherever it comes from.
     pub(super) fn apply(&mut self, inst: u32, e: Effect) {
-        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+        let (host, n) = (
+            self.insts[inst as usize].host(),
+            self.insts[inst as usize].n(),
+        );
         let now = self.now;
         match e {
             Effect::Record(to) => self.record(host, n, What::State { to }),
             Effect::End(reason, cause) => self.end_session(inst, reason, cause.text()),
             Effect::OweDeregister => self.insts[inst as usize].owe_deregister(),
             Effect::ScheduleTerminate(reason) => {
-                if let Some(session) = self.insts[inst as usize].session.as_ref().map(|s| s.no()) {
+                if let Some(session) = self.insts[inst as usize].session().map(|s| s.no()) {
                     self.schedule(
                         now,
                         Ev::Terminate {
@@ -174,12 +184,12 @@ impl World {
             Effect::Issue(Activity::Active) => self.issue(inst, Op::Activate),
             Effect::Issue(Activity::Dormant) => self.issue(inst, Op::Deactivate),
             Effect::ActiveSince => {
-                if let Some(s) = self.insts[inst as usize].session.as_mut() {
+                if let Some(s) = self.insts[inst as usize].session_mut() {
                     s.became_active(now);
                 }
             }
             Effect::WentDormant => {
-                if let Some(s) = self.insts[inst as usize].session.as_mut() {
+                if let Some(s) = self.insts[inst as usize].session_mut() {
                     s.went_dormant();
                 }
                 self.traffic.disrupted.insert(host, now);
@@ -200,8 +210,7 @@ impl World {
     /// Starts a platform operation: bookkeeping now, the callback from the driver.
     pub fn issue(&mut self, inst: u32, op: Op) {
         let s = self.insts[inst as usize]
-            .session
-            .as_mut()
+            .session_mut()
             .expect("issue on a session");
         s.started(&op, self.now);
         let session = s.no();
@@ -218,8 +227,7 @@ impl World {
     pub fn op_abandoned(&mut self, inst: u32, session: u32, op: &Op) {
         self.mark(inst);
         let Some(s) = self.insts[inst as usize]
-            .session
-            .as_mut()
+            .session_mut()
             .filter(|s| s.no() == session)
         else {
             if let Op::Send { datagram, .. } = op {
@@ -242,18 +250,16 @@ impl World {
         let quiet = ok
             && matches!(op, Op::Reach(_))
             && self.insts[inst as usize]
-                .session
-                .as_ref()
+                .session()
                 .is_some_and(|s| !(s.machine().dormancy_wanted && s.open_calls() <= 1));
         if !quiet {
             self.mark(inst);
         }
-        let host = self.insts[inst as usize].host;
-        let n = self.insts[inst as usize].n;
+        let host = self.insts[inst as usize].host();
+        let n = self.insts[inst as usize].n();
         let now = self.now;
         let s = self.insts[inst as usize]
-            .session
-            .as_mut()
+            .session_mut()
             .expect("live session");
         s.touched(now);
         match op {
@@ -336,7 +342,7 @@ impl World {
         }
         if self.cfg.idle_dormancy_ms > 0 {
             let at = now.saturating_add(Nanos::from_millis(self.cfg.idle_dormancy_ms));
-            if let Some(s) = self.insts[inst as usize].session.as_ref() {
+            if let Some(s) = self.insts[inst as usize].session() {
                 let session = s.no();
                 self.schedule(at, Ev::IdleCheck { inst, session });
             }
@@ -350,7 +356,7 @@ impl World {
     pub fn mark(&mut self, inst: u32) {
         let i = &mut self.insts[inst as usize];
         if i.mark() {
-            self.hosts[i.host as usize].dirty.push(inst);
+            self.hosts[i.host() as usize].dirty.push(inst);
         }
     }
 
@@ -406,7 +412,7 @@ impl World {
                 Some(k) => &self.hosts[host as usize].interfaces[k].addrs,
                 None => &[],
             };
-            let s = i.session.as_mut().expect("live");
+            let s = i.session_mut().expect("live");
             let effects = s.step(Input::Examine {
                 demand: listening || waiting,
             });
@@ -449,7 +455,7 @@ impl World {
         self.assert_unmarked_idle(host, &insts, false);
         for &inst in &insts {
             let waiting = self.traffic.waiting_on(inst);
-            let s = self.insts[inst as usize].session.as_mut().expect("live");
+            let s = self.insts[inst as usize].session_mut().expect("live");
             // Without a dormancy request the step does nothing (a shortcut:
             // this pass runs after every call).
             if !s.machine().dormancy_wanted {
@@ -476,7 +482,7 @@ impl World {
                 continue;
             }
             let i = &self.insts[inst as usize];
-            let s = i.session.as_ref().expect("live");
+            let s = i.session().expect("live");
             let waiting = self.traffic.waiting_on(inst);
             let busy = if first {
                 let addrs: &[crate::transport_id::Tid] = match i.iface() {
@@ -507,7 +513,10 @@ impl World {
     /// LIFE-7: the provider had its grace period to deregister.
     pub fn deregister_due(&mut self, inst: u32, session: u32) {
         if self.insts[inst as usize].deregister_overdue(session) {
-            let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+            let (host, n) = (
+                self.insts[inst as usize].host(),
+                self.insts[inst as usize].n(),
+            );
             self.violate(
                 id::LIFE_7,
                 host,
@@ -522,10 +531,9 @@ impl World {
     pub fn idle_check(&mut self, inst: u32, session: u32) {
         let idle = Nanos::from_millis(self.cfg.idle_dormancy_ms);
         let now = self.now;
-        let host = self.insts[inst as usize].host;
+        let host = self.insts[inst as usize].host();
         if let Some(s) = self.insts[inst as usize]
-            .session
-            .as_mut()
+            .session_mut()
             .filter(|s| s.no() == session && s.live() && s.active())
         {
             if now.saturating_sub(s.last_activity()) >= idle {
@@ -548,7 +556,7 @@ impl World {
             }
             self.mark(inst);
             let i = &self.insts[inst as usize];
-            let n = i.n;
+            let n = i.n();
             let what = if i.life() == Life::Registered {
                 "is still registered"
             } else {
@@ -566,8 +574,7 @@ impl World {
                 self.hosts[host as usize].interfaces[k].owner = None;
             }
             if self.insts[inst as usize]
-                .session
-                .as_ref()
+                .session()
                 .is_some_and(|s| !s.ended())
             {
                 self.end_session_quietly(inst, Reason::PlatformShutdown, "provider stopped");
@@ -575,7 +582,7 @@ impl World {
             self.insts[inst as usize].destroyed();
         }
         for (serial, inst, cb) in self.open_calls_of(host) {
-            let n = self.insts[inst as usize].n;
+            let n = self.insts[inst as usize].n();
             self.violate(
                 id::LIFE_8,
                 host,

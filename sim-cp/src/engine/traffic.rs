@@ -889,11 +889,7 @@ impl World {
 
     fn first_route(&self, host: u8, skip: &[u32]) -> Option<u32> {
         self.hosts[host as usize].insts.iter().copied().find(|&i| {
-            !skip.contains(&i)
-                && self.insts[i as usize]
-                    .session
-                    .as_ref()
-                    .is_some_and(|s| s.live())
+            !skip.contains(&i) && self.insts[i as usize].session().is_some_and(|s| s.live())
         })
     }
 
@@ -919,12 +915,10 @@ impl World {
         for d in waiting {
             let dg = &self.traffic.dgs[d as usize];
             let dst = dg.dst;
-            let via = match dg.via.filter(|&i| {
-                self.insts[i as usize]
-                    .session
-                    .as_ref()
-                    .is_some_and(|s| s.live())
-            }) {
+            let via = match dg
+                .via
+                .filter(|&i| self.insts[i as usize].session().is_some_and(|s| s.live()))
+            {
                 Some(i) => i,
                 None => match self.first_route(host, self.traffic.skip_of(d)) {
                     Some(i) => {
@@ -942,7 +936,7 @@ impl World {
                     }
                 },
             };
-            let s = self.insts[via as usize].session.as_mut().expect("live");
+            let s = self.insts[via as usize].session_mut().expect("live");
             if s.machine().activation != Activation::Active {
                 // Not active: the machine decides (a dormant instance is
                 // activated first, STATE-5; during a transition the
@@ -977,7 +971,7 @@ impl World {
                         e.insert((d, VecDeque::new()));
                     }
                 }
-                if let Some(s) = self.insts[via as usize].session.as_mut() {
+                if let Some(s) = self.insts[via as usize].session_mut() {
                     s.sending_from(local);
                 }
                 self.issue(
@@ -997,7 +991,7 @@ impl World {
     /// Datagrams waiting on an instance whose session ended look for another route.
     pub fn reroute_from(&mut self, inst: u32) {
         let now = self.now;
-        let host = self.insts[inst as usize].host;
+        let host = self.insts[inst as usize].host();
         self.traffic.disrupted.insert(host, now);
         for d in self.traffic.waiting_of(host) {
             if self.traffic.dgs[d as usize].via == Some(inst) {
@@ -1042,10 +1036,10 @@ impl World {
                     Some(h) if h != o.inst => ambiguous = true,
                     Some(_) => {}
                 }
-                let s = self.insts[o.inst as usize].session.as_ref();
+                let s = self.insts[o.inst as usize].session();
                 // Active for the whole window, not only at its end.
                 let active = s.is_some_and(|s| s.live() && s.active() && s.active_since() <= start);
-                let host = self.insts[o.inst as usize].host;
+                let host = self.insts[o.inst as usize].host();
                 let calm = self.traffic.disrupted.get(&host).is_none_or(|&d| d < start);
                 if o.from <= start && active && calm {
                     surely = true;
@@ -1094,7 +1088,7 @@ impl World {
             let mut dst_disrupted = false;
             for o in self.traffic.owners_of(dg.dst) {
                 no_dst = false;
-                let h = self.insts[o.inst as usize].host;
+                let h = self.insts[o.inst as usize].host();
                 dst_disrupted |= self
                     .traffic
                     .disrupted
@@ -1115,7 +1109,7 @@ impl World {
                 continue;
             }
             let (src, dst, len, host) = (dg.src, dg.dst, dg.len, dg.src_host);
-            let via = dg.via.map(|i| self.insts[i as usize].n).unwrap_or(0);
+            let via = dg.via.map(|i| self.insts[i as usize].n()).unwrap_or(0);
             let from = src.map(|s| s.to_string()).unwrap_or_default();
             self.violate(
                 id::DATA_5,
@@ -1130,7 +1124,10 @@ impl World {
     /// The receiving side: a payload of content `data` indicated by `inst`
     /// from `remote` to `local`.
     fn deliver(&mut self, inst: u32, local: Tid, remote: Tid, data: Content) {
-        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+        let (host, n) = (
+            self.insts[inst as usize].host(),
+            self.insts[inst as usize].n(),
+        );
         // Credit a datagram whose SEND is under way or succeeded first; one
         // whose SEND failed may still have been carried. Candidates are the
         // pair's undelivered datagrams with this content, in send order.
@@ -1234,7 +1231,10 @@ impl World {
         routine: CPNATFWT_PROVIDER_COMPLETION_ROUTINE,
     ) -> i32 {
         let f = crate::trace::PlatformFn::CPNatfwtIndicateReceivedBuffers;
-        let (host, n) = (self.insts[inst as usize].host, self.insts[inst as usize].n);
+        let (host, n) = (
+            self.insts[inst as usize].host(),
+            self.insts[inst as usize].n(),
+        );
         let name = f.name();
         let reject = |w: &mut World, rule: crate::rules::RuleId, hr: i32, msg: String| {
             w.violate(rule, host, n, Some(name), msg);
@@ -1289,7 +1289,7 @@ impl World {
             Ok(c) => c,
             Err(e) => return reject(self, id::DATA_2, E_INVALIDARG, e),
         };
-        let s = self.insts[inst as usize].session.as_ref();
+        let s = self.insts[inst as usize].session();
         let active = s.is_some_and(|s| s.live() && s.active());
         let admission = if active {
             Admission::Take
@@ -1420,7 +1420,10 @@ pub(crate) fn indicate_done(shared: &Arc<Shared>, key: u32) {
     let Some(h) = w.traffic.held.remove(&key) else {
         return;
     };
-    let (host, n) = (w.insts[h.inst as usize].host, w.insts[h.inst as usize].n);
+    let (host, n) = (
+        w.insts[h.inst as usize].host(),
+        w.insts[h.inst as usize].n(),
+    );
     // SAFETY: DATA-3 obliges the provider to keep the chain intact until its
     // routine runs; re-reading it is how a breach is detected.
     let now = unsafe { chain_content(h.chain as *mut CPNATFWT_BUFFER) }.ok();
