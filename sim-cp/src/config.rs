@@ -231,10 +231,9 @@ pub enum PlatformFault {
     RefuseCallsInEstablish,
     /// Normalise the caller's friendly-name string in place (REG-9).
     WriteCallerStrings,
-    /// Change a byte in the middle of a SEND_BUFFERS' payload of more than
-    /// 4 KiB (one sealed by its digest, not a copy) once the callback has
-    /// returned ERROR_IO_PENDING, before the call completes (COMP-8, found
-    /// as DATA-6 for SEND_BUFFERS). Smaller payloads are left alone.
+    /// Change the middle byte of a SEND_BUFFERS' payload once the callback
+    /// has returned ERROR_IO_PENDING, before the call completes (COMP-8,
+    /// found as DATA-6 for SEND_BUFFERS).
     ClobberPendedPayload,
 }
 

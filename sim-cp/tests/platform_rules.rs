@@ -410,17 +410,16 @@ fn async_sends(bytes: u32, faults: Vec<PlatformFault>, trace_limit: u64) -> Outc
     sim.finish()
 }
 
-/// A payload of more than 4 KiB is sealed by its digest, not by a copy
-/// (decision `args-seal-digest`): a platform that changes one of its bytes
-/// while its SEND_BUFFERS is pended is caught with exactly that rule (DATA-6,
-/// COMP-8 for SEND_BUFFERS' buffers), in a whole run, and judged as events
-/// are recorded too; the correct platform raises nothing for the same run.
-/// The provider copied the payload before it pended, so its datagrams still
-/// arrive intact: nothing else is found.
+/// A SEND_BUFFERS' payload is sealed by its content, not by a copy
+/// (decision `args-seal-content`): a platform that changes one byte in the
+/// middle of a payload of more than 4 KiB while its SEND_BUFFERS is pended
+/// is caught with exactly that rule (DATA-6, COMP-8 for SEND_BUFFERS'
+/// buffers), in a whole run, and judged as events are recorded too; the
+/// correct platform raises nothing for the same run. The provider copied the
+/// payload before it pended, so its datagrams still arrive intact: nothing
+/// else is found.
 #[test]
 fn comp_8_data_6_platform_fault_clobber_pended_payload_over_4_kib_is_caught() {
-    const BYTES: u32 = 10_000;
-    let good = async_sends(BYTES, vec![], 0);
     let completed = |out: &Outcome| {
         out.trace
             .events
@@ -437,42 +436,44 @@ fn comp_8_data_6_platform_fault_clobber_pended_payload_over_4_kib_is_caught() {
             })
             .count()
     };
-    let sent = good
-        .trace
-        .events
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.what,
-                trace::What::Call {
-                    cb: Callback::SendBuffers,
-                    bytes: Some(BYTES),
-                    ..
-                }
-            )
-        })
-        .count();
-    assert_eq!(
-        (sent, completed(&good)),
-        (3, 3),
-        "three pended sends of {BYTES} bytes"
-    );
-    assert_eq!(oracle::check(&good.trace), vec![]);
-    assert_eq!(good.violations, vec![]);
-    let bad = async_sends(BYTES, vec![PlatformFault::ClobberPendedPayload], 0);
-    assert_eq!(completed(&bad), 3);
-    let verdict = oracle::check(&bad.trace);
-    assert_eq!(rules_of(&verdict), vec![id::DATA_6], "{verdict:#?}");
-    assert_eq!(verdict.len(), 3, "one per send: {verdict:#?}");
-    assert_eq!(bad.violations, vec![]);
-    let limited = async_sends(BYTES, vec![PlatformFault::ClobberPendedPayload], 12);
-    assert!(limited.trace.omitted.is_some());
-    assert_eq!(oracle::check(&limited.trace), verdict);
-    // Payloads sealed by a copy are not the fault's: the same run with
-    // 4 KiB datagrams is clean.
-    let small = async_sends(4096, vec![PlatformFault::ClobberPendedPayload], 0);
-    assert_eq!(completed(&small), 3);
-    assert_eq!(oracle::check(&small.trace), vec![]);
+    for bytes in [4_097, 10_000, 65_507] {
+        let good = async_sends(bytes, vec![], 0);
+        let sent = good
+            .trace
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.what,
+                    trace::What::Call {
+                        cb: Callback::SendBuffers,
+                        bytes: Some(b),
+                        ..
+                    } if b == bytes
+                )
+            })
+            .count();
+        assert_eq!(
+            (sent, completed(&good)),
+            (3, 3),
+            "three pended sends of {bytes} bytes"
+        );
+        assert_eq!(oracle::check(&good.trace), vec![], "{bytes} bytes");
+        assert_eq!(good.violations, vec![], "{bytes} bytes");
+        let bad = async_sends(bytes, vec![PlatformFault::ClobberPendedPayload], 0);
+        assert_eq!(completed(&bad), 3);
+        let verdict = oracle::check(&bad.trace);
+        assert_eq!(
+            rules_of(&verdict),
+            vec![id::DATA_6],
+            "{bytes} bytes: {verdict:#?}"
+        );
+        assert_eq!(verdict.len(), 3, "one per send: {verdict:#?}");
+        assert_eq!(bad.violations, vec![], "{bytes} bytes");
+        let limited = async_sends(bytes, vec![PlatformFault::ClobberPendedPayload], 12);
+        assert!(limited.trace.omitted.is_some());
+        assert_eq!(oracle::check(&limited.trace), verdict, "{bytes} bytes");
+    }
 }
 
 /// A and B exchange data; A gets an extra address and loses it again

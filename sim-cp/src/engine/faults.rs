@@ -45,8 +45,7 @@ pub struct PlatformFaults {
     foreign_transport_id: bool,
     /// The arguments of a pended call change after the callback returned (COMP-8).
     clobber_pended_args: bool,
-    /// A SEND_BUFFERS' payload sealed by its digest changes once the call
-    /// pended (COMP-8, DATA-6).
+    /// A SEND_BUFFERS' payload changes once the call pended (COMP-8, DATA-6).
     clobber_pended_payload: bool,
     /// TERMINATE for a timeout says PLATFORM_SHUTDOWN (SESS-5).
     wrong_termination_reason: bool,
@@ -85,7 +84,7 @@ impl World {
 
     /// Call `serial`'s callback returned ERROR_IO_PENDING and the call is
     /// still open: its arguments stay as sealed until it completes; a
-    /// faulty platform changes a byte of a digest-sealed payload meanwhile
+    /// faulty platform changes a byte of a SEND_BUFFERS' payload meanwhile
     /// (COMP-8, DATA-6), after the provider has read it.
     #[inline]
     pub(super) fn call_pended(&mut self, serial: u32) {
