@@ -119,7 +119,7 @@ proptest! {
 
 /// Platform faults that a toy run can show (WrongUserContext needs a
 /// provider that never reads its context).
-const TOY_FAULTS: [PlatformFault; 22] = [
+const TOY_FAULTS: [PlatformFault; 23] = [
     PlatformFault::EstablishOnFailedRegister,
     PlatformFault::CallBeforeEstablish,
     PlatformFault::DoubleTerminate,
@@ -130,6 +130,7 @@ const TOY_FAULTS: [PlatformFault; 22] = [
     PlatformFault::RepeatTransition,
     PlatformFault::SFalseIsSuccess,
     PlatformFault::ClobberPendedArgs,
+    PlatformFault::ClobberPendedPayload,
     PlatformFault::IgnoreTimeout,
     PlatformFault::SendWithoutReach,
     PlatformFault::DoubleProviderCompletion,
