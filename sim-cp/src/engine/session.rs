@@ -399,7 +399,21 @@ impl World {
     /// changed for since it was last examined has nothing to do, so the
     /// result is the same as examining every live instance of the host, in
     /// index order, at a cost that does not grow with the host's instances.
+    /// With nothing marked, no datagram touched and none waiting on the
+    /// host, both passes would examine nothing: the pump returns at once
+    /// (after every quiet REACH, for instance).
     pub fn pump_host(&mut self, host: u8) {
+        if self.traffic.touched.is_empty()
+            && self.hosts[host as usize].dirty.is_empty()
+            && self.traffic.none_waiting(host)
+        {
+            #[cfg(debug_assertions)]
+            {
+                self.assert_unmarked_idle(host, &[], true);
+                self.assert_unmarked_idle(host, &[], false);
+            }
+            return;
+        }
         self.mark_touched();
         let insts = self.take_marked(host);
         let listening = self.hosts[host as usize].listening;

@@ -737,7 +737,7 @@ impl Traffic {
             .unwrap_or_default()
     }
     /// Whether host `host` has no waiting datagram.
-    fn none_waiting(&self, host: u8) -> bool {
+    pub(super) fn none_waiting(&self, host: u8) -> bool {
         self.waiting
             .get(host as usize)
             .is_none_or(BTreeSet::is_empty)
