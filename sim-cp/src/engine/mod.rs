@@ -590,7 +590,13 @@ impl Sim {
         // hands it back (released only around provider code), so events
         // that run no provider code cost no extra lock round trip.
         let _driving = crate::runtime::Driving::enter();
-        let mut w = self.shared.world.lock();
+        drop(self.drive(self.shared.world.lock(), until));
+    }
+
+    /// The driver loop of [`run_until`](Self::run_until), given the
+    /// world's guard and handing it back at the end (the caller holds a
+    /// [`Driving`](crate::runtime::Driving)).
+    fn drive<'a>(&'a self, mut w: MutexGuard<'a, World>, until: Nanos) -> MutexGuard<'a, World> {
         loop {
             w.sync_clock();
             let realtime = w.cfg.clock == ClockMode::RealTime;
@@ -607,7 +613,7 @@ impl Sim {
                         if w.now < until {
                             w.now = until;
                         }
-                        return;
+                        return w;
                     }
                     let next = w.queue.peek_time().unwrap_or(until).min(until);
                     let wait = next
@@ -682,13 +688,14 @@ impl Sim {
             });
             found.expect("bench_dispatch: no active instance with a reachable peer")
         };
+        // Issued as the platform's own events issue operations: under the
+        // driver loop's lock, which then runs the call.
+        let _driving = crate::runtime::Driving::enter();
+        let mut w = self.shared.world.lock();
         for _ in 0..n {
-            let now = {
-                let mut w = self.shared.world.lock();
-                w.issue(inst, instance::Op::Reach(target));
-                w.now
-            };
-            self.run_until(now);
+            w.issue(inst, instance::Op::Reach(target));
+            let now = w.now;
+            w = self.drive(w, now);
         }
         n
     }
