@@ -1,7 +1,8 @@
 //! The real-time watchdog: notices a callback that does not return.
 //!
 //! The dispatch path bumps a per-world counter on entry and exit (odd means
-//! "inside a callback"), which costs two atomic increments and no clock read.
+//! "inside a callback"), with the world locked: a plain atomic load and
+//! store each, no read-modify-write and no clock read.
 //! One background thread samples every world's counter; a counter that stays
 //! odd and unchanged for `Config::watchdog_ms` is a hung callback: the
 //! watchdog records TIME-1 (SESS-7 for ESTABLISH/TERMINATE) in that world.

@@ -23,21 +23,52 @@ use std::ffi::c_void;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// Marks entry and exit of provider code for the watchdog.
-struct InCallback<'a>(&'a Shared);
+/// Marks entry and exit of provider code for the watchdog: the world's
+/// callback epoch goes odd on entry and even on exit (see `watchdog.rs`).
+///
+/// Both are written with the world locked (the caller shows its `&mut
+/// World`), so writers never race and each bump is a plain load and store:
+/// no atomic read-modify-write per callback. The epoch turns odd just
+/// before the lock is released for the callback and even just after it is
+/// taken back; the watchdog reads it without the lock.
+struct InCallback<'a> {
+    shared: &'a Shared,
+    /// Set once the exit is marked (under the lock).
+    exited: bool,
+}
 impl<'a> InCallback<'a> {
-    fn enter(s: &'a Shared, inst: u32, cb: Callback) -> Self {
+    fn enter(shared: &'a Shared, _locked: &mut World, inst: u32, cb: Callback) -> Self {
         // `Callback::ALL` is in declaration order.
         let idx = cb as u64;
-        s.cb_what
+        shared
+            .cb_what
             .store(((inst as u64) << 8) | idx, Ordering::Relaxed);
-        s.cb_epoch.fetch_add(1, Ordering::AcqRel);
-        InCallback(s)
+        Self::bump(shared);
+        InCallback {
+            shared,
+            exited: false,
+        }
+    }
+
+    /// The callback returned: marked with the world locked again.
+    fn exit(mut self, _locked: &mut World) {
+        Self::bump(self.shared);
+        self.exited = true;
+    }
+
+    /// One step of the epoch; every writer holds the world lock.
+    fn bump(shared: &Shared) {
+        let e = shared.cb_epoch.load(Ordering::Relaxed);
+        shared.cb_epoch.store(e.wrapping_add(1), Ordering::Release);
     }
 }
 impl Drop for InCallback<'_> {
     fn drop(&mut self) {
-        self.0.cb_epoch.fetch_add(1, Ordering::AcqRel);
+        if !self.exited {
+            // Unwinding out of the dispatch path: take the lock to mark the exit.
+            let _w = self.shared.world.lock();
+            Self::bump(self.shared);
+        }
     }
 }
 
@@ -135,11 +166,11 @@ pub(crate) fn invoke_op<'a>(
             routine: routine.is_some(),
         },
     );
+    let watch = InCallback::enter(shared, &mut w, inst, cb);
     drop(w);
 
     let cx = &cxs[host as usize];
     let hr = {
-        let _g = InCallback::enter(shared, inst, cb);
         // SAFETY: the table's entries were checked non-NULL at Create
         // (LIFE-9); the pointers passed stay valid until the call completes.
         run_callback(cx, || unsafe {
@@ -173,6 +204,7 @@ pub(crate) fn invoke_op<'a>(
         })
     };
     let mut w = shared.world.lock();
+    watch.exit(&mut w);
     w.callback_returned(serial, hr);
     shared.wake.notify_all();
     w
@@ -209,16 +241,15 @@ pub(crate) fn deliver_establish(shared: &Arc<Shared>, inst: u32, session: u32) {
         },
     );
     let started = w.now;
+    let watch = InCallback::enter(shared, &mut w, inst, cb);
     drop(w);
     let cx = Cx::new(shared.clone(), host);
-    {
-        let _g = InCallback::enter(shared, inst, cb);
-        // SAFETY: checked non-NULL at Create.
-        run_callback(&cx, || unsafe {
-            table.establishSessionIndication.expect("checked at Create")(handle, uctx)
-        });
-    }
+    // SAFETY: checked non-NULL at Create.
+    run_callback(&cx, || unsafe {
+        table.establishSessionIndication.expect("checked at Create")(handle, uctx)
+    });
     let mut w = shared.world.lock();
+    watch.exit(&mut w);
     w.record(
         host,
         n,
@@ -275,16 +306,15 @@ pub(crate) fn deliver_terminate(shared: &Arc<Shared>, inst: u32, session: u32, r
         },
     );
     let started = w.now;
+    let watch = InCallback::enter(shared, &mut w, inst, cb);
     drop(w);
     let cx = Cx::new(shared.clone(), host);
-    {
-        let _g = InCallback::enter(shared, inst, cb);
-        // SAFETY: checked non-NULL at Create.
-        run_callback(&cx, || unsafe {
-            table.terminateSessionIndication.expect("checked at Create")(handle, uctx, reason)
-        });
-    }
+    // SAFETY: checked non-NULL at Create.
+    run_callback(&cx, || unsafe {
+        table.terminateSessionIndication.expect("checked at Create")(handle, uctx, reason)
+    });
     let mut w = shared.world.lock();
+    watch.exit(&mut w);
     w.record(
         host,
         n,

@@ -247,7 +247,8 @@ pub(crate) struct Shared {
     platform: &'static dyn Platform,
     /// Safe-API user contexts, kept for the world's lifetime.
     keepalive: Mutex<Vec<Arc<dyn std::any::Any + Send + Sync>>>,
-    /// What the watchdog watches: odd while a callback runs (see `watchdog`).
+    /// What the watchdog watches: odd while a callback runs (see
+    /// `watchdog`); written only with `world` locked (`dispatch::InCallback`).
     cb_epoch: std::sync::atomic::AtomicU64,
     /// The instance and callback running: `inst << 8 | callback index`.
     cb_what: std::sync::atomic::AtomicU64,
