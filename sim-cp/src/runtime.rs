@@ -49,9 +49,13 @@ impl WeakCx {
 struct Local {
     /// The contexts of the provider code running on this thread, innermost last.
     current: Vec<Cx>,
-    /// Tasks to run when the current callback returns (before the platform
-    /// sees its return value).
-    before_return: Option<Vec<Task>>,
+    /// Tasks to run when a running callback returns (before the platform
+    /// sees its return value): those of the innermost callback are the ones
+    /// from `callback_base` on.
+    before_return: Vec<Task>,
+    /// Where the innermost running callback's tasks start in
+    /// `before_return` (None: no callback runs on this thread).
+    callback_base: Option<usize>,
     /// Contexts popped while a driver loop runs on this thread (see
     /// [`Driving`]), kept for the next callback of the same host: the
     /// dispatch path then sets the current context without an `Arc` clone.
@@ -64,7 +68,8 @@ thread_local! {
     static LOCAL: RefCell<Local> = const {
         RefCell::new(Local {
             current: Vec::new(),
-            before_return: None,
+            before_return: Vec::new(),
+            callback_base: None,
             spare: Vec::new(),
             driving: 0,
         })
@@ -190,22 +195,57 @@ pub(crate) fn run_provider_code(cx: &Cx, what: &str, f: impl FnOnce()) {
     }
 }
 
+/// Ends a callback's context and takes the tasks it spawned for "before
+/// return", restoring the outer callback's (`outer`): one access to the
+/// thread-local. Also run when unwinding, the tasks then dropped.
+struct EndCallback {
+    outer: Option<usize>,
+    ended: bool,
+}
+
+impl EndCallback {
+    fn end(&mut self) -> Option<Vec<Task>> {
+        self.ended = true;
+        let (popped, tasks) = LOCAL.with(|l| {
+            let mut l = l.borrow_mut();
+            let popped = l.pop();
+            let base = std::mem::replace(&mut l.callback_base, self.outer)
+                .expect("a callback's base is set while it runs");
+            let tasks = (l.before_return.len() > base).then(|| l.before_return.split_off(base));
+            (popped, tasks)
+        });
+        // Dropped outside the borrow (dropping a context may run provider code).
+        drop(popped);
+        tasks
+    }
+}
+
+impl Drop for EndCallback {
+    fn drop(&mut self) {
+        if !self.ended {
+            drop(self.end());
+        }
+    }
+}
+
 /// Runs a callback: context set, tasks spawned for "before return" run
 /// after it returns. Returns what the callback returned.
 pub(crate) fn run_callback<R>(cx: &Cx, f: impl FnOnce() -> R) -> R {
     let outer = LOCAL.with(|l| {
         let mut l = l.borrow_mut();
         l.push(cx);
-        l.before_return.replace(Vec::new())
+        let base = l.before_return.len();
+        l.callback_base.replace(base)
     });
-    let pop = Pop;
+    let mut end = EndCallback {
+        outer,
+        ended: false,
+    };
     let r = f();
-    drop(pop);
-    let tasks = LOCAL
-        .with(|l| std::mem::replace(&mut l.borrow_mut().before_return, outer))
-        .unwrap_or_default();
-    for t in tasks {
-        run_provider_code(cx, "task", || t(cx));
+    if let Some(tasks) = end.end() {
+        for t in tasks {
+            run_provider_code(cx, "task", || t(cx));
+        }
     }
     r
 }
@@ -282,16 +322,10 @@ impl Cx {
     /// is seen, right after, late, after a timeout, or never.
     pub fn spawn(&self, f: impl FnOnce(&Cx) + Send + 'static) {
         let task: Task = Box::new(f);
-        let in_callback = LOCAL.with(|l| l.borrow().before_return.is_some());
+        let in_callback = LOCAL.with(|l| l.borrow().callback_base.is_some());
         let placed = self.shared.lock().place_task(self.host, task, in_callback);
         match placed {
-            Placed::BeforeReturn(task) => LOCAL.with(|l| {
-                l.borrow_mut()
-                    .before_return
-                    .as_mut()
-                    .expect("checked")
-                    .push(task)
-            }),
+            Placed::BeforeReturn(task) => LOCAL.with(|l| l.borrow_mut().before_return.push(task)),
             Placed::Queued => self.shared.wake(),
             Placed::Never => {}
         }
