@@ -304,7 +304,7 @@ impl World {
             Op::Reach(t) => {
                 s.reach_done(t, ok);
                 // Judged over the grace window ending now.
-                let truth = self.reachability(t, inst, started, now);
+                let truth = self.reachability(t, inst, started, !ok);
                 if ok {
                     if !truth.possibly_owned || truth.ambiguous {
                         let why = if truth.ambiguous {
@@ -332,7 +332,7 @@ impl World {
             } => {
                 s.send_done();
                 if !ok {
-                    let truth = self.reachability(remote, inst, started, now);
+                    let truth = self.reachability(remote, inst, started, true);
                     if truth.surely_reachable && !self.net.disturbed_since(started) {
                         self.violate(id::STATE_6, host, n, Some("SEND_BUFFERS"), format!("SEND_BUFFERS to {remote} failed although an active peer holds it and the network is healthy"));
                     }

@@ -1018,7 +1018,9 @@ impl World {
 
     /// The ground truth about `t` for a REACH (or SEND) by `asker`.
     /// The window runs from `reach_grace` before the call started to its end.
-    pub fn reachability(&self, t: Tid, asker: u32, call_start: Nanos, _window_end: Nanos) -> Truth {
+    /// `failed`: the call failed, so `surely_reachable` is wanted (STATE-6);
+    /// for a call that succeeded it is not worked out (left false).
+    pub fn reachability(&self, t: Tid, asker: u32, call_start: Nanos, failed: bool) -> Truth {
         let grace = Nanos::from_millis(self.cfg.reach_grace_ms);
         let start = call_start.saturating_sub(grace);
         let others = self.traffic.owners_of(t).filter(|o| o.inst != asker);
@@ -1035,6 +1037,9 @@ impl World {
                     None => holder = Some(o.inst),
                     Some(h) if h != o.inst => ambiguous = true,
                     Some(_) => {}
+                }
+                if !failed {
+                    continue;
                 }
                 let s = self.insts[o.inst as usize].session();
                 // Active for the whole window, not only at its end.
