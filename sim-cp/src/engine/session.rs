@@ -370,6 +370,9 @@ impl World {
 
     /// Marks the instances whose waiting datagrams changed.
     fn mark_touched(&mut self) {
+        if self.traffic.touched.is_empty() {
+            return;
+        }
         let touched = std::mem::take(&mut self.traffic.touched);
         for &inst in &touched {
             self.mark(inst);
