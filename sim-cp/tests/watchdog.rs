@@ -1,0 +1,138 @@
+//! The real-time watchdog (TIME-1 for a callback that does not return):
+//! it reports a callback that blocks past `Config::watchdog_ms` on the
+//! wall clock, and nothing once every callback has returned (the callback
+//! epoch it samples is even again after each one).
+
+use cpsim_sim::rules::id;
+use cpsim_sim::safe::*;
+use cpsim_sim::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Completes everything at once; TRANSITION_ACTIVE first blocks the
+/// thread for `block` of real time.
+struct Blocks {
+    block: Duration,
+}
+impl SessionHandler for Blocks {
+    fn transition_active(&self, _: &Cx, _: &InstanceRef, done: Completion) -> Reply {
+        std::thread::sleep(self.block);
+        done.ok()
+    }
+    fn add_transport_id(&self, _: &Cx, _: &InstanceRef, _: Tid, done: Completion) -> Reply {
+        done.ok()
+    }
+    fn remove_transport_id(&self, _: &Cx, _: &InstanceRef, _: Tid, done: Completion) -> Reply {
+        done.ok()
+    }
+    fn reach_transport_id(&self, _: &Cx, _: &InstanceRef, _: Tid, done: Completion) -> Reply {
+        done.fail(Failure::FAIL)
+    }
+    fn send_buffers(
+        &self,
+        _: &Cx,
+        _: &InstanceRef,
+        _: Tid,
+        _: Tid,
+        _: &Buffers<'_>,
+        done: Completion,
+    ) -> Reply {
+        done.fail(Failure::FAIL)
+    }
+}
+
+struct Factory {
+    block: Duration,
+}
+struct P {
+    inst: Option<Instance>,
+    block: Duration,
+}
+impl Provider for P {
+    fn start(&mut self, cx: &Cx) {
+        let handler = Arc::new(Blocks { block: self.block });
+        let i = Instance::create(cx, handler).unwrap();
+        i.register(&RegisterOptions::default()).unwrap();
+        self.inst = Some(i);
+    }
+    fn stop(&mut self, _: &Cx) {
+        if let Some(i) = self.inst.take() {
+            let _ = i.deregister();
+            i.destroy();
+        }
+    }
+}
+impl ProviderFactory for Factory {
+    fn name(&self) -> String {
+        "blocks".into()
+    }
+    fn create(&self, _: &str) -> Box<dyn Provider> {
+        Box::new(P {
+            inst: None,
+            block: self.block,
+        })
+    }
+}
+
+/// One host, listening (so its instance is made active), the watchdog at
+/// 200 ms; after the run, the world is kept alive for `idle` of real time.
+/// Also returns the callback epoch and the number of callbacks called
+/// (`Call` events) at the end of the run, before `finish`.
+fn run(block: Duration, idle: Duration) -> (Outcome, u64, usize) {
+    let cfg = Config {
+        watchdog_ms: 200,
+        ..Config::with_seed(3)
+    };
+    let sim = Sim::new(cfg, &["A"], Arc::new(Factory { block }));
+    sim.schedule(Nanos::ZERO, Action::StartProvider { host: "A".into() });
+    sim.schedule(
+        Nanos::from_millis(5),
+        Action::Listen {
+            host: "A".into(),
+            on: true,
+        },
+    );
+    sim.run_until(Nanos::from_millis(100));
+    std::thread::sleep(idle);
+    let observer = sim.observer();
+    let epoch = observer.callback_epoch().expect("alive");
+    let so_far = observer.snapshot(Duration::from_secs(5)).expect("alive");
+    let calls = so_far
+        .trace
+        .events
+        .iter()
+        .filter(|e| matches!(e.what, trace::What::Call { .. }))
+        .count();
+    (sim.finish(), epoch, calls)
+}
+
+fn watchdog_reports(out: &Outcome) -> Vec<&Violation> {
+    out.violations
+        .iter()
+        .filter(|v| v.message.contains("(watchdog)"))
+        .collect()
+}
+
+#[test]
+fn time_1_a_callback_blocked_past_the_watchdog_limit_is_reported() {
+    let (out, _, _) = run(Duration::from_millis(700), Duration::ZERO);
+    let found = watchdog_reports(&out);
+    assert!(
+        found
+            .iter()
+            .any(|v| v.rule == id::TIME_1 && v.callback.as_deref() == Some("TRANSITION_ACTIVE")),
+        "{:#?}",
+        out.violations
+    );
+}
+
+#[test]
+fn time_1_no_watchdog_report_once_every_callback_has_returned() {
+    // Callbacks ran (ESTABLISH, TRANSITION_ACTIVE, ADD, …) and returned:
+    // the epoch moved twice per callback (on entry and on return), so it
+    // is even; the world then idles for more than twice the limit.
+    let (out, epoch, calls) = run(Duration::ZERO, Duration::from_millis(600));
+    assert!(calls >= 3, "callbacks ran: {calls}");
+    assert_eq!(epoch, 2 * calls as u64, "two epoch steps per callback");
+    assert!(watchdog_reports(&out).is_empty(), "{:#?}", out.violations);
+}
