@@ -105,6 +105,7 @@ fn refused(c: Completion, status: HRESULT, call: u32) -> String {
         Completion::AfterSyncReturn => "for a call that had returned synchronously",
         Completion::Second => "a second time for the same call",
         Completion::TwiceInCallback => "twice before the callback returned",
+        Completion::NoSuchCall => "and a context the bridge never issued",
         Completion::Early | Completion::Ends | Completion::AfterAbandon => "",
     };
     format!("completion routine called with 0x{status:08X} {what} (call {call}); not passed on to the platform")

@@ -13,6 +13,7 @@
 //! whether to pass the completion on, stays with the caller.
 
 use crate::abi::{E_PENDING_IO, HRESULT};
+use crate::rules::RuleId;
 
 /// Where a call stands.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -67,6 +68,9 @@ pub enum Completion {
     Second,
     /// For a call the platform gave up on: accepted and ignored.
     AfterAbandon,
+    /// The completion names no call the platform made (its context is not
+    /// one the platform issued): COMP-5; not passed on.
+    NoSuchCall,
 }
 
 impl CallPhase {
@@ -126,8 +130,18 @@ impl Completion {
         match self {
             Completion::TwiceInCallback | Completion::Second => Some(id::COMP_4),
             Completion::AfterSyncReturn => Some(id::COMP_3),
+            Completion::NoSuchCall => Some(id::COMP_5),
             Completion::Early | Completion::Ends | Completion::AfterAbandon => None,
         }
+    }
+}
+
+impl Completion {
+    /// Whether the completion counts: it is kept (early) or ends the call,
+    /// and is passed on to whoever waits for it. Any other is refused or,
+    /// for a call given up, ignored.
+    pub fn passed_on(self) -> bool {
+        matches!(self, Completion::Early | Completion::Ends)
     }
 }
 
@@ -138,6 +152,260 @@ impl Returned {
             Returned::SyncAfterCompletion => Some(crate::rules::id::COMP_3),
             _ => None,
         }
+    }
+}
+
+/// Every call one party made, by serial: the calls still open in full,
+/// each with its [`CallPhase`] and the keeper's own data `O`, and every
+/// call that ended in 12 bytes (with a tag `T` of 8): its tag and how it
+/// ended, for the whole run, because a completion routine may name any past
+/// call and COMP-3/COMP-4 need to know how it ended.
+///
+/// Every rule about the bookkeeping of calls is judged here: a completion
+/// naming no call (COMP-5), after a synchronous return or completing a
+/// return (COMP-3), a second one or none (COMP-4), an early one
+/// (COMP-10), one after the platform gave up (accepted, ignored). What to
+/// record, and whether to pass anything on, stays with the keeper: the
+/// simulator (`engine/completion.rs`) and the native bridge
+/// (`cpsim-native`), which maps its completion contexts to serials.
+///
+/// Serials start at 1 and are never reused; 0 names no call.
+pub struct Ledger<O, T> {
+    /// Open calls, in slots reused after they end.
+    slab: Vec<Option<Open<O>>>,
+    /// Free slots of `slab`.
+    free: Vec<u32>,
+    /// Every call, serial `s` at `s - 1`.
+    calls: Vec<Rec<T>>,
+}
+
+/// An open call: where it stands, and the keeper's data.
+struct Open<O> {
+    phase: CallPhase,
+    call: O,
+}
+
+/// One call of the run: its tag, and `state`: the slot of an open call,
+/// or one of [`SYNC`], [`COMPLETED`], [`ABANDONED`] for one that ended.
+#[derive(Copy, Clone)]
+struct Rec<T> {
+    tag: T,
+    state: u32,
+}
+
+/// Ended with a synchronous return.
+const SYNC: u32 = u32::MAX;
+/// Ended by its completion.
+const COMPLETED: u32 = u32::MAX - 1;
+/// Given up by the platform (LIFE-8).
+const ABANDONED: u32 = u32::MAX - 2;
+/// The first state that is not a slot.
+const ENDED: u32 = ABANDONED;
+
+impl<O, T> Ledger<O, T> {
+    /// An empty ledger.
+    pub const fn new() -> Self {
+        Ledger {
+            slab: Vec::new(),
+            free: Vec::new(),
+            calls: Vec::new(),
+        }
+    }
+}
+
+impl<O, T> Default for Ledger<O, T> {
+    fn default() -> Self {
+        Ledger::new()
+    }
+}
+
+impl<O, T: Copy> Ledger<O, T> {
+    /// The record of call `serial`, if it was made.
+    #[inline]
+    fn rec(&self, serial: u32) -> Option<&Rec<T>> {
+        self.calls.get((serial as usize).wrapping_sub(1))
+    }
+
+    /// The slot of open call `serial`.
+    #[inline]
+    fn slot(&self, serial: u32) -> Option<usize> {
+        let r = self.rec(serial)?;
+        (r.state < ENDED).then_some(r.state as usize)
+    }
+
+    #[inline]
+    fn entry(&self, serial: u32) -> Option<&Open<O>> {
+        self.slab[self.slot(serial)?].as_ref()
+    }
+
+    #[inline]
+    fn entry_mut(&mut self, serial: u32) -> Option<&mut Open<O>> {
+        let k = self.slot(serial)?;
+        self.slab[k].as_mut()
+    }
+
+    /// A call starts (in its callback): its fresh serial.
+    #[inline]
+    pub fn open(&mut self, tag: T, call: O) -> u32 {
+        let entry = Some(Open {
+            phase: CallPhase::InCallback,
+            call,
+        });
+        let slot = match self.free.pop() {
+            Some(k) => {
+                self.slab[k as usize] = entry;
+                k
+            }
+            None => {
+                self.slab.push(entry);
+                (self.slab.len() - 1) as u32
+            }
+        };
+        assert!(slot < ENDED, "more open calls than a ledger holds");
+        self.calls.push(Rec { tag, state: slot });
+        self.calls.len() as u32
+    }
+
+    /// The open call `serial`, if it is open.
+    #[inline]
+    pub fn get(&self, serial: u32) -> Option<&O> {
+        self.entry(serial).map(|e| &e.call)
+    }
+
+    /// The open call `serial`, if it is open.
+    #[inline]
+    pub fn get_mut(&mut self, serial: u32) -> Option<&mut O> {
+        self.entry_mut(serial).map(|e| &mut e.call)
+    }
+
+    /// Whether call `serial` is open.
+    #[inline]
+    pub fn is_open(&self, serial: u32) -> bool {
+        self.slot(serial).is_some()
+    }
+
+    /// The tag of call `serial`, open or ended, if it was made.
+    #[inline]
+    pub fn tag(&self, serial: u32) -> Option<T> {
+        self.rec(serial).map(|r| r.tag)
+    }
+
+    /// Where call `serial` stands, open or ended, if it was made.
+    pub fn phase(&self, serial: u32) -> Option<CallPhase> {
+        let r = self.rec(serial)?;
+        match r.state {
+            SYNC => Some(CallPhase::ReturnedSync),
+            COMPLETED => Some(CallPhase::Completed),
+            ABANDONED => Some(CallPhase::Abandoned),
+            k => self.slab[k as usize].as_ref().map(|e| e.phase),
+        }
+    }
+
+    /// The callback of open call `serial` returned `hr`: what that means
+    /// (COMP-3 for a result after a completion, COMP-10 for a pend after
+    /// one), and the call. `bend` sees the ledger's reading first (a
+    /// faulty platform's hook; the correct one returns it as it is). A
+    /// call the reading ends stays open until [`Ledger::finish`].
+    #[inline]
+    pub fn returned_with(
+        &mut self,
+        serial: u32,
+        hr: HRESULT,
+        bend: impl FnOnce((CallPhase, Returned)) -> (CallPhase, Returned),
+    ) -> Option<(Returned, &mut O)> {
+        let e = self.entry_mut(serial)?;
+        let (phase, returned) = bend(e.phase.returned(hr));
+        e.phase = phase;
+        Some((returned, &mut e.call))
+    }
+
+    /// [`Ledger::returned_with`], read as the contract says.
+    #[inline]
+    pub fn returned(&mut self, serial: u32, hr: HRESULT) -> Option<(Returned, &mut O)> {
+        self.returned_with(serial, hr, |read| read)
+    }
+
+    /// The provider called the completion routine for `serial` with
+    /// `status`: what that means (see [`Completion::broken_rule`]), and the
+    /// call's tag (none for a serial that names no call, COMP-5). An open
+    /// call moves on; one the completion ends stays open until
+    /// [`Ledger::finish`].
+    pub fn complete(&mut self, serial: u32, status: HRESULT) -> (Completion, Option<T>) {
+        let Some(&Rec { tag, state }) = self.rec(serial) else {
+            return (Completion::NoSuchCall, None);
+        };
+        let phase = match state {
+            SYNC => CallPhase::ReturnedSync,
+            COMPLETED => CallPhase::Completed,
+            ABANDONED => CallPhase::Abandoned,
+            k => match self.slab[k as usize].as_mut() {
+                Some(e) => {
+                    let (phase, c) = e.phase.completed(status);
+                    e.phase = phase;
+                    return (c, Some(tag));
+                }
+                None => return (Completion::NoSuchCall, None),
+            },
+        };
+        (phase.completed(status).1, Some(tag))
+    }
+
+    /// Takes call `serial` out of the open calls if it is over (its phase
+    /// says how it ended: returned, completed, or given up); the ledger
+    /// keeps its tag and how it ended. Nothing for a call still open.
+    #[inline]
+    pub fn finish(&mut self, serial: u32) -> Option<O> {
+        let r = self.calls.get_mut((serial as usize).wrapping_sub(1))?;
+        let k = r.state;
+        let slot = self.slab.get_mut(k as usize)?;
+        let end = match slot.as_ref()?.phase {
+            CallPhase::ReturnedSync => SYNC,
+            CallPhase::Completed => COMPLETED,
+            CallPhase::Abandoned => ABANDONED,
+            _ => return None,
+        };
+        r.state = end;
+        self.free.push(k);
+        slot.take().map(|e| e.call)
+    }
+
+    /// The platform stopped the provider: a pending call `serial` is given
+    /// up (LIFE-8) and taken out of the open calls; a later completion of
+    /// it is accepted and ignored.
+    pub fn abandon(&mut self, serial: u32) -> Option<O> {
+        let e = self.entry_mut(serial)?;
+        e.phase = e.phase.abandon();
+        self.finish(serial)
+    }
+
+    /// The provider's handle of open call `serial` was dropped without
+    /// completing it (a safe provider's `Pending` token): COMP-4, and the
+    /// call's tag. Nothing for a call that is not open.
+    pub fn dropped(&self, serial: u32) -> Option<(RuleId, T)> {
+        self.slot(serial)?;
+        Some((crate::rules::id::COMP_4, self.rec(serial)?.tag))
+    }
+
+    /// The open calls in serial order: serial, phase, tag and data.
+    pub fn open_calls(&self) -> impl Iterator<Item = (u32, CallPhase, T, &O)> + '_ {
+        self.calls.iter().enumerate().filter_map(|(i, r)| {
+            let e = self.slab.get(r.state as usize)?.as_ref()?;
+            Some((i as u32 + 1, e.phase, r.tag, &e.call))
+        })
+    }
+
+    /// The calls that returned `ERROR_IO_PENDING` and are still waiting for
+    /// their completion, in serial order.
+    pub fn pending(&self) -> impl Iterator<Item = (u32, T, &O)> + '_ {
+        self.open_calls()
+            .filter(|(_, p, _, _)| *p == CallPhase::Pending)
+            .map(|(s, _, t, c)| (s, t, c))
+    }
+
+    /// At the end of a run: each call pended and never completed, COMP-4.
+    pub fn never_completed(&self) -> impl Iterator<Item = (RuleId, u32, T, &O)> + '_ {
+        self.pending()
+            .map(|(s, t, c)| (crate::rules::id::COMP_4, s, t, c))
     }
 }
 
@@ -237,5 +505,209 @@ mod tests {
         ] {
             assert_eq!(p.returned(S_OK), (p, Returned::NotInCallback));
         }
+    }
+    /// A ledger whose tag is a letter and whose data is a number.
+    fn ledger() -> Ledger<u32, char> {
+        Ledger::new()
+    }
+
+    #[test]
+    fn comp_3_ledger_refuses_a_completion_of_a_call_that_returned_synchronously() {
+        let mut l = ledger();
+        let s = l.open('a', 7);
+        let (r, data) = l.returned(s, S_OK).unwrap();
+        assert_eq!((r, *data), (Returned::Sync, 7));
+        assert_eq!(l.finish(s), Some(7));
+        assert!(!l.is_open(s));
+        let (c, tag) = l.complete(s, S_OK);
+        assert_eq!((c, tag), (Completion::AfterSyncReturn, Some('a')));
+        assert_eq!(c.broken_rule(), Some(id::COMP_3));
+        assert!(!c.passed_on());
+        assert_eq!(l.phase(s), Some(CallPhase::ReturnedSync));
+    }
+
+    #[test]
+    fn comp_3_ledger_a_result_returned_after_an_early_completion_breaks_the_rule() {
+        let mut l = ledger();
+        let s = l.open('a', 7);
+        assert_eq!(l.complete(s, S_OK), (Completion::Early, Some('a')));
+        let (r, _) = l.returned(s, E_FAIL).unwrap();
+        assert_eq!(r, Returned::SyncAfterCompletion);
+        assert_eq!(r.broken_rule(), Some(id::COMP_3));
+        assert_eq!(l.finish(s), Some(7));
+        // The call ended with its returned result: a completion is refused.
+        assert_eq!(l.complete(s, S_OK).0, Completion::AfterSyncReturn);
+    }
+
+    #[test]
+    fn comp_4_ledger_a_second_completion_of_a_pended_call_is_refused() {
+        let mut l = ledger();
+        let s = l.open('b', 1);
+        assert_eq!(l.returned(s, E_PENDING_IO).unwrap().0, Returned::Pending);
+        assert_eq!(l.finish(s), None, "a pending call stays open");
+        let (c, tag) = l.complete(s, S_OK);
+        assert_eq!(
+            (c, tag, c.broken_rule()),
+            (Completion::Ends, Some('b'), None)
+        );
+        assert!(c.passed_on());
+        assert_eq!(l.finish(s), Some(1));
+        let (c, tag) = l.complete(s, E_FAIL);
+        assert_eq!((c, tag), (Completion::Second, Some('b')));
+        assert_eq!(c.broken_rule(), Some(id::COMP_4));
+        assert!(!c.passed_on());
+    }
+
+    #[test]
+    fn comp_4_ledger_a_second_completion_before_the_return_is_refused_and_the_first_stands() {
+        let mut l = ledger();
+        let s = l.open('c', 1);
+        assert_eq!(l.complete(s, E_FAIL).0, Completion::Early);
+        let (c, _) = l.complete(s, S_OK);
+        assert_eq!(
+            (c, c.broken_rule()),
+            (Completion::TwiceInCallback, Some(id::COMP_4))
+        );
+        assert!(!c.passed_on());
+        let (r, _) = l.returned(s, E_PENDING_IO).unwrap();
+        assert_eq!(r, Returned::EndsWithEarlyStatus(E_FAIL));
+    }
+
+    #[test]
+    fn comp_4_ledger_names_each_pended_call_never_completed_and_only_those() {
+        let mut l = ledger();
+        let pended = l.open('p', 1);
+        let in_callback = l.open('i', 2);
+        let completed = l.open('c', 3);
+        let sync = l.open('s', 4);
+        let pended_too = l.open('q', 5);
+        for s in [pended, completed, pended_too] {
+            l.returned(s, E_PENDING_IO);
+        }
+        l.complete(completed, S_OK);
+        l.finish(completed);
+        l.returned(sync, S_OK);
+        l.finish(sync);
+        let never: Vec<_> = l
+            .never_completed()
+            .map(|(r, s, t, d)| (r, s, t, *d))
+            .collect();
+        assert_eq!(
+            never,
+            [
+                (id::COMP_4, pended, 'p', 1),
+                (id::COMP_4, pended_too, 'q', 5)
+            ]
+        );
+        // Still in its callback: not (yet) a broken promise.
+        assert!(l.is_open(in_callback));
+    }
+
+    #[test]
+    fn comp_4_ledger_a_dropped_handle_of_an_open_call_is_never_completed() {
+        let mut l = ledger();
+        let s = l.open('d', 1);
+        l.returned(s, E_PENDING_IO);
+        assert_eq!(l.dropped(s), Some((id::COMP_4, 'd')));
+        l.complete(s, S_OK);
+        l.finish(s);
+        assert_eq!(l.dropped(s), None, "a completed call's handle may go");
+        assert_eq!(l.dropped(0), None);
+    }
+
+    #[test]
+    fn comp_5_ledger_a_completion_naming_no_call_is_refused_and_changes_nothing() {
+        let mut l = ledger();
+        let s = l.open('e', 1);
+        for bogus in [0, s + 1, u32::MAX] {
+            let (c, tag) = l.complete(bogus, S_OK);
+            assert_eq!((c, tag), (Completion::NoSuchCall, None));
+            assert_eq!(c.broken_rule(), Some(id::COMP_5));
+            assert!(!c.passed_on());
+            assert_eq!(l.phase(bogus), None);
+        }
+        assert_eq!(l.phase(s), Some(CallPhase::InCallback));
+    }
+
+    #[test]
+    fn comp_10_ledger_an_early_completion_ends_the_call_when_its_callback_pends() {
+        let mut l = ledger();
+        let s = l.open('f', 9);
+        let (c, _) = l.complete(s, E_FAIL);
+        assert_eq!((c, c.broken_rule()), (Completion::Early, None));
+        assert!(c.passed_on());
+        assert_eq!(l.finish(s), None, "still in its callback");
+        let (r, _) = l.returned(s, E_PENDING_IO).unwrap();
+        assert_eq!(
+            (r, r.broken_rule()),
+            (Returned::EndsWithEarlyStatus(E_FAIL), None)
+        );
+        assert_eq!(l.finish(s), Some(9));
+        assert_eq!(l.phase(s), Some(CallPhase::Completed));
+        assert_eq!(l.complete(s, S_OK).0, Completion::Second);
+    }
+
+    #[test]
+    fn comp_10_ledger_a_platform_that_bends_the_reading_keeps_the_call_pending() {
+        // What a platform that loses early completions reads (a fault hook).
+        let mut l = ledger();
+        let s = l.open('g', 1);
+        l.complete(s, S_OK);
+        let (r, _) = l
+            .returned_with(s, E_PENDING_IO, |_| (CallPhase::Pending, Returned::Pending))
+            .unwrap();
+        assert_eq!(r, Returned::Pending);
+        assert_eq!(l.finish(s), None);
+        assert_eq!(l.pending().map(|(s, ..)| s).collect::<Vec<_>>(), [s]);
+    }
+
+    #[test]
+    fn life_8_ledger_an_abandoned_pending_call_ends_and_its_completion_is_ignored() {
+        let mut l = ledger();
+        let s = l.open('h', 3);
+        assert_eq!(l.abandon(s), None, "a call in its callback is not given up");
+        l.returned(s, E_PENDING_IO);
+        assert_eq!(l.abandon(s), Some(3));
+        let (c, tag) = l.complete(s, S_OK);
+        assert_eq!(
+            (c, tag, c.broken_rule()),
+            (Completion::AfterAbandon, Some('h'), None)
+        );
+        assert!(!c.passed_on());
+        assert_eq!(l.never_completed().count(), 0);
+    }
+
+    #[test]
+    fn ledger_keeps_an_ended_call_in_12_bytes_and_reuses_open_slots() {
+        assert_eq!(std::mem::size_of::<Rec<(u32, u8)>>(), 12);
+        let mut l = ledger();
+        for k in 0..1000 {
+            let s = l.open('x', k);
+            assert_eq!(s, k + 1, "serials from 1, never reused");
+            l.returned(s, S_OK);
+            assert_eq!(l.finish(s), Some(k));
+        }
+        assert_eq!(l.slab.len(), 1);
+        assert_eq!(l.open_calls().count(), 0);
+        assert_eq!(l.tag(1000), Some('x'));
+    }
+
+    #[test]
+    fn ledger_lists_open_calls_in_serial_order_whatever_slot_they_hold() {
+        let mut l = ledger();
+        let a = l.open('a', 1);
+        let b = l.open('b', 2);
+        l.returned(a, S_OK);
+        l.finish(a);
+        let c = l.open('c', 3); // takes a's slot
+        l.returned(c, E_PENDING_IO);
+        let open: Vec<_> = l.open_calls().map(|(s, p, t, _)| (s, p, t)).collect();
+        assert_eq!(
+            open,
+            [
+                (b, CallPhase::InCallback, 'b'),
+                (c, CallPhase::Pending, 'c')
+            ]
+        );
     }
 }

@@ -9,20 +9,18 @@ use super::instance::Op;
 use super::{Ev, World};
 use crate::abi::{CPNATFWT_SESSION_TERMINATION_REASON as Reason, E_FAIL, E_PENDING_IO, S_OK};
 use crate::config::Callback;
-use crate::ledger::{CallPhase, Completion, Returned};
+use crate::ledger::{Completion, Ledger, Returned};
 use crate::rules::id;
 use crate::time::Nanos;
 use crate::trace::{hr_name, What};
 
-/// A call the platform started that has not finished.
+/// A call the platform started that has not finished (where it stands in
+/// the completion protocol is the ledger's).
 pub struct OpenCall {
     pub inst: u32,
     pub session: u32,
     pub op: Op,
     pub started: Nanos,
-    /// Where the call stands in the completion protocol (in its callback,
-    /// completed early — COMP-10 —, or pending).
-    pub phase: CallPhase,
     pub args: Option<Slot>,
     pub timed_out: bool,
     /// The call's time limit: when, and the event-queue sequence number
@@ -34,127 +32,17 @@ pub struct OpenCall {
     pub deadline: (Nanos, u64),
 }
 
-#[derive(Copy, Clone, PartialEq, Eq)]
-enum End {
-    Open,
-    Sync,
-    Completed,
-    /// The provider was stopped with the call still open (LIFE-8); a late
-    /// completion is accepted and ignored.
-    Abandoned,
-}
-
-impl End {
-    /// The ledger's phase of a call that ended so (None while open).
-    fn phase(self) -> Option<CallPhase> {
-        match self {
-            End::Open => None,
-            End::Sync => Some(CallPhase::ReturnedSync),
-            End::Completed => Some(CallPhase::Completed),
-            End::Abandoned => Some(CallPhase::Abandoned),
-        }
-    }
-}
-
+/// What the call table keeps of every call for the whole run, besides how
+/// it ended: whose it was and which callback (8 bytes).
 #[derive(Copy, Clone)]
-struct Closed {
-    end: End,
-    cb: Callback,
-    inst: u32,
-    /// Where an open call lives in `Calls::slab`.
-    slot: u32,
+pub struct CallTag {
+    pub inst: u32,
+    pub cb: Callback,
 }
 
-/// Every call of a run: open ones in full (in a slab, reused), finished
-/// ones in 16 bytes.
-#[derive(Default)]
-pub struct Calls {
-    slab: Vec<Option<OpenCall>>,
-    free: Vec<u32>,
-    ended: Vec<Closed>,
-}
-
-impl Calls {
-    /// The open call `serial`, if it is open.
-    pub fn get(&self, serial: u32) -> Option<&OpenCall> {
-        let c = self.ended.get(serial as usize)?;
-        if c.end != End::Open || serial == 0 {
-            return None;
-        }
-        self.slab[c.slot as usize].as_ref()
-    }
-
-    /// The open call `serial`, if it is open.
-    pub fn get_mut(&mut self, serial: u32) -> Option<&mut OpenCall> {
-        let c = self.ended.get(serial as usize)?;
-        if c.end != End::Open || serial == 0 {
-            return None;
-        }
-        self.slab[c.slot as usize].as_mut()
-    }
-
-    /// Takes call `serial` out of the open calls, marking it ended as `end`.
-    fn remove(&mut self, serial: u32, end: End) -> Option<OpenCall> {
-        let c = self.ended.get_mut(serial as usize)?;
-        if c.end != End::Open || serial == 0 {
-            return None;
-        }
-        c.end = end;
-        let slot = c.slot;
-        let call = self.slab[slot as usize].take();
-        self.free.push(slot);
-        call
-    }
-
-    /// The open calls, in serial order.
-    pub fn open(&self) -> Vec<(u32, &OpenCall)> {
-        let mut v: Vec<(u32, &OpenCall)> = Vec::new();
-        for (serial, c) in self.ended.iter().enumerate().skip(1) {
-            if c.end == End::Open {
-                if let Some(call) = self.slab[c.slot as usize].as_ref() {
-                    v.push((serial as u32, call));
-                }
-            }
-        }
-        v
-    }
-
-    /// Forgets an open call whose provider was stopped.
-    pub fn abandon(&mut self, serial: u32) {
-        self.remove(serial, End::Abandoned);
-    }
-
-    /// A fresh call serial (from 1).
-    pub fn begin(&mut self, call: OpenCall) -> u32 {
-        if self.ended.is_empty() {
-            self.ended.push(Closed {
-                end: End::Sync,
-                cb: Callback::EstablishSessionIndication,
-                inst: 0,
-                slot: 0,
-            });
-        }
-        let serial = self.ended.len() as u32;
-        let (cb, inst) = (call.op.callback(), call.inst);
-        let slot = match self.free.pop() {
-            Some(k) => {
-                self.slab[k as usize] = Some(call);
-                k
-            }
-            None => {
-                self.slab.push(Some(call));
-                (self.slab.len() - 1) as u32
-            }
-        };
-        self.ended.push(Closed {
-            end: End::Open,
-            cb,
-            inst,
-            slot,
-        });
-        serial
-    }
-}
+/// Every call of a run, kept by the shared [`Ledger`]: open ones in full
+/// (in a slab, reused), finished ones in 12 bytes.
+pub type Calls = Ledger<OpenCall, CallTag>;
 
 impl World {
     /// The callback of call `serial` returned `hr` (the dispatch path).
@@ -163,11 +51,11 @@ impl World {
         let World {
             calls, rec, insts, ..
         } = self;
-        let Some(c) = calls.get_mut(serial) else {
+        let Some((returned, c)) =
+            calls.returned_with(serial, hr, |read| self.faults.returned(read))
+        else {
             return;
         };
-        let (phase, returned) = self.faults.returned(c.phase.returned(hr));
-        c.phase = phase;
         let (inst, cb, started) = (c.inst, c.op.callback(), c.started);
         let deadline = c.deadline;
         let (host, n) = (insts[inst as usize].host(), insts[inst as usize].n());
@@ -247,34 +135,36 @@ impl World {
 
     /// The provider called the platform's completion routine for `serial`.
     pub fn completion_routine(&mut self, serial: u32, status: i32, host_hint: u8) {
-        let Some(&closed) = self
-            .calls
-            .ended
-            .get(serial as usize)
-            .filter(|_| serial != 0)
-        else {
-            self.violate(
-                id::COMP_5,
-                host_hint,
-                0,
-                Some("completion routine"),
-                format!("completionContext names no call the platform made (serial {serial})"),
-            );
+        // COMP-6 is about the status of an open call: read as E_FAIL.
+        let open = self.calls.is_open(serial);
+        let bad_status = open && status == E_PENDING_IO;
+        let read = if bad_status { E_FAIL } else { status };
+        let (completion, tag) = self.calls.complete(serial, read);
+        let Some(CallTag { inst, cb }) = tag else {
+            if let Some(rule) = completion.broken_rule() {
+                self.violate(
+                    rule,
+                    host_hint,
+                    0,
+                    Some("completion routine"),
+                    format!("completionContext names no call the platform made (serial {serial})"),
+                );
+            }
             return;
         };
         let (host, n) = (
-            self.insts[closed.inst as usize].host(),
-            self.insts[closed.inst as usize].n(),
+            self.insts[inst as usize].host(),
+            self.insts[inst as usize].n(),
         );
-        let cbn = closed.cb.name();
-        if closed.end != End::Open {
+        let cbn = cb.name();
+        if !open {
             // A completion for a call that is already over: recorded as
             // ignored, and a violation unless the provider was stopped.
             self.record(
                 host,
                 n,
                 What::Complete {
-                    cb: closed.cb,
+                    cb,
                     call: serial,
                     status,
                     early: false,
@@ -282,21 +172,19 @@ impl World {
                     args_clobbered: false,
                 },
             );
-            let late = closed.end.phase().map(|p| p.completed(status).1);
-            let message = match late {
-                Some(Completion::AfterSyncReturn) => format!(
+            let message = match completion {
+                Completion::AfterSyncReturn => format!(
                     "completion routine called with {} for a call that had returned synchronously",
                     hr_name(status)
                 ),
                 _ => "completion routine called a second time for the same call".into(),
             };
-            if let Some(rule) = late.and_then(Completion::broken_rule) {
+            if let Some(rule) = completion.broken_rule() {
                 self.violate(rule, host, n, Some(cbn), message);
             }
             return;
         }
-        let mut status = status;
-        if status == E_PENDING_IO {
+        if bad_status {
             self.violate(
                 id::COMP_6,
                 host,
@@ -304,48 +192,40 @@ impl World {
                 Some(cbn),
                 "completed with status ERROR_IO_PENDING; the platform reads it as E_FAIL".into(),
             );
-            status = E_FAIL;
         }
-        let c = self
-            .calls
-            .get_mut(serial)
-            .expect("open calls are in the table");
-        let (phase, completion) = c.phase.completed(status);
-        if completion == Completion::TwiceInCallback {
-            self.violate(
-                id::COMP_4,
-                host,
-                n,
-                Some(cbn),
-                "completion routine called twice before the callback returned".into(),
-            );
-            return;
-        }
-        if completion == Completion::Early {
-            c.phase = phase;
-            self.record(
+        match completion {
+            Completion::Early => self.record(
                 host,
                 n,
                 What::Complete {
-                    cb: closed.cb,
+                    cb,
                     call: serial,
-                    status,
+                    status: read,
                     early: true,
                     ignored: false,
                     args_clobbered: false,
                 },
-            );
-            return;
+            ),
+            Completion::Ends => self.finish_call(serial, read, false, false),
+            _ => {
+                if let Some(rule) = completion.broken_rule() {
+                    self.violate(
+                        rule,
+                        host,
+                        n,
+                        Some(cbn),
+                        "completion routine called twice before the callback returned".into(),
+                    );
+                }
+            }
         }
-        self.finish_call(serial, status, false, false);
     }
 
     /// Ends call `serial` with `status`: bookkeeping, argument quarantine,
     /// and the operation's effect on the session. `recorded_early`: its
     /// completion is already in the trace (it came before the return).
     fn finish_call(&mut self, serial: u32, status: i32, sync: bool, recorded_early: bool) {
-        let end = if sync { End::Sync } else { End::Completed };
-        let Some(c) = self.calls.remove(serial, end) else {
+        let Some(c) = self.calls.finish(serial) else {
             return;
         };
         let cb = c.op.callback();
@@ -404,7 +284,7 @@ impl World {
             self.insts[t.inst as usize].host(),
             self.insts[t.inst as usize].n(),
         );
-        let cb = self.calls.ended.get(t.serial as usize).map(|c| c.cb.name());
+        let cb = self.calls.tag(t.serial).map(|c| c.cb.name());
         self.violate(
             id::COMP_7,
             host,
@@ -474,22 +354,18 @@ impl World {
 
     /// End of run: pended calls never completed (COMP-4) and tampered quarantine (COMP-7).
     pub fn check_unfinished_calls(&mut self) {
-        let open: Vec<(u32, u32, Callback, bool)> = self
+        let never: Vec<_> = self
             .calls
-            .open()
-            .into_iter()
-            .map(|(s, c)| (s, c.inst, c.op.callback(), c.phase.in_callback()))
+            .never_completed()
+            .map(|(rule, serial, t, _)| (rule, serial, t))
             .collect();
-        for (serial, inst, cb, in_cb) in open {
-            if in_cb {
-                continue;
-            }
+        for (rule, serial, CallTag { inst, cb }) in never {
             let (host, n) = (
                 self.insts[inst as usize].host(),
                 self.insts[inst as usize].n(),
             );
             self.violate(
-                id::COMP_4,
+                rule,
                 host,
                 n,
                 Some(cb.name()),
@@ -504,10 +380,9 @@ impl World {
     /// Whether a host's instances have open calls (for LIFE-8).
     pub fn open_calls_of(&self, host: u8) -> Vec<(u32, u32, Callback)> {
         self.calls
-            .open()
-            .into_iter()
-            .filter(|(_, c)| self.insts[c.inst as usize].host() == host && !c.phase.in_callback())
-            .map(|(s, c)| (s, c.inst, c.op.callback()))
+            .pending()
+            .filter(|(_, t, _)| self.insts[t.inst as usize].host() == host)
+            .map(|(s, t, _)| (s, t.inst, t.cb))
             .collect()
     }
 }

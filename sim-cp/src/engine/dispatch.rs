@@ -7,7 +7,7 @@
 //! the return value is read by the completion protocol. Nothing here
 //! allocates per call once the argument pool is warm.
 
-use super::completion::OpenCall;
+use super::completion::{CallTag, OpenCall};
 use super::instance::Op;
 use super::machine::{Effect, Input};
 use super::{Shared, World};
@@ -102,16 +102,18 @@ pub(crate) fn invoke_op<'a>(
     // The deadline's place in the event order is taken now, before anything
     // the callback schedules (see `OpenCall::deadline`).
     let deadline = w.reserve_deadline(cb);
-    let serial = w.calls.begin(OpenCall {
-        inst,
-        session,
-        op,
-        started,
-        phase: crate::ledger::CallPhase::InCallback,
-        args: None,
-        timed_out: false,
-        deadline,
-    });
+    let serial = w.calls.open(
+        CallTag { inst, cb },
+        OpenCall {
+            inst,
+            session,
+            op,
+            started,
+            args: None,
+            timed_out: false,
+            deadline,
+        },
+    );
     let ctx = handle::encode(Kind::Completion, w.id, serial) as usize as *mut c_void;
     let routine = w
         .faults

@@ -444,11 +444,10 @@ pub(crate) fn report_dropped_completion(ctx: usize) {
     else {
         return;
     };
-    if let Some(c) = w.calls.get(serial) {
-        let (cb, inst) = (c.op.callback(), c.inst);
+    if let Some((rule, completion::CallTag { inst, cb })) = w.calls.dropped(serial) {
         let (host, n) = (w.insts[inst as usize].host(), w.insts[inst as usize].n());
         w.violate(
-            crate::rules::id::COMP_4,
+            rule,
             host,
             n,
             Some(cb.name()),
