@@ -2,7 +2,7 @@
 //! recorded, handed to the provider's own table with the bridge's
 //! completion context and routine, and its return recorded.
 
-use crate::calls::{bridge_completion, next_ctx, Pend, PENDS, RETIRED};
+use crate::calls::{bridge_completion, ctx_of, Pend, Who, CALLS};
 use crate::record::{shim_of, Shim};
 use cpsim_sim::abi::*;
 use cpsim_sim::edge::{chain_len, guard, transport_id};
@@ -96,16 +96,17 @@ fn unseen_cause(s: &Arc<Shim>, reason: CPNATFWT_SESSION_TERMINATION_REASON) -> O
     match reason {
         R::ProviderTimeout => {
             let me = Arc::as_ptr(s) as usize;
-            PENDS
+            CALLS
                 .lock()
-                .values()
-                .filter(|p| {
-                    p.shim == me && matches!(p.phase, CallPhase::InCallback | CallPhase::Pending)
+                .open_calls()
+                .filter(|(_, phase, w, _)| {
+                    w.shim == me && matches!(phase, CallPhase::InCallback | CallPhase::Pending)
                 })
-                .min_by_key(|p| p.call)
-                .map(|p| What::Timeout {
-                    cb: p.cb,
-                    call: p.call,
+                .map(|(_, _, w, _)| w)
+                .min_by_key(|w| w.call)
+                .map(|w| What::Timeout {
+                    cb: w.cb,
+                    call: w.call,
                     excused: false,
                 })
         }
@@ -156,32 +157,33 @@ fn bridged_call(
     let Some((s, delta)) = shim_of(h, user) else {
         return E_FAIL;
     };
-    let (call, id) = {
+    let call = {
         let mut r = s.inner.rec.lock();
         r.next_call += 1;
         let ids: Vec<Tid> = tid.into_iter().chain(remote).collect();
         r.issued(s.n, &ids);
-        (r.next_call, next_ctx())
+        r.next_call
     };
     s.inner.record(
         s.n,
         call_event(cb, call, tid, remote, bytes, None, delta, routine.is_some()),
     );
-    PENDS.lock().insert(
-        id,
-        Pend {
+    let serial = CALLS.lock().open(
+        Who {
+            shim: Arc::as_ptr(&s) as usize,
             n: s.n,
             cb,
             call,
+        },
+        Pend {
             real_ctx: ctx as usize,
             real_routine: routine,
-            shim: Arc::as_ptr(&s) as usize,
-            phase: CallPhase::InCallback,
             tid: tid
                 .filter(|_| !tid_ptr.is_null())
                 .map(|t| (tid_ptr as usize, t)),
         },
     );
+    let id = ctx_of(serial);
     let hr = invoke(&s, id as *mut c_void, Some(bridge_completion));
     s.inner.record(
         s.n,
@@ -191,11 +193,9 @@ fn bridged_call(
             hr: Some(hr),
         },
     );
-    let mut pends = PENDS.lock();
+    let mut calls = CALLS.lock();
     let mut returned = Returned::NotInCallback;
-    if let Some(p) = pends.get_mut(&id) {
-        let (phase, r) = p.phase.returned(hr);
-        p.phase = phase;
+    if let Some((r, _)) = calls.returned(serial, hr) {
         returned = r;
         let read = match r {
             Returned::Sync | Returned::SyncAfterCompletion => Some(hr == S_OK),
@@ -205,13 +205,9 @@ fn bridged_call(
         if let Some(ok) = read {
             s.inner.record(s.n, What::Outcome { cb, call, ok });
         }
-        if phase.is_over() {
-            if let Some(p) = pends.remove(&id) {
-                RETIRED.lock().add(id, &p);
-            }
-        }
+        calls.finish(serial);
     }
-    drop(pends);
+    drop(calls);
     if returned.broken_rule() == Some(id::COMP_3) {
         s.inner.provider_violation(
             id::COMP_3,

@@ -362,7 +362,7 @@ impl NativePlatform {
         let n = Self::n_of(handle);
         let (ctx2, routine2) = match routine {
             Some(_) => {
-                let id = calls::next_ctx();
+                let id = calls::next_ind_ctx();
                 let shim = SHIMS
                     .lock()
                     .get(&handle.as_u64())
@@ -467,13 +467,10 @@ impl Platform for NativePlatform {
 
     fn completion_dropped(&self, ctx: *mut c_void) {
         // The provider holds the bridge's context for the call.
-        let found = calls::PENDS
-            .lock()
-            .get(&(ctx as usize))
-            .map(|p| (p.n, p.cb, p.call));
-        if let Some((n, cb, call)) = found {
+        let found = calls::CALLS.lock().dropped(calls::serial_of(ctx as usize));
+        if let Some((rule, calls::Who { n, cb, call, .. })) = found {
             self.inner.provider_violation(
-                id::COMP_4,
+                rule,
                 n,
                 cb,
                 format!(
