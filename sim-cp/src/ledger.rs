@@ -157,8 +157,8 @@ impl Returned {
 
 /// Every call one party made, by serial: the calls still open in full,
 /// each with its [`CallPhase`] and the keeper's own data `O`, and every
-/// call that ended in 12 bytes (with a tag `T` of 8): its tag and how it
-/// ended, for the whole run, because a completion routine may name any past
+/// call that ended in 4 bytes beside its tag `T` (8 with the simulator's):
+/// its tag and how it ended, for the whole run, because a completion routine may name any past
 /// call and COMP-3/COMP-4 need to know how it ended.
 ///
 /// Every rule about the bookkeeping of calls is judged here: a completion
@@ -678,8 +678,8 @@ mod tests {
     }
 
     #[test]
-    fn ledger_keeps_an_ended_call_in_12_bytes_and_reuses_open_slots() {
-        assert_eq!(std::mem::size_of::<Rec<(u32, u8)>>(), 12);
+    fn ledger_keeps_an_ended_call_in_4_bytes_beside_its_tag_and_reuses_open_slots() {
+        assert_eq!(std::mem::size_of::<Rec<u32>>(), 8);
         let mut l = ledger();
         for k in 0..1000 {
             let s = l.open('x', k);

@@ -33,15 +33,36 @@ pub struct OpenCall {
 }
 
 /// What the call table keeps of every call for the whole run, besides how
-/// it ended: whose it was and which callback (8 bytes).
-#[derive(Copy, Clone)]
-pub struct CallTag {
-    pub inst: u32,
-    pub cb: Callback,
+/// it ended: whose it was and which callback, in 4 bytes (the instance in
+/// the low 29 bits, the callback's place in [`Callback::ALL`] above).
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct CallTag(u32);
+
+impl CallTag {
+    const INST_BITS: u32 = 29;
+
+    /// The tag of a call of instance `inst` to callback `cb`.
+    #[inline]
+    pub fn new(inst: u32, cb: Callback) -> CallTag {
+        assert!(inst >> Self::INST_BITS == 0, "too many instances");
+        CallTag(inst | (cb as u32) << Self::INST_BITS)
+    }
+
+    /// The instance called.
+    #[inline]
+    pub fn inst(self) -> u32 {
+        self.0 & ((1 << Self::INST_BITS) - 1)
+    }
+
+    /// The callback called.
+    #[inline]
+    pub fn cb(self) -> Callback {
+        Callback::ALL[(self.0 >> Self::INST_BITS) as usize]
+    }
 }
 
 /// Every call of a run, kept by the shared [`Ledger`]: open ones in full
-/// (in a slab, reused), finished ones in 12 bytes.
+/// (in a slab, reused), finished ones in 8 bytes.
 pub type Calls = Ledger<OpenCall, CallTag>;
 
 impl World {
@@ -140,7 +161,7 @@ impl World {
         let bad_status = open && status == E_PENDING_IO;
         let read = if bad_status { E_FAIL } else { status };
         let (completion, tag) = self.calls.complete(serial, read);
-        let Some(CallTag { inst, cb }) = tag else {
+        let Some(tag) = tag else {
             if let Some(rule) = completion.broken_rule() {
                 self.violate(
                     rule,
@@ -152,6 +173,7 @@ impl World {
             }
             return;
         };
+        let (inst, cb) = (tag.inst(), tag.cb());
         let (host, n) = (
             self.insts[inst as usize].host(),
             self.insts[inst as usize].n(),
@@ -284,7 +306,7 @@ impl World {
             self.insts[t.inst as usize].host(),
             self.insts[t.inst as usize].n(),
         );
-        let cb = self.calls.tag(t.serial).map(|c| c.cb.name());
+        let cb = self.calls.tag(t.serial).map(|c| c.cb().name());
         self.violate(
             id::COMP_7,
             host,
@@ -359,7 +381,8 @@ impl World {
             .never_completed()
             .map(|(rule, serial, t, _)| (rule, serial, t))
             .collect();
-        for (rule, serial, CallTag { inst, cb }) in never {
+        for (rule, serial, tag) in never {
+            let (inst, cb) = (tag.inst(), tag.cb());
             let (host, n) = (
                 self.insts[inst as usize].host(),
                 self.insts[inst as usize].n(),
@@ -381,8 +404,24 @@ impl World {
     pub fn open_calls_of(&self, host: u8) -> Vec<(u32, u32, Callback)> {
         self.calls
             .pending()
-            .filter(|(_, t, _)| self.insts[t.inst as usize].host() == host)
-            .map(|(s, t, _)| (s, t.inst, t.cb))
+            .filter(|(_, t, _)| self.insts[t.inst() as usize].host() == host)
+            .map(|(s, t, _)| (s, t.inst(), t.cb()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_tag_gives_back_its_instance_and_callback() {
+        for cb in Callback::ALL {
+            for inst in [0, 1, 77, (1 << 29) - 1] {
+                let t = CallTag::new(inst, cb);
+                assert_eq!((t.inst(), t.cb()), (inst, cb));
+            }
+        }
+        assert_eq!(std::mem::size_of::<CallTag>(), 4);
     }
 }

@@ -103,7 +103,7 @@ pub(crate) fn invoke_op<'a>(
     // the callback schedules (see `OpenCall::deadline`).
     let deadline = w.reserve_deadline(cb);
     let serial = w.calls.open(
-        CallTag { inst, cb },
+        CallTag::new(inst, cb),
         OpenCall {
             inst,
             session,

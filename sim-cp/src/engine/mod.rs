@@ -444,7 +444,8 @@ pub(crate) fn report_dropped_completion(ctx: usize) {
     else {
         return;
     };
-    if let Some((rule, completion::CallTag { inst, cb })) = w.calls.dropped(serial) {
+    if let Some((rule, tag)) = w.calls.dropped(serial) {
+        let (inst, cb) = (tag.inst(), tag.cb());
         let (host, n) = (w.insts[inst as usize].host(), w.insts[inst as usize].n());
         w.violate(
             rule,
