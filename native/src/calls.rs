@@ -55,15 +55,15 @@ pub(crate) static IND_PENDS: LazyLock<Mutex<HashMap<usize, IndPend>>> =
 /// `CALL_CTX_BASE + 16 s`. They have high bits set, so that a context cut
 /// to 32 bits on its way back (COMP-5) is not the call's own any more: its
 /// low bits still tell which call it was cut from.
-const CALL_CTX_BASE: usize = 0x5EED_0000_0000_1000;
+const CALL_CTX_BASE: usize = 0x5EED_0000_0000_1000_u64 as usize;
 /// Where the contexts the bridge gives the platform for indications start
 /// (past every call's).
-const IND_CTX_BASE: usize = 0x5EEE_0000_0000_1000;
+const IND_CTX_BASE: usize = 0x5EEE_0000_0000_1000_u64 as usize;
 static NEXT_IND_CTX: Mutex<usize> = Mutex::new(IND_CTX_BASE);
 
 /// The completion context of call `serial`.
 pub(crate) fn ctx_of(serial: u32) -> usize {
-    CALL_CTX_BASE + 16 * serial as usize
+    CALL_CTX_BASE.wrapping_add((serial as usize).wrapping_mul(16))
 }
 
 /// The call a completion context names (0, no call, for one the bridge
@@ -197,4 +197,20 @@ pub(crate) unsafe extern "system" fn bridge_provider_completion(ctx: *mut c_void
             unsafe { f(p.ctx as *mut c_void, status) };
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comp_5_a_call_context_names_its_serial_and_an_altered_one_names_no_call() {
+        for s in [1, 2, 4096, u32::MAX] {
+            assert_eq!(serial_of(ctx_of(s)), s);
+        }
+        let ctx = ctx_of(5);
+        for altered in [ctx as u32 as usize, ctx + 1, ctx - 8, 0, next_ind_ctx()] {
+            assert_eq!(serial_of(altered), 0, "0x{altered:x}");
+        }
+    }
 }
