@@ -186,6 +186,33 @@ proptest! {
     }
 }
 
+/// Both hosts start at 0 ms, B listens at 10 ms, and A sends B three
+/// datagrams of `bytes` bytes at 100, 101 and 102 ms.
+fn three_sends(sim: &Sim, bytes: u32) {
+    let at = Nanos::from_millis;
+    for h in ["A", "B"] {
+        sim.schedule(at(0), Action::StartProvider { host: h.into() });
+    }
+    sim.schedule(
+        at(10),
+        Action::Listen {
+            host: "B".into(),
+            on: true,
+        },
+    );
+    for k in 0..3 {
+        sim.schedule(
+            at(100 + k),
+            Action::Send {
+                from: "A".into(),
+                to: "B".into(),
+                family: Family::V4,
+                bytes,
+            },
+        );
+    }
+}
+
 fn standard(faults: Vec<PlatformFault>, opts: ToyOptions, tasks: TaskTiming) -> Outcome {
     standard_limited(faults, opts, tasks, 0)
 }
@@ -205,26 +232,7 @@ fn standard_limited(
     };
     let sim = Sim::new(cfg, &["A", "B"], ToyFactory::new(opts));
     let at = Nanos::from_millis;
-    sim.schedule(at(0), Action::StartProvider { host: "A".into() });
-    sim.schedule(at(0), Action::StartProvider { host: "B".into() });
-    sim.schedule(
-        at(10),
-        Action::Listen {
-            host: "B".into(),
-            on: true,
-        },
-    );
-    for k in 0..3 {
-        sim.schedule(
-            at(100 + k),
-            Action::Send {
-                from: "A".into(),
-                to: "B".into(),
-                family: Family::V4,
-                bytes: 100,
-            },
-        );
-    }
+    three_sends(&sim, 100);
     sim.schedule(at(2_000), Action::Dormant { host: "A".into() });
     sim.run_until(at(5_000));
     sim.finish()
@@ -385,29 +393,8 @@ fn async_sends(bytes: u32, faults: Vec<PlatformFault>, trace_limit: u64) -> Outc
         ..Config::default()
     };
     let sim = Sim::new(cfg, &["A", "B"], ToyFactory::new(asyn()));
-    let at = Nanos::from_millis;
-    for h in ["A", "B"] {
-        sim.schedule(at(0), Action::StartProvider { host: h.into() });
-    }
-    sim.schedule(
-        at(10),
-        Action::Listen {
-            host: "B".into(),
-            on: true,
-        },
-    );
-    for k in 0..3 {
-        sim.schedule(
-            at(100 + k),
-            Action::Send {
-                from: "A".into(),
-                to: "B".into(),
-                family: Family::V4,
-                bytes,
-            },
-        );
-    }
-    sim.run_until(at(2_000));
+    three_sends(&sim, bytes);
+    sim.run_until(Nanos::from_millis(2_000));
     sim.finish()
 }
 

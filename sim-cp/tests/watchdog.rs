@@ -3,78 +3,15 @@
 //! wall clock, and nothing once every callback has returned (the callback
 //! epoch it samples is even again after each one).
 
+mod common;
+
+use common::{ToyFactory, ToyOptions};
 use cpsim_sim::rules::id;
-use cpsim_sim::safe::*;
 use cpsim_sim::*;
-use std::sync::Arc;
 use std::time::Duration;
 
-/// Completes everything at once; TRANSITION_ACTIVE first blocks the
-/// thread for `block` of real time.
-struct Blocks {
-    block: Duration,
-}
-impl SessionHandler for Blocks {
-    fn transition_active(&self, _: &Cx, _: &InstanceRef, done: Completion) -> Reply {
-        std::thread::sleep(self.block);
-        done.ok()
-    }
-    fn add_transport_id(&self, _: &Cx, _: &InstanceRef, _: Tid, done: Completion) -> Reply {
-        done.ok()
-    }
-    fn remove_transport_id(&self, _: &Cx, _: &InstanceRef, _: Tid, done: Completion) -> Reply {
-        done.ok()
-    }
-    fn reach_transport_id(&self, _: &Cx, _: &InstanceRef, _: Tid, done: Completion) -> Reply {
-        done.fail(Failure::FAIL)
-    }
-    fn send_buffers(
-        &self,
-        _: &Cx,
-        _: &InstanceRef,
-        _: Tid,
-        _: Tid,
-        _: &Buffers<'_>,
-        done: Completion,
-    ) -> Reply {
-        done.fail(Failure::FAIL)
-    }
-}
-
-struct Factory {
-    block: Duration,
-}
-struct P {
-    inst: Option<Instance>,
-    block: Duration,
-}
-impl Provider for P {
-    fn start(&mut self, cx: &Cx) {
-        let handler = Arc::new(Blocks { block: self.block });
-        let i = Instance::create(cx, handler).unwrap();
-        i.register(&RegisterOptions::default()).unwrap();
-        self.inst = Some(i);
-    }
-    fn stop(&mut self, _: &Cx) {
-        if let Some(i) = self.inst.take() {
-            let _ = i.deregister();
-            i.destroy();
-        }
-    }
-}
-impl ProviderFactory for Factory {
-    fn name(&self) -> String {
-        "blocks".into()
-    }
-    fn create(&self, _: &str) -> Box<dyn Provider> {
-        Box::new(P {
-            inst: None,
-            block: self.block,
-        })
-    }
-}
-
-/// One host, listening (so its instance is made active), the watchdog at
+/// One host of the toy provider, whose TRANSITION_ACTIVE blocks the thread
+/// for `block` of real time, listening (so its instance is made active), the watchdog at
 /// 200 ms; after the run, the world is kept alive for `idle` of real time.
 /// Also returns the callback epoch and the number of callbacks called
 /// (`Call` events) at the end of the run, before `finish`.
@@ -83,7 +20,11 @@ fn run(block: Duration, idle: Duration) -> (Outcome, u64, usize) {
         watchdog_ms: 200,
         ..Config::with_seed(3)
     };
-    let sim = Sim::new(cfg, &["A"], Arc::new(Factory { block }));
+    let toy = ToyFactory::new(ToyOptions {
+        block_activation: Some(block),
+        ..ToyOptions::default()
+    });
+    let sim = Sim::new(cfg, &["A"], toy);
     sim.schedule(Nanos::ZERO, Action::StartProvider { host: "A".into() });
     sim.schedule(
         Nanos::from_millis(5),

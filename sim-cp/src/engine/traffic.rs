@@ -1606,13 +1606,20 @@ mod tests {
         out
     }
 
+    /// Two places to cut `len` bytes into three pieces (some empty, some
+    /// inside a word, some across words).
+    fn cuts(len: usize) -> impl Iterator<Item = (usize, usize)> {
+        [[0, 0], [1, 2], [3, 17], [8, 40], [7, 7], [31, 95], [9, 10]]
+            .into_iter()
+            .map(move |[a, b]| (a.min(len), b.min(len).max(a.min(len))))
+    }
+
     #[test]
     fn a_content_read_piece_by_piece_equals_the_whole_ones() {
         for p in samples() {
             let len = p.len();
             let whole = Content::of(&p);
-            for cuts in [[0, 0], [1, 2], [3, 17], [8, 40], [7, 7], [31, 95], [9, 10]] {
-                let (a, b) = (cuts[0].min(len), cuts[1].min(len).max(cuts[0].min(len)));
+            for (a, b) in cuts(len) {
                 let mut r = Reader::default();
                 r.feed(&p[..a]);
                 r.feed(&p[a..b]);
@@ -1629,8 +1636,7 @@ mod tests {
             let mut d = Digest::default();
             d.feed(&p);
             let whole = d.finish();
-            for cuts in [[1, 2], [3, 17], [8, 40], [31, 95]] {
-                let (a, b) = (cuts[0].min(len), cuts[1].min(len).max(cuts[0].min(len)));
+            for (a, b) in cuts(len) {
                 let mut d = Digest::default();
                 d.feed(&p[..a]);
                 d.feed(&p[a..b]);

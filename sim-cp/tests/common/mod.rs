@@ -33,6 +33,9 @@ pub struct ToyOptions {
     pub mangle: Mangle,
     /// Call Deregister from inside ESTABLISH (SESS-3), whatever it returns.
     pub deregister_in_establish: bool,
+    /// Block the thread for this long of real time in every
+    /// TRANSITION_ACTIVE before answering (the watchdog's TIME-1).
+    pub block_activation: Option<std::time::Duration>,
 }
 
 /// How a toy mishandles the datagrams it receives (DATA-5 tests).
@@ -213,6 +216,9 @@ impl SessionHandler for ToySession {
         }
     }
     fn transition_active(&self, cx: &Cx, _inst: &InstanceRef, done: Completion) -> Reply {
+        if let Some(block) = self.opts.block_activation {
+            std::thread::sleep(block);
+        }
         if self.opts.fail_activation {
             return self.finish(cx, done, Err(Failure::FAIL));
         }
