@@ -252,8 +252,8 @@ impl ArgPool {
 
     /// The call is over: check the block against its seal (every transport
     /// ID's size, pointer and bytes, the chain's sizes and links, the
-    /// payload's content), poison it and quarantine it. The payload is
-    /// hashed and poisoned in one pass.
+    /// payload's content, read back against its stream), poison it and
+    /// quarantine it.
     pub fn retire(&mut self, s: Slot) -> Retired {
         let b = self.blocks[s.0];
         let seal = &self.seals[s.0];

@@ -284,7 +284,7 @@ impl Reader {
             }
             self.part_len = 0;
             if !self.word(u64::from_le_bytes(self.part)) {
-                self.foreign_rest(bytes);
+                self.feed_digest(bytes);
                 return;
             }
         }
@@ -305,7 +305,7 @@ impl Reader {
             let w = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
             i += 8;
             if !self.word(w) {
-                self.foreign_rest(&bytes[i..]);
+                self.feed_digest(&bytes[i..]);
                 return;
             }
         }
@@ -361,11 +361,6 @@ impl Reader {
         if let Read::Foreign(d) = &mut self.state {
             d.feed(bytes);
         }
-    }
-
-    /// After a word that ended the stream: the rest of this piece.
-    fn foreign_rest(&mut self, rest: &[u8]) {
-        self.feed_digest(rest);
     }
 
     /// The content of everything read.
@@ -569,7 +564,7 @@ struct HeldIndicate {
     chain: usize,
     /// The chain's element sizes, hashed (see [`chain_content`]).
     shape: u64,
-    /// What was indicated: the chain is hashed again to check DATA-3.
+    /// What was indicated: the chain is read again to check DATA-3.
     content: Content,
     local: Tid,
     remote: Tid,
@@ -1486,12 +1481,14 @@ impl Seen {
 
 /// Walks a buffer chain, checking DATA-2, and returns the content of its
 /// bytes and a hash of its shape (the element sizes in order, FNV-1a): the
-/// bytes are hashed where they lie, not copied.
+/// bytes are read where they lie ([`Reader`]), not copied.
 ///
 /// DATA-3 compares both before and after the provider's completion
-/// routine: a change of one aligned 8-byte word of the bytes, or of the
-/// sizes, is always found (each step of either hash is a bijection);
-/// other changes are missed with a probability of about 2^-64.
+/// routine: any change of a generated payload's bytes is found (its
+/// content is exact); for other bytes, and for the sizes, a change of one
+/// aligned 8-byte word or of one size is always found (each step of
+/// either hash is a bijection), other changes are missed with a
+/// probability of about 2^-64.
 ///
 /// # Safety
 /// `head` is non-NULL; the provider vouches for every element it links.
