@@ -54,7 +54,22 @@ pub unsafe fn transport_id(p: *const CPNATFWT_TRANSPORT_ID) -> Option<Tid> {
 /// alignment), each element's `buffer` pointing at `size` readable bytes,
 /// for at least the first `max_elements` elements.
 pub unsafe fn chain_bytes(chain: *const CPNATFWT_BUFFER, max_elements: usize) -> Vec<u8> {
-    let mut out = Vec::new();
+    // One allocation of the right size (the sizes first, then the bytes),
+    // not a reallocation and copy per element.
+    let mut total = 0usize;
+    let mut c = chain;
+    for _ in 0..max_elements {
+        if c.is_null() {
+            break;
+        }
+        // SAFETY: an element of the chain, per the function's contract.
+        let b = unsafe { c.read_unaligned() };
+        if !b.buffer.is_null() {
+            total += b.size as usize;
+        }
+        c = b.next;
+    }
+    let mut out = Vec::with_capacity(total);
     let mut c = chain;
     for _ in 0..max_elements {
         if c.is_null() {

@@ -118,41 +118,70 @@ impl Network {
 
 // Byte buffers kept for reuse on this thread: packets' data, application
 // payloads and argument blocks' payloads take from and give back to it, so
-// a datagram of up to 64 KiB does not allocate and page-fault fresh memory
+// a datagram does not allocate (and, up to 64 KiB, page-fault) fresh memory
 // each time, within a world or from one world (certification case) to the
-// next. Bounded: at most [`SPARE_BUFFERS`] buffers of at most
-// [`SPARE_MAX_BYTES`] each are kept.
+// next. A fresh buffer has room for at least [`SPARE_MIN_BYTES`], so small
+// payloads and packets circulate too. Bounded: at most [`SPARE_BUFFERS`]
+// buffers of at most [`SPARE_MAX_BYTES`] each, and at most
+// [`SPARE_TOTAL_BYTES`] of capacity in all, are kept.
 thread_local! {
-    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static SPARE: RefCell<Spare> = const { RefCell::new(Spare { bufs: Vec::new(), bytes: 0 }) };
+}
+
+struct Spare {
+    bufs: Vec<Vec<u8>>,
+    /// The kept buffers' capacity, summed.
+    bytes: usize,
 }
 
 /// Buffers kept per thread at most.
-pub const SPARE_BUFFERS: usize = 32;
+pub const SPARE_BUFFERS: usize = 1024;
 /// The largest buffer kept (bytes of capacity).
 pub const SPARE_MAX_BYTES: usize = 1 << 17;
-/// Buffers smaller than this are left to the allocator (cheap anyway).
-const SPARE_MIN_BYTES: usize = 1 << 10;
+/// The capacity of all the buffers kept, at most.
+pub const SPARE_TOTAL_BYTES: usize = 4 << 20;
+/// The capacity of a fresh buffer, at least (smaller ones are not kept).
+const SPARE_MIN_BYTES: usize = 512;
 
 /// An empty buffer with room for `len` bytes: a spare one of this thread if
 /// there is one. (Filled by `extend`, so nothing is zeroed first.)
 pub fn spare_buffer(len: usize) -> Vec<u8> {
-    let mut b = SPARE
-        .try_with(|s| s.borrow_mut().pop())
+    // One of the last few kept that is large enough (growing a smaller one
+    // would copy its old capacity); else a fresh one.
+    let spare = SPARE
+        .try_with(|s| {
+            let mut s = s.borrow_mut();
+            let n = s.bufs.len();
+            let k = (n.saturating_sub(SPARE_LOOK)..n)
+                .rev()
+                .find(|&k| s.bufs[k].capacity() >= len)?;
+            let b = s.bufs.swap_remove(k);
+            s.bytes -= b.capacity();
+            Some(b)
+        })
         .ok()
-        .flatten()
-        .unwrap_or_default();
-    b.clear();
-    b.reserve(len);
-    b
+        .flatten();
+    match spare {
+        Some(mut b) => {
+            b.clear();
+            b
+        }
+        None => Vec::with_capacity(len.max(SPARE_MIN_BYTES)),
+    }
 }
+
+/// How many of the most recently kept buffers [`spare_buffer`] looks at.
+const SPARE_LOOK: usize = 8;
 
 /// Keeps `b` for a later [`spare_buffer`] of this thread (or frees it).
 pub fn give_back(b: Vec<u8>) {
-    if (SPARE_MIN_BYTES..=SPARE_MAX_BYTES).contains(&b.capacity()) {
+    let cap = b.capacity();
+    if (SPARE_MIN_BYTES..=SPARE_MAX_BYTES).contains(&cap) {
         let _ = SPARE.try_with(|s| {
             let mut s = s.borrow_mut();
-            if s.len() < SPARE_BUFFERS {
-                s.push(b);
+            if s.bufs.len() < SPARE_BUFFERS && s.bytes + cap <= SPARE_TOTAL_BYTES {
+                s.bytes += cap;
+                s.bufs.push(b);
             }
         });
     }

@@ -225,7 +225,7 @@ impl<'a> Buffers<'a> {
     }
     /// The chain's bytes, concatenated (a deep copy to keep past the call).
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut v = Vec::new();
+        let mut v = Vec::with_capacity(self.len());
         for p in self.pieces() {
             v.extend_from_slice(p);
         }
