@@ -130,21 +130,27 @@ impl Content {
     /// are written, not hashed).
     pub(crate) fn fill(rng: &mut Rng, buf: &mut Vec<u8>, len: usize) -> Content {
         let key = rng.next_u64();
-        let mut s = Stream::new(key);
-        buf.reserve(len);
-        for _ in 0..len / 64 {
-            let mut b = [0u8; 64];
-            for c in b.chunks_exact_mut(8) {
-                c.copy_from_slice(&s.next_word().to_le_bytes());
+        // Zeroed first (a memset), then written in whole blocks of 8 words,
+        // each word from its own lane (no multiplication, no dependency
+        // between words, no capacity check per block: vector code).
+        let start = buf.len();
+        buf.resize(start + len, 0);
+        let mut lanes = Stream::new(key).lanes();
+        let mut blocks = buf[start..].chunks_exact_mut(64);
+        for b in &mut blocks {
+            for (c, y) in b.chunks_exact_mut(8).zip(&mut lanes) {
+                c.copy_from_slice(&Stream::out(*y).to_le_bytes());
+                *y = y.wrapping_add(Stream::BLOCK_STEP);
             }
-            buf.extend_from_slice(&b);
         }
-        let mut rest = len % 64;
-        while rest > 0 {
-            let w = s.next_word().to_le_bytes();
-            let n = rest.min(8);
-            buf.extend_from_slice(&w[..n]);
-            rest -= n;
+        // The last words (less than a block), at once.
+        let rest = blocks.into_remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 64];
+            for (c, y) in b.chunks_exact_mut(8).zip(&lanes) {
+                c.copy_from_slice(&Stream::out(*y).to_le_bytes());
+            }
+            rest.copy_from_slice(&b[..rest.len()]);
         }
         if len <= 8 {
             let mut w = Stream::new(key).next_word().to_le_bytes();
@@ -187,8 +193,27 @@ impl Stream {
         x
     };
 
+    /// `WEYL · MIX`: a word's product before the xorshift is `key·MIX +
+    /// i·STEP`, so the stream's products advance by an addition (the same
+    /// bytes as multiplying each `key + i·WEYL`, modulo 2^64).
+    const STEP: u64 = Self::WEYL.wrapping_mul(Self::MIX);
+    /// Eight words on.
+    const BLOCK_STEP: u64 = Self::STEP.wrapping_mul(8);
+
     fn new(key: u64) -> Stream {
         Stream { x: key }
+    }
+    /// The products of the next 8 words (before the xorshift), one per
+    /// lane; each lane then moves on by [`BLOCK_STEP`](Self::BLOCK_STEP).
+    #[inline(always)]
+    fn lanes(&self) -> [u64; 8] {
+        let y = self.x.wrapping_mul(Self::MIX);
+        std::array::from_fn(|k| y.wrapping_add(Self::STEP.wrapping_mul(k as u64)))
+    }
+    /// A word from its product.
+    #[inline(always)]
+    fn out(y: u64) -> u64 {
+        y ^ (y >> 32)
     }
     /// The key of the stream whose first word is `w`.
     fn key_of(w: u64) -> u64 {
@@ -202,33 +227,35 @@ impl Stream {
     }
     #[inline(always)]
     fn peek(&self) -> u64 {
-        let y = self.x.wrapping_mul(Self::MIX);
-        y ^ (y >> 32)
+        Self::out(self.x.wrapping_mul(Self::MIX))
     }
     /// How many words at the start of `bytes` (whole words) are this
     /// stream's, in whole blocks of 8 (a block with a word that is not is
     /// left for the caller to read word by word), and the stream's
     /// position after them.
+    ///
+    /// Each block is compared lane by lane (see [`lanes`](Self::lanes)):
+    /// no multiplication and no branch per word, so the loop compiles to
+    /// vector code.
     #[inline(always)]
     fn prefix(&self, bytes: &[u8]) -> (usize, u64) {
-        let mut x = self.x;
+        let mut lanes = self.lanes();
         let mut n = 0;
         for b in bytes.chunks_exact(64) {
-            let mut diff = 0;
-            let mut y = x;
-            for c in b.chunks_exact(8) {
+            let mut diff = [0u64; 8];
+            for ((c, y), d) in b.chunks_exact(8).zip(&lanes).zip(&mut diff) {
                 let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-                let m = y.wrapping_mul(Self::MIX);
-                diff |= w ^ m ^ (m >> 32);
-                y = y.wrapping_add(Self::WEYL);
+                *d = w ^ Self::out(*y);
             }
-            if diff != 0 {
+            if diff.iter().fold(0, |a, d| a | d) != 0 {
                 break;
             }
-            x = y;
+            for y in &mut lanes {
+                *y = y.wrapping_add(Self::BLOCK_STEP);
+            }
             n += 8;
         }
-        (n, x)
+        (n, self.x.wrapping_add((n as u64).wrapping_mul(Self::WEYL)))
     }
     #[inline(always)]
     fn next_word(&mut self) -> u64 {
@@ -289,20 +316,24 @@ impl Reader {
             }
         }
         let whole = bytes.len() / 8 * 8;
+        let le = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
         let mut i = 0;
-        loop {
-            if let Read::Stream { next, .. } = &mut self.state {
-                // The common case, a stream all along: whole blocks at once.
-                let (n, x) = next.prefix(&bytes[i..whole]);
-                next.x = x;
-                self.words += n as u64;
-                i += n * 8;
-            }
-            if i == whole {
-                break;
-            }
-            // The first word, or a block with a word not the stream's.
-            let w = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+        // The first word gives the key.
+        if matches!(self.state, Read::First) && whole > 0 {
+            self.word(le(0));
+            i = 8;
+        }
+        if let Read::Stream { next, .. } = &mut self.state {
+            // The common case, a stream all along: whole blocks at once.
+            let (n, x) = next.prefix(&bytes[i..whole]);
+            next.x = x;
+            self.words += n as u64;
+            i += n * 8;
+        }
+        // The last words (less than a block), or the block with a word
+        // not the stream's: word by word.
+        while i < whole {
+            let w = le(i);
             i += 8;
             if !self.word(w) {
                 self.feed_digest(&bytes[i..]);
@@ -599,10 +630,16 @@ pub struct Traffic {
     delivered: u32,
     /// Per host: the last time a session there ended, went dormant or lost an ID.
     pub disrupted: HashMap<u8, Nanos>,
-    /// Per source host: its datagrams in state `Waiting`, by id.
-    waiting: Vec<BTreeSet<u32>>,
-    /// Per instance: how many `Waiting` datagrams are routed through it.
-    waiting_via: HashMap<u32, u32>,
+    /// Per source host: its datagrams in state `Waiting`, in id order
+    /// (ids only grow, so a new one goes at the back; one leaves wherever
+    /// it is, usually near the front).
+    waiting: Vec<VecDeque<u32>>,
+    /// A list of waiting ids lent to [`World::pump_datagrams`] (kept for
+    /// its allocation).
+    scratch: Vec<u32>,
+    /// Per instance (by index): how many `Waiting` datagrams are routed
+    /// through it.
+    waiting_via: Vec<u32>,
     /// Instances whose waiting datagrams changed (the platform re-examines them).
     pub touched: Vec<u32>,
 }
@@ -633,7 +670,8 @@ impl Default for Traffic {
             delivered: 0,
             disrupted: HashMap::default(),
             waiting: Vec::new(),
-            waiting_via: HashMap::default(),
+            scratch: Vec::new(),
+            waiting_via: Vec::new(),
             touched: Vec::new(),
         }
     }
@@ -722,31 +760,36 @@ impl Traffic {
     }
     /// Whether a datagram waits for instance `inst`.
     pub fn waiting_on(&self, inst: u32) -> bool {
-        self.waiting_via.get(&inst).is_some_and(|&n| n > 0)
+        self.waiting_via.get(inst as usize).is_some_and(|&n| n > 0)
     }
     /// Host `host`'s waiting datagrams, by id.
     fn waiting_of(&self, host: u8) -> Vec<u32> {
-        self.waiting
-            .get(host as usize)
-            .map(|w| w.iter().copied().collect())
-            .unwrap_or_default()
+        let mut v = Vec::new();
+        self.waiting_into(host, &mut v);
+        v
+    }
+    /// Appends host `host`'s waiting datagrams, by id, to `out`.
+    fn waiting_into(&self, host: u8, out: &mut Vec<u32>) {
+        if let Some(w) = self.waiting.get(host as usize) {
+            out.extend(w.iter().copied());
+        }
     }
     /// Whether host `host` has no waiting datagram.
     pub(super) fn none_waiting(&self, host: u8) -> bool {
         self.waiting
             .get(host as usize)
-            .is_none_or(BTreeSet::is_empty)
+            .is_none_or(VecDeque::is_empty)
     }
     fn count_via(&mut self, via: Option<u32>, up: bool) {
         if let Some(i) = via {
-            let n = self.waiting_via.entry(i).or_insert(0);
+            if self.waiting_via.len() <= i as usize {
+                self.waiting_via.resize(i as usize + 1, 0);
+            }
+            let n = &mut self.waiting_via[i as usize];
             if up {
                 *n += 1;
             } else {
                 *n -= 1;
-                if *n == 0 {
-                    self.waiting_via.remove(&i);
-                }
             }
             self.touched.push(i);
         }
@@ -761,9 +804,9 @@ impl Traffic {
         self.dgs.push(dg);
         self.payloads.insert(id, payload);
         if self.waiting.len() <= host {
-            self.waiting.resize_with(host + 1, BTreeSet::new);
+            self.waiting.resize_with(host + 1, VecDeque::new);
         }
-        self.waiting[host].insert(id);
+        self.waiting[host].push_back(id);
         self.count_via(via, true);
     }
     /// Routes datagram `d` through `via`.
@@ -782,8 +825,13 @@ impl Traffic {
         let (was, via, host) = (dg.state, dg.via, dg.src_host);
         dg.state = state;
         if was == State::Waiting && state != State::Waiting {
-            self.waiting[host as usize].remove(&d);
-            self.skips.remove(&d);
+            let w = &mut self.waiting[host as usize];
+            if let Ok(k) = w.binary_search(&d) {
+                w.remove(k);
+            }
+            if !self.skips.is_empty() {
+                self.skips.remove(&d);
+            }
             self.count_via(via, false);
         }
         if matches!(state, State::Failed | State::Dropped) {
@@ -906,8 +954,9 @@ impl World {
         if self.traffic.none_waiting(host) {
             return;
         }
-        let waiting = self.traffic.waiting_of(host);
-        for d in waiting {
+        let mut waiting = std::mem::take(&mut self.traffic.scratch);
+        self.traffic.waiting_into(host, &mut waiting);
+        for &d in &waiting {
             let dg = &self.traffic.dgs[d as usize];
             let dst = dg.dst;
             let via = match dg
@@ -981,6 +1030,8 @@ impl World {
                 self.issue(via, Op::Reach(dst));
             }
         }
+        waiting.clear();
+        self.traffic.scratch = waiting;
     }
 
     /// Datagrams waiting on an instance whose session ended look for another route.
@@ -1536,7 +1587,7 @@ unsafe fn chain_content(head: *mut CPNATFWT_BUFFER) -> Result<(Content, u64), St
 
 #[cfg(test)]
 mod tests {
-    use super::{Content, Digest, Form, Reader};
+    use super::{Content, Digest, Form, Reader, Stream};
     use crate::rng::Rng;
 
     #[test]
@@ -1663,6 +1714,27 @@ mod tests {
                 let mut d = Vec::new();
                 assert_ne!(Content::fill(&mut rng, &mut d, len), c, "length {len}");
             }
+        }
+    }
+
+    #[test]
+    fn fill_writes_word_i_as_the_mix_of_key_plus_i_weyl() {
+        // The definition, word by word with a multiplication each, against
+        // what `fill` writes (eight lanes advanced by additions).
+        for len in [0usize, 1, 8, 9, 63, 64, 65, 127, 128, 1400, 4099] {
+            let mut rng = Rng::new(21);
+            let key = rng.clone().next_u64();
+            let mut p = Vec::new();
+            Content::fill(&mut rng, &mut p, len);
+            let mut want = Vec::new();
+            for i in 0..len.div_ceil(8) as u64 {
+                let y = key
+                    .wrapping_add(i.wrapping_mul(Stream::WEYL))
+                    .wrapping_mul(Stream::MIX);
+                want.extend_from_slice(&(y ^ (y >> 32)).to_le_bytes());
+            }
+            want.truncate(len);
+            assert_eq!(p, want, "length {len}");
         }
     }
 
