@@ -130,9 +130,10 @@ impl Content {
     /// are written, not hashed).
     pub(crate) fn fill(rng: &mut Rng, buf: &mut Vec<u8>, len: usize) -> Content {
         let key = rng.next_u64();
-        // Zeroed first (a memset), then written in whole blocks of 8 words,
-        // each word from its own lane (no multiplication, no dependency
-        // between words, no capacity check per block: vector code).
+        // Zeroed first (a memset), then written in place in whole blocks of
+        // 8 words, each word from its own lane (no multiplication, no
+        // dependency between words, no capacity check per block: vector
+        // code).
         let start = buf.len();
         buf.resize(start + len, 0);
         let mut lanes = Stream::new(key).lanes();
@@ -607,8 +608,10 @@ struct HeldIndicate {
 /// provider's answers are judged against).
 pub struct Traffic {
     dgs: Vec<Datagram>,
-    /// The payloads of datagrams whose SEND_BUFFERS has not been made yet.
-    payloads: HashMap<u32, Vec<u8>>,
+    /// The payloads of datagrams whose SEND_BUFFERS has not been made yet,
+    /// by datagram id, in id order (a new one goes at the back; one is
+    /// taken usually near the front; no hashing).
+    payloads: VecDeque<(u32, Vec<u8>)>,
     /// Per waiting datagram: the instances that could not reach its destination.
     skips: HashMap<u32, Vec<u32>>,
     /// Datagrams that have gone to SEND_BUFFERS (the next `send_order`).
@@ -646,7 +649,7 @@ pub struct Traffic {
 
 impl Drop for Traffic {
     fn drop(&mut self) {
-        for (_, b) in self.payloads.drain() {
+        for (_, b) in self.payloads.drain(..) {
             crate::net::give_back(b);
         }
     }
@@ -656,7 +659,7 @@ impl Default for Traffic {
     fn default() -> Self {
         Traffic {
             dgs: Vec::new(),
-            payloads: HashMap::default(),
+            payloads: VecDeque::new(),
             skips: HashMap::default(),
             sends: 0,
             issued: BTreeSet::new(),
@@ -746,10 +749,14 @@ impl Traffic {
     /// (made once).
     pub fn take_payload(&mut self, d: u32) -> (Vec<u8>, Content) {
         let p = self
-            .payloads
-            .remove(&d)
+            .remove_payload(d)
             .expect("a datagram's payload is kept until its one SEND_BUFFERS");
         (p, self.dgs[d as usize].content())
+    }
+    /// Datagram `d`'s payload, if it is still kept, taken out.
+    fn remove_payload(&mut self, d: u32) -> Option<Vec<u8>> {
+        let k = self.payloads.binary_search_by_key(&d, |p| p.0).ok()?;
+        self.payloads.remove(k).map(|p| p.1)
     }
     /// Gives back a payload buffer done with, for a later payload.
     pub fn recycle(&mut self, b: Vec<u8>) {
@@ -802,7 +809,7 @@ impl Traffic {
             index.entry(dg.content()).or_default().push(id);
         }
         self.dgs.push(dg);
-        self.payloads.insert(id, payload);
+        self.payloads.push_back((id, payload));
         if self.waiting.len() <= host {
             self.waiting.resize_with(host + 1, VecDeque::new);
         }
@@ -835,7 +842,7 @@ impl Traffic {
             self.count_via(via, false);
         }
         if matches!(state, State::Failed | State::Dropped) {
-            if let Some(b) = self.payloads.remove(&d) {
+            if let Some(b) = self.remove_payload(d) {
                 crate::net::give_back(b);
             }
         }
@@ -1183,31 +1190,35 @@ impl World {
         // whose SEND failed may still have been carried. Candidates are the
         // pair's undelivered datagrams with this content, in send order.
         let key = (remote, local, data);
-        let found = self.traffic.pending.get(&key).and_then(|(first, more)| {
-            let sending = |d: u32| {
-                matches!(
-                    self.traffic.dgs[d as usize].state,
-                    State::Sending | State::Sent
-                )
-            };
-            let group = || std::iter::once(*first).chain(more.iter().copied());
-            group()
-                .position(sending)
-                .or(Some(0))
-                .map(|k| (k, group().nth(k).expect("in the group")))
-        });
-        if let Some((k, d)) = found {
-            let (first, more) = self.traffic.pending.get_mut(&key).expect("found in it");
-            if k == 0 {
-                match more.pop_front() {
-                    Some(next) => *first = next,
-                    None => {
-                        self.traffic.pending.remove(&key);
+        let t = &mut self.traffic;
+        // One lookup (the key is hashed once).
+        let found = match t.pending.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let dgs = &t.dgs;
+                let sending =
+                    |d: u32| matches!(dgs[d as usize].state, State::Sending | State::Sent);
+                let (first, more) = e.get_mut();
+                let k = std::iter::once(*first)
+                    .chain(more.iter().copied())
+                    .position(sending)
+                    .unwrap_or(0);
+                let d = if k == 0 {
+                    let d = *first;
+                    match more.pop_front() {
+                        Some(next) => *first = next,
+                        None => {
+                            e.remove();
+                        }
                     }
-                }
-            } else {
-                more.remove(k - 1);
+                    d
+                } else {
+                    more.remove(k - 1).expect("in the group")
+                };
+                Some(d)
             }
+            std::collections::hash_map::Entry::Vacant(_) => None,
+        };
+        if let Some(d) = found {
             self.traffic.dgs[d as usize].delivered = true;
             self.traffic.delivered += 1;
             if self.hosts[host as usize].listening {
