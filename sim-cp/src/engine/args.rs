@@ -85,6 +85,11 @@ pub struct ArgPool {
     quarantine: VecDeque<usize>,
     live: Vec<bool>,
     by_addr: HashMap<usize, (usize, Part)>,
+    /// The lowest and one past the highest address in `by_addr`: an
+    /// address outside (a provider's own memory, as a rule) is answered
+    /// without a lookup.
+    addr_lo: usize,
+    addr_hi: usize,
 }
 
 // SAFETY: the blocks are plain memory owned by the pool; the pool lives
@@ -122,14 +127,17 @@ impl ArgPool {
                 // only take field addresses.
                 unsafe {
                     for k in 0..2 {
-                        self.by_addr.insert(
-                            std::ptr::addr_of!((*b).tids[k]) as usize,
-                            (i, Part::TidStruct),
-                        );
-                        self.by_addr.insert(
-                            std::ptr::addr_of!((*b).bytes[k]) as usize,
-                            (i, Part::TidBytes),
-                        );
+                        for (a, part) in [
+                            (std::ptr::addr_of!((*b).tids[k]) as usize, Part::TidStruct),
+                            (std::ptr::addr_of!((*b).bytes[k]) as usize, Part::TidBytes),
+                        ] {
+                            self.by_addr.insert(a, (i, part));
+                            if self.by_addr.len() == 1 {
+                                (self.addr_lo, self.addr_hi) = (a, a + 1);
+                            }
+                            self.addr_lo = self.addr_lo.min(a);
+                            self.addr_hi = self.addr_hi.max(a + 1);
+                        }
                     }
                 }
                 i
@@ -308,6 +316,9 @@ impl ArgPool {
 
     /// If `addr` points into a retired block, which call's and which part.
     pub fn retired_owner(&self, addr: usize) -> Option<(u32, u32, Part)> {
+        if !(self.addr_lo..self.addr_hi).contains(&addr) {
+            return None;
+        }
         let &(i, part) = self.by_addr.get(&addr)?;
         if self.live[i] {
             return None;
