@@ -22,13 +22,13 @@
 //! run's seed and its lane) and from what its own cases showed, so a lane's
 //! stream of cases is a pure function of (seed, lane, provider, shape).
 
-use super::statemap::{self, Key};
+use super::statemap;
 use super::strategy::{self, Dice, Move, Shape};
 use crate::scenario::{Scenario, Step};
 use cpsim_sim::abi::E_PENDING_IO;
 use cpsim_sim::trace::{Activity, What};
 use cpsim_sim::{Callback, Family, NetFaults, Trace};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 /// A moment of a kept case that later steps can be placed relative to.
 #[derive(Clone, Debug)]
@@ -76,7 +76,7 @@ pub struct GuidedSource {
     provider: String,
     shape: Shape,
     cfg: GuidedConfig,
-    seen: HashSet<Key>,
+    seen: statemap::KeySet,
     corpus: Vec<Kept>,
     made: u64,
 }
@@ -95,7 +95,7 @@ impl GuidedSource {
             provider: provider.to_string(),
             shape,
             cfg: GuidedConfig::default(),
-            seen: HashSet::new(),
+            seen: statemap::KeySet::default(),
             corpus: Vec::new(),
             made: 0,
         }
@@ -108,7 +108,7 @@ impl GuidedSource {
     }
 
     /// The coverage keys this lane has reached so far.
-    pub fn coverage(&self) -> &HashSet<Key> {
+    pub fn coverage(&self) -> &statemap::KeySet {
         &self.seen
     }
 

@@ -19,10 +19,37 @@
 use cpsim_sim::abi::{CPNATFWT_SESSION_TERMINATION_REASON as Reason, E_PENDING_IO};
 use cpsim_sim::trace::{Activity, PlatformFn, What};
 use cpsim_sim::{Callback, Nanos, Trace};
-use std::collections::BTreeMap;
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// One situation of the contract (see the module docs and [`describe`]).
 pub type Key = u64;
+
+/// A set of keys (a lane's, in the guided source): hashed by one
+/// multiplication, since keys are hashed on every case and never come
+/// from outside (the set's order is never read).
+pub type KeySet = HashSet<Key, BuildHasherDefault<KeyHasher>>;
+
+/// The hasher of [`KeySet`]: a key's bits folded and multiplied by an odd
+/// constant.
+#[derive(Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, k: u64) {
+        self.0 = (self.0.rotate_left(5) ^ k ^ (k >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// What happens on a host that later events are placed relative to.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -95,8 +122,10 @@ const PHASES: [&str; 8] = [
 #[derive(Default)]
 struct Inst {
     phase: Option<Phase>,
-    /// Open calls: serial → (callback, returned ERROR_IO_PENDING).
-    open: BTreeMap<u32, (Callback, bool)>,
+    /// Open calls: (serial, callback, returned ERROR_IO_PENDING), at most
+    /// one entry per serial. A handful at a time, so a list searched from
+    /// its end (the newest calls are the ones returning and completing).
+    open: Vec<(u32, Callback, bool)>,
 }
 
 impl Inst {
@@ -106,17 +135,31 @@ impl Inst {
     /// Bit `i` set: a call of `Callback::ALL[i]` is pended.
     fn pended(&self) -> u8 {
         self.open
-            .values()
-            .filter(|(_, p)| *p)
-            .fold(0, |m, (cb, _)| m | 1 << cb_index(*cb))
+            .iter()
+            .filter(|(_, _, p)| *p)
+            .fold(0, |m, (_, cb, _)| m | 1 << cb_index(*cb))
     }
     /// How many SEND_BUFFERS are pended: 0, 1, 2, or 3 for more.
     fn sends(&self) -> u8 {
         self.open
-            .values()
-            .filter(|(cb, p)| *p && *cb == Callback::SendBuffers)
+            .iter()
+            .filter(|(_, cb, p)| *p && *cb == Callback::SendBuffers)
             .count()
             .min(3) as u8
+    }
+    fn open_call(&mut self, call: u32, cb: Callback) {
+        match self.open.iter_mut().rev().find(|c| c.0 == call) {
+            Some(c) => *c = (call, cb, false),
+            None => self.open.push((call, cb, false)),
+        }
+    }
+    fn call_mut(&mut self, call: u32) -> Option<&mut (u32, Callback, bool)> {
+        self.open.iter_mut().rev().find(|c| c.0 == call)
+    }
+    fn close_call(&mut self, call: u32) {
+        if let Some(k) = self.open.iter().rposition(|c| c.0 == call) {
+            self.open.remove(k);
+        }
     }
 }
 
@@ -124,14 +167,76 @@ fn cb_index(cb: Callback) -> u8 {
     Callback::ALL.iter().position(|c| *c == cb).unwrap_or(0) as u8
 }
 
+/// An instance of a host, in order of appearance.
+struct Slot {
+    n: u32,
+    /// Whether an event of the instance's own was read into `inst` (an
+    /// instance only named by events that change nothing has no state
+    /// and does not count as the host's newest instance).
+    present: bool,
+    inst: Inst,
+}
+
 #[derive(Default)]
 struct Host {
     /// The last cue and when it happened.
     cue: (u8, Nanos),
-    /// The instance numbers of the host, in order of appearance.
-    insts: Vec<u32>,
+    /// The instances of the host (numbers other than 0), in order of
+    /// appearance. A case has a few per host, so a list searched from its
+    /// end.
+    insts: Vec<Slot>,
+    /// The state of events with no instance (number 0).
+    none: Inst,
     /// Callbacks running now (between their call and return).
     running: u32,
+}
+
+impl Host {
+    /// Where instance `n` is in `insts` (usize::MAX for 0), added if new.
+    fn slot(&mut self, n: u32) -> usize {
+        if n == 0 {
+            return usize::MAX;
+        }
+        match self.insts.iter().rposition(|s| s.n == n) {
+            Some(k) => k,
+            None => {
+                self.insts.push(Slot {
+                    n,
+                    present: false,
+                    inst: Inst::default(),
+                });
+                self.insts.len() - 1
+            }
+        }
+    }
+    /// The instance at `slot`, marked present.
+    fn inst(&mut self, slot: usize) -> &mut Inst {
+        match self.insts.get_mut(slot) {
+            Some(s) => {
+                s.present = true;
+                &mut s.inst
+            }
+            None => &mut self.none,
+        }
+    }
+    /// The instance at `slot` if present.
+    fn present(&mut self, slot: usize) -> Option<&mut Inst> {
+        match self.insts.get_mut(slot) {
+            Some(s) => s.present.then_some(&mut s.inst),
+            None => Some(&mut self.none),
+        }
+    }
+    /// The host's situation: its newest instance that is not gone.
+    fn view(&self) -> (u8, u8, u8) {
+        self.insts
+            .iter()
+            .rev()
+            .filter(|s| s.present)
+            .map(|s| &s.inst)
+            .find(|i| i.phase() != Phase::Gone)
+            .map(|i| (i.phase() as u8, i.pended(), i.sends()))
+            .unwrap_or((Phase::Gone as u8, 0, 0))
+    }
 }
 
 /// A cue counts as "just before" an event within this long.
@@ -191,35 +296,30 @@ fn reason_index(r: Reason) -> u8 {
 }
 
 /// The keys a trace reached, sorted, without repeats.
+///
+/// One pass over the events; the state it keeps (hosts by number, each
+/// host's instances in a short list, each instance's open calls in a
+/// shorter one) needs no map and no allocation per event.
 pub fn keys(trace: &Trace) -> Vec<Key> {
-    let mut out = Vec::with_capacity(64);
-    let mut insts: BTreeMap<(u8, u32), Inst> = BTreeMap::new();
-    let mut hosts: BTreeMap<u8, Host> = BTreeMap::new();
+    let mut out = Vec::with_capacity(256);
+    let mut hosts: Vec<Host> = Vec::new();
     for e in &trace.events {
-        let host = hosts.entry(e.host).or_default();
-        if e.inst != 0 && !host.insts.contains(&e.inst) {
-            host.insts.push(e.inst);
+        let h = usize::from(e.host);
+        if hosts.len() <= h {
+            hosts.resize_with(h + 1, Host::default);
         }
+        let host = &mut hosts[h];
+        let slot = host.slot(e.inst);
         let recent = if e.at.saturating_sub(host.cue.1) <= RECENT && host.cue.0 != 0 {
             host.cue.0
         } else {
             0
         };
-        // The host's situation: its newest instance that is not gone.
-        let host_view = |insts: &BTreeMap<(u8, u32), Inst>, host: &Host| -> (u8, u8, u8) {
-            host.insts
-                .iter()
-                .rev()
-                .filter_map(|n| insts.get(&(e.host, *n)))
-                .find(|i| i.phase() != Phase::Gone)
-                .map(|i| (i.phase() as u8, i.pended(), i.sends()))
-                .unwrap_or((Phase::Gone as u8, 0, 0))
-        };
         let mut cue = Cue::None;
         match &e.what {
             What::Call { cb, call, .. } => {
                 host.running += 1;
-                let i = insts.entry((e.host, e.inst)).or_default();
+                let i = host.inst(slot);
                 out.push(key(
                     kind::CALL,
                     [
@@ -236,17 +336,15 @@ pub fn keys(trace: &Trace) -> Vec<Key> {
                     Callback::TransitionActive => i.phase = Some(Phase::Activating),
                     Callback::TransitionDormant => i.phase = Some(Phase::Deactivating),
                     Callback::TerminateSessionIndication => {}
-                    cb => {
-                        i.open.insert(*call, (*cb, false));
-                    }
+                    cb => i.open_call(*call, *cb),
                 }
                 if matches!(cb, Callback::TransitionActive | Callback::TransitionDormant) {
-                    i.open.insert(*call, (*cb, false));
+                    i.open_call(*call, *cb);
                 }
             }
             What::Return { cb, call, hr } => {
                 host.running = host.running.saturating_sub(1);
-                let i = insts.entry((e.host, e.inst)).or_default();
+                let i = host.inst(slot);
                 let mode = match hr {
                     None => 3,
                     Some(hr) if *hr == E_PENDING_IO => 2,
@@ -259,13 +357,11 @@ pub fn keys(trace: &Trace) -> Vec<Key> {
                 ));
                 match mode {
                     2 => {
-                        if let Some(c) = i.open.get_mut(call) {
-                            c.1 = true;
+                        if let Some(c) = i.call_mut(*call) {
+                            c.2 = true;
                         }
                     }
-                    _ => {
-                        i.open.remove(call);
-                    }
+                    _ => i.close_call(*call),
                 }
                 match cb {
                     Callback::EstablishSessionIndication => cue = Cue::Established,
@@ -281,32 +377,32 @@ pub fn keys(trace: &Trace) -> Vec<Key> {
                 ignored,
                 ..
             } => {
-                let i = insts.entry((e.host, e.inst)).or_default();
+                let i = host.inst(slot);
                 let flags =
                     u8::from(*early) | u8::from(*ignored) << 1 | u8::from(*status == 0) << 2;
                 out.push(key(
                     kind::COMPLETE,
                     [cb_index(*cb), flags, i.phase() as u8, i.pended(), recent, 0],
                 ));
-                i.open.remove(call);
+                i.close_call(*call);
                 cue = Cue::Completion;
             }
             What::Outcome { call, .. } => {
-                if let Some(i) = insts.get_mut(&(e.host, e.inst)) {
-                    i.open.remove(call);
+                if let Some(i) = host.present(slot) {
+                    i.close_call(*call);
                 }
             }
             What::Timeout { cb, call, excused } => {
-                let i = insts.entry((e.host, e.inst)).or_default();
+                let i = host.inst(slot);
                 out.push(key(
                     kind::TIMEOUT,
                     [cb_index(*cb), u8::from(*excused), i.phase() as u8, 0, 0, 0],
                 ));
-                i.open.remove(call);
+                i.close_call(*call);
                 cue = Cue::Timeout;
             }
             What::State { to } => {
-                let i = insts.entry((e.host, e.inst)).or_default();
+                let i = host.inst(slot);
                 match to {
                     Activity::Active => {
                         i.phase = Some(Phase::Active);
@@ -321,7 +417,7 @@ pub fn keys(trace: &Trace) -> Vec<Key> {
                 }
             }
             What::SessionEnded { reason, .. } => {
-                let i = insts.entry((e.host, e.inst)).or_default();
+                let i = host.inst(slot);
                 out.push(key(
                     kind::ENDED,
                     [
@@ -338,7 +434,7 @@ pub fn keys(trace: &Trace) -> Vec<Key> {
             }
             What::Function { f, hr, .. } => {
                 let running = u8::from(host.running > 0);
-                let i = insts.entry((e.host, e.inst)).or_default();
+                let i = host.inst(slot);
                 let f_index = match f {
                     PlatformFn::CPNatfwtCreateProviderInstance => 0,
                     PlatformFn::CPNatfwtRegisterProviderInstance => 1,
@@ -367,10 +463,10 @@ pub fn keys(trace: &Trace) -> Vec<Key> {
                 }
             }
             What::Registered { .. } => {
-                insts.entry((e.host, e.inst)).or_default().phase = Some(Phase::Establishing);
+                host.inst(slot).phase = Some(Phase::Establishing);
             }
             What::AppSend { bytes, .. } => {
-                let (phase, _, _) = host_view(&insts, host);
+                let (phase, _, _) = host.view();
                 out.push(key(kind::SIZE, [size_class(*bytes), phase, 0, 0, 0, 0]));
                 cue = Cue::AppSend;
             }
@@ -390,10 +486,9 @@ pub fn keys(trace: &Trace) -> Vec<Key> {
             _ => {}
         }
         if cue != Cue::None {
-            let host = hosts.get_mut(&e.host).expect("entered above");
             // Platform-side events: which situation of the host they hit.
             if !matches!(cue, Cue::Established | Cue::Terminated | Cue::Completion) {
-                let (phase, pended, sends) = host_view(&insts, host);
+                let (phase, pended, sends) = host.view();
                 out.push(key(kind::EVENT, [cue as u8, phase, pended, sends, 0, 0]));
             }
             out.push(key(kind::PAIR, [recent, cue as u8, 0, 0, 0, 0]));
