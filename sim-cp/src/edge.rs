@@ -116,14 +116,18 @@ pub unsafe fn wide_string(p: *const u16, max_units: usize) -> Option<Vec<u16>> {
     if p.is_null() {
         return None;
     }
-    let mut v = Vec::new();
-    for i in 0..max_units {
-        // SAFETY: per the function's contract; reading stops at the NUL.
-        let c = unsafe { p.add(i).read_unaligned() };
-        if c == 0 {
-            break;
-        }
-        v.push(c);
+    // The length first (up to the NUL), then the units into one
+    // allocation of that size.
+    let mut len = 0;
+    // SAFETY: per the function's contract; reading stops at the NUL.
+    while len < max_units && unsafe { p.add(len).read_unaligned() } != 0 {
+        len += 1;
+    }
+    let mut v = Vec::with_capacity(len);
+    for i in 0..len {
+        // SAFETY: per the function's contract: the units before the NUL
+        // were read just above.
+        v.push(unsafe { p.add(i).read_unaligned() });
     }
     Some(v)
 }

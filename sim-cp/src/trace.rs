@@ -663,6 +663,49 @@ fn bytes_detail(len: u32, from: Tid, to: Tid) -> String {
     s
 }
 
+/// The indications' details as a trace is taken: each pair of addresses
+/// is written out once (a run indicates between a few pairs, many times),
+/// and each detail is its length followed by that text, in one allocation.
+/// The text is exactly [`bytes_detail`]'s.
+#[derive(Default)]
+struct Details {
+    /// (the pair's packed fields, ` bytes FROM -> TO`).
+    pairs: Vec<((u32, u32, u8), String)>,
+}
+
+impl Details {
+    fn what(&mut self, p: &Packed, tids: &[Tid]) -> What {
+        use std::fmt::Write;
+        let key = (p.b, p.c, p.y & 3);
+        let k = match self.pairs.iter().position(|(k, _)| *k == key) {
+            Some(k) => k,
+            None => {
+                let tid_at = |code: u32, lit: u8| {
+                    if lit != 0 {
+                        Tid::from_bytes(&code.to_be_bytes()).expect("four bytes")
+                    } else {
+                        tids[code as usize]
+                    }
+                };
+                let (from, to) = (tid_at(p.b, p.y & 1), tid_at(p.c, p.y >> 1 & 1));
+                let mut text = String::with_capacity(96);
+                write!(text, " bytes {from} -> {to}").expect("writing to a String");
+                self.pairs.push((key, text));
+                self.pairs.len() - 1
+            }
+        };
+        let text = &self.pairs[k].1;
+        let mut detail = String::with_capacity(10 + text.len());
+        write!(detail, "{}", p.d).expect("writing to a String");
+        detail.push_str(text);
+        What::Function {
+            f: PLATFORM_FNS[p.x as usize],
+            hr: p.a as i32,
+            detail: Some(detail),
+        }
+    }
+}
+
 /// No transport ID (`Option<Tid>::None`).
 const NO_TID: u32 = u32::MAX;
 
@@ -988,6 +1031,7 @@ impl Store {
     /// their memory back as they are read.
     fn drain(&mut self, step: impl Fn(usize) -> u64, out: &mut Vec<Event>) {
         out.reserve_exact(self.len);
+        let mut details = Details::default();
         let mut read = 0;
         for k in (0..self.len).rev() {
             let chunk = self.chunks.last_mut().expect("an event is in a chunk");
@@ -999,9 +1043,12 @@ impl Store {
                 chunk.shrink_to_fit();
             }
             let side = &mut self.side;
-            let what = unpack(&p, &self.tids, &mut |n| {
-                std::mem::replace(&mut side[n as usize], What::Shutdown)
-            });
+            let what = match p.kind {
+                Kind::Indication => details.what(&p, &self.tids),
+                _ => unpack(&p, &self.tids, &mut |n| {
+                    std::mem::replace(&mut side[n as usize], What::Shutdown)
+                }),
+            };
             out.push(Event {
                 step: step(k),
                 at: p.at,

@@ -279,8 +279,9 @@ struct Fold {
     exercised: Vec<u64>,
     violated: Vec<u64>,
     found: BTreeMap<String, Found>,
-    /// Contract-state coverage keys reached (`statemap`).
-    keys: BTreeSet<statemap::Key>,
+    /// Contract-state coverage keys reached (`statemap`), sorted when the
+    /// run's report is made.
+    keys: statemap::KeySet,
 }
 
 impl Fold {
@@ -291,7 +292,7 @@ impl Fold {
             exercised: vec![0; n],
             violated: vec![0; n],
             found: BTreeMap::new(),
-            keys: BTreeSet::new(),
+            keys: statemap::KeySet::default(),
         }
     }
 
@@ -619,7 +620,11 @@ fn certify_generated(subject: &Subject, cfg: Config) -> Certification {
         rules: stats,
         findings,
         unexercised,
-        coverage: all.keys.into_iter().collect(),
+        coverage: {
+            let mut keys: Vec<statemap::Key> = all.keys.into_iter().collect();
+            keys.sort_unstable();
+            keys
+        },
         stalls,
     }
 }
