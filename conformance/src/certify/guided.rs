@@ -28,7 +28,7 @@ use crate::scenario::{Scenario, Step};
 use cpsim_sim::abi::E_PENDING_IO;
 use cpsim_sim::trace::{Activity, What};
 use cpsim_sim::{Callback, Family, NetFaults, Trace};
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A moment of a kept case that later steps can be placed relative to.
 #[derive(Clone, Debug)]
@@ -36,8 +36,8 @@ pub struct Mark {
     /// Earliest and latest step time (ms) that lands in the window.
     pub from_ms: u64,
     pub to_ms: u64,
-    /// The host it happened on.
-    pub host: String,
+    /// The host it happened on (shared by the marks of that host).
+    pub host: Arc<str>,
 }
 
 /// A case that reached something new, and its marks.
@@ -129,11 +129,14 @@ impl GuidedSource {
         }
         let parent = self.pick();
         let mut child = self.corpus[parent].case.clone();
-        let marks = self.corpus[parent].marks.clone();
+        // Lent out while the child is mutated (mutations read other
+        // entries' cases, never their marks), rather than copied.
+        let marks = std::mem::take(&mut self.corpus[parent].marks);
         let rounds = 1 + usize::from(self.dice.chance(0.5)) + usize::from(self.dice.chance(0.25));
         for _ in 0..rounds {
             self.mutate(&mut child, &marks);
         }
+        self.corpus[parent].marks = marks;
         self.tidy(&mut child);
         child
     }
@@ -423,9 +426,11 @@ fn ms_floor(t: cpsim_sim::Nanos) -> u64 {
 /// The marks of a trace: pended windows and the moments just after cues.
 pub fn marks(trace: &Trace) -> Vec<Mark> {
     let mut out = Vec::new();
-    let name = |h: u8| trace.hosts.get(h as usize).cloned().unwrap_or_default();
-    // Pended calls: (host, call) → when it returned ERROR_IO_PENDING.
-    let mut pended: BTreeMap<(u8, u32), u64> = BTreeMap::new();
+    let names: Vec<Arc<str>> = trace.hosts.iter().map(|h| Arc::from(h.as_str())).collect();
+    let name = |h: u8| names.get(h as usize).cloned().unwrap_or_else(|| Arc::from(""));
+    // Pended calls: ((host, call), when it returned ERROR_IO_PENDING), one
+    // entry per call; a few at a time.
+    let mut pended: Vec<((u8, u32), u64)> = Vec::new();
     for e in &trace.events {
         let ms = ms_floor(e.at);
         let after = |out: &mut Vec<Mark>| {
@@ -441,12 +446,16 @@ pub fn marks(trace: &Trace) -> Vec<Mark> {
             What::Return {
                 call, hr: Some(hr), ..
             } if *hr == E_PENDING_IO => {
-                pended.insert((e.host, *call), e.at.0);
+                match pended.iter_mut().find(|(k, _)| *k == (e.host, *call)) {
+                    Some(p) => p.1 = e.at.0,
+                    None => pended.push(((e.host, *call), e.at.0)),
+                }
             }
             What::Complete { call, .. }
             | What::Timeout { call, .. }
             | What::Outcome { call, .. } => {
-                if let Some(t0) = pended.remove(&(e.host, *call)) {
+                let at = pended.iter().position(|(k, _)| *k == (e.host, *call));
+                if let Some((_, t0)) = at.map(|k| pended.swap_remove(k)) {
                     // Whole milliseconds strictly inside the window.
                     let from = t0 / 1_000_000 + 1;
                     let to = e.at.0.saturating_sub(1) / 1_000_000;
@@ -480,7 +489,9 @@ pub fn marks(trace: &Trace) -> Vec<Mark> {
             _ => {}
         }
     }
-    // Calls still pended at the end of the run: pended until the stop.
+    // Calls still pended at the end of the run: pended until the stop (by
+    // host, then call).
+    pended.sort_unstable_by_key(|(k, _)| *k);
     for ((h, _), t0) in pended {
         let from = t0 / 1_000_000 + 1;
         out.push(Mark {

@@ -30,8 +30,8 @@ pub type Key = u64;
 /// from outside (the set's order is never read).
 pub type KeySet = HashSet<Key, BuildHasherDefault<KeyHasher>>;
 
-/// The hasher of [`KeySet`]: a key's bits folded and multiplied by an odd
-/// constant.
+/// The hasher of [`KeySet`]: a key's bits folded, multiplied by an odd
+/// constant, and the product's high half folded back onto its low half.
 #[derive(Default, Clone, Copy)]
 pub struct KeyHasher(u64);
 
@@ -43,11 +43,13 @@ impl Hasher for KeyHasher {
     }
     #[inline]
     fn write_u64(&mut self, k: u64) {
-        self.0 = (self.0.rotate_left(5) ^ k ^ (k >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = (self.0.rotate_left(5) ^ k ^ (k >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
     #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        // The product's high bits depend on every bit of the key; the
+        // table takes its slot from the low ones.
+        self.0 ^ (self.0 >> 32)
     }
 }
 
@@ -301,7 +303,7 @@ fn reason_index(r: Reason) -> u8 {
 /// host's instances in a short list, each instance's open calls in a
 /// shorter one) needs no map and no allocation per event.
 pub fn keys(trace: &Trace) -> Vec<Key> {
-    let mut out = Vec::with_capacity(256);
+    let mut out = Distinct::default();
     let mut hosts: Vec<Host> = Vec::new();
     for e in &trace.events {
         let h = usize::from(e.host);
@@ -495,9 +497,52 @@ pub fn keys(trace: &Trace) -> Vec<Key> {
             host.cue = (cue as u8, e.at);
         }
     }
+    let mut out = out.keys;
     out.sort_unstable();
-    out.dedup();
     out
+}
+
+/// The keys met so far, each once: a trace meets the same few keys many
+/// times over, so repeats are dropped as they come (an open-addressing
+/// table of the keys, never 0), and only the distinct ones are sorted.
+struct Distinct {
+    /// A power of two long, at most half full; 0 is an empty slot.
+    table: Vec<Key>,
+    keys: Vec<Key>,
+}
+
+impl Default for Distinct {
+    fn default() -> Self {
+        Distinct {
+            table: vec![0; 512],
+            keys: Vec::with_capacity(128),
+        }
+    }
+}
+
+impl Distinct {
+    fn push(&mut self, k: Key) {
+        debug_assert_ne!(k, 0, "every key has a kind");
+        let mask = self.table.len() - 1;
+        let mut i = ((k ^ k >> 29).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask;
+        loop {
+            match self.table[i] {
+                0 => break,
+                x if x == k => return,
+                _ => i = (i + 1) & mask,
+            }
+        }
+        self.table[i] = k;
+        self.keys.push(k);
+        if self.keys.len() * 2 > self.table.len() {
+            // Grow: every key again into a table twice as long.
+            self.table = vec![0; self.table.len() * 2];
+            let keys = std::mem::take(&mut self.keys);
+            for k in keys {
+                self.push(k);
+            }
+        }
+    }
 }
 
 fn cb_name(i: u8) -> &'static str {
