@@ -144,25 +144,42 @@ impl GuidedSource {
     /// What the last case showed: keep it if it reached a new situation.
     /// `keys` are the trace's ([`statemap::keys`]).
     pub fn observe(&mut self, case: &Scenario, trace: &Trace, keys: &[statemap::Key]) {
+        if self.reached_new(keys) {
+            self.keep(case.clone(), trace);
+        }
+    }
+
+    /// [`observe`](Self::observe), keeping the case itself (no copy).
+    pub fn observe_owned(&mut self, case: Scenario, trace: &Trace, keys: &[statemap::Key]) {
+        if self.reached_new(keys) {
+            self.keep(case, trace);
+        }
+    }
+
+    /// Adds `keys` to the lane's; whether any was new.
+    fn reached_new(&mut self, keys: &[statemap::Key]) -> bool {
         let mut new = false;
         for &k in keys {
             new |= self.seen.insert(k);
         }
-        if new {
-            let kept = Kept {
-                case: case.clone(),
-                marks: marks(trace),
-                picked: 0,
-            };
-            if self.corpus.len() >= self.cfg.corpus_max {
-                // Replace the most picked entry (it has had its chances).
-                let worst = (0..self.corpus.len())
-                    .max_by_key(|&i| (self.corpus[i].picked, std::cmp::Reverse(i)))
-                    .unwrap_or(0);
-                self.corpus[worst] = kept;
-            } else {
-                self.corpus.push(kept);
-            }
+        new
+    }
+
+    /// Keeps a case that reached something new, with its marks.
+    fn keep(&mut self, case: Scenario, trace: &Trace) {
+        let kept = Kept {
+            case,
+            marks: marks(trace),
+            picked: 0,
+        };
+        if self.corpus.len() >= self.cfg.corpus_max {
+            // Replace the most picked entry (it has had its chances).
+            let worst = (0..self.corpus.len())
+                .max_by_key(|&i| (self.corpus[i].picked, std::cmp::Reverse(i)))
+                .unwrap_or(0);
+            self.corpus[worst] = kept;
+        } else {
+            self.corpus.push(kept);
         }
     }
 
@@ -524,5 +541,8 @@ impl super::CaseSource for GuidedSource {
     }
     fn observe(&mut self, case: &Scenario, summary: &super::CaseSummary<'_>) {
         GuidedSource::observe(self, case, summary.trace, summary.keys)
+    }
+    fn observe_owned(&mut self, case: Scenario, summary: &super::CaseSummary<'_>) {
+        GuidedSource::observe_owned(self, case, summary.trace, summary.keys)
     }
 }

@@ -411,8 +411,10 @@ impl Lane {
             .map(|v| fingerprint(v, &r.trace))
             .collect();
         let keys = statemap::keys(&r.trace);
-        self.source.observe(
-            &case,
+        self.fold.add(index, &case, &r, &fps, &keys);
+        // The source learns last, and keeps the case without a copy.
+        self.source.observe_owned(
+            case,
             &CaseSummary {
                 index,
                 exercised: &r.exercised,
@@ -421,7 +423,6 @@ impl Lane {
                 keys: &keys,
             },
         );
-        self.fold.add(index, &case, &r, &fps, &keys);
         self.done += 1;
         true
     }

@@ -63,6 +63,12 @@ pub trait CaseSource: Send {
     /// What the case last returned by [`CaseSource::next_case`] showed.
     /// Called once per case, in order, before the next `next_case`.
     fn observe(&mut self, case: &Scenario, summary: &CaseSummary<'_>);
+    /// [`observe`](Self::observe), handed the case itself (certification
+    /// has no more use for it): a source that keeps cases keeps this one
+    /// without copying it. By default, `observe`.
+    fn observe_owned(&mut self, case: Scenario, summary: &CaseSummary<'_>) {
+        self.observe(&case, summary)
+    }
 }
 
 /// Makes each lane's source.
