@@ -514,7 +514,7 @@ struct Distinct {
 impl Default for Distinct {
     fn default() -> Self {
         Distinct {
-            table: vec![0; 512],
+            table: vec![0; 256],
             keys: Vec::with_capacity(128),
         }
     }

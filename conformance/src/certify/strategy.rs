@@ -447,11 +447,11 @@ impl Schedule<'_> {
         self.d.pick(self.hosts).clone()
     }
     fn other(&mut self, not: &str) -> String {
-        let others: Vec<&String> = self.hosts.iter().filter(|h| *h != not).collect();
-        if others.is_empty() {
-            not.to_string()
-        } else {
-            (*self.d.pick(&others)).clone()
+        // `d.pick` over the other hosts, without collecting them.
+        let others = self.hosts.iter().filter(|h| *h != not);
+        match others.clone().count() {
+            0 => not.to_string(),
+            n => others.clone().nth(self.d.below(n)).expect("below n").clone(),
         }
     }
     fn family(&mut self) -> Family {
@@ -462,12 +462,15 @@ impl Schedule<'_> {
         }
     }
     fn send(&mut self, at_ms: u64, from: &str, to: &str) {
+        self.send_owned(at_ms, from.to_string(), to.to_string());
+    }
+    fn send_owned(&mut self, at_ms: u64, from: String, to: String) {
         let family = self.family();
         let bytes = edge_size(self.d);
         self.push(Step::Send {
             at_ms,
-            from: from.to_string(),
-            to: to.to_string(),
+            from,
+            to,
             family,
             bytes,
         });
@@ -497,7 +500,7 @@ impl Schedule<'_> {
                     } else {
                         (to.clone(), h.clone())
                     };
-                    self.send(at, &f, &g);
+                    self.send_owned(at, f, g);
                     last = last.max(at);
                 }
             }
