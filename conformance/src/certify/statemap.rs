@@ -505,16 +505,22 @@ pub fn keys(trace: &Trace) -> Vec<Key> {
 /// The keys met so far, each once: a trace meets the same few keys many
 /// times over, so repeats are dropped as they come (an open-addressing
 /// table of the keys, never 0), and only the distinct ones are sorted.
+/// The table lives on the stack while it is small (a case meets about a
+/// hundred distinct keys): no allocation, so no work for the allocator.
 struct Distinct {
-    /// A power of two long, at most half full; 0 is an empty slot.
-    table: Vec<Key>,
+    /// The table while at most half of it is used; 0 is an empty slot.
+    small: [Key; 256],
+    /// The table once `small` is outgrown (empty until then), a power of
+    /// two long, at most half full.
+    big: Vec<Key>,
     keys: Vec<Key>,
 }
 
 impl Default for Distinct {
     fn default() -> Self {
         Distinct {
-            table: vec![0; 256],
+            small: [0; 256],
+            big: Vec::new(),
             keys: Vec::with_capacity(128),
         }
     }
@@ -523,26 +529,40 @@ impl Default for Distinct {
 impl Distinct {
     fn push(&mut self, k: Key) {
         debug_assert_ne!(k, 0, "every key has a kind");
-        let mask = self.table.len() - 1;
-        let mut i = ((k ^ k >> 29).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask;
-        loop {
-            match self.table[i] {
-                0 => break,
-                x if x == k => return,
-                _ => i = (i + 1) & mask,
-            }
+        let table: &mut [Key] = if self.big.is_empty() {
+            &mut self.small
+        } else {
+            &mut self.big
+        };
+        if !insert(table, k) {
+            return;
         }
-        self.table[i] = k;
         self.keys.push(k);
-        if self.keys.len() * 2 > self.table.len() {
+        if self.keys.len() * 2 > table.len() {
             // Grow: every key again into a table twice as long.
-            self.table = vec![0; self.table.len() * 2];
-            let keys = std::mem::take(&mut self.keys);
-            for k in keys {
-                self.push(k);
+            let mut big = vec![0; table.len() * 2];
+            for &k in &self.keys {
+                insert(&mut big, k);
             }
+            self.big = big;
         }
     }
+}
+
+/// Puts `k` into the open-addressing `table` (a power of two long, not
+/// full); whether it was not there yet.
+fn insert(table: &mut [Key], k: Key) -> bool {
+    let mask = table.len() - 1;
+    let mut i = ((k ^ k >> 29).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask;
+    loop {
+        match table[i] {
+            0 => break,
+            x if x == k => return false,
+            _ => i = (i + 1) & mask,
+        }
+    }
+    table[i] = k;
+    true
 }
 
 fn cb_name(i: u8) -> &'static str {
@@ -663,5 +683,31 @@ pub fn describe(k: Key) -> String {
             name(&CUES, f(3))
         ),
         _ => format!("unknown key {k:#x}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Distinct` keeps each key once, in the order first met, on its stack
+    /// table and after outgrowing it (more than 128 distinct keys).
+    #[test]
+    fn distinct_keys_are_kept_once_whether_few_or_many() {
+        for n in [1u64, 5, 128, 129, 1_000, 5_000] {
+            let mut d = Distinct::default();
+            let mut want = Vec::new();
+            for round in 0..3 {
+                for i in 0..n {
+                    // Keys of every kind, close together and far apart.
+                    let k = (i % 9 + 1) << 60 | (i * 0x0101) | (i << 40);
+                    d.push(k);
+                    if round == 0 {
+                        want.push(k);
+                    }
+                }
+            }
+            assert_eq!(d.keys, want, "{n} distinct keys");
+        }
     }
 }
