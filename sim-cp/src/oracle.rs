@@ -60,6 +60,90 @@ impl Inst {
     }
 }
 
+/// The instances seen, by (host, number). Recorders number a host's
+/// instances 1, 2, 3…, so each host's are kept in a vector indexed by
+/// number (no hashing per event); a number of `DENSE` or more goes to a
+/// map instead. Where they are iterated, the order does not matter (or
+/// the keys are sorted first).
+#[derive(Default)]
+struct Insts {
+    dense: Vec<Vec<Option<Inst>>>,
+    sparse: HashMap<(u8, u32), Inst>,
+}
+
+/// Instance numbers below this are kept in `Insts::dense`.
+const DENSE: u32 = 1 << 12;
+
+/// An instance's place in [`Insts`], as `HashMap::entry` gives it.
+struct InstEntry<'a> {
+    insts: &'a mut Insts,
+    key: (u8, u32),
+}
+
+impl<'a> InstEntry<'a> {
+    fn or_default(self) -> &'a mut Inst {
+        let (host, n) = self.key;
+        if n >= DENSE {
+            return self.insts.sparse.entry(self.key).or_default();
+        }
+        let (host, n) = (usize::from(host), n as usize);
+        let dense = &mut self.insts.dense;
+        if dense.len() <= host {
+            dense.resize_with(host + 1, Vec::new);
+        }
+        let row = &mut dense[host];
+        if row.len() <= n {
+            row.resize_with(n + 1, || None);
+        }
+        row[n].get_or_insert_with(Inst::default)
+    }
+}
+
+impl Insts {
+    fn entry(&mut self, key: (u8, u32)) -> InstEntry<'_> {
+        InstEntry { insts: self, key }
+    }
+
+    fn get(&self, key: &(u8, u32)) -> Option<&Inst> {
+        if key.1 >= DENSE {
+            return self.sparse.get(key);
+        }
+        self.dense
+            .get(usize::from(key.0))?
+            .get(key.1 as usize)?
+            .as_ref()
+    }
+
+    /// Every instance with its key.
+    fn iter(&self) -> impl Iterator<Item = ((u8, u32), &Inst)> {
+        let dense = self.dense.iter().enumerate().flat_map(|(h, row)| {
+            row.iter()
+                .enumerate()
+                .filter_map(move |(n, i)| Some(((h as u8, n as u32), i.as_ref()?)))
+        });
+        dense.chain(self.sparse.iter().map(|(k, i)| (*k, i)))
+    }
+
+    /// Every instance of `host`, changed by `f`.
+    fn each_of_host(&mut self, host: u8, mut f: impl FnMut(&mut Inst)) {
+        if let Some(row) = self.dense.get_mut(usize::from(host)) {
+            row.iter_mut().flatten().for_each(&mut f);
+        }
+        self.sparse
+            .iter_mut()
+            .filter(|(k, _)| k.0 == host)
+            .for_each(|(_, i)| f(i));
+    }
+
+    /// The keys of `host`'s instances.
+    fn keys_of_host(&self, host: u8) -> Vec<(u8, u32)> {
+        self.iter()
+            .filter(|(k, _)| k.0 == host)
+            .map(|(k, _)| k)
+            .collect()
+    }
+}
+
 /// What a call's later events are judged against. One is kept for every
 /// call of a run, so it is kept small (24 bytes).
 struct CallInfo {
@@ -164,7 +248,7 @@ impl CallInfo {
 /// recorded once a run outgrows its trace limit (`Config::trace_limit`).
 pub struct Checker {
     hosts: Vec<String>,
-    insts: HashMap<(u8, u32), Inst>,
+    insts: Insts,
     calls: BySerial,
     /// The transport IDs calls were given (`CallInfo::tid` indexes it).
     tids: Vec<Tid>,
@@ -220,7 +304,7 @@ impl Checker {
     pub fn new(hosts: Vec<String>) -> Checker {
         Checker {
             hosts,
-            insts: HashMap::default(),
+            insts: Insts::default(),
             calls: BySerial::default(),
             tids: Vec::new(),
             tid_index: HashMap::default(),
@@ -336,22 +420,14 @@ impl Checker {
             }
             What::ProviderStop => {
                 // The platform cleans up after a stopped provider, silently.
-                for (k, i) in self.insts.iter_mut() {
-                    if k.0 == e.host {
-                        i.failed_activation = None;
-                        i.timed_out = None;
-                    }
-                }
+                self.insts.each_of_host(e.host, |i| {
+                    i.failed_activation = None;
+                    i.timed_out = None;
+                });
             }
             What::Shutdown => {
                 self.shutdown.insert(e.host);
-                let keys: Vec<_> = self
-                    .insts
-                    .keys()
-                    .filter(|k| k.0 == e.host)
-                    .copied()
-                    .collect();
-                for k in keys {
+                for k in self.insts.keys_of_host(e.host) {
                     self.set_cause(k, Reason::PlatformShutdown);
                 }
             }
@@ -383,13 +459,7 @@ impl Checker {
                 }
             }
             What::CommunicationError => {
-                let keys: Vec<_> = self
-                    .insts
-                    .keys()
-                    .filter(|k| k.0 == e.host)
-                    .copied()
-                    .collect();
-                for k in keys {
+                for k in self.insts.keys_of_host(e.host) {
                     self.set_cause(k, Reason::OtherCommunicationError);
                 }
             }
@@ -1007,7 +1077,7 @@ impl Checker {
         let mut pending: Vec<Owed> = self
             .insts
             .iter()
-            .map(|(k, i)| (*k, i.failed_activation, i.timed_out, i.pending_indications))
+            .map(|(k, i)| (k, i.failed_activation, i.timed_out, i.pending_indications))
             .collect();
         pending.sort_unstable_by_key(|p| p.0);
         for (key, failed, timed, ind) in pending {
