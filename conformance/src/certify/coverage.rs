@@ -35,6 +35,12 @@ pub const REQUIRED: &[RuleId] = &[
 
 /// The rules whose precondition this trace meets.
 pub fn exercised(trace: &Trace) -> BTreeSet<RuleId> {
+    exercised_list(trace).into_iter().collect()
+}
+
+/// [`exercised`] as a list, in catalogue order (which is `RuleId`'s order,
+/// so the same order as the set's), with no set built.
+pub(crate) fn exercised_list(trace: &Trace) -> Vec<RuleId> {
     // Marked by catalogue position (several per event), collected at the end.
     let mut seen = vec![false; RuleId::all().count()];
     let mut add = |r: RuleId| seen[r.index()] = true;

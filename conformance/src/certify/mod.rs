@@ -217,7 +217,7 @@ pub(crate) fn run_case(subject: &Subject, s: &Scenario) -> CaseResult {
         }
         None => scenario::run(s, (subject.make)(), subject.clock),
     };
-    let exercised = coverage::exercised(&r.outcome.trace).into_iter().collect();
+    let exercised = coverage::exercised_list(&r.outcome.trace);
     CaseResult {
         violations: r.outcome.violations,
         trace: r.outcome.trace,
