@@ -444,7 +444,12 @@ fn ms_floor(t: cpsim_sim::Nanos) -> u64 {
 pub fn marks(trace: &Trace) -> Vec<Mark> {
     let mut out = Vec::new();
     let names: Vec<Arc<str>> = trace.hosts.iter().map(|h| Arc::from(h.as_str())).collect();
-    let name = |h: u8| names.get(h as usize).cloned().unwrap_or_else(|| Arc::from(""));
+    let name = |h: u8| {
+        names
+            .get(h as usize)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""))
+    };
     // Pended calls: ((host, call), when it returned ERROR_IO_PENDING), one
     // entry per call; a few at a time.
     let mut pended: Vec<((u8, u32), u64)> = Vec::new();

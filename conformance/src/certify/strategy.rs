@@ -451,7 +451,11 @@ impl Schedule<'_> {
         let others = self.hosts.iter().filter(|h| *h != not);
         match others.clone().count() {
             0 => not.to_string(),
-            n => others.clone().nth(self.d.below(n)).expect("below n").clone(),
+            n => others
+                .clone()
+                .nth(self.d.below(n))
+                .expect("below n")
+                .clone(),
         }
     }
     fn family(&mut self) -> Family {
