@@ -260,8 +260,9 @@ pub struct Checker {
     /// The previous event was a provider violation (explains a refusal).
     after_violation: bool,
     default_name_used: BTreeSet<(u8, String)>,
-    /// Per host and interface name: how many instances hold it registered.
-    names_in_use: HashMap<(u8, String), u32>,
+    /// Per host (by number), per interface name: how many instances hold
+    /// it registered (looked up by `&str`, no copy of the name).
+    names_in_use: Vec<HashMap<String, u32>>,
     /// The step and time of the last event seen.
     last: Option<(u64, Nanos)>,
     out: Vec<Violation>,
@@ -313,7 +314,7 @@ impl Checker {
             shutdown: BTreeSet::new(),
             after_violation: false,
             default_name_used: BTreeSet::new(),
-            names_in_use: HashMap::default(),
+            names_in_use: Vec::new(),
             last: None,
             out: Vec::new(),
         }
@@ -362,21 +363,30 @@ impl Checker {
         let i = self.insts.entry(key).or_default();
         let before = i.registered_name().map(str::to_string);
         f(i);
-        if before.as_deref() == i.registered_name() {
+        let after = i.registered_name();
+        if before.as_deref() == after {
             return;
         }
-        let after = i.registered_name().map(str::to_string);
+        let host = usize::from(key.0);
+        if self.names_in_use.len() <= host {
+            self.names_in_use.resize_with(host + 1, HashMap::default);
+        }
+        let names = &mut self.names_in_use[host];
         if let Some(name) = before {
-            let k = (key.0, name);
-            if let Some(n) = self.names_in_use.get_mut(&k) {
+            if let Some(n) = names.get_mut(&name) {
                 *n -= 1;
                 if *n == 0 {
-                    self.names_in_use.remove(&k);
+                    names.remove(&name);
                 }
             }
         }
         if let Some(name) = after {
-            *self.names_in_use.entry((key.0, name)).or_insert(0) += 1;
+            match names.get_mut(name) {
+                Some(n) => *n += 1,
+                None => {
+                    names.insert(name.to_string(), 1);
+                }
+            }
         }
     }
 
@@ -522,7 +532,8 @@ impl Checker {
         // hold it, less this one if it does.
         let holders = self
             .names_in_use
-            .get(&(e.host, name.to_string()))
+            .get(usize::from(e.host))
+            .and_then(|names| names.get(name))
             .copied()
             .unwrap_or(0);
         let itself = self
