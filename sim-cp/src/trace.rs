@@ -663,41 +663,55 @@ fn bytes_detail(len: u32, from: Tid, to: Tid) -> String {
     s
 }
 
-/// The indications' details as a trace is taken: each pair of addresses
-/// is written out once (a run indicates between a few pairs, many times),
-/// and each detail is its length followed by that text, in one allocation.
-/// The text is exactly [`bytes_detail`]'s.
+/// The indications' details as a trace is taken: each address is written
+/// out once (a run indicates between a few addresses, many times), and
+/// each detail is put together from the length's digits and those texts,
+/// in one allocation. The text is exactly [`bytes_detail`]'s.
 #[derive(Default)]
 struct Details {
-    /// (the pair's packed fields, ` bytes FROM -> TO`).
-    pairs: Vec<((u32, u32, u8), String)>,
+    /// (an address's packed code and whether it is literal, its text).
+    tids: Vec<((u32, u8), String)>,
 }
 
 impl Details {
-    fn what(&mut self, p: &Packed, tids: &[Tid]) -> What {
-        use std::fmt::Write;
-        let key = (p.b, p.c, p.y & 3);
-        let k = match self.pairs.iter().position(|(k, _)| *k == key) {
-            Some(k) => k,
-            None => {
-                let tid_at = |code: u32, lit: u8| {
-                    if lit != 0 {
-                        Tid::from_bytes(&code.to_be_bytes()).expect("four bytes")
-                    } else {
-                        tids[code as usize]
-                    }
-                };
-                let (from, to) = (tid_at(p.b, p.y & 1), tid_at(p.c, p.y >> 1 & 1));
-                let mut text = String::with_capacity(96);
-                write!(text, " bytes {from} -> {to}").expect("writing to a String");
-                self.pairs.push((key, text));
-                self.pairs.len() - 1
-            }
+    /// The text of the address packed as `code` (`lit`: its bytes).
+    fn tid(&mut self, tids: &[Tid], code: u32, lit: u8) -> usize {
+        if let Some(k) = self.tids.iter().position(|(c, _)| *c == (code, lit)) {
+            return k;
+        }
+        let tid = if lit != 0 {
+            Tid::from_bytes(&code.to_be_bytes()).expect("four bytes")
+        } else {
+            tids[code as usize]
         };
-        let text = &self.pairs[k].1;
-        let mut detail = String::with_capacity(10 + text.len());
-        write!(detail, "{}", p.d).expect("writing to a String");
-        detail.push_str(text);
+        self.tids.push(((code, lit), tid.to_string()));
+        self.tids.len() - 1
+    }
+
+    fn what(&mut self, p: &Packed, tids: &[Tid]) -> What {
+        let from = self.tid(tids, p.b, p.y & 1);
+        let to = self.tid(tids, p.c, p.y >> 1 & 1);
+        let (from, to) = (&self.tids[from].1, &self.tids[to].1);
+        // The length's decimal digits, from the last.
+        let mut digits = [0u8; 10];
+        let mut at = digits.len();
+        let mut n = p.d;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let len = std::str::from_utf8(&digits[at..]).expect("ASCII digits");
+        let mut detail =
+            String::with_capacity(len.len() + " bytes ".len() + from.len() + 4 + to.len());
+        detail.push_str(len);
+        detail.push_str(" bytes ");
+        detail.push_str(from);
+        detail.push_str(" -> ");
+        detail.push_str(to);
         What::Function {
             f: PLATFORM_FNS[p.x as usize],
             hr: p.a as i32,
@@ -1330,6 +1344,35 @@ mod tests {
             });
         }
         (r, all)
+    }
+
+    /// An indication's detail read back from the store is exactly
+    /// `bytes_detail`'s text: lengths of one to ten digits, literal and
+    /// numbered addresses, each pair in both directions and repeated.
+    #[test]
+    fn indication_details_read_back_as_bytes_detail_writes_them() {
+        let mut r = Recorder::new(vec!["A".into(), "B".into()], true, 0);
+        let tids = [
+            Tid::v4(1, 0, 1),
+            Tid::v6(2, 0, 1),
+            Tid::v4(3, 255, 100),
+            Tid::v6(4, 7, 9),
+        ];
+        let lens = [0, 7, 10, 99, 1_400, 65_507, 1_000_000, u32::MAX];
+        let mut want = Vec::new();
+        for (k, &len) in lens.iter().cycle().take(40).enumerate() {
+            let i = Indication {
+                f: PlatformFn::CPNatfwtIndicateReceivedBuffers,
+                hr: k as i32,
+                len,
+                from: tids[k % 4],
+                to: tids[(k / 4 + 1) % 4],
+            };
+            want.push(i.what());
+            r.record_indication(Nanos(k as u64), 0, 1, i);
+        }
+        let got: Vec<What> = r.take().events.into_iter().map(|e| e.what).collect();
+        assert_eq!(got, want);
     }
 
     #[test]
