@@ -12,7 +12,7 @@ use crate::engine::{Placed, Shared};
 use crate::net::NetAddr;
 use crate::rules::id;
 use crate::time::Nanos;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 /// A provider task: runs later on the simulator's driver.
@@ -44,94 +44,137 @@ impl WeakCx {
     }
 }
 
-/// What a thread knows of the provider code it runs, in one thread-local
-/// (one access per change, not one per field).
+/// What a thread knows of the provider code it runs, besides [`Now`].
 struct Local {
-    /// The contexts of the provider code running on this thread, innermost last.
+    /// The contexts of their own (not a driver's, see [`Now`]) made
+    /// current on this thread, innermost last.
     current: Vec<Cx>,
     /// Tasks to run when a running callback returns (before the platform
     /// sees its return value): those of the innermost callback are the ones
-    /// from `callback_base` on.
+    /// from its [`Now::base`] on.
     before_return: Vec<Task>,
-    /// Where the innermost running callback's tasks start in
-    /// `before_return` (None: no callback runs on this thread).
-    callback_base: Option<usize>,
-    /// Contexts popped while a driver loop runs on this thread (see
-    /// [`Driving`]), kept for the next callback of the same host: the
-    /// dispatch path then sets the current context without an `Arc` clone.
-    spare: Vec<Cx>,
-    /// How many driver loops ([`Driving`]) are running on this thread.
-    driving: u32,
+    /// The hosts' contexts of each driver loop ([`Driving`]) running on
+    /// this thread, innermost last (level k at k - 1): copied once per
+    /// driver run, so that the provider code a driver runs (every callback,
+    /// task and handler) makes its host current by number ([`Now::host`]),
+    /// with no `Arc` clone, no drop and no access to this borrow-checked
+    /// thread-local.
+    drivers: Vec<Vec<Cx>>,
 }
+
+/// The part of a thread's state that every callback changes, in a plain
+/// `Cell` (no destructor, no borrow flag): read once when a callback starts
+/// and written back when it ends. [`Local`] is touched only by a context
+/// of its own, a task spawned for "before return", and a driver loop's
+/// start and end.
+#[derive(Copy, Clone)]
+struct Now {
+    /// The innermost driver loop on this thread: its world (the address of
+    /// its `Shared`, only compared, never read through; a driver's copies
+    /// of its contexts keep it alive) and its level in [`Local::drivers`]
+    /// (0: no driver loop runs).
+    world: usize,
+    level: u32,
+    /// A driver's context is current: host `host` of the driver at
+    /// `frame` (0: none), above the first `depth` contexts of their own;
+    /// any of those pushed after it (`own > depth`) are inner to it.
+    frame: u32,
+    host: u8,
+    depth: u32,
+    /// How many contexts of their own are current (`Local::current`'s length).
+    own: u32,
+    /// A callback runs: where its "before return" tasks start in
+    /// `Local::before_return` ([`NO_CALLBACK`]: no callback runs on this
+    /// thread).
+    base: u32,
+    /// `Local::before_return`'s length.
+    pending: u32,
+}
+
+impl Now {
+    const IDLE: Now = Now {
+        world: 0,
+        level: 0,
+        frame: 0,
+        host: 0,
+        depth: 0,
+        own: 0,
+        base: NO_CALLBACK,
+        pending: 0,
+    };
+
+    /// Whether the innermost current context is a driver's (else the
+    /// innermost of their own, if any).
+    fn driver_current(self) -> bool {
+        self.frame > 0 && self.own == self.depth
+    }
+
+    /// Whether `cx` is one of the innermost driver loop's contexts (then it
+    /// is made current by number).
+    fn is_driver(self, cx: &Cx) -> bool {
+        self.level > 0 && self.world == Arc::as_ptr(&cx.shared) as usize
+    }
+}
+
+/// [`Now::base`] when no callback runs.
+const NO_CALLBACK: u32 = u32::MAX;
 
 thread_local! {
     static LOCAL: RefCell<Local> = const {
         RefCell::new(Local {
             current: Vec::new(),
             before_return: Vec::new(),
-            callback_base: None,
-            spare: Vec::new(),
-            driving: 0,
+            drivers: Vec::new(),
         })
     };
+    static NOW: Cell<Now> = const { Cell::new(Now::IDLE) };
 }
-
-/// Spare contexts kept per thread at most.
-const MAX_SPARE: usize = 8;
 
 impl Local {
-    /// Makes `cx` current: a spare copy of it if there is one, else a clone.
-    fn push(&mut self, cx: &Cx) {
-        let own = match self
-            .spare
-            .iter()
-            .rposition(|x| x.host == cx.host && Arc::ptr_eq(&x.shared, &cx.shared))
-        {
-            Some(k) => self.spare.swap_remove(k),
-            None => cx.clone(),
-        };
-        self.current.push(own);
-    }
-
-    /// Ends the innermost context: kept as a spare while a driver loop
-    /// runs, else handed back to be dropped outside the borrow.
-    fn pop(&mut self) -> Option<Cx> {
-        let cx = self.current.pop()?;
-        if self.driving > 0 && self.spare.len() < MAX_SPARE {
-            self.spare.push(cx);
-            return None;
+    /// The innermost current context, given `now`.
+    fn last(&self, now: Now) -> Option<&Cx> {
+        if now.driver_current() {
+            return Some(&self.drivers[now.frame as usize - 1][now.host as usize]);
         }
-        Some(cx)
+        self.current.last()
     }
 }
 
-/// A driver loop running on this thread: while one does, contexts that
-/// [`with_current`] pops are kept for reuse (the world is alive while its
-/// driver runs); when the outermost loop ends they are dropped, so that no
-/// thread-local keeps a world alive.
-pub(crate) struct Driving(());
+/// A driver loop running on this thread, with its hosts' contexts
+/// (`cxs`, host i at i): while it runs, the provider code it runs makes its
+/// host's context current by number (see [`Now`]); when it ends, its
+/// copies are dropped, so that no thread-local keeps a world alive.
+pub(crate) struct Driving {
+    /// The outer driver loop's world and level, restored at the end.
+    outer: (usize, u32),
+}
 
 impl Driving {
-    pub(crate) fn enter() -> Driving {
-        LOCAL.with(|l| l.borrow_mut().driving += 1);
-        Driving(())
+    pub(crate) fn enter(cxs: &[Cx]) -> Driving {
+        let world = cxs.first().map_or(0, |cx| Arc::as_ptr(&cx.shared) as usize);
+        let cxs = cxs.to_vec();
+        let level = LOCAL.with(|l| {
+            let mut l = l.borrow_mut();
+            l.drivers.push(cxs);
+            l.drivers.len() as u32
+        });
+        let mut now = NOW.get();
+        let outer = (now.world, now.level);
+        (now.world, now.level) = (world, level);
+        NOW.set(now);
+        Driving { outer }
     }
 }
 
 impl Drop for Driving {
     fn drop(&mut self) {
-        let left = LOCAL.with(|l| {
-            let mut l = l.borrow_mut();
-            l.driving -= 1;
-            l.driving
-        });
-        if left == 0 {
-            // One at a time, outside the borrow (dropping the last context
-            // of a world may run provider code); the vector is kept.
-            while let Some(cx) = LOCAL.with(|l| l.borrow_mut().spare.pop()) {
-                drop(cx);
-            }
-        }
+        let mut now = NOW.get();
+        (now.world, now.level) = self.outer;
+        NOW.set(now);
+        // Dropped outside the borrow (dropping the last context of a world
+        // may run provider code).
+        let cxs = LOCAL.with(|l| l.borrow_mut().drivers.pop());
+        drop(cxs);
     }
 }
 
@@ -143,9 +186,11 @@ pub fn quiet_provider_panics() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            // (A panic while the thread-local is borrowed is not provider code's.)
-            let in_provider = LOCAL
-                .try_with(|l| l.try_borrow().is_ok_and(|l| !l.current.is_empty()))
+            let in_provider = NOW
+                .try_with(|n| {
+                    let n = n.get();
+                    n.own > 0 || n.frame > 0
+                })
                 .unwrap_or(false);
             if !in_provider {
                 previous(info);
@@ -154,26 +199,70 @@ pub fn quiet_provider_panics() {
     });
 }
 
-/// Ends the innermost current context when dropped (also on unwinding).
-struct Pop;
-impl Drop for Pop {
+/// Makes `cx` current in `now`: by number if it is the innermost driver
+/// loop's, else pushed as a context of its own (true).
+#[inline]
+fn begin_context(cx: &Cx, now: &mut Now) -> bool {
+    if now.is_driver(cx) {
+        (now.frame, now.host, now.depth) = (now.level, cx.host, now.own);
+        return false;
+    }
+    push_own(cx, now);
+    true
+}
+
+#[cold]
+fn push_own(cx: &Cx, now: &mut Now) {
+    LOCAL.with(|l| l.borrow_mut().current.push(cx.clone()));
+    now.own += 1;
+}
+
+/// Pops the innermost context of its own; dropped outside the borrow
+/// (dropping a context may run provider code).
+#[cold]
+fn pop_own() {
+    let popped = LOCAL.with(|l| l.borrow_mut().current.pop());
+    drop(popped);
+}
+
+/// Ends a context made current by [`with_current`] when dropped (also on
+/// unwinding): [`Now`] as it was before (every inner change is undone by
+/// then), but for the "before return" tasks spawned meanwhile.
+struct EndFrame {
+    outer: Now,
+    own: bool,
+}
+
+impl Drop for EndFrame {
     fn drop(&mut self) {
-        let popped = LOCAL.with(|l| l.borrow_mut().pop());
-        drop(popped);
+        NOW.set(Now {
+            pending: NOW.get().pending,
+            ..self.outer
+        });
+        if self.own {
+            pop_own();
+        }
     }
 }
 
 /// Runs `f` with `cx` as the current context of this thread.
 pub(crate) fn with_current<R>(cx: &Cx, f: impl FnOnce() -> R) -> R {
-    LOCAL.with(|l| l.borrow_mut().push(cx));
-    let _pop = Pop;
+    let mut now = NOW.get();
+    let outer = now;
+    let own = begin_context(cx, &mut now);
+    NOW.set(now);
+    let _end = EndFrame { outer, own };
     f()
 }
 
 /// Runs `f` with the current context of this thread, borrowed (no `Arc`
 /// clone). `f` must not run provider code (which would set a context).
 pub(crate) fn with_current_ref<R>(f: impl FnOnce(Option<&Cx>) -> R) -> R {
-    LOCAL.with(|l| f(l.borrow().current.last()))
+    let now = NOW.get();
+    if now.own == 0 && now.frame == 0 {
+        return f(None);
+    }
+    LOCAL.with(|l| f(l.borrow().last(now)))
 }
 
 /// Runs provider code (a task, handler, start or stop): with the context
@@ -195,55 +284,65 @@ pub(crate) fn run_provider_code(cx: &Cx, what: &str, f: impl FnOnce()) {
     }
 }
 
-/// Ends a callback's context and takes the tasks it spawned for "before
-/// return", restoring the outer callback's (`outer`): one access to the
-/// thread-local. Also run when unwinding, the tasks then dropped.
+/// Ends a callback: [`Now`] as it was before it (every inner change is
+/// undone by then; its "before return" tasks are taken, which leaves the
+/// outer callback's), its context of its own popped if it had one. Also
+/// run when unwinding, the tasks then dropped.
 struct EndCallback {
-    outer: Option<usize>,
+    outer: Now,
+    own: bool,
     ended: bool,
 }
 
 impl EndCallback {
-    fn end(&mut self) -> Option<Vec<Task>> {
+    /// Whether the callback spawned "before return" tasks (then taken
+    /// with [`take_tasks`]).
+    #[inline]
+    fn end(&mut self) -> bool {
         self.ended = true;
-        let (popped, tasks) = LOCAL.with(|l| {
-            let mut l = l.borrow_mut();
-            let popped = l.pop();
-            let base = std::mem::replace(&mut l.callback_base, self.outer)
-                .expect("a callback's base is set while it runs");
-            let tasks = (l.before_return.len() > base).then(|| l.before_return.split_off(base));
-            (popped, tasks)
-        });
-        // Dropped outside the borrow (dropping a context may run provider code).
-        drop(popped);
-        tasks
+        let spawned = NOW.get().pending > self.outer.pending;
+        NOW.set(self.outer);
+        if self.own {
+            pop_own();
+        }
+        spawned
     }
+}
+
+/// The "before return" tasks of a callback that just ended, whose tasks
+/// started at `base`.
+#[cold]
+fn take_tasks(base: u32) -> Vec<Task> {
+    LOCAL.with(|l| l.borrow_mut().before_return.split_off(base as usize))
 }
 
 impl Drop for EndCallback {
     fn drop(&mut self) {
-        if !self.ended {
-            drop(self.end());
+        if !self.ended && self.end() {
+            drop(take_tasks(self.outer.pending));
         }
     }
 }
 
 /// Runs a callback: context set, tasks spawned for "before return" run
-/// after it returns. Returns what the callback returned.
+/// after it returns. Returns what the callback returned. A callback the
+/// driver loop runs for one of its hosts reads and writes one `Cell` at
+/// its start and one at its end (see [`Now`]).
+#[inline]
 pub(crate) fn run_callback<R>(cx: &Cx, f: impl FnOnce() -> R) -> R {
-    let outer = LOCAL.with(|l| {
-        let mut l = l.borrow_mut();
-        l.push(cx);
-        let base = l.before_return.len();
-        l.callback_base.replace(base)
-    });
+    let outer = NOW.get();
+    let mut now = outer;
+    let own = begin_context(cx, &mut now);
+    now.base = outer.pending;
+    NOW.set(now);
     let mut end = EndCallback {
         outer,
+        own,
         ended: false,
     };
     let r = f();
-    if let Some(tasks) = end.end() {
-        for t in tasks {
+    if end.end() {
+        for t in take_tasks(outer.pending) {
             run_provider_code(cx, "task", || t(cx));
         }
     }
@@ -267,7 +366,7 @@ impl Cx {
 
     /// The context of the simulated host whose provider code runs on this thread.
     pub fn current() -> Option<Cx> {
-        LOCAL.with(|l| l.borrow().current.last().cloned())
+        with_current_ref(|cx| cx.cloned())
     }
 
     /// Runs `f` with this host as the current context of the calling thread:
@@ -322,10 +421,16 @@ impl Cx {
     /// is seen, right after, late, after a timeout, or never.
     pub fn spawn(&self, f: impl FnOnce(&Cx) + Send + 'static) {
         let task: Task = Box::new(f);
-        let in_callback = LOCAL.with(|l| l.borrow().callback_base.is_some());
+        let in_callback = NOW.get().base != NO_CALLBACK;
         let placed = self.shared.lock().place_task(self.host, task, in_callback);
         match placed {
-            Placed::BeforeReturn(task) => LOCAL.with(|l| l.borrow_mut().before_return.push(task)),
+            Placed::BeforeReturn(task) => {
+                LOCAL.with(|l| l.borrow_mut().before_return.push(task));
+                NOW.set(Now {
+                    pending: NOW.get().pending + 1,
+                    ..NOW.get()
+                });
+            }
             Placed::Queued => self.shared.wake(),
             Placed::Never => {}
         }

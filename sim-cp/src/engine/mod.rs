@@ -590,7 +590,7 @@ impl Sim {
         // One lock taken for the loop: an event is handed the guard and
         // hands it back (released only around provider code), so events
         // that run no provider code cost no extra lock round trip.
-        let _driving = crate::runtime::Driving::enter();
+        let _driving = crate::runtime::Driving::enter(&self.cxs);
         drop(self.drive(self.shared.world.lock(), until));
     }
 
@@ -691,7 +691,7 @@ impl Sim {
         };
         // Issued as the platform's own events issue operations: under the
         // driver loop's lock, which then runs the call.
-        let _driving = crate::runtime::Driving::enter();
+        let _driving = crate::runtime::Driving::enter(&self.cxs);
         let mut w = self.shared.world.lock();
         for _ in 0..n {
             w.issue(inst, instance::Op::Reach(target));
