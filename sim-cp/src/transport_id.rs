@@ -29,6 +29,10 @@ impl Tid {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
     }
+    /// The ID's bytes in 16, zeros past its length.
+    pub fn padded(&self) -> [u8; 16] {
+        self.bytes
+    }
     pub fn is_v4(&self) -> bool {
         self.len == 4
     }

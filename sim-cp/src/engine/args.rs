@@ -98,9 +98,13 @@ pub struct ArgPool {
 unsafe impl Send for ArgPool {}
 
 impl ArgPool {
-    /// A block for call `serial` of instance `inst`, with no payload, and
-    /// the payload buffer it held last (empty if none), for reuse.
-    pub fn take(&mut self, serial: u32, inst: u32) -> (Slot, Vec<u8>) {
+    /// A block for call `serial` of instance `inst`, with no payload (the
+    /// one it held last goes back to the thread's pool of buffers). Only
+    /// the slot comes back, in a register: a struct returned through
+    /// memory and read back at once with wider loads than it was written
+    /// with costs a store-forwarding stall on every call.
+    #[inline]
+    pub fn take(&mut self, serial: u32, inst: u32) -> Slot {
         let i = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -145,27 +149,42 @@ impl ArgPool {
         };
         // SAFETY: block `i` is not live, so no provider holds a valid claim
         // on it; its quarantine is over, so its old payload can go.
-        let old = unsafe {
+        unsafe {
             (*self.blocks[i]).serial = serial;
             (*self.blocks[i]).inst = inst;
-            std::mem::take(&mut *std::ptr::addr_of_mut!((*self.blocks[i]).payload))
-        };
+            let payload = &mut *std::ptr::addr_of_mut!((*self.blocks[i]).payload);
+            if payload.capacity() != 0 {
+                crate::net::give_back(std::mem::take(payload));
+            }
+        }
         self.seals[i].payload = None;
         self.live[i] = true;
-        (Slot(i), old)
+        Slot(i)
     }
 
     /// Writes transport ID `tid` into position `k` (0 or 1) and returns its struct.
+    ///
+    /// The ID's 16-byte slot is written whole, its bytes past the ID's
+    /// length kept as they were (the poison of its last quarantine): one
+    /// 16-byte store, which the seal's 16-byte read right after can take
+    /// from the store buffer (a 4-byte copy read back 16 bytes wide stalls).
+    #[inline]
     pub fn tid(&mut self, s: Slot, k: usize, tid: Tid) -> *mut CPNATFWT_TRANSPORT_ID {
         let b = self.blocks[s.0];
         // SAFETY: the block is live and ours; the provider has not been given
         // this call's pointers yet.
         unsafe {
-            let bytes = tid.as_bytes();
-            let dst = std::ptr::addr_of_mut!((*b).bytes[k]) as *mut u8;
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len());
+            let len = tid.as_bytes().len();
+            let old = u128::from_le_bytes((*b).bytes[k]);
+            let mask = if len >= 16 {
+                u128::MAX
+            } else {
+                (1u128 << (8 * len)) - 1
+            };
+            let new = u128::from_le_bytes(tid.padded()) & mask | old & !mask;
+            (*b).bytes[k] = new.to_le_bytes();
             (*b).tids[k] = CPNATFWT_TRANSPORT_ID {
-                size: bytes.len() as u16,
+                size: len as u16,
                 transportId: std::ptr::addr_of_mut!((*b).bytes[k]) as *mut u8,
             };
             std::ptr::addr_of_mut!((*b).tids[k])
@@ -363,7 +382,7 @@ mod tests {
 
     /// A block of a SEND_BUFFERS with `len` payload bytes, sealed.
     fn send(pool: &mut ArgPool, serial: u32, len: usize) -> (Slot, *mut CPNATFWT_BUFFER) {
-        let (s, _) = pool.take(serial, 0);
+        let s = pool.take(serial, 0);
         pool.tid(s, 0, Tid::v4(10, 0, 1));
         pool.tid(s, 1, Tid::v4(10, 0, 2));
         let mut payload = Vec::new();

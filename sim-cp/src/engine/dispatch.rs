@@ -124,8 +124,7 @@ pub(crate) fn invoke_op<'a>(
     let mut chain = std::ptr::null_mut();
     match &op {
         Op::Add(t) | Op::Remove(t) | Op::Reach(t) => {
-            let (slot, old) = w.args.take(serial, inst);
-            w.traffic.recycle(old);
+            let slot = w.args.take(serial, inst);
             let t = w.faults.transport_id(*t);
             ptrs[0] = w.args.tid(slot, 0, t);
             w.seal_args(slot);
@@ -137,8 +136,7 @@ pub(crate) fn invoke_op<'a>(
             remote: r,
             datagram,
         } => {
-            let (slot, old) = w.args.take(serial, inst);
-            w.traffic.recycle(old);
+            let slot = w.args.take(serial, inst);
             ptrs[0] = w.args.tid(slot, 0, *local);
             ptrs[1] = w.args.tid(slot, 1, *r);
             let pieces = 1 + w.rng.below(3) as usize;

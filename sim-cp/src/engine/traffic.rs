@@ -779,10 +779,6 @@ impl Traffic {
         let k = self.payloads.binary_search_by_key(&d, |p| p.0).ok()?;
         self.payloads.remove(k).map(|p| p.1)
     }
-    /// Gives back a payload buffer done with, for a later payload.
-    pub fn recycle(&mut self, b: Vec<u8>) {
-        crate::net::give_back(b);
-    }
     pub fn sending(&mut self, d: u32, _serial: u32) {
         self.set_state(d, State::Sending);
     }
