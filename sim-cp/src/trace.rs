@@ -356,8 +356,7 @@ impl Recorder {
             return;
         }
         if self.checker.is_none() && (self.limit == 0 || self.store.len() < self.limit) {
-            if let Some(p) = self.store.pack_hot(at, host, inst, &what) {
-                self.store.push(p);
+            if self.store.push_hot(at, host, inst, &what) {
                 return;
             }
         }
@@ -786,6 +785,20 @@ impl Store {
         self.len
     }
 
+    /// Pushes a blank event and returns it, to be filled in where it lies.
+    #[inline(always)]
+    fn push_blank(&mut self, at: Nanos, host: u8, inst: u32) -> &mut Packed {
+        if !matches!(self.chunks.last(), Some(last) if last.len() < last.capacity()) {
+            self.grow(Packed::blank(at, host, inst));
+        } else {
+            let last = self.chunks.last_mut().expect("a chunk with room");
+            last.push(Packed::blank(at, host, inst));
+        }
+        self.len += 1;
+        let last = self.chunks.last_mut().expect("just pushed");
+        last.last_mut().expect("just pushed")
+    }
+
     #[inline(always)]
     fn push(&mut self, p: Packed) {
         match self.chunks.last_mut() {
@@ -856,10 +869,12 @@ impl Store {
         }
     }
 
+    #[inline(always)]
     fn opt_tid(&mut self, t: Option<Tid>) -> (u32, u8) {
         t.map_or((NO_TID, 0), |t| self.tid(t))
     }
 
+    #[inline(never)]
     fn tid_number(&mut self, t: Tid) -> u32 {
         if let Some((last, n)) = self.last_tid {
             if last == t {
@@ -892,8 +907,27 @@ impl Store {
     /// any other event, or a call with a wrong user context).
     #[inline(always)]
     fn pack_hot(&mut self, at: Nanos, host: u8, inst: u32, what: &What) -> Option<Packed> {
-        let mut p = Packed::blank(at, host, inst);
-        match *what {
+        let (kind, x, y, a, b, c, d) = self.hot_fields(what)?;
+        Some(Packed {
+            at,
+            inst,
+            host,
+            kind,
+            x,
+            y,
+            a,
+            b,
+            c,
+            d,
+        })
+    }
+
+    /// The fields of [`pack_hot`](Self::pack_hot)'s event after the time,
+    /// host and instance: kind, x, y, a, b, c, d.
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    fn hot_fields(&mut self, what: &What) -> Option<(Kind, u8, u8, u32, u32, u32, u32)> {
+        Some(match *what {
             What::Call {
                 cb,
                 call,
@@ -904,35 +938,44 @@ impl Store {
                 context_delta: 0,
                 routine,
             } => {
-                p.kind = Kind::Call;
-                p.x = cb as u8;
-                p.a = call;
                 let (b, lit_b) = self.opt_tid(tid);
                 let (c, lit_c) = self.opt_tid(remote);
-                (p.b, p.c) = (b, c);
-                p.d = bytes.unwrap_or(0);
-                p.y = u8::from(bytes.is_some())
+                let y = u8::from(bytes.is_some())
                     | u8::from(routine) << 1
                     | reason.map_or(0, |r| (r as u8 + 1) << 2)
                     | lit_b << 5
                     | lit_c << 6;
+                (Kind::Call, cb as u8, y, call, b, c, bytes.unwrap_or(0))
             }
-            What::Return { cb, call, hr } => {
-                p.kind = Kind::Return;
-                p.x = cb as u8;
-                p.a = call;
-                p.y = u8::from(hr.is_some());
-                p.b = hr.unwrap_or(0) as u32;
-            }
+            What::Return { cb, call, hr } => (
+                Kind::Return,
+                cb as u8,
+                u8::from(hr.is_some()),
+                call,
+                hr.unwrap_or(0) as u32,
+                0,
+                0,
+            ),
             What::Outcome { cb, call, ok } => {
-                p.kind = Kind::Outcome;
-                p.x = cb as u8;
-                p.a = call;
-                p.y = u8::from(ok);
+                (Kind::Outcome, cb as u8, u8::from(ok), call, 0, 0, 0)
             }
             _ => return None,
-        }
-        Some(p)
+        })
+    }
+
+    /// Stores the compact form of a call, a return or an outcome straight
+    /// into its chunk (false, nothing stored, for any other event): a blank
+    /// event is pushed and its fields written where it lies, so that it is
+    /// never built in memory elsewhere and copied 16 bytes at a time, which
+    /// stalls the store buffer (three times a callback).
+    #[inline(always)]
+    fn push_hot(&mut self, at: Nanos, host: u8, inst: u32, what: &What) -> bool {
+        let Some((kind, x, y, a, b, c, d)) = self.hot_fields(what) else {
+            return false;
+        };
+        let p = self.push_blank(at, host, inst);
+        (p.kind, p.x, p.y, p.a, p.b, p.c, p.d) = (kind, x, y, a, b, c, d);
+        true
     }
 
     /// The compact form of an event.

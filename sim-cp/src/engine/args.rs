@@ -157,6 +157,9 @@ impl ArgPool {
                 crate::net::give_back(std::mem::take(payload));
             }
         }
+        // The seal starts as the block is (untouched since its quarantine
+        // began); `tid` and `chain` write each field to both.
+        Self::read_seal(self.blocks[i], &mut self.seals[i]);
         self.seals[i].payload = None;
         self.live[i] = true;
         Slot(i)
@@ -181,12 +184,16 @@ impl ArgPool {
             } else {
                 (1u128 << (8 * len)) - 1
             };
-            let new = u128::from_le_bytes(tid.padded()) & mask | old & !mask;
-            (*b).bytes[k] = new.to_le_bytes();
+            let new = (u128::from_le_bytes(tid.padded()) & mask | old & !mask).to_le_bytes();
+            let id = std::ptr::addr_of_mut!((*b).bytes[k]) as *mut u8;
+            (*b).bytes[k] = new;
             (*b).tids[k] = CPNATFWT_TRANSPORT_ID {
                 size: len as u16,
-                transportId: std::ptr::addr_of_mut!((*b).bytes[k]) as *mut u8,
+                transportId: id,
             };
+            let seal = &mut self.seals[s.0];
+            seal.bytes[k] = new;
+            seal.tids[k] = (len as u16, id as usize);
             std::ptr::addr_of_mut!((*b).tids[k])
         }
     }
@@ -230,6 +237,7 @@ impl ArgPool {
                     size: (end - start) as u32,
                     buffer: base.add(start),
                 };
+                self.seals[s.0].chain[k] = ((end - start) as u32, next as usize);
                 start = end;
             }
             std::ptr::addr_of_mut!((*b).chain[0])
@@ -251,10 +259,24 @@ impl ArgPool {
         }
     }
 
-    /// Records what the provider is about to be shown of the block (its
-    /// payload's content was recorded by [`chain`](Self::chain)).
+    /// The block is as the provider is about to be shown it: its seal is
+    /// complete. (The seal is not read back from the block here: it was
+    /// read when the block was taken and written beside every field since,
+    /// by [`tid`](Self::tid) and [`chain`](Self::chain), so the fields just
+    /// written are not loaded again, wider than they were stored, which
+    /// would stall the store buffer.) Debug builds check it against the block.
+    #[inline]
     pub fn seal(&mut self, s: Slot) {
-        Self::read_seal(self.blocks[s.0], &mut self.seals[s.0]);
+        #[cfg(debug_assertions)]
+        {
+            let mut read = Seal {
+                payload: self.seals[s.0].payload,
+                ..Seal::default()
+            };
+            Self::read_seal(self.blocks[s.0], &mut read);
+            assert!(read == self.seals[s.0], "the seal is the block as shown");
+        }
+        let _ = s;
     }
 
     /// Deliberately damages a live block (the ClobberPendedArgs platform fault).
