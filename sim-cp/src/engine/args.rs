@@ -14,7 +14,6 @@ use super::traffic::Content;
 use crate::abi::{CPNATFWT_BUFFER, CPNATFWT_TRANSPORT_ID};
 use crate::fxhash::FxHashMap as HashMap;
 use crate::transport_id::Tid;
-use std::collections::VecDeque;
 
 /// Retired blocks kept poisoned before reuse.
 pub const QUARANTINE: usize = 64;
@@ -82,7 +81,10 @@ pub struct ArgPool {
     /// Per block: its seal (platform memory, never handed out).
     seals: Vec<Seal>,
     free: Vec<usize>,
-    quarantine: VecDeque<usize>,
+    /// Retired blocks, oldest first from `oldest` (a ring of at most
+    /// [`QUARANTINE`], written over in place once full).
+    quarantine: Vec<usize>,
+    oldest: usize,
     live: Vec<bool>,
     by_addr: HashMap<usize, (usize, Part)>,
     /// The lowest and one past the highest address in `by_addr`: an
@@ -324,10 +326,13 @@ impl ArgPool {
             fields && payload
         };
         self.live[s.0] = false;
-        self.quarantine.push_back(s.0);
         let mut tampered = None;
-        if self.quarantine.len() > QUARANTINE {
-            let i = self.quarantine.pop_front().unwrap();
+        if self.quarantine.len() < QUARANTINE {
+            self.quarantine.push(s.0);
+        } else {
+            // The oldest leaves quarantine, the block takes its place.
+            let i = std::mem::replace(&mut self.quarantine[self.oldest], s.0);
+            self.oldest = (self.oldest + 1) % QUARANTINE;
             tampered = self.tampered(i);
             self.free.push(i);
         }
@@ -336,6 +341,8 @@ impl ArgPool {
 
     /// Checks every quarantined block's poison (end of run).
     pub fn sweep(&mut self) -> Vec<Tampered> {
+        self.quarantine.rotate_left(self.oldest);
+        self.oldest = 0;
         let q: Vec<usize> = self.quarantine.drain(..).collect();
         let bad = q.iter().filter_map(|&i| self.tampered(i)).collect();
         self.free.extend(q);

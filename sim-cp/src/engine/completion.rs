@@ -119,7 +119,7 @@ impl World {
         }
         if hr == E_PENDING_IO {
             if let Returned::EndsWithEarlyStatus(status) = returned {
-                self.finish_call(serial, status, false, true);
+                self.finish_call(serial, (host, n), status, false, true);
             }
             if self.calls.get(serial).is_some() {
                 // Still open: its time limit now runs (see `OpenCall::deadline`).
@@ -151,7 +151,7 @@ impl World {
             );
         }
         let status = self.faults.status(hr);
-        self.finish_call(serial, status, true, false);
+        self.finish_call(serial, (host, n), status, true, false);
     }
 
     /// The provider called the platform's completion routine for `serial`.
@@ -228,7 +228,7 @@ impl World {
                     args_clobbered: false,
                 },
             ),
-            Completion::Ends => self.finish_call(serial, read, false, false),
+            Completion::Ends => self.finish_call(serial, (host, n), read, false, false),
             _ => {
                 if let Some(rule) = completion.broken_rule() {
                     self.violate(
@@ -243,17 +243,29 @@ impl World {
         }
     }
 
-    /// Ends call `serial` with `status`: bookkeeping, argument quarantine,
-    /// and the operation's effect on the session. `recorded_early`: its
-    /// completion is already in the trace (it came before the return).
-    fn finish_call(&mut self, serial: u32, status: i32, sync: bool, recorded_early: bool) {
+    /// Ends call `serial` of instance `at` (its host and number) with
+    /// `status`: bookkeeping, argument quarantine, and the operation's
+    /// effect on the session. `recorded_early`: its completion is already
+    /// in the trace (it came before the return).
+    fn finish_call(
+        &mut self,
+        serial: u32,
+        at: (u8, u32),
+        status: i32,
+        sync: bool,
+        recorded_early: bool,
+    ) {
         let Some(c) = self.calls.finish(serial) else {
             return;
         };
         let cb = c.op.callback();
-        let (host, n) = (
-            self.insts[c.inst as usize].host(),
-            self.insts[c.inst as usize].n(),
+        let (host, n) = at;
+        debug_assert_eq!(
+            (host, n),
+            (
+                self.insts[c.inst as usize].host(),
+                self.insts[c.inst as usize].n()
+            )
         );
         let mut clobbered = false;
         if let Some(slot) = c.args {
@@ -266,9 +278,9 @@ impl World {
         let live = self.insts[c.inst as usize]
             .session()
             .is_some_and(|s| s.no() == c.session && !s.ended());
-        // (A faulty platform claims to apply a late completion; it cannot really.)
-        let applied = self.faults.completion_applied(live);
         if !sync && !recorded_early {
+            // (A faulty platform claims to apply a late completion; it cannot really.)
+            let applied = self.faults.completion_applied(live);
             self.record(
                 host,
                 n,
@@ -297,7 +309,7 @@ impl World {
                 ok,
             },
         );
-        self.op_done(c.inst, c.op, ok, c.started);
+        self.op_done(c.inst, (host, n), c.op, ok, c.started);
     }
 
     /// Reports a retired argument block whose poison was disturbed.

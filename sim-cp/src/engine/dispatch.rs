@@ -72,6 +72,14 @@ impl Drop for InCallback<'_> {
     }
 }
 
+/// The dispatch table's entry an operation calls, by its signature.
+#[derive(Copy, Clone)]
+enum Entry {
+    Activity(crate::abi::CPNATFWT_PROVIDER_TRANSITION_ACTIVE),
+    Tid(crate::abi::CPNATFWT_PROVIDER_REACH_TRANSPORT_ID),
+    Send(crate::abi::CPNATFWT_PROVIDER_SEND_BUFFERS),
+}
+
 fn user_context(w: &World, inst: u32) -> *mut c_void {
     w.faults.user_context(w.insts[inst as usize].user_context()) as *mut c_void
 }
@@ -95,7 +103,17 @@ pub(crate) fn invoke_op<'a>(
         w.op_abandoned(inst, session, &op);
         return w;
     }
-    let (host, n, handle, table) = (i.host(), i.n(), Handle::from_u64(i.handle()), i.table());
+    let (host, n, handle) = (i.host(), i.n(), Handle::from_u64(i.handle()));
+    // Only the entry called is read out of the table (not the whole table
+    // copied); its entries were checked non-NULL at Create (LIFE-9).
+    let entry = match &op {
+        Op::Activate => Entry::Activity(i.table().transitionActive),
+        Op::Deactivate => Entry::Activity(i.table().transitionDormant),
+        Op::Add(_) => Entry::Tid(i.table().addTransportId),
+        Op::Remove(_) => Entry::Tid(i.table().removeTransportId),
+        Op::Reach(_) => Entry::Tid(i.table().reachTransportId),
+        Op::Send { .. } => Entry::Send(i.table().sendBuffers),
+    };
     let uctx = user_context(&w, inst);
     let delta = uctx as u64 ^ w.insts[inst as usize].user_context() as u64;
     let started = w.now;
@@ -174,23 +192,10 @@ pub(crate) fn invoke_op<'a>(
         // SAFETY: the table's entries were checked non-NULL at Create
         // (LIFE-9); the pointers passed stay valid until the call completes.
         run_callback(cx, || unsafe {
-            match &op {
-                Op::Activate => {
-                    table.transitionActive.expect("checked at Create")(handle, uctx, ctx, routine)
-                }
-                Op::Deactivate => {
-                    table.transitionDormant.expect("checked at Create")(handle, uctx, ctx, routine)
-                }
-                Op::Add(_) => table.addTransportId.expect("checked at Create")(
-                    handle, uctx, ptrs[0], ctx, routine,
-                ),
-                Op::Remove(_) => table.removeTransportId.expect("checked at Create")(
-                    handle, uctx, ptrs[0], ctx, routine,
-                ),
-                Op::Reach(_) => table.reachTransportId.expect("checked at Create")(
-                    handle, uctx, ptrs[0], ctx, routine,
-                ),
-                Op::Send { .. } => table.sendBuffers.expect("checked at Create")(
+            match entry {
+                Entry::Activity(f) => f.expect("checked at Create")(handle, uctx, ctx, routine),
+                Entry::Tid(f) => f.expect("checked at Create")(handle, uctx, ptrs[0], ctx, routine),
+                Entry::Send(f) => f.expect("checked at Create")(
                     handle,
                     uctx,
                     ptrs[0],

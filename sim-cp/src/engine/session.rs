@@ -242,7 +242,8 @@ impl World {
     }
 
     /// A call finished on a live session with success `ok`: apply its effect.
-    pub fn op_done(&mut self, inst: u32, op: Op, ok: bool, started: Nanos) {
+    /// `at`: the instance's host and number.
+    pub fn op_done(&mut self, inst: u32, at: (u8, u32), op: Op, ok: bool, started: Nanos) {
         // A successful REACH changes nothing `pump_host` examines an
         // instance for (its datagrams are pumped anyway), unless its last
         // open call ends while dormancy is wanted: then no mark (debug
@@ -255,8 +256,7 @@ impl World {
         if !quiet {
             self.mark(inst);
         }
-        let host = self.insts[inst as usize].host();
-        let n = self.insts[inst as usize].n();
+        let (host, n) = at;
         let now = self.now;
         let s = self.insts[inst as usize]
             .session_mut()
