@@ -177,6 +177,9 @@ pub struct Ledger<O, T> {
     free: Vec<u32>,
     /// Every call, serial `s` at `s - 1`.
     calls: Vec<Rec<T>>,
+    /// The status of each call [`begun`](Ledger::begin) that was completed
+    /// in its callback ([`EARLY`]), by serial (rare, and few at a time).
+    early: Vec<(u32, HRESULT)>,
 }
 
 /// An open call: where it stands, and the keeper's data.
@@ -186,7 +189,9 @@ struct Open<O> {
 }
 
 /// One call of the run: its tag, and `state`: the slot of an open call,
-/// or one of [`SYNC`], [`COMPLETED`], [`ABANDONED`] for one that ended.
+/// [`IN_CALLBACK`] or [`EARLY`] for a call [`begun`](Ledger::begin) whose
+/// callback runs (its data held by the keeper), or one of [`SYNC`],
+/// [`COMPLETED`], [`ABANDONED`] for one that ended.
 #[derive(Copy, Clone)]
 struct Rec<T> {
     tag: T,
@@ -199,8 +204,15 @@ const SYNC: u32 = u32::MAX;
 const COMPLETED: u32 = u32::MAX - 1;
 /// Given up by the platform (LIFE-8).
 const ABANDONED: u32 = u32::MAX - 2;
-/// The first state that is not a slot.
+/// The first state of a call that ended.
 const ENDED: u32 = ABANDONED;
+/// A call begun, in its callback, not completed ([`CallPhase::InCallback`]).
+const IN_CALLBACK: u32 = u32::MAX - 3;
+/// A call begun, in its callback, completed early
+/// ([`CallPhase::CompletedEarly`], the status in `Ledger::early`).
+const EARLY: u32 = u32::MAX - 4;
+/// The first state that is not a slot.
+const MARKS: u32 = EARLY;
 
 impl<O, T> Ledger<O, T> {
     /// An empty ledger.
@@ -209,6 +221,7 @@ impl<O, T> Ledger<O, T> {
             slab: Vec::new(),
             free: Vec::new(),
             calls: Vec::new(),
+            early: Vec::new(),
         }
     }
 }
@@ -226,11 +239,22 @@ impl<O, T: Copy> Ledger<O, T> {
         self.calls.get((serial as usize).wrapping_sub(1))
     }
 
-    /// The slot of open call `serial`.
+    /// The slot of open call `serial` (none for a call begun and in its
+    /// callback: its data are its keeper's).
     #[inline]
     fn slot(&self, serial: u32) -> Option<usize> {
         let r = self.rec(serial)?;
-        (r.state < ENDED).then_some(r.state as usize)
+        (r.state < MARKS).then_some(r.state as usize)
+    }
+
+    /// The early status of begun call `serial`, taken out.
+    fn take_early(&mut self, serial: u32) -> HRESULT {
+        let k = self
+            .early
+            .iter()
+            .position(|e| e.0 == serial)
+            .expect("an early completion is kept until the return");
+        self.early.swap_remove(k).1
     }
 
     #[inline]
@@ -251,6 +275,14 @@ impl<O, T: Copy> Ledger<O, T> {
             phase: CallPhase::InCallback,
             call,
         });
+        let slot = self.put(entry);
+        self.calls.push(Rec { tag, state: slot });
+        self.calls.len() as u32
+    }
+
+    /// An open call's entry in a free slot: the slot.
+    #[inline]
+    fn put(&mut self, entry: Option<Open<O>>) -> u32 {
         let slot = match self.free.pop() {
             Some(k) => {
                 self.slab[k as usize] = entry;
@@ -261,9 +293,58 @@ impl<O, T: Copy> Ledger<O, T> {
                 (self.slab.len() - 1) as u32
             }
         };
-        assert!(slot < ENDED, "more open calls than a ledger holds");
-        self.calls.push(Rec { tag, state: slot });
+        assert!(slot < MARKS, "more open calls than a ledger holds");
+        slot
+    }
+
+    /// A call starts (in its callback) whose data `O` its keeper holds
+    /// while the callback runs: its fresh serial. Only the call's 8-byte
+    /// record is written; [`Ledger::returned_in`] then ends it, or, if it
+    /// stays open, moves its data in. A completion in the callback
+    /// ([`Ledger::complete`]) and a dropped handle ([`Ledger::dropped`])
+    /// are judged as for a call [`open`](Ledger::open)ed; [`Ledger::get`]
+    /// does not see it (its keeper has its data).
+    #[inline]
+    pub fn begin(&mut self, tag: T) -> u32 {
+        self.calls.push(Rec {
+            tag,
+            state: IN_CALLBACK,
+        });
         self.calls.len() as u32
+    }
+
+    /// The callback of call `serial`, [`begun`](Ledger::begin), returned
+    /// `hr`; `call` is its data. What that means, as
+    /// [`Ledger::returned_with`] (`bend` the same hook), and the data back
+    /// if the call is over (it was never put in the open calls), or none if
+    /// it stays open (now kept here, [`Ledger::get`] sees it, and a later
+    /// completion ends it). None at all for a call not in its callback.
+    #[inline]
+    pub fn returned_in(
+        &mut self,
+        serial: u32,
+        hr: HRESULT,
+        bend: impl FnOnce((CallPhase, Returned)) -> (CallPhase, Returned),
+        call: O,
+    ) -> Option<(Returned, Option<O>)> {
+        let state = self.rec(serial)?.state;
+        let phase = match state {
+            IN_CALLBACK => CallPhase::InCallback,
+            EARLY => CallPhase::CompletedEarly(self.take_early(serial)),
+            _ => return None,
+        };
+        let (phase, returned) = bend(phase.returned(hr));
+        let (state, call) = match phase {
+            CallPhase::ReturnedSync => (SYNC, Some(call)),
+            CallPhase::Completed => (COMPLETED, Some(call)),
+            CallPhase::Abandoned => (ABANDONED, Some(call)),
+            CallPhase::InCallback | CallPhase::CompletedEarly(_) | CallPhase::Pending => {
+                (self.put(Some(Open { phase, call })), None)
+            }
+        };
+        let k = (serial - 1) as usize;
+        self.calls[k].state = state;
+        Some((returned, call))
     }
 
     /// The open call `serial`, if it is open.
@@ -278,10 +359,10 @@ impl<O, T: Copy> Ledger<O, T> {
         self.entry_mut(serial).map(|e| &mut e.call)
     }
 
-    /// Whether call `serial` is open.
+    /// Whether call `serial` is open (begun and in its callback, too).
     #[inline]
     pub fn is_open(&self, serial: u32) -> bool {
-        self.slot(serial).is_some()
+        self.rec(serial).is_some_and(|r| r.state < ENDED)
     }
 
     /// The tag of call `serial`, open or ended, if it was made.
@@ -297,6 +378,12 @@ impl<O, T: Copy> Ledger<O, T> {
             SYNC => Some(CallPhase::ReturnedSync),
             COMPLETED => Some(CallPhase::Completed),
             ABANDONED => Some(CallPhase::Abandoned),
+            IN_CALLBACK => Some(CallPhase::InCallback),
+            EARLY => self
+                .early
+                .iter()
+                .find(|e| e.0 == serial)
+                .map(|e| CallPhase::CompletedEarly(e.1)),
             k => self.slab[k as usize].as_ref().map(|e| e.phase),
         }
     }
@@ -338,6 +425,17 @@ impl<O, T: Copy> Ledger<O, T> {
             SYNC => CallPhase::ReturnedSync,
             COMPLETED => CallPhase::Completed,
             ABANDONED => CallPhase::Abandoned,
+            IN_CALLBACK | EARLY => {
+                let phase = self.phase(serial).expect("a begun call");
+                let (next, c) = phase.completed(status);
+                if let CallPhase::CompletedEarly(early) = next {
+                    if state == IN_CALLBACK {
+                        self.early.push((serial, early));
+                        self.calls[(serial - 1) as usize].state = EARLY;
+                    }
+                }
+                return (c, Some(tag));
+            }
             k => match self.slab[k as usize].as_mut() {
                 Some(e) => {
                     let (phase, c) = e.phase.completed(status);
@@ -382,11 +480,15 @@ impl<O, T: Copy> Ledger<O, T> {
     /// completing it (a safe provider's `Pending` token): COMP-4, and the
     /// call's tag. Nothing for a call that is not open.
     pub fn dropped(&self, serial: u32) -> Option<(RuleId, T)> {
-        self.slot(serial)?;
+        if !self.is_open(serial) {
+            return None;
+        }
         Some((crate::rules::id::COMP_4, self.rec(serial)?.tag))
     }
 
-    /// The open calls in serial order: serial, phase, tag and data.
+    /// The open calls in serial order: serial, phase, tag and data (not
+    /// those [`begun`](Ledger::begin) and in their callback, whose data
+    /// are their keeper's).
     pub fn open_calls(&self) -> impl Iterator<Item = (u32, CallPhase, T, &O)> + '_ {
         self.calls.iter().enumerate().filter_map(|(i, r)| {
             let e = self.slab.get(r.state as usize)?.as_ref()?;
@@ -645,6 +747,102 @@ mod tests {
         assert_eq!(l.finish(s), Some(9));
         assert_eq!(l.phase(s), Some(CallPhase::Completed));
         assert_eq!(l.complete(s, S_OK).0, Completion::Second);
+    }
+
+    /// The contract's reading (no platform fault).
+    fn read(r: (CallPhase, Returned)) -> (CallPhase, Returned) {
+        r
+    }
+
+    #[test]
+    fn comp_3_ledger_a_begun_call_returned_at_once_ends_there_and_refuses_a_completion() {
+        let mut l = ledger();
+        let s = l.begin('a');
+        assert!(l.is_open(s));
+        assert_eq!(l.phase(s), Some(CallPhase::InCallback));
+        assert_eq!(l.get(s), None, "its data are its keeper's");
+        assert_eq!(l.open_calls().count(), 0);
+        assert_eq!(
+            l.returned_in(s, S_OK, read, 7),
+            Some((Returned::Sync, Some(7)))
+        );
+        assert!(!l.is_open(s));
+        assert_eq!(l.finish(s), None, "never in the open calls");
+        let (c, tag) = l.complete(s, S_OK);
+        assert_eq!(
+            (c, tag, c.broken_rule()),
+            (Completion::AfterSyncReturn, Some('a'), Some(id::COMP_3))
+        );
+        assert_eq!(
+            l.returned_in(s, S_OK, read, 7),
+            None,
+            "a second return changes nothing"
+        );
+        assert!(l.slab.is_empty(), "no open call was ever kept");
+    }
+
+    #[test]
+    fn comp_4_ledger_a_begun_call_that_pends_is_kept_and_its_completion_ends_it() {
+        let mut l = ledger();
+        let s = l.begin('b');
+        assert_eq!(
+            l.returned_in(s, E_PENDING_IO, read, 3),
+            Some((Returned::Pending, None))
+        );
+        assert_eq!(l.get(s), Some(&3));
+        assert_eq!(l.pending().map(|(s, ..)| s).collect::<Vec<_>>(), [s]);
+        assert_eq!(l.complete(s, S_OK).0, Completion::Ends);
+        assert_eq!(l.finish(s), Some(3));
+        let (c, _) = l.complete(s, S_OK);
+        assert_eq!((c, c.broken_rule()), (Completion::Second, Some(id::COMP_4)));
+    }
+
+    #[test]
+    fn comp_4_ledger_a_begun_call_completed_twice_in_its_callback_keeps_the_first_and_a_dropped_handle_is_caught(
+    ) {
+        let mut l = ledger();
+        let s = l.begin('c');
+        assert_eq!(l.dropped(s).map(|d| d.0), Some(id::COMP_4));
+        assert_eq!(l.complete(s, E_FAIL).0, Completion::Early);
+        let (c, _) = l.complete(s, S_OK);
+        assert_eq!(
+            (c, c.broken_rule()),
+            (Completion::TwiceInCallback, Some(id::COMP_4))
+        );
+        assert_eq!(l.phase(s), Some(CallPhase::CompletedEarly(E_FAIL)));
+        assert_eq!(
+            l.returned_in(s, E_PENDING_IO, read, 5),
+            Some((Returned::EndsWithEarlyStatus(E_FAIL), Some(5)))
+        );
+        assert_eq!(l.phase(s), Some(CallPhase::Completed));
+        assert!(
+            l.early.is_empty(),
+            "the early status is taken at the return"
+        );
+    }
+
+    #[test]
+    fn comp_3_comp_10_ledger_a_begun_call_completed_early_then_returning_a_result_or_bent_to_pend()
+    {
+        let mut l = ledger();
+        let s = l.begin('d');
+        l.complete(s, S_OK);
+        let (r, c) = l.returned_in(s, S_OK, read, 1).unwrap();
+        assert_eq!(
+            (r, r.broken_rule(), c),
+            (Returned::SyncAfterCompletion, Some(id::COMP_3), Some(1))
+        );
+        // A platform that loses early completions keeps the call pending.
+        let t = l.begin('e');
+        l.complete(t, S_OK);
+        let bent = l.returned_in(
+            t,
+            E_PENDING_IO,
+            |_| (CallPhase::Pending, Returned::Pending),
+            2,
+        );
+        assert_eq!(bent, Some((Returned::Pending, None)));
+        assert_eq!(l.pending().map(|(s, ..)| s).collect::<Vec<_>>(), [t]);
     }
 
     #[test]

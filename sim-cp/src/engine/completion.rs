@@ -66,19 +66,22 @@ impl CallTag {
 pub type Calls = Ledger<OpenCall, CallTag>;
 
 impl World {
-    /// The callback of call `serial` returned `hr` (the dispatch path).
-    pub fn callback_returned(&mut self, serial: u32, hr: i32) {
+    /// The callback of call `serial` (begun in the call table, its data
+    /// `call`) returned `hr` (the dispatch path). A call that is over is
+    /// finished with `call` as it is: a synchronous return touches the
+    /// call table once, here; one that stays open goes into the table.
+    pub fn callback_returned(&mut self, serial: u32, hr: i32, call: OpenCall) {
+        let (inst, cb, started) = (call.inst, call.op.callback(), call.started);
+        let deadline = call.deadline;
         // The call table and the recorder, borrowed side by side.
         let World {
             calls, rec, insts, ..
         } = self;
-        let Some((returned, c)) =
-            calls.returned_with(serial, hr, |read| self.faults.returned(read))
+        let Some((returned, over)) =
+            calls.returned_in(serial, hr, |read| self.faults.returned(read), call)
         else {
             return;
         };
-        let (inst, cb, started) = (c.inst, c.op.callback(), c.started);
-        let deadline = c.deadline;
         let (host, n) = (insts[inst as usize].host(), insts[inst as usize].n());
         rec.record_hot(
             self.now,
@@ -118,8 +121,8 @@ impl World {
             );
         }
         if hr == E_PENDING_IO {
-            if let Returned::EndsWithEarlyStatus(status) = returned {
-                self.finish_call(serial, (host, n), status, false, true);
+            if let (Returned::EndsWithEarlyStatus(status), Some(c)) = (returned, over) {
+                self.finish_call(serial, c, (host, n), status, false, true);
             }
             if self.calls.get(serial).is_some() {
                 // Still open: its time limit now runs (see `OpenCall::deadline`).
@@ -151,7 +154,9 @@ impl World {
             );
         }
         let status = self.faults.status(hr);
-        self.finish_call(serial, (host, n), status, true, false);
+        if let Some(c) = over {
+            self.finish_call(serial, c, (host, n), status, true, false);
+        }
     }
 
     /// The provider called the platform's completion routine for `serial`.
@@ -228,7 +233,11 @@ impl World {
                     args_clobbered: false,
                 },
             ),
-            Completion::Ends => self.finish_call(serial, (host, n), read, false, false),
+            Completion::Ends => {
+                if let Some(c) = self.calls.finish(serial) {
+                    self.finish_call(serial, c, (host, n), read, false, false);
+                }
+            }
             _ => {
                 if let Some(rule) = completion.broken_rule() {
                     self.violate(
@@ -243,21 +252,19 @@ impl World {
         }
     }
 
-    /// Ends call `serial` of instance `at` (its host and number) with
-    /// `status`: bookkeeping, argument quarantine, and the operation's
-    /// effect on the session. `recorded_early`: its completion is already
-    /// in the trace (it came before the return).
+    /// Ends call `serial` (`c`, over in the call table) of instance `at`
+    /// (its host and number) with `status`: argument quarantine, and the
+    /// operation's effect on the session. `recorded_early`: its completion
+    /// is already in the trace (it came before the return).
     fn finish_call(
         &mut self,
         serial: u32,
+        c: OpenCall,
         at: (u8, u32),
         status: i32,
         sync: bool,
         recorded_early: bool,
     ) {
-        let Some(c) = self.calls.finish(serial) else {
-            return;
-        };
         let cb = c.op.callback();
         let (host, n) = at;
         debug_assert_eq!(

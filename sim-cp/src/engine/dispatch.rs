@@ -1,7 +1,8 @@
 //! The dispatch path: the platform calling a provider's dispatch table.
 //!
-//! Every callback goes through here: under the lock the call is opened,
-//! its arguments written and the trace recorded; the lock is released; the
+//! Every callback goes through here: under the lock the call is begun in
+//! the call table (its data held here until it returns), its arguments
+//! written and the trace recorded; the lock is released; the
 //! provider's function pointer runs (with this host's context current, tasks
 //! spawned "before return" run right after it); the lock is taken again and
 //! the return value is read by the completion protocol. Nothing here
@@ -120,18 +121,18 @@ pub(crate) fn invoke_op<'a>(
     // The deadline's place in the event order is taken now, before anything
     // the callback schedules (see `OpenCall::deadline`).
     let deadline = w.reserve_deadline(cb);
-    let serial = w.calls.open(
-        CallTag::new(inst, cb),
-        OpenCall {
-            inst,
-            session,
-            op,
-            started,
-            args: None,
-            timed_out: false,
-            deadline,
-        },
-    );
+    // The call table records the call (8 bytes); its data stay here while
+    // the callback runs, and go into the table only if it pends.
+    let serial = w.calls.begin(CallTag::new(inst, cb));
+    let mut call = OpenCall {
+        inst,
+        session,
+        op,
+        started,
+        args: None,
+        timed_out: false,
+        deadline,
+    };
     let ctx = handle::encode(Kind::Completion, w.id, serial) as usize as *mut c_void;
     let routine = w
         .faults
@@ -146,7 +147,7 @@ pub(crate) fn invoke_op<'a>(
             let t = w.faults.transport_id(*t);
             ptrs[0] = w.args.tid(slot, 0, t);
             w.seal_args(slot);
-            w.calls.get_mut(serial).expect("just opened").args = Some(slot);
+            call.args = Some(slot);
             tid = Some(t);
         }
         Op::Send {
@@ -163,7 +164,7 @@ pub(crate) fn invoke_op<'a>(
             bytes = Some(payload.len() as u32);
             chain = w.args.chain(slot, payload, content, pieces);
             w.seal_args(slot);
-            w.calls.get_mut(serial).expect("just opened").args = Some(slot);
+            call.args = Some(slot);
             tid = Some(*local);
             remote = Some(*r);
             w.traffic.sending(*datagram, serial);
@@ -210,7 +211,7 @@ pub(crate) fn invoke_op<'a>(
     };
     let mut w = shared.world.lock();
     watch.exit(&mut w);
-    w.callback_returned(serial, hr);
+    w.callback_returned(serial, hr, call);
     shared.wake.notify_all();
     w
 }
