@@ -315,18 +315,22 @@ impl<O, T: Copy> Ledger<O, T> {
 
     /// The callback of call `serial`, [`begun`](Ledger::begin), returned
     /// `hr`; `call` is its data. What that means, as
-    /// [`Ledger::returned_with`] (`bend` the same hook), and the data back
-    /// if the call is over (it was never put in the open calls), or none if
-    /// it stays open (now kept here, [`Ledger::get`] sees it, and a later
-    /// completion ends it). None at all for a call not in its callback.
+    /// [`Ledger::returned_with`] (`bend` the same hook), and whether the
+    /// call is over (true: it was never put in the open calls; its keeper
+    /// finishes it with its data) or stays open (a copy of its data now
+    /// kept here: [`Ledger::get`] sees it, and a later completion ends it).
+    /// None for a call not in its callback.
     #[inline]
     pub fn returned_in(
         &mut self,
         serial: u32,
         hr: HRESULT,
         bend: impl FnOnce((CallPhase, Returned)) -> (CallPhase, Returned),
-        call: O,
-    ) -> Option<(Returned, Option<O>)> {
+        call: &O,
+    ) -> Option<(Returned, bool)>
+    where
+        O: Clone,
+    {
         let state = self.rec(serial)?.state;
         let phase = match state {
             IN_CALLBACK => CallPhase::InCallback,
@@ -334,17 +338,18 @@ impl<O, T: Copy> Ledger<O, T> {
             _ => return None,
         };
         let (phase, returned) = bend(phase.returned(hr));
-        let (state, call) = match phase {
-            CallPhase::ReturnedSync => (SYNC, Some(call)),
-            CallPhase::Completed => (COMPLETED, Some(call)),
-            CallPhase::Abandoned => (ABANDONED, Some(call)),
+        let (state, over) = match phase {
+            CallPhase::ReturnedSync => (SYNC, true),
+            CallPhase::Completed => (COMPLETED, true),
+            CallPhase::Abandoned => (ABANDONED, true),
             CallPhase::InCallback | CallPhase::CompletedEarly(_) | CallPhase::Pending => {
-                (self.put(Some(Open { phase, call })), None)
+                let call = call.clone();
+                (self.put(Some(Open { phase, call })), false)
             }
         };
         let k = (serial - 1) as usize;
         self.calls[k].state = state;
-        Some((returned, call))
+        Some((returned, over))
     }
 
     /// The open call `serial`, if it is open.
@@ -763,8 +768,8 @@ mod tests {
         assert_eq!(l.get(s), None, "its data are its keeper's");
         assert_eq!(l.open_calls().count(), 0);
         assert_eq!(
-            l.returned_in(s, S_OK, read, 7),
-            Some((Returned::Sync, Some(7)))
+            l.returned_in(s, S_OK, read, &7),
+            Some((Returned::Sync, true))
         );
         assert!(!l.is_open(s));
         assert_eq!(l.finish(s), None, "never in the open calls");
@@ -774,7 +779,7 @@ mod tests {
             (Completion::AfterSyncReturn, Some('a'), Some(id::COMP_3))
         );
         assert_eq!(
-            l.returned_in(s, S_OK, read, 7),
+            l.returned_in(s, S_OK, read, &7),
             None,
             "a second return changes nothing"
         );
@@ -786,8 +791,8 @@ mod tests {
         let mut l = ledger();
         let s = l.begin('b');
         assert_eq!(
-            l.returned_in(s, E_PENDING_IO, read, 3),
-            Some((Returned::Pending, None))
+            l.returned_in(s, E_PENDING_IO, read, &3),
+            Some((Returned::Pending, false))
         );
         assert_eq!(l.get(s), Some(&3));
         assert_eq!(l.pending().map(|(s, ..)| s).collect::<Vec<_>>(), [s]);
@@ -811,8 +816,8 @@ mod tests {
         );
         assert_eq!(l.phase(s), Some(CallPhase::CompletedEarly(E_FAIL)));
         assert_eq!(
-            l.returned_in(s, E_PENDING_IO, read, 5),
-            Some((Returned::EndsWithEarlyStatus(E_FAIL), Some(5)))
+            l.returned_in(s, E_PENDING_IO, read, &5),
+            Some((Returned::EndsWithEarlyStatus(E_FAIL), true))
         );
         assert_eq!(l.phase(s), Some(CallPhase::Completed));
         assert!(
@@ -827,10 +832,10 @@ mod tests {
         let mut l = ledger();
         let s = l.begin('d');
         l.complete(s, S_OK);
-        let (r, c) = l.returned_in(s, S_OK, read, 1).unwrap();
+        let (r, over) = l.returned_in(s, S_OK, read, &1).unwrap();
         assert_eq!(
-            (r, r.broken_rule(), c),
-            (Returned::SyncAfterCompletion, Some(id::COMP_3), Some(1))
+            (r, r.broken_rule(), over),
+            (Returned::SyncAfterCompletion, Some(id::COMP_3), true)
         );
         // A platform that loses early completions keeps the call pending.
         let t = l.begin('e');
@@ -839,9 +844,9 @@ mod tests {
             t,
             E_PENDING_IO,
             |_| (CallPhase::Pending, Returned::Pending),
-            2,
+            &2,
         );
-        assert_eq!(bent, Some((Returned::Pending, None)));
+        assert_eq!(bent, Some((Returned::Pending, false)));
         assert_eq!(l.pending().map(|(s, ..)| s).collect::<Vec<_>>(), [t]);
     }
 

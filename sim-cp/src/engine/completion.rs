@@ -16,6 +16,7 @@ use crate::trace::{hr_name, What};
 
 /// A call the platform started that has not finished (where it stands in
 /// the completion protocol is the ledger's).
+#[derive(Clone, Copy)]
 pub struct OpenCall {
     pub inst: u32,
     pub session: u32,
@@ -70,7 +71,7 @@ impl World {
     /// `call`) returned `hr` (the dispatch path). A call that is over is
     /// finished with `call` as it is: a synchronous return touches the
     /// call table once, here; one that stays open goes into the table.
-    pub fn callback_returned(&mut self, serial: u32, hr: i32, call: OpenCall) {
+    pub fn callback_returned(&mut self, serial: u32, hr: i32, call: &OpenCall) {
         let (inst, cb, started) = (call.inst, call.op.callback(), call.started);
         let deadline = call.deadline;
         // The call table and the recorder, borrowed side by side.
@@ -121,8 +122,8 @@ impl World {
             );
         }
         if hr == E_PENDING_IO {
-            if let (Returned::EndsWithEarlyStatus(status), Some(c)) = (returned, over) {
-                self.finish_call(serial, c, (host, n), status, false, true);
+            if let (Returned::EndsWithEarlyStatus(status), true) = (returned, over) {
+                self.finish_call(serial, call, (host, n), status, false, true);
             }
             if self.calls.get(serial).is_some() {
                 // Still open: its time limit now runs (see `OpenCall::deadline`).
@@ -154,8 +155,8 @@ impl World {
             );
         }
         let status = self.faults.status(hr);
-        if let Some(c) = over {
-            self.finish_call(serial, c, (host, n), status, true, false);
+        if over {
+            self.finish_call(serial, call, (host, n), status, true, false);
         }
     }
 
@@ -235,7 +236,7 @@ impl World {
             ),
             Completion::Ends => {
                 if let Some(c) = self.calls.finish(serial) {
-                    self.finish_call(serial, c, (host, n), read, false, false);
+                    self.finish_call(serial, &c, (host, n), read, false, false);
                 }
             }
             _ => {
@@ -259,7 +260,7 @@ impl World {
     fn finish_call(
         &mut self,
         serial: u32,
-        c: OpenCall,
+        c: &OpenCall,
         at: (u8, u32),
         status: i32,
         sync: bool,

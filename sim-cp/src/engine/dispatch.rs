@@ -211,7 +211,7 @@ pub(crate) fn invoke_op<'a>(
     };
     let mut w = shared.world.lock();
     watch.exit(&mut w);
-    w.callback_returned(serial, hr, call);
+    w.callback_returned(serial, hr, &call);
     shared.wake.notify_all();
     w
 }
