@@ -869,9 +869,14 @@ impl Store {
         }
     }
 
+    /// (A plain match, inlined, on a borrowed ID: `map_or` was left out of
+    /// line and the ID copied into it, read back wider than written.)
     #[inline(always)]
-    fn opt_tid(&mut self, t: Option<Tid>) -> (u32, u8) {
-        t.map_or((NO_TID, 0), |t| self.tid(t))
+    fn opt_tid(&mut self, t: &Option<Tid>) -> (u32, u8) {
+        match t {
+            None => (NO_TID, 0),
+            Some(t) => self.tid(*t),
+        }
     }
 
     #[inline(never)]
@@ -931,8 +936,8 @@ impl Store {
             What::Call {
                 cb,
                 call,
-                tid,
-                remote,
+                ref tid,
+                ref remote,
                 bytes,
                 reason,
                 context_delta: 0,
