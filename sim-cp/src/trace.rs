@@ -355,10 +355,11 @@ impl Recorder {
         if !self.on {
             return;
         }
-        if self.checker.is_none() && (self.limit == 0 || self.store.len() < self.limit) {
-            if self.store.push_hot(at, host, inst, &what) {
-                return;
-            }
+        if self.checker.is_none()
+            && (self.limit == 0 || self.store.len() < self.limit)
+            && self.store.push_hot(at, host, inst, &what)
+        {
+            return;
         }
         self.push(at, host, inst, std::mem::ManuallyDrop::into_inner(what));
     }
