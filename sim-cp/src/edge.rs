@@ -127,7 +127,13 @@ pub unsafe fn wide_string(p: *const u16, max_units: usize) -> Option<Vec<u16>> {
     for i in 0..len {
         // SAFETY: per the function's contract: the units before the NUL
         // were read just above.
-        v.push(unsafe { p.add(i).read_unaligned() });
+        let u = unsafe { p.add(i).read_unaligned() };
+        // (A provider thread may have changed the string since: the copy
+        // still ends at its first NUL, as one pass would.)
+        if u == 0 {
+            break;
+        }
+        v.push(u);
     }
     Some(v)
 }

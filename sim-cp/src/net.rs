@@ -143,8 +143,9 @@ pub const SPARE_TOTAL_BYTES: usize = 4 << 20;
 /// The capacity of a fresh buffer, at least (smaller ones are not kept).
 const SPARE_MIN_BYTES: usize = 512;
 
-/// An empty buffer with room for `len` bytes: a spare one of this thread if
-/// there is one. (Filled by `extend`, so nothing is zeroed first.)
+/// An empty buffer with room for `len` bytes: one of the last few spare
+/// ones this thread kept if one is large enough, else a fresh one. (Filled
+/// by `extend`, so nothing is zeroed first.)
 pub fn spare_buffer(len: usize) -> Vec<u8> {
     // One of the last few kept that is large enough (growing a smaller one
     // would copy its old capacity); else a fresh one.

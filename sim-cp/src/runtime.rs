@@ -63,8 +63,8 @@ struct Local {
 }
 
 /// The part of a thread's state that every callback changes, in a plain
-/// `Cell` (no destructor, no borrow flag): read once when a callback starts
-/// and written back when it ends. [`Local`] is touched only by a context
+/// `Cell` (no destructor, no borrow flag): read and written when a
+/// callback starts and again when it ends. [`Local`] is touched only by a context
 /// of its own, a task spawned for "before return", and a driver loop's
 /// start and end.
 #[derive(Copy, Clone)]
@@ -186,12 +186,18 @@ pub fn quiet_provider_panics() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let in_provider = NOW
-                .try_with(|n| {
-                    let n = n.get();
-                    n.own > 0 || n.frame > 0
-                })
+            // (A panic while the borrow-checked stack is borrowed is the
+            // harness's own, even while provider code is current.)
+            let harness_borrow = LOCAL
+                .try_with(|l| l.try_borrow_mut().is_err())
                 .unwrap_or(false);
+            let in_provider = !harness_borrow
+                && NOW
+                    .try_with(|n| {
+                        let n = n.get();
+                        n.own > 0 || n.frame > 0
+                    })
+                    .unwrap_or(false);
             if !in_provider {
                 previous(info);
             }

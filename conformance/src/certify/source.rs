@@ -61,7 +61,9 @@ pub trait CaseSource: Send {
     /// (the lane then ends early; the budget is an upper bound).
     fn next_case(&mut self) -> Option<Scenario>;
     /// What the case last returned by [`CaseSource::next_case`] showed.
-    /// Called once per case, in order, before the next `next_case`.
+    /// Called once per case, in order, before the next `next_case`,
+    /// through [`observe_owned`](Self::observe_owned) (so a source that
+    /// overrides that one is not called here by certification).
     fn observe(&mut self, case: &Scenario, summary: &CaseSummary<'_>);
     /// [`observe`](Self::observe), handed the case itself (certification
     /// has no more use for it): a source that keeps cases keeps this one

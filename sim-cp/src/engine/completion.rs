@@ -62,8 +62,10 @@ impl CallTag {
     }
 }
 
-/// Every call of a run, kept by the shared [`Ledger`]: open ones in full
-/// (in a slab, reused), finished ones in 8 bytes.
+/// Every call of a run, kept by the shared [`Ledger`]: a pended call in
+/// full (in a slab, reused), a call still in its callback and a finished
+/// one in 8 bytes (the data of a call in its callback stay with the
+/// dispatch path until it returns).
 pub type Calls = Ledger<OpenCall, CallTag>;
 
 impl World {
