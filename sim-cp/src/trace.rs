@@ -758,7 +758,8 @@ fn activity_of(x: u8) -> Activity {
 /// The first chunk holds [`FIRST`] events, every later one [`BIG`]: so
 /// large that the allocator maps it on its own, which lets `take` give
 /// its memory back as it reads it (see [`Store::drain`]), and a trace
-/// turned into `Event`s never holds both forms whole.
+/// past the first chunk turned into `Event`s never holds both forms whole
+/// (one chunk, at most 256 KiB, is read first to last and then freed).
 #[derive(Default)]
 struct Store {
     chunks: Vec<Vec<Packed>>,
@@ -1090,11 +1091,34 @@ impl Store {
     }
 
     /// Moves every event into `out`, in order; the event at `k` has step
-    /// `step(k)`. The events are read from the last, and the chunks give
-    /// their memory back as they are read.
+    /// `step(k)`. A trace of one chunk (up to [`FIRST`] events, as most
+    /// runs are) is read from the first event, each written where it
+    /// belongs; a longer one is read from the last, its chunks giving
+    /// their memory back as they are read, and put in order at the end.
     fn drain(&mut self, step: impl Fn(usize) -> u64, out: &mut Vec<Event>) {
         out.reserve_exact(self.len);
         let mut details = Details::default();
+        if self.chunks.len() <= 1 {
+            let chunk = self.chunks.pop().unwrap_or_default();
+            let side = &mut self.side;
+            out.extend(chunk.iter().enumerate().map(|(k, p)| {
+                let what = match p.kind {
+                    Kind::Indication => details.what(p, &self.tids),
+                    _ => unpack(p, &self.tids, &mut |n| {
+                        std::mem::replace(&mut side[n as usize], What::Shutdown)
+                    }),
+                };
+                Event {
+                    step: step(k),
+                    at: p.at,
+                    host: p.host,
+                    inst: p.inst,
+                    what,
+                }
+            }));
+            self.len = 0;
+            return;
+        }
         let mut read = 0;
         for k in (0..self.len).rev() {
             let chunk = self.chunks.last_mut().expect("an event is in a chunk");
@@ -1426,16 +1450,19 @@ mod tests {
 
     #[test]
     fn compact_events_read_back_as_recorded() {
-        // Past the first chunk (`FIRST` events) into a second.
-        let whats: Vec<What> = every_kind().into_iter().cycle().take(10_000).collect();
-        let (mut r, all) = record_all(0, &whats);
-        assert_eq!(r.snapshot().events, all);
-        let t = r.take();
-        assert_eq!(t.events, all);
-        assert_eq!(t.omitted, None);
-        // The recorder starts afresh, its steps going on.
-        r.record(Nanos(1), 0, 0, What::Shutdown);
-        assert_eq!(r.take().events[0].step, all.len() as u64 + 1);
+        // Within the first chunk (`FIRST` events, read from the first),
+        // and past it into a second (read from the last).
+        for n in [1_000, 10_000] {
+            let whats: Vec<What> = every_kind().into_iter().cycle().take(n).collect();
+            let (mut r, all) = record_all(0, &whats);
+            assert_eq!(r.snapshot().events, all);
+            let t = r.take();
+            assert_eq!(t.events, all);
+            assert_eq!(t.omitted, None);
+            // The recorder starts afresh, its steps going on.
+            r.record(Nanos(1), 0, 0, What::Shutdown);
+            assert_eq!(r.take().events[0].step, all.len() as u64 + 1);
+        }
     }
 
     #[test]
