@@ -163,18 +163,22 @@ pub(crate) enum Ev {
     Net(Packet),
     /// The platform is done with buffers indicated with a provider routine.
     IndicateDone { pending: u32 },
-    /// A scheduled action.
-    Action(Action),
-    /// The next of `left` repetitions of an action, due at `at` and then
-    /// `every` apart, with sequence numbers reserved from `seq` on (see
-    /// `Sim::schedule_repeated`).
-    Repeat {
-        action: Action,
-        at: Nanos,
-        every: Nanos,
-        left: u64,
-        seq: u64,
-    },
+    /// A scheduled action (or the next of its repetitions): its place in
+    /// `World::actions`. (Kept aside so that the common events stay small:
+    /// an `Ev` is moved into the queue and out again for every callback.)
+    Action(u32),
+}
+
+/// A scheduled action waiting in `World::actions`: the next of `left`
+/// repetitions, due at `at` and then `every` apart, with sequence numbers
+/// reserved from `seq` on (see `Sim::schedule_repeated`; a single action
+/// has `left` 1).
+struct Scheduled {
+    action: Action,
+    at: Nanos,
+    every: Nanos,
+    left: u64,
+    seq: u64,
 }
 
 /// A simulated host.
@@ -229,6 +233,10 @@ pub(crate) struct World {
     limbo: Vec<Task2>,
     /// A cleared vector `pump_host` reuses (no allocation per pump).
     spare_marks: Vec<u32>,
+    /// Scheduled actions waiting for their time (`Ev::Action` names a
+    /// slot), and the free slots.
+    actions: Vec<Option<Scheduled>>,
+    free_actions: Vec<u32>,
     /// The platform faults of this world (`faults.rs`): none in a normal run.
     faults: PlatformFaults,
 }
@@ -347,6 +355,20 @@ impl World {
             self.queue.push_now(self.now, ev);
         } else {
             self.queue.push(at, ev);
+        }
+    }
+
+    /// Keeps a scheduled action aside; the slot its `Ev::Action` names.
+    fn keep_action(&mut self, s: Scheduled) -> u32 {
+        match self.free_actions.pop() {
+            Some(k) => {
+                self.actions[k as usize] = Some(s);
+                k
+            }
+            None => {
+                self.actions.push(Some(s));
+                (self.actions.len() - 1) as u32
+            }
         }
     }
 
@@ -500,6 +522,8 @@ impl Sim {
                     task_rng: Rng::stream(seed, "tasks"),
                     limbo: Vec::new(),
                     spare_marks: Vec::new(),
+                    actions: Vec::new(),
+                    free_actions: Vec::new(),
                     rec: trace::Recorder::new(
                         all.iter().map(|h| h.name.clone()).collect(),
                         cfg.trace,
@@ -536,7 +560,15 @@ impl Sim {
 
     /// Schedules an action at a virtual time.
     pub fn schedule(&self, at: Nanos, action: Action) {
-        self.shared.world.lock().schedule(at, Ev::Action(action));
+        let mut w = self.shared.world.lock();
+        let slot = w.keep_action(Scheduled {
+            action,
+            at,
+            every: Nanos::ZERO,
+            left: 1,
+            seq: 0,
+        });
+        w.schedule(at, Ev::Action(slot));
     }
 
     /// Schedules `count` repetitions of an action: at `at`, `at + every`,
@@ -551,17 +583,14 @@ impl Sim {
         let mut w = self.shared.world.lock();
         let seq = w.queue.reserve_block(count);
         let at = at.max(w.now);
-        w.queue.push_reserved(
+        let slot = w.keep_action(Scheduled {
+            action,
             at,
+            every,
+            left: count,
             seq,
-            Ev::Repeat {
-                action,
-                at,
-                every,
-                left: count,
-                seq,
-            },
-        );
+        });
+        w.queue.push_reserved(at, seq, Ev::Action(slot));
     }
 
     /// The current virtual time.
@@ -649,7 +678,7 @@ impl Sim {
         };
         for host in running {
             let w = self.shared.world.lock();
-            drop(self.execute(Ev::Action(Action::StopProvider { host }), w));
+            drop(self.action(&Action::StopProvider { host }, w));
         }
         // What the stops set off: a second of virtual time, free; in real
         // time only what is already due (no fixed wait of the wall clock).
@@ -774,30 +803,25 @@ impl Sim {
                 drop(w);
                 traffic::indicate_done(&self.shared, pending)
             }
-            Ev::Action(a) => return self.action(&a, w),
-            Ev::Repeat {
-                action,
-                at,
-                every,
-                left,
-                seq,
-            } => {
-                let mut w = self.action(&action, w);
-                if left > 1 {
+            Ev::Action(slot) => {
+                let s = w.actions[slot as usize]
+                    .take()
+                    .expect("a scheduled action is in its slot");
+                let mut w = self.action(&s.action, w);
+                if s.left > 1 {
                     // Its sequence number was reserved: queued now or before
                     // the action ran, it pops in the same place.
-                    let next = at.saturating_add(every);
-                    w.queue.push_reserved(
-                        next,
-                        seq + 1,
-                        Ev::Repeat {
-                            action,
-                            at: next,
-                            every,
-                            left: left - 1,
-                            seq: seq + 1,
-                        },
-                    );
+                    let next = s.at.saturating_add(s.every);
+                    let seq = s.seq + 1;
+                    w.actions[slot as usize] = Some(Scheduled {
+                        at: next,
+                        left: s.left - 1,
+                        seq,
+                        ..s
+                    });
+                    w.queue.push_reserved(next, seq, Ev::Action(slot));
+                } else {
+                    w.free_actions.push(slot);
                 }
                 return w;
             }
