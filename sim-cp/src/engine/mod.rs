@@ -803,30 +803,40 @@ impl Sim {
                 drop(w);
                 traffic::indicate_done(&self.shared, pending)
             }
-            Ev::Action(slot) => {
-                let s = w.actions[slot as usize]
-                    .take()
-                    .expect("a scheduled action is in its slot");
-                let mut w = self.action(&s.action, w);
-                if s.left > 1 {
-                    // Its sequence number was reserved: queued now or before
-                    // the action ran, it pops in the same place.
-                    let next = s.at.saturating_add(s.every);
-                    let seq = s.seq + 1;
-                    w.actions[slot as usize] = Some(Scheduled {
-                        at: next,
-                        left: s.left - 1,
-                        seq,
-                        ..s
-                    });
-                    w.queue.push_reserved(next, seq, Ev::Action(slot));
-                } else {
-                    w.free_actions.push(slot);
-                }
-                return w;
-            }
+            Ev::Action(slot) => return self.scheduled_action(slot, w),
         }
         self.shared.world.lock()
+    }
+
+    /// Runs the scheduled action in slot `slot` of `World::actions` and
+    /// queues its next repetition, if any. (Out of line: `execute`, which
+    /// runs every event, stays small.)
+    #[inline(never)]
+    fn scheduled_action<'a>(
+        &'a self,
+        slot: u32,
+        mut w: MutexGuard<'a, World>,
+    ) -> MutexGuard<'a, World> {
+        let s = w.actions[slot as usize]
+            .take()
+            .expect("a scheduled action is in its slot");
+        let mut w = self.action(&s.action, w);
+        if s.left > 1 {
+            // Its sequence number was reserved: queued now or before
+            // the action ran, it pops in the same place.
+            let next = s.at.saturating_add(s.every);
+            let seq = s.seq + 1;
+            w.actions[slot as usize] = Some(Scheduled {
+                at: next,
+                left: s.left - 1,
+                seq,
+                ..s
+            });
+            w.queue.push_reserved(next, seq, Ev::Action(slot));
+        } else {
+            w.free_actions.push(slot);
+        }
+        w
     }
 
     fn action<'a>(&'a self, a: &Action, mut w: MutexGuard<'a, World>) -> MutexGuard<'a, World> {
