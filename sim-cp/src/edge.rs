@@ -56,34 +56,44 @@ pub unsafe fn transport_id(p: *const CPNATFWT_TRANSPORT_ID) -> Option<Tid> {
 pub unsafe fn chain_bytes(chain: *const CPNATFWT_BUFFER, max_elements: usize) -> Vec<u8> {
     // One allocation of the right size (the sizes first, then the bytes),
     // not a reallocation and copy per element.
-    let mut total = 0usize;
-    let mut c = chain;
-    for _ in 0..max_elements {
-        if c.is_null() {
-            break;
-        }
-        // SAFETY: an element of the chain, per the function's contract.
-        let b = unsafe { c.read_unaligned() };
-        if !b.buffer.is_null() {
-            total += b.size as usize;
-        }
-        c = b.next;
-    }
+    // SAFETY: per the function's contract.
+    let total = unsafe { elements(chain, max_elements) }
+        .filter(|b| !b.buffer.is_null())
+        .map(|b| b.size as usize)
+        .sum();
     let mut out = Vec::with_capacity(total);
-    let mut c = chain;
-    for _ in 0..max_elements {
-        if c.is_null() {
-            break;
-        }
-        // SAFETY: an element of the chain, per the function's contract.
-        let b = unsafe { c.read_unaligned() };
+    // SAFETY: as above.
+    for b in unsafe { elements(chain, max_elements) } {
         if b.size > 0 && !b.buffer.is_null() {
             // SAFETY: the element declares `size` bytes at `buffer`.
             out.extend_from_slice(unsafe { std::slice::from_raw_parts(b.buffer, b.size as usize) });
         }
-        c = b.next;
     }
     out
+}
+
+/// The elements of the chain at `chain` (copies), at most `max_elements`.
+///
+/// # Safety
+/// `chain` is NULL or points at a chain of `CPNATFWT_BUFFER`s (any
+/// alignment) for at least its first `max_elements` elements; the
+/// elements' bytes are not read.
+unsafe fn elements(
+    chain: *const CPNATFWT_BUFFER,
+    max_elements: usize,
+) -> impl Iterator<Item = CPNATFWT_BUFFER> {
+    let mut c = chain;
+    std::iter::from_fn(move || {
+        if c.is_null() {
+            return None;
+        }
+        // SAFETY: an element of the chain, per the function's contract
+        // (the walk stops after `max_elements` below).
+        let b = unsafe { c.read_unaligned() };
+        c = b.next;
+        Some(b)
+    })
+    .take(max_elements)
 }
 
 /// The total size the elements of the chain at `chain` declare (saturating),
@@ -92,18 +102,8 @@ pub unsafe fn chain_bytes(chain: *const CPNATFWT_BUFFER, max_elements: usize) ->
 /// # Safety
 /// As [`chain_bytes`], except that no element's bytes need be readable.
 pub unsafe fn chain_len(chain: *const CPNATFWT_BUFFER, max_elements: usize) -> u32 {
-    let mut total = 0u32;
-    let mut c = chain;
-    for _ in 0..max_elements {
-        if c.is_null() {
-            break;
-        }
-        // SAFETY: an element of the chain, per the function's contract.
-        let b = unsafe { c.read_unaligned() };
-        total = total.saturating_add(b.size);
-        c = b.next;
-    }
-    total
+    // SAFETY: per the function's contract.
+    unsafe { elements(chain, max_elements) }.fold(0u32, |total, b| total.saturating_add(b.size))
 }
 
 /// A copy of the NUL-terminated UTF-16 string at `p` (without the NUL), at

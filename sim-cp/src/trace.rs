@@ -1098,29 +1098,28 @@ impl Store {
     fn drain(&mut self, step: impl Fn(usize) -> u64, out: &mut Vec<Event>) {
         out.reserve_exact(self.len);
         let mut details = Details::default();
+        let (tids, side) = (&self.tids, &mut self.side);
+        // The event at `k`, what was kept aside moved out.
+        let mut event = |k: usize, p: &Packed| Event {
+            step: step(k),
+            at: p.at,
+            host: p.host,
+            inst: p.inst,
+            what: match p.kind {
+                Kind::Indication => details.what(p, tids),
+                _ => unpack(p, tids, &mut |n| {
+                    std::mem::replace(&mut side[n as usize], What::Shutdown)
+                }),
+            },
+        };
+        let len = std::mem::take(&mut self.len);
         if self.chunks.len() <= 1 {
             let chunk = self.chunks.pop().unwrap_or_default();
-            let side = &mut self.side;
-            out.extend(chunk.iter().enumerate().map(|(k, p)| {
-                let what = match p.kind {
-                    Kind::Indication => details.what(p, &self.tids),
-                    _ => unpack(p, &self.tids, &mut |n| {
-                        std::mem::replace(&mut side[n as usize], What::Shutdown)
-                    }),
-                };
-                Event {
-                    step: step(k),
-                    at: p.at,
-                    host: p.host,
-                    inst: p.inst,
-                    what,
-                }
-            }));
-            self.len = 0;
+            out.extend(chunk.iter().enumerate().map(|(k, p)| event(k, p)));
             return;
         }
         let mut read = 0;
-        for k in (0..self.len).rev() {
+        for k in (0..len).rev() {
             let chunk = self.chunks.last_mut().expect("an event is in a chunk");
             let p = chunk.pop().expect("the last chunk is not empty");
             read += 1;
@@ -1129,22 +1128,8 @@ impl Store {
             } else if read % GIVE_BACK == 0 {
                 chunk.shrink_to_fit();
             }
-            let side = &mut self.side;
-            let what = match p.kind {
-                Kind::Indication => details.what(&p, &self.tids),
-                _ => unpack(&p, &self.tids, &mut |n| {
-                    std::mem::replace(&mut side[n as usize], What::Shutdown)
-                }),
-            };
-            out.push(Event {
-                step: step(k),
-                at: p.at,
-                host: p.host,
-                inst: p.inst,
-                what,
-            });
+            out.push(event(k, &p));
         }
-        self.len = 0;
         out.reverse();
     }
 }

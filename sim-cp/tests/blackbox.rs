@@ -226,15 +226,7 @@ fn threads_real_time_and_racing_completions_raise_no_false_alarm() {
     };
     let sim = Sim::new(cfg, &["A", "B"], Arc::new(Factory(Directory::default())));
     let at = Nanos::from_millis;
-    sim.schedule(at(0), Action::StartProvider { host: "A".into() });
-    sim.schedule(at(0), Action::StartProvider { host: "B".into() });
-    sim.schedule(
-        at(20),
-        Action::Listen {
-            host: "B".into(),
-            on: true,
-        },
-    );
+    common::start(&sim, &["A", "B"], "B", 20);
     for k in 0..40 {
         sim.schedule(
             at(50 + 5 * k),

@@ -2,6 +2,8 @@
 //! PROVIDER_OTHER_FAILURE termination) and never takes the simulator down;
 //! the next run starts clean.
 
+mod common;
+
 use cpsim_sim::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
 use cpsim_sim::rules::id;
 use cpsim_sim::safe::*;
@@ -77,14 +79,7 @@ fn run(panic_in_task: bool) -> Outcome {
         &["A"],
         Arc::new(Factory { panic_in_task }),
     );
-    sim.schedule(Nanos::ZERO, Action::StartProvider { host: "A".into() });
-    sim.schedule(
-        Nanos::from_millis(5),
-        Action::Listen {
-            host: "A".into(),
-            on: true,
-        },
-    );
+    common::start(&sim, &["A"], "A", 5);
     sim.run_until(Nanos::from_secs(1));
     sim.finish()
 }

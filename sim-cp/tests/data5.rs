@@ -33,15 +33,7 @@ fn run(mangle: Mangle, with_routine: bool, script: &[(u64, Action)]) -> Outcome 
             ..ToyOptions::default()
         }),
     );
-    sim.schedule(at(0), Action::StartProvider { host: "A".into() });
-    sim.schedule(at(0), Action::StartProvider { host: "B".into() });
-    sim.schedule(
-        at(10),
-        Action::Listen {
-            host: "B".into(),
-            on: true,
-        },
-    );
+    start(&sim, &["A", "B"], "B", 10);
     for (ms, a) in script {
         sim.schedule(at(*ms), a.clone());
     }

@@ -190,16 +190,7 @@ proptest! {
 /// datagrams of `bytes` bytes at 100, 101 and 102 ms.
 fn three_sends(sim: &Sim, bytes: u32) {
     let at = Nanos::from_millis;
-    for h in ["A", "B"] {
-        sim.schedule(at(0), Action::StartProvider { host: h.into() });
-    }
-    sim.schedule(
-        at(10),
-        Action::Listen {
-            host: "B".into(),
-            on: true,
-        },
-    );
+    start(sim, &["A", "B"], "B", 10);
     for k in 0..3 {
         sim.schedule(
             at(100 + k),
@@ -559,14 +550,7 @@ fn comp_1_platform_fault_s_false_read_as_success_is_caught() {
                 ta_result: abi::S_FALSE,
             }),
         );
-        sim.schedule(Nanos::ZERO, Action::StartProvider { host: "A".into() });
-        sim.schedule(
-            Nanos::from_millis(5),
-            Action::Listen {
-                host: "A".into(),
-                on: true,
-            },
-        );
+        start(&sim, &["A"], "A", 5);
         sim.run_until(Nanos::from_secs(1));
         let out = sim.finish();
         // The provider's S_FALSE is COMP-2 either way; COMP-1 only when the platform misreads it.

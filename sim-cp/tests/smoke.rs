@@ -13,15 +13,7 @@ fn story(seed: u64, asynchronous: bool) -> Outcome {
         }),
     );
     let at = |ms| Nanos::from_millis(ms);
-    sim.schedule(at(0), Action::StartProvider { host: "A".into() });
-    sim.schedule(at(0), Action::StartProvider { host: "B".into() });
-    sim.schedule(
-        at(10),
-        Action::Listen {
-            host: "B".into(),
-            on: true,
-        },
-    );
+    start(&sim, &["A", "B"], "B", 10);
     for k in 0..5 {
         sim.schedule(
             at(100 + k),

@@ -15,15 +15,7 @@ fn story(seed: u64, opts: ToyOptions, tasks: TaskTiming) -> Trace {
     };
     let sim = Sim::new(cfg, &["A", "B"], ToyFactory::new(opts));
     let at = Nanos::from_millis;
-    sim.schedule(at(0), Action::StartProvider { host: "A".into() });
-    sim.schedule(at(0), Action::StartProvider { host: "B".into() });
-    sim.schedule(
-        at(5),
-        Action::Listen {
-            host: "B".into(),
-            on: true,
-        },
-    );
+    start(&sim, &["A", "B"], "B", 5);
     sim.schedule(
         at(20),
         Action::Send {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{ToyFactory, ToyOptions};
+use common::{start, ToyFactory, ToyOptions};
 use cpsim_sim::rules::id;
 use cpsim_sim::*;
 use std::time::Duration;
@@ -25,14 +25,7 @@ fn run(block: Duration, idle: Duration) -> (Outcome, u64, usize) {
         ..ToyOptions::default()
     });
     let sim = Sim::new(cfg, &["A"], toy);
-    sim.schedule(Nanos::ZERO, Action::StartProvider { host: "A".into() });
-    sim.schedule(
-        Nanos::from_millis(5),
-        Action::Listen {
-            host: "A".into(),
-            on: true,
-        },
-    );
+    start(&sim, &["A"], "A", 5);
     sim.run_until(Nanos::from_millis(100));
     std::thread::sleep(idle);
     let observer = sim.observer();

@@ -1315,18 +1315,22 @@ impl World {
             self.insts[inst as usize].n(),
         );
         let name = f.name();
-        let reject = |w: &mut World, rule: crate::rules::RuleId, hr: i32, msg: String| {
-            w.violate(rule, host, n, Some(name), msg);
+        // The function's answer, recorded.
+        let answer = |w: &mut World, hr: i32, detail: Option<&'static str>| {
             w.record(
                 host,
                 n,
                 What::Function {
                     f,
                     hr,
-                    detail: None,
+                    detail: detail.map(Into::into),
                 },
             );
             hr
+        };
+        let reject = |w: &mut World, rule: crate::rules::RuleId, hr: i32, msg: String| {
+            w.violate(rule, host, n, Some(name), msg);
+            answer(w, hr, None)
         };
         // Pointers kept from an earlier call (COMP-7, TID-3).
         for (p, which) in [(local, "localTransportId"), (remote, "remoteTransportId")] {
@@ -1378,30 +1382,16 @@ impl World {
         match self.faults.indication(admission) {
             Admission::Take => {}
             Admission::Swallow => {
-                self.record(
-                    host,
-                    n,
-                    What::Function {
-                        f,
-                        hr: S_OK,
-                        detail: Some("accepted while not active".into()),
-                    },
-                );
-                return S_OK;
+                return answer(self, S_OK, Some("accepted while not active"));
             }
             Admission::Refuse if s.is_some_and(|s| s.machine().terminate_on_its_way()) => {
                 // The session just ended but TERMINATE has not reached the
                 // provider yet: it cannot know, so this is refused but not blamed.
-                self.record(
-                    host,
-                    n,
-                    What::Function {
-                        f,
-                        hr: E_INVALID_STATE,
-                        detail: Some("session ended; TERMINATE on its way".into()),
-                    },
+                return answer(
+                    self,
+                    E_INVALID_STATE,
+                    Some("session ended; TERMINATE on its way"),
                 );
-                return E_INVALID_STATE;
             }
             Admission::Refuse => {
                 let why = match s {

@@ -462,3 +462,19 @@ impl Provider for RawProbe {
         }
     }
 }
+
+/// Schedules the providers of `hosts` to start at 0 ms, in that order, and
+/// `listener` to listen from `listen_ms`: the opening of most tests.
+pub fn start(sim: &cpsim_sim::Sim, hosts: &[&str], listener: &str, listen_ms: u64) {
+    use cpsim_sim::{Action, Nanos};
+    for h in hosts {
+        sim.schedule(Nanos::ZERO, Action::StartProvider { host: (*h).into() });
+    }
+    sim.schedule(
+        Nanos::from_millis(listen_ms),
+        Action::Listen {
+            host: listener.into(),
+            on: true,
+        },
+    );
+}
