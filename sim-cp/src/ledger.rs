@@ -247,12 +247,15 @@ impl<O, T: Copy> Ledger<O, T> {
         (r.state < MARKS).then_some(r.state as usize)
     }
 
+    /// Where the early status of begun call `serial` is kept, if it is.
+    fn early_index(&self, serial: u32) -> Option<usize> {
+        self.early.iter().position(|e| e.0 == serial)
+    }
+
     /// The early status of begun call `serial`, taken out.
     fn take_early(&mut self, serial: u32) -> HRESULT {
         let k = self
-            .early
-            .iter()
-            .position(|e| e.0 == serial)
+            .early_index(serial)
             .expect("an early completion is kept until the return");
         self.early.swap_remove(k).1
     }
@@ -385,10 +388,8 @@ impl<O, T: Copy> Ledger<O, T> {
             ABANDONED => Some(CallPhase::Abandoned),
             IN_CALLBACK => Some(CallPhase::InCallback),
             EARLY => self
-                .early
-                .iter()
-                .find(|e| e.0 == serial)
-                .map(|e| CallPhase::CompletedEarly(e.1)),
+                .early_index(serial)
+                .map(|k| CallPhase::CompletedEarly(self.early[k].1)),
             k => self.slab[k as usize].as_ref().map(|e| e.phase),
         }
     }
