@@ -671,12 +671,25 @@ fn bytes_detail(len: u32, from: Tid, to: Tid) -> String {
 struct Details {
     /// (an address's packed code and whether it is literal, its text).
     tids: Vec<((u32, u8), String)>,
+    /// Where each code is in `tids`, once there are more than
+    /// [`Details::SCAN`] (a run with thousands of addresses would otherwise
+    /// make reading its trace quadratic).
+    index: crate::fxhash::FxHashMap<(u32, u8), usize>,
 }
 
 impl Details {
+    /// Up to this many addresses are found by a scan.
+    const SCAN: usize = 16;
+
     /// The text of the address packed as `code` (`lit`: its bytes).
     fn tid(&mut self, tids: &[Tid], code: u32, lit: u8) -> usize {
-        if let Some(k) = self.tids.iter().position(|(c, _)| *c == (code, lit)) {
+        let key = (code, lit);
+        let found = if self.tids.len() <= Self::SCAN {
+            self.tids.iter().position(|(c, _)| *c == key)
+        } else {
+            self.index.get(&key).copied()
+        };
+        if let Some(k) = found {
             return k;
         }
         let tid = if lit != 0 {
@@ -684,8 +697,19 @@ impl Details {
         } else {
             tids[code as usize]
         };
-        self.tids.push(((code, lit), tid.to_string()));
-        self.tids.len() - 1
+        self.tids.push((key, tid.to_string()));
+        let k = self.tids.len() - 1;
+        if self.tids.len() == Self::SCAN + 1 {
+            self.index = self
+                .tids
+                .iter()
+                .enumerate()
+                .map(|(k, (c, _))| (*c, k))
+                .collect();
+        } else if self.tids.len() > Self::SCAN {
+            self.index.insert(key, k);
+        }
+        k
     }
 
     fn what(&mut self, p: &Packed, tids: &[Tid]) -> What {
@@ -1425,6 +1449,38 @@ mod tests {
                 len,
                 from: tids[k % 4],
                 to: tids[(k / 4 + 1) % 4],
+            };
+            want.push(i.what());
+            r.record_indication(Nanos(k as u64), 0, 1, i);
+        }
+        let got: Vec<What> = r.take().events.into_iter().map(|e| e.what).collect();
+        assert_eq!(got, want);
+    }
+
+    /// Past `Details::SCAN` distinct addresses the texts are found by
+    /// the index, and still match: 300 addresses, literal and numbered,
+    /// each indicated several times in a shuffled order.
+    #[test]
+    fn indication_details_of_many_addresses_read_back_as_bytes_detail_writes_them() {
+        let mut r = Recorder::new(vec!["A".into(), "B".into()], true, 0);
+        let tids: Vec<Tid> = (0..300u32)
+            .map(|k| {
+                let (a, b) = ((k / 256) as u8, (k % 256) as u8);
+                if k % 2 == 0 {
+                    Tid::v4(1, a, b)
+                } else {
+                    Tid::v6(2, a, b)
+                }
+            })
+            .collect();
+        let mut want = Vec::new();
+        for k in 0..2_000usize {
+            let i = Indication {
+                f: PlatformFn::CPNatfwtIndicateReceivedBuffers,
+                hr: 0,
+                len: k as u32,
+                from: tids[k * 7 % 300],
+                to: tids[k * 13 % 300],
             };
             want.push(i.what());
             r.record_indication(Nanos(k as u64), 0, 1, i);
