@@ -244,12 +244,13 @@ impl World {
     /// A call finished on a live session with success `ok`: apply its effect.
     /// `at`: the instance's host and number.
     pub fn op_done(&mut self, inst: u32, at: (u8, u32), op: Op, ok: bool, started: Nanos) {
-        // A successful REACH changes nothing `pump_host` examines an
-        // instance for (its datagrams are pumped anyway), unless its last
-        // open call ends while dormancy is wanted: then no mark (debug
-        // builds check every skip, see `assert_unmarked_idle`).
-        let quiet = ok
-            && matches!(op, Op::Reach(_))
+        // A successful REACH or any SEND changes nothing `pump_host`
+        // examines an instance for but its count of open calls (its
+        // datagrams are pumped anyway; a failed SEND's datagram is dropped,
+        // it was not waiting), which matters only when the last open call
+        // ends while dormancy is wanted: otherwise no mark (debug builds
+        // check every skip, see `assert_unmarked_idle`).
+        let quiet = (ok && matches!(op, Op::Reach(_)) || matches!(op, Op::Send { .. }))
             && self.insts[inst as usize]
                 .session()
                 .is_some_and(|s| !(s.machine().dormancy_wanted && s.open_calls() <= 1));
@@ -368,14 +369,22 @@ impl World {
         }
     }
 
-    /// Marks the instances whose waiting datagrams changed.
+    /// Marks the instances for which `waiting_on` changed. An instance on
+    /// a listening host is not marked: both passes of `pump_host` read
+    /// `waiting_on` only beside the host's `listening` (the demand of
+    /// `Input::Examine` is `listening || waiting`, dormancy needs
+    /// `!listening && !waiting`), so with the host listening it changes
+    /// neither (and `Action::Listen` marks every instance of its host).
     fn mark_touched(&mut self) {
         if self.traffic.touched.is_empty() {
             return;
         }
         let touched = std::mem::take(&mut self.traffic.touched);
         for &inst in &touched {
-            self.mark(inst);
+            let host = self.insts[inst as usize].host();
+            if !self.hosts[host as usize].listening {
+                self.mark(inst);
+            }
         }
         let mut touched = touched;
         touched.clear();

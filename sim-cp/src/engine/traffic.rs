@@ -664,7 +664,8 @@ pub struct Traffic {
     /// Per instance (by index): how many `Waiting` datagrams are routed
     /// through it.
     waiting_via: Vec<u32>,
-    /// Instances whose waiting datagrams changed (the platform re-examines them).
+    /// Instances for which `waiting_on` changed (the platform re-examines
+    /// them, unless their host listens: see `World::mark_touched`).
     pub touched: Vec<u32>,
 }
 
@@ -815,7 +816,11 @@ impl Traffic {
             } else {
                 *n -= 1;
             }
-            self.touched.push(i);
+            // Only `waiting_on(i)` is read for the instance, and it changes
+            // only when the count leaves or reaches zero.
+            if *n == u32::from(up) {
+                self.touched.push(i);
+            }
         }
     }
     /// A new datagram, waiting.
