@@ -777,6 +777,10 @@ impl Traffic {
     }
     /// Datagram `d`'s payload, if it is still kept, taken out.
     fn remove_payload(&mut self, d: u32) -> Option<Vec<u8>> {
+        // Usually the oldest (datagrams are sent in the order they came).
+        if self.payloads.front().is_some_and(|p| p.0 == d) {
+            return self.payloads.pop_front().map(|p| p.1);
+        }
         let k = self.payloads.binary_search_by_key(&d, |p| p.0).ok()?;
         self.payloads.remove(k).map(|p| p.1)
     }
