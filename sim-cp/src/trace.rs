@@ -340,13 +340,18 @@ impl Recorder {
     }
 
     /// [`record`](Self::record), inlined: for the events of every callback
-    /// (the call, its return, its outcome), whose compact form is then
-    /// built straight from the fields at the call site.
+    /// (the call, its return, its outcome) and of every datagram (its
+    /// application's send and receipt), whose compact form is then built
+    /// straight from the fields at the call site.
     #[inline(always)]
     pub fn record_hot(&mut self, at: Nanos, host: u8, inst: u32, what: What) {
         debug_assert!(matches!(
             what,
-            What::Call { .. } | What::Return { .. } | What::Outcome { .. }
+            What::Call { .. }
+                | What::Return { .. }
+                | What::Outcome { .. }
+                | What::AppSend { .. }
+                | What::AppReceive { .. }
         ));
         // These kinds own no heap memory: where the event is not handed on,
         // there is nothing to drop (no call to `What`'s drop glue).
@@ -934,8 +939,9 @@ impl Store {
         }
     }
 
-    /// The compact form of a call, a return or an outcome (`None` for
-    /// any other event, or a call with a wrong user context).
+    /// The compact form of a call, a return, an outcome, an application's
+    /// send or receipt (`None` for any other event, or a call with a wrong
+    /// user context).
     #[inline(always)]
     fn pack_hot(&mut self, at: Nanos, host: u8, inst: u32, what: &What) -> Option<Packed> {
         let (kind, x, y, a, b, c, d) = self.hot_fields(what)?;
@@ -990,12 +996,26 @@ impl Store {
             What::Outcome { cb, call, ok } => {
                 (Kind::Outcome, cb as u8, u8::from(ok), call, 0, 0, 0)
             }
+            What::AppSend { id, to, bytes } => {
+                let (b, lit_b) = self.tid(to);
+                (Kind::AppSend, 0, lit_b, id, b, 0, bytes)
+            }
+            What::AppReceive {
+                id,
+                from,
+                to,
+                bytes,
+            } => {
+                let (b, lit_b) = self.tid(from);
+                let (c, lit_c) = self.tid(to);
+                (Kind::AppReceive, 0, lit_b | lit_c << 1, id, b, c, bytes)
+            }
             _ => return None,
         })
     }
 
-    /// Stores the compact form of a call, a return or an outcome straight
-    /// into its chunk (false, nothing stored, for any other event): a blank
+    /// Stores the compact form of a `pack_hot` event straight into its
+    /// chunk (false, nothing stored, for any other event): a blank
     /// event is pushed and its fields written where it lies, so that it is
     /// never built in memory elsewhere and copied 16 bytes at a time, which
     /// stalls the store buffer (three times a callback).
@@ -1070,26 +1090,6 @@ impl Store {
             What::UnseenCause { reason } => {
                 p.kind = Kind::UnseenCause;
                 p.x = reason as u8;
-            }
-            What::AppSend { id, to, bytes } => {
-                p.kind = Kind::AppSend;
-                p.a = id;
-                (p.b, p.y) = self.tid(to);
-                p.d = bytes;
-            }
-            What::AppReceive {
-                id,
-                from,
-                to,
-                bytes,
-            } => {
-                p.kind = Kind::AppReceive;
-                p.a = id;
-                let (b, lit_b) = self.tid(from);
-                let (c, lit_c) = self.tid(to);
-                (p.b, p.c) = (b, c);
-                p.y = lit_b | lit_c << 1;
-                p.d = bytes;
             }
             What::Listen { on } => {
                 p.kind = Kind::Listen;

@@ -321,8 +321,8 @@ impl World {
         self.rec.record(self.now, host, inst, what);
     }
 
-    /// [`record`](Self::record) for the events of every callback (see
-    /// [`trace::Recorder::record_hot`]).
+    /// [`record`](Self::record) for the events of every callback and
+    /// datagram (see [`trace::Recorder::record_hot`]).
     #[inline(always)]
     pub fn record_hot(&mut self, host: u8, inst: u32, what: What) {
         self.rec.record_hot(self.now, host, inst, what);

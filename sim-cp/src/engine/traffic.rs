@@ -935,7 +935,7 @@ impl World {
         let mut payload = crate::net::spare_buffer(len);
         let content = Content::fill(&mut self.traffic.rng, &mut payload, len);
         let id = self.traffic.dgs.len() as u32;
-        self.record(
+        self.record_hot(
             from,
             0,
             What::AppSend {
@@ -1248,7 +1248,7 @@ impl World {
             self.traffic.dgs[d as usize].delivered = true;
             self.traffic.delivered += 1;
             if self.hosts[host as usize].listening {
-                self.record(
+                self.record_hot(
                     host,
                     n,
                     What::AppReceive {
