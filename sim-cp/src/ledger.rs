@@ -182,8 +182,9 @@ pub struct Ledger<O, T> {
     early: Vec<(u32, HRESULT)>,
 }
 
-/// An open call: where it stands, and the keeper's data.
+/// An open call: its serial, where it stands, and the keeper's data.
 struct Open<O> {
+    serial: u32,
     phase: CallPhase,
     call: O,
 }
@@ -275,6 +276,7 @@ impl<O, T: Copy> Ledger<O, T> {
     #[inline]
     pub fn open(&mut self, tag: T, call: O) -> u32 {
         let entry = Some(Open {
+            serial: self.calls.len() as u32 + 1,
             phase: CallPhase::InCallback,
             call,
         });
@@ -347,7 +349,14 @@ impl<O, T: Copy> Ledger<O, T> {
             CallPhase::Abandoned => (ABANDONED, true),
             CallPhase::InCallback | CallPhase::CompletedEarly(_) | CallPhase::Pending => {
                 let call = call.clone();
-                (self.put(Some(Open { phase, call })), false)
+                (
+                    self.put(Some(Open {
+                        serial,
+                        phase,
+                        call,
+                    })),
+                    false,
+                )
             }
         };
         let k = (serial - 1) as usize;
@@ -494,11 +503,15 @@ impl<O, T: Copy> Ledger<O, T> {
 
     /// The open calls in serial order: serial, phase, tag and data (not
     /// those [`begun`](Ledger::begin) and in their callback, whose data
-    /// are their keeper's).
+    /// are their keeper's). Found among the open calls only, not the
+    /// whole run's: a stop (LIFE-8) costs what is open, however many calls
+    /// the run made.
     pub fn open_calls(&self) -> impl Iterator<Item = (u32, CallPhase, T, &O)> + '_ {
-        self.calls.iter().enumerate().filter_map(|(i, r)| {
-            let e = self.slab.get(r.state as usize)?.as_ref()?;
-            Some((i as u32 + 1, e.phase, r.tag, &e.call))
+        let mut open: Vec<&Open<O>> = self.slab.iter().flatten().collect();
+        open.sort_unstable_by_key(|e| e.serial);
+        open.into_iter().map(|e| {
+            let tag = self.calls[(e.serial - 1) as usize].tag;
+            (e.serial, e.phase, tag, &e.call)
         })
     }
 
