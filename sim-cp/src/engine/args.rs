@@ -385,12 +385,11 @@ fn all_poison(bytes: &[u8]) -> bool {
 }
 
 /// The content of `bytes` as they are now, then every byte set to
-/// [`POISON`]. A generated payload is read as its stream (word by word
-/// against its key, no hashing), then overwritten in place.
+/// [`POISON`]. A generated payload is read as its stream (block by block
+/// against its key, no hashing), each block overwritten as soon as it is
+/// read (one pass, not a read then a `memset`).
 fn content_and_poison(bytes: &mut [u8]) -> Content {
-    let c = Content::of(bytes);
-    bytes.fill(POISON);
-    c
+    Content::of_then_fill(bytes, POISON)
 }
 
 impl Drop for ArgPool {

@@ -125,6 +125,38 @@ impl Content {
         r.finish()
     }
 
+    /// The content of `bytes` as they are now (the same as
+    /// [`of`](Self::of)), then every byte set to `fill`, in one pass over
+    /// a generated stream: each whole block after the first word is
+    /// compared with the stream and overwritten at once. Bytes that are no
+    /// stream (from the first block that differs) are read as `of` reads
+    /// them, then overwritten.
+    pub(crate) fn of_then_fill(bytes: &mut [u8], fill: u8) -> Content {
+        let mut r = Reader::default();
+        if bytes.len() < 8 + 64 {
+            r.feed(bytes);
+            bytes.fill(fill);
+            return r.finish();
+        }
+        // What `feed` would do with the whole slice: the first word gives
+        // the key, then whole blocks as long as they are the stream's, then
+        // the rest word by word (its first block is not the stream's, or
+        // it is shorter than a block).
+        r.feed(&bytes[..8]);
+        let mut done = 8;
+        if let Read::Stream { next, .. } = &mut r.state {
+            let (n, x) = next.prefix_then_fill(&mut bytes[8..], fill);
+            next.x = x;
+            r.words += n as u64;
+            r.len += 8 * n as u64;
+            done += 8 * n;
+        }
+        r.feed(&bytes[done..]);
+        bytes[..8].fill(fill);
+        bytes[done..].fill(fill);
+        r.finish()
+    }
+
     /// Appends a `len`-byte payload to `buf`, a stream whose key is drawn
     /// from `rng`, and returns its content (one draw per payload; the bytes
     /// are written, not hashed).
@@ -264,20 +296,48 @@ impl Stream {
         let mut lanes = self.lanes();
         let mut n = 0;
         for b in bytes.chunks_exact(64) {
-            let mut diff = [0u64; 8];
-            for ((c, y), d) in b.chunks_exact(8).zip(&lanes).zip(&mut diff) {
-                let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-                *d = w ^ Self::out(*y);
-            }
-            if diff.iter().fold(0, |a, d| a | d) != 0 {
+            if !Self::block_is(&lanes, b) {
                 break;
             }
-            for y in &mut lanes {
-                *y = y.wrapping_add(Self::BLOCK_STEP);
-            }
+            Self::advance(&mut lanes);
             n += 8;
         }
         (n, self.x.wrapping_add((n as u64).wrapping_mul(Self::WEYL)))
+    }
+    /// [`prefix`](Self::prefix), overwriting each block found to be the
+    /// stream's with `fill` as soon as it is compared (while it is in
+    /// cache): a block not the stream's, and everything after it, are left
+    /// as they are.
+    #[inline(always)]
+    fn prefix_then_fill(&self, bytes: &mut [u8], fill: u8) -> (usize, u64) {
+        let mut lanes = self.lanes();
+        let mut n = 0;
+        for b in bytes.chunks_exact_mut(64) {
+            if !Self::block_is(&lanes, b) {
+                break;
+            }
+            b.fill(fill);
+            Self::advance(&mut lanes);
+            n += 8;
+        }
+        (n, self.x.wrapping_add((n as u64).wrapping_mul(Self::WEYL)))
+    }
+    /// Whether the 64 bytes of `b` are the block whose products are `lanes`.
+    #[inline(always)]
+    fn block_is(lanes: &[u64; 8], b: &[u8]) -> bool {
+        let mut diff = [0u64; 8];
+        for ((c, y), d) in b.chunks_exact(8).zip(lanes).zip(&mut diff) {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            *d = w ^ Self::out(*y);
+        }
+        diff.iter().fold(0, |a, d| a | d) == 0
+    }
+    /// The lanes of the next block.
+    #[inline(always)]
+    fn advance(lanes: &mut [u64; 8]) {
+        for y in lanes {
+            *y = y.wrapping_add(Self::BLOCK_STEP);
+        }
     }
     #[inline(always)]
     fn next_word(&mut self) -> u64 {
@@ -1765,6 +1825,61 @@ mod tests {
             want.truncate(len);
             assert_eq!(p, want, "length {len}");
         }
+    }
+
+    #[test]
+    fn comp_8_of_then_fill_reads_the_content_of_then_fills_every_byte() {
+        // The one-pass read and poison of a retired payload gives what
+        // `of` gives, for streams and for streams changed anywhere (before,
+        // in and after the blocks it overwrites as it reads), at every
+        // length around the first word and the blocks.
+        let mut rng = Rng::new(13);
+        for len in [
+            0usize, 1, 8, 9, 64, 71, 72, 73, 135, 136, 137, 200, 1400, 4099, 65_507,
+        ] {
+            let mut p = Vec::new();
+            Content::fill(&mut rng, &mut p, len);
+            let mut changes = vec![None];
+            for k in [
+                0,
+                7,
+                8,
+                9,
+                71,
+                72,
+                100,
+                135,
+                136,
+                len / 2,
+                len.saturating_sub(1),
+            ] {
+                if k < len {
+                    changes.push(Some(k));
+                }
+            }
+            for change in changes {
+                let mut q = p.clone();
+                if let Some(k) = change {
+                    q[k] ^= 0x10;
+                }
+                let want = Content::of(&q);
+                assert_eq!(
+                    Content::of_then_fill(&mut q, 0xDD),
+                    want,
+                    "length {len}, change {change:?}"
+                );
+                assert!(
+                    q.iter().all(|&b| b == 0xDD),
+                    "length {len}, change {change:?}"
+                );
+            }
+        }
+        // Bytes that are no stream at all.
+        let mut q = vec![0u8; 1000];
+        rng.fill(&mut q);
+        let want = Content::of(&q);
+        assert_eq!(Content::of_then_fill(&mut q, 0xDD), want);
+        assert!(q.iter().all(|&b| b == 0xDD));
     }
 
     #[test]
