@@ -120,16 +120,24 @@ impl Network {
 // payloads and argument blocks' payloads take from and give back to it, so
 // a datagram does not allocate (and, up to 64 KiB, page-fault) fresh memory
 // each time, within a world or from one world (certification case) to the
-// next. A fresh buffer has room for at least [`SPARE_MIN_BYTES`], so small
-// payloads and packets circulate too. Bounded: at most [`SPARE_BUFFERS`]
-// buffers of at most [`SPARE_MAX_BYTES`] each, and at most
-// [`SPARE_TOTAL_BYTES`] of capacity in all, are kept.
+// next. A fresh buffer has room for at least [`SPARE_MIN_BYTES`], rounded up
+// to a power of two, so small payloads and packets circulate too, and any
+// kept buffer of a size class serves any request of that class. Bounded: at
+// most [`SPARE_BUFFERS`] buffers of at most [`SPARE_MAX_BYTES`] each, and at
+// most [`SPARE_TOTAL_BYTES`] of capacity in all, are kept.
 thread_local! {
-    static SPARE: RefCell<Spare> = const { RefCell::new(Spare { bufs: Vec::new(), bytes: 0 }) };
+    static SPARE: RefCell<Spare> = const {
+        RefCell::new(Spare { classes: [const { Vec::new() }; CLASSES], count: 0, bytes: 0 })
+    };
 }
 
 struct Spare {
-    bufs: Vec<Vec<u8>>,
+    /// Kept buffers by size class: class `k` holds capacities from
+    /// `SPARE_MIN_BYTES << k` up to twice that, the last kept last (the
+    /// one taken first: the most likely still in cache).
+    classes: [Vec<Vec<u8>>; CLASSES],
+    /// Buffers kept, over every class.
+    count: usize,
     /// The kept buffers' capacity, summed.
     bytes: usize,
 }
@@ -142,48 +150,105 @@ pub const SPARE_MAX_BYTES: usize = 1 << 17;
 pub const SPARE_TOTAL_BYTES: usize = 4 << 20;
 /// The capacity of a fresh buffer, at least (smaller ones are not kept).
 const SPARE_MIN_BYTES: usize = 512;
+/// Size classes, one per power of two from [`SPARE_MIN_BYTES`] to
+/// [`SPARE_MAX_BYTES`].
+const CLASSES: usize = (SPARE_MAX_BYTES / SPARE_MIN_BYTES).ilog2() as usize + 1;
 
-/// An empty buffer with room for `len` bytes: one of the last few spare
-/// ones this thread kept if one is large enough, else a fresh one. (Filled
+/// The class of a buffer of capacity `cap` (within the kept bounds).
+fn class_of(cap: usize) -> usize {
+    (cap / SPARE_MIN_BYTES).ilog2() as usize
+}
+
+/// An empty buffer with room for `len` bytes: the last kept of `len`'s
+/// size class or the next that is large enough, else a fresh one. (Filled
 /// by `extend`, so nothing is zeroed first.)
 pub fn spare_buffer(len: usize) -> Vec<u8> {
-    // One of the last few kept that is large enough (growing a smaller one
-    // would copy its old capacity); else a fresh one.
-    let spare = SPARE
-        .try_with(|s| {
-            let mut s = s.borrow_mut();
-            let n = s.bufs.len();
-            let k = (n.saturating_sub(SPARE_LOOK)..n)
-                .rev()
-                .find(|&k| s.bufs[k].capacity() >= len)?;
-            let b = s.bufs.swap_remove(k);
-            s.bytes -= b.capacity();
-            Some(b)
+    let want = len.max(SPARE_MIN_BYTES);
+    let spare = (want <= SPARE_MAX_BYTES)
+        .then(|| {
+            SPARE
+                .try_with(|s| {
+                    let s = &mut *s.borrow_mut();
+                    // A buffer of `want`'s own class may be smaller than it;
+                    // the next class's never are, and a fresh buffer made for
+                    // `want` is of one or the other. Larger ones are left for
+                    // larger requests.
+                    let first = class_of(want);
+                    let k = (first..CLASSES.min(first + 2))
+                        .find(|&k| s.classes[k].last().is_some_and(|b| b.capacity() >= want))?;
+                    let b = s.classes[k].pop()?;
+                    s.count -= 1;
+                    s.bytes -= b.capacity();
+                    Some(b)
+                })
+                .ok()
+                .flatten()
         })
-        .ok()
         .flatten();
     match spare {
         Some(mut b) => {
             b.clear();
             b
         }
-        None => Vec::with_capacity(len.max(SPARE_MIN_BYTES)),
+        // A power of two up to the largest kept, so that it serves every
+        // later request of its class.
+        None if want <= SPARE_MAX_BYTES => Vec::with_capacity(want.next_power_of_two()),
+        None => Vec::with_capacity(want),
     }
 }
-
-/// How many of the most recently kept buffers [`spare_buffer`] looks at.
-const SPARE_LOOK: usize = 8;
 
 /// Keeps `b` for a later [`spare_buffer`] of this thread (or frees it).
 pub fn give_back(b: Vec<u8>) {
     let cap = b.capacity();
     if (SPARE_MIN_BYTES..=SPARE_MAX_BYTES).contains(&cap) {
         let _ = SPARE.try_with(|s| {
-            let mut s = s.borrow_mut();
-            if s.bufs.len() < SPARE_BUFFERS && s.bytes + cap <= SPARE_TOTAL_BYTES {
+            let s = &mut *s.borrow_mut();
+            if s.count < SPARE_BUFFERS && s.bytes + cap <= SPARE_TOTAL_BYTES {
+                s.count += 1;
                 s.bytes += cap;
-                s.bufs.push(b);
+                s.classes[class_of(cap)].push(b);
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_buffer_serves_a_request_of_its_size_class_whatever_was_kept_after_it() {
+        // A thread of its own: its pool starts empty.
+        std::thread::spawn(|| {
+            let big = spare_buffer(60_000);
+            assert_eq!(
+                big.capacity(),
+                1 << 16,
+                "a fresh buffer: its class's largest"
+            );
+            let at = big.as_ptr();
+            let small: Vec<Vec<u8>> = (0..20).map(|_| spare_buffer(64)).collect();
+            give_back(big);
+            // More small ones kept after it than a look at the last few sees.
+            for b in small {
+                give_back(b);
+            }
+            let again = spare_buffer(65_507);
+            assert_eq!(
+                again.as_ptr(),
+                at,
+                "the kept 64 KiB buffer, not a fresh one"
+            );
+            assert!(again.is_empty());
+            // Nothing kept is large enough: a fresh one.
+            assert_eq!(spare_buffer(70_000).capacity(), 1 << 17);
+            // Beyond the largest kept: exactly the size asked for, never kept.
+            let huge = spare_buffer(SPARE_MAX_BYTES + 1);
+            assert_eq!(huge.capacity(), SPARE_MAX_BYTES + 1);
+            give_back(huge);
+            SPARE.with(|s| assert!(s.borrow().bytes <= SPARE_TOTAL_BYTES));
+        })
+        .join()
+        .unwrap();
     }
 }
