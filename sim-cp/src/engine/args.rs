@@ -77,7 +77,11 @@ pub struct Retired {
 
 #[derive(Default)]
 pub struct ArgPool {
+    /// Every block this pool holds; the first `made` are this world's (the
+    /// rest were kept from a pool dropped earlier on this thread, see
+    /// [`ArgPool::new`], and are used, in order, before any is allocated).
     blocks: Vec<*mut Block>,
+    made: usize,
     /// Per block: its seal (platform memory, never handed out).
     seals: Vec<Seal>,
     free: Vec<usize>,
@@ -99,7 +103,30 @@ pub struct ArgPool {
 // time. Provider threads only get raw pointers into the blocks.
 unsafe impl Send for ArgPool {}
 
+thread_local! {
+    /// The blocks of the last pool dropped on this thread, reset, for the
+    /// next pool made on it: a certification case builds a world and its
+    /// pool per case, and allocating, mapping and freeing each block was
+    /// a per-case cost.
+    static KEPT: std::cell::RefCell<Option<ArgPool>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The most blocks a dropped pool may keep for the next (~170 bytes each).
+const KEPT_MAX: usize = 4096;
+
 impl ArgPool {
+    /// A pool with no block of this world yet. It holds the blocks of the
+    /// last pool dropped on this thread, if any, each as fresh as a newly
+    /// allocated one (only its address differs): block `i` of this world
+    /// is the kept block `i` while there is one, so slots are handed out
+    /// in the same order as by a pool that allocates them.
+    pub fn new() -> ArgPool {
+        KEPT.try_with(|k| k.borrow_mut().take())
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
     /// A block for call `serial` of instance `inst`, with no payload (the
     /// one it held last goes back to the thread's pool of buffers). Only
     /// the slot comes back, in a register: a struct returned through
@@ -109,6 +136,11 @@ impl ArgPool {
     pub fn take(&mut self, serial: u32, inst: u32) -> Slot {
         let i = match self.free.pop() {
             Some(i) => i,
+            None if self.made < self.blocks.len() => {
+                // A kept block, already mapped by address.
+                self.made += 1;
+                self.made - 1
+            }
             None => {
                 let b = Box::into_raw(Box::new(Block {
                     tids: [CPNATFWT_TRANSPORT_ID {
@@ -127,6 +159,7 @@ impl ArgPool {
                 }));
                 let i = self.blocks.len();
                 self.blocks.push(b);
+                self.made += 1;
                 self.seals.push(Seal::default());
                 self.live.push(false);
                 // SAFETY: `b` was just allocated and is exclusively ours; we
@@ -368,7 +401,7 @@ impl ArgPool {
             return None;
         }
         let &(i, part) = self.by_addr.get(&addr)?;
-        if self.live[i] {
+        if self.live[i] || i >= self.made {
             return None;
         }
         // SAFETY: reading bookkeeping fields of our own block.
@@ -394,12 +427,66 @@ fn content_and_poison(bytes: &mut [u8]) -> Content {
 
 impl Drop for ArgPool {
     fn drop(&mut self) {
-        for &b in &self.blocks {
-            // SAFETY: every block came from Box::into_raw and is freed once,
-            // here, when the world (and so every call) is gone.
-            let block = unsafe { Box::from_raw(b) };
-            crate::net::give_back(block.payload);
+        // The world (and so every call) is gone. Every payload goes back to
+        // the thread's buffers; the blocks are kept for the next pool made
+        // on this thread if it has none yet (and they are not too many),
+        // else freed.
+        let keep = self.blocks.len() <= KEPT_MAX
+            && KEPT
+                .try_with(|k| k.try_borrow().is_ok_and(|k| k.is_none()))
+                .unwrap_or(false);
+        if !keep {
+            for &b in &self.blocks {
+                // SAFETY: every block came from Box::into_raw and is freed
+                // once, here.
+                let block = unsafe { Box::from_raw(b) };
+                crate::net::give_back(block.payload);
+            }
+            return;
         }
+        for &b in &self.blocks {
+            // SAFETY: the block is ours and no call uses it any more; it is
+            // written back to what `take` allocates (only the payload's
+            // buffer, given back, is not reused).
+            unsafe {
+                let blk = &mut *b;
+                crate::net::give_back(std::mem::take(&mut blk.payload));
+                blk.tids = [CPNATFWT_TRANSPORT_ID {
+                    size: 0,
+                    transportId: std::ptr::null_mut(),
+                }; 2];
+                blk.bytes = [[0; 16]; 2];
+                blk.chain = [CPNATFWT_BUFFER {
+                    next: std::ptr::null_mut(),
+                    size: 0,
+                    buffer: std::ptr::null_mut(),
+                }; CHAIN];
+                blk.serial = 0;
+                blk.inst = 0;
+            }
+        }
+        self.live.fill(false);
+        let kept = ArgPool {
+            blocks: std::mem::take(&mut self.blocks),
+            made: 0,
+            seals: std::mem::take(&mut self.seals),
+            free: {
+                let mut f = std::mem::take(&mut self.free);
+                f.clear();
+                f
+            },
+            quarantine: {
+                let mut q = std::mem::take(&mut self.quarantine);
+                q.clear();
+                q
+            },
+            oldest: 0,
+            live: std::mem::take(&mut self.live),
+            by_addr: std::mem::take(&mut self.by_addr),
+            addr_lo: self.addr_lo,
+            addr_hi: self.addr_hi,
+        };
+        let _ = KEPT.try_with(|k| *k.borrow_mut() = Some(kept));
     }
 }
 
@@ -492,6 +579,53 @@ mod tests {
         }
         assert_eq!(found, Some(1));
         assert!(pool.sweep().is_empty());
+    }
+
+    #[test]
+    fn comp_7_a_pool_made_after_another_was_dropped_reuses_its_blocks_as_fresh_ones() {
+        // A thread of its own: nothing kept from another pool yet.
+        std::thread::spawn(|| {
+            let mut first = ArgPool::new();
+            let s = first.take(1, 7);
+            let id = first.tid(s, 0, Tid::v4(10, 0, 9));
+            // SAFETY: the block is live and ours.
+            let fresh = unsafe { (*id).transportId.add(15).read() };
+            assert!(first.retire(s).intact);
+            assert_eq!(
+                first.retired_owner(id as usize),
+                Some((1, 7, Part::TidStruct))
+            );
+            drop(first);
+
+            let mut next = ArgPool::new();
+            // Kept, but not handed out in this world: no call's.
+            assert_eq!(next.retired_owner(id as usize), None);
+            let s = next.take(2, 3);
+            let again = next.tid(s, 0, Tid::v4(10, 0, 9));
+            assert_eq!(again, id, "the kept block, first");
+            // SAFETY: as above.
+            let byte = unsafe { (*again).transportId.add(15).read() };
+            assert_eq!(byte, fresh, "as fresh as an allocated block (no poison)");
+            assert_eq!(next.retired_owner(id as usize), None, "live");
+            assert!(next.retire(s).intact);
+            assert_eq!(
+                next.retired_owner(id as usize),
+                Some((2, 3, Part::TidStruct))
+            );
+            // A late write into it is still found when it leaves quarantine.
+            // SAFETY: the block stays allocated (quarantined).
+            unsafe { *(*again).transportId = 0 };
+            let mut found = None;
+            for serial in 3..=QUARANTINE as u32 + 2 {
+                let (s, _) = send(&mut next, serial, 10);
+                if let Some(t) = next.retire(s).tampered {
+                    found = Some(t.serial);
+                }
+            }
+            assert_eq!(found, Some(2));
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

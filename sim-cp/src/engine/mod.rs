@@ -532,7 +532,7 @@ impl Sim {
                     hosts: all,
                     insts: Vec::new(),
                     calls: Calls::default(),
-                    args: ArgPool::default(),
+                    args: ArgPool::new(),
                     net,
                     traffic: Traffic::default(),
                     start: Instant::now(),
