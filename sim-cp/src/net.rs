@@ -121,8 +121,9 @@ impl Network {
 // a datagram does not allocate (and, up to 64 KiB, page-fault) fresh memory
 // each time, within a world or from one world (certification case) to the
 // next. A fresh buffer has room for at least [`SPARE_MIN_BYTES`], rounded up
-// to a power of two, so small payloads and packets circulate too, and any
-// kept buffer of a size class serves any request of that class. Bounded: at
+// to a power of two (or to [`FRESH_MAX_BYTES`]), so small payloads and
+// packets circulate too, and a kept buffer of a size class serves the
+// requests of that class. Bounded: at
 // most [`SPARE_BUFFERS`] buffers of at most [`SPARE_MAX_BYTES`] each, and at
 // most [`SPARE_TOTAL_BYTES`] of capacity in all, are kept.
 thread_local! {
@@ -150,6 +151,8 @@ pub const SPARE_MAX_BYTES: usize = 1 << 17;
 pub const SPARE_TOTAL_BYTES: usize = 4 << 20;
 /// The capacity of a fresh buffer, at least (smaller ones are not kept).
 const SPARE_MIN_BYTES: usize = 512;
+/// The capacity of a fresh buffer, at most, unless more is asked for.
+const FRESH_MAX_BYTES: usize = SPARE_MAX_BYTES - 4096;
 /// Size classes, one per power of two from [`SPARE_MIN_BYTES`] to
 /// [`SPARE_MAX_BYTES`].
 const CLASSES: usize = (SPARE_MAX_BYTES / SPARE_MIN_BYTES).ilog2() as usize + 1;
@@ -190,9 +193,13 @@ pub fn spare_buffer(len: usize) -> Vec<u8> {
             b.clear();
             b
         }
-        // A power of two up to the largest kept, so that it serves every
-        // later request of its class.
-        None if want <= SPARE_MAX_BYTES => Vec::with_capacity(want.next_power_of_two()),
+        // The largest of its class, so that it serves every later request
+        // of its class; but under 128 KiB: the system allocator (glibc's,
+        // by default) maps a request of 128 KiB or more on its own, with a
+        // system call and fresh pages each time.
+        None if want <= SPARE_MAX_BYTES => {
+            Vec::with_capacity(want.next_power_of_two().min(FRESH_MAX_BYTES).max(want))
+        }
         None => Vec::with_capacity(want),
     }
 }
@@ -240,8 +247,10 @@ mod tests {
                 "the kept 64 KiB buffer, not a fresh one"
             );
             assert!(again.is_empty());
-            // Nothing kept is large enough: a fresh one.
-            assert_eq!(spare_buffer(70_000).capacity(), 1 << 17);
+            // Nothing kept is large enough: a fresh one, the largest of its
+            // class under 128 KiB.
+            assert_eq!(spare_buffer(70_000).capacity(), FRESH_MAX_BYTES);
+            assert_eq!(spare_buffer(SPARE_MAX_BYTES).capacity(), SPARE_MAX_BYTES);
             // Beyond the largest kept: exactly the size asked for, never kept.
             let huge = spare_buffer(SPARE_MAX_BYTES + 1);
             assert_eq!(huge.capacity(), SPARE_MAX_BYTES + 1);
