@@ -889,15 +889,20 @@ impl Traffic {
             }
         }
     }
-    /// A new datagram, waiting.
-    fn push_waiting(&mut self, dg: Datagram, payload: Vec<u8>) {
+    /// A new datagram (its id is the number of datagrams before it).
+    fn push(&mut self, dg: Datagram, payload: Vec<u8>) -> u32 {
         let id = self.dgs.len() as u32;
-        let (host, via) = (dg.src_host as usize, dg.via);
         if let Some(index) = &mut self.by_content {
             index.entry(dg.content()).or_default().push(id);
         }
         self.dgs.push(dg);
         self.payloads.push_back((id, payload));
+        id
+    }
+    /// A new datagram, waiting.
+    fn push_waiting(&mut self, dg: Datagram, payload: Vec<u8>) {
+        let (host, via) = (dg.src_host as usize, dg.via);
+        let id = self.push(dg, payload);
         if self.waiting.len() <= host {
             self.waiting.resize_with(host + 1, VecDeque::new);
         }
@@ -1007,21 +1012,82 @@ impl World {
             },
         );
         let via = self.first_route(from, &[]);
-        self.traffic.push_waiting(
-            Datagram {
-                src_host: from,
-                dst,
-                len: content.len,
-                form: content.form,
-                value: content.value,
-                sent_at: self.now,
-                state: State::Waiting,
-                via,
-                src: None,
-                delivered: false,
-                send_order: NOT_SENT,
+        let at_once = via.and_then(|i| self.sends_at_once(from, i, dst));
+        let dg = Datagram {
+            src_host: from,
+            dst,
+            len: content.len,
+            form: content.form,
+            value: content.value,
+            sent_at: self.now,
+            state: if at_once.is_some() {
+                State::Sending
+            } else {
+                State::Waiting
             },
-            payload,
+            via,
+            src: None,
+            delivered: false,
+            send_order: NOT_SENT,
+        };
+        match at_once {
+            Some((via, local)) => {
+                let d = self.traffic.push(dg, payload);
+                self.start_send(d, via, local, dst);
+            }
+            None => self.traffic.push_waiting(dg, payload),
+        }
+    }
+
+    /// Whether a new datagram of host `host` to `dst`, routed through
+    /// `via`, goes to SEND_BUFFERS from `local` at once: the host listens,
+    /// nothing on it is marked, touched or waiting, and `via` is active,
+    /// has a settled source ID and has reached `dst`. Then the `pump_host`
+    /// that follows the send would do exactly this and nothing else (the
+    /// datagram waiting would touch `via`, which is not marked on a
+    /// listening host, and no instance is examined), so the datagram skips
+    /// the waiting list, its count and the pump's passes.
+    fn sends_at_once(&self, host: u8, via: u32, dst: Tid) -> Option<(u32, Tid)> {
+        let h = &self.hosts[host as usize];
+        if !h.listening
+            || !h.dirty.is_empty()
+            || !self.traffic.touched.is_empty()
+            || !self.traffic.none_waiting(host)
+        {
+            return None;
+        }
+        let s = self.insts[via as usize].session()?;
+        if !s.live() || s.machine().activation != Activation::Active || !s.may_send_to(dst) {
+            return None;
+        }
+        s.source_for(dst).map(|local| (via, local))
+    }
+
+    /// Datagram `d`, now `Sending`, goes to SEND_BUFFERS on `via` from
+    /// `local` to `dst`: DATA-5 expects it from now on.
+    fn start_send(&mut self, d: u32, via: u32, local: Tid, dst: Tid) {
+        let t = &mut self.traffic;
+        let dg = &mut t.dgs[d as usize];
+        dg.src = Some(local);
+        dg.send_order = t.sends;
+        t.sends += 1;
+        let key = (local, dst, dg.content());
+        match t.pending.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().1.push_back(d),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((d, VecDeque::new()));
+            }
+        }
+        if let Some(s) = self.insts[via as usize].session_mut() {
+            s.sending_from(local);
+        }
+        self.issue(
+            via,
+            Op::Send {
+                local,
+                remote: dst,
+                datagram: d,
+            },
         );
     }
 
@@ -1095,32 +1161,8 @@ impl World {
                 continue;
             };
             if s.may_send_to(dst) {
-                let t = &mut self.traffic;
-                let dg = &mut t.dgs[d as usize];
-                dg.src = Some(local);
-                dg.send_order = t.sends;
-                t.sends += 1;
-                let key = (local, dst, dg.content());
-                t.set_state(d, State::Sending);
-                match self.traffic.pending.entry(key) {
-                    std::collections::hash_map::Entry::Occupied(mut e) => {
-                        e.get_mut().1.push_back(d)
-                    }
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert((d, VecDeque::new()));
-                    }
-                }
-                if let Some(s) = self.insts[via as usize].session_mut() {
-                    s.sending_from(local);
-                }
-                self.issue(
-                    via,
-                    Op::Send {
-                        local,
-                        remote: dst,
-                        datagram: d,
-                    },
-                );
+                self.traffic.set_state(d, State::Sending);
+                self.start_send(d, via, local, dst);
             } else if !s.reaching(dst) {
                 self.issue(via, Op::Reach(dst));
             }
