@@ -273,6 +273,19 @@ impl Session {
         self.faults.may_send(self.reached.contains(&dst))
     }
 
+    /// The ID a datagram to `dst` routed through this session goes to
+    /// SEND_BUFFERS from, if it goes now: the session is live and active
+    /// with no transition in flight, holds a settled ID of `dst`'s family
+    /// and may send to `dst`. (The routing's one test of "send now", for a
+    /// datagram that waited and for one sent at once, see `World::app_send`.)
+    #[inline]
+    pub fn sends_now_from(&self, dst: Tid) -> Option<Tid> {
+        let ready = self.live()
+            && self.machine.activation == machine::Activation::Active
+            && self.may_send_to(dst);
+        ready.then(|| self.source_for(dst)).flatten()
+    }
+
     /// A REACH of `dst` is under way.
     #[inline]
     pub fn reaching(&self, dst: Tid) -> bool {

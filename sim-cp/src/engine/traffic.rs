@@ -1041,12 +1041,12 @@ impl World {
 
     /// Whether a new datagram of host `host` to `dst`, routed through
     /// `via`, goes to SEND_BUFFERS from `local` at once: the host listens,
-    /// nothing on it is marked, touched or waiting, and `via` is active,
-    /// has a settled source ID and has reached `dst`. Then the `pump_host`
-    /// that follows the send would do exactly this and nothing else (the
-    /// datagram waiting would touch `via`, which is not marked on a
-    /// listening host, and no instance is examined), so the datagram skips
-    /// the waiting list, its count and the pump's passes.
+    /// nothing on it is marked, touched or waiting, and `via` would send it
+    /// now (`Session::sends_now_from`, the pump's own test). Then the
+    /// `pump_host` that follows the send would do exactly this and nothing
+    /// else (the datagram waiting would touch `via`, which is not marked on
+    /// a listening host, and no instance is examined), so the datagram
+    /// skips the waiting list, its count and the pump's passes.
     fn sends_at_once(&self, host: u8, via: u32, dst: Tid) -> Option<(u32, Tid)> {
         let h = &self.hosts[host as usize];
         if !h.listening
@@ -1056,11 +1056,8 @@ impl World {
         {
             return None;
         }
-        let s = self.insts[via as usize].session()?;
-        if !s.live() || s.machine().activation != Activation::Active || !s.may_send_to(dst) {
-            return None;
-        }
-        s.source_for(dst).map(|local| (via, local))
+        let local = self.insts[via as usize].session()?.sends_now_from(dst)?;
+        Some((via, local))
     }
 
     /// Datagram `d`, now `Sending`, goes to SEND_BUFFERS on `via` from
@@ -1142,6 +1139,11 @@ impl World {
                 },
             };
             let s = self.insts[via as usize].session_mut().expect("live");
+            if let Some(local) = s.sends_now_from(dst) {
+                self.traffic.set_state(d, State::Sending);
+                self.start_send(d, via, local, dst);
+                continue;
+            }
             if s.machine().activation != Activation::Active {
                 // Not active: the machine decides (a dormant instance is
                 // activated first, STATE-5; during a transition the
@@ -1154,16 +1156,14 @@ impl World {
             let s = &*s;
             // Never from an ID whose REMOVE is under way: the datagram
             // waits for a settled ID of its family (see `source_for`).
-            let Some(local) = s.source_for(dst) else {
+            if s.source_for(dst).is_none() {
                 if !s.changing_family_of(dst) {
                     self.drop_datagram(d, "no local transport ID of that family");
                 }
                 continue;
-            };
-            if s.may_send_to(dst) {
-                self.traffic.set_state(d, State::Sending);
-                self.start_send(d, via, local, dst);
-            } else if !s.reaching(dst) {
+            }
+            // Active with a source, so not yet allowed to send to `dst`.
+            if !s.reaching(dst) {
                 self.issue(via, Op::Reach(dst));
             }
         }
