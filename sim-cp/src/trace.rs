@@ -1433,7 +1433,6 @@ mod tests {
     /// numbered addresses, each pair in both directions and repeated.
     #[test]
     fn indication_details_read_back_as_bytes_detail_writes_them() {
-        let mut r = Recorder::new(vec!["A".into(), "B".into()], true, 0);
         let tids = [
             Tid::v4(1, 0, 1),
             Tid::v6(2, 0, 1),
@@ -1441,14 +1440,28 @@ mod tests {
             Tid::v6(4, 7, 9),
         ];
         let lens = [0, 7, 10, 99, 1_400, 65_507, 1_000_000, u32::MAX];
+        details_read_back(
+            lens.iter()
+                .cycle()
+                .take(40)
+                .enumerate()
+                .map(|(k, &len)| (k as i32, len, tids[k % 4], tids[(k / 4 + 1) % 4])),
+        );
+    }
+
+    /// Records an indication for each (result, length, from, to) and
+    /// checks that the taken trace reads each detail back as
+    /// `Indication::what` writes it.
+    fn details_read_back(indications: impl Iterator<Item = (i32, u32, Tid, Tid)>) {
+        let mut r = Recorder::new(vec!["A".into(), "B".into()], true, 0);
         let mut want = Vec::new();
-        for (k, &len) in lens.iter().cycle().take(40).enumerate() {
+        for (k, (hr, len, from, to)) in indications.enumerate() {
             let i = Indication {
                 f: PlatformFn::CPNatfwtIndicateReceivedBuffers,
-                hr: k as i32,
+                hr,
                 len,
-                from: tids[k % 4],
-                to: tids[(k / 4 + 1) % 4],
+                from,
+                to,
             };
             want.push(i.what());
             r.record_indication(Nanos(k as u64), 0, 1, i);
@@ -1462,7 +1475,6 @@ mod tests {
     /// each indicated several times in a shuffled order.
     #[test]
     fn indication_details_of_many_addresses_read_back_as_bytes_detail_writes_them() {
-        let mut r = Recorder::new(vec!["A".into(), "B".into()], true, 0);
         let tids: Vec<Tid> = (0..300u32)
             .map(|k| {
                 let (a, b) = ((k / 256) as u8, (k % 256) as u8);
@@ -1473,20 +1485,9 @@ mod tests {
                 }
             })
             .collect();
-        let mut want = Vec::new();
-        for k in 0..2_000usize {
-            let i = Indication {
-                f: PlatformFn::CPNatfwtIndicateReceivedBuffers,
-                hr: 0,
-                len: k as u32,
-                from: tids[k * 7 % 300],
-                to: tids[k * 13 % 300],
-            };
-            want.push(i.what());
-            r.record_indication(Nanos(k as u64), 0, 1, i);
-        }
-        let got: Vec<What> = r.take().events.into_iter().map(|e| e.what).collect();
-        assert_eq!(got, want);
+        details_read_back(
+            (0..2_000usize).map(|k| (0, k as u32, tids[k * 7 % 300], tids[k * 13 % 300])),
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@ mod common;
 use common::*;
 use cpsim_sim::*;
 
-fn story(seed: u64, opts: ToyOptions, tasks: TaskTiming) -> Trace {
+/// Two toy hosts A and B, their providers started and B listening at 5 ms.
+fn toy_world(seed: u64, opts: ToyOptions, tasks: TaskTiming) -> Sim {
     // The drain outlasts a stalled worker (the largest limit plus a second).
     let cfg = Config {
         seed,
@@ -14,26 +15,46 @@ fn story(seed: u64, opts: ToyOptions, tasks: TaskTiming) -> Trace {
         ..Config::default()
     };
     let sim = Sim::new(cfg, &["A", "B"], ToyFactory::new(opts));
-    let at = Nanos::from_millis;
     start(&sim, &["A", "B"], "B", 5);
+    sim
+}
+
+/// The toy's asynchronous mode: every callback pends.
+fn asynchronous() -> ToyOptions {
+    ToyOptions {
+        asynchronous: true,
+        ..ToyOptions::default()
+    }
+}
+
+/// Completions that race the callback's return: half before it, some late.
+fn racing() -> TaskTiming {
+    TaskTiming {
+        before_return: 0.5,
+        late: 0.3,
+        late_max_ms: 20,
+        ..TaskTiming::default()
+    }
+}
+
+/// An application on `from` sends `bytes` bytes to `to` at `ms`.
+fn send(sim: &Sim, ms: u64, from: &str, to: &str, family: Family, bytes: u32) {
     sim.schedule(
-        at(20),
+        Nanos::from_millis(ms),
         Action::Send {
-            from: "A".into(),
-            to: "B".into(),
-            family: Family::V4,
-            bytes: 16,
+            from: from.into(),
+            to: to.into(),
+            family,
+            bytes,
         },
     );
-    sim.schedule(
-        at(30),
-        Action::Send {
-            from: "A".into(),
-            to: "B".into(),
-            family: Family::V6,
-            bytes: 8,
-        },
-    );
+}
+
+fn story(seed: u64, opts: ToyOptions, tasks: TaskTiming) -> Trace {
+    let sim = toy_world(seed, opts, tasks);
+    let at = Nanos::from_millis;
+    send(&sim, 20, "A", "B", Family::V4, 16);
+    send(&sim, 30, "A", "B", Family::V6, 8);
     sim.schedule(at(100), Action::Dormant { host: "A".into() });
     sim.schedule(at(200), Action::Shutdown { host: "B".into() });
     sim.run_until(at(300));
@@ -47,20 +68,7 @@ fn synchronous_toy_two_hosts() {
 
 #[test]
 fn asynchronous_toy_with_racing_completions() {
-    let tasks = TaskTiming {
-        before_return: 0.5,
-        late: 0.3,
-        late_max_ms: 20,
-        ..TaskTiming::default()
-    };
-    insta::assert_json_snapshot!(story(
-        2,
-        ToyOptions {
-            asynchronous: true,
-            ..ToyOptions::default()
-        },
-        tasks
-    ));
+    insta::assert_json_snapshot!(story(2, asynchronous(), racing()));
 }
 
 #[test]
@@ -69,26 +77,12 @@ fn stalled_worker_times_out() {
         after_timeout: 1.0,
         ..TaskTiming::default()
     };
-    insta::assert_json_snapshot!(story(
-        3,
-        ToyOptions {
-            asynchronous: true,
-            ..ToyOptions::default()
-        },
-        tasks
-    ));
+    insta::assert_json_snapshot!(story(3, asynchronous(), tasks));
 }
 
 #[test]
 fn a_trace_round_trips_through_json() {
-    let t = story(
-        4,
-        ToyOptions {
-            asynchronous: true,
-            ..ToyOptions::default()
-        },
-        TaskTiming::default(),
-    );
+    let t = story(4, asynchronous(), TaskTiming::default());
     assert_eq!(Trace::from_json(&t.to_json()).unwrap(), t);
 }
 
@@ -98,15 +92,8 @@ fn a_trace_round_trips_through_json() {
 /// list, and its trace is the one the pump gave (this snapshot was made
 /// before that shortcut existed).
 fn listening_story(seed: u64, opts: ToyOptions, tasks: TaskTiming) -> Trace {
-    let cfg = Config {
-        seed,
-        tasks,
-        drain_ms: 40_000,
-        ..Config::default()
-    };
-    let sim = Sim::new(cfg, &["A", "B"], ToyFactory::new(opts));
+    let sim = toy_world(seed, opts, tasks);
     let at = Nanos::from_millis;
-    start(&sim, &["A", "B"], "B", 5);
     sim.schedule(
         at(5),
         Action::Listen {
@@ -114,27 +101,16 @@ fn listening_story(seed: u64, opts: ToyOptions, tasks: TaskTiming) -> Trace {
             on: true,
         },
     );
-    let send = |t: u64, from: &str, to: &str, family: Family, bytes: u32| {
-        sim.schedule(
-            at(t),
-            Action::Send {
-                from: from.into(),
-                to: to.into(),
-                family,
-                bytes,
-            },
-        );
-    };
-    send(20, "A", "B", Family::V4, 16);
-    send(25, "B", "A", Family::V4, 64);
+    send(&sim, 20, "A", "B", Family::V4, 16);
+    send(&sim, 25, "B", "A", Family::V4, 64);
     for bytes in [3, 40, 40] {
-        send(40, "A", "B", Family::V4, bytes);
+        send(&sim, 40, "A", "B", Family::V4, bytes);
     }
-    send(45, "A", "B", Family::V6, 8);
-    send(50, "B", "A", Family::V4, 64);
-    send(50, "A", "B", Family::V4, 64);
+    send(&sim, 45, "A", "B", Family::V6, 8);
+    send(&sim, 50, "B", "A", Family::V4, 64);
+    send(&sim, 50, "A", "B", Family::V4, 64);
     sim.schedule(at(100), Action::Dormant { host: "A".into() });
-    send(150, "A", "B", Family::V4, 32);
+    send(&sim, 150, "A", "B", Family::V4, 32);
     sim.run_until(at(300));
     sim.finish().trace
 }
@@ -150,18 +126,5 @@ fn listening_senders_datagrams_keep_the_pumps_trace() {
 
 #[test]
 fn listening_senders_datagrams_keep_the_pumps_trace_asynchronous() {
-    let tasks = TaskTiming {
-        before_return: 0.5,
-        late: 0.3,
-        late_max_ms: 20,
-        ..TaskTiming::default()
-    };
-    insta::assert_json_snapshot!(listening_story(
-        5,
-        ToyOptions {
-            asynchronous: true,
-            ..ToyOptions::default()
-        },
-        tasks
-    ));
+    insta::assert_json_snapshot!(listening_story(5, asynchronous(), racing()));
 }

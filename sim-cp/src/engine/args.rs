@@ -563,6 +563,19 @@ mod tests {
         }
     }
 
+    /// Sends and retires a quarantine's worth of calls from serial `first`
+    /// on: the serial of the last tampered block they pushed out, if any.
+    fn tampered_within_a_quarantine(pool: &mut ArgPool, first: u32) -> Option<u32> {
+        let mut found = None;
+        for serial in first..first + QUARANTINE as u32 {
+            let (s, _) = send(pool, serial, 10);
+            if let Some(t) = pool.retire(s).tampered {
+                found = Some(t.serial);
+            }
+        }
+        found
+    }
+
     #[test]
     fn comp_7_a_payload_write_after_completion_is_found_when_it_leaves_quarantine() {
         let mut pool = ArgPool::default();
@@ -570,14 +583,7 @@ mod tests {
         assert!(pool.retire(s).intact);
         // SAFETY: the block stays allocated (quarantined); a provider's late write.
         unsafe { *(*chain).buffer.add(99) = 0 };
-        let mut found = None;
-        for serial in 2..=QUARANTINE as u32 + 1 {
-            let (s, _) = send(&mut pool, serial, 10);
-            if let Some(t) = pool.retire(s).tampered {
-                found = Some(t.serial);
-            }
-        }
-        assert_eq!(found, Some(1));
+        assert_eq!(tampered_within_a_quarantine(&mut pool, 2), Some(1));
         assert!(pool.sweep().is_empty());
     }
 
@@ -615,14 +621,7 @@ mod tests {
             // A late write into it is still found when it leaves quarantine.
             // SAFETY: the block stays allocated (quarantined).
             unsafe { *(*again).transportId = 0 };
-            let mut found = None;
-            for serial in 3..=QUARANTINE as u32 + 2 {
-                let (s, _) = send(&mut next, serial, 10);
-                if let Some(t) = next.retire(s).tampered {
-                    found = Some(t.serial);
-                }
-            }
-            assert_eq!(found, Some(2));
+            assert_eq!(tampered_within_a_quarantine(&mut next, 3), Some(2));
         })
         .join()
         .unwrap();
