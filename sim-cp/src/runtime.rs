@@ -62,24 +62,36 @@ struct Local {
     drivers: Vec<Vec<Cx>>,
 }
 
+/// The innermost driver loop on this thread, in a plain `Cell`: changed
+/// only when a driver loop starts or ends ([`Driving`]), read when a
+/// callback starts.
+#[derive(Copy, Clone)]
+struct Driver {
+    /// Its world: the address of its `Shared`, only compared, never read
+    /// through (a driver's copies of its contexts keep it alive).
+    world: usize,
+    /// Its level in [`Local::drivers`] (0: no driver loop runs).
+    level: u32,
+}
+
 /// The part of a thread's state that every callback changes, in a plain
 /// `Cell` (no destructor, no borrow flag): read and written when a
 /// callback starts and again when it ends. [`Local`] is touched only by a context
 /// of its own, a task spawned for "before return", and a driver loop's
 /// start and end.
+///
+/// Six `u32`s, no padding; the driver loop's world and level, which a
+/// callback only reads, are apart in [`Driver`]. A callback keeps its outer
+/// `Now` on the stack while the provider runs and writes it back when it
+/// returns: 24 bytes copied whole, rather than 40 with a `u8` and padding,
+/// which the compiler copied in overlapping pieces of different sizes.
 #[derive(Copy, Clone)]
 struct Now {
-    /// The innermost driver loop on this thread: its world (the address of
-    /// its `Shared`, only compared, never read through; a driver's copies
-    /// of its contexts keep it alive) and its level in [`Local::drivers`]
-    /// (0: no driver loop runs).
-    world: usize,
-    level: u32,
     /// A driver's context is current: host `host` of the driver at
     /// `frame` (0: none), above the first `depth` contexts of their own;
     /// any of those pushed after it (`own > depth`) are inner to it.
     frame: u32,
-    host: u8,
+    host: u32,
     depth: u32,
     /// How many contexts of their own are current (`Local::current`'s length).
     own: u32,
@@ -93,8 +105,6 @@ struct Now {
 
 impl Now {
     const IDLE: Now = Now {
-        world: 0,
-        level: 0,
         frame: 0,
         host: 0,
         depth: 0,
@@ -108,10 +118,14 @@ impl Now {
     fn driver_current(self) -> bool {
         self.frame > 0 && self.own == self.depth
     }
+}
 
-    /// Whether `cx` is one of the innermost driver loop's contexts (then it
-    /// is made current by number).
-    fn is_driver(self, cx: &Cx) -> bool {
+impl Driver {
+    const NONE: Driver = Driver { world: 0, level: 0 };
+
+    /// Whether `cx` is one of this driver loop's contexts (then it is made
+    /// current by number).
+    fn runs(self, cx: &Cx) -> bool {
         self.level > 0 && self.world == Arc::as_ptr(&cx.shared) as usize
     }
 }
@@ -128,6 +142,7 @@ thread_local! {
         })
     };
     static NOW: Cell<Now> = const { Cell::new(Now::IDLE) };
+    static DRIVER: Cell<Driver> = const { Cell::new(Driver::NONE) };
 }
 
 impl Local {
@@ -145,8 +160,8 @@ impl Local {
 /// host's context current by number (see [`Now`]); when it ends, its
 /// copies are dropped, so that no thread-local keeps a world alive.
 pub(crate) struct Driving {
-    /// The outer driver loop's world and level, restored at the end.
-    outer: (usize, u32),
+    /// The outer driver loop, restored at the end.
+    outer: Driver,
 }
 
 impl Driving {
@@ -158,19 +173,14 @@ impl Driving {
             l.drivers.push(cxs);
             l.drivers.len() as u32
         });
-        let mut now = NOW.get();
-        let outer = (now.world, now.level);
-        (now.world, now.level) = (world, level);
-        NOW.set(now);
+        let outer = DRIVER.replace(Driver { world, level });
         Driving { outer }
     }
 }
 
 impl Drop for Driving {
     fn drop(&mut self) {
-        let mut now = NOW.get();
-        (now.world, now.level) = self.outer;
-        NOW.set(now);
+        DRIVER.set(self.outer);
         // Dropped outside the borrow (dropping the last context of a world
         // may run provider code).
         let cxs = LOCAL.with(|l| l.borrow_mut().drivers.pop());
@@ -209,18 +219,23 @@ pub fn quiet_provider_panics() {
 /// loop's, else pushed as a context of its own (true).
 #[inline]
 fn begin_context(cx: &Cx, now: &mut Now) -> bool {
-    if now.is_driver(cx) {
-        (now.frame, now.host, now.depth) = (now.level, cx.host, now.own);
+    let driver = DRIVER.get();
+    if driver.runs(cx) {
+        (now.frame, now.host, now.depth) = (driver.level, u32::from(cx.host), now.own);
         return false;
     }
-    push_own(cx, now);
+    push_own(cx);
+    now.own += 1;
     true
 }
 
+/// Pushes `cx` as a context of its own. (It does not take the caller's
+/// `Now`: a `&mut Now` passed out of line would keep that value in memory,
+/// written field by field and read back wider, a store-forwarding stall on
+/// every callback.)
 #[cold]
-fn push_own(cx: &Cx, now: &mut Now) {
+fn push_own(cx: &Cx) {
     LOCAL.with(|l| l.borrow_mut().current.push(cx.clone()));
-    now.own += 1;
 }
 
 /// Pops the innermost context of its own; dropped outside the borrow
