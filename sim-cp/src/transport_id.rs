@@ -16,14 +16,19 @@ pub struct Tid {
 impl Tid {
     /// A transport ID from its bytes; `None` unless 4 or 16 bytes long.
     pub fn from_bytes(b: &[u8]) -> Option<Tid> {
-        if b.len() != 4 && b.len() != 16 {
-            return None;
-        }
-        let mut bytes = [0u8; 16];
-        bytes[..b.len()].copy_from_slice(b);
+        // The 16 bytes made as one value (one store), not zeroed and then
+        // partly overwritten by a copy of `b.len()` bytes: an ID is read
+        // whole right after it is made (the platform reads two per
+        // indication), and a read wider than the writes just before it
+        // stalls on store forwarding.
+        let padded = match b.len() {
+            4 => u128::from(u32::from_le_bytes(b.try_into().ok()?)),
+            16 => u128::from_le_bytes(b.try_into().ok()?),
+            _ => return None,
+        };
         Some(Tid {
             len: b.len() as u8,
-            bytes,
+            bytes: padded.to_le_bytes(),
         })
     }
     pub fn as_bytes(&self) -> &[u8] {

@@ -830,7 +830,10 @@ impl Traffic {
             .map(|o| o.tid)
     }
     /// The payload of datagram `d` and its content, for its SEND_BUFFERS
-    /// (made once).
+    /// (made once). Inlined with the common case of `remove_payload`: the
+    /// pair returned through memory was written in pieces and read back at
+    /// once in wider ones, a store-forwarding stall on every SEND_BUFFERS.
+    #[inline]
     pub fn take_payload(&mut self, d: u32) -> (Vec<u8>, Content) {
         let p = self
             .remove_payload(d)
@@ -838,6 +841,7 @@ impl Traffic {
         (p, self.dgs[d as usize].content())
     }
     /// Datagram `d`'s payload, if it is still kept, taken out.
+    #[inline]
     fn remove_payload(&mut self, d: u32) -> Option<Vec<u8>> {
         // Usually the oldest (datagrams are sent in the order they came).
         if self.payloads.front().is_some_and(|p| p.0 == d) {
