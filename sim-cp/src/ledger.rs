@@ -515,6 +515,36 @@ impl<O, T: Copy> Ledger<O, T> {
         })
     }
 
+    /// The open calls, taken out with the ledger, in serial order: serial,
+    /// phase, tag and data (as [`Ledger::open_calls`]). For a keeper that
+    /// retires a ledger and keeps only its open calls in full
+    /// ([`crate::window_ledger::WindowLedger`]).
+    pub fn into_open_calls(self) -> Vec<(u32, CallPhase, T, O)> {
+        let Ledger { slab, calls, .. } = self;
+        let mut open: Vec<Open<O>> = slab.into_iter().flatten().collect();
+        open.sort_unstable_by_key(|e| e.serial);
+        open.into_iter()
+            .map(|e| {
+                (
+                    e.serial,
+                    e.phase,
+                    calls[(e.serial - 1) as usize].tag,
+                    e.call,
+                )
+            })
+            .collect()
+    }
+
+    /// The bytes the ledger holds on the heap (its vectors' capacity; not
+    /// what the keeper's data `O` themselves point to).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.slab.capacity() * size_of::<Option<Open<O>>>()
+            + self.free.capacity() * size_of::<u32>()
+            + self.calls.capacity() * size_of::<Rec<T>>()
+            + self.early.capacity() * size_of::<(u32, HRESULT)>()
+    }
+
     /// The calls that returned `ERROR_IO_PENDING` and are still waiting for
     /// their completion, in serial order.
     pub fn pending(&self) -> impl Iterator<Item = (u32, T, &O)> + '_ {

@@ -42,6 +42,7 @@ pub mod trace;
 pub mod transport_id;
 pub mod violation;
 mod watchdog;
+pub mod window_ledger;
 
 pub use config::{
     Callback, ClockMode, Config, Millis, NetFaults, PlatformFault, Probability, TaskTiming,
