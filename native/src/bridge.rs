@@ -173,6 +173,7 @@ fn bridged_call(
             shim: Arc::as_ptr(&s) as usize,
             n: s.n,
             cb,
+            bridge: s.inner.bridge,
             call,
         },
         Pend {

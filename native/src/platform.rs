@@ -93,8 +93,14 @@ impl NativePlatform {
                 indicate: std::mem::transmute::<usize, PFN_CPNatfwtIndicateReceivedBuffers>(a[4]),
             }
         };
-        Ok(NativePlatform {
+        Ok(NativePlatform::with_fns(fns, path))
+    }
+
+    /// A bridge over the library functions `fns`.
+    fn with_fns(fns: Fns, path: PathBuf) -> NativePlatform {
+        NativePlatform {
             inner: Arc::new(Inner {
+                bridge: crate::record::next_bridge(),
                 fns,
                 path,
                 rec: Mutex::new(Rec {
@@ -113,7 +119,7 @@ impl NativePlatform {
                 keep: Mutex::new(Vec::new()),
                 route: Mutex::new(None),
             }),
-        })
+        }
     }
 
     /// This bridge for the life of the process, as a [`Platform`] for
@@ -391,6 +397,57 @@ impl NativePlatform {
         }
         self.function(n, PlatformFn::CPNatfwtIndicateReceivedBuffers, hr);
         hr
+    }
+}
+
+#[cfg(test)]
+impl NativePlatform {
+    /// A bridge whose library refuses every call: for unit tests of the
+    /// bridge's own bookkeeping.
+    pub(crate) fn refusing() -> NativePlatform {
+        unsafe extern "system" fn create(
+            _: *const CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE,
+            _: *mut c_void,
+            _: *mut CPNATFWT_PROVIDER_INSTANCE,
+        ) -> HRESULT {
+            E_FAIL
+        }
+        unsafe extern "system" fn register(
+            _: CPNATFWT_PROVIDER_INSTANCE,
+            _: *mut WCHAR,
+            _: *mut IF_LUID,
+            _: u32,
+            _: *mut WCHAR,
+        ) -> HRESULT {
+            E_FAIL
+        }
+        unsafe extern "system" fn deregister(_: CPNATFWT_PROVIDER_INSTANCE) -> HRESULT {
+            E_FAIL
+        }
+        unsafe extern "system" fn destroy(_: CPNATFWT_PROVIDER_INSTANCE) {}
+        unsafe extern "system" fn indicate(
+            _: CPNATFWT_PROVIDER_INSTANCE,
+            _: *mut CPNATFWT_TRANSPORT_ID,
+            _: *mut CPNATFWT_TRANSPORT_ID,
+            _: *mut CPNATFWT_BUFFER,
+            _: *mut c_void,
+            _: CPNATFWT_PROVIDER_COMPLETION_ROUTINE,
+        ) -> HRESULT {
+            E_FAIL
+        }
+        let fns = Fns {
+            create,
+            register,
+            deregister,
+            destroy,
+            indicate,
+        };
+        NativePlatform::with_fns(fns, PathBuf::from("refusing"))
+    }
+
+    /// The bridge's shared state.
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
     }
 }
 

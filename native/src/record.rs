@@ -12,7 +12,7 @@ use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::ffi::c_void;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
@@ -40,6 +40,10 @@ pub(crate) struct Rec {
 }
 
 pub(crate) struct Inner {
+    /// This bridge's number in the process, 1 to [`MAX_BRIDGE`] (the
+    /// later ones share the last): the mark the call ledger keeps of each
+    /// call older than its window, to know which bridge made it.
+    pub(crate) bridge: u8,
     pub(crate) fns: Fns,
     pub(crate) path: PathBuf,
     pub(crate) rec: Mutex<Rec>,
@@ -50,6 +54,28 @@ pub(crate) struct Inner {
     pub(crate) keep: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
     /// A multi-host stand-in: Creates go to the caller's host there.
     pub(crate) route: Mutex<Option<Arc<standin::StandIn>>>,
+}
+
+/// The highest bridge number: the ledger keeps 6 bits of it per old call.
+pub(crate) const MAX_BRIDGE: u8 = 63;
+
+/// The number of the next bridge made in this process.
+pub(crate) fn next_bridge() -> u8 {
+    static MADE: AtomicU32 = AtomicU32::new(0);
+    let n = MADE.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+    n.min(MAX_BRIDGE as u32) as u8
+}
+
+/// The bridges numbered `bridge` (one, or those past the last number)
+/// that made a provider instance.
+pub(crate) fn bridges_numbered(bridge: u8) -> Vec<Arc<Inner>> {
+    let mut found: Vec<Arc<Inner>> = Vec::new();
+    for s in SHIM_ADDRS.lock().values() {
+        if s.inner.bridge == bridge && !found.iter().any(|i| Arc::ptr_eq(i, &s.inner)) {
+            found.push(s.inner.clone());
+        }
+    }
+    found
 }
 
 /// Every bridge's instances by handle, and the shims' addresses.
@@ -128,6 +154,16 @@ pub(crate) fn shim_of(
 impl Inner {
     /// Records a provider violation (and a note in the trace, where it happened).
     pub(crate) fn provider_violation(&self, rule: RuleId, n: u32, cb: Callback, message: String) {
+        self.violation(rule, n, Some(cb), message)
+    }
+
+    /// Records a provider violation about a call of which only the rule
+    /// and serial are known (one that ended before the ledger's window).
+    pub(crate) fn provider_violation_unnamed(&self, rule: RuleId, message: String) {
+        self.violation(rule, 0, None, message)
+    }
+
+    fn violation(&self, rule: RuleId, n: u32, cb: Option<Callback>, message: String) {
         let (step, at) = {
             let mut r = self.rec.lock();
             r.push(
@@ -142,7 +178,7 @@ impl Inner {
             rule,
             host: "local".into(),
             instance: (n > 0).then(|| format!("local#{n}")),
-            callback: Some(cb.name().to_string()),
+            callback: cb.map(|cb| cb.name().to_string()),
             step,
             at,
             message,

@@ -52,8 +52,9 @@ pub struct WindowLedger<O, T> {
     first: u64,
     /// Each call from `first` to `older_base`, one byte: how it ended
     /// ([`OPEN`], [`SYNC`], [`COMPLETED`], [`ABANDONED`]) and its mark
-    /// above.
-    old: Vec<u8>,
+    /// above; one slice of `window` bytes per retired ledger (so that
+    /// growing never copies them, nor keeps spare room).
+    old: Vec<Box<[u8]>>,
     /// The calls among `old` still [`OPEN`], in serial order.
     lingering: Vec<(u64, Linger<O, T>)>,
 }
@@ -141,6 +142,12 @@ impl<O, T: Copy> WindowLedger<O, T> {
         }
     }
 
+    /// The byte of old call `k` (its serial less `first`).
+    fn byte(&self, k: usize) -> u8 {
+        let w = self.window as usize;
+        self.old[k / w][k % w]
+    }
+
     fn lingering(&self, serial: u64) -> Option<&Linger<O, T>> {
         let k = self.lingering.binary_search_by_key(&serial, |e| e.0).ok()?;
         Some(&self.lingering[k].1)
@@ -165,17 +172,21 @@ impl<O, T: Copy> WindowLedger<O, T> {
     fn retire(&mut self) {
         let fresh = std::mem::replace(&mut self.recent, Ledger::new());
         let older = std::mem::replace(&mut self.older, fresh);
+        // Full (`window` calls), or empty at the first retirement.
         let n = (self.recent_base - self.older_base) as u32;
-        self.old.reserve(n as usize);
-        for l in 1..=n {
-            let tag = older
-                .tag(l)
-                .expect("every call of a retired ledger was made");
-            let end = match older.phase(l) {
-                Some(p) if !older.is_open(l) => end_of(p),
-                _ => OPEN,
-            };
-            self.old.push(end | ((self.mark)(&tag) & 63) << 2);
+        if n > 0 {
+            let mark = self.mark;
+            let bytes = (1..=n).map(|l| {
+                let tag = older
+                    .tag(l)
+                    .expect("every call of a retired ledger was made");
+                let end = match older.phase(l) {
+                    Some(p) if !older.is_open(l) => end_of(p),
+                    _ => OPEN,
+                };
+                end | (mark(&tag) & 63) << 2
+            });
+            self.old.push(bytes.collect());
         }
         let base = self.older_base;
         for (l, phase, tag, call) in older.into_open_calls() {
@@ -211,7 +222,7 @@ impl<O, T: Copy> WindowLedger<O, T> {
             At::Recent(l) => self.recent.complete(l, status),
             At::Older(l) => self.older.complete(l, status),
             At::Old(k) => {
-                let b = self.old[k];
+                let b = self.byte(k);
                 if b & 3 != OPEN {
                     let c = phase_of(b).completed(status).1;
                     return (c, Some(Known::Mark(b >> 2)));
@@ -253,7 +264,7 @@ impl<O, T: Copy> WindowLedger<O, T> {
         match self.at(serial) {
             At::Recent(l) => self.recent.phase(l),
             At::Older(l) => self.older.phase(l),
-            At::Old(k) => match self.old[k] & 3 {
+            At::Old(k) => match self.byte(k) & 3 {
                 OPEN => self.lingering(serial).map(|e| e.phase),
                 end => Some(phase_of(end)),
             },
@@ -273,7 +284,8 @@ impl<O, T: Copy> WindowLedger<O, T> {
                 if end == OPEN {
                     return None;
                 }
-                self.old[k] |= end;
+                let w = self.window as usize;
+                self.old[k / w][k % w] |= end;
                 Some(self.lingering.remove(i).1.call)
             }
             At::Nowhere => None,
@@ -326,7 +338,8 @@ impl<O, T: Copy> WindowLedger<O, T> {
     pub fn heap_bytes(&self) -> usize {
         self.recent.heap_bytes()
             + self.older.heap_bytes()
-            + self.old.capacity()
+            + self.old.len() * self.window as usize
+            + self.old.capacity() * std::mem::size_of::<Box<[u8]>>()
             + self.lingering.capacity() * std::mem::size_of::<(u64, Linger<O, T>)>()
     }
 }
@@ -521,11 +534,12 @@ mod tests {
             l.returned(s, S_OK);
             l.finish(s);
         }
-        // Two windows of 8-byte records and their open slot, and a byte
-        // per older call in a vector that doubles as it grows.
+        // Two windows of 8-byte records and their open slot, a byte per
+        // older call, and 16 bytes per retired window (in a vector that
+        // doubles as it grows).
         let windows = 2 * (1024 * 8 + 64);
         assert!(
-            l.heap_bytes() <= windows + 2 * 100_000,
+            l.heap_bytes() <= windows + 100_000 + 2 * 16 * 100,
             "{} bytes",
             l.heap_bytes()
         );
