@@ -73,7 +73,9 @@ pub(crate) static IND_PENDS: LazyLock<Mutex<HashMap<usize, IndPend>>> =
 /// to 32 bits on its way back (COMP-5) is not the call's own any more: its
 /// low bits still tell which call it was cut from. Serials are 64-bit; the
 /// contexts above the base run out after 7 × 10^17 calls (23 years at a
-/// billion calls a second).
+/// billion calls a second). The scheme needs 64-bit pointers: the native
+/// backend is built for 64-bit Windows and Linux only (on a 32-bit target
+/// both bases would be cut to the same 32 bits, as they were before).
 const CALL_CTX_BASE: u64 = 0x5EED_0000_0000_1000;
 /// Where the contexts the bridge gives the platform for indications start:
 /// below every call's (2^60 contexts before they reach them).
