@@ -170,7 +170,7 @@ impl<O, T: Copy> WindowLedger<O, T> {
     /// The older ledger's calls shrink to their byte (the open ones keep
     /// everything, in `lingering`); the recent one becomes the older.
     fn retire(&mut self) {
-        let fresh = std::mem::replace(&mut self.recent, Ledger::new());
+        let fresh = std::mem::take(&mut self.recent);
         let older = std::mem::replace(&mut self.older, fresh);
         // Full (`window` calls), or empty at the first retirement.
         let n = (self.recent_base - self.older_base) as u32;
