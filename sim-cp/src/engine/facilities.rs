@@ -118,12 +118,13 @@ impl World {
             self.hosts[host as usize].stalls += 1;
         }
         let at = self.now.saturating_add(delay);
+        let task = self.tasks.keep(task);
         self.schedule(
             at,
             Ev::Task {
                 host,
-                task,
                 stalled,
+                task,
             },
         );
         Placed::Queued
@@ -133,12 +134,13 @@ impl World {
     #[inline]
     pub(crate) fn timer(&mut self, host: u8, d: Nanos, task: Task) {
         let at = self.now.saturating_add(d);
+        let task = self.tasks.keep(task);
         self.schedule(
             at,
             Ev::Task {
                 host,
-                task,
                 stalled: false,
+                task,
             },
         );
     }
@@ -208,6 +210,7 @@ impl World {
                     b
                 },
             };
+            let p = self.packets.keep(p);
             self.schedule(now.saturating_add(d), Ev::Net(p));
         }
     }

@@ -133,12 +133,10 @@ pub(crate) type Task2 = Task;
 
 /// Events of the simulation queue.
 pub(crate) enum Ev {
-    /// Call a callback for an operation the platform wants done.
-    Invoke {
-        inst: u32,
-        session: u32,
-        op: instance::Op,
-    },
+    /// Call a callback for an operation the platform wants done: the
+    /// operation, its instance and session wait in `World::issued`, in the
+    /// slot named.
+    Invoke(u32),
     /// Deliver ESTABLISH (when not delivered inside Register).
     Establish { inst: u32, session: u32 },
     /// Deliver TERMINATE.
@@ -153,20 +151,71 @@ pub(crate) enum Ev {
     DeregisterDue { inst: u32, session: u32 },
     /// The platform checks whether an instance has been idle long enough.
     IdleCheck { inst: u32, session: u32 },
-    /// A provider task or timer.
-    Task {
-        host: u8,
-        task: Task2,
-        stalled: bool,
-    },
-    /// A packet arrives.
-    Net(Packet),
+    /// A provider task or timer: the task waits in `World::tasks`, in the
+    /// slot named.
+    Task { host: u8, stalled: bool, task: u32 },
+    /// A packet arrives: it waits in `World::packets`, in the slot named.
+    Net(u32),
     /// The platform is done with buffers indicated with a provider routine.
     IndicateDone { pending: u32 },
     /// A scheduled action (or the next of its repetitions): its place in
-    /// `World::actions`. (Kept aside so that the common events stay small:
-    /// an `Ev` is moved into the queue and out again for every callback.)
+    /// `World::actions`.
     Action(u32),
+}
+
+// Whatever an event carries beyond a few numbers is kept aside, in a slot
+// of one of `World`'s `Kept` tables, so that an `Ev` is 12 bytes: moved into
+// the queue and out again for every callback, it is built and copied in
+// registers. (At 48 bytes, with an `Op`'s transport IDs of 17 bytes at odd
+// offsets, it was built in pieces on the stack and copied whole into the
+// queue right away, which stalled on store forwarding: `World::issue` was
+// 13% of the dispatch bench's samples, the driver loop's reads of it 6%.)
+const _: () = assert!(std::mem::size_of::<Ev>() <= 16);
+
+/// Values kept aside for the events that name them by slot: a slot is
+/// taken out exactly once.
+struct Kept<T> {
+    slots: Vec<Option<T>>,
+    free: Vec<u32>,
+}
+
+impl<T> Kept<T> {
+    fn new() -> Self {
+        Kept {
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    /// Keeps `v`; the slot to take it from.
+    fn keep(&mut self, v: T) -> u32 {
+        match self.free.pop() {
+            Some(k) => {
+                self.slots[k as usize] = Some(v);
+                k
+            }
+            None => {
+                self.slots.push(Some(v));
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Takes the value kept in slot `k` (see `keep`).
+    fn take(&mut self, k: u32) -> T {
+        self.free.push(k);
+        self.slots[k as usize]
+            .take()
+            .expect("a kept value is taken once")
+    }
+}
+
+/// An operation issued to an instance's session and not yet called
+/// (`World::issue`).
+struct Issued {
+    inst: u32,
+    session: u32,
+    op: instance::Op,
 }
 
 /// A scheduled action waiting in `World::actions`: the next of `left`
@@ -237,6 +286,11 @@ pub(crate) struct World {
     /// slot), and the free slots.
     actions: Vec<Option<Scheduled>>,
     free_actions: Vec<u32>,
+    /// What events name by slot (see `Kept`): operations issued and not
+    /// yet called, provider tasks and timers, packets in flight.
+    issued: Kept<Issued>,
+    tasks: Kept<Task2>,
+    packets: Kept<Packet>,
     /// The platform faults of this world (`faults.rs`): none in a normal run.
     faults: PlatformFaults,
 }
@@ -524,6 +578,9 @@ impl Sim {
                     spare_marks: Vec::new(),
                     actions: Vec::new(),
                     free_actions: Vec::new(),
+                    issued: Kept::new(),
+                    tasks: Kept::new(),
+                    packets: Kept::new(),
                     rec: trace::Recorder::new(
                         all.iter().map(|h| h.name.clone()).collect(),
                         cfg.trace,
@@ -746,7 +803,8 @@ impl Sim {
     /// lock is released only while provider code runs).
     fn execute<'a>(&'a self, ev: Ev, mut w: MutexGuard<'a, World>) -> MutexGuard<'a, World> {
         match ev {
-            Ev::Invoke { inst, session, op } => {
+            Ev::Invoke(k) => {
+                let Issued { inst, session, op } = w.issued.take(k);
                 return dispatch::invoke_op(&self.shared, &self.cxs, w, inst, session, op);
             }
             Ev::Establish { inst, session } => {
@@ -775,9 +833,10 @@ impl Sim {
             }
             Ev::Task {
                 host,
-                task,
                 stalled,
+                task,
             } => {
+                let task = w.tasks.take(task);
                 if stalled {
                     w.hosts[host as usize].stalls -= 1;
                 }
@@ -786,6 +845,7 @@ impl Sim {
                 crate::runtime::run_provider_code(cx, "task", || task(cx));
             }
             Ev::Net(p) => {
+                let p = w.packets.take(p);
                 let handler = w
                     .hosts
                     .get(p.to.node as usize)

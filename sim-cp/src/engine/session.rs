@@ -12,7 +12,7 @@
 
 use super::instance::{Life, Op};
 use super::machine::{Effect, Input};
-use super::{Ev, World};
+use super::{Ev, Issued, World};
 use crate::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
 use crate::rules::id;
 use crate::time::Nanos;
@@ -217,7 +217,8 @@ impl World {
         // A REACH or SEND under way changes nothing `pump_host` examines an
         // instance for (one more open call cannot make it go dormant).
         let quiet = matches!(op, Op::Reach(_) | Op::Send { .. });
-        self.schedule(self.now, Ev::Invoke { inst, session, op });
+        let k = self.issued.keep(Issued { inst, session, op });
+        self.schedule(self.now, Ev::Invoke(k));
         if !quiet {
             self.mark(inst);
         }
