@@ -85,16 +85,19 @@ fn user_context(w: &World, inst: u32) -> *mut c_void {
     w.faults.user_context(w.insts[inst as usize].user_context()) as *mut c_void
 }
 
-/// Calls the callback for platform operation `op` (driver thread), given
-/// the world's guard; hands the guard back once the return is judged.
+/// Calls the callback for the platform operation issued in slot `issued`
+/// of `World::issued` (driver thread), given the world's guard; hands the
+/// guard back once the return is judged. (The operation is taken out of
+/// its slot here, not by the caller: handed over as an argument, it was
+/// written to the stack in pieces and read back whole at once, which
+/// stalled on store forwarding.)
 pub(crate) fn invoke_op<'a>(
     shared: &'a Arc<Shared>,
     cxs: &[Cx],
     mut w: MutexGuard<'a, World>,
-    inst: u32,
-    session: u32,
-    op: Op,
+    issued: u32,
 ) -> MutexGuard<'a, World> {
+    let super::Issued { inst, session, op } = w.issued.copy_out(issued);
     let cb = op.callback();
     let i = &w.insts[inst as usize];
     let ok = i
@@ -104,10 +107,28 @@ pub(crate) fn invoke_op<'a>(
         w.op_abandoned(inst, session, &op);
         return w;
     }
+    // The deadline's place in the event order is taken now, before anything
+    // the callback schedules (see `OpenCall::deadline`).
+    let deadline = w.reserve_deadline(cb);
+    // The call's data stay here while the callback runs, and go into the
+    // call table only if it pends. (Made at once from the operation taken
+    // out of its slot, and read through `call` from here on: a copy of the
+    // operation made in pieces and then moved in here whole stalled on
+    // store forwarding.)
+    let mut call = OpenCall {
+        inst,
+        session,
+        op,
+        started: w.now,
+        args: None,
+        timed_out: false,
+        deadline,
+    };
+    let i = &w.insts[inst as usize];
     let (host, n, handle) = (i.host(), i.n(), Handle::from_u64(i.handle()));
     // Only the entry called is read out of the table (not the whole table
     // copied); its entries were checked non-NULL at Create (LIFE-9).
-    let entry = match &op {
+    let entry = match &call.op {
         Op::Activate => Entry::Activity(i.table().transitionActive),
         Op::Deactivate => Entry::Activity(i.table().transitionDormant),
         Op::Add(_) => Entry::Tid(i.table().addTransportId),
@@ -117,22 +138,8 @@ pub(crate) fn invoke_op<'a>(
     };
     let uctx = user_context(&w, inst);
     let delta = uctx as u64 ^ w.insts[inst as usize].user_context() as u64;
-    let started = w.now;
-    // The deadline's place in the event order is taken now, before anything
-    // the callback schedules (see `OpenCall::deadline`).
-    let deadline = w.reserve_deadline(cb);
-    // The call table records the call (8 bytes); its data stay here while
-    // the callback runs, and go into the table only if it pends.
+    // The call table records the call (8 bytes).
     let serial = w.calls.begin(CallTag::new(inst, cb));
-    let mut call = OpenCall {
-        inst,
-        session,
-        op,
-        started,
-        args: None,
-        timed_out: false,
-        deadline,
-    };
     let ctx = handle::encode(Kind::Completion, w.id, serial) as usize as *mut c_void;
     let routine = w
         .faults
@@ -141,7 +148,7 @@ pub(crate) fn invoke_op<'a>(
     let (mut tid, mut remote, mut bytes) = (None, None, None);
     let mut ptrs: [*mut crate::abi::CPNATFWT_TRANSPORT_ID; 2] = [std::ptr::null_mut(); 2];
     let mut chain = std::ptr::null_mut();
-    match &op {
+    match &call.op {
         Op::Add(t) | Op::Remove(t) | Op::Reach(t) => {
             let slot = w.args.take(serial, inst);
             let t = w.faults.transport_id(*t);

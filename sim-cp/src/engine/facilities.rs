@@ -118,7 +118,7 @@ impl World {
             self.hosts[host as usize].stalls += 1;
         }
         let at = self.now.saturating_add(delay);
-        let task = self.tasks.keep(task);
+        let task = self.tasks.keep(Some(task));
         self.schedule(
             at,
             Ev::Task {
@@ -134,7 +134,7 @@ impl World {
     #[inline]
     pub(crate) fn timer(&mut self, host: u8, d: Nanos, task: Task) {
         let at = self.now.saturating_add(d);
-        let task = self.tasks.keep(task);
+        let task = self.tasks.keep(Some(task));
         self.schedule(
             at,
             Ev::Task {
@@ -210,7 +210,7 @@ impl World {
                     b
                 },
             };
-            let p = self.packets.keep(p);
+            let p = self.packets.keep(Some(p));
             self.schedule(now.saturating_add(d), Ev::Net(p));
         }
     }

@@ -173,9 +173,11 @@ pub(crate) enum Ev {
 const _: () = assert!(std::mem::size_of::<Ev>() <= 16);
 
 /// Values kept aside for the events that name them by slot: a slot is
-/// taken out exactly once.
+/// taken out exactly once, and is free from then on. (A free slot keeps
+/// its old value until it is reused; a table of values that are not `Copy`
+/// holds them as `Option`s, taken out with `take`.)
 struct Kept<T> {
-    slots: Vec<Option<T>>,
+    slots: Vec<T>,
     free: Vec<u32>,
 }
 
@@ -191,17 +193,30 @@ impl<T> Kept<T> {
     fn keep(&mut self, v: T) -> u32 {
         match self.free.pop() {
             Some(k) => {
-                self.slots[k as usize] = Some(v);
+                self.slots[k as usize] = v;
                 k
             }
             None => {
-                self.slots.push(Some(v));
+                self.slots.push(v);
                 (self.slots.len() - 1) as u32
             }
         }
     }
+}
 
-    /// Takes the value kept in slot `k` (see `keep`).
+impl<T: Copy> Kept<T> {
+    /// The value kept in slot `k`, which is free from now on. (Copied out
+    /// whole: an `Option` around it was checked and moved out in pieces,
+    /// and the operation then copied whole from those pieces stalled on
+    /// store forwarding.)
+    fn copy_out(&mut self, k: u32) -> T {
+        self.free.push(k);
+        self.slots[k as usize]
+    }
+}
+
+impl<T> Kept<Option<T>> {
+    /// Takes the value kept in slot `k`, which is free from now on.
     fn take(&mut self, k: u32) -> T {
         self.free.push(k);
         self.slots[k as usize]
@@ -212,6 +227,7 @@ impl<T> Kept<T> {
 
 /// An operation issued to an instance's session and not yet called
 /// (`World::issue`).
+#[derive(Clone, Copy)]
 struct Issued {
     inst: u32,
     session: u32,
@@ -289,8 +305,8 @@ pub(crate) struct World {
     /// What events name by slot (see `Kept`): operations issued and not
     /// yet called, provider tasks and timers, packets in flight.
     issued: Kept<Issued>,
-    tasks: Kept<Task2>,
-    packets: Kept<Packet>,
+    tasks: Kept<Option<Task2>>,
+    packets: Kept<Option<Packet>>,
     /// The platform faults of this world (`faults.rs`): none in a normal run.
     faults: PlatformFaults,
 }
@@ -803,10 +819,7 @@ impl Sim {
     /// lock is released only while provider code runs).
     fn execute<'a>(&'a self, ev: Ev, mut w: MutexGuard<'a, World>) -> MutexGuard<'a, World> {
         match ev {
-            Ev::Invoke(k) => {
-                let Issued { inst, session, op } = w.issued.take(k);
-                return dispatch::invoke_op(&self.shared, &self.cxs, w, inst, session, op);
-            }
+            Ev::Invoke(k) => return dispatch::invoke_op(&self.shared, &self.cxs, w, k),
             Ev::Establish { inst, session } => {
                 drop(w);
                 dispatch::deliver_establish(&self.shared, inst, session)
