@@ -158,8 +158,8 @@ pub(crate) enum Ev {
     Net(u32),
     /// The platform is done with buffers indicated with a provider routine.
     IndicateDone { pending: u32 },
-    /// A scheduled action (or the next of its repetitions): its place in
-    /// `World::actions`.
+    /// A scheduled action (or the next of its repetitions): it waits in
+    /// `World::actions`, in the slot named.
     Action(u32),
 }
 
@@ -298,12 +298,10 @@ pub(crate) struct World {
     limbo: Vec<Task2>,
     /// A cleared vector `pump_host` reuses (no allocation per pump).
     spare_marks: Vec<u32>,
-    /// Scheduled actions waiting for their time (`Ev::Action` names a
-    /// slot), and the free slots.
-    actions: Vec<Option<Scheduled>>,
-    free_actions: Vec<u32>,
-    /// What events name by slot (see `Kept`): operations issued and not
-    /// yet called, provider tasks and timers, packets in flight.
+    /// What events name by slot (see `Kept`): scheduled actions waiting
+    /// for their time, operations issued and not yet called, provider tasks
+    /// and timers, packets in flight.
+    actions: Kept<Option<Scheduled>>,
     issued: Kept<Issued>,
     tasks: Kept<Option<Task2>>,
     packets: Kept<Option<Packet>>,
@@ -425,20 +423,6 @@ impl World {
             self.queue.push_now(self.now, ev);
         } else {
             self.queue.push(at, ev);
-        }
-    }
-
-    /// Keeps a scheduled action aside; the slot its `Ev::Action` names.
-    fn keep_action(&mut self, s: Scheduled) -> u32 {
-        match self.free_actions.pop() {
-            Some(k) => {
-                self.actions[k as usize] = Some(s);
-                k
-            }
-            None => {
-                self.actions.push(Some(s));
-                (self.actions.len() - 1) as u32
-            }
         }
     }
 
@@ -592,8 +576,7 @@ impl Sim {
                     task_rng: Rng::stream(seed, "tasks"),
                     limbo: Vec::new(),
                     spare_marks: Vec::new(),
-                    actions: Vec::new(),
-                    free_actions: Vec::new(),
+                    actions: Kept::new(),
                     issued: Kept::new(),
                     tasks: Kept::new(),
                     packets: Kept::new(),
@@ -634,13 +617,13 @@ impl Sim {
     /// Schedules an action at a virtual time.
     pub fn schedule(&self, at: Nanos, action: Action) {
         let mut w = self.shared.world.lock();
-        let slot = w.keep_action(Scheduled {
+        let slot = w.actions.keep(Some(Scheduled {
             action,
             at,
             every: Nanos::ZERO,
             left: 1,
             seq: 0,
-        });
+        }));
         w.schedule(at, Ev::Action(slot));
     }
 
@@ -656,13 +639,13 @@ impl Sim {
         let mut w = self.shared.world.lock();
         let seq = w.queue.reserve_block(count);
         let at = at.max(w.now);
-        let slot = w.keep_action(Scheduled {
+        let slot = w.actions.keep(Some(Scheduled {
             action,
             at,
             every,
             left: count,
             seq,
-        });
+        }));
         w.queue.push_reserved(at, seq, Ev::Action(slot));
     }
 
@@ -890,24 +873,21 @@ impl Sim {
         slot: u32,
         mut w: MutexGuard<'a, World>,
     ) -> MutexGuard<'a, World> {
-        let s = w.actions[slot as usize]
-            .take()
-            .expect("a scheduled action is in its slot");
+        let s = w.actions.take(slot);
         let mut w = self.action(&s.action, w);
         if s.left > 1 {
             // Its sequence number was reserved: queued now or before
-            // the action ran, it pops in the same place.
+            // the action ran, it pops in the same place (whichever slot
+            // it waits in).
             let next = s.at.saturating_add(s.every);
             let seq = s.seq + 1;
-            w.actions[slot as usize] = Some(Scheduled {
+            let slot = w.actions.keep(Some(Scheduled {
                 at: next,
                 left: s.left - 1,
                 seq,
                 ..s
-            });
+            }));
             w.queue.push_reserved(next, seq, Ev::Action(slot));
-        } else {
-            w.free_actions.push(slot);
         }
         w
     }
