@@ -57,6 +57,60 @@ impl Ord for Entry {
     }
 }
 
+/// Values kept aside for the events that name them by slot (the queue's
+/// own events, and what `World`'s events carry): a slot is taken out
+/// exactly once, and is free from then on. (A free slot keeps
+/// its old value until it is reused; a table of values that are not `Copy`
+/// holds them as `Option`s, taken out with `take`.)
+pub(crate) struct Kept<T> {
+    slots: Vec<T>,
+    free: Vec<u32>,
+}
+
+impl<T> Kept<T> {
+    pub(crate) fn new() -> Self {
+        Kept {
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    /// Keeps `v`; the slot to take it from.
+    pub(crate) fn keep(&mut self, v: T) -> u32 {
+        match self.free.pop() {
+            Some(k) => {
+                self.slots[k as usize] = v;
+                k
+            }
+            None => {
+                self.slots.push(v);
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+}
+
+impl<T: Copy> Kept<T> {
+    /// The value kept in slot `k`, which is free from now on. (Copied out
+    /// whole: an `Option` around it was checked and moved out in pieces,
+    /// and the operation then copied whole from those pieces stalled on
+    /// store forwarding.)
+    pub(crate) fn copy_out(&mut self, k: u32) -> T {
+        self.free.push(k);
+        self.slots[k as usize]
+    }
+}
+
+impl<T> Kept<Option<T>> {
+    /// Takes the value kept in slot `k`, which is free from now on.
+    pub(crate) fn take(&mut self, k: u32) -> T {
+        self.free.push(k);
+        self.slots[k as usize]
+            .take()
+            .expect("a kept value is taken once")
+    }
+}
+
 /// Events waiting for their time.
 ///
 /// Events due at once (pushed with [`push_now`](Self::push_now), at the
@@ -66,8 +120,7 @@ impl Ord for Entry {
 /// and the heap's top comes first. The order is exactly the heap's alone.
 pub struct EventQueue<E> {
     heap: BinaryHeap<Entry>,
-    slots: Vec<Option<E>>,
-    free: Vec<u32>,
+    slots: Kept<Option<E>>,
     seq: u64,
     due: VecDeque<(Nanos, u64, E)>,
 }
@@ -76,8 +129,7 @@ impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
             heap: BinaryHeap::new(),
-            slots: Vec::new(),
-            free: Vec::new(),
+            slots: Kept::new(),
             seq: 0,
             due: VecDeque::new(),
         }
@@ -114,16 +166,7 @@ impl<E> EventQueue<E> {
     /// Queues `ev` with a sequence number from [`reserve`](Self::reserve):
     /// it pops exactly where it would have, had it been pushed then.
     pub fn push_reserved(&mut self, at: Nanos, seq: u64, ev: E) {
-        let slot = match self.free.pop() {
-            Some(k) => {
-                self.slots[k as usize] = Some(ev);
-                k
-            }
-            None => {
-                self.slots.push(Some(ev));
-                (self.slots.len() - 1) as u32
-            }
-        };
+        let slot = self.slots.keep(Some(ev));
         self.heap.push(Entry { at, seq, slot });
     }
     /// The time of the earliest event.
@@ -150,11 +193,7 @@ impl<E> EventQueue<E> {
         }
         if self.heap.peek()?.at <= limit {
             let e = self.heap.pop()?;
-            let ev = self.slots[e.slot as usize]
-                .take()
-                .expect("a queued event is in its slot");
-            self.free.push(e.slot);
-            Some((e.at, ev))
+            Some((e.at, self.slots.take(e.slot)))
         } else {
             None
         }

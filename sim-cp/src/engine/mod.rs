@@ -27,7 +27,7 @@ pub use traffic::Family;
 
 use crate::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
 use crate::config::{ClockMode, Config, NetFaults};
-use crate::event_queue::EventQueue;
+use crate::event_queue::{EventQueue, Kept};
 use crate::handle::{self, WorldId};
 use crate::net::{NetAddr, Network, Packet};
 use crate::platform::{Platform, Simulated, SIMULATED};
@@ -171,59 +171,6 @@ pub(crate) enum Ev {
 // queue right away, which stalled on store forwarding: `World::issue` was
 // 13% of the dispatch bench's samples, the driver loop's reads of it 6%.)
 const _: () = assert!(std::mem::size_of::<Ev>() <= 16);
-
-/// Values kept aside for the events that name them by slot: a slot is
-/// taken out exactly once, and is free from then on. (A free slot keeps
-/// its old value until it is reused; a table of values that are not `Copy`
-/// holds them as `Option`s, taken out with `take`.)
-struct Kept<T> {
-    slots: Vec<T>,
-    free: Vec<u32>,
-}
-
-impl<T> Kept<T> {
-    fn new() -> Self {
-        Kept {
-            slots: Vec::new(),
-            free: Vec::new(),
-        }
-    }
-
-    /// Keeps `v`; the slot to take it from.
-    fn keep(&mut self, v: T) -> u32 {
-        match self.free.pop() {
-            Some(k) => {
-                self.slots[k as usize] = v;
-                k
-            }
-            None => {
-                self.slots.push(v);
-                (self.slots.len() - 1) as u32
-            }
-        }
-    }
-}
-
-impl<T: Copy> Kept<T> {
-    /// The value kept in slot `k`, which is free from now on. (Copied out
-    /// whole: an `Option` around it was checked and moved out in pieces,
-    /// and the operation then copied whole from those pieces stalled on
-    /// store forwarding.)
-    fn copy_out(&mut self, k: u32) -> T {
-        self.free.push(k);
-        self.slots[k as usize]
-    }
-}
-
-impl<T> Kept<Option<T>> {
-    /// Takes the value kept in slot `k`, which is free from now on.
-    fn take(&mut self, k: u32) -> T {
-        self.free.push(k);
-        self.slots[k as usize]
-            .take()
-            .expect("a kept value is taken once")
-    }
-}
 
 /// An operation issued to an instance's session and not yet called
 /// (`World::issue`).
