@@ -5,6 +5,7 @@
 
 use crate::time::Nanos;
 use std::cmp::Ordering;
+use std::collections::binary_heap::PeekMut;
 use std::collections::{BinaryHeap, VecDeque};
 
 /// A heap entry: the event's time and sequence, and where the event waits.
@@ -118,11 +119,41 @@ impl<T> Kept<Option<T>> {
 /// sequence) order by construction (the current time never goes back and
 /// sequence numbers grow), and a pop takes whichever of the FIFO's front
 /// and the heap's top comes first. The order is exactly the heap's alone.
+///
+/// Events pushed one after the other for the same time (a burst of
+/// scheduled sends) share one heap entry: an event pushed at the time of
+/// the previous push, with the sequence number right after it, joins that
+/// push's *run* (a list through the slots), and the heap holds the run's
+/// first event's time and sequence. Nothing else can come between two
+/// events of a run (their keys are consecutive), so popping a run's events
+/// in turn, each when its entry is the heap's top, is the heap's own order;
+/// the entry then names the next event, still the smallest key, and a
+/// heap of bursts is as deep as their number, not their events'.
 pub struct EventQueue<E> {
     heap: BinaryHeap<Entry>,
-    slots: Kept<Option<E>>,
+    slots: Kept<Waiting<E>>,
     seq: u64,
     due: VecDeque<(Nanos, u64, E)>,
+    /// The run the next push may join: the last event pushed into the
+    /// heap, while it waits there.
+    run: Option<Run>,
+}
+
+/// An event in the heap, and the slot of the next event of its run.
+struct Waiting<E> {
+    ev: Option<E>,
+    next: u32,
+}
+
+/// [`Waiting::next`] of a run's last event.
+const LAST: u32 = u32::MAX;
+
+/// The latest run's time, its last event's sequence number and slot.
+#[derive(Clone, Copy)]
+struct Run {
+    at: Nanos,
+    seq: u64,
+    tail: u32,
 }
 
 impl<E> Default for EventQueue<E> {
@@ -132,6 +163,7 @@ impl<E> Default for EventQueue<E> {
             slots: Kept::new(),
             seq: 0,
             due: VecDeque::new(),
+            run: None,
         }
     }
 }
@@ -166,8 +198,25 @@ impl<E> EventQueue<E> {
     /// Queues `ev` with a sequence number from [`reserve`](Self::reserve):
     /// it pops exactly where it would have, had it been pushed then.
     pub fn push_reserved(&mut self, at: Nanos, seq: u64, ev: E) {
-        let slot = self.slots.keep(Some(ev));
-        self.heap.push(Entry { at, seq, slot });
+        let slot = self.slots.keep(Waiting {
+            ev: Some(ev),
+            next: LAST,
+        });
+        match &mut self.run {
+            // Right after the latest run's last event: it joins the run.
+            Some(run) if run.at == at && run.seq.wrapping_add(1) == seq => {
+                self.slots.slots[run.tail as usize].next = slot;
+                (run.seq, run.tail) = (seq, slot);
+            }
+            _ => {
+                self.heap.push(Entry { at, seq, slot });
+                self.run = Some(Run {
+                    at,
+                    seq,
+                    tail: slot,
+                });
+            }
+        }
     }
     /// The time of the earliest event.
     pub fn peek_time(&self) -> Option<Nanos> {
@@ -191,12 +240,25 @@ impl<E> EventQueue<E> {
                 return self.due.pop_front().map(|(at, _, ev)| (at, ev));
             }
         }
-        if self.heap.peek()?.at <= limit {
-            let e = self.heap.pop()?;
-            Some((e.at, self.slots.take(e.slot)))
-        } else {
-            None
+        if self.heap.peek()?.at > limit {
+            return None;
         }
+        let mut top = self.heap.peek_mut()?;
+        let (at, slot) = (top.at, top.slot);
+        self.slots.free.push(slot);
+        let w = &mut self.slots.slots[slot as usize];
+        let ev = w.ev.take().expect("a waiting event is popped once");
+        if w.next == LAST {
+            PeekMut::pop(top);
+            if self.run.is_some_and(|r| r.tail == slot) {
+                self.run = None;
+            }
+        } else {
+            // The run's next event: the next sequence number, still the
+            // smallest key (the heap checks it against the top's children).
+            (top.seq, top.slot) = (top.seq + 1, w.next);
+        }
+        Some((at, ev))
     }
 }
 
@@ -215,6 +277,64 @@ mod tests {
         assert_eq!(q.pop_due(Nanos(5)).map(|x| x.1), Some("c"));
         assert_eq!(q.pop_due(Nanos(5)).map(|x| x.1), None);
         assert_eq!(q.peek_time(), Some(Nanos(9)));
+    }
+
+    #[test]
+    fn runs_of_events_at_one_time_pop_in_the_heap_order() {
+        // Random pushes (plain, reserved, due now) and pops against a
+        // model that sorts by (time, sequence): the same events come out
+        // in the same order, however runs form, grow and drain.
+        let mut q = EventQueue::default();
+        let mut model: Vec<(Nanos, u64, u32)> = Vec::new();
+        let mut reserved: Vec<u64> = Vec::new();
+        let (mut now, mut next, mut x) = (0u64, 0u32, 0x9e37_79b9_7f4a_7c15u64);
+        let mut rand = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for _ in 0..20_000 {
+            let at = Nanos(now + rand(4));
+            match rand(10) {
+                0..=4 => {
+                    q.push(at, next);
+                    model.push((at, q.seq, next));
+                    next += 1;
+                }
+                5 => reserved.push(q.reserve()),
+                6 if !reserved.is_empty() => {
+                    let seq = reserved.swap_remove(rand(reserved.len() as u64) as usize);
+                    let at = at.max(Nanos(now));
+                    q.push_reserved(at, seq, next);
+                    model.push((at, seq, next));
+                    next += 1;
+                }
+                7 => {
+                    q.push_now(Nanos(now), next);
+                    model.push((Nanos(now), q.seq, next));
+                    next += 1;
+                }
+                _ => {
+                    let limit = Nanos(now + rand(3));
+                    model.sort_by_key(|m| std::cmp::Reverse((m.0, m.1)));
+                    let want = model.last().filter(|m| m.0 <= limit).map(|m| (m.0, m.2));
+                    if want.is_some() {
+                        model.pop();
+                    }
+                    let got = q.pop_due(limit);
+                    assert_eq!(got, want);
+                    if let Some((t, _)) = got {
+                        now = now.max(t.0);
+                    }
+                }
+            }
+        }
+        model.sort_by_key(|m| std::cmp::Reverse((m.0, m.1)));
+        while let Some(m) = model.pop() {
+            assert_eq!(q.pop_due(Nanos::MAX), Some((m.0, m.2)));
+        }
+        assert_eq!(q.pop_due(Nanos::MAX), None);
     }
 
     #[test]
