@@ -151,20 +151,17 @@ pub(crate) fn invoke_op<'a>(
     match &call.op {
         Op::Add(t) | Op::Remove(t) | Op::Reach(t) => {
             let slot = w.args.take(serial, inst);
-            let t = w.faults.transport_id(*t);
+            let t = w.faults.transport_id(w.traffic.tids.get(*t));
             ptrs[0] = w.args.tid(slot, 0, t);
             w.seal_args(slot);
             call.args = Some(slot);
             tid = Some(t);
         }
-        Op::Send {
-            local,
-            remote: r,
-            datagram,
-        } => {
+        Op::Send { datagram } => {
+            let (local, r) = w.traffic.ends_of(*datagram);
             let slot = w.args.take(serial, inst);
-            ptrs[0] = w.args.tid(slot, 0, *local);
-            ptrs[1] = w.args.tid(slot, 1, *r);
+            ptrs[0] = w.args.tid(slot, 0, local);
+            ptrs[1] = w.args.tid(slot, 1, r);
             let pieces = 1 + w.rng.below(3) as usize;
             // The datagram's buffer itself becomes the argument block's.
             let (payload, content) = w.traffic.take_payload(*datagram);
@@ -172,8 +169,8 @@ pub(crate) fn invoke_op<'a>(
             chain = w.args.chain(slot, payload, content, pieces);
             w.seal_args(slot);
             call.args = Some(slot);
-            tid = Some(*local);
-            remote = Some(*r);
+            tid = Some(local);
+            remote = Some(r);
             w.traffic.sending(*datagram, serial);
         }
         Op::Activate | Op::Deactivate => {}

@@ -2,6 +2,7 @@
 
 use super::faults::SessionFaults;
 use super::machine::{self, Effects, Input, Machine, Stage};
+use super::traffic::{TidNo, Tids};
 use crate::abi::CPNATFWT_PROVIDER_INSTANCE_DISPATCH_TABLE as Table;
 use crate::config::Callback;
 use crate::time::Nanos;
@@ -33,15 +34,18 @@ pub struct Interface {
 pub enum Op {
     Activate,
     Deactivate,
-    Add(Tid),
-    Remove(Tid),
-    Reach(Tid),
+    Add(TidNo),
+    Remove(TidNo),
+    Reach(TidNo),
+    /// SEND_BUFFERS of a datagram, from and to its IDs (`Traffic::ends_of`).
     Send {
-        local: Tid,
-        remote: Tid,
         datagram: u32,
     },
 }
+
+// Built for every call and copied into a slot and out again: small enough
+// for registers (transport IDs by number, see `Tids`).
+const _: () = assert!(std::mem::size_of::<Op>() <= 8);
 
 impl Op {
     pub fn callback(&self) -> Callback {
@@ -303,7 +307,7 @@ impl Session {
     /// The platform starts `op` at `now` (the transition started in the
     /// state machine by the caller's `step`, or the call counted open).
     #[inline]
-    pub fn started(&mut self, op: &Op, now: Nanos) {
+    pub fn started(&mut self, op: &Op, tids: &Tids, now: Nanos) {
         match op {
             Op::Activate => {
                 self.step(Input::TransitionStarts(Activity::Active));
@@ -315,11 +319,11 @@ impl Session {
             }
             Op::Add(t) | Op::Remove(t) => {
                 self.open += 1;
-                self.changing.push(*t);
+                self.changing.push(tids.get(*t));
             }
             Op::Reach(t) => {
                 self.open += 1;
-                self.reaching.push(*t);
+                self.reaching.push(tids.get(*t));
             }
             Op::Send { .. } => self.open += 1,
         }
@@ -328,18 +332,20 @@ impl Session {
 
     /// `op` will not complete normally: `started`'s bookkeeping undone.
     #[inline]
-    pub fn abandoned(&mut self, op: &Op) {
+    pub fn abandoned(&mut self, op: &Op, tids: &Tids) {
         match op {
             Op::Activate | Op::Deactivate => {
                 self.step(Input::TransitionAbandoned);
             }
             Op::Add(t) | Op::Remove(t) => {
+                let t = tids.get(*t);
                 self.open = self.open.saturating_sub(1);
-                self.changing.retain(|x| x != t);
+                self.changing.retain(|x| *x != t);
             }
             Op::Reach(t) => {
+                let t = tids.get(*t);
                 self.open = self.open.saturating_sub(1);
-                self.reaching.retain(|x| x != t);
+                self.reaching.retain(|x| *x != t);
             }
             Op::Send { .. } => {
                 self.open = self.open.saturating_sub(1);

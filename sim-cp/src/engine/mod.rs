@@ -725,6 +725,8 @@ impl Sim {
         // driver loop's lock, which then runs the call.
         let _driving = crate::runtime::Driving::enter(&self.cxs);
         let mut w = self.shared.world.lock();
+        // (Routing numbers the ID once for a REACH it issues: so here.)
+        let target = w.traffic.tids.number(target);
         for _ in 0..n {
             w.issue(inst, instance::Op::Reach(target));
             let now = w.now;

@@ -212,7 +212,7 @@ impl World {
         let s = self.insts[inst as usize]
             .session_mut()
             .expect("issue on a session");
-        s.started(&op, self.now);
+        s.started(&op, &self.traffic.tids, self.now);
         let session = s.no();
         // A REACH or SEND under way changes nothing `pump_host` examines an
         // instance for (one more open call cannot make it go dormant).
@@ -236,7 +236,7 @@ impl World {
             }
             return;
         };
-        s.abandoned(op);
+        s.abandoned(op, &self.traffic.tids);
         if let Op::Send { datagram, .. } = op {
             self.send_result_for(*datagram, false);
         }
@@ -281,10 +281,11 @@ impl World {
                     return;
                 }
             }
-            Op::Add(t) => {
+            Op::Add(k) => {
+                let t = self.traffic.tids.get(k);
                 s.add_done(t, ok);
                 if ok {
-                    if let Some(other) = self.traffic.owner_other_than(t, inst) {
+                    if let Some(other) = self.traffic.owner_other_than(k, inst) {
                         let o = self.inst_name(other);
                         self.violate(
                             id::TID_4,
@@ -294,19 +295,21 @@ impl World {
                             format!("ADD of {t} succeeded although {o} already holds it"),
                         );
                     }
-                    self.traffic.own(t, inst, now);
+                    self.traffic.own(k, inst, now);
                 }
             }
-            Op::Remove(t) => {
+            Op::Remove(k) => {
+                let t = self.traffic.tids.get(k);
                 // TID-5: whatever the status, the ID is no longer the instance's.
                 s.remove_done(t);
                 self.traffic.disown(t, inst, now);
                 self.traffic.disrupted.insert(host, now);
             }
-            Op::Reach(t) => {
+            Op::Reach(k) => {
+                let t = self.traffic.tids.get(k);
                 s.reach_done(t, ok);
                 // Judged over the grace window ending now.
-                let truth = self.reachability(t, inst, started, !ok);
+                let truth = self.reachability(k, inst, started, !ok);
                 if ok {
                     if !truth.possibly_owned || truth.ambiguous {
                         let why = if truth.ambiguous {
@@ -329,12 +332,12 @@ impl World {
                     self.traffic.reach_failed(host, inst, t);
                 }
             }
-            Op::Send {
-                datagram, remote, ..
-            } => {
+            Op::Send { datagram } => {
                 s.send_done();
                 if !ok {
-                    let truth = self.reachability(remote, inst, started, true);
+                    let remote = self.traffic.ends_of(datagram).1;
+                    let k = self.traffic.tids.number(remote);
+                    let truth = self.reachability(k, inst, started, true);
                     if truth.surely_reachable && !self.net.disturbed_since(started) {
                         self.violate(id::STATE_6, host, n, Some("SEND_BUFFERS"), format!("SEND_BUFFERS to {remote} failed although an active peer holds it and the network is healthy"));
                     }
@@ -462,9 +465,11 @@ impl World {
                 continue;
             };
             for a in to_add {
+                let a = self.traffic.tids.number(a);
                 self.issue(inst, Op::Add(a));
             }
             for a in to_remove {
+                let a = self.traffic.tids.number(a);
                 self.issue(inst, Op::Remove(a));
             }
         }

@@ -662,6 +662,43 @@ impl Digest {
     }
 }
 
+/// A transport ID by its number in [`Tids`].
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct TidNo(u32);
+
+/// Transport IDs by number, given the first time an operation names one
+/// and kept for the run. An operation ([`Op`]) carries the numbers, not
+/// the 17-byte IDs, so that it is 16 bytes, built and copied in registers
+/// (with the IDs inside, each one issued was built in pieces on the stack
+/// and read back whole into its slot, a store-forwarding stall), and who
+/// holds an ID is found by its number (`Traffic::owners_of`), with no
+/// hashing per REACH.
+#[derive(Default)]
+pub struct Tids {
+    ids: Vec<Tid>,
+    numbers: HashMap<Tid, u32>,
+}
+
+impl Tids {
+    /// `t`'s number (given now if it has none).
+    pub fn number(&mut self, t: Tid) -> TidNo {
+        let ids = &mut self.ids;
+        TidNo(*self.numbers.entry(t).or_insert_with(|| {
+            ids.push(t);
+            (ids.len() - 1) as u32
+        }))
+    }
+    /// `t`'s number, if it has one.
+    pub fn find(&self, t: Tid) -> Option<TidNo> {
+        self.numbers.get(&t).map(|&k| TidNo(k))
+    }
+    /// The ID numbered `k`.
+    #[inline]
+    pub fn get(&self, k: TidNo) -> Tid {
+        self.ids[k.0 as usize]
+    }
+}
+
 struct Ownership {
     tid: Tid,
     inst: u32,
@@ -700,9 +737,12 @@ pub struct Traffic {
     /// Datagrams that have gone to SEND_BUFFERS (the next `send_order`).
     sends: u32,
     issued: BTreeSet<Tid>,
+    /// The transport IDs operations name, by number.
+    pub tids: Tids,
     owners: Vec<Ownership>,
-    /// Per transport ID: its entries in `owners`, in order.
-    owners_of: HashMap<Tid, Vec<u32>>,
+    /// Per transport ID, by its number in `tids`: its entries in
+    /// `owners`, in order.
+    owners_of: Vec<Vec<u32>>,
     /// Datagrams sent and not delivered yet, grouped by [`PendingKey`],
     /// each group in `send_order`.
     pending: HashMap<PendingKey, (u32, VecDeque<u32>)>,
@@ -747,8 +787,9 @@ impl Default for Traffic {
             skips: HashMap::default(),
             sends: 0,
             issued: BTreeSet::new(),
+            tids: Tids::default(),
             owners: Vec::new(),
-            owners_of: HashMap::default(),
+            owners_of: Vec::new(),
             pending: HashMap::default(),
             by_content: None,
             held: HashMap::default(),
@@ -788,35 +829,39 @@ impl Traffic {
     pub fn issue(&mut self, t: Tid) {
         self.issued.insert(t);
     }
-    /// The ownership records of `t`, oldest first.
-    fn owners_of(&self, t: Tid) -> impl Iterator<Item = &Ownership> {
+    /// The ownership records of the ID numbered `t`, oldest first.
+    fn owners_of(&self, t: TidNo) -> impl Iterator<Item = &Ownership> {
         self.owners_of
-            .get(&t)
+            .get(t.0 as usize)
             .into_iter()
             .flatten()
             .map(|&k| &self.owners[k as usize])
     }
-    pub fn own(&mut self, t: Tid, inst: u32, now: Nanos) {
-        self.owners_of
-            .entry(t)
-            .or_default()
-            .push(self.owners.len() as u32);
+    pub fn own(&mut self, t: TidNo, inst: u32, now: Nanos) {
+        let k = t.0 as usize;
+        if self.owners_of.len() <= k {
+            self.owners_of.resize_with(k + 1, Vec::new);
+        }
+        self.owners_of[k].push(self.owners.len() as u32);
         self.owners.push(Ownership {
-            tid: t,
+            tid: self.tids.get(t),
             inst,
             from: now,
             to: None,
         });
     }
     pub fn disown(&mut self, t: Tid, inst: u32, now: Nanos) {
-        for &k in self.owners_of.get(&t).into_iter().flatten() {
+        let Some(t) = self.tids.find(t) else {
+            return; // never owned
+        };
+        for &k in self.owners_of.get(t.0 as usize).into_iter().flatten() {
             let o = &mut self.owners[k as usize];
             if o.inst == inst && o.to.is_none() {
                 o.to = Some(now);
             }
         }
     }
-    pub fn owner_other_than(&self, t: Tid, inst: u32) -> Option<u32> {
+    pub fn owner_other_than(&self, t: TidNo, inst: u32) -> Option<u32> {
         self.owners_of(t)
             .find(|o| o.inst != inst && o.to.is_none())
             .map(|o| o.inst)
@@ -849,6 +894,13 @@ impl Traffic {
         }
         let k = self.payloads.binary_search_by_key(&d, |p| p.0).ok()?;
         self.payloads.remove(k).map(|p| p.1)
+    }
+    /// Datagram `d`'s source and destination IDs, once it goes to
+    /// SEND_BUFFERS (the IDs its call names).
+    #[inline]
+    pub fn ends_of(&self, d: u32) -> (Tid, Tid) {
+        let dg = &self.dgs[d as usize];
+        (dg.src.expect("set when it goes to SEND_BUFFERS"), dg.dst)
     }
     pub fn sending(&mut self, d: u32, _serial: u32) {
         self.set_state(d, State::Sending);
@@ -1082,14 +1134,7 @@ impl World {
         if let Some(s) = self.insts[via as usize].session_mut() {
             s.sending_from(local);
         }
-        self.issue(
-            via,
-            Op::Send {
-                local,
-                remote: dst,
-                datagram: d,
-            },
-        );
+        self.issue(via, Op::Send { datagram: d });
     }
 
     fn first_route(&self, host: u8, skip: &[u32]) -> Option<u32> {
@@ -1168,6 +1213,7 @@ impl World {
             }
             // Active with a source, so not yet allowed to send to `dst`.
             if !s.reaching(dst) {
+                let dst = self.traffic.tids.number(dst);
                 self.issue(via, Op::Reach(dst));
             }
         }
@@ -1207,7 +1253,7 @@ impl World {
     /// The window runs from `reach_grace` before the call started to its end.
     /// `failed`: the call failed, so `surely_reachable` is wanted (STATE-6);
     /// for a call that succeeded it is not worked out (left false).
-    pub fn reachability(&self, t: Tid, asker: u32, call_start: Nanos, failed: bool) -> Truth {
+    pub fn reachability(&self, t: TidNo, asker: u32, call_start: Nanos, failed: bool) -> Truth {
         let grace = Nanos::from_millis(self.cfg.reach_grace_ms);
         let start = call_start.saturating_sub(grace);
         let others = self.traffic.owners_of(t).filter(|o| o.inst != asker);
@@ -1278,7 +1324,8 @@ impl World {
             // address has more than one): the datagram may have gone to any.
             let mut no_dst = true;
             let mut dst_disrupted = false;
-            for o in self.traffic.owners_of(dg.dst) {
+            let dst = self.traffic.tids.find(dg.dst);
+            for o in dst.into_iter().flat_map(|t| self.traffic.owners_of(t)) {
                 no_dst = false;
                 let h = self.insts[o.inst as usize].host();
                 dst_disrupted |= self
