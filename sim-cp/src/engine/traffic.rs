@@ -668,7 +668,7 @@ pub struct TidNo(u32);
 
 /// Transport IDs by number, given the first time an operation names one
 /// and kept for the run. An operation ([`Op`]) carries the numbers, not
-/// the 17-byte IDs, so that it is 16 bytes, built and copied in registers
+/// the 17-byte IDs, so that it is 8 bytes, built and copied in registers
 /// (with the IDs inside, each one issued was built in pieces on the stack
 /// and read back whole into its slot, a store-forwarding stall), and who
 /// holds an ID is found by its number (`Traffic::owners_of`), with no
