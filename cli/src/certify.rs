@@ -2,12 +2,12 @@
 
 use crate::{BAD_INPUT, FAIL, INTERRUPTED, PASS};
 use cpsim_certify::certify::{
-    certify_subject, clock_seed, lane_budget, Config, Invocation, Subject, LANES,
+    certify_subject, clock_seed, lane_budget, shell_quote, Config, Invocation, Subject, LANES,
 };
 use cpsim_certify::model::{Certification, Partition, Verdict};
 use cpsim_certify::Registry;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(long)]
     report_dir: Option<PathBuf>,
     /// Where shrunk failures are saved as scenario files.
-    #[arg(long, default_value = "cpsim-regressions")]
+    #[arg(long, default_value = DEFAULT_REGRESSIONS)]
     regressions: PathBuf,
     /// Worker threads (0: every core).
     #[arg(long, default_value_t = 0)]
@@ -156,8 +156,17 @@ fn module_config(config: Option<&std::path::Path>) -> Result<serde_json::Value, 
     match config {
         None => Ok(serde_json::Value::Null),
         Some(f) => {
-            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
-            serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", f.display()))
+            let shown = f.display();
+            let bytes = cpsim_certify::scenario::read_regular_file(
+                f,
+                "a provider configuration (a JSON file)",
+                cpsim_certify::scenario::MAX_FILE_BYTES,
+            )
+            .map_err(|e| format!("{shown}: {e}"))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| format!("{shown}: the file is not UTF-8 text"))?;
+            let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+            serde_json::from_str(text).map_err(|e| format!("{shown}: not JSON: {e}"))
         }
     }
 }
@@ -221,6 +230,55 @@ impl Module {
     }
 }
 
+/// `--regressions`' default.
+const DEFAULT_REGRESSIONS: &str = "cpsim-regressions";
+
+/// Whether files can be written in `dir`, checked by creating it (and its
+/// missing parents) and a file in it. Unless `keep`, the directories this
+/// made are removed again (a run that finds nothing leaves nothing behind).
+fn writable_dir(dir: &Path, keep: bool) -> Result<(), String> {
+    let exists = |p: &Path| {
+        let p = if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        };
+        std::fs::metadata(p).ok()
+    };
+    // The outermost directory this creates, and the nearest that exists.
+    let mut made = None;
+    let mut existing = None;
+    for anc in dir.ancestors() {
+        match exists(anc) {
+            Some(m) => {
+                existing = Some((anc, m));
+                break;
+            }
+            None => made = Some(anc),
+        }
+    }
+    if let Some((anc, m)) = &existing {
+        if !m.is_dir() {
+            let shown = if anc.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                anc
+            };
+            return Err(format!("{} is a file, not a directory", shown.display()));
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let probe = dir.join(format!(".cpsim-write-check-{}", std::process::id()));
+    let wrote = std::fs::write(&probe, b"").map_err(|e| e.to_string());
+    let _ = std::fs::remove_file(&probe);
+    if !keep {
+        if let Some(m) = made {
+            let _ = std::fs::remove_dir_all(m);
+        }
+    }
+    wrote
+}
+
 /// The default budget of a real-time C module (each case runs in real
 /// time, in a child process). A virtual-time module gets the default budget
 /// of a built-in provider (decision `vt-module-budget`).
@@ -263,15 +321,39 @@ pub fn run(registry: &Registry, a: Args, program: &str) -> i32 {
         eprintln!("cpsim: --cases must be at least 1");
         return BAD_INPUT;
     }
-    let which = match (&a.provider_lib, &a.provider_config) {
+    let quoted = |p: &Path| shell_quote(&p.display().to_string());
+    let mut which = match (&a.provider_lib, &a.provider_config) {
         (Some(lib), Some(c)) => format!(
             "--provider-lib {} --provider-config {}",
-            lib.display(),
-            c.display()
+            quoted(lib),
+            quoted(c)
         ),
-        (Some(lib), None) => format!("--provider-lib {}", lib.display()),
-        _ => format!("--provider {}", subject.name),
+        (Some(lib), None) => format!("--provider-lib {}", quoted(lib)),
+        _ => format!("--provider {}", shell_quote(&subject.name)),
     };
+    // The printed rerun gives the same verdict: the same strictness, and the
+    // same saved failures replayed first.
+    if a.strict {
+        which.push_str(" --strict");
+    }
+    if a.regressions != Path::new(DEFAULT_REGRESSIONS) {
+        which.push_str(&format!(" --regressions {}", quoted(&a.regressions)));
+    }
+    // Where the reports and saved failures go is checked before the first
+    // case, not found unwritable after a long run.
+    if let Some(dir) = &a.report_dir {
+        if let Err(e) = writable_dir(dir, true) {
+            eprintln!("cpsim: cannot write reports to {}: {e}", dir.display());
+            return BAD_INPUT;
+        }
+    }
+    if let Err(e) = writable_dir(&a.regressions, false) {
+        eprintln!(
+            "cpsim: cannot save failing cases in {} (--regressions): {e}",
+            a.regressions.display()
+        );
+        return BAD_INPUT;
+    }
     // The seed is printed before the first case, so an interrupted or
     // crashed run can still be repeated.
     let seed = a.seed.unwrap_or_else(clock_seed);
@@ -344,6 +426,10 @@ fn exit_code(cert: &Certification) -> i32 {
     }
 }
 
+/// The largest shard report.json `merge` reads (a report keeps counters and
+/// each distinct finding's first case: far smaller than this).
+const MAX_REPORT_BYTES: u64 = 1 << 30;
+
 /// `cpsim merge`: the shards' reports combined into the whole run's.
 pub fn merge(a: MergeArgs, program: &str) -> i32 {
     let mut parts = Vec::new();
@@ -354,7 +440,13 @@ pub fn merge(a: MergeArgs, program: &str) -> i32 {
             p.clone()
         };
         let name = file.display().to_string();
-        let text = match std::fs::read_to_string(&file) {
+        let read = cpsim_certify::scenario::read_regular_file(
+            &file,
+            "a cpsim report.json",
+            MAX_REPORT_BYTES,
+        )
+        .and_then(|b| String::from_utf8(b).map_err(|_| "the file is not UTF-8 text".into()));
+        let text = match read {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("cpsim: {name}: {e}");

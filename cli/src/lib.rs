@@ -120,6 +120,33 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     main_with(builtin_registry(), args)
 }
 
+/// How to run this binary again, for the commands it prints: its name when
+/// it was found on the `PATH` (`cpsim`), else the path it was run by
+/// (`./cpsim`, `target/release/cpsim`: its bare name would not be found),
+/// shell-quoted.
+fn program_name(argv0: Option<&OsString>) -> String {
+    let Some(a) = argv0.filter(|a| !a.is_empty()) else {
+        return "cpsim".to_string();
+    };
+    let path = std::path::Path::new(a);
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "cpsim".to_string());
+    // No directory in it: the shell found it on the PATH (or a test named it).
+    if path.parent().is_none_or(|p| p.as_os_str().is_empty()) {
+        return stem;
+    }
+    let a = a.to_string_lossy();
+    // cmd and PowerShell take `C:\dir\cpsim.exe` as it is (a quoted one
+    // would be a string to PowerShell, not a command).
+    if cfg!(windows) && !a.contains([' ', '\'', '"']) {
+        return a.into_owned();
+    }
+    cpsim_certify::certify::shell_quote(&a)
+}
+
 /// Runs the CLI over the providers of `registry`; returns the process exit
 /// code. Scenario files name these providers, `certify --provider NAME`
 /// certifies one, `kill-matrix` certifies its broken ones.
@@ -138,12 +165,7 @@ pub fn main_with(registry: Registry, args: impl IntoIterator<Item = OsString>) -
     }
     let args: Vec<OsString> = args.into_iter().collect();
     // How the user called this binary, for the commands it prints.
-    let program = args
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_stem())
-        .map(|s| s.to_string_lossy().into_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "cpsim".to_string());
+    let program = program_name(args.first());
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {

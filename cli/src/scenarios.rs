@@ -17,11 +17,14 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut found: Vec<(PathBuf, PathBuf)> = Vec::new(); // (as shown, canonical)
     let mut entered: BTreeSet<PathBuf> = BTreeSet::new();
     for p in paths {
-        if !p.exists() {
+        if std::fs::symlink_metadata(p).is_err() {
             return Err(format!("{}: no such file or directory", p.display()));
         }
         if !p.is_dir() {
-            found.push((p.clone(), canonical(p)?));
+            // Loading says what is wrong with anything else (a dangling or
+            // looping link, a pipe, a device): it has no canonical path.
+            let c = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+            found.push((p.clone(), c));
             continue;
         }
         let mut stack = vec![p.clone()];
@@ -116,7 +119,11 @@ pub fn run(
         }
     };
     if files.is_empty() {
-        eprintln!("cpsim: no scenario files (*.json) found");
+        let given: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "cpsim: no scenario files (*.json) found in {}",
+            given.join(", ")
+        );
         return BAD_INPUT;
     }
     let (mut passed, mut failed, mut bad, mut skipped) = (0, 0, 0, 0);

@@ -123,3 +123,219 @@ fn run_and_replay_exit_codes() {
     let (code, _, _) = cpsim(&["replay", dir.path().join("missing.json").to_str().unwrap()]);
     assert_eq!(code, 2);
 }
+
+/// Runs `cpsim` in `dir`, giving up (and failing the test) after `secs`:
+/// bad input must be refused, never waited on.
+fn cpsim_in(dir: &std::path::Path, args: &[&str], secs: u64) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cpsim"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cpsim runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("cpsim {args:?} still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A named pipe or a device given where cpsim reads a file (a scenario, a
+/// provider configuration, a shard's report) is refused at once, naming the
+/// path and what it is: opening a pipe with no writer would wait for ever,
+/// and /dev/zero never ends.
+#[cfg(unix)]
+#[test]
+fn pipes_and_devices_given_as_input_files_are_refused_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.json");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let shard = dir.path().join("shard");
+    std::fs::create_dir(&shard).unwrap();
+    assert!(Command::new("mkfifo")
+        .arg(shard.join("report.json"))
+        .status()
+        .unwrap()
+        .success());
+    let d = dir.path();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["run", "pipe.json"],
+            "pipe.json: this is a named pipe (FIFO), not a scenario file",
+        ),
+        (
+            &["run", "."],
+            "pipe.json: this is a named pipe (FIFO), not a scenario file",
+        ),
+        (
+            &["replay", "pipe.json"],
+            "pipe.json: this is a named pipe (FIFO), not a scenario file",
+        ),
+        (
+            &["run", "/dev/zero"],
+            "/dev/zero: this is a device, not a scenario file",
+        ),
+        (
+            &["merge", "shard"],
+            "shard/report.json: this is a named pipe (FIFO), not a cpsim report.json",
+        ),
+        (
+            &["merge", "/dev/zero"],
+            "/dev/zero: this is a device, not a cpsim report.json",
+        ),
+    ];
+    for (args, says) in cases {
+        let (code, out, err) = cpsim_in(d, args, 30);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        let both = format!("{out}{err}");
+        assert!(both.contains(says), "{args:?}: {both}");
+    }
+    // A provider configuration that is a pipe or a device (the module is a
+    // real one, so the configuration is what is refused).
+    #[cfg(feature = "c-modules")]
+    {
+        let lib = cpsim_c_providers::module("sample").expect("the sample module is built");
+        for (cfg, says) in [
+            (
+                "pipe.json",
+                "pipe.json: this is a named pipe (FIFO), not a provider configuration",
+            ),
+            (
+                "/dev/zero",
+                "/dev/zero: this is a device, not a provider configuration",
+            ),
+        ] {
+            let (code, _, err) = cpsim_in(
+                d,
+                &[
+                    "certify",
+                    "--provider-lib",
+                    lib.to_str().unwrap(),
+                    "--provider-config",
+                    cfg,
+                ],
+                30,
+            );
+            assert_eq!(code, 2, "{err}");
+            assert!(err.contains(says), "{err}");
+        }
+    }
+}
+
+/// Where reports and saved failures go is checked before the first case:
+/// a long run does not end in "cannot write", and a failure that could not
+/// be saved is not lost without a word.
+#[test]
+fn unwritable_report_and_regressions_dirs_are_refused_before_the_first_case() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("afile"), "").unwrap();
+    let d = dir.path();
+    for (args, says) in [
+        (
+            ["--report-dir", "afile"],
+            "cannot write reports to afile: afile is a file, not a directory",
+        ),
+        (
+            ["--regressions", "afile/saved"],
+            "cannot save failing cases in afile/saved (--regressions): afile is a file, not a directory",
+        ),
+    ] {
+        let mut all = vec!["certify", "--provider", "broken-comp-3", "--cases", "16", "--seed", "1"];
+        all.extend(args);
+        let (code, out, err) = cpsim_in(d, &all, 60);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(err.contains(says), "{err}");
+        assert!(!out.contains("provider broken-comp-3:"), "no case ran: {out}");
+    }
+    // A directory that can be made is not left behind by a run that saves
+    // nothing.
+    let (code, _, err) = cpsim_in(
+        d,
+        &[
+            "certify",
+            "--provider",
+            "reference",
+            "--cases",
+            "16",
+            "--seed",
+            "1",
+            "--regressions",
+            "new/saved",
+        ],
+        60,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!d.join("new").exists());
+}
+
+/// The `rerun:` and `replay:` lines cpsim prints run as printed and give the
+/// same verdict: they name the binary as it was run (a path, here), keep
+/// `--strict` (a SHOULD finding fails only with it) and a non-default
+/// `--regressions`, and quote paths with spaces.
+#[cfg(unix)]
+#[test]
+fn comp_2_printed_rerun_and_replay_commands_work_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, out, err) = cpsim_in(
+        d,
+        &[
+            "certify",
+            "--provider",
+            "broken-comp-2",
+            "--strict",
+            "--cases",
+            "64",
+            "--seed",
+            "1",
+            "--regressions",
+            "saved here",
+        ],
+        120,
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let line = |prefix: &str| {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} line in {out}"))
+            .to_string()
+    };
+    let rerun = line("rerun: ");
+    let replay = line("replay: ");
+    assert!(rerun.starts_with(env!("CARGO_BIN_EXE_cpsim")), "{rerun}");
+    assert!(
+        rerun.contains(" --strict") && rerun.contains(" --regressions 'saved here'"),
+        "{rerun}"
+    );
+    let sh = |cmd: &str| {
+        let o = Command::new("sh")
+            .args(["-c", cmd])
+            .current_dir(d)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (code, o) = sh(&replay);
+    assert_eq!(code, 0, "{replay}: {o}");
+    let (code, o) = sh(&rerun);
+    assert_eq!(code, 1, "{rerun} gives the same verdict: {o}");
+}

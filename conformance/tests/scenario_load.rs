@@ -521,7 +521,8 @@ fn files_too_large_unreadable_or_not_utf8_are_refused() {
     let e = load(&dir.join("missing.json")).unwrap_err();
     assert_eq!(e.kind, LoadErrorKind::Io);
     assert!(
-        e.to_string().contains("missing.json: cannot open the file"),
+        e.to_string()
+            .contains("missing.json: no such file or directory"),
         "{e}"
     );
 
@@ -538,6 +539,63 @@ fn files_too_large_unreadable_or_not_utf8_are_refused() {
     std::fs::write(&good, format!("\u{feff}{BASE}")).unwrap();
     assert_eq!(load(&good).unwrap().name, "base");
 
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A scenario path that is not a regular file is refused before it is
+/// opened, saying what it is: a named pipe would block the loader until a
+/// writer came (for ever), `/dev/zero` never ends. A dangling link and a
+/// link loop say what they are, not "no such file".
+#[cfg(unix)]
+#[test]
+fn scenario_paths_that_are_pipes_devices_or_broken_links_are_refused_at_once() {
+    let dir = std::env::temp_dir().join(format!("cpsim-scenario-kinds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("pipe.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let f = fifo.clone();
+    std::thread::spawn(move || tx.send(load(&f).map(|_| ()).unwrap_err().to_string()));
+    let e = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("loading a named pipe with no writer returns at once");
+    assert_eq!(
+        e,
+        format!(
+            "{}: this is a named pipe (FIFO), not a scenario file",
+            fifo.display()
+        )
+    );
+    let e = load(std::path::Path::new("/dev/zero")).unwrap_err();
+    assert_eq!(e.kind, LoadErrorKind::Io);
+    assert_eq!(
+        e.to_string(),
+        "/dev/zero: this is a device, not a scenario file"
+    );
+    let e = load(&dir).unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("this is a directory, not a scenario file"),
+        "{e}"
+    );
+    let dangling = dir.join("dangling.json");
+    std::os::unix::fs::symlink("nowhere.json", &dangling).unwrap();
+    assert_eq!(
+        load(&dangling).unwrap_err().to_string(),
+        format!(
+            "{}: a symbolic link to nowhere.json, which does not exist",
+            dangling.display()
+        )
+    );
+    let (a, b) = (dir.join("loop-a.json"), dir.join("loop-b.json"));
+    std::os::unix::fs::symlink(&b, &a).unwrap();
+    std::os::unix::fs::symlink(&a, &b).unwrap();
+    let e = load(&a).unwrap_err().to_string();
+    assert!(e.contains("symbolic links"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

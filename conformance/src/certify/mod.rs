@@ -42,7 +42,7 @@ mod strategy;
 
 pub use coverage::{exercised, REQUIRED};
 pub use matrix::{first_detection, kill_matrix, subtle_matrix, subtle_matrix_of, Row, SubtleRow};
-pub use regressions::{EnvOverrides, Invocation, CASES_VAR, REPLAY_VAR, SEED_VAR};
+pub use regressions::{shell_quote, EnvOverrides, Invocation, CASES_VAR, REPLAY_VAR, SEED_VAR};
 pub use source::{lane_rng, CaseSource, CaseSummary, LaneSpec, PlainSource, SourceMaker};
 pub use strategy::{case, edge_size, generate, net, swarm, timing, Dice, Move, Shape};
 

@@ -49,8 +49,10 @@ pub enum Invocation {
         package: String,
         test: Option<String>,
     },
-    /// From a `cpsim` command line: `program` is the binary's name,
-    /// `provider` the arguments that name the provider (`--provider NAME`).
+    /// From a `cpsim` command line: `program` is the binary's name as it can
+    /// be run again, `provider` the arguments that name the provider
+    /// (`--provider NAME`) and any that change the verdict or what is
+    /// replayed first (`--strict`, `--regressions DIR`), shell-quoted.
     /// No environment variable is read.
     Cli { program: String, provider: String },
 }
@@ -124,8 +126,9 @@ impl Invocation {
     }
 }
 
-/// `s`, quoted for a POSIX shell when it needs to be.
-fn shell_quote(s: &str) -> String {
+/// `s`, quoted for a POSIX shell when it needs to be (PowerShell reads the
+/// same single quotes).
+pub fn shell_quote(s: &str) -> String {
     let plain = !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));

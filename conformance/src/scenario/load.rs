@@ -163,13 +163,10 @@ fn read(path: &Path) -> Result<(String, String), LoadError> {
         kind: LoadErrorKind::Io,
         message,
     };
-    let file = std::fs::File::open(path).map_err(|e| io(format!("cannot open the file: {e}")))?;
+    let file = open_regular_file(path, "a scenario file").map_err(io)?;
     let meta = file
         .metadata()
         .map_err(|e| io(format!("cannot read the file's size: {e}")))?;
-    if meta.is_dir() {
-        return Err(io("this is a directory, not a scenario file".into()));
-    }
     if meta.len() > MAX_FILE_BYTES {
         return Err(too_large(&origin, meta.len()));
     }
@@ -197,6 +194,86 @@ fn read(path: &Path) -> Result<(String, String), LoadError> {
             })
         }
     }
+}
+
+/// What `meta` is, when it is not a regular file.
+fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
+    let t = meta.file_type();
+    if t.is_file() {
+        return None;
+    }
+    if t.is_dir() {
+        return Some("a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return Some("a named pipe (FIFO)");
+        }
+        if t.is_socket() {
+            return Some("a socket");
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return Some("a device");
+        }
+    }
+    Some("not a regular file")
+}
+
+/// Opens `path` for reading if it is a regular file. Anything else is
+/// refused before it is opened, saying what it is and that it is not
+/// `what` (e.g. "a scenario file"): opening a named pipe would wait for a
+/// writer for ever, and a device such as `/dev/zero` never ends. The error
+/// does not name the path (the caller does).
+pub fn open_regular_file(path: &Path, what: &str) -> Result<std::fs::File, String> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        // A dangling symbolic link is "not found" too: say which it is.
+        std::io::ErrorKind::NotFound => match std::fs::symlink_metadata(path) {
+            Ok(_) => match std::fs::read_link(path) {
+                Ok(to) => format!("a symbolic link to {}, which does not exist", to.display()),
+                Err(_) => "no such file or directory".to_string(),
+            },
+            Err(_) => "no such file or directory".to_string(),
+        },
+        _ => format!("cannot open the file: {e}"),
+    })?;
+    if let Some(kind) = not_regular(&meta) {
+        return Err(format!("this is {kind}, not {what}"));
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open the file: {e}"))?;
+    // Checked again on what was opened, in case the path changed meanwhile.
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read the file's size: {e}"))?;
+    if let Some(kind) = not_regular(&meta) {
+        return Err(format!("this is {kind}, not {what}"));
+    }
+    Ok(file)
+}
+
+/// Reads the regular file at `path` (see [`open_regular_file`]), refusing
+/// one larger than `max` bytes. The error does not name the path.
+pub fn read_regular_file(path: &Path, what: &str, max: u64) -> Result<Vec<u8>, String> {
+    let file = open_regular_file(path, what)?;
+    let too_big = |n: u64| {
+        format!(
+            "the file is {n} bytes ({:.1} MiB); {what} is read only up to {max} bytes",
+            n as f64 / (1024.0 * 1024.0)
+        )
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > max {
+        return Err(too_big(len));
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    if bytes.len() as u64 > max {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 fn too_large(origin: &str, size: u64) -> LoadError {

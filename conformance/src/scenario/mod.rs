@@ -14,8 +14,8 @@ mod run;
 mod schema;
 
 pub use load::{
-    load, load_with, parse, parse_with, LoadError, LoadErrorKind, MAX_DATAGRAM_BYTES,
-    MAX_FILE_BYTES, MAX_HOSTS, MAX_SEND_COUNT, MAX_STEP_MS,
+    load, load_with, open_regular_file, parse, parse_with, read_regular_file, LoadError,
+    LoadErrorKind, MAX_DATAGRAM_BYTES, MAX_FILE_BYTES, MAX_HOSTS, MAX_SEND_COUNT, MAX_STEP_MS,
 };
 pub use run::{
     check_expectations, covered_rules, kept_rules, run, schedule_steps, sim_config, to_pretty_json,
