@@ -542,6 +542,16 @@ static int open_socket(void) {
     return 1;
 }
 
+#ifdef SAMPLE_BUG_THREAD_LEFT
+/* The bug's thread: a keep-alive that nobody stops or joins. */
+static void *keep_alive(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 600; i++)
+        usleep(100 * 1000);
+    return NULL;
+}
+#endif
+
 CPSIM_PROVIDER_EXPORT HRESULT CpsimProviderStart(const char *hostName, const char *configJson) {
     /* Each host runs a fresh copy of this module: a copy started twice
      * would mean two hosts share these globals. */
@@ -609,6 +619,14 @@ CPSIM_PROVIDER_EXPORT HRESULT CpsimProviderStart(const char *hostName, const cha
                 break;
         fprintf(stderr, "\nnoisy: last line\n");
         abort(); /* so that the output lands in a finding */
+    }
+#elif defined(SAMPLE_BUG_THREAD_LEFT)
+    /* The bug: a thread CpsimProviderStop neither stops nor joins. */
+    (void)configJson;
+    {
+        pthread_t t;
+        if (pthread_create(&t, NULL, keep_alive, NULL) == 0)
+            pthread_detach(t);
     }
 #else
     (void)configJson;

@@ -407,7 +407,9 @@ pub fn child_main() -> i32 {
                 send(&FromChild::Failed {
                     message: format!("reading a request: {e}"),
                 });
-                break;
+                // Its channel is gone (module code closed or replaced the
+                // pipes): say so by the exit code, the only word left.
+                exit_now(super::CHANNEL_LOST_EXIT);
             }
         };
         let reply = match (kind, &image) {

@@ -292,6 +292,12 @@ impl Library {
                         ));
                     }
                 }
+                let mut outcome = outcome;
+                // A real-time module's thread still running after every
+                // host stopped it breaks LIFE-8 (decision `threads-after-stop`).
+                if self.clock == ClockMode::RealTime && stray_threads {
+                    threads_left(s, &mut outcome, leftover_threads);
+                }
                 outcome
             }
             End::Lost(loss) => lost(s, &loss),
@@ -447,7 +453,30 @@ fn lost(s: &Scenario, loss: &Loss) -> Outcome {
         _ => None,
     };
     let hung = matches!(loss.said, Some(FromChild::Hung { .. })) || loss.status.is_none();
-    let (rule, message): (RuleId, String) = if hung {
+    // The module's own last words (a fatal signal, an exit) come first; with
+    // none, a broken channel is why the runner was ended (by cpsim: its
+    // SIGKILL says nothing about the module).
+    let lost_channel = loss.status.and_then(|s| s.code()) == Some(CHANNEL_LOST_EXIT);
+    let broke = loss
+        .broke
+        .clone()
+        .or_else(|| lost_channel.then(|| "the runner could no longer read cpsim's requests".into()))
+        .filter(|_| {
+            !matches!(
+                loss.said,
+                Some(FromChild::Fatal { .. }) | Some(FromChild::Exiting { .. })
+            ) && !hung
+        });
+    let (rule, message): (RuleId, String) = if let Some(why) = &broke {
+        (
+            id::CRASH_1,
+            format!(
+                "the case runner's channel to cpsim broke ({why}){place}: module code wrote into \
+                 or closed cpsim's pipes, or a forked copy of the process went on running the case; \
+                 cpsim ended the runner{output}"
+            ),
+        )
+    } else if hung {
         let how_long = loss
             .limit
             .map(|l| format!("within {:.1} s of wall-clock time", l.as_secs_f64()))
@@ -519,6 +548,50 @@ fn lost(s: &Scenario, loss: &Loss) -> Outcome {
     outcome
 }
 
+/// The exit code of a case runner whose requests could no longer be read
+/// (module code closed or replaced its pipes to cpsim).
+pub(crate) const CHANNEL_LOST_EXIT: i32 = 86;
+
+/// LIFE-8 for threads a module left running: after the case, when every
+/// host has stopped the module, `n` threads of the runner that cpsim did not
+/// start still run (`CpsimProviderStop` must stop and join every thread the
+/// module started; a real platform would unload the module under them).
+fn threads_left(s: &Scenario, outcome: &mut Outcome, n: usize) {
+    let step = outcome
+        .trace
+        .events
+        .last()
+        .map(|e| e.step)
+        .unwrap_or(0)
+        .max(outcome.violations.iter().map(|v| v.step).max().unwrap_or(0))
+        + 1;
+    let at = outcome.end;
+    let message = format!(
+        "{n} thread{} the module started still running after CpsimProviderStop returned on every host: \
+         stop and join every thread before CpsimProviderStop returns (nothing of the module may run after it)",
+        if n == 1 { "" } else { "s" }
+    );
+    outcome.trace.events.push(Event {
+        step,
+        at,
+        host: 0,
+        inst: 0,
+        what: What::Violation {
+            rule: id::LIFE_8,
+            message: message.clone(),
+        },
+    });
+    outcome.violations.push(Violation {
+        rule: id::LIFE_8,
+        host: s.hosts.first().cloned().unwrap_or_default(),
+        instance: None,
+        callback: Some("CpsimProviderStop".to_string()),
+        step,
+        at,
+        message,
+    });
+}
+
 fn at_callback(said: &Option<FromChild>) -> Option<String> {
     let at = match said {
         Some(FromChild::Hung { at, .. })
@@ -529,4 +602,62 @@ fn at_callback(said: &Option<FromChild>) -> Option<String> {
     at.callback
         .and_then(|i| cpsim_sim::Callback::ALL.get(i as usize))
         .map(|c| c.name().to_string())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn scenario() -> Scenario {
+        scenario::parse(
+            r#"{"version": 1, "name": "t", "hosts": ["A"], "provider": {"name": "x"},
+                "steps": [{"do": "start_provider", "at_ms": 0, "host": "A"}]}"#,
+            "t.json",
+        )
+        .unwrap()
+    }
+
+    /// A runner cpsim ended because its channel broke (a forked copy wrote
+    /// into it, module code closed it) is CRASH-1 saying so, not "signal 9
+    /// (SIGKILL)": that signal was cpsim's, not the module's.
+    #[test]
+    fn crash_1_a_broken_runner_channel_is_named_not_blamed_on_cpsims_own_kill() {
+        let s = scenario();
+        let loss = Loss {
+            status: Some(std::process::ExitStatus::from_raw(libc::SIGKILL)),
+            said: None,
+            output: Default::default(),
+            limit: None,
+            broke: Some("an unreadable message: expected value".into()),
+        };
+        let v = lost(&s, &loss).violations.pop().unwrap();
+        assert_eq!(v.rule, id::CRASH_1);
+        assert!(
+            v.message
+                .contains("channel to cpsim broke (an unreadable message"),
+            "{}",
+            v.message
+        );
+        assert!(!v.message.contains("SIGKILL"), "{}", v.message);
+        // The runner leaving with the channel-lost code says the same.
+        let loss = Loss {
+            status: Some(std::process::ExitStatus::from_raw(CHANNEL_LOST_EXIT << 8)),
+            broke: None,
+            ..loss
+        };
+        let v = lost(&s, &loss).violations.pop().unwrap();
+        assert!(
+            v.message.contains("could no longer read cpsim's requests"),
+            "{}",
+            v.message
+        );
+        // A real signal of the module's own is still named.
+        let loss = Loss {
+            status: Some(std::process::ExitStatus::from_raw(libc::SIGSEGV)),
+            ..loss
+        };
+        let v = lost(&s, &loss).violations.pop().unwrap();
+        assert!(v.message.contains("signal 11 (SIGSEGV)"), "{}", v.message);
+    }
 }

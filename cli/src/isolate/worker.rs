@@ -50,6 +50,10 @@ pub struct Loss {
     pub output: Captured,
     /// The harness's limit, when it was the harness that ended it.
     pub limit: Option<Duration>,
+    /// Why the harness ended it, when its channel to cpsim broke (a frame
+    /// that could not be read or written): the end it then shows is the
+    /// harness's kill, not the module's doing.
+    pub broke: Option<String>,
 }
 
 enum Msg {
@@ -211,10 +215,48 @@ impl Worker {
                 Ok(Msg::Frame(m)) => said = Some(m),
                 Ok(Msg::Bad(e)) => return self.lose(said, None, Some(e)),
                 Ok(Msg::Eof) | Err(RecvTimeoutError::Disconnected) => {
-                    return self.lose(said, None, None)
+                    // A process that ends closes its pipes as it goes; one
+                    // still running closed them itself (module code did).
+                    let why = (said.is_none() && !self.exits_soon())
+                        .then(|| "its output to cpsim was closed while it still ran".to_string());
+                    return self.lose(said, None, why);
                 }
                 Err(RecvTimeoutError::Timeout) => return self.lose(said, Some(limit), None),
             }
+        }
+    }
+
+    /// Whether the runner ends by itself within 200 ms (it is not reaped:
+    /// its process group stays its own until [`Self::kill`]).
+    fn exits_soon(&mut self) -> bool {
+        let until = Instant::now() + Duration::from_millis(200);
+        loop {
+            #[cfg(unix)]
+            {
+                // SAFETY: waitid on our own child with WNOWAIT, which leaves
+                // it unreaped; `info` is a plain struct it fills.
+                let ended = unsafe {
+                    let mut info: libc::siginfo_t = std::mem::zeroed();
+                    libc::waitid(
+                        libc::P_PID,
+                        self.child.id() as libc::id_t,
+                        &mut info,
+                        libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+                    ) == 0
+                        && info.si_pid() != 0
+                };
+                if ended {
+                    return true;
+                }
+            }
+            #[cfg(not(unix))]
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -227,15 +269,13 @@ impl Worker {
     ) -> End {
         self.kill();
         let status = self.child.wait().ok();
-        let mut output = self.output.take();
-        if let Some(w) = why {
-            output.tail.push_str(&format!("\n(cpsim: {w})"));
-        }
+        let output = self.output.take();
         End::Lost(Loss {
             status: if limit.is_some() { None } else { status },
             said,
             output,
             limit,
+            broke: why,
         })
     }
 

@@ -34,6 +34,10 @@ pub const MODULES: &[(&str, Expect)] = &[
     ),
     ("crash", Expect::Breaks(cpsim_sim::rules::id::CRASH_1)),
     ("hang", Expect::Breaks(cpsim_sim::rules::id::TIME_1)),
+    (
+        "hostile_thread_left",
+        Expect::Breaks(cpsim_sim::rules::id::LIFE_8),
+    ),
     ("vt_thread", Expect::Refused),
     ("vt_sleep", Expect::Refused),
 ];
