@@ -91,6 +91,11 @@ fn load(path: &Path) -> Result<Hmodule, String> {
             Some(126) => " (a DLL it imports was not found)",
             Some(127) => " (a function it imports is missing from its DLL)",
             Some(193) => " (not a DLL for this machine)",
+            // The loader reports an exception in DllMain (or a static
+            // initialiser) as ERROR_NOACCESS.
+            Some(998) => {
+                " (an exception in its DllMain or a static initialiser while it was loaded)"
+            }
             _ => "",
         };
         return Err(format!("{e}{hint}"));
