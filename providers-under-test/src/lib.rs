@@ -10,6 +10,8 @@
 //! - The broken providers: the reference with exactly one bug each (see
 //!   [`reference::Bug`]); bugs the safe API cannot express are injected at
 //!   the ABI edge by [`mutant_abi`].
+//! - [`quiescing`]: pends every call and goes quiet the moment it is asked
+//!   to (dormancy, REMOVE), which certification must not mistake for a bug.
 //! - [`registry`]: every provider by name, for the CLI and the tests.
 // `unsafe` only where a provider is written on the raw ABI
 // (`mutant_abi`, `sync_raw`), allowed there alone.
@@ -17,6 +19,7 @@
 
 #[allow(unsafe_code)] // the raw ABI edge: bugs injected in C-shaped tables
 pub mod mutant_abi;
+pub mod quiescing;
 pub mod reference;
 pub mod registry;
 #[allow(unsafe_code)] // a provider written on the raw ABI

@@ -154,6 +154,25 @@ impl Session {
         self.machine.is_active()
     }
 
+    /// A TRANSITION_DORMANT is in flight: the provider was asked to go quiet
+    /// and may already have (STATE-6 and DATA-5 do not count on it).
+    #[inline]
+    pub fn quiescing(&self) -> bool {
+        matches!(
+            self.machine.activation,
+            machine::Activation::Changing {
+                to: Activity::Dormant,
+                ..
+            }
+        )
+    }
+
+    /// An ADD or REMOVE of `t` is in flight.
+    #[inline]
+    pub fn changing_id(&self, t: Tid) -> bool {
+        self.changing.contains(&t)
+    }
+
     /// A transition is in flight (STATE-4): read by the debug checks of
     /// `pump_host` (the routing asks the machine, `Input::DatagramWaiting`).
     #[cfg(debug_assertions)]

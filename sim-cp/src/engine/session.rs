@@ -214,6 +214,13 @@ impl World {
             .expect("issue on a session");
         s.started(&op, &self.traffic.tids, self.now);
         let session = s.no();
+        if matches!(op, Op::Deactivate | Op::Remove(_)) {
+            // From the moment the provider is asked to go quiet or to give
+            // an ID up it may drop what arrives (DATA-5 excuses the loss;
+            // STATE-6 does not count on the peer): DECISIONS.
+            let host = self.insts[inst as usize].host();
+            self.traffic.disrupted.insert(host, self.now);
+        }
         // A REACH or SEND under way changes nothing `pump_host` examines an
         // instance for (one more open call cannot make it go dormant).
         let quiet = matches!(op, Op::Reach(_) | Op::Send { .. });
@@ -285,7 +292,15 @@ impl World {
                 let t = self.traffic.tids.get(k);
                 s.add_done(t, ok);
                 if ok {
-                    if let Some(other) = self.traffic.owner_other_than(k, inst) {
+                    // An instance with a REMOVE of `t` in flight is giving
+                    // it up: not a duplicate (DECISIONS).
+                    let insts = &self.insts;
+                    let other = self.traffic.owner_other_than(k, inst, |o| {
+                        !insts[o as usize]
+                            .session()
+                            .is_some_and(|s| s.changing_id(t))
+                    });
+                    if let Some(other) = other {
                         let o = self.inst_name(other);
                         self.violate(
                             id::TID_4,

@@ -861,9 +861,15 @@ impl Traffic {
             }
         }
     }
-    pub fn owner_other_than(&self, t: TidNo, inst: u32) -> Option<u32> {
+    /// An instance other than `inst` holding `t` now, of those `counts`.
+    pub fn owner_other_than(
+        &self,
+        t: TidNo,
+        inst: u32,
+        counts: impl Fn(u32) -> bool,
+    ) -> Option<u32> {
         self.owners_of(t)
-            .find(|o| o.inst != inst && o.to.is_none())
+            .find(|o| o.inst != inst && o.to.is_none() && counts(o.inst))
             .map(|o| o.inst)
     }
     /// A transport ID of `family` (v4: true) that an instance other than
@@ -1265,7 +1271,12 @@ impl World {
             if o.to.is_none_or(|to| to >= start) {
                 possibly = true;
             }
-            if o.to.is_none() {
+            // One with a REMOVE of `t` in flight is giving it up: it makes
+            // no ambiguity (DECISIONS).
+            let leaving = self.insts[o.inst as usize]
+                .session()
+                .is_some_and(|s| s.changing_id(self.traffic.tids.get(t)));
+            if o.to.is_none() && !leaving {
                 match holder {
                     None => holder = Some(o.inst),
                     Some(h) if h != o.inst => ambiguous = true,
@@ -1275,8 +1286,16 @@ impl World {
                     continue;
                 }
                 let s = self.insts[o.inst as usize].session();
-                // Active for the whole window, not only at its end.
-                let active = s.is_some_and(|s| s.live() && s.active() && s.active_since() <= start);
+                // Active for the whole window, not only at its end, and not
+                // asked meanwhile to go quiet or to give the ID up (a
+                // TRANSITION_DORMANT or REMOVE in flight: DECISIONS).
+                let active = s.is_some_and(|s| {
+                    s.live()
+                        && s.active()
+                        && s.active_since() <= start
+                        && !s.quiescing()
+                        && !s.changing_id(self.traffic.tids.get(t))
+                });
                 let host = self.insts[o.inst as usize].host();
                 let calm = self.traffic.disrupted.get(&host).is_none_or(|&d| d < start);
                 if o.from <= start && active && calm {
