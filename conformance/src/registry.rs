@@ -63,12 +63,20 @@ impl Entry {
             make: Arc::new(make),
         }
     }
-    /// A correct provider on the virtual clock, named as its factory names
+    /// A correct provider, named as its factory names
     /// itself ([`ProviderFactory::name`]): the name `certify` writes into
     /// the scenario files it saves, so they replay through this registry.
+    ///
+    /// A factory that is not [`ProviderFactory::deterministic`] (it runs
+    /// threads of its own) is marked [`Entry::real_time`].
     pub fn of(make: impl Fn() -> Arc<dyn ProviderFactory> + Send + Sync + 'static) -> Entry {
-        let name = make().name();
-        Entry::new(name, make)
+        let factory = make();
+        let e = Entry::new(factory.name(), make);
+        if factory.deterministic() {
+            e
+        } else {
+            e.real_time()
+        }
     }
     /// With a one-line description (`cpsim providers`).
     pub fn describe(mut self, text: impl Into<String>) -> Entry {

@@ -84,3 +84,25 @@ fn threaded_provider_restarts() {
     assert_clean("threaded restarts", &out);
     assert_eq!(out.delivered, 3, "of {}", out.sent);
 }
+
+/// `certify` from code runs a provider that is not deterministic (threads of
+/// its own) on the real-time clock. On the virtual clock the world moved on
+/// without its worker: calls it completed were TIME-1, instances it was
+/// still closing LIFE-8, false alarms for a correct provider.
+#[test]
+fn time_1_life_8_certify_runs_a_threaded_provider_in_real_time() {
+    let cfg = cpsim_certify::Config {
+        cases: 16,
+        seed: Some(1),
+        regressions: None,
+        ..cpsim_certify::Config::default()
+    };
+    let make = || -> std::sync::Arc<dyn cpsim_sim::ProviderFactory> {
+        cpsim_providers::threaded::ThreadedFactory::new()
+    };
+    let c = cpsim_certify::certify(make, cfg);
+    assert!(c.passed(), "{}", c.failure_message());
+    assert_eq!(c.cases, 16);
+    let e = cpsim_certify::Entry::of(make);
+    assert_eq!(e.clock(), ClockMode::RealTime);
+}

@@ -193,13 +193,33 @@ impl Subject {
 /// # fn my_factory() -> Arc<dyn cpsim_sim::ProviderFactory> { unimplemented!() }
 /// cpsim_certify::certify(my_factory, cpsim_certify::Config::default()).assert_pass();
 /// ```
+///
+/// A provider whose factory says it is not [`deterministic`] (it runs threads
+/// of its own) runs on the real-time clock, as a registry entry marked
+/// `real_time` does: on the virtual clock the world would move on without
+/// waiting for its threads. Its default budget is then
+/// [`REAL_TIME_DEFAULT_CASES`] (`CPSIM_CASES` or a `Config` with another
+/// count still decide).
+///
+/// [`deterministic`]: ProviderFactory::deterministic
 pub fn certify(
     make: impl Fn() -> Arc<dyn ProviderFactory> + Send + Sync + 'static,
-    cfg: Config,
+    mut cfg: Config,
 ) -> Certification {
-    let name = make().name();
-    certify_subject(&Subject::new(&name, make), cfg)
+    let factory = make();
+    let mut subject = Subject::new(&factory.name(), make);
+    if !factory.deterministic() {
+        subject.clock = ClockMode::RealTime;
+        if cfg.cases == DEFAULT_CASES {
+            cfg.cases = REAL_TIME_DEFAULT_CASES;
+        }
+    }
+    certify_subject(&subject, cfg)
 }
+
+/// The default budget of a provider run on the real-time clock from
+/// [`certify`] (a case takes up to a few seconds of wall time).
+pub const REAL_TIME_DEFAULT_CASES: u64 = 64;
 
 #[derive(Clone)]
 pub(crate) struct CaseResult {
