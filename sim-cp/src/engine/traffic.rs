@@ -713,15 +713,27 @@ type PendingKey = (Tid, Tid, Content);
 /// Indicated buffers the platform still holds (provider completion routine given).
 struct HeldIndicate {
     inst: u32,
-    chain: usize,
-    /// The chain's element sizes, hashed (see [`chain_content`]).
-    shape: u64,
-    /// What was indicated: the chain is read again to check DATA-3.
+    /// The chain's elements as they were when indicated: where each lies
+    /// and what it held. DATA-3 reads them again at those places, never
+    /// following a link the provider may have changed since (a chain on
+    /// its stack, gone by then, would send the platform anywhere).
+    elements: Vec<HeldElement>,
+    /// What was indicated: the bytes are read again to check DATA-3.
     content: Content,
     local: Tid,
     remote: Tid,
     context: usize,
     routine: CPNATFWT_PROVIDER_COMPLETION_ROUTINE,
+}
+
+/// One element of a held chain: its address and its three fields, as
+/// numbers (the world is shared between threads; raw pointers are not).
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+struct HeldElement {
+    at: usize,
+    next: usize,
+    size: u32,
+    buffer: usize,
 }
 
 /// Application traffic and transport-ID ownership (the ground truth the
@@ -1551,7 +1563,7 @@ impl World {
             return reject(self, id::DATA_2, E_POINTER, "bufferChain is NULL".into());
         }
         // SAFETY: walks the provider's chain with bounds on length and cycles.
-        let (content, shape) = match unsafe { chain_content(chain) } {
+        let content = match unsafe { chain_content(chain) } {
             Ok(c) => c,
             Err(e) => return reject(self, id::DATA_2, E_INVALIDARG, e),
         };
@@ -1614,8 +1626,8 @@ impl World {
                 key,
                 HeldIndicate {
                     inst,
-                    chain: chain as usize,
-                    shape,
+                    // SAFETY: the chain was just walked and found well formed.
+                    elements: unsafe { held_elements(chain) },
                     content,
                     local: lt,
                     remote: rt,
@@ -1677,16 +1689,14 @@ pub(crate) fn indicate_done(shared: &Arc<Shared>, key: u32) {
         w.insts[h.inst as usize].n(),
     );
     // SAFETY: DATA-3 obliges the provider to keep the chain intact until its
-    // routine runs; re-reading it is how a breach is detected.
-    let now = unsafe { chain_content(h.chain as *mut CPNATFWT_BUFFER) }.ok();
-    if now != Some((h.content, h.shape)) {
+    // routine runs; re-reading it where it was is how a breach is detected.
+    if let Err(what) = unsafe { held_intact(&h.elements, h.content) } {
         w.violate(
             id::DATA_3,
             host,
             n,
             Some("CPNatfwtIndicateReceivedBuffers"),
-            "the provider changed indicated buffers before its completion routine was called"
-                .into(),
+            format!("the provider changed indicated buffers before its completion routine was called: {what}"),
         );
     }
     w.deliver(h.inst, h.local, h.remote, h.content);
@@ -1732,22 +1742,13 @@ impl Seen {
 }
 
 /// Walks a buffer chain, checking DATA-2, and returns the content of its
-/// bytes and a hash of its shape (the element sizes in order, FNV-1a): the
-/// bytes are read where they lie ([`Reader`]), not copied.
-///
-/// DATA-3 compares both before and after the provider's completion
-/// routine: any change of a generated payload's bytes is found (its
-/// content is exact); for other bytes, and for the sizes, a change of one
-/// aligned 8-byte word or of one size is always found (each step of
-/// either hash is a bijection), other changes are missed with a
-/// probability of about 2^-64.
+/// bytes: they are read where they lie ([`Reader`]), not copied.
 ///
 /// # Safety
 /// `head` is non-NULL; the provider vouches for every element it links.
-unsafe fn chain_content(head: *mut CPNATFWT_BUFFER) -> Result<(Content, u64), String> {
+unsafe fn chain_content(head: *mut CPNATFWT_BUFFER) -> Result<Content, String> {
     let mut seen = Seen::default();
     let mut content = Reader::default();
-    let mut shape = 0xcbf2_9ce4_8422_2325u64;
     let mut len = 0usize;
     let mut p = head;
     while !p.is_null() {
@@ -1765,7 +1766,6 @@ unsafe fn chain_content(head: *mut CPNATFWT_BUFFER) -> Result<(Content, u64), St
         seen.push(p as usize);
         // SAFETY: p is non-NULL and part of the provider's chain.
         let b = unsafe { std::ptr::read_unaligned(p) };
-        shape = (shape ^ b.size as u64).wrapping_mul(0x100_0000_01b3);
         if b.size > 0 {
             if b.buffer.is_null() {
                 return Err(format!(
@@ -1783,13 +1783,116 @@ unsafe fn chain_content(head: *mut CPNATFWT_BUFFER) -> Result<(Content, u64), St
         }
         p = b.next;
     }
-    Ok((content.finish(), shape))
+    Ok(content.finish())
+}
+
+/// The elements of a chain [`chain_content`] found well formed.
+///
+/// # Safety
+/// As [`chain_content`], which returned `Ok` for `head` just before.
+unsafe fn held_elements(head: *mut CPNATFWT_BUFFER) -> Vec<HeldElement> {
+    let mut out = Vec::new();
+    let mut p = head;
+    while !p.is_null() {
+        // SAFETY: p is an element of the chain just walked (no cycle, bounded).
+        let b = unsafe { std::ptr::read_unaligned(p) };
+        out.push(HeldElement {
+            at: p as usize,
+            next: b.next as usize,
+            size: b.size,
+            buffer: b.buffer as usize,
+        });
+        p = b.next;
+    }
+    out
+}
+
+/// Whether a held chain is as it was indicated (DATA-3): each element read
+/// again where it was, with the same link, size and buffer, and the bytes
+/// of those buffers the same `content`. Only addresses that held the chain
+/// when it was indicated are read: a changed link is reported, not
+/// followed. Any change of a generated payload's bytes is found (its
+/// content is exact); of other bytes, a change of one aligned 8-byte word
+/// is always found, other changes are missed with a probability of about
+/// 2^-64. The error says what changed.
+///
+/// # Safety
+/// The provider keeps the elements and their buffers alive until its
+/// completion routine is called (DATA-3 itself): that is what is checked.
+unsafe fn held_intact(elements: &[HeldElement], content: Content) -> Result<(), String> {
+    for (i, e) in elements.iter().enumerate() {
+        // SAFETY: this element lay here when indicated, and must still.
+        let b = unsafe { std::ptr::read_unaligned(e.at as *const CPNATFWT_BUFFER) };
+        let now = HeldElement {
+            at: e.at,
+            next: b.next as usize,
+            size: b.size,
+            buffer: b.buffer as usize,
+        };
+        if now != *e {
+            return Err(format!(
+                "element {i} of the chain was rewritten (next, size or buffer)"
+            ));
+        }
+    }
+    let mut reader = Reader::default();
+    for e in elements.iter().filter(|e| e.size > 0) {
+        // SAFETY: the element still names these `size` bytes, as when
+        // indicated (checked above).
+        reader.feed(unsafe { std::slice::from_raw_parts(e.buffer as *const u8, e.size as usize) });
+    }
+    if reader.finish() != content {
+        return Err("the bytes of its buffers differ".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Content, Digest, Form, Reader, Stream};
+    use super::{chain_content, held_elements, held_intact, Content, Digest, Form, Reader, Stream};
+    use crate::abi::CPNATFWT_BUFFER;
     use crate::rng::Rng;
+
+    /// A held indication's chain, rewritten by its provider before the
+    /// routine was called, is DATA-3 saying what changed, and a rewritten
+    /// link is reported, never followed (the provider's chain may be gone:
+    /// following a wild link would crash the harness).
+    #[test]
+    fn data_3_a_held_chain_is_reread_where_it_was_and_a_rewritten_link_is_not_followed() {
+        let mut bytes = *b"abcdefghij";
+        let (a, b) = bytes.split_at_mut(4);
+        let mut second = CPNATFWT_BUFFER {
+            next: std::ptr::null_mut(),
+            size: b.len() as u32,
+            buffer: b.as_mut_ptr(),
+        };
+        let mut first = CPNATFWT_BUFFER {
+            next: &mut second,
+            size: a.len() as u32,
+            buffer: a.as_mut_ptr(),
+        };
+        let head: *mut CPNATFWT_BUFFER = &mut first;
+        // SAFETY: a well-formed chain of live locals.
+        let content = unsafe { chain_content(head) }.expect("well formed");
+        // SAFETY: as above.
+        let elements = unsafe { held_elements(head) };
+        assert_eq!(elements.len(), 2);
+        // SAFETY: the chain and its buffers are still alive (in every call below).
+        assert_eq!(unsafe { held_intact(&elements, content) }, Ok(()));
+        // SAFETY: the buffer is alive; a byte of it changes.
+        unsafe { *second.buffer ^= 1 };
+        // SAFETY: the chain and its buffers are alive.
+        let e = unsafe { held_intact(&elements, content) }.unwrap_err();
+        assert!(e.contains("bytes"), "{e}");
+        // SAFETY: as above; the byte is restored.
+        unsafe { *second.buffer ^= 1 };
+        // A wild link where the second element was linked: reported, not read.
+        // SAFETY: the first element is alive; its link is rewritten.
+        unsafe { (*head).next = std::ptr::dangling_mut() };
+        // SAFETY: only the elements' own places are read, which are alive.
+        let e = unsafe { held_intact(&elements, content) }.unwrap_err();
+        assert!(e.contains("element 0"), "{e}");
+    }
 
     #[test]
     fn a_changed_byte_always_changes_the_digest() {
