@@ -517,6 +517,22 @@ fn lost(s: &Scenario, loss: &Loss) -> Outcome {
     {
         return outcome;
     }
+    let callback = at_callback(&loss.said);
+    append_violation(s, &mut outcome, rule, callback, message);
+    outcome
+}
+
+/// Appends a violation the harness found outside the module's trace (a
+/// lost runner, threads left) at the end of `outcome`: one step after its
+/// last event or violation, at its end time, on the first host, and in
+/// the trace too.
+fn append_violation(
+    s: &Scenario,
+    outcome: &mut Outcome,
+    rule: RuleId,
+    callback: Option<String>,
+    message: String,
+) {
     let step = outcome
         .trace
         .events
@@ -540,12 +556,11 @@ fn lost(s: &Scenario, loss: &Loss) -> Outcome {
         rule,
         host: s.hosts.first().cloned().unwrap_or_default(),
         instance: None,
-        callback: at_callback(&loss.said),
+        callback,
         step,
         at,
         message,
     });
-    outcome
 }
 
 /// The exit code of a case runner whose requests could no longer be read
@@ -557,39 +572,18 @@ pub(crate) const CHANNEL_LOST_EXIT: i32 = 86;
 /// start still run (`CpsimProviderStop` must stop and join every thread the
 /// module started; a real platform would unload the module under them).
 fn threads_left(s: &Scenario, outcome: &mut Outcome, n: usize) {
-    let step = outcome
-        .trace
-        .events
-        .last()
-        .map(|e| e.step)
-        .unwrap_or(0)
-        .max(outcome.violations.iter().map(|v| v.step).max().unwrap_or(0))
-        + 1;
-    let at = outcome.end;
     let message = format!(
         "{n} thread{} the module started still running after CpsimProviderStop returned on every host: \
          stop and join every thread before CpsimProviderStop returns (nothing of the module may run after it)",
         if n == 1 { "" } else { "s" }
     );
-    outcome.trace.events.push(Event {
-        step,
-        at,
-        host: 0,
-        inst: 0,
-        what: What::Violation {
-            rule: id::LIFE_8,
-            message: message.clone(),
-        },
-    });
-    outcome.violations.push(Violation {
-        rule: id::LIFE_8,
-        host: s.hosts.first().cloned().unwrap_or_default(),
-        instance: None,
-        callback: Some("CpsimProviderStop".to_string()),
-        step,
-        at,
+    append_violation(
+        s,
+        outcome,
+        id::LIFE_8,
+        Some("CpsimProviderStop".to_string()),
         message,
-    });
+    );
 }
 
 fn at_callback(said: &Option<FromChild>) -> Option<String> {
