@@ -1275,6 +1275,7 @@ impl World {
         let grace = Nanos::from_millis(self.cfg.reach_grace_ms);
         let start = call_start.saturating_sub(grace);
         let others = self.traffic.owners_of(t).filter(|o| o.inst != asker);
+        let id = self.traffic.tids.get(t);
         let mut possibly = false;
         // The first instance holding it now, and whether another does too.
         let (mut holder, mut ambiguous) = (None, false);
@@ -1287,7 +1288,7 @@ impl World {
             // no ambiguity (DECISIONS).
             let leaving = self.insts[o.inst as usize]
                 .session()
-                .is_some_and(|s| s.changing_id(self.traffic.tids.get(t)));
+                .is_some_and(|s| s.changing_id(id));
             if o.to.is_none() && !leaving {
                 match holder {
                     None => holder = Some(o.inst),
@@ -1301,12 +1302,9 @@ impl World {
                 // Active for the whole window, not only at its end, and not
                 // asked meanwhile to go quiet or to give the ID up (a
                 // TRANSITION_DORMANT or REMOVE in flight: DECISIONS).
+                // (`leaving` is false here: the ID is not being given up.)
                 let active = s.is_some_and(|s| {
-                    s.live()
-                        && s.active()
-                        && s.active_since() <= start
-                        && !s.quiescing()
-                        && !s.changing_id(self.traffic.tids.get(t))
+                    s.live() && s.active() && s.active_since() <= start && !s.quiescing()
                 });
                 let host = self.insts[o.inst as usize].host();
                 let calm = self.traffic.disrupted.get(&host).is_none_or(|&d| d < start);
