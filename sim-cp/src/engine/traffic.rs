@@ -1271,9 +1271,15 @@ impl World {
     /// The window runs from `reach_grace` before the call started to its end.
     /// `failed`: the call failed, so `surely_reachable` is wanted (STATE-6);
     /// for a call that succeeded it is not worked out (left false).
+    ///
+    /// A call that starts less than `reach_grace` after time 0 has a window
+    /// cut short at 0: an ID held "since 0" was then held for less than the
+    /// grace (perhaps since an ADD at the very instant the call started), so
+    /// nothing is surely reachable then (DECISIONS: `reach-grace`).
     pub fn reachability(&self, t: TidNo, asker: u32, call_start: Nanos, failed: bool) -> Truth {
         let grace = Nanos::from_millis(self.cfg.reach_grace_ms);
         let start = call_start.saturating_sub(grace);
+        let whole_window = call_start >= grace;
         let others = self.traffic.owners_of(t).filter(|o| o.inst != asker);
         let id = self.traffic.tids.get(t);
         let mut possibly = false;
@@ -1308,7 +1314,7 @@ impl World {
                 });
                 let host = self.insts[o.inst as usize].host();
                 let calm = self.traffic.disrupted.get(&host).is_none_or(|&d| d < start);
-                if o.from <= start && active && calm {
+                if whole_window && o.from <= start && active && calm {
                     surely = true;
                 }
             }

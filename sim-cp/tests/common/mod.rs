@@ -36,6 +36,9 @@ pub struct ToyOptions {
     /// Block the thread for this long of real time in every
     /// TRANSITION_ACTIVE before answering (the watchdog's TIME-1).
     pub block_activation: Option<std::time::Duration>,
+    /// Fail every REACH that starts before this instant of virtual time (a
+    /// provider that needs a while to learn where its peers are: STATE-6).
+    pub reach_fails_before: Option<cpsim_sim::Nanos>,
 }
 
 /// How a toy mishandles the datagrams it receives (DATA-5 tests).
@@ -252,7 +255,8 @@ impl SessionHandler for ToySession {
         self.finish(cx, done, Ok(()))
     }
     fn reach_transport_id(&self, cx: &Cx, _inst: &InstanceRef, id: Tid, done: Completion) -> Reply {
-        let known = self.dir.lock().contains_key(&id);
+        let learning = self.opts.reach_fails_before.is_some_and(|t| cx.now() < t);
+        let known = !learning && self.dir.lock().contains_key(&id);
         self.finish(cx, done, if known { Ok(()) } else { Err(Failure::FAIL) })
     }
     fn send_buffers(
