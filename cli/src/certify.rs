@@ -527,7 +527,10 @@ fn print_summary(cert: &Certification) {
             cert.stalls
         );
     }
-    if cert.verdict != Verdict::Pass {
+    if let Some(warnings) = cert.warning_message() {
+        // A non-strict pass; it ends with the rerun command too.
+        println!("{warnings}");
+    } else if cert.verdict != Verdict::Pass {
         // It ends with the rerun command.
         println!("{}", cert.failure_message());
     } else {

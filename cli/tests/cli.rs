@@ -284,6 +284,36 @@ fn unwritable_report_and_regressions_dirs_are_refused_before_the_first_case() {
     assert!(!d.join("new").exists());
 }
 
+/// A non-strict pass (only SHOULD rules broken) exits 0 but shows each
+/// finding as a warning, and says that `--strict` fails on them.
+#[test]
+fn tid_6_a_non_strict_pass_prints_its_warnings_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = cpsim_in(
+        dir.path(),
+        &[
+            "certify",
+            "--provider",
+            "broken-tid-6",
+            "--cases",
+            "64",
+            "--seed",
+            "1",
+        ],
+        120,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("cpsim: WARNING: provider `broken-tid-6` passes certification (seed 1, 64 cases) with SHOULD rules broken: TID-6"),
+        "{out}"
+    );
+    assert!(out.contains("--strict"), "{out}");
+    assert!(
+        out.contains("\n  replay: ") && out.contains("\nrerun: "),
+        "{out}"
+    );
+}
+
 /// The `rerun:` and `replay:` lines cpsim prints run as printed and give the
 /// same verdict: they name the binary as it was run (a path, here), keep
 /// `--strict` (a SHOULD finding fails only with it) and a non-default

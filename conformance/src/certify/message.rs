@@ -19,29 +19,77 @@ impl Certification {
     /// Panics unless the verdict is `pass` (or `non-strict` when not strict),
     /// with the rule, its text and source, a sequence diagram of the minimal
     /// failing trace, and the commands that replay it and rerun the whole.
+    ///
+    /// A `non-strict` pass (only SHOULD rules broken) does not panic, but
+    /// its findings are written to the process's standard error, past the
+    /// test harness's output capture, so that `cargo test` shows them
+    /// although the test passes.
     pub fn assert_pass(&self) {
         if !self.passed() {
             panic!("{}", self.failure_message());
+        }
+        if let Some(w) = self.warning_message() {
+            use std::io::Write;
+            // Not `eprint!`: libtest captures that for a passing test.
+            let _ = std::io::stderr().lock().write_all(w.as_bytes());
         }
     }
 
     /// The text `assert_pass` panics with.
     pub fn failure_message(&self) -> String {
-        let plural = if self.cases == 1 { "" } else { "s" };
-        let run = if self.replay_only {
-            format!("{} saved case{plural} replayed", self.cases)
-        } else {
-            format!("seed {}, {} case{plural}", self.seed, self.cases)
-        };
         let mut m = format!(
-            "cpsim: provider `{}` {} certification ({run})\n",
+            "cpsim: provider `{}` {} certification ({})\n",
             self.provider,
             match self.verdict {
                 Verdict::Fail => "FAILS",
                 _ if self.incomplete.is_some() => "did not finish its",
                 _ => "does not pass strict",
             },
+            self.run_words(),
         );
+        self.push_details(&mut m);
+        m
+    }
+
+    /// For a run that passed only because it was not strict (SHOULD rules
+    /// broken): the warnings `assert_pass` writes, with each finding as a
+    /// failure would show it. `None` for any other result.
+    pub fn warning_message(&self) -> Option<String> {
+        if !self.passed() || self.verdict != Verdict::NonStrict {
+            return None;
+        }
+        let rules: Vec<String> = self
+            .findings
+            .iter()
+            .map(|f| f.violation.rule.as_str().to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut m = format!(
+            "cpsim: WARNING: provider `{}` passes certification ({}) with SHOULD rules broken: {}\n\
+             A strict certification (`Config {{ strict: true, .. }}`, `cpsim certify --strict`) fails on them.\n",
+            self.provider,
+            self.run_words(),
+            rules.join(", "),
+        );
+        self.push_details(&mut m);
+        Some(m)
+    }
+
+    /// "seed S, N cases", or "N saved cases replayed".
+    fn run_words(&self) -> String {
+        let plural = if self.cases == 1 { "" } else { "s" };
+        if self.replay_only {
+            format!("{} saved case{plural} replayed", self.cases)
+        } else {
+            format!("seed {}, {} case{plural}", self.seed, self.cases)
+        }
+    }
+
+    /// Everything after the first line: why the run is incomplete, the
+    /// saved failures replayed, stalls, rules never exercised, each finding
+    /// with its diagram and replay command, and the rerun command.
+    fn push_details(&self, m: &mut String) {
         if let Some(why) = &self.incomplete {
             m.push_str(&format!("\nINCOMPLETE run: {why}\n"));
         }
@@ -113,6 +161,5 @@ impl Certification {
         if !self.rerun.is_empty() && !self.replay_only {
             m.push_str(&format!("\nrerun: {}\n", self.rerun));
         }
-        m
     }
 }
