@@ -106,6 +106,101 @@ pub unsafe fn chain_len(chain: *const CPNATFWT_BUFFER, max_elements: usize) -> u
     unsafe { elements(chain, max_elements) }.fold(0u32, |total, b| total.saturating_add(b.size))
 }
 
+/// Copies the `out.len()` bytes at address `at` of this process into
+/// `out`; `false`, with nothing read by a plain load, when any of them is
+/// not readable memory — a provider freed it and the allocator gave it back
+/// to the operating system. Used where the platform reads again, later,
+/// memory a provider promised to keep (a held indication, DATA-3): a broken
+/// promise must be reported, not fault the process.
+///
+/// On Linux this is `process_vm_readv` on this process, and on Windows
+/// `ReadProcessMemory` of the current process: both report an unreadable
+/// page as an error instead of a fault. Where the call itself is refused
+/// (e.g. a sandbox that forbids the system call) and elsewhere, the bytes
+/// are read directly, so an unmapped address still faults there.
+///
+/// # Safety
+/// The bytes at `at` are either readable or not mapped at all: no other
+/// thread is writing them while they are read (what is read is compared,
+/// not trusted).
+pub unsafe fn copy_if_mapped(at: usize, out: &mut [u8]) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    match os_copy(at, out) {
+        Some(ok) => ok,
+        None => {
+            // SAFETY: per the function's contract; the checked copy was
+            // refused by the system, so this is the plain read it replaces.
+            unsafe {
+                std::ptr::copy_nonoverlapping(at as *const u8, out.as_mut_ptr(), out.len());
+            }
+            true
+        }
+    }
+}
+
+/// The system's checked copy out of this process's own memory: whether
+/// every byte was copied, or `None` where there is none (or it is refused).
+#[cfg(target_os = "linux")]
+fn os_copy(at: usize, out: &mut [u8]) -> Option<bool> {
+    let local = libc::iovec {
+        iov_base: out.as_mut_ptr().cast(),
+        iov_len: out.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: at as *mut libc::c_void,
+        iov_len: out.len(),
+    };
+    // SAFETY: `local` is `out`, writable for its length; the kernel checks
+    // `remote` and fails with EFAULT instead of faulting.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    if n == out.len() as isize {
+        return Some(true);
+    }
+    if n >= 0 {
+        return Some(false); // a partial copy: the rest is not mapped
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::EFAULT) => Some(false),
+        _ => None, // ENOSYS, EPERM: not available here
+    }
+}
+
+#[cfg(windows)]
+fn os_copy(at: usize, out: &mut [u8]) -> Option<bool> {
+    #[link(name = "kernel32")]
+    extern "system" {
+        fn ReadProcessMemory(
+            process: isize,
+            base: *const core::ffi::c_void,
+            buffer: *mut core::ffi::c_void,
+            size: usize,
+            read: *mut usize,
+        ) -> i32;
+    }
+    // GetCurrentProcess() is this constant pseudo-handle.
+    const CURRENT_PROCESS: isize = -1;
+    let mut read = 0usize;
+    // SAFETY: `out` is writable for its length; the system checks `at` and
+    // fails (ERROR_PARTIAL_COPY, ERROR_NOACCESS) instead of faulting.
+    let ok = unsafe {
+        ReadProcessMemory(
+            CURRENT_PROCESS,
+            at as *const core::ffi::c_void,
+            out.as_mut_ptr().cast(),
+            out.len(),
+            &mut read,
+        )
+    };
+    Some(ok != 0 && read == out.len())
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
+fn os_copy(_at: usize, _out: &mut [u8]) -> Option<bool> {
+    None
+}
+
 /// A copy of the NUL-terminated UTF-16 string at `p` (without the NUL), at
 /// most `max_units` units; `None` for NULL.
 ///

@@ -1815,18 +1815,29 @@ unsafe fn held_elements(head: *mut CPNATFWT_BUFFER) -> Vec<HeldElement> {
 /// again where it was, with the same link, size and buffer, and the bytes
 /// of those buffers the same `content`. Only addresses that held the chain
 /// when it was indicated are read: a changed link is reported, not
-/// followed. Any change of a generated payload's bytes is found (its
-/// content is exact); of other bytes, a change of one aligned 8-byte word
-/// is always found, other changes are missed with a probability of about
-/// 2^-64. The error says what changed.
+/// followed, and memory the provider freed and gave back to the system is
+/// reported, not faulted on (`edge::copy_if_mapped`). Any change of a
+/// generated payload's bytes is found (its content is exact); of other
+/// bytes, a change of one aligned 8-byte word is always found, other
+/// changes are missed with a probability of about 2^-64. The error says
+/// what changed.
 ///
 /// # Safety
 /// The provider keeps the elements and their buffers alive until its
-/// completion routine is called (DATA-3 itself): that is what is checked.
+/// completion routine is called (DATA-3 itself): that is what is checked;
+/// freed memory is either still mapped or not mapped at all.
 unsafe fn held_intact(elements: &[HeldElement], content: Content) -> Result<(), String> {
+    const ELEMENT: usize = std::mem::size_of::<CPNATFWT_BUFFER>();
     for (i, e) in elements.iter().enumerate() {
+        let mut raw = [0u8; ELEMENT];
         // SAFETY: this element lay here when indicated, and must still.
-        let b = unsafe { std::ptr::read_unaligned(e.at as *const CPNATFWT_BUFFER) };
+        if !unsafe { crate::edge::copy_if_mapped(e.at, &mut raw) } {
+            return Err(format!(
+                "element {i} of the chain is no longer mapped memory (freed)"
+            ));
+        }
+        // SAFETY: `raw` holds the bytes of one CPNATFWT_BUFFER.
+        let b = unsafe { std::ptr::read_unaligned(raw.as_ptr().cast::<CPNATFWT_BUFFER>()) };
         let now = HeldElement {
             at: e.at,
             next: b.next as usize,
@@ -1840,10 +1851,17 @@ unsafe fn held_intact(elements: &[HeldElement], content: Content) -> Result<(), 
         }
     }
     let mut reader = Reader::default();
-    for e in elements.iter().filter(|e| e.size > 0) {
+    let mut bytes = Vec::new();
+    for (i, e) in elements.iter().enumerate().filter(|(_, e)| e.size > 0) {
+        bytes.resize(e.size as usize, 0);
         // SAFETY: the element still names these `size` bytes, as when
         // indicated (checked above).
-        reader.feed(unsafe { std::slice::from_raw_parts(e.buffer as *const u8, e.size as usize) });
+        if !unsafe { crate::edge::copy_if_mapped(e.buffer, &mut bytes) } {
+            return Err(format!(
+                "the buffer of element {i} is no longer mapped memory (freed)"
+            ));
+        }
+        reader.feed(&bytes);
     }
     if reader.finish() != content {
         return Err("the bytes of its buffers differ".into());
@@ -1896,6 +1914,66 @@ mod tests {
         // SAFETY: only the elements' own places are read, which are alive.
         let e = unsafe { held_intact(&elements, content) }.unwrap_err();
         assert!(e.contains("element 0"), "{e}");
+    }
+
+    /// A provider that freed a held chain and whose allocator unmapped it
+    /// (a large allocation) gets DATA-3 saying so: re-reading the chain
+    /// must not fault the process, which would end the whole test run
+    /// with no report.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn data_3_a_held_chain_freed_and_unmapped_is_reported_not_faulted_on() {
+        const PAGE: usize = 4096;
+        let map = |len: usize| {
+            // SAFETY: a fresh anonymous private mapping, checked below.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            assert_ne!(p, libc::MAP_FAILED);
+            p.cast::<u8>()
+        };
+        for unmap_chain in [true, false] {
+            // The element in one mapping, its bytes in another.
+            let (chain, data) = (map(PAGE), map(PAGE));
+            // SAFETY: both mappings are a page long and writable.
+            let head = unsafe {
+                data.write_bytes(7, 100);
+                let head = chain.cast::<CPNATFWT_BUFFER>();
+                head.write(CPNATFWT_BUFFER {
+                    next: std::ptr::null_mut(),
+                    size: 100,
+                    buffer: data,
+                });
+                head
+            };
+            // SAFETY: a well-formed chain in live mappings.
+            let content = unsafe { chain_content(head) }.expect("well formed");
+            // SAFETY: as above.
+            let elements = unsafe { held_elements(head) };
+            // SAFETY: still mapped.
+            assert_eq!(unsafe { held_intact(&elements, content) }, Ok(()));
+            let gone = if unmap_chain { chain } else { data };
+            // SAFETY: a mapping made above, unmapped once.
+            assert_eq!(unsafe { libc::munmap(gone.cast(), PAGE) }, 0);
+            // SAFETY: the rest is mapped; the unmapped part is the point.
+            let e = unsafe { held_intact(&elements, content) }.unwrap_err();
+            let want = if unmap_chain {
+                "element 0 of the chain is no longer mapped"
+            } else {
+                "the buffer of element 0 is no longer mapped"
+            };
+            assert!(e.contains(want), "{e}");
+            let kept = if unmap_chain { data } else { chain };
+            // SAFETY: the other mapping, unmapped once.
+            assert_eq!(unsafe { libc::munmap(kept.cast(), PAGE) }, 0);
+        }
     }
 
     #[test]
