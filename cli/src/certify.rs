@@ -285,6 +285,15 @@ fn writable_dir(dir: &Path, keep: bool) -> Result<(), String> {
 const MODULE_CASES: u64 = 64;
 
 pub fn run(registry: &Registry, a: Args, program: &str) -> i32 {
+    // clap's `requires` is not enforced when the required argument
+    // conflicts with one given (`--provider`), so it is checked here: a
+    // configuration must never be dropped without a word.
+    if a.provider_config.is_some() && a.provider_lib.is_none() {
+        eprintln!(
+            "cpsim: --provider-config is handed to a C module's CpsimProviderStart: it needs --provider-lib (a built-in provider takes no configuration)"
+        );
+        return BAD_INPUT;
+    }
     let mut module = None;
     let subject = match (&a.provider, &a.provider_lib) {
         (_, Some(lib)) => match Module::open(lib, a.provider_config.as_deref()) {

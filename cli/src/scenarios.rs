@@ -18,7 +18,7 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut entered: BTreeSet<PathBuf> = BTreeSet::new();
     for p in paths {
         if std::fs::symlink_metadata(p).is_err() {
-            return Err(format!("{}: no such file or directory", p.display()));
+            return Err(format!("{}: {}", p.display(), scenario::missing(p)));
         }
         if !p.is_dir() {
             // Loading says what is wrong with anything else (a dangling or

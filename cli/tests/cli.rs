@@ -284,6 +284,45 @@ fn unwritable_report_and_regressions_dirs_are_refused_before_the_first_case() {
     assert!(!d.join("new").exists());
 }
 
+/// A path through a file (`ok.json/x.json`) says which part is a file.
+#[test]
+fn a_path_through_a_file_names_the_file_on_the_way() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ok.json"), "{}").unwrap();
+    let (code, out, err) = cpsim_in(dir.path(), &["run", "ok.json/x.json"], 60);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("ok.json/x.json: no such file: ok.json is a file, not a folder"),
+        "{err}"
+    );
+}
+
+/// `--provider-config` with a built-in provider is refused (exit 2), not
+/// silently ignored.
+#[test]
+fn provider_config_without_a_module_is_refused_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = cpsim_in(
+        dir.path(),
+        &[
+            "certify",
+            "--provider",
+            "reference",
+            "--provider-config",
+            "config.json",
+            "--cases",
+            "4",
+        ],
+        60,
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("--provider-config") && err.contains("--provider-lib"),
+        "{err}"
+    );
+    assert!(!out.contains("certifying"), "{out}");
+}
+
 /// A non-strict pass (only SHOULD rules broken) exits 0 but shows each
 /// finding as a warning, and says that `--strict` fails on them.
 #[test]

@@ -221,6 +221,21 @@ fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
     Some("not a regular file")
 }
 
+/// Why `path`, which could not be found, is not there: "no such file or
+/// directory", or, when a folder on the way is a file (`ok.json/x.json`),
+/// which one.
+pub fn missing(path: &Path) -> String {
+    let file_on_the_way = path
+        .ancestors()
+        .skip(1)
+        .filter(|a| !a.as_os_str().is_empty())
+        .find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir()));
+    match file_on_the_way {
+        Some(a) => format!("no such file: {} is a file, not a folder", a.display()),
+        None => "no such file or directory".to_string(),
+    }
+}
+
 /// Opens `path` for reading if it is a regular file. Anything else is
 /// refused before it is opened, saying what it is and that it is not
 /// `what` (e.g. "a scenario file"): opening a named pipe would wait for a
@@ -232,10 +247,11 @@ pub fn open_regular_file(path: &Path, what: &str) -> Result<std::fs::File, Strin
         std::io::ErrorKind::NotFound => match std::fs::symlink_metadata(path) {
             Ok(_) => match std::fs::read_link(path) {
                 Ok(to) => format!("a symbolic link to {}, which does not exist", to.display()),
-                Err(_) => "no such file or directory".to_string(),
+                Err(_) => missing(path),
             },
-            Err(_) => "no such file or directory".to_string(),
+            Err(_) => missing(path),
         },
+        std::io::ErrorKind::NotADirectory => missing(path),
         _ => format!("cannot open the file: {e}"),
     })?;
     if let Some(kind) = not_regular(&meta) {

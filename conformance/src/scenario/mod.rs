@@ -14,7 +14,7 @@ mod run;
 mod schema;
 
 pub use load::{
-    load, load_with, open_regular_file, parse, parse_with, read_regular_file, LoadError,
+    load, load_with, missing, open_regular_file, parse, parse_with, read_regular_file, LoadError,
     LoadErrorKind, MAX_DATAGRAM_BYTES, MAX_FILE_BYTES, MAX_HOSTS, MAX_SEND_COUNT, MAX_STEP_MS,
 };
 pub use run::{
