@@ -455,6 +455,9 @@ pub struct Instance {
     failed_register: bool,
     /// Marked for the next `pump_host` of its host (see `World::mark`).
     dirty: bool,
+    /// Grows whenever its session may change: every method that can
+    /// reach `session` mutably counts one (see `version`).
+    version: u64,
 }
 
 impl Instance {
@@ -474,6 +477,7 @@ impl Instance {
             owes_deregister: None,
             failed_register: false,
             dirty: false,
+            version: 0,
         }
     }
 
@@ -513,9 +517,37 @@ impl Instance {
         self.session.as_ref()
     }
 
+    /// Its session, to change (counted as a change, see `version`).
     #[inline]
     pub fn session_mut(&mut self) -> Option<&mut Session> {
+        self.version += 1;
         self.session.as_mut()
+    }
+
+    /// How many times its session may have changed: every method of this
+    /// file that can reach `session` mutably (`session_mut`,
+    /// `start_session`, `drop_session`, `destroyed`, `step_session` unless
+    /// its step changed nothing) adds one first. Equal versions mean that
+    /// `session()` reads the same as before (the routing's walk of waiting
+    /// datagrams relies on it, see `World::pump_datagrams`).
+    #[inline]
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Moves its session's state machine one step, like
+    /// `session_mut().step(input)`, but counted as a change only if the
+    /// step changed the machine or had effects (the caller applies them;
+    /// what they change counts where it happens). `None` without a session.
+    #[inline]
+    pub fn step_session(&mut self, input: Input) -> Option<Effects> {
+        let s = self.session.as_mut()?;
+        let before = s.machine;
+        let effects = s.step(input);
+        if s.machine != before || !effects.is_empty() {
+            self.version += 1;
+        }
+        Some(effects)
     }
 
     #[inline]
@@ -557,6 +589,7 @@ impl Instance {
     /// Starts its next session at `now` (bent by `faults`); returns its number.
     #[inline]
     pub fn start_session(&mut self, now: Nanos, faults: SessionFaults) -> u32 {
+        self.version += 1;
         self.sessions += 1;
         self.session = Some(Session::new(self.sessions, now, faults));
         self.sessions
@@ -593,6 +626,7 @@ impl Instance {
     /// Its session is over and forgotten.
     #[inline]
     pub fn drop_session(&mut self) {
+        self.version += 1;
         self.session = None;
     }
 
@@ -600,6 +634,7 @@ impl Instance {
     /// session, nothing owed.
     #[inline]
     pub fn destroyed(&mut self) {
+        self.version += 1;
         self.life = Life::Destroyed;
         self.session = None;
         self.owes_deregister = None;

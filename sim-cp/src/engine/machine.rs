@@ -286,7 +286,7 @@ impl Effects {
         self.list[..self.len as usize].contains(&Some(e))
     }
 
-    #[cfg(test)]
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

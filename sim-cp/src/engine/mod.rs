@@ -747,6 +747,21 @@ impl Sim {
         )
     }
 
+    /// Test hook: how many waiting datagrams the routing has examined so
+    /// far (each look at one in `World::pump_datagrams` counts one).
+    #[doc(hidden)]
+    pub fn datagrams_examined(&self) -> u64 {
+        self.shared.world.lock().traffic.examined()
+    }
+
+    /// Test hook: from now on every routing walk examines every waiting
+    /// datagram, as it did before it learned which ones need no second
+    /// look (to compare the two).
+    #[doc(hidden)]
+    pub fn examine_every_waiting_datagram(&self) {
+        self.shared.world.lock().traffic.set_walk_all(true);
+    }
+
     /// Runs one event, given the world's guard and handing it back (the
     /// lock is released only while provider code runs).
     fn execute<'a>(&'a self, ev: Ev, mut w: MutexGuard<'a, World>) -> MutexGuard<'a, World> {

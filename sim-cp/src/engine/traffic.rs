@@ -781,6 +781,25 @@ pub struct Traffic {
     /// Instances for which `waiting_on` changed (the platform re-examines
     /// them, unless their host listens: see `World::mark_touched`).
     pub touched: Vec<u32>,
+    /// Per source host: what its last walk of waiting datagrams left
+    /// known (see `World::pump_datagrams`); `None` once a waiting
+    /// datagram of the host is rerouted, given a skip or leaves.
+    walked: Vec<Option<Walked>>,
+    /// Waiting datagrams the walks examined so far (a test hook).
+    examined: u64,
+    /// Every walk examines every waiting datagram (a test hook: the
+    /// walk as it was before `Walked`).
+    walk_all: bool,
+}
+
+/// What a walk of a host's waiting datagrams that changed nothing leaves
+/// known: with the host's sessions at version `sessions` (the sum that
+/// `World::sessions_version` returns), examining any of its waiting
+/// datagrams numbered below `next` changes nothing.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+struct Walked {
+    sessions: u64,
+    next: u32,
 }
 
 impl Drop for Traffic {
@@ -813,6 +832,9 @@ impl Default for Traffic {
             scratch: Vec::new(),
             waiting_via: Vec::new(),
             touched: Vec::new(),
+            walked: Vec::new(),
+            examined: 0,
+            walk_all: false,
         }
     }
 }
@@ -930,14 +952,71 @@ impl Traffic {
     /// Host `host`'s waiting datagrams, by id.
     fn waiting_of(&self, host: u8) -> Vec<u32> {
         let mut v = Vec::new();
-        self.waiting_into(host, &mut v);
+        self.waiting_into(host, 0, &mut v);
         v
     }
-    /// Appends host `host`'s waiting datagrams, by id, to `out`.
-    fn waiting_into(&self, host: u8, out: &mut Vec<u32>) {
+    /// Appends host `host`'s waiting datagrams numbered `from` or more,
+    /// by id, to `out`.
+    fn waiting_into(&self, host: u8, from: u32, out: &mut Vec<u32>) {
         if let Some(w) = self.waiting.get(host as usize) {
-            out.extend(w.iter().copied());
+            let k = if from == 0 {
+                0
+            } else {
+                w.partition_point(|&d| d < from)
+            };
+            out.extend(w.range(k..).copied());
         }
+    }
+    /// Where a walk of host `host`'s waiting datagrams starts, its
+    /// sessions being at version `sessions`: past the datagrams the last
+    /// walk left known to change nothing, if that still holds. The walk
+    /// is recorded as begun (`Walked` at that start), so that any change
+    /// to a waiting datagram of the host meanwhile clears it.
+    fn begin_walk(&mut self, host: u8, sessions: u64) -> u32 {
+        let h = host as usize;
+        if self.walked.len() <= h {
+            self.walked.resize(h + 1, None);
+        }
+        let from = match self.walked[h] {
+            Some(w) if w.sessions == sessions && !self.walk_all => w.next,
+            _ => 0,
+        };
+        self.walked[h] = Some(Walked {
+            sessions,
+            next: from,
+        });
+        from
+    }
+    /// The walk begun at `begin_walk` with the host's sessions at version
+    /// `sessions` ended with them at `now`, having examined datagrams up
+    /// to `last`: if nothing changed meanwhile, everything up to `last`
+    /// is known to change nothing; otherwise nothing is.
+    fn end_walk(&mut self, host: u8, sessions: u64, now: u64, last: Option<u32>) {
+        let w = &mut self.walked[host as usize];
+        match w {
+            Some(k) if sessions == now && k.sessions == sessions => {
+                if let Some(last) = last {
+                    k.next = k.next.max(last + 1);
+                }
+            }
+            _ => *w = None,
+        }
+    }
+    /// Host `host`'s waiting datagrams changed (one rerouted, given a
+    /// skip, or gone): what its last walk left known no longer holds.
+    fn forget_walk(&mut self, host: u8) {
+        if let Some(w) = self.walked.get_mut(host as usize) {
+            *w = None;
+        }
+    }
+    /// How many waiting datagrams the walks examined so far.
+    pub(super) fn examined(&self) -> u64 {
+        self.examined
+    }
+    /// Makes every walk examine every waiting datagram (`on`), as the
+    /// walk did before `Walked`, or not.
+    pub(super) fn set_walk_all(&mut self, on: bool) {
+        self.walk_all = on;
     }
     /// Whether host `host` has no waiting datagram.
     pub(super) fn none_waiting(&self, host: u8) -> bool {
@@ -986,9 +1065,10 @@ impl Traffic {
     /// Routes datagram `d` through `via`.
     fn set_via(&mut self, d: u32, via: Option<u32>) {
         let dg = &mut self.dgs[d as usize];
-        let (old, waiting) = (dg.via, dg.state == State::Waiting);
+        let (old, waiting, host) = (dg.via, dg.state == State::Waiting, dg.src_host);
         dg.via = via;
         if waiting && old != via {
+            self.forget_walk(host);
             self.count_via(old, false);
             self.count_via(via, true);
         }
@@ -999,6 +1079,7 @@ impl Traffic {
         let (was, via, host) = (dg.state, dg.via, dg.src_host);
         dg.state = state;
         if was == State::Waiting && state != State::Waiting {
+            self.forget_walk(host);
             let w = &mut self.waiting[host as usize];
             if let Ok(k) = w.binary_search(&d) {
                 w.remove(k);
@@ -1037,6 +1118,7 @@ impl Traffic {
         for d in self.waiting_of(host) {
             let dg = &self.dgs[d as usize];
             if dg.via == Some(inst) && dg.dst == t {
+                self.forget_walk(host);
                 self.skips.entry(d).or_default().push(inst);
                 self.set_via(d, None);
             }
@@ -1174,13 +1256,43 @@ impl World {
         );
     }
 
+    /// The version of host `host`'s sessions: the number of its instances
+    /// plus the sum of their `Instance::version`s. Each term only grows
+    /// (instances are only ever added to a host), so the sum is the same
+    /// only if no session of the host changed and no instance was added.
+    fn sessions_version(&self, host: u8) -> u64 {
+        let insts = &self.hosts[host as usize].insts;
+        insts.iter().fold(insts.len() as u64, |v, &i| {
+            v.wrapping_add(self.insts[i as usize].version())
+        })
+    }
+
     /// Moves the host's waiting datagrams forward (routing decision).
+    ///
+    /// Examining a waiting datagram reads only its own destination, route
+    /// and skips, the host's instances and their sessions (never the time,
+    /// the trace or another datagram). When it changes nothing (the
+    /// datagram waits for a transition, or for a REACH under way), doing it
+    /// again with all of that unchanged changes nothing either. So a walk
+    /// that changed nothing leaves known (`Walked`) that the datagrams it
+    /// examined, and those an earlier such walk left known, need no second
+    /// look while the host's sessions keep their version (`Instance::version`
+    /// counts every change of a session) and no waiting datagram of the
+    /// host is rerouted, given a skip or leaves (each clears it). The next
+    /// walk then starts after them: the old walk would have examined them
+    /// first, in the same state, and changed nothing, so the new datagrams
+    /// meet the same state either way. A burst of datagrams at one instant
+    /// towards an instance that cannot take them yet costs one look per
+    /// datagram, not one per datagram and per send.
     pub fn pump_datagrams(&mut self, host: u8) {
         if self.traffic.none_waiting(host) {
             return;
         }
+        let sessions = self.sessions_version(host);
+        let from = self.traffic.begin_walk(host, sessions);
         let mut waiting = std::mem::take(&mut self.traffic.scratch);
-        self.traffic.waiting_into(host, &mut waiting);
+        self.traffic.waiting_into(host, from, &mut waiting);
+        self.traffic.examined += waiting.len() as u64;
         for &d in &waiting {
             let dg = &self.traffic.dgs[d as usize];
             let dst = dg.dst;
@@ -1205,7 +1317,7 @@ impl World {
                     }
                 },
             };
-            let s = self.insts[via as usize].session_mut().expect("live");
+            let s = self.insts[via as usize].session().expect("live");
             if let Some(local) = s.sends_now_from(dst) {
                 self.traffic.set_state(d, State::Sending);
                 self.start_send(d, via, local, dst);
@@ -1215,12 +1327,12 @@ impl World {
                 // Not active: the machine decides (a dormant instance is
                 // activated first, STATE-5; during a transition the
                 // datagram waits, STATE-4).
-                for e in s.step(Input::DatagramWaiting) {
+                let effects = self.insts[via as usize].step_session(Input::DatagramWaiting);
+                for e in effects.expect("live") {
                     self.apply(via, e);
                 }
                 continue;
             }
-            let s = &*s;
             // Never from an ID whose REMOVE is under way: the datagram
             // waits for a settled ID of its family (see `source_for`).
             if s.source_for(dst).is_none() {
@@ -1235,8 +1347,11 @@ impl World {
                 self.issue(via, Op::Reach(dst));
             }
         }
+        let last = waiting.last().copied();
         waiting.clear();
         self.traffic.scratch = waiting;
+        let now = self.sessions_version(host);
+        self.traffic.end_walk(host, sessions, now, last);
     }
 
     /// Datagrams waiting on an instance whose session ended look for another route.
