@@ -9,7 +9,9 @@
 //! 2. `datagrams`: application datagrams end to end between two hosts
 //!    through the `tiny` synchronous provider (REACH once, then SEND_BUFFERS,
 //!    the simulated network, IndicateReceivedBuffers, DATA-5's integrity
-//!    check), per datagram.
+//!    check), per datagram; `burst`: that many datagrams sent at one
+//!    instant by a dormant host, which wait for its activation and its
+//!    REACH (the routing's walks of waiting datagrams), per datagram.
 
 #[path = "common/tiny.rs"]
 mod tiny;
@@ -135,6 +137,47 @@ fn datagrams(bencher: Bencher, bytes: u32) {
         .with_inputs(|| warm_world(true))
         .bench_local_values(|sim| {
             pump_datagrams(&sim, DATAGRAMS, bytes);
+            sim
+        });
+}
+
+/// Two hosts of `tiny`, B listening, A not: A's instance is dormant.
+fn dormant_sender_world() -> Sim {
+    let sim = Sim::new(Config::with_seed(7), &["A", "B"], tiny::TinyFactory::new(1));
+    for h in ["A", "B"] {
+        sim.schedule(Nanos::ZERO, Action::StartProvider { host: h.into() });
+    }
+    sim.schedule(
+        Nanos::ZERO,
+        Action::Listen {
+            host: "B".into(),
+            on: true,
+        },
+    );
+    sim.run_until(Nanos::from_millis(100));
+    sim
+}
+
+/// Item 2: `n` datagrams of 64 B sent at one instant by the dormant A to
+/// B (each waits for A's activation, then for its REACH of B), run until
+/// all have arrived; per datagram.
+#[divan::bench(args = [1_000, 10_000], sample_count = 10, sample_size = 1)]
+fn burst(bencher: Bencher, n: u32) {
+    bencher
+        .counter(ItemsCount::new(n))
+        .with_inputs(dormant_sender_world)
+        .bench_local_values(|sim| {
+            let start = sim.now().saturating_add(Nanos::from_millis(1));
+            let send = Action::Send {
+                from: "A".into(),
+                to: "B".into(),
+                family: Family::V4,
+                bytes: 64,
+            };
+            sim.schedule_repeated(start, Nanos::ZERO, n.into(), send);
+            sim.run_until(start.saturating_add(Nanos::from_secs(1)));
+            let (sent, delivered, violations) = sim.bench_counts();
+            assert_eq!((sent, delivered, violations), (n, n, 0));
             sim
         });
 }
