@@ -1833,32 +1833,11 @@ pub(crate) fn indicate_done(shared: &Arc<Shared>, key: u32) {
     shared.wake.notify_all();
 }
 
-const MAX_CHAIN: usize = 4096;
-
-/// The chain elements seen so far (the first few without allocating).
-#[derive(Default)]
-struct Seen {
-    first: [usize; 8],
-    n: usize,
-    more: Vec<usize>,
-}
-
-impl Seen {
-    fn contains(&self, p: &usize) -> bool {
-        self.first[..self.n.min(8)].contains(p) || self.more.contains(p)
-    }
-    fn push(&mut self, p: usize) {
-        if self.n < 8 {
-            self.first[self.n] = p;
-        } else {
-            self.more.push(p);
-        }
-        self.n += 1;
-    }
-    fn len(&self) -> usize {
-        self.n
-    }
-}
+/// The longest buffer chain the platform walks (decision `chain-length`).
+/// A chain of one byte per element, with an empty element between each,
+/// carries a 65,507-byte datagram in 131,013 elements; this is eight
+/// times that. A longer one is DATA-2: taken for an unterminated list.
+pub(crate) const MAX_CHAIN: usize = 1 << 20;
 
 /// Walks a buffer chain, checking DATA-2, and returns the content of its
 /// bytes: they are read where they lie ([`Reader`]), not copied.
@@ -1866,32 +1845,27 @@ impl Seen {
 /// # Safety
 /// `head` is non-NULL; the provider vouches for every element it links.
 unsafe fn chain_content(head: *mut CPNATFWT_BUFFER) -> Result<Content, String> {
-    let mut seen = Seen::default();
     let mut content = Reader::default();
     let mut len = 0usize;
+    // Cycles are found by Brent's method: `tortoise` is element
+    // `tortoise_at`, moved to the walk's head each time the walk has gone
+    // `power` elements past it (doubling `power`). A chain that comes back
+    // meets it within twice its length: linear time, no memory.
+    let (mut tortoise, mut tortoise_at) = (head, 0usize);
+    let (mut power, mut lam) = (1usize, 0usize);
     let mut p = head;
+    let mut i = 0usize;
     while !p.is_null() {
-        if seen.contains(&(p as usize)) {
-            return Err(format!(
-                "the buffer chain has a cycle (element {} links back)",
-                seen.len()
-            ));
-        }
-        if seen.len() >= MAX_CHAIN {
+        if i >= MAX_CHAIN {
             return Err(format!(
                 "the buffer chain has more than {MAX_CHAIN} elements (unterminated?)"
             ));
         }
-        seen.push(p as usize);
         // SAFETY: p is non-NULL and part of the provider's chain.
         let b = unsafe { std::ptr::read_unaligned(p) };
         if b.size > 0 {
             if b.buffer.is_null() {
-                return Err(format!(
-                    "element {} has size {} and a NULL buffer",
-                    seen.len() - 1,
-                    b.size
-                ));
+                return Err(format!("element {i} has size {} and a NULL buffer", b.size));
             }
             if len + b.size as usize > 16 << 20 {
                 return Err("the buffer chain holds more than 16 MiB".into());
@@ -1900,7 +1874,19 @@ unsafe fn chain_content(head: *mut CPNATFWT_BUFFER) -> Result<Content, String> {
             // SAFETY: the provider says `size` bytes live at `buffer`.
             content.feed(unsafe { std::slice::from_raw_parts(b.buffer, b.size as usize) });
         }
+        lam += 1;
+        if b.next == tortoise {
+            return Err(format!(
+                "the buffer chain has a cycle (element {i} links back to element {tortoise_at})"
+            ));
+        }
+        if lam == power {
+            (tortoise, tortoise_at) = (b.next, i + 1);
+            power *= 2;
+            lam = 0;
+        }
         p = b.next;
+        i += 1;
     }
     Ok(content.finish())
 }
@@ -2029,6 +2015,76 @@ mod tests {
         // SAFETY: only the elements' own places are read, which are alive.
         let e = unsafe { held_intact(&elements, content) }.unwrap_err();
         assert!(e.contains("element 0"), "{e}");
+    }
+
+    /// A chain as `sizes` says (element k has `sizes[k]` bytes, or none
+    /// and a NULL buffer when 0), and the bytes, in one buffer.
+    fn chain_of(sizes: &[u32]) -> (Vec<CPNATFWT_BUFFER>, Vec<u8>) {
+        let total: usize = sizes.iter().map(|&s| s as usize).sum();
+        let mut bytes: Vec<u8> = (0..total).map(|i| i as u8).collect();
+        let mut elements: Vec<CPNATFWT_BUFFER> = Vec::with_capacity(sizes.len());
+        let mut at = 0usize;
+        for &size in sizes {
+            elements.push(CPNATFWT_BUFFER {
+                next: std::ptr::null_mut(),
+                size,
+                buffer: if size == 0 {
+                    std::ptr::null_mut()
+                } else {
+                    bytes[at..].as_mut_ptr()
+                },
+            });
+            at += size as usize;
+        }
+        let base = elements.as_mut_ptr();
+        for k in 1..elements.len() {
+            // SAFETY: k is in bounds; the links point into `elements`,
+            // which is not moved while the chain is used.
+            elements[k - 1].next = unsafe { base.add(k) };
+        }
+        (elements, bytes)
+    }
+
+    /// DATA-2's walk: any NULL-terminated chain of a datagram is well
+    /// formed however finely it is cut (here a 65,507-byte datagram, one
+    /// byte per element with an empty element between each); a cycle is
+    /// found wherever it closes; only a chain past `MAX_CHAIN` is refused
+    /// for its length (decision `chain-length`).
+    #[test]
+    fn data_2_a_long_chain_is_well_formed_and_a_cycle_anywhere_is_found() {
+        let sizes: Vec<u32> = (0..2 * 65_507 - 1).map(|k| (k % 2 == 0) as u32).collect();
+        let (mut elements, bytes) = chain_of(&sizes);
+        let head = elements.as_mut_ptr();
+        // SAFETY: a well-formed chain of live elements and bytes.
+        let content = unsafe { chain_content(head) }.expect("well formed");
+        assert_eq!(content, Content::of(&bytes));
+        let n = elements.len();
+        for (from, to) in [
+            (0, 0),
+            (1, 0),
+            (n - 1, 0),
+            (n - 1, n - 2),
+            (n - 1, n / 2),
+            (n / 3, 7),
+        ] {
+            let base = elements.as_mut_ptr();
+            // SAFETY: both indices are in bounds; the chain stays in `elements`.
+            elements[from].next = unsafe { base.add(to) };
+            // SAFETY: a chain of live elements, now with a cycle.
+            let e = unsafe { chain_content(base) }.unwrap_err();
+            assert!(e.contains("has a cycle"), "{from} -> {to}: {e}");
+            let next = if from + 1 < n {
+                // SAFETY: in bounds.
+                unsafe { base.add(from + 1) }
+            } else {
+                std::ptr::null_mut()
+            };
+            elements[from].next = next;
+        }
+        let (mut too_long, _) = chain_of(&vec![0; super::MAX_CHAIN + 1]);
+        // SAFETY: a well-formed chain of live elements, one too many.
+        let e = unsafe { chain_content(too_long.as_mut_ptr()) }.unwrap_err();
+        assert!(e.contains("more than 1048576 elements"), "{e}");
     }
 
     /// A provider that freed a held chain and whose allocator unmapped it
