@@ -231,6 +231,14 @@ impl Session {
         self.added.contains(&t)
     }
 
+    /// Whether an ADD of `t` is in flight (called, not yet completed):
+    /// from its call the ID counts as the instance's for indications and
+    /// TID-6 (decision `add-when-asked`).
+    #[inline]
+    pub fn adding(&self, t: Tid) -> bool {
+        self.changing.contains(&t) && !self.added.contains(&t)
+    }
+
     /// The first ID the session holds, if any.
     #[inline]
     pub fn first_held(&self) -> Option<Tid> {

@@ -326,7 +326,11 @@ impl World {
                 // Judged over the grace window ending now.
                 let truth = self.reachability(k, inst, started, !ok);
                 if ok {
-                    if !truth.possibly_owned || truth.ambiguous {
+                    // An ADD of `t` in flight elsewhere makes it owned too
+                    // (decision `add-when-asked`); asked only when nothing
+                    // else owns it, which is rare.
+                    let unowned = !truth.possibly_owned && !self.adding_elsewhere(t, inst);
+                    if unowned || truth.ambiguous {
                         let why = if truth.ambiguous {
                             "is held by more than one instance"
                         } else {

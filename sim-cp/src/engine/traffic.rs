@@ -1382,6 +1382,14 @@ impl World {
         }
     }
 
+    /// Whether an instance other than `asker` has an ADD of `t` in flight.
+    pub fn adding_elsewhere(&self, t: Tid, asker: u32) -> bool {
+        self.insts
+            .iter()
+            .enumerate()
+            .any(|(i, x)| i as u32 != asker && x.session().is_some_and(|s| s.adding(t)))
+    }
+
     /// The ground truth about `t` for a REACH (or SEND) by `asker`.
     /// The window runs from `reach_grace` before the call started to its end.
     /// `failed`: the call failed, so `surely_reachable` is wanted (STATE-6);
@@ -1721,7 +1729,9 @@ impl World {
                 );
             }
         }
-        let added = s.is_some_and(|s| s.holds(lt));
+        // An ID whose ADD is in flight is the instance's already: the
+        // platform said so when it called ADD (decision `add-when-asked`).
+        let added = s.is_some_and(|s| s.holds(lt) || s.adding(lt));
         if !added {
             return reject(
                 self,
