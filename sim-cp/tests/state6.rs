@@ -59,3 +59,139 @@ fn state_6_a_reach_failing_towards_a_peer_settled_for_the_whole_grace_is_caught(
     let found = state_6_of(3_000, 2_000);
     assert!(!found.is_empty(), "STATE-6 not raised");
 }
+
+/// A provider that pends every REACH and SEND until it is stopped, and on
+/// `stop` fails them all (LIFE-8 asks that they be completed, not how).
+mod fails_on_stop {
+    use cpsim_sim::safe::*;
+    use cpsim_sim::{Cx, Provider, ProviderFactory, Tid};
+    use parking_lot::Mutex;
+    use std::sync::Arc;
+
+    #[derive(Default)]
+    pub struct Factory {
+        held: Arc<Mutex<Vec<Tid>>>,
+    }
+    impl ProviderFactory for Factory {
+        fn name(&self) -> String {
+            "fails-on-stop".into()
+        }
+        fn create(&self, _host: &str) -> Box<dyn Provider> {
+            Box::new(Host {
+                handler: Arc::new(Handler {
+                    held: self.held.clone(),
+                    open: Mutex::default(),
+                }),
+                inst: None,
+            })
+        }
+    }
+    struct Host {
+        handler: Arc<Handler>,
+        inst: Option<Instance>,
+    }
+    struct Handler {
+        held: Arc<Mutex<Vec<Tid>>>,
+        open: Mutex<Vec<Pending>>,
+    }
+    impl Provider for Host {
+        fn start(&mut self, cx: &Cx) {
+            let inst = Instance::create(cx, self.handler.clone()).expect("create");
+            let _ = inst.register(&RegisterOptions::default());
+            self.inst = Some(inst);
+        }
+        fn stop(&mut self, _cx: &Cx) {
+            for p in self.handler.open.lock().drain(..) {
+                p.complete(Err(Failure::FAIL));
+            }
+            if let Some(inst) = self.inst.take() {
+                let _ = inst.deregister();
+                inst.destroy();
+            }
+        }
+    }
+    impl SessionHandler for Handler {
+        fn establish(&self, _cx: &Cx, _inst: &InstanceRef) {}
+        fn terminate(&self, _cx: &Cx, _inst: &InstanceRef, _reason: TerminationReason) {}
+        fn transition_active(&self, _cx: &Cx, _i: &InstanceRef, done: Completion) -> Reply {
+            done.ok()
+        }
+        fn transition_dormant(&self, _cx: &Cx, _i: &InstanceRef, done: Completion) -> Reply {
+            done.ok()
+        }
+        fn add_transport_id(&self, _cx: &Cx, _i: &InstanceRef, id: Tid, done: Completion) -> Reply {
+            self.held.lock().push(id);
+            done.ok()
+        }
+        fn remove_transport_id(
+            &self,
+            _cx: &Cx,
+            _i: &InstanceRef,
+            id: Tid,
+            done: Completion,
+        ) -> Reply {
+            self.held.lock().retain(|x| *x != id);
+            done.ok()
+        }
+        fn reach_transport_id(
+            &self,
+            _cx: &Cx,
+            _i: &InstanceRef,
+            _id: Tid,
+            done: Completion,
+        ) -> Reply {
+            let (reply, p) = done.pend();
+            self.open.lock().push(p);
+            reply
+        }
+        fn send_buffers(
+            &self,
+            _cx: &Cx,
+            _i: &InstanceRef,
+            _local: Tid,
+            _remote: Tid,
+            _data: &Buffers<'_>,
+            done: Completion,
+        ) -> Reply {
+            let (reply, p) = done.pend();
+            self.open.lock().push(p);
+            reply
+        }
+    }
+}
+
+#[test]
+fn state_6_a_provider_may_fail_what_it_has_open_when_it_is_stopped() {
+    // A's REACH towards B (active, holding its ID for over the grace) is
+    // pended at 2 s; A's provider is stopped at 3 s and fails it. Asked to
+    // stop, a provider may fail what it has open: no STATE-6, nor LIFE-8.
+    let sim = Sim::new(
+        Config::with_seed(6),
+        &["A", "B"],
+        std::sync::Arc::new(fails_on_stop::Factory::default()),
+    );
+    start(&sim, &["A", "B"], "B", 0);
+    sim.schedule(
+        at(2_000),
+        Action::Send {
+            from: "A".into(),
+            to: "B".into(),
+            family: Family::V4,
+            bytes: 64,
+        },
+    );
+    sim.schedule(at(3_000), Action::StopProvider { host: "A".into() });
+    sim.run_until(at(8_000));
+    let out = sim.finish();
+    let broken: Vec<String> = out.violations.iter().map(|v| v.headline()).collect();
+    assert!(
+        !broken
+            .iter()
+            .any(|v| v.starts_with("STATE-6") || v.starts_with("LIFE-8")),
+        "{broken:#?}"
+    );
+    assert!(
+        out.trace.to_json().contains("REACH_TRANSPORT_ID"),
+        "no REACH was made"
+    );
+}

@@ -198,7 +198,7 @@ pub(crate) struct Host {
     name: String,
     /// False for the infrastructure node (no platform, no provider).
     has_platform: bool,
-    running: bool,
+    provider: ProviderLife,
     shutdown: bool,
     created: u32,
     default_names: u32,
@@ -213,6 +213,17 @@ pub(crate) struct Host {
     insts: Vec<u32>,
     /// Instances marked for the next `pump_host` (see `World::mark`).
     dirty: Vec<u32>,
+}
+
+/// Where a host's provider is in its life, as the driver starts and stops it.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub(crate) enum ProviderLife {
+    /// Never started, or stopped.
+    Stopped,
+    Running,
+    /// Its `stop` was called and has not returned: it may fail whatever it
+    /// still has open (decision `quiet-when-asked`).
+    Stopping,
 }
 
 /// The whole simulated world behind one lock.
@@ -341,6 +352,12 @@ impl World {
     #[inline(always)]
     pub fn record_hot(&mut self, host: u8, inst: u32, what: What) {
         self.rec.record_hot(self.now, host, inst, what);
+    }
+
+    /// Whether host `host`'s provider is inside its `stop`: asked to stop,
+    /// it may fail what it still has open (decision `quiet-when-asked`).
+    pub fn stopping(&self, host: u8) -> bool {
+        self.hosts[host as usize].provider == ProviderLife::Stopping
     }
 
     /// Records a violation, now: in the list and in the trace (see
@@ -675,7 +692,7 @@ impl Sim {
             let w = self.shared.world.lock();
             w.hosts
                 .iter()
-                .filter(|h| h.running)
+                .filter(|h| h.provider == ProviderLife::Running)
                 .map(|h| h.name.clone())
                 .collect()
         };
@@ -890,10 +907,10 @@ impl Sim {
                 );
                 return;
             };
-            if w.hosts[h as usize].running {
+            if w.hosts[h as usize].provider != ProviderLife::Stopped {
                 return;
             }
-            w.hosts[h as usize].running = true;
+            w.hosts[h as usize].provider = ProviderLife::Running;
             w.hosts[h as usize].shutdown = false;
             w.record(h, 0, What::ProviderStart);
             h
@@ -912,12 +929,13 @@ impl Sim {
         let Some(mut p) = self.shared.providers.lock()[h as usize].take() else {
             return;
         };
+        self.shared.world.lock().hosts[h as usize].provider = ProviderLife::Stopping;
         let cx = Cx::new(self.shared.clone(), h);
         crate::runtime::run_provider_code(&cx, "stop", || p.stop(&cx));
         drop(p);
         let mut w = self.shared.world.lock();
         w.record(h, 0, What::ProviderStop);
-        w.hosts[h as usize].running = false;
+        w.hosts[h as usize].provider = ProviderLife::Stopped;
         let endpoints = std::mem::take(&mut w.hosts[h as usize].endpoints);
         w.check_stopped(h);
         drop(w);
@@ -956,7 +974,7 @@ impl Host {
         Host {
             name: name.to_string(),
             has_platform,
-            running: false,
+            provider: ProviderLife::Stopped,
             shutdown: false,
             created: 0,
             default_names: 0,
