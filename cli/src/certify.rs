@@ -27,9 +27,10 @@ pub struct Args {
     /// A JSON file whose content is handed to the module's CpsimProviderStart.
     #[arg(long, value_name = "FILE", requires = "provider_lib")]
     provider_config: Option<PathBuf>,
-    /// Generated cases (default: 8192 for a provider run in-process or a
-    /// virtual-time C module, a few seconds on two cores; 64 for a C module
-    /// that runs in real time).
+    /// Generated cases (default: 8192 for a provider on the virtual clock,
+    /// in-process or a virtual-time C module, a few seconds on two cores;
+    /// 64 for one that runs in real time: a C module that does, or a
+    /// provider with threads of its own).
     #[arg(long)]
     cases: Option<u64>,
     /// The seed (default: from the clock; always printed).
@@ -319,13 +320,13 @@ pub fn run(registry: &Registry, a: Args, program: &str) -> i32 {
             return BAD_INPUT;
         }
     };
-    let cases = a.cases.unwrap_or(
-        if subject.external.is_some() && subject.clock == cpsim_sim::ClockMode::RealTime {
-            MODULE_CASES
-        } else {
-            cpsim_certify::certify::DEFAULT_CASES
-        },
-    );
+    // In real time a case takes as long as it runs: a C module's, or a
+    // provider with threads of its own (as `certify()` from code gives it).
+    let cases = a.cases.unwrap_or(match subject.clock {
+        cpsim_sim::ClockMode::RealTime if subject.external.is_some() => MODULE_CASES,
+        cpsim_sim::ClockMode::RealTime => cpsim_certify::certify::REAL_TIME_DEFAULT_CASES,
+        cpsim_sim::ClockMode::Virtual => cpsim_certify::certify::DEFAULT_CASES,
+    });
     if cases == 0 {
         eprintln!("cpsim: --cases must be at least 1");
         return BAD_INPUT;

@@ -284,6 +284,32 @@ fn unwritable_report_and_regressions_dirs_are_refused_before_the_first_case() {
     assert!(!d.join("new").exists());
 }
 
+/// A provider with threads of its own runs in real time, so its default
+/// budget is 64 cases, as `certify()` from code gives it (not 8,192 cases
+/// of real time).
+#[test]
+fn time_1_a_real_time_provider_gets_the_real_time_default_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = cpsim_in(
+        dir.path(),
+        &[
+            "certify",
+            "--provider",
+            "threaded",
+            "--seed",
+            "1",
+            "--partition",
+            "1/16",
+        ],
+        120,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("certifying threaded: seed 1, 64 cases, shard 1/16: 4 of them"),
+        "{out}"
+    );
+}
+
 /// A path through a file (`ok.json/x.json`) says which part is a file.
 #[test]
 fn a_path_through_a_file_names_the_file_on_the_way() {
