@@ -213,6 +213,7 @@ fn warm_sync_raw() -> Sim {
                 to: to.into(),
                 family: Family::V4,
                 bytes: 64,
+                newest: false,
             },
         );
     }
@@ -238,6 +239,7 @@ fn datagrams_sync_raw(bencher: Bencher, bytes: u32) {
                         to: "B".into(),
                         family: Family::V4,
                         bytes,
+                        newest: false,
                     },
                 );
             }

@@ -46,6 +46,7 @@ fn story() -> Trace {
             to: "B".into(),
             family: Family::V4,
             bytes: 64,
+            newest: false,
         },
     );
     sim.schedule(at(500), Action::Dormant { host: "A".into() });

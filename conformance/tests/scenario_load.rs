@@ -1486,6 +1486,51 @@ fn a_step_is_read_in_any_key_order_and_its_errors_keep_their_place() {
     );
 }
 
+/// Address steps written before they had a family read as IPv4 and are
+/// written back without one; a send goes to the first address unless it
+/// says `newest`.
+#[test]
+fn address_steps_default_to_ipv4_and_sends_to_the_first_address() {
+    use cpsim_certify::scenario::Step;
+    use cpsim_sim::Family;
+    for (step, family) in [
+        ("{\"do\": \"address_add\", \"at_ms\": 1, \"host\": \"A\"}", Family::V4),
+        ("{\"do\": \"address_add\", \"at_ms\": 1, \"host\": \"A\", \"family\": \"v6\"}", Family::V6),
+        ("{\"do\": \"duplicate_address\", \"at_ms\": 1, \"host\": \"A\", \"of\": \"B\"}", Family::V4),
+        ("{\"do\": \"duplicate_address\", \"at_ms\": 1, \"host\": \"A\", \"of\": \"B\", \"family\": \"v6\"}", Family::V6),
+    ] {
+        let s = parse(&with_step(step), "t.json").unwrap_or_else(|e| panic!("{step}: {e}"));
+        let read = match &s.steps[0] {
+            Step::AddressAdd { family, .. } | Step::DuplicateAddress { family, .. } => *family,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(read, family, "{step}");
+        let written = serde_json::to_value(&s.steps[0]).unwrap();
+        assert_eq!(written.get("family").is_some(), family == Family::V6, "{step}");
+    }
+    let s = parse(
+        &with_step(
+            "{\"do\": \"send\", \"at_ms\": 1, \"from\": \"A\", \"to\": \"B\", \"bytes\": 3}",
+        ),
+        "t.json",
+    )
+    .unwrap();
+    assert!(matches!(s.steps[0], Step::Send { newest: false, .. }));
+    assert!(serde_json::to_value(&s.steps[0])
+        .unwrap()
+        .get("newest")
+        .is_none());
+    // A field of another kind is refused.
+    let e = parse(
+        &with_step(
+            "{\"do\": \"address_remove\", \"at_ms\": 1, \"host\": \"A\", \"family\": \"v6\"}",
+        ),
+        "t.json",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("family"), "{e}");
+}
+
 #[test]
 fn every_kind_of_step_reads_back_as_itself() {
     for step in [
@@ -1497,6 +1542,9 @@ fn every_kind_of_step_reads_back_as_itself() {
         "{\"do\": \"address_add\", \"at_ms\": 1, \"host\": \"A\"}",
         "{\"do\": \"address_remove\", \"at_ms\": 1, \"host\": \"A\"}",
         "{\"do\": \"duplicate_address\", \"at_ms\": 1, \"host\": \"A\", \"of\": \"B\"}",
+        "{\"do\": \"address_add\", \"at_ms\": 1, \"host\": \"A\", \"family\": \"v6\"}",
+        "{\"do\": \"duplicate_address\", \"at_ms\": 1, \"host\": \"A\", \"of\": \"B\", \"family\": \"v6\"}",
+        "{\"do\": \"send\", \"at_ms\": 1, \"from\": \"A\", \"to\": \"B\", \"bytes\": 3, \"newest\": true}",
         "{\"do\": \"dormant\", \"at_ms\": 1, \"host\": \"A\"}",
         "{\"do\": \"shutdown\", \"at_ms\": 1, \"host\": \"A\"}",
         "{\"do\": \"communication_error\", \"at_ms\": 1, \"host\": \"A\"}",

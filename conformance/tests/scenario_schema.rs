@@ -49,6 +49,23 @@ fn schema_describes_the_format() {
     assert!(steps.contains("\"maximum\":86400000"), "{steps}");
     assert!(steps.contains("\"maximum\":65507"), "{steps}");
     assert!(steps.contains("\"task_timing\""), "{steps}");
+    // Address steps may name a family, a send the newest address: both
+    // optional, so files written before them load unchanged.
+    for (kind, field) in [
+        ("address_add", "family"),
+        ("duplicate_address", "family"),
+        ("send", "newest"),
+    ] {
+        let v = defs["Step"]["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["properties"]["do"]["const"] == kind)
+            .unwrap_or_else(|| panic!("{kind}"));
+        assert!(v["properties"].get(field).is_some(), "{kind}.{field}");
+        let required = v["required"].as_array().unwrap();
+        assert!(!required.contains(&Value::from(field)), "{kind}.{field}");
+    }
 }
 
 /// The schema's ranges are the loader's: every duration of the settings

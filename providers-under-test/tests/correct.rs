@@ -110,14 +110,32 @@ fn address_add_and_remove() {
         (0, start("B")),
         (10, listen("B", true)),
         (100, v4("A", "B")),
-        (200, Action::AddressAdd { host: "B".into() }),
-        (210, Action::AddressAdd { host: "A".into() }),
+        (
+            200,
+            Action::AddressAdd {
+                host: "B".into(),
+                family: Family::V4,
+            },
+        ),
+        (
+            210,
+            Action::AddressAdd {
+                host: "A".into(),
+                family: Family::V4,
+            },
+        ),
         (300, v4("A", "B")),
         (400, Action::AddressRemove { host: "B".into() }),
         (410, Action::AddressRemove { host: "A".into() }),
         (420, Action::AddressRemove { host: "A".into() }),
         (500, v6("A", "B")),
-        (600, Action::AddressAdd { host: "B".into() }),
+        (
+            600,
+            Action::AddressAdd {
+                host: "B".into(),
+                family: Family::V4,
+            },
+        ),
         (601, Action::AddressRemove { host: "B".into() }),
         (700, v4("A", "B")),
     ];
@@ -139,6 +157,7 @@ fn duplicate_address_is_refused() {
             Action::DuplicateAddress {
                 host: "B".into(),
                 of: "A".into(),
+                family: Family::V4,
             },
         ),
         (
@@ -146,6 +165,7 @@ fn duplicate_address_is_refused() {
             Action::DuplicateAddress {
                 host: "C".into(),
                 of: "A".into(),
+                family: Family::V4,
             },
         ),
         (300, v4("C", "A")),
@@ -257,7 +277,13 @@ fn lossy_network() {
             s.push((70 + k * 150, v4("B", "A")));
         }
         s.push((900, dormant("C")));
-        s.push((1_200, Action::AddressAdd { host: "A".into() }));
+        s.push((
+            1_200,
+            Action::AddressAdd {
+                host: "A".into(),
+                family: Family::V4,
+            },
+        ));
         s.push((2_000, Action::AddressRemove { host: "A".into() }));
         for e in correct() {
             let mut cfg = Config::with_seed(seed);

@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use cpsim_sim::{Action, ClockMode, Config};
+use cpsim_sim::{Action, ClockMode, Config, Family};
 
 fn realtime(seed: u64) -> Config {
     Config {
@@ -22,7 +22,13 @@ fn story() -> Script {
         (61, v6("A", "B")),
         (300, dormant("A")),
         (400, v4("A", "B")),
-        (500, Action::AddressAdd { host: "B".into() }),
+        (
+            500,
+            Action::AddressAdd {
+                host: "B".into(),
+                family: Family::V4,
+            },
+        ),
         (600, listen("B", false)),
         (610, dormant("B")),
         (700, v4("A", "B")),
@@ -32,6 +38,7 @@ fn story() -> Script {
             Action::DuplicateAddress {
                 host: "B".into(),
                 of: "A".into(),
+                family: Family::V4,
             },
         ),
         (1_000, v6("A", "B")),

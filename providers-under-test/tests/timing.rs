@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use cpsim_providers::{registry, Kind};
-use cpsim_sim::{Action, ClockMode, Config, TaskTiming};
+use cpsim_sim::{Action, ClockMode, Config, Family, TaskTiming};
 
 fn timings() -> Vec<(&'static str, TaskTiming)> {
     let t = |before_return, late, after_timeout, never| TaskTiming {
@@ -39,7 +39,13 @@ fn busy() -> Script {
         s.push((t + 9, v4("C", "B")));
         s.push((t + 400, dormant("A")));
     }
-    s.push((3_000, Action::AddressAdd { host: "B".into() }));
+    s.push((
+        3_000,
+        Action::AddressAdd {
+            host: "B".into(),
+            family: Family::V4,
+        },
+    ));
     s.push((5_000, Action::AddressRemove { host: "B".into() }));
     s.push((6_000, stop("C")));
     s.push((6_500, start("C")));

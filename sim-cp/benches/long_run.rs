@@ -122,6 +122,7 @@ fn child(n: u32) {
                     to: "B".into(),
                     family: Family::V4,
                     bytes: BYTES,
+                    newest: false,
                 },
             );
         }

@@ -51,6 +51,7 @@ fn warm_world(trace: bool) -> Sim {
                 to: to.into(),
                 family: Family::V4,
                 bytes: 64,
+                newest: false,
             },
         );
     }
@@ -119,6 +120,7 @@ pub fn pump_datagrams(sim: &Sim, n: u32, bytes: u32) {
                 to: "B".into(),
                 family: Family::V4,
                 bytes,
+                newest: false,
             },
         );
     }

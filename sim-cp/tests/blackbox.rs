@@ -235,6 +235,7 @@ fn threads_real_time_and_racing_completions_raise_no_false_alarm() {
                 to: "B".into(),
                 family: Family::V4,
                 bytes: 64,
+                newest: false,
             },
         );
     }
@@ -246,6 +247,7 @@ fn threads_real_time_and_racing_completions_raise_no_false_alarm() {
             to: "B".into(),
             family: Family::V6,
             bytes: 900,
+            newest: false,
         },
     );
     sim.run_until(at(700));

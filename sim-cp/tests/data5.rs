@@ -17,6 +17,7 @@ fn send(from: &str, to: &str, bytes: u32) -> Action {
         to: to.into(),
         family: Family::V4,
         bytes,
+        newest: false,
     }
 }
 

@@ -52,6 +52,7 @@ fn a_hundred_thousand_datagrams_raise_no_false_alarm() {
                 to: to.into(),
                 family: if k % 5 == 0 { Family::V6 } else { Family::V4 },
                 bytes: [0, 1, 64, 300, 1400][(k % 7 % 5) as usize],
+                newest: false,
             },
         );
         if k % 100 == 99 {

@@ -18,13 +18,18 @@ fn action() -> impl Strategy<Value = Action> {
     let h = prop::sample::select(hosts());
     prop_oneof![
         3 => (h.clone(), h.clone(), any::<bool>(), 0u32..1500).prop_map(|(from, to, v6, bytes)| Action::Send {
-            from, to, family: if v6 { Family::V6 } else { Family::V4 }, bytes
+            from, to, family: if v6 { Family::V6 } else { Family::V4 }, bytes,
+            newest: false,
         }),
         2 => (h.clone(), any::<bool>()).prop_map(|(host, on)| Action::Listen { host, on }),
         1 => h.clone().prop_map(|host| Action::Dormant { host }),
-        1 => h.clone().prop_map(|host| Action::AddressAdd { host }),
+        1 => (h.clone(), any::<bool>()).prop_map(|(host, v6)| Action::AddressAdd {
+            host, family: if v6 { Family::V6 } else { Family::V4 }
+        }),
         1 => h.clone().prop_map(|host| Action::AddressRemove { host }),
-        1 => (h.clone(), h.clone()).prop_map(|(host, of)| Action::DuplicateAddress { host, of }),
+        1 => (h.clone(), h.clone(), any::<bool>()).prop_map(|(host, of, v6)| Action::DuplicateAddress {
+            host, of, family: if v6 { Family::V6 } else { Family::V4 }
+        }),
         1 => h.clone().prop_map(|host| Action::Shutdown { host }),
         1 => h.clone().prop_map(|host| Action::StopProvider { host }),
         1 => h.clone().prop_map(|host| Action::StartProvider { host }),
@@ -199,6 +204,7 @@ fn three_sends(sim: &Sim, bytes: u32) {
                 to: "B".into(),
                 family: Family::V4,
                 bytes,
+                newest: false,
             },
         );
     }
@@ -475,7 +481,13 @@ fn remove_then_send(faults: Vec<PlatformFault>) -> Outcome {
             },
         );
     }
-    sim.schedule(at(500), Action::AddressAdd { host: "A".into() });
+    sim.schedule(
+        at(500),
+        Action::AddressAdd {
+            host: "A".into(),
+            family: Family::V4,
+        },
+    );
     sim.schedule(at(1_000), Action::AddressRemove { host: "A".into() });
     for k in 0..2 {
         sim.schedule(
@@ -485,6 +497,7 @@ fn remove_then_send(faults: Vec<PlatformFault>) -> Outcome {
                 to: "B".into(),
                 family: Family::V4,
                 bytes: 64,
+                newest: false,
             },
         );
     }

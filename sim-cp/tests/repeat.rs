@@ -18,7 +18,8 @@ fn other() -> impl Strategy<Value = (u64, Action)> {
                 from,
                 to,
                 family: Family::V4,
-                bytes
+                bytes,
+                newest: false,
             }),
             Just(Action::Advance),
         ],
@@ -53,7 +54,7 @@ proptest! {
         count in 1u64..40,
         bytes in 0u32..100,
     ) {
-        let send = Action::Send { from: "A".into(), to: "B".into(), family: Family::V4, bytes };
+        let send = Action::Send { from: "A".into(), to: "B".into(), family: Family::V4, bytes, newest: false };
         let position = position.min(others.len());
         let ms = Nanos::from_millis;
         let one_by_one = world(asynchronous);

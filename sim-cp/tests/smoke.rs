@@ -22,6 +22,7 @@ fn story(seed: u64, asynchronous: bool) -> Outcome {
                 to: "B".into(),
                 family: Family::V4,
                 bytes: 64,
+                newest: false,
             },
         );
     }
@@ -33,6 +34,7 @@ fn story(seed: u64, asynchronous: bool) -> Outcome {
             to: "B".into(),
             family: Family::V6,
             bytes: 1400,
+            newest: false,
         },
     );
     sim.run_until(at(1000));

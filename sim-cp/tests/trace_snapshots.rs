@@ -46,6 +46,7 @@ fn send(sim: &Sim, ms: u64, from: &str, to: &str, family: Family, bytes: u32) {
             to: to.into(),
             family,
             bytes,
+            newest: false,
         },
     );
 }

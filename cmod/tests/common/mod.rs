@@ -10,6 +10,7 @@ pub fn send(from: &str, to: &str, family: Family) -> Action {
         to: to.into(),
         family,
         bytes: 300,
+        newest: false,
     }
 }
 

@@ -365,6 +365,7 @@ fn step_on(d: &mut Dice, hosts: &[String], h: &str, at: u64, net: &NetFaults) ->
             to: other,
             family,
             bytes,
+            newest: false,
         }],
         1 => vec![Step::Send {
             at_ms: at,
@@ -372,6 +373,7 @@ fn step_on(d: &mut Dice, hosts: &[String], h: &str, at: u64, net: &NetFaults) ->
             to: host,
             family,
             bytes,
+            newest: false,
         }],
         2 => vec![Step::Dormant { at_ms: at, host }],
         3 => {
@@ -391,6 +393,7 @@ fn step_on(d: &mut Dice, hosts: &[String], h: &str, at: u64, net: &NetFaults) ->
                     to: other,
                     family,
                     bytes,
+                    newest: false,
                 },
             ]
         }
@@ -403,7 +406,15 @@ fn step_on(d: &mut Dice, hosts: &[String], h: &str, at: u64, net: &NetFaults) ->
             on: d.chance(0.6),
         }],
         8 => vec![if d.chance(0.5) {
-            Step::AddressAdd { at_ms: at, host }
+            Step::AddressAdd {
+                at_ms: at,
+                host,
+                family: if d.chance(0.5) {
+                    Family::V4
+                } else {
+                    Family::V6
+                },
+            }
         } else {
             Step::AddressRemove { at_ms: at, host }
         }],

@@ -137,22 +137,47 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
                 to,
                 family,
                 bytes,
+                newest,
             } => {
-                let send = |family: Family, bytes: u32| Step::Send {
+                let send = |family: Family, bytes: u32, newest: bool| Step::Send {
                     at_ms: *at_ms,
                     from: from.clone(),
                     to: to.clone(),
                     family,
                     bytes,
+                    newest,
                 };
                 if *bytes > 0 {
-                    variants.push(send(*family, 0));
-                    variants.push(send(*family, bytes / 2));
+                    variants.push(send(*family, 0, *newest));
+                    variants.push(send(*family, bytes / 2, *newest));
                 }
                 if *family == Family::V6 {
-                    variants.push(send(Family::V4, *bytes));
+                    variants.push(send(Family::V4, *bytes, *newest));
+                }
+                if *newest {
+                    variants.push(send(*family, *bytes, false));
                 }
             }
+            Step::AddressAdd {
+                at_ms,
+                host,
+                family: Family::V6,
+            } => variants.push(Step::AddressAdd {
+                at_ms: *at_ms,
+                host: host.clone(),
+                family: Family::V4,
+            }),
+            Step::DuplicateAddress {
+                at_ms,
+                host,
+                of,
+                family: Family::V6,
+            } => variants.push(Step::DuplicateAddress {
+                at_ms: *at_ms,
+                host: host.clone(),
+                of: of.clone(),
+                family: Family::V4,
+            }),
             Step::TaskTiming { at_ms, .. } => variants.push(Step::TaskTiming {
                 at_ms: *at_ms,
                 timing: TaskTiming::default(),

@@ -71,13 +71,17 @@ fn step(hosts: Vec<String>, horizon: u64) -> impl Strategy<Value = Step> {
     prop_oneof![
         6 => (t.clone(), h.clone(), h.clone(), any::<bool>(), prop_oneof![Just(0u32), 1u32..200, 200u32..1500])
             .prop_map(|(at_ms, from, to, v6, bytes)| Step::Send {
-                at_ms, from, to, family: if v6 { Family::V6 } else { Family::V4 }, bytes
+                at_ms, from, to, family: if v6 { Family::V6 } else { Family::V4 }, bytes, newest: false
             }),
         4 => (t.clone(), h.clone(), prop::bool::weighted(0.8)).prop_map(|(at_ms, host, on)| Step::Listen { at_ms, host, on }),
         2 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::Dormant { at_ms, host }),
-        1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::AddressAdd { at_ms, host }),
+        1 => (t.clone(), h.clone(), any::<bool>()).prop_map(|(at_ms, host, v6)| Step::AddressAdd {
+            at_ms, host, family: if v6 { Family::V6 } else { Family::V4 }
+        }),
         1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::AddressRemove { at_ms, host }),
-        1 => (t.clone(), two.clone()).prop_map(|(at_ms, (host, of))| Step::DuplicateAddress { at_ms, host, of }),
+        1 => (t.clone(), two.clone(), any::<bool>()).prop_map(|(at_ms, (host, of), v6)| Step::DuplicateAddress {
+            at_ms, host, of, family: if v6 { Family::V6 } else { Family::V4 }
+        }),
         1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::Shutdown { at_ms, host }),
         1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::CommunicationError { at_ms, host }),
         1 => (t.clone(), h.clone()).prop_map(|(at_ms, host)| Step::StopProvider { at_ms, host }),
@@ -248,7 +252,9 @@ pub enum Move {
     Dormant,
     /// Dormancy and traffic, again and again, on one host.
     DormancyCycles,
-    /// Address notifications (another address, one removed, a duplicate).
+    /// Address notifications (another address, one removed, a duplicate;
+    /// IPv4 or IPv6), or an address that comes and goes while data sent
+    /// to it is on its way.
     Address,
     /// The platform shuts down on a host.
     Shutdown,
@@ -477,7 +483,17 @@ impl Schedule<'_> {
             to,
             family,
             bytes,
+            newest: false,
         });
+    }
+    /// The family of an address notification: either, as often (IPv6
+    /// addresses come and go as IPv4 ones do).
+    fn address_family(&mut self) -> Family {
+        if self.d.chance(0.5) {
+            Family::V4
+        } else {
+            Family::V6
+        }
     }
     fn push(&mut self, s: Step) {
         if s.at_ms() <= self.horizon {
@@ -535,19 +551,29 @@ impl Schedule<'_> {
                     at = wake + gap(self.d, 400);
                 }
             }
-            Move::Address => match self.d.weighted(&[3, 2, 1]) {
-                0 => self.push(Step::AddressAdd { at_ms: t, host: h }),
+            Move::Address => match self.d.weighted(&[3, 2, 2, 3]) {
+                0 => {
+                    let family = self.address_family();
+                    self.push(Step::AddressAdd {
+                        at_ms: t,
+                        host: h,
+                        family,
+                    });
+                }
                 1 => self.push(Step::AddressRemove { at_ms: t, host: h }),
-                _ => {
+                2 => {
                     let of = self.other(&h);
+                    let family = self.address_family();
                     if of != h {
                         self.push(Step::DuplicateAddress {
                             at_ms: t,
                             host: h,
                             of,
+                            family,
                         });
                     }
                 }
+                _ => last = self.address_cycle(&h, t),
             },
             Move::Shutdown => self.push(Step::Shutdown { at_ms: t, host: h }),
             Move::CommunicationError => self.push(Step::CommunicationError { at_ms: t, host: h }),
@@ -669,6 +695,49 @@ impl Schedule<'_> {
             }
         }
         last
+    }
+    /// An address of `h` comes and goes with traffic to it: `h` gets an
+    /// extra address (either family, its instance woken by its listener),
+    /// another host sends to that address once its ADD may be through,
+    /// and the address is removed within milliseconds, so that the data
+    /// (or its retransmission) can arrive after the REMOVE. Returns the
+    /// last step's time.
+    fn address_cycle(&mut self, h: &str, t: u64) -> u64 {
+        let family = self.address_family();
+        let peer = self.other(h);
+        if self.d.chance(0.5) {
+            self.push(Step::Listen {
+                at_ms: t,
+                host: h.to_string(),
+                on: true,
+            });
+        }
+        self.push(Step::AddressAdd {
+            at_ms: t,
+            host: h.to_string(),
+            family,
+        });
+        let mut at = t + self.d.range(0, 60);
+        if peer != h {
+            for _ in 0..self.d.range(1, 3) {
+                let bytes = edge_size(self.d);
+                self.push(Step::Send {
+                    at_ms: at,
+                    from: peer.clone(),
+                    to: h.to_string(),
+                    family,
+                    bytes,
+                    newest: true,
+                });
+                at += self.d.range(0, 8);
+            }
+        }
+        let gone = at + self.d.range(0, 12);
+        self.push(Step::AddressRemove {
+            at_ms: gone,
+            host: h.to_string(),
+        });
+        gone
     }
     /// Host `h` changes state at `at` (`peer` is the host it talks to): a
     /// dormancy cycle (its listener off, if any, then on again or traffic

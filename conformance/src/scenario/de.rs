@@ -333,9 +333,9 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for NotEmpty<A> {
 // Steps, read as they stream by.
 
 /// Every field any step has, `do` first.
-const FIELDS: [&str; 15] = [
+const FIELDS: [&str; 16] = [
     "do", "at_ms", "host", "on", "from", "to", "family", "bytes", "count", "every_ms", "of", "a",
-    "b", "faults", "timing",
+    "b", "faults", "timing", "newest",
 ];
 
 /// An index into [`FIELDS`].
@@ -384,11 +384,12 @@ impl Kind {
     fn fields(self) -> &'static [&'static str] {
         match self.name() {
             "listen" => &["at_ms", "host", "on"],
-            "send" => &["at_ms", "from", "to", "family", "bytes"],
+            "send" => &["at_ms", "from", "to", "family", "bytes", "newest"],
             "send_many" => &[
                 "at_ms", "from", "to", "family", "bytes", "count", "every_ms",
             ],
-            "duplicate_address" => &["at_ms", "host", "of"],
+            "address_add" => &["at_ms", "host", "family"],
+            "duplicate_address" => &["at_ms", "host", "of", "family"],
             "partition" => &["at_ms", "a", "b"],
             "heal" | "advance" => &["at_ms"],
             "net_faults" => &["at_ms", "faults"],
@@ -495,7 +496,7 @@ impl<'de> Visitor<'de> for StepVisitor {
             (None, None, None, None, None, None);
         let (mut bytes, mut count, mut every_ms, mut of, mut a, mut b) =
             (None, None, None, None, None, None);
-        let (mut faults, mut timing) = (None, None);
+        let (mut faults, mut timing, mut newest) = (None, None, None);
         while let Some(field) = map.next_key_seed(Key { kind, seen })? {
             seen |= field.bit();
             match field.name() {
@@ -513,6 +514,7 @@ impl<'de> Visitor<'de> for StepVisitor {
                 "a" => a = Some(map.next_value::<String>()?),
                 "b" => b = Some(map.next_value::<String>()?),
                 "faults" => faults = Some(map.next_value::<Object<NetFaults>>()?.0),
+                "newest" => newest = Some(map.next_value::<bool>()?),
                 _ => timing = Some(map.next_value::<Timing>()?.0),
             }
         }
@@ -542,6 +544,7 @@ impl<'de> Visitor<'de> for StepVisitor {
                 to: need(to, "to")?,
                 family: family.unwrap_or_default(),
                 bytes: need(bytes, "bytes")?,
+                newest: newest.unwrap_or(false),
             },
             "send_many" => Step::SendMany {
                 at_ms,
@@ -555,6 +558,7 @@ impl<'de> Visitor<'de> for StepVisitor {
             "address_add" => Step::AddressAdd {
                 at_ms,
                 host: host()?,
+                family: family.unwrap_or_default(),
             },
             "address_remove" => Step::AddressRemove {
                 at_ms,
@@ -564,6 +568,7 @@ impl<'de> Visitor<'de> for StepVisitor {
                 at_ms,
                 host: host()?,
                 of: need(of, "of")?,
+                family: family.unwrap_or_default(),
             },
             "dormant" => Step::Dormant {
                 at_ms,

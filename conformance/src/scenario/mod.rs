@@ -185,7 +185,9 @@ pub enum Step {
         on: bool,
     },
     /// An application on `from` sends one datagram of `bytes` random bytes to
-    /// `to`'s first interface address of `family` (`v4` unless given).
+    /// `to`'s first interface address of `family` (`v4` unless given); with
+    /// `newest: true`, to `to`'s address of `family` added last (an extra
+    /// address, if it has one).
     Send {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
@@ -195,6 +197,8 @@ pub enum Step {
         family: Family,
         #[schemars(range(max = 65_507))]
         bytes: u32,
+        #[serde(default, skip_serializing_if = "is_false")]
+        newest: bool,
     },
     /// An application on `from` sends `count` datagrams of `bytes` random
     /// bytes each to `to`'s first interface address of `family`: the first
@@ -217,24 +221,31 @@ pub enum Step {
         #[schemars(range(max = 86_400_000))]
         every_ms: u64,
     },
-    /// A stable-unicast-address notification: `host`'s first interface gets another address.
+    /// A stable-unicast-address notification: `host`'s first interface gets
+    /// another address, of `family` (`v4` unless given).
     AddressAdd {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
         host: String,
+        #[serde(default, skip_serializing_if = "is_v4")]
+        family: Family,
     },
-    /// `host`'s first interface loses its most recently added extra address.
+    /// `host`'s first interface loses its most recently added extra address
+    /// (of either family).
     AddressRemove {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
         host: String,
     },
-    /// `host`'s first interface is given an address that host `of` already holds (TID-4).
+    /// `host`'s first interface is given the first address of `family`
+    /// (`v4` unless given) that host `of` already holds (TID-4).
     DuplicateAddress {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
         host: String,
         of: String,
+        #[serde(default, skip_serializing_if = "is_v4")]
+        family: Family,
     },
     /// The platform asks `host`'s active instances to go dormant.
     Dormant {
@@ -286,6 +297,18 @@ pub enum Step {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
     },
+}
+
+/// Whether an address step's family is the default one (left out when
+/// written, so files that predate the field read and write the same).
+fn is_v4(f: &Family) -> bool {
+    *f == Family::V4
+}
+
+/// Whether a send goes to the first address (the default, left out when
+/// written).
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// What a scenario expects. Every field is optional; all given must hold.
@@ -421,9 +444,16 @@ impl Step {
                 to,
                 family,
                 bytes,
+                newest,
                 ..
-            }
-            | Step::SendMany {
+            } => A::Send {
+                from,
+                to,
+                family,
+                bytes,
+                newest,
+            },
+            Step::SendMany {
                 from,
                 to,
                 family,
@@ -434,10 +464,13 @@ impl Step {
                 to,
                 family,
                 bytes,
+                newest: false,
             },
-            Step::AddressAdd { host, .. } => A::AddressAdd { host },
+            Step::AddressAdd { host, family, .. } => A::AddressAdd { host, family },
             Step::AddressRemove { host, .. } => A::AddressRemove { host },
-            Step::DuplicateAddress { host, of, .. } => A::DuplicateAddress { host, of },
+            Step::DuplicateAddress {
+                host, of, family, ..
+            } => A::DuplicateAddress { host, of, family },
             Step::Dormant { host, .. } => A::Dormant { host },
             Step::Shutdown { host, .. } => A::Shutdown { host },
             Step::CommunicationError { host, .. } => A::CommunicationError { host },

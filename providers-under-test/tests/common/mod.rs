@@ -24,6 +24,7 @@ pub fn send(from: &str, to: &str, family: Family, bytes: u32) -> Action {
         to: to.into(),
         family,
         bytes,
+        newest: false,
     }
 }
 pub fn v4(from: &str, to: &str) -> Action {
@@ -118,6 +119,7 @@ pub fn ordinary() -> Script {
             Action::DuplicateAddress {
                 host: "B".into(),
                 of: "A".into(),
+                family: Family::V4,
             },
         ),
         (3100, v4("A", "B")),
@@ -155,6 +157,15 @@ impl Lcg {
     }
 }
 
+/// An address family from a time already drawn: IPv6 one time in three.
+fn family_of(at: u64) -> Family {
+    if at % 3 == 0 {
+        Family::V6
+    } else {
+        Family::V4
+    }
+}
+
 /// A random schedule over `hosts`: every kind of platform action, spread
 /// over `span_ms`, starting with every provider.
 pub fn random_script(seed: u64, hosts: &[&str], span_ms: u64, steps: usize) -> Script {
@@ -177,11 +188,17 @@ pub fn random_script(seed: u64, hosts: &[&str], span_ms: u64, steps: usize) -> S
             ),
             6..=8 => listen(h, r.below(3) != 0),
             9 => dormant(h),
-            10 => Action::AddressAdd { host: h.into() },
+            // The family from the time already drawn (no extra draw: the
+            // rest of a seed's schedule stays as it was).
+            10 => Action::AddressAdd {
+                host: h.into(),
+                family: family_of(at),
+            },
             11 => Action::AddressRemove { host: h.into() },
             12 => Action::DuplicateAddress {
                 host: h.into(),
                 of: o.into(),
+                family: family_of(at),
             },
             13 => shutdown(h),
             14 => stop(h),

@@ -95,20 +95,35 @@ pub enum Action {
     /// An application on `host` starts or stops listening with edge traversal.
     Listen { host: String, on: bool },
     /// An application on `from` sends `bytes` random bytes to `to`'s first
-    /// interface address of `family`.
+    /// interface address of `family` (with `newest`, to the one of `family`
+    /// added last: an extra address, if it has one of that family).
     Send {
         from: String,
         to: String,
         #[serde(default)]
         family: Family,
         bytes: u32,
+        #[serde(default)]
+        newest: bool,
     },
-    /// A stable-unicast-address notification: the host's first interface gets another address.
-    AddressAdd { host: String },
-    /// The host's first interface loses its most recently added extra address.
+    /// A stable-unicast-address notification: the host's first interface
+    /// gets another address of `family`.
+    AddressAdd {
+        host: String,
+        #[serde(default)]
+        family: Family,
+    },
+    /// The host's first interface loses its most recently added extra
+    /// address (of either family).
     AddressRemove { host: String },
-    /// The host's first interface is given an address `of` already holds (TID-4).
-    DuplicateAddress { host: String, of: String },
+    /// The host's first interface is given the first address of `family`
+    /// that `of` already holds (TID-4).
+    DuplicateAddress {
+        host: String,
+        of: String,
+        #[serde(default)]
+        family: Family,
+    },
     /// The platform sends the host's active instances dormant.
     Dormant { host: String },
     /// The platform shuts down on the host.

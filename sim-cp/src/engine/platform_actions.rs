@@ -10,6 +10,19 @@ use super::{Action, Ev, World};
 use crate::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
 use crate::time::Nanos;
 use crate::trace::What;
+use crate::transport_id::Tid;
+use crate::Family;
+
+/// What an address notification does to a host's first interface.
+#[derive(Copy, Clone)]
+enum Change {
+    /// A new address of this family.
+    New(Family),
+    /// This address (another host's: a duplicate).
+    Given(Tid),
+    /// The most recently added extra address goes.
+    RemoveNewest,
+}
 
 impl World {
     /// A platform-side action of a schedule.
@@ -45,36 +58,38 @@ impl World {
                 to,
                 family,
                 bytes,
+                newest,
             } => {
                 let (Some(f), Some(t)) = (host_of(self, from), host_of(self, to)) else {
                     return;
                 };
-                self.app_send(f, t, *family, *bytes);
+                self.app_send(f, t, *family, *bytes, *newest);
                 self.pump_host(f);
             }
-            Action::AddressAdd { host } => {
+            Action::AddressAdd { host, family } => {
                 let Some(h) = host_of(self, host) else {
                     return;
                 };
-                self.address_change(h, None, true);
+                self.address_change(h, Change::New(*family));
             }
             Action::AddressRemove { host } => {
                 let Some(h) = host_of(self, host) else {
                     return;
                 };
-                self.address_change(h, None, false);
+                self.address_change(h, Change::RemoveNewest);
             }
-            Action::DuplicateAddress { host, of } => {
+            Action::DuplicateAddress { host, of, family } => {
                 let (Some(h), Some(o)) = (host_of(self, host), host_of(self, of)) else {
                     return;
                 };
+                let v4 = *family == Family::V4;
                 let theirs = self.hosts[o as usize]
                     .interfaces
                     .iter()
                     .find(|i| i.owner.is_some())
-                    .and_then(|i| i.addrs.first().copied());
+                    .and_then(|i| i.addrs.iter().find(|a| a.is_v4() == v4).copied());
                 match theirs {
-                    Some(t) => self.address_change(h, Some(t), true),
+                    Some(t) => self.address_change(h, Change::Given(t)),
                     None => self.record(
                         h,
                         0,
@@ -205,7 +220,7 @@ impl World {
     }
 
     /// An address notification on the host's first registered interface.
-    fn address_change(&mut self, h: u8, given: Option<crate::transport_id::Tid>, add: bool) {
+    fn address_change(&mut self, h: u8, change: Change) {
         let Some(k) = self.hosts[h as usize]
             .interfaces
             .iter()
@@ -223,17 +238,19 @@ impl World {
         let iface = &mut self.hosts[h as usize].interfaces[k];
         let (host_no, idx) = (h + 1, iface.index);
         let text;
-        if add {
-            let t = match given {
-                Some(t) => t,
-                None => {
+        if let Change::New(_) | Change::Given(_) = change {
+            let t = match change {
+                Change::Given(t) => t,
+                _ => {
                     self.hosts[h as usize].extra_addrs =
                         self.hosts[h as usize].extra_addrs.wrapping_add(1);
-                    let t = crate::transport_id::Tid::v4(
-                        host_no,
-                        idx,
-                        1 + self.hosts[h as usize].extra_addrs,
-                    );
+                    // One count for both families: an extra address's last
+                    // part is unique on its interface whatever its family.
+                    let n = 1 + self.hosts[h as usize].extra_addrs;
+                    let t = match change {
+                        Change::New(Family::V6) => Tid::v6(host_no, idx, n),
+                        _ => Tid::v4(host_no, idx, n),
+                    };
                     self.traffic.issue(t);
                     t
                 }

@@ -1127,21 +1127,24 @@ impl Traffic {
 }
 
 impl World {
-    /// An application on `from` sends to `to`'s first address of `family`.
-    pub fn app_send(&mut self, from: u8, to: u8, family: Family, bytes: u32) {
+    /// An application on `from` sends to `to`'s first address of `family`
+    /// (`newest`: its last one of `family`).
+    pub fn app_send(&mut self, from: u8, to: u8, family: Family, bytes: u32, newest: bool) {
         if self.traffic.dgs.is_empty() {
             let seed = self.cfg.seed;
             self.traffic.seed(seed);
         }
+        let v4 = family == Family::V4;
         let dst = self.hosts[to as usize]
             .interfaces
             .iter()
             .find(|i| i.owner.is_some())
             .and_then(|i| {
-                i.addrs
-                    .iter()
-                    .find(|a| a.is_v4() == (family == Family::V4))
-                    .copied()
+                if newest {
+                    i.addrs.iter().rev().find(|a| a.is_v4() == v4).copied()
+                } else {
+                    i.addrs.iter().find(|a| a.is_v4() == v4).copied()
+                }
             });
         let Some(dst) = dst else {
             let to_name = self.hosts[to as usize].name.clone();
