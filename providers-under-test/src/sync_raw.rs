@@ -51,11 +51,13 @@ impl Directory {
         d.next_key += 1;
         d.next_key
     }
-    /// ADD: succeeds unless another instance holds the ID.
-    fn add(&self, key: u64, node: u8, t: Tid) -> bool {
+    /// ADD: succeeds unless another instance holds the ID; unchecked
+    /// (`check` false), it succeeds then too, the first holder staying on
+    /// record.
+    fn add(&self, key: u64, node: u8, t: Tid, check: bool) -> bool {
         let mut d = self.inner.lock();
         match d.holders.get(&t) {
-            Some((k, _)) if *k != key => false,
+            Some((k, _)) if *k != key => !check,
             _ => {
                 d.holders.insert(t, (key, node));
                 true
@@ -121,14 +123,27 @@ pub enum RawSubtle {
     /// second of the node's previous activation it returns S_OK at once
     /// ("warm"), but the handshake timer, already armed, completes it too.
     WarmActivation,
+    /// TID-4: IPv6 addresses are taken as globally unique, so an IPv6 ADD
+    /// is granted without asking whether another instance holds the ID
+    /// (IPv4 ADDs are checked).
+    V6DuplicateAdd,
+    /// COMP-2: REMOVE of an IPv6 ID returns what its IPv6 table answers,
+    /// 1 for "removed", as the HRESULT: S_FALSE (IPv4 REMOVEs return S_OK).
+    V6RemoveSFalse,
+    /// TID-2: a removed ID lingers for half a second so that data already
+    /// on its way is not lost; such data is indicated with the removed ID.
+    LingerAfterRemove,
 }
 
 impl RawSubtle {
     /// Every variant.
-    pub const ALL: [RawSubtle; 3] = [
+    pub const ALL: [RawSubtle; 6] = [
         RawSubtle::StaleHandle,
         RawSubtle::SegmentTimer,
         RawSubtle::WarmActivation,
+        RawSubtle::V6DuplicateAdd,
+        RawSubtle::V6RemoveSFalse,
+        RawSubtle::LingerAfterRemove,
     ];
     /// The rule it breaks.
     pub fn rule(self) -> Option<cpsim_sim::RuleId> {
@@ -138,6 +153,9 @@ impl RawSubtle {
             RawSubtle::StaleHandle => id::LIFE_1,
             RawSubtle::SegmentTimer => id::COMP_4,
             RawSubtle::WarmActivation => id::COMP_3,
+            RawSubtle::V6DuplicateAdd => id::TID_4,
+            RawSubtle::V6RemoveSFalse => id::COMP_2,
+            RawSubtle::LingerAfterRemove => id::TID_2,
         })
     }
     /// The provider's name.
@@ -147,6 +165,9 @@ impl RawSubtle {
             RawSubtle::StaleHandle => "subtle-life-1-raw-stale-handle".into(),
             RawSubtle::SegmentTimer => "subtle-comp-4-raw-segment-timer".into(),
             RawSubtle::WarmActivation => "subtle-comp-3-raw-warm-activation".into(),
+            RawSubtle::V6DuplicateAdd => "subtle-tid-4-raw-v6-duplicate-add".into(),
+            RawSubtle::V6RemoveSFalse => "subtle-comp-2-raw-v6-remove-s-false".into(),
+            RawSubtle::LingerAfterRemove => "subtle-tid-2-raw-linger-after-remove".into(),
         }
     }
     /// What the bug does and when it shows.
@@ -161,6 +182,13 @@ impl RawSubtle {
             }
             RawSubtle::WarmActivation => {
                 "raw ABI: an activation within a second of the previous one returns S_OK and is completed too"
+            }
+            RawSubtle::V6DuplicateAdd => {
+                "raw ABI: grants an IPv6 ADD of an ID another instance holds (no duplicate check for IPv6)"
+            }
+            RawSubtle::V6RemoveSFalse => "raw ABI: REMOVE of an IPv6 ID returns S_FALSE",
+            RawSubtle::LingerAfterRemove => {
+                "raw ABI: data arriving within half a second of an ID's REMOVE is indicated with the removed ID"
             }
         }
     }
@@ -232,6 +260,9 @@ struct RawState {
     last_activation: Option<Nanos>,
     /// Local ID → instance handle (stale-handle variant).
     handles: BTreeMap<Tid, CPNATFWT_PROVIDER_INSTANCE>,
+    /// Removed ID → (its instance's key, until when it takes data)
+    /// (linger-after-remove variant).
+    lingering: BTreeMap<Tid, (u64, Nanos)>,
 }
 
 /// A call a variant pended, with what completes it.
@@ -289,7 +320,9 @@ impl Provider for SyncRaw {
         });
         let n = node.clone();
         // Free on a fresh start (the platform unbinds stopped providers' ports).
-        let _ = cx.bind(PORT, move |_cx, from, data| n.on_datagram(from, data));
+        let _ = cx.bind(PORT, move |cx, from, data| {
+            n.on_datagram(cx.now(), from, data)
+        });
         node.open_instance(0);
         self.node = Some(node);
     }
@@ -401,7 +434,7 @@ impl RawNode {
     }
 
     /// Peer datagrams: indicate data for an active instance holding its ID, once.
-    fn on_datagram(&self, from: NetAddr, data: &[u8]) {
+    fn on_datagram(&self, now: Nanos, from: NetAddr, data: &[u8]) {
         let Some(Msg::Data {
             req,
             incarnation,
@@ -437,7 +470,15 @@ impl RawNode {
             if let (RawSubtle::StaleHandle, Some(h)) = (self.subtle, found) {
                 st.handles.insert(dst, h);
             }
-            found
+            found.or_else(|| {
+                // The bug: an ID removed a moment ago still takes data.
+                let (key, until) = st.lingering.get(&dst).copied()?;
+                let active = self.dir.inner.lock().active.contains(&key);
+                st.insts
+                    .get(&key)
+                    .filter(|_| active && now < until)
+                    .map(|i| i.handle)
+            })
         };
         // Not held here, or not active: dropped (DATA-1).
         let Some(handle) = handle else { return };
@@ -611,7 +652,8 @@ unsafe extern "system" fn add_transport_id(
     // SAFETY: our user context, and the platform's ID valid during the call.
     let (u, t) = unsafe { (user(ctx), read_tid(t)) };
     let Some(t) = t else { return E_INVALIDARG };
-    guarded(|| ok_or_fail(u.node.dir.add(u.key, u.node.me, t)))
+    let check = !(u.node.subtle == RawSubtle::V6DuplicateAdd && !t.is_v4());
+    guarded(|| ok_or_fail(u.node.dir.add(u.key, u.node.me, t, check)))
 }
 
 unsafe extern "system" fn remove_transport_id(
@@ -626,6 +668,16 @@ unsafe extern "system" fn remove_transport_id(
     let Some(t) = t else { return E_INVALIDARG };
     guarded(|| {
         u.node.dir.remove(u.key, t);
+        match u.node.subtle {
+            RawSubtle::V6RemoveSFalse if !t.is_v4() => return S_FALSE,
+            RawSubtle::LingerAfterRemove => {
+                if let Some(cx) = Cx::current() {
+                    let until = cx.now().saturating_add(Nanos::from_millis(500));
+                    u.node.st.lock().lingering.insert(t, (u.key, until));
+                }
+            }
+            _ => {}
+        }
         S_OK
     })
 }
