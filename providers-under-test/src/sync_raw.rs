@@ -652,7 +652,8 @@ unsafe extern "system" fn add_transport_id(
     // SAFETY: our user context, and the platform's ID valid during the call.
     let (u, t) = unsafe { (user(ctx), read_tid(t)) };
     let Some(t) = t else { return E_INVALIDARG };
-    let check = !(u.node.subtle == RawSubtle::V6DuplicateAdd && !t.is_v4());
+    // The bug: no duplicate check for IPv6 IDs.
+    let check = u.node.subtle != RawSubtle::V6DuplicateAdd || t.is_v4();
     guarded(|| ok_or_fail(u.node.dir.add(u.key, u.node.me, t, check)))
 }
 

@@ -159,7 +159,7 @@ impl Lcg {
 
 /// An address family from a time already drawn: IPv6 one time in three.
 fn family_of(at: u64) -> Family {
-    if at % 3 == 0 {
+    if at.is_multiple_of(3) {
         Family::V6
     } else {
         Family::V4
