@@ -17,9 +17,8 @@ fn hosts() -> Vec<String> {
 fn action() -> impl Strategy<Value = Action> {
     let h = prop::sample::select(hosts());
     prop_oneof![
-        3 => (h.clone(), h.clone(), any::<bool>(), 0u32..1500).prop_map(|(from, to, v6, bytes)| Action::Send {
-            from, to, family: if v6 { Family::V6 } else { Family::V4 }, bytes,
-            newest: false,
+        3 => (h.clone(), h.clone(), any::<bool>(), 0u32..1500, prop::bool::weighted(0.25)).prop_map(|(from, to, v6, bytes, newest)| Action::Send {
+            from, to, family: if v6 { Family::V6 } else { Family::V4 }, bytes, newest,
         }),
         2 => (h.clone(), any::<bool>()).prop_map(|(host, on)| Action::Listen { host, on }),
         1 => h.clone().prop_map(|host| Action::Dormant { host }),
