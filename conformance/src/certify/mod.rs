@@ -39,6 +39,7 @@ mod shrink;
 mod source;
 pub mod statemap;
 mod strategy;
+mod threads;
 
 pub use coverage::{exercised, REQUIRED};
 pub use matrix::{first_detection, kill_matrix, subtle_matrix, subtle_matrix_of, Row, SubtleRow};
@@ -46,7 +47,7 @@ pub use regressions::{shell_quote, EnvOverrides, Invocation, CASES_VAR, REPLAY_V
 pub use source::{lane_rng, CaseSource, CaseSummary, LaneSpec, PlainSource, SourceMaker};
 pub use strategy::{case, edge_size, generate, net, swarm, timing, Dice, Move, Shape};
 
-use crate::model::{Certification, Finding, Partition, RuleStat};
+use crate::model::{Certification, Finding, Partition, RuleStat, Verdict};
 use crate::scenario::{self, Scenario};
 use cpsim_sim::abi::E_PENDING_IO;
 use cpsim_sim::rules::Binds;
@@ -419,12 +420,23 @@ impl Lane {
 
     /// Runs the lane's next case; `false` if its source had none left.
     fn step(&mut self, subject: &Subject) -> bool {
+        self.step_checked(subject, |_, _| {})
+    }
+
+    /// [`Lane::step`], with `check` given the case's index and result
+    /// before anything reads it (to add what the harness saw).
+    fn step_checked(
+        &mut self,
+        subject: &Subject,
+        check: impl FnOnce(u64, &mut CaseResult),
+    ) -> bool {
         let Some(case) = self.source.next_case() else {
             self.exhausted = true;
             return false;
         };
         let index = self.done * u64::from(LANES) + u64::from(self.lane);
-        let r = run_case(subject, &case);
+        let mut r = run_case(subject, &case);
+        check(index, &mut r);
         let fps: Vec<String> = r
             .violations
             .iter()
@@ -449,10 +461,22 @@ impl Lane {
 }
 
 /// Runs every lane to its budget (or until `cfg.stop`) on `threads`
-/// threads, this one included. Returns the lanes in lane order.
-fn run_lanes(subject: &Subject, cfg: &Config, lanes: Vec<Lane>, threads: usize) -> Vec<Lane> {
+/// threads, this one included. Returns the lanes in lane order, and the
+/// thread count if the run stopped because the provider left threads
+/// running (`threads.rs`; only in-process providers on the virtual clock
+/// are watched).
+fn run_lanes(
+    subject: &Subject,
+    cfg: &Config,
+    lanes: Vec<Lane>,
+    threads: usize,
+) -> (Vec<Lane>, Option<usize>) {
     let total: u64 = lanes.iter().map(|l| l.budget).sum();
     let done = AtomicU64::new(0);
+    let watched = subject.external.is_none() && subject.clock == ClockMode::Virtual;
+    let limit = threads::count().filter(|_| watched).map(threads::limit);
+    // The thread count that stopped the run (0: not stopped).
+    let leaking = AtomicU64::new(0);
     // Idle lanes are `Some`; a lane a worker is running is `None` meanwhile.
     let board = parking_lot::Mutex::new(lanes.into_iter().map(Some).collect::<Vec<_>>());
     let returned = parking_lot::Condvar::new();
@@ -460,7 +484,7 @@ fn run_lanes(subject: &Subject, cfg: &Config, lanes: Vec<Lane>, threads: usize) 
         let (slot, mut lane) = {
             let mut b = board.lock();
             loop {
-                if cfg.stopped() {
+                if cfg.stopped() || leaking.load(Ordering::Relaxed) > 0 {
                     return;
                 }
                 // The least advanced idle lane with work left, lowest number first.
@@ -488,6 +512,11 @@ fn run_lanes(subject: &Subject, cfg: &Config, lanes: Vec<Lane>, threads: usize) 
         if let Some(p) = &cfg.progress {
             p(d, total);
         }
+        if let Some(limit) = limit.filter(|_| d % threads::EVERY == 0) {
+            if let Some(n) = threads::count().filter(|n| *n > limit) {
+                leaking.store(n as u64, Ordering::Relaxed);
+            }
+        }
     };
     if threads <= 1 {
         work();
@@ -499,11 +528,71 @@ fn run_lanes(subject: &Subject, cfg: &Config, lanes: Vec<Lane>, threads: usize) 
             work();
         });
     }
-    board
+    let lanes = board
         .into_inner()
         .into_iter()
         .map(|l| l.expect("every lane is back"))
-        .collect()
+        .collect();
+    let leaking = leaking.into_inner();
+    (lanes, (leaking > 0).then_some(leaking as usize))
+}
+
+/// A case that left threads running, found by [`threads_left`].
+struct LeftThreads {
+    index: u64,
+    /// How many threads it left.
+    threads: usize,
+    fingerprint: String,
+    violation: Violation,
+    root: bool,
+}
+
+/// Reruns the first cases of `probe` (a fresh lane) alone on this thread,
+/// counting the process's threads before and after each, and names the
+/// first case after which some are still running (LIFE-8).
+fn threads_left(subject: &Subject, mut probe: Lane) -> Option<LeftThreads> {
+    let mut found = None;
+    while found.is_none() && !probe.finished() && probe.done < threads::PROBE_CASES {
+        let before = threads::count()?;
+        probe.step_checked(subject, |index, r| {
+            let n = threads::left_since(before);
+            if n == 0 {
+                return;
+            }
+            let step = r
+                .trace
+                .events
+                .last()
+                .map(|e| e.step)
+                .unwrap_or(0)
+                .max(r.violations.iter().map(|v| v.step).max().unwrap_or(0))
+                + 1;
+            let at = r.trace.events.last().map(|e| e.at).unwrap_or_default();
+            let violation = Violation {
+                rule: cpsim_sim::rules::id::LIFE_8,
+                host: r.trace.hosts.first().cloned().unwrap_or_default(),
+                instance: None,
+                callback: Some("Provider::stop".into()),
+                step,
+                at,
+                message: format!(
+                    "{n} OS thread{} the provider started still running after every host stopped it: \
+                     a provider run on the virtual clock may start no thread of its own \
+                     (`deterministic()` false if it does), and stop must join every thread it started \
+                     (nothing of a provider may run after its stop)",
+                    if n == 1 { "" } else { "s" }
+                ),
+            };
+            found = Some(LeftThreads {
+                index,
+                threads: n,
+                fingerprint: fingerprint(&violation, &r.trace),
+                root: r.violations.is_empty(),
+                violation,
+            });
+        });
+    }
+    found
 }
 
 /// Certifies `subject` (see [`certify`]): saved failures first, then
@@ -524,25 +613,26 @@ fn certify_generated(subject: &Subject, cfg: Config) -> Certification {
         .source
         .clone()
         .unwrap_or_else(guided::GuidedSource::maker);
+    let new_lane = |lane| {
+        let spec = LaneSpec {
+            seed,
+            lane,
+            cases: lane_budget(cfg.cases, lane),
+            provider: subject.name.clone(),
+            shape: shape.clone(),
+        };
+        Lane {
+            lane,
+            budget: spec.cases,
+            done: 0,
+            exhausted: false,
+            source: maker(&spec),
+            fold: Fold::new(),
+        }
+    };
     let lanes: Vec<Lane> = (0..LANES)
         .filter(|l| cfg.partition.is_none_or(|p| p.owns(*l)))
-        .map(|lane| {
-            let spec = LaneSpec {
-                seed,
-                lane,
-                cases: lane_budget(cfg.cases, lane),
-                provider: subject.name.clone(),
-                shape: shape.clone(),
-            };
-            Lane {
-                lane,
-                budget: spec.cases,
-                done: 0,
-                exhausted: false,
-                source: maker(&spec),
-                fold: Fold::new(),
-            }
-        })
+        .map(new_lane)
         .filter(|l| l.budget > 0)
         .collect();
     let planned: u64 = lanes.iter().map(|l| l.budget).sum();
@@ -554,8 +644,13 @@ fn certify_generated(subject: &Subject, cfg: Config) -> Certification {
         cfg.threads
     };
     let threads = threads.clamp(1, lanes.len().max(1));
-    let lanes = run_lanes(subject, &cfg, lanes, threads);
+    let first_lane = lanes.first().map(|l| l.lane);
+    let (lanes, leaking) = run_lanes(subject, &cfg, lanes, threads);
     let cut_short = lanes.iter().any(|l| !l.finished());
+    // The provider left threads running: name a case that does, alone.
+    let left = leaking
+        .and(first_lane)
+        .and_then(|l| threads_left(subject, new_lane(l)));
 
     // Merge the lanes in lane order.
     let mut all = Fold::new();
@@ -580,7 +675,9 @@ fn certify_generated(subject: &Subject, cfg: Config) -> Certification {
     let mut unshrunk = 0;
     let mut stalls = 0;
     for (fp, f) in order {
-        let budget = if cfg.stopped() {
+        // A provider that leaves threads leaves more with every rerun: no
+        // shrinking then.
+        let budget = if cfg.stopped() || leaking.is_some() {
             unshrunk += 1;
             0
         } else {
@@ -611,15 +708,49 @@ fn certify_generated(subject: &Subject, cfg: Config) -> Certification {
         });
     }
 
+    // Threads left running: found by the harness, not in any trace, so it
+    // is neither shrunk nor saved (a replay of its case would not count
+    // threads); the rerun command of the whole run shows it again.
+    if let Some(l) = &left {
+        let s = &mut stats[l.violation.rule.index()];
+        s.violations += 1;
+        s.exercised = s.exercised.max(s.violations);
+        findings.push(Finding {
+            fingerprint: l.fingerprint.clone(),
+            violation: l.violation.clone(),
+            cases: 1,
+            first_case: l.index,
+            root_cause: l.root,
+            minimal: None,
+        });
+    }
+
     // The shrunk violation may sort differently than the one found.
     crate::model::sort_findings(&mut findings);
 
     let unexercised = unexercised(&stats);
-    let verdict = Certification::compute_verdict(&stats, &unexercised, cfg.strict);
-    let incomplete = match (cut_short, unshrunk) {
-        (false, 0) => None,
-        (true, _) => Some(format!("interrupted after {} of {planned} cases", all.ran)),
-        (false, n) => Some(format!(
+    let mut verdict = Certification::compute_verdict(&stats, &unexercised, cfg.strict);
+    if leaking.is_some() {
+        verdict = Verdict::Fail;
+    }
+    let incomplete = match (leaking, cut_short, unshrunk) {
+        (Some(n), _, _) => Some(format!(
+            "stopped after {} of {planned} cases: LIFE-8, the provider leaves OS threads running \
+             after its stop ({n} threads in the process, {}){}",
+            all.ran,
+            match &left {
+                Some(l) => format!("case {} alone left {}", l.index, l.threads),
+                None => "no single case of the first lane, rerun alone, left one".into(),
+            },
+            match unshrunk {
+                0 => String::new(),
+                1 => "; 1 other finding not shrunk".into(),
+                n => format!("; {n} other findings not shrunk"),
+            }
+        )),
+        (None, false, 0) => None,
+        (None, true, _) => Some(format!("interrupted after {} of {planned} cases", all.ran)),
+        (None, false, n) => Some(format!(
             "interrupted while shrinking: {n} finding{} not shrunk",
             if n == 1 { "" } else { "s" }
         )),
