@@ -512,7 +512,7 @@ fn run_lanes(
         if let Some(p) = &cfg.progress {
             p(d, total);
         }
-        if let Some(limit) = limit.filter(|_| d % threads::EVERY == 0) {
+        if let Some(limit) = limit.filter(|_| d.is_multiple_of(threads::EVERY)) {
             if let Some(n) = threads::count().filter(|n| *n > limit) {
                 leaking.store(n as u64, Ordering::Relaxed);
             }
