@@ -175,6 +175,7 @@ fn burst(bencher: Bencher, n: u32) {
                 to: "B".into(),
                 family: Family::V4,
                 bytes: 64,
+                newest: false,
             };
             sim.schedule_repeated(start, Nanos::ZERO, n.into(), send);
             sim.run_until(start.saturating_add(Nanos::from_secs(1)));

@@ -41,7 +41,7 @@ pub mod time;
 pub mod trace;
 pub mod transport_id;
 pub mod violation;
-mod watchdog;
+pub mod watchdog;
 pub mod window_ledger;
 
 pub use config::{

@@ -23,6 +23,30 @@ struct Watched {
 }
 
 static WATCHED: Mutex<Vec<Watched>> = Mutex::new(Vec::new());
+
+/// What the runs under way in this process say of themselves (e.g. the
+/// command that reruns a certification), by key: printed when the
+/// watchdog ends the process, so a hang can be rerun.
+static NOTES: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
+static NEXT_NOTE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Says `note` (one line) if the watchdog must end the process while the
+/// returned guard lives.
+pub fn note_while_running(note: String) -> NoteGuard {
+    let key = NEXT_NOTE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    NOTES.lock().push((key, note));
+    NoteGuard(key)
+}
+
+/// Withdraws its note when dropped (see [`note_while_running`]).
+#[must_use = "the note is withdrawn when the guard is dropped"]
+pub struct NoteGuard(u64);
+
+impl Drop for NoteGuard {
+    fn drop(&mut self) {
+        NOTES.lock().retain(|(k, _)| *k != self.0);
+    }
+}
 static STARTED: std::sync::Once = std::sync::Once::new();
 
 /// Starts watching a world (and the watchdog thread, the first time).
@@ -92,6 +116,9 @@ fn run() {
                     cb.name(),
                     stuck.as_secs_f64()
                 );
+                for (_, note) in NOTES.lock().iter() {
+                    eprintln!("cpsim: running when it hung: {note}");
+                }
                 std::process::exit(3);
             }
         }

@@ -37,6 +37,7 @@ fn run(seed: u64) -> (Vec<String>, u64) {
                 to: "B".into(),
                 family: Family::V4,
                 bytes: 16,
+                newest: false,
             },
         );
     }

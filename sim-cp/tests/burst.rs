@@ -16,11 +16,16 @@ fn ms(n: u64) -> Nanos {
 }
 
 fn send(from: &str, to: &str, family: Family, bytes: u32) -> Action {
+    send_to(from, to, family, bytes, false)
+}
+
+fn send_to(from: &str, to: &str, family: Family, bytes: u32, newest: bool) -> Action {
     Action::Send {
         from: from.into(),
         to: to.into(),
         family,
         bytes,
+        newest,
     }
 }
 
@@ -115,14 +120,18 @@ fn hosts() -> Vec<String> {
 fn step() -> impl Strategy<Value = (u64, Action, u64, u64)> {
     let h = prop::sample::select(hosts());
     let action = prop_oneof![
-        4 => (h.clone(), h.clone(), any::<bool>(), 0u32..600).prop_map(|(from, to, v6, bytes)| {
-            send(&from, &to, if v6 { Family::V6 } else { Family::V4 }, bytes)
+        4 => (h.clone(), h.clone(), any::<bool>(), 0u32..600, prop::bool::weighted(0.25)).prop_map(|(from, to, v6, bytes, newest)| {
+            send_to(&from, &to, if v6 { Family::V6 } else { Family::V4 }, bytes, newest)
         }),
         2 => (h.clone(), any::<bool>()).prop_map(|(host, on)| Action::Listen { host, on }),
         2 => h.clone().prop_map(|host| Action::Dormant { host }),
-        1 => h.clone().prop_map(|host| Action::AddressAdd { host }),
+        1 => (h.clone(), any::<bool>()).prop_map(|(host, v6)| Action::AddressAdd {
+            host, family: if v6 { Family::V6 } else { Family::V4 }
+        }),
         1 => h.clone().prop_map(|host| Action::AddressRemove { host }),
-        1 => (h.clone(), h.clone()).prop_map(|(host, of)| Action::DuplicateAddress { host, of }),
+        1 => (h.clone(), h.clone(), any::<bool>()).prop_map(|(host, of, v6)| Action::DuplicateAddress {
+            host, of, family: if v6 { Family::V6 } else { Family::V4 }
+        }),
         1 => h.clone().prop_map(|host| Action::CommunicationError { host }),
         1 => h.clone().prop_map(|host| Action::Shutdown { host }),
         1 => h.clone().prop_map(|host| Action::StopProvider { host }),

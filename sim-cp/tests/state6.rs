@@ -33,6 +33,7 @@ fn state_6_of(learns_at_ms: u64, send_at_ms: u64) -> Vec<String> {
             to: "B".into(),
             family: Family::V4,
             bytes: 64,
+            newest: false,
         },
     );
     sim.run_until(at(send_at_ms + 5_000));
@@ -178,6 +179,7 @@ fn state_6_a_provider_may_fail_what_it_has_open_when_it_is_stopped() {
             to: "B".into(),
             family: Family::V4,
             bytes: 64,
+            newest: false,
         },
     );
     sim.schedule(at(3_000), Action::StopProvider { host: "A".into() });

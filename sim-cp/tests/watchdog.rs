@@ -70,3 +70,48 @@ fn time_1_no_watchdog_report_once_every_callback_has_returned() {
     assert_eq!(epoch, 2 * calls as u64, "two epoch steps per callback");
     assert!(watchdog_reports(&out).is_empty(), "{:#?}", out.violations);
 }
+
+/// Set in the child run of the exit test.
+const HANG_CHILD: &str = "CPSIM_TEST_WATCHDOG_HANG_CHILD";
+
+/// A callback that never returns in time: after ten times the watchdog's
+/// limit the process ends with exit code 3, saying which callback hangs and
+/// what was running (the notes of runs under way, e.g. a certification's
+/// rerun command), instead of hanging CI.
+#[test]
+fn time_1_a_hung_callback_ends_the_process_with_code_3_and_the_rerun_note() {
+    if std::env::var_os(HANG_CHILD).is_some() {
+        let _note = watchdog::note_while_running("rerun: cpsim certify --seed 7".into());
+        let cfg = Config {
+            watchdog_ms: 100,
+            ..Config::with_seed(3)
+        };
+        let toy = ToyFactory::new(ToyOptions {
+            block_activation: Some(Duration::from_secs(30)),
+            ..ToyOptions::default()
+        });
+        let sim = Sim::new(cfg, &["A"], toy);
+        start(&sim, &["A"], "A", 5);
+        sim.run_until(Nanos::from_millis(100));
+        unreachable!("the watchdog ends the process first");
+    }
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "time_1_a_hung_callback_ends_the_process_with_code_3_and_the_rerun_note",
+            "--nocapture",
+        ])
+        .env(HANG_CHILD, "1")
+        .output()
+        .expect("run the test binary");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("TRANSITION_ACTIVE") && err.contains("has not returned"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cpsim: running when it hung: rerun: cpsim certify --seed 7"),
+        "{err}"
+    );
+}

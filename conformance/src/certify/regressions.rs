@@ -226,6 +226,9 @@ pub(super) fn around(
         rerun.push_str(&format!(" --partition {p}"));
     }
 
+    // Should the watchdog end the process (a provider that hangs), it
+    // says how to run this again.
+    let _note = cpsim_sim::watchdog::note_while_running(rerun.clone());
     let (saved, only) = match &env.replay {
         Some(file) => match replay_one(subject, file) {
             Some(run) => (vec![run], true),
