@@ -75,6 +75,9 @@ impl World {
     /// call table once, here; one that stays open goes into the table.
     pub fn callback_returned(&mut self, serial: u32, hr: i32, call: &OpenCall) {
         let (inst, cb, started) = (call.inst, call.op.callback(), call.started);
+        if cb == Callback::TransitionActive && !self.reported_active.is_empty() {
+            self.reported_active.retain(|&i| i != inst);
+        }
         let deadline = call.deadline;
         // The call table and the recorder, borrowed side by side.
         let World {
@@ -222,6 +225,9 @@ impl World {
                 Some(cbn),
                 "completed with status ERROR_IO_PENDING; the platform reads it as E_FAIL".into(),
             );
+        }
+        if completion == Completion::Early && cb == Callback::TransitionActive && read == S_OK {
+            self.reported_active.push(inst);
         }
         match completion {
             Completion::Early => self.record(

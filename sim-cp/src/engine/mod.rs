@@ -280,6 +280,10 @@ pub(crate) struct World {
     packets: Kept<Option<Packet>>,
     /// The platform faults of this world (`faults.rs`): none in a normal run.
     faults: PlatformFaults,
+    /// Instances whose TRANSITION_ACTIVE completed with S_OK while still in
+    /// its callback: they may indicate already (decision `early-success`);
+    /// cleared when the callback returns.
+    reported_active: Vec<u32>,
 }
 
 /// What every handle and context points back to. Its fields belong to the
@@ -572,6 +576,7 @@ impl Sim {
                     traffic: Traffic::default(),
                     start: Instant::now(),
                     faults: PlatformFaults::of(&cfg),
+                    reported_active: Vec::new(),
                     cfg,
                 }),
                 wake: Condvar::new(),

@@ -1698,7 +1698,11 @@ impl World {
             Err(e) => return reject(self, id::DATA_2, E_INVALIDARG, e),
         };
         let s = self.insts[inst as usize].session();
-        let active = s.is_some_and(|s| s.live() && s.active());
+        // Active, or told the platform it is: its TRANSITION_ACTIVE
+        // completed with S_OK before its callback returned (decision
+        // `early-success`; the transition itself is applied at the return).
+        let active = s.is_some_and(|s| s.live())
+            && (s.is_some_and(|s| s.active()) || self.reported_active.contains(&inst));
         let admission = if active {
             Admission::Take
         } else {

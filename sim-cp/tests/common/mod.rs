@@ -39,6 +39,9 @@ pub struct ToyOptions {
     /// Fail every REACH that starts before this instant of virtual time (a
     /// provider that needs a while to learn where its peers are: STATE-6).
     pub reach_fails_before: Option<cpsim_sim::Nanos>,
+    /// Keep what arrives while dormant, and in TRANSITION_ACTIVE complete
+    /// with S_OK at once, indicate what was kept, then return pending.
+    pub buffer_while_dormant: bool,
 }
 
 /// How a toy mishandles the datagrams it receives (DATA-5 tests).
@@ -103,6 +106,8 @@ pub struct ToySession {
     active: Mutex<bool>,
     /// Set when the platform ended the session: deregister is owed.
     ended: Mutex<bool>,
+    /// What arrived while dormant (`buffer_while_dormant`).
+    kept: Mutex<Vec<(Tid, Tid, Vec<u8>)>>,
 }
 
 impl Provider for Toy {
@@ -119,6 +124,13 @@ impl Provider for Toy {
                     return;
                 };
                 for (h, inst) in handlers.lock().iter() {
+                    if h.opts.buffer_while_dormant
+                        && h.ids.lock().contains(&local)
+                        && !*h.active.lock()
+                    {
+                        h.kept.lock().push((local, remote, payload.to_vec()));
+                        continue;
+                    }
                     if h.ids.lock().contains(&local) && *h.active.lock() {
                         let mut payload = payload.to_vec();
                         let (mut remote, mut times) = (remote, 1);
@@ -152,6 +164,7 @@ impl Provider for Toy {
                 ids: Mutex::default(),
                 active: Mutex::new(false),
                 ended: Mutex::new(false),
+                kept: Mutex::default(),
             });
             let inst = Instance::create(cx, s.clone()).expect("create");
             self.handlers.lock().push((s, inst.as_ref()));
@@ -218,7 +231,16 @@ impl SessionHandler for ToySession {
             });
         }
     }
-    fn transition_active(&self, cx: &Cx, _inst: &InstanceRef, done: Completion) -> Reply {
+    fn transition_active(&self, cx: &Cx, inst: &InstanceRef, done: Completion) -> Reply {
+        if self.opts.buffer_while_dormant {
+            let (reply, p) = done.pend();
+            p.complete(Ok(()));
+            *self.active.lock() = true;
+            for (local, remote, payload) in self.kept.lock().drain(..) {
+                let _ = inst.indicate(local, remote, &payload);
+            }
+            return reply;
+        }
         if let Some(block) = self.opts.block_activation {
             std::thread::sleep(block);
         }
