@@ -13,6 +13,17 @@ fn at(ms: u64) -> Nanos {
     Nanos::from_millis(ms)
 }
 
+/// A's application sends B 64 bytes over IPv4.
+fn a_sends_b() -> Action {
+    Action::Send {
+        from: "A".into(),
+        to: "B".into(),
+        family: Family::V4,
+        bytes: 64,
+        newest: false,
+    }
+}
+
 /// A and B run a toy whose REACH fails until `learns_at_ms`; B listens from
 /// 0 ms and A sends it one datagram at `send_at_ms`. The STATE-6 messages.
 fn state_6_of(learns_at_ms: u64, send_at_ms: u64) -> Vec<String> {
@@ -26,16 +37,7 @@ fn state_6_of(learns_at_ms: u64, send_at_ms: u64) -> Vec<String> {
         }),
     );
     start(&sim, &["A", "B"], "B", 0);
-    sim.schedule(
-        at(send_at_ms),
-        Action::Send {
-            from: "A".into(),
-            to: "B".into(),
-            family: Family::V4,
-            bytes: 64,
-            newest: false,
-        },
-    );
+    sim.schedule(at(send_at_ms), a_sends_b());
     sim.run_until(at(send_at_ms + 5_000));
     let out = sim.finish();
     out.violations
@@ -172,16 +174,7 @@ fn state_6_a_provider_may_fail_what_it_has_open_when_it_is_stopped() {
         std::sync::Arc::new(fails_on_stop::Factory::default()),
     );
     start(&sim, &["A", "B"], "B", 0);
-    sim.schedule(
-        at(2_000),
-        Action::Send {
-            from: "A".into(),
-            to: "B".into(),
-            family: Family::V4,
-            bytes: 64,
-            newest: false,
-        },
-    );
+    sim.schedule(at(2_000), a_sends_b());
     sim.schedule(at(3_000), Action::StopProvider { host: "A".into() });
     sim.run_until(at(8_000));
     let out = sim.finish();
