@@ -38,6 +38,9 @@ struct Inst {
     established: bool,
     terminated: bool,
     active: bool,
+    /// Its TRANSITION_ACTIVE completed with S_OK before its callback
+    /// returned: it may indicate already (decision `early-success`).
+    reported_active: bool,
     transition: Option<u32>,
     transitions: u32,
     /// What should end the session, by the first observable cause.
@@ -663,7 +666,7 @@ impl Checker {
                 let active = self
                     .insts
                     .get(&key)
-                    .is_some_and(|i| i.active && !i.terminated);
+                    .is_some_and(|i| (i.active || i.reported_active) && !i.terminated);
                 if !active && (hr == S_OK || hr == E_PENDING_IO) {
                     self.flag(
                         id::STATE_3,
@@ -957,6 +960,9 @@ impl Checker {
             }
             return;
         }
+        if cb == Callback::TransitionActive {
+            self.insts.entry(key).or_default().reported_active = false;
+        }
         if let (Some(c), Some(hr)) = (self.calls.get_mut(call), hr) {
             c.put(RETURNED, hr);
         }
@@ -998,6 +1004,12 @@ impl Checker {
                 Some(cb.name()),
                 format!("call {call} completed after TERMINATE was not ignored"),
             );
+        }
+        if early && cb == Callback::TransitionActive && status == S_OK {
+            self.insts
+                .entry((e.host, e.inst))
+                .or_default()
+                .reported_active = true;
         }
         match self.calls.get_mut(call) {
             Some(c) if early => c.put(EARLY, status),

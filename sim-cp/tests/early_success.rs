@@ -76,4 +76,11 @@ fn data_1_data_kept_while_dormant_may_be_indicated_after_an_early_s_ok_of_transi
         "{early_activations} early activations"
     );
     assert_eq!(out.delivered, out.sent, "every datagram arrives");
+    // The platform checker, which judges the platform from the trace
+    // alone, agrees: accepting them broke no guarantee (STATE-3).
+    let platform: Vec<String> = oracle::check(&out.trace)
+        .iter()
+        .map(|v| v.headline())
+        .collect();
+    assert_eq!(platform, Vec::<String>::new());
 }
