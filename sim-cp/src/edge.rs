@@ -140,6 +140,48 @@ pub unsafe fn copy_if_mapped(at: usize, out: &mut [u8]) -> bool {
     }
 }
 
+/// Pages of this process found mapped, so that memory spread over many
+/// small pieces (a buffer chain of one byte per element) is checked with
+/// one system call per page, not one per piece (see [`copy_if_mapped`]).
+#[derive(Default)]
+pub struct MappedPages {
+    known: Vec<usize>,
+}
+
+impl MappedPages {
+    /// Granularity of the check: the smallest page size of the systems
+    /// cpsim runs on (a larger real page is checked in several steps).
+    const PAGE: usize = 4096;
+
+    /// Whether the `len` bytes at `at` are all mapped (each page not seen
+    /// before is probed with [`copy_if_mapped`]), so that reading them
+    /// cannot fault while the memory stays as it is.
+    ///
+    /// # Safety
+    /// As [`copy_if_mapped`], for each page probed.
+    pub unsafe fn cover(&mut self, at: usize, len: usize) -> bool {
+        if len == 0 {
+            return true;
+        }
+        let Some(end) = at.checked_add(len - 1) else {
+            return false;
+        };
+        let mut page = at / Self::PAGE;
+        while page <= end / Self::PAGE {
+            if let Err(k) = self.known.binary_search(&page) {
+                let mut probe = [0u8; 1];
+                // SAFETY: per this function's contract.
+                if !unsafe { copy_if_mapped(page * Self::PAGE, &mut probe) } {
+                    return false;
+                }
+                self.known.insert(k, page);
+            }
+            page += 1;
+        }
+        true
+    }
+}
+
 /// The system's checked copy out of this process's own memory: whether
 /// every byte was copied, or `None` where there is none (or it is refused).
 #[cfg(target_os = "linux")]

@@ -1934,7 +1934,8 @@ unsafe fn held_elements(head: *mut CPNATFWT_BUFFER) -> Vec<HeldElement> {
 /// of those buffers the same `content`. Only addresses that held the chain
 /// when it was indicated are read: a changed link is reported, not
 /// followed, and memory the provider freed and gave back to the system is
-/// reported, not faulted on (`edge::copy_if_mapped`). Any change of a
+/// reported, not faulted on (`edge::MappedPages`: each page is probed
+/// once with a checked copy, then read). Any change of a
 /// generated payload's bytes is found (its content is exact); of other
 /// bytes, a change of one aligned 8-byte word is always found, other
 /// changes are missed with a probability of about 2^-64. The error says
@@ -1946,16 +1947,16 @@ unsafe fn held_elements(head: *mut CPNATFWT_BUFFER) -> Vec<HeldElement> {
 /// freed memory is either still mapped or not mapped at all.
 unsafe fn held_intact(elements: &[HeldElement], content: Content) -> Result<(), String> {
     const ELEMENT: usize = std::mem::size_of::<CPNATFWT_BUFFER>();
+    let mut mapped = crate::edge::MappedPages::default();
     for (i, e) in elements.iter().enumerate() {
-        let mut raw = [0u8; ELEMENT];
         // SAFETY: this element lay here when indicated, and must still.
-        if !unsafe { crate::edge::copy_if_mapped(e.at, &mut raw) } {
+        if !unsafe { mapped.cover(e.at, ELEMENT) } {
             return Err(format!(
                 "element {i} of the chain is no longer mapped memory (freed)"
             ));
         }
-        // SAFETY: `raw` holds the bytes of one CPNATFWT_BUFFER.
-        let b = unsafe { std::ptr::read_unaligned(raw.as_ptr().cast::<CPNATFWT_BUFFER>()) };
+        // SAFETY: its pages are mapped (checked just above).
+        let b = unsafe { std::ptr::read_unaligned(e.at as *const CPNATFWT_BUFFER) };
         let now = HeldElement {
             at: e.at,
             next: b.next as usize,
@@ -1969,17 +1970,16 @@ unsafe fn held_intact(elements: &[HeldElement], content: Content) -> Result<(), 
         }
     }
     let mut reader = Reader::default();
-    let mut bytes = Vec::new();
     for (i, e) in elements.iter().enumerate().filter(|(_, e)| e.size > 0) {
-        bytes.resize(e.size as usize, 0);
         // SAFETY: the element still names these `size` bytes, as when
         // indicated (checked above).
-        if !unsafe { crate::edge::copy_if_mapped(e.buffer, &mut bytes) } {
+        if !unsafe { mapped.cover(e.buffer, e.size as usize) } {
             return Err(format!(
                 "the buffer of element {i} is no longer mapped memory (freed)"
             ));
         }
-        reader.feed(&bytes);
+        // SAFETY: its pages are mapped (checked just above).
+        reader.feed(unsafe { std::slice::from_raw_parts(e.buffer as *const u8, e.size as usize) });
     }
     if reader.finish() != content {
         return Err("the bytes of its buffers differ".into());
