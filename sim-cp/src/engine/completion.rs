@@ -313,6 +313,16 @@ impl World {
         if !live {
             // COMP-11: accepted and ignored. Keep the session's counters right.
             self.op_abandoned(c.inst, c.session, &c.op);
+            // An ADD the provider completed with S_OK after its session
+            // ended (perhaps before it could know) was reported held at
+            // that instant: its peers may have learnt of it, so for TID-6
+            // the ID was owned then (decision `add-when-asked`).
+            if let (Op::Add(k), S_OK) = (c.op, status) {
+                let now = self.now;
+                self.traffic.own(k, c.inst, now);
+                let t = self.traffic.tids.get(k);
+                self.traffic.disown(t, c.inst, now);
+            }
             return;
         }
         let ok = status == S_OK;
