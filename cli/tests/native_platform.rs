@@ -21,10 +21,14 @@ fn standin() -> PathBuf {
     };
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_cpsim"));
     let dir = exe.parent().expect("the profile directory");
-    for c in [dir.join(name), dir.join("deps").join(name)] {
-        if c.exists() {
-            return c;
-        }
+    // `cargo test` builds it in deps/, `cargo build` next to the binary: a
+    // copy left by an older `cargo build` must not win, so the newest.
+    let newest = [dir.join(name), dir.join("deps").join(name)]
+        .into_iter()
+        .filter_map(|c| Some((std::fs::metadata(&c).ok()?.modified().ok()?, c)))
+        .max();
+    if let Some((_, c)) = newest {
+        return c;
     }
     panic!(
         "the stand-in {name} is not built in {}: run `cargo build -p cpsim-capi` first",
