@@ -161,22 +161,15 @@ fn tid_2_tid_4_comp_2_ipv6_address_changes_and_data_to_a_removed_address_raise_n
         host: host.into(),
         family,
     };
-    let mut s: Script = vec![
-        (0, start("A")),
-        (0, start("B")),
-        (0, start("C")),
-        (10, listen("A", true)),
-        (10, listen("B", true)),
-        (10, listen("C", true)),
-        (
-            100,
-            Action::DuplicateAddress {
-                host: "C".into(),
-                of: "B".into(),
-                family: Family::V6,
-            },
-        ),
-    ];
+    let mut s: Script = all_listening(&["A", "B", "C"]);
+    s.extend([(
+        100,
+        Action::DuplicateAddress {
+            host: "C".into(),
+            of: "B".into(),
+            family: Family::V6,
+        },
+    )]);
     for (k, family) in [Family::V6, Family::V4, Family::V6].into_iter().enumerate() {
         let t = 200 + 400 * k as u64;
         s.push((t, add("B", family)));
@@ -199,13 +192,8 @@ fn tid_2_tid_4_comp_2_ipv6_address_changes_and_data_to_a_removed_address_raise_n
 
 #[test]
 fn duplicate_address_is_refused() {
-    let s: Script = vec![
-        (0, start("A")),
-        (0, start("B")),
-        (0, start("C")),
-        (10, listen("A", true)),
-        (10, listen("B", true)),
-        (10, listen("C", true)),
+    let mut s: Script = all_listening(&["A", "B", "C"]);
+    s.extend([
         (
             100,
             Action::DuplicateAddress {
@@ -226,7 +214,7 @@ fn duplicate_address_is_refused() {
         (310, v4("B", "A")),
         (320, v4("A", "B")),
         (2_000, v4("C", "A")),
-    ];
+    ]);
     let r = each(&["A", "B", "C"], &s, 3_000, 9);
     // B holds A's address too on its interface, but never got it added: the
     // platform routes B's datagram to A only if REACH says so.

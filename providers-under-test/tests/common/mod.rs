@@ -18,6 +18,15 @@ pub fn stop(h: &str) -> Action {
 pub fn listen(h: &str, on: bool) -> Action {
     Action::Listen { host: h.into(), on }
 }
+
+/// The opening of most scripts: every host's provider started at 0 ms and
+/// listening from 10 ms.
+pub fn all_listening(hosts: &[&str]) -> Script {
+    let started = hosts.iter().map(|h| (0, start(h)));
+    started
+        .chain(hosts.iter().map(|h| (10, listen(h, true))))
+        .collect()
+}
 pub fn send(from: &str, to: &str, family: Family, bytes: u32) -> Action {
     Action::Send {
         from: from.into(),
