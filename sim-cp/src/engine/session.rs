@@ -345,10 +345,7 @@ impl World {
                         );
                     }
                 } else {
-                    if truth.surely_reachable
-                        && !self.net.disturbed_since(started)
-                        && !self.stopping(host)
-                    {
+                    if self.failure_breaks_state_6(&truth, host, started) {
                         self.violate(id::STATE_6, host, n, Some("REACH_TRANSPORT_ID"), format!("REACH of {t} failed although an active peer holds it and the network is healthy"));
                     }
                     self.traffic.reach_failed(host, inst, t);
@@ -360,10 +357,7 @@ impl World {
                     let remote = self.traffic.ends_of(datagram).1;
                     let k = self.traffic.tids.number(remote);
                     let truth = self.reachability(k, inst, started, true);
-                    if truth.surely_reachable
-                        && !self.net.disturbed_since(started)
-                        && !self.stopping(host)
-                    {
+                    if self.failure_breaks_state_6(&truth, host, started) {
                         self.violate(id::STATE_6, host, n, Some("SEND_BUFFERS"), format!("SEND_BUFFERS to {remote} failed although an active peer holds it and the network is healthy"));
                     }
                 }

@@ -1385,6 +1385,14 @@ impl World {
         }
     }
 
+    /// Whether a REACH or SEND of host `host` started at `started` and
+    /// failed breaks STATE-6: its peer was surely reachable (`truth`), the
+    /// network was not disturbed meanwhile, and the asker's provider was
+    /// not inside its `stop` (decision `quiet-when-asked`).
+    pub fn failure_breaks_state_6(&self, truth: &Truth, host: u8, started: Nanos) -> bool {
+        truth.surely_reachable && !self.net.disturbed_since(started) && !self.stopping(host)
+    }
+
     /// Whether an instance other than `asker` has an ADD of `t` in flight.
     pub fn adding_elsewhere(&self, t: Tid, asker: u32) -> bool {
         self.insts
