@@ -1131,7 +1131,7 @@ fn millis_take_0_to_one_day_and_refuse_more_negative_fractions_and_overflow() {
     // Every kind of place a duration is read: time limits, network and task
     // settings, the platform's own, a step's time and send_many's spacing.
     type TextWith = fn(&str) -> String;
-    let places: [(&str, TextWith); 7] = [
+    let places: [(&str, TextWith); 8] = [
         ("platform.limits.establish_ms", |v| {
             platform(&format!("{{\"limits\": {{\"establish_ms\": {v}}}}}"))
         }),
@@ -1150,6 +1150,11 @@ fn millis_take_0_to_one_day_and_refuse_more_negative_fractions_and_overflow() {
         ("steps[0].faults.jitter_ms", |v| {
             with_step(&format!(
                 "{{\"do\": \"net_faults\", \"at_ms\": 1, \"faults\": {{\"jitter_ms\": {v}}}}}"
+            ))
+        }),
+        ("steps[0].faults.duplicate_lag_ms", |v| {
+            with_step(&format!(
+                "{{\"do\": \"net_faults\", \"at_ms\": 1, \"faults\": {{\"duplicate_lag_ms\": {v}}}}}"
             ))
         }),
         ("steps[1].every_ms", |v| {

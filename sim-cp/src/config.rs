@@ -144,6 +144,19 @@ pub struct NetFaults {
     #[serde(deserialize_with = "Millis::read")]
     #[cfg_attr(feature = "schema", schemars(range(max = 86_400_000)))]
     pub jitter_ms: u64,
+    /// The second copy of a duplicated packet arrives up to this many
+    /// milliseconds later than the first would (0: both copies are delayed
+    /// alike). A network may hand a stale copy over long after the
+    /// original, across whatever the receiver went through in between.
+    #[serde(deserialize_with = "Millis::read", skip_serializing_if = "is_zero_ms")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 86_400_000)))]
+    pub duplicate_lag_ms: u64,
+}
+
+/// Whether a millisecond setting is left at zero (and so left out when
+/// written, which keeps files from before the setting byte-identical).
+fn is_zero_ms(ms: &u64) -> bool {
+    *ms == 0
 }
 
 impl Default for NetFaults {
@@ -154,6 +167,7 @@ impl Default for NetFaults {
             reorder: 0.0,
             delay_ms: 1,
             jitter_ms: 0,
+            duplicate_lag_ms: 0,
         }
     }
 }

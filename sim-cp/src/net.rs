@@ -103,13 +103,18 @@ impl Network {
         } else {
             1
         };
-        for _ in 0..copies {
+        for copy in 0..copies {
             let mut ms = self.faults.delay_ms;
             if self.faults.jitter_ms > 0 {
                 ms += self.rng.range(0, self.faults.jitter_ms);
             }
             if self.rng.chance(self.faults.reorder) {
                 ms += self.rng.range(1, 20);
+            }
+            // Drawn only when set, so that runs without it keep their
+            // random sequence (and their traces).
+            if copy == 1 && self.faults.duplicate_lag_ms > 0 {
+                ms += self.rng.range(0, self.faults.duplicate_lag_ms);
             }
             f(Nanos::from_millis(ms).saturating_add(Nanos::from_micros(self.rng.range(0, 999))));
         }
@@ -226,6 +231,49 @@ pub fn give_back(b: Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Both copies' delays of `n` packets sent through a network that
+    /// duplicates every one.
+    fn copies(faults: NetFaults, n: usize) -> Vec<(Nanos, Nanos)> {
+        let mut net = Network::new(faults, 7);
+        (0..n)
+            .map(|_| {
+                let d = net.route(0, 1, Nanos::ZERO);
+                assert_eq!(d.len(), 2, "every packet duplicated");
+                (d[0], d[1])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn data_5_a_duplicate_copy_lags_up_to_duplicate_lag_ms() {
+        let base = NetFaults {
+            duplicate: 1.0,
+            delay_ms: 5,
+            jitter_ms: 10,
+            ..NetFaults::default()
+        };
+        // Without the lag both copies keep within the delay and jitter.
+        let within = Nanos::from_millis(5 + 10 + 1);
+        for (a, b) in copies(base.clone(), 500) {
+            assert!(a < within && b < within, "{a:?} {b:?}");
+        }
+        // With it the second copy comes up to the lag later, spread over it.
+        let lagged = copies(
+            NetFaults {
+                duplicate_lag_ms: 400,
+                ..base
+            },
+            500,
+        );
+        let most = within.saturating_add(Nanos::from_millis(400));
+        assert!(lagged.iter().all(|(a, b)| *a < within && *b < most));
+        let late = lagged
+            .iter()
+            .filter(|(_, b)| *b > Nanos::from_millis(200))
+            .count();
+        assert!((150..350).contains(&late), "{late} of 500 past 200 ms");
+    }
 
     #[test]
     fn a_kept_buffer_serves_a_request_of_its_size_class_whatever_was_kept_after_it() {
