@@ -111,7 +111,7 @@ pub fn net() -> impl Strategy<Value = NetFaults> {
     prop_oneof![
         4 => (1u64..10).prop_map(|delay_ms| NetFaults { delay_ms, ..NetFaults::default() }),
         1 => (0.0..0.2f64, 0.0..0.1f64, 0.0..0.3f64, 1u64..30, 0u64..30).prop_map(
-            |(loss, duplicate, reorder, delay_ms, jitter_ms)| NetFaults { loss, duplicate, reorder, delay_ms, jitter_ms }
+            |(loss, duplicate, reorder, delay_ms, jitter_ms)| NetFaults { loss, duplicate, reorder, delay_ms, jitter_ms, ..NetFaults::default() }
         ),
     ]
 }
@@ -253,8 +253,9 @@ pub enum Move {
     /// Dormancy and traffic, again and again, on one host.
     DormancyCycles,
     /// Address notifications (another address, one removed, a duplicate;
-    /// IPv4 or IPv6), or an address that comes and goes while data sent
-    /// to it is on its way.
+    /// IPv4 or IPv6), an address that comes and goes while data sent
+    /// to it is on its way, or an address change just before the provider
+    /// is stopped.
     Address,
     /// The platform shuts down on a host.
     Shutdown,
@@ -278,7 +279,8 @@ pub enum Move {
     /// retransmission) is in flight: a dormancy cycle, a platform-ended
     /// session or a provider restart, sometimes with packets lost just
     /// after the send (so that answers are lost and requests sent again
-    /// across the change).
+    /// across the change); or the network duplicates the datagram and the
+    /// copy arrives after a dormancy cycle of the destination.
     PeerTransition,
 }
 
@@ -422,6 +424,7 @@ pub fn net_of(d: &mut Dice) -> NetFaults {
             reorder: share(d.unit() * 0.3),
             delay_ms: d.range(1, 30),
             jitter_ms: d.range(0, 30),
+            duplicate_lag_ms: 0,
         }
     }
 }
@@ -551,7 +554,7 @@ impl Schedule<'_> {
                     at = wake + gap(self.d, 400);
                 }
             }
-            Move::Address => match self.d.weighted(&[3, 2, 2, 3]) {
+            Move::Address => match self.d.weighted(&[3, 2, 2, 3, 2]) {
                 0 => {
                     let family = self.address_family();
                     self.push(Step::AddressAdd {
@@ -573,7 +576,8 @@ impl Schedule<'_> {
                         });
                     }
                 }
-                _ => last = self.address_cycle(&h, t),
+                3 => last = self.address_cycle(&h, t),
+                _ => last = self.address_then_stop(&h, t),
             },
             Move::Shutdown => self.push(Step::Shutdown { at_ms: t, host: h }),
             Move::CommunicationError => self.push(Step::CommunicationError { at_ms: t, host: h }),
@@ -669,6 +673,10 @@ impl Schedule<'_> {
                 let timing = timing_of(self.d);
                 self.push(Step::TaskTiming { at_ms: t, timing });
             }
+            Move::PeerTransition if self.d.chance(0.3) => {
+                let to = self.other(&h);
+                last = self.late_copy_across_dormancy(&h, &to, t);
+            }
             Move::PeerTransition => {
                 let to = self.other(&h);
                 self.send(t, &h, &to);
@@ -739,36 +747,102 @@ impl Schedule<'_> {
         });
         gone
     }
+    /// An address change on `h` (usually an extra address, then one
+    /// removed) and `h`'s provider stopped a moment later, while it may
+    /// still have the ADD or REMOVE pended (LIFE-8 asks that `stop` finish
+    /// them); sometimes started again. Returns the last step's time.
+    fn address_then_stop(&mut self, h: &str, t: u64) -> u64 {
+        if self.d.chance(0.8) {
+            let family = self.address_family();
+            self.push(Step::AddressAdd {
+                at_ms: t,
+                host: h.to_string(),
+                family,
+            });
+        }
+        let gone = t + self.d.range(0, 40);
+        self.push(Step::AddressRemove {
+            at_ms: gone,
+            host: h.to_string(),
+        });
+        let stop = gone + self.d.range(0, 20);
+        self.push(Step::StopProvider {
+            at_ms: stop,
+            host: h.to_string(),
+        });
+        if !self.d.chance(0.5) {
+            return stop;
+        }
+        let start = stop + self.d.range(0, 50);
+        self.push(Step::StartProvider {
+            at_ms: start,
+            host: h.to_string(),
+        });
+        start
+    }
+    /// A datagram from `h` to `to` that the network duplicates, the copy
+    /// coming late (`duplicate_lag_ms`): `to` goes dormant once the first
+    /// copy may have arrived, and wakes before the late copy is likely to.
+    /// A receiver whose duplicate filter does not survive dormancy hands
+    /// the copy over a second time (DATA-5). Returns the last step's time.
+    fn late_copy_across_dormancy(&mut self, h: &str, to: &str, t: u64) -> u64 {
+        // The first copy's way there, possibly through the infrastructure
+        // node: two hops of the base delay and jitter.
+        let there = 2 * (self.base_net.delay_ms + self.base_net.jitter_ms);
+        let at = t + there + self.d.range(1, 20);
+        // Everything sent until the dormancy is duplicated with the lag
+        // (answers and retransmissions too), then the base network is back.
+        let span = self.d.range(1, 300);
+        let lag = 2 * (at + span - t) + self.d.range(10, 200);
+        self.push(Step::NetFaults {
+            at_ms: t,
+            faults: NetFaults {
+                duplicate: 1.0,
+                duplicate_lag_ms: lag,
+                ..self.base_net.clone()
+            },
+        });
+        self.send(t, h, to);
+        self.push(Step::NetFaults {
+            at_ms: at,
+            faults: self.base_net.clone(),
+        });
+        self.dormancy_cycle(to, h, at, span)
+    }
+    /// Host `h` goes dormant at `at` (its listener off first, sometimes)
+    /// and is woken within `span` ms by its listener or by traffic of its
+    /// own to `peer`. Returns the wake-up's time.
+    fn dormancy_cycle(&mut self, h: &str, peer: &str, at: u64, span: u64) -> u64 {
+        if self.d.chance(0.5) {
+            self.push(Step::Listen {
+                at_ms: at,
+                host: h.to_string(),
+                on: false,
+            });
+        }
+        self.push(Step::Dormant {
+            at_ms: at,
+            host: h.to_string(),
+        });
+        let wake = at + self.d.range(1, span.max(1));
+        if self.d.chance(0.5) {
+            self.push(Step::Listen {
+                at_ms: wake,
+                host: h.to_string(),
+                on: true,
+            });
+        } else {
+            self.send(wake, h, peer);
+        }
+        wake
+    }
     /// Host `h` changes state at `at` (`peer` is the host it talks to): a
     /// dormancy cycle (its listener off, if any, then on again or traffic
     /// of its own to wake it, within about a retry), the platform ending
     /// its session, or its provider restarting. Returns the last step's time.
     fn transition(&mut self, h: &str, peer: &str, at: u64) -> u64 {
         match self.d.weighted(&[3, 1, 1]) {
-            0 => {
-                if self.d.chance(0.5) {
-                    self.push(Step::Listen {
-                        at_ms: at,
-                        host: h.to_string(),
-                        on: false,
-                    });
-                }
-                self.push(Step::Dormant {
-                    at_ms: at,
-                    host: h.to_string(),
-                });
-                let wake = at + self.d.range(1, 450);
-                if self.d.chance(0.5) {
-                    self.push(Step::Listen {
-                        at_ms: wake,
-                        host: h.to_string(),
-                        on: true,
-                    });
-                } else {
-                    self.send(wake, h, peer);
-                }
-                wake
-            }
+            0 => self.dormancy_cycle(h, peer, at, 450),
             1 => {
                 self.push(Step::CommunicationError {
                     at_ms: at,
