@@ -65,11 +65,17 @@ pub enum Subtle {
     /// afresh in a two-entry table; the index is not bounded, so the third
     /// SEND after a re-activation (with no dormancy between) panics.
     ThirdSendAfterReactivation,
+    /// LIFE-8: stop completes the pended calls it finds in its table of
+    /// requests to the rendezvous, except a REMOVE: the goodbye it sends
+    /// the rendezvous is meant to answer it, but no answer is handled
+    /// after a stop, so a REMOVE still pended when the provider is stopped
+    /// stays open.
+    StopForgetsRemove,
 }
 
 impl Subtle {
     /// Every subtle variant.
-    pub const ALL: [Subtle; 14] = [
+    pub const ALL: [Subtle; 15] = [
         Subtle::StopSkipsEnded,
         Subtle::SendPerPeer,
         Subtle::DedupPerNode,
@@ -84,13 +90,14 @@ impl Subtle {
         Subtle::SeenResetAtDormancy,
         Subtle::RetryBackoff,
         Subtle::ThirdSendAfterReactivation,
+        Subtle::StopForgetsRemove,
     ];
 
     /// The rule the variant breaks (`None` for the correct provider).
     pub fn rule(self) -> Option<RuleId> {
         Some(match self {
             Subtle::None => return None,
-            Subtle::StopSkipsEnded => id::LIFE_8,
+            Subtle::StopSkipsEnded | Subtle::StopForgetsRemove => id::LIFE_8,
             Subtle::SendPerPeer => id::COMP_4,
             Subtle::DedupPerNode
             | Subtle::OneByteKeepalive
@@ -122,6 +129,7 @@ impl Subtle {
             Subtle::SeenResetAtDormancy => "seen-reset-at-dormancy",
             Subtle::RetryBackoff => "retry-backoff",
             Subtle::ThirdSendAfterReactivation => "third-send-after-reactivation",
+            Subtle::StopForgetsRemove => "stop-forgets-remove",
         };
         let rule = self.rule().expect("a variant").as_str().to_lowercase();
         format!("subtle-{rule}-{what}")
@@ -166,6 +174,9 @@ impl Subtle {
             }
             Subtle::ThirdSendAfterReactivation => {
                 "panics on the third SEND after a re-activation (an unbounded index into a two-entry table)"
+            }
+            Subtle::StopForgetsRemove => {
+                "stopped while a REMOVE is pended, leaves that REMOVE open"
             }
         }
     }
