@@ -554,7 +554,7 @@ impl Schedule<'_> {
                     at = wake + gap(self.d, 400);
                 }
             }
-            Move::Address => match self.d.weighted(&[3, 2, 2, 3, 2]) {
+            Move::Address => match self.d.weighted(&[3, 2, 3, 3, 2]) {
                 0 => {
                     let family = self.address_family();
                     self.push(Step::AddressAdd {
