@@ -246,6 +246,10 @@ pub enum Move {
     Send,
     /// Several datagrams at the same instant or within a millisecond.
     Burst,
+    /// A long stream of datagrams from one application to another (tens to
+    /// about a thousand), so that counters, windows and sequence numbers
+    /// of a byte or so wrap within a case.
+    Stream,
     /// An application starts or stops listening.
     Listen,
     /// The platform asks a host's instances to go dormant.
@@ -285,9 +289,10 @@ pub enum Move {
 }
 
 impl Move {
-    pub const ALL: [Move; 15] = [
+    pub const ALL: [Move; 16] = [
         Move::Send,
         Move::Burst,
+        Move::Stream,
         Move::Listen,
         Move::Dormant,
         Move::DormancyCycles,
@@ -308,6 +313,7 @@ impl Move {
         match self {
             Move::Send => 8,
             Move::Burst => 3,
+            Move::Stream => 1,
             Move::Listen => 3,
             Move::Dormant => 3,
             Move::DormancyCycles => 2,
@@ -449,6 +455,8 @@ struct Schedule<'a> {
     steps: Vec<Step>,
     horizon: u64,
     base_net: NetFaults,
+    /// Whether the case has its stream already.
+    streamed: bool,
 }
 
 impl Schedule<'_> {
@@ -526,6 +534,17 @@ impl Schedule<'_> {
                     self.send_owned(at, f, g);
                     last = last.max(at);
                 }
+            }
+            Move::Stream if !self.streamed && self.d.chance(0.25) => {
+                self.streamed = true;
+                let to = self.other(&h);
+                last = self.stream(&h, &to, t);
+            }
+            // A stream is costly: one case in about twenty-five has one,
+            // and none has two.
+            Move::Stream => {
+                let to = self.other(&h);
+                self.send(t, &h, &to);
             }
             Move::Listen => {
                 let on = self.d.chance(0.7);
@@ -747,6 +766,38 @@ impl Schedule<'_> {
         });
         gone
     }
+    /// A stream of datagrams from `h` to `to` from `t` on: a few dozen, or
+    /// past 256 (a byte's worth of numbers), or past 512 and up to about a
+    /// thousand, one every few milliseconds or all at once; mostly small
+    /// (large ones only in short streams, to keep a case cheap). Returns
+    /// the last datagram's time.
+    fn stream(&mut self, h: &str, to: &str, t: u64) -> u64 {
+        let mut count = match self.d.weighted(&[1, 3, 1]) {
+            0 => self.d.range(16, 64),
+            1 => self.d.range(257, 320),
+            _ => self.d.range(513, 1_100),
+        };
+        let bytes = if self.d.chance(0.8) {
+            self.d.range(0, 128) as u32
+        } else {
+            edge_size(self.d)
+        };
+        if bytes > 4_096 {
+            count = count.min(64);
+        }
+        let every_ms = *self.d.pick(&[0, 1, 1, 2, 5]);
+        let family = self.family();
+        self.push(Step::SendMany {
+            at_ms: t,
+            from: h.to_string(),
+            to: to.to_string(),
+            family,
+            bytes,
+            count,
+            every_ms,
+        });
+        t + (count - 1) * every_ms
+    }
     /// An address change on `h` (usually an extra address, then one
     /// removed) and `h`'s provider stopped a moment later, while it may
     /// still have the ADD or REMOVE pended (LIFE-8 asks that `stop` finish
@@ -903,6 +954,7 @@ pub fn generate(provider: &str, shape: &Shape, seed: u64) -> Scenario {
         steps: Vec::new(),
         horizon,
         base_net: net.clone(),
+        streamed: false,
     };
     // The first move often lands while the providers are still starting.
     let mut t = if sched.d.chance(0.3) {
@@ -943,6 +995,7 @@ pub fn move_steps(
         steps: Vec::new(),
         horizon: crate::scenario::MAX_STEP_MS,
         base_net: base_net.clone(),
+        streamed: false,
     };
     sched.add(m, t);
     sched.steps
@@ -965,6 +1018,7 @@ pub fn transition_steps(
         steps: Vec::new(),
         horizon: crate::scenario::MAX_STEP_MS,
         base_net: base_net.clone(),
+        streamed: false,
     };
     sched.transition(h, peer, at);
     sched.steps
