@@ -154,6 +154,11 @@ subtle!(
     "reference"
 );
 subtle!(
+    data_5_byte_sequence_is_real_and_reference_passes,
+    "subtle-data-5-byte-sequence",
+    "reference"
+);
+subtle!(
     tid_2_raw_linger_after_remove_is_real_and_sync_raw_passes,
     "subtle-tid-2-raw-linger-after-remove",
     "sync-raw"
@@ -219,6 +224,13 @@ fn tid_2_data_indicated_with_a_removed_id_is_found_at_the_default_budget() {
 #[test]
 fn life_8_a_remove_left_pended_at_stop_is_found_at_the_default_budget() {
     found_at_default_budget("subtle-life-8-stop-forgets-remove", 1, true);
+}
+
+// Generated cases sent a few dozen datagrams at most, so nothing that
+// wraps after a byte's worth of messages could show.
+#[test]
+fn data_5_a_sequence_number_of_one_byte_is_found_at_the_default_budget() {
+    found_at_default_budget("subtle-data-5-byte-sequence", 1, true);
 }
 
 #[test]

@@ -527,6 +527,12 @@ impl Node {
         } else {
             (from.node, incarnation)
         };
+        // The subtle bug: the sequence field on the wire is one byte.
+        let req = if self.subtle == Subtle::ByteSequence {
+            req & 0xff
+        } else {
+            req
+        };
         let inst = {
             let mut st = self.st.lock();
             if st.seen.get(&key).is_some_and(|s| s.contains(&req)) {

@@ -71,11 +71,16 @@ pub enum Subtle {
     /// after a stop, so a REMOVE still pended when the provider is stopped
     /// stays open.
     StopForgetsRemove,
+    /// DATA-5: the receive side remembers the datagram numbers it has
+    /// indicated by their low byte (the frame's sequence field is one
+    /// byte): from a sender's 257th message on, a new datagram can be
+    /// taken for one already indicated, acknowledged and dropped.
+    ByteSequence,
 }
 
 impl Subtle {
     /// Every subtle variant.
-    pub const ALL: [Subtle; 15] = [
+    pub const ALL: [Subtle; 16] = [
         Subtle::StopSkipsEnded,
         Subtle::SendPerPeer,
         Subtle::DedupPerNode,
@@ -91,6 +96,7 @@ impl Subtle {
         Subtle::RetryBackoff,
         Subtle::ThirdSendAfterReactivation,
         Subtle::StopForgetsRemove,
+        Subtle::ByteSequence,
     ];
 
     /// The rule the variant breaks (`None` for the correct provider).
@@ -102,7 +108,8 @@ impl Subtle {
             Subtle::DedupPerNode
             | Subtle::OneByteKeepalive
             | Subtle::ShortLength
-            | Subtle::SeenResetAtDormancy => id::DATA_5,
+            | Subtle::SeenResetAtDormancy
+            | Subtle::ByteSequence => id::DATA_5,
             Subtle::EndWhileActivating => id::LIFE_7,
             Subtle::ReviveAfterFailedActivation => id::LIFE_2,
             Subtle::SendWindow | Subtle::SettleDormancy | Subtle::RetryBackoff => id::TIME_1,
@@ -130,6 +137,7 @@ impl Subtle {
             Subtle::RetryBackoff => "retry-backoff",
             Subtle::ThirdSendAfterReactivation => "third-send-after-reactivation",
             Subtle::StopForgetsRemove => "stop-forgets-remove",
+            Subtle::ByteSequence => "byte-sequence",
         };
         let rule = self.rule().expect("a variant").as_str().to_lowercase();
         format!("subtle-{rule}-{what}")
@@ -177,6 +185,9 @@ impl Subtle {
             }
             Subtle::StopForgetsRemove => {
                 "stopped while a REMOVE is pended, leaves that REMOVE open"
+            }
+            Subtle::ByteSequence => {
+                "de-duplicates by the low byte of the datagram number: a sender's 257th message can be dropped as a duplicate"
             }
         }
     }
