@@ -13,10 +13,16 @@
 //!   between `A:app` and `A:platform`. Everything else (state changes,
 //!   registrations, notes, violations) is a note on one lane.
 //! - **Focus**: the step to highlight. When it is a violation event, the
-//!   arrow that caused it (the nearest matching arrow of the same instance,
-//!   normally right before it) is drawn as the *violating arrow*, tagged with
-//!   the rule ID. When it is an ordinary event, that event is the violating
-//!   arrow, and the rule comes from a violation event right after it, if any.
+//!   event that broke the rule (its *act*: the call of the violation's
+//!   function or callback that the detector judged, found where that
+//!   detector records it, just after the violation or just before; see
+//!   `Act`) is drawn as the *violating arrow*, tagged with the rule ID.
+//!   A violation with no act in the trace (something that never happened)
+//!   has no violating arrow: its own row is the one marked. When only a
+//!   step is given, the nearest earlier arrow of the violation's instance
+//!   stands in. When the focus is an ordinary event, that event is the
+//!   violating arrow, and the rule comes from a violation event right after
+//!   it, if any.
 //! - **Window**: a long trace is cut to the events around the focus; the rest
 //!   is summarised by `… N events …` rows.
 //!
@@ -423,6 +429,72 @@ fn describe(trace: &Trace, e: &Event) -> (Place, Style, String) {
 /// How far (in events) the violating arrow is looked for around a violation.
 const ARROW_REACH: usize = 6;
 
+/// Where a detector records a violation against the event it judges (its
+/// *act*), so that the diagram marks that event and not another call of the
+/// same callback or function nearby.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+enum Act {
+    /// A call into the platform is judged before its answer is recorded:
+    /// the act is the first `Function` event of that function after the
+    /// violation, at the same instant (lifecycle checks, the checks of
+    /// IndicateReceivedBuffers' arguments).
+    FunctionAfter,
+    /// The function's answer was recorded first: the act is the nearest
+    /// `Function` event of it before the violation (DATA-5, bytes matched
+    /// after the indication was answered; DATA-3, a held chain re-read when
+    /// it is released, long after its indication).
+    FunctionBefore,
+    /// A completion is judged before it is recorded (COMP-6): the act is
+    /// the first completion of that callback after the violation, at the
+    /// same instant.
+    CompletionAfter,
+    /// A callback's return, completion or outcome is recorded first: the act
+    /// is the nearest arrow about that callback before the violation, at the
+    /// same instant.
+    CallbackBefore,
+    /// Nothing in the trace is the act: something that never happened (a
+    /// Deregister owed, LIFE-7) or that the trace cannot show (a completion
+    /// naming no call). The violation's own row is the one to look at.
+    None,
+}
+
+impl Act {
+    fn of(rule: RuleId, callback: Option<&str>) -> Act {
+        use cpsim_sim::rules::id;
+        let Some(cb) = callback else {
+            return Act::None;
+        };
+        if rule == id::LIFE_7 {
+            return Act::None;
+        }
+        if cb.starts_with("CPNatfwt") {
+            if rule == id::DATA_3 || rule == id::DATA_5 {
+                Act::FunctionBefore
+            } else {
+                Act::FunctionAfter
+            }
+        } else if !Callback::ALL.iter().any(|c| c.name() == cb) {
+            Act::None
+        } else if rule == id::COMP_6 {
+            Act::CompletionAfter
+        } else {
+            Act::CallbackBefore
+        }
+    }
+}
+
+/// The call number a callback's event names, if it names one.
+fn call_of(e: &Event) -> Option<u32> {
+    match &e.what {
+        What::Call { call, .. }
+        | What::Return { call, .. }
+        | What::Complete { call, .. }
+        | What::Timeout { call, .. }
+        | What::Outcome { call, .. } => Some(*call),
+        _ => None,
+    }
+}
+
 /// Finds the violating arrow for the focused event at index `at`.
 fn violating_arrow(trace: &Trace, at: usize, focus: &Focus) -> Option<usize> {
     let ev = &trace.events;
@@ -431,33 +503,49 @@ fn violating_arrow(trace: &Trace, at: usize, focus: &Focus) -> Option<usize> {
         // A plain event is itself the arrow (or a note: then nothing is).
         return is_arrow(e).then_some(at);
     }
-    let same_place =
-        |o: &Event| o.host == e.host && (e.inst == 0 || o.inst == e.inst) && is_arrow(o);
-    let matches_cb = |o: &Event| match (&focus.callback, arrow_subject(o)) {
+    let same_place = |o: &Event| o.host == e.host && (e.inst == 0 || o.inst == e.inst);
+    let about = |o: &Event| match (&focus.callback, arrow_subject(o)) {
         (Some(want), Some(got)) => want == got,
         _ => false,
     };
     let before = (at.saturating_sub(ARROW_REACH)..at).rev();
     let after = (at + 1)..(at + 1 + ARROW_REACH).min(ev.len());
-    // Prefer an arrow about the violation's callback, before then after it
-    // (some detectors record the violation just before the event), then the
-    // nearest earlier arrow of the same instance.
-    if focus.callback.is_some() {
-        if let Some(i) = before
+    let now = |i: &usize| ev[*i].at == e.at;
+    let Some(rule) = focus.rule else {
+        // Only a step was given, not the violation: the nearest earlier
+        // arrow of the same place.
+        return before
             .clone()
-            .find(|&i| same_place(&ev[i]) && matches_cb(&ev[i]))
-        {
-            return Some(i);
-        }
-        if let Some(i) = after
+            .find(|&i| same_place(&ev[i]) && is_arrow(&ev[i]));
+    };
+    let function = |o: &Event| matches!(o.what, What::Function { .. }) && about(o);
+    match Act::of(rule, focus.callback.as_deref()) {
+        Act::FunctionAfter => after
+            .take_while(now)
+            .find(|&i| same_place(&ev[i]) && function(&ev[i])),
+        Act::FunctionBefore => before
             .clone()
-            .take_while(|&i| ev[i].at == e.at)
-            .find(|&i| same_place(&ev[i]) && matches_cb(&ev[i]))
-        {
-            return Some(i);
+            .find(|&i| same_place(&ev[i]) && function(&ev[i])),
+        Act::CompletionAfter => after.take_while(now).find(|&i| {
+            same_place(&ev[i]) && matches!(ev[i].what, What::Complete { .. }) && about(&ev[i])
+        }),
+        Act::CallbackBefore => {
+            // A timeout recorded right before the violation names its call.
+            let call = at
+                .checked_sub(1)
+                .map(|i| &ev[i])
+                .filter(|o| same_place(o) && matches!(o.what, What::Timeout { .. }))
+                .and_then(call_of);
+            before.take_while(now).find(|&i| {
+                let o = &ev[i];
+                same_place(o)
+                    && is_arrow(o)
+                    && about(o)
+                    && call.is_none_or(|c| call_of(o) == Some(c))
+            })
         }
+        Act::None => None,
     }
-    before.clone().find(|&i| same_place(&ev[i]))
 }
 
 /// Picks `[lo, hi)` of at most `window` events that holds `must_lo..=must_hi`,

@@ -27,6 +27,14 @@ fn main() {
         "every_provider_rule_has_a_broken_provider",
         every_provider_rule_has_a_broken_provider,
     )];
+    trials.push(Trial::test(
+        "life_6_diagram_marks_the_second_deregister_not_the_legal_first",
+        life_6_diagram_marks_the_second_deregister_not_the_legal_first,
+    ));
+    trials.push(Trial::test(
+        "diagram_marks_the_offending_step_of_every_broken_provider",
+        diagram_marks_the_offending_step_of_every_broken_provider,
+    ));
     for e in registry().entries() {
         let Kind::Broken(rule) = e.kind() else {
             continue;
@@ -71,14 +79,19 @@ fn every_provider_rule_has_a_broken_provider() -> Result<(), Failed> {
     Ok(())
 }
 
-fn caught_alone(e: &Entry, rule: RuleId) -> Result<(), Failed> {
-    let out = run(
+/// The ordinary story played by `e`.
+fn ordinary_run(e: &Entry) -> cpsim_sim::Outcome {
+    run(
         e.factory(),
         Config::with_seed(7),
         &["A", "B"],
         &ordinary(),
         ORDINARY_END_MS,
-    );
+    )
+}
+
+fn caught_alone(e: &Entry, rule: RuleId) -> Result<(), Failed> {
+    let out = ordinary_run(e);
     let fired = rules(&out);
     if !fired.contains(&rule) {
         return Err(format!("{}: expected {rule}, got:\n{}", e.name(), listing(&out)).into());
@@ -103,4 +116,127 @@ fn caught_alone(e: &Entry, rule: RuleId) -> Result<(), Failed> {
         .into());
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The `>>` of a failure's diagram
+
+/// The row of a text diagram marked `>>` (the violating arrow), if any.
+fn marked_row(diagram: &str) -> Option<&str> {
+    diagram.lines().find(|l| l.starts_with(">>"))
+}
+
+/// The step number in a diagram row's gutter.
+fn row_step(row: &str) -> Option<u64> {
+    row[2..].split_whitespace().next()?.parse().ok()
+}
+
+/// broken-life-6 deregisters once, legally, then again: the diagram marks
+/// the second call (refused with ERROR_INVALID_STATE, right after the
+/// violation), not the first, which is a few events earlier.
+fn life_6_diagram_marks_the_second_deregister_not_the_legal_first() -> Result<(), Failed> {
+    let e = cpsim_providers::registry::find("broken-life-6").ok_or("no broken-life-6")?;
+    let out = ordinary_run(&e);
+    let v = out
+        .violations
+        .iter()
+        .find(|v| v.rule == cpsim_sim::rules::id::LIFE_6)
+        .ok_or("no LIFE-6")?;
+    let text = cpsim_certify::diagram::text_for(&out.trace, v, 16);
+    let legal = text
+        .lines()
+        .find(|l| l.contains("Deregister = S_OK"))
+        .ok_or_else(|| format!("the legal Deregister is not in view:\n{text}"))?;
+    if legal.starts_with(">>") {
+        return Err(format!("the legal Deregister is marked:\n{text}").into());
+    }
+    let row = marked_row(&text).ok_or_else(|| format!("nothing is marked:\n{text}"))?;
+    if !row.contains("[LIFE-6] Deregister = ERROR_INVALID_STATE")
+        || row_step(row) != Some(v.step + 1)
+    {
+        return Err(format!("step {} is not the one marked:\n{text}", v.step + 1).into());
+    }
+    Ok(())
+}
+
+/// For each rule, the row its broken provider's diagram marks (what the
+/// row says after the rule tag), or None where the trace holds no event
+/// that is the offence (a Deregister never made, a completion naming no
+/// call, a call never finished): then nothing is marked but the
+/// violation's own row.
+const MARKED: &[(&str, Option<&str>)] = &[
+    ("LIFE-1", Some("Deregister = E_HANDLE")),
+    ("LIFE-2", Some("Register = ERROR_INVALID_STATE")),
+    ("LIFE-4", Some("Destroy = S_OK")),
+    ("LIFE-5", Some("Destroy = E_HANDLE")),
+    ("LIFE-6", Some("Deregister = ERROR_INVALID_STATE")),
+    ("LIFE-7", None),
+    ("LIFE-8", None),
+    ("LIFE-9", Some("provider: Create = E_INVALIDARG")),
+    ("REG-5", Some("Register = ERROR_NOT_FOUND")),
+    ("REG-7", Some("Register = E_INVALIDARG")),
+    ("REG-8", Some("Register = E_INVALIDARG")),
+    ("SESS-7", Some("ESTABLISH_SESSION_INDICATION returns")),
+    ("STATE-6", Some("SEND_BUFFERS #13 returns E_FAIL")),
+    ("COMP-2", Some("TRANSITION_DORMANT #14 returns S_FALSE")),
+    (
+        "COMP-3",
+        Some("complete TRANSITION_ACTIVE #1: S_OK [ignored]"),
+    ),
+    (
+        "COMP-4",
+        Some("complete TRANSITION_ACTIVE #1: S_OK [ignored]"),
+    ),
+    ("COMP-5", None),
+    ("COMP-6", Some("complete TRANSITION_ACTIVE #1: E_FAIL")),
+    ("COMP-7", Some("Indicate = E_INVALIDARG")),
+    ("TIME-1", None),
+    ("TID-2", Some("Indicate = E_INVALIDARG")),
+    ("TID-3", Some("Indicate = E_INVALIDARG")),
+    ("TID-4", Some("complete ADD_TRANSPORT_ID #22: S_OK")),
+    ("TID-6", Some("complete REACH_TRANSPORT_ID #4: S_OK")),
+    ("DATA-1", Some("Indicate = ERROR_INVALID_STATE")),
+    ("DATA-2", Some("Indicate = E_INVALIDARG")),
+    ("DATA-3", Some("Indicate = ERROR_IO_PENDING")),
+    ("DATA-5", Some("Indicate = S_OK")),
+    ("CRASH-1", Some("REACH_TRANSPORT_ID #9")),
+];
+
+/// Every broken provider's first violation of its rule, drawn as a failure
+/// is: the `>>` row is the call that broke the rule (or there is none).
+fn diagram_marks_the_offending_step_of_every_broken_provider() -> Result<(), Failed> {
+    let mut wrong = Vec::new();
+    for e in registry().entries() {
+        let Kind::Broken(rule) = e.kind() else {
+            continue;
+        };
+        let want = MARKED
+            .iter()
+            .find(|(r, _)| *r == rule.as_str())
+            .map(|(_, m)| *m)
+            .ok_or_else(|| format!("{rule}: no expected mark in MARKED"))?;
+        let out = ordinary_run(e);
+        let Some(v) = out.violations.iter().find(|v| v.rule == rule) else {
+            wrong.push(format!("{}: no {rule}", e.name()));
+            continue;
+        };
+        let text = cpsim_certify::diagram::text_for(&out.trace, v, 16);
+        let ok = match (want, marked_row(&text)) {
+            (None, None) => true,
+            (Some(label), Some(row)) => row.contains(&format!("[{rule}] {label}")),
+            _ => false,
+        };
+        // The violation's own row is always in view.
+        let own = text
+            .lines()
+            .any(|l| l.starts_with("!!") && row_step(l) == Some(v.step));
+        if !ok || !own {
+            wrong.push(format!("{} ({v}), expected {want:?}:\n{text}", e.name()));
+        }
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(wrong.join("\n").into())
+    }
 }

@@ -5,8 +5,8 @@
 //!    step        time  A:platform   A#1
 //!      30   100.000ms      |---------->|  TRANSITION_ACTIVE #4
 //!      31   100.000ms      |<..........|  TRANSITION_ACTIVE #4 returns ERROR_IO_PENDING
-//! >>   32   100.000ms      |<==========|  [COMP-6] complete TRANSITION_ACTIVE #4: ERROR_IO_PENDING
-//! !!   33   100.000ms      |           X  !! COMP-6 completed with status ERROR_IO_PENDING
+//! !!   32   100.000ms      |           X  !! COMP-6 completed with status ERROR_IO_PENDING
+//! >>   33   100.000ms      |<==========|  [COMP-6] complete TRANSITION_ACTIVE #4: E_FAIL
 //! ```
 //!
 //! Line styles: `-` callback calls and the provider's calls into the
