@@ -196,6 +196,7 @@ pub fn run_native(
         trace,
         sent: judged.as_ref().map_or(0, |j| j.sent),
         delivered: judged.as_ref().map_or(indicated, |j| j.delivered),
+        idle: Vec::new(),
     };
     let mut expect = s.expect.clone();
     expect.first_violation = None;

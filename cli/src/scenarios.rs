@@ -152,6 +152,12 @@ pub fn run(
             Some(_) => unreachable!("refused above"),
             None => registry.run(&s),
         };
+        // Steps that did nothing: the author meant them to do something.
+        if let Ok(r) = &result {
+            for note in scenario::idle_notes(&s, &r.outcome) {
+                eprintln!("cpsim: note: {}: {note}", f.display());
+            }
+        }
         match result {
             Ok(r) if r.passed() => {
                 passed += 1;

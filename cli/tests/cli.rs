@@ -124,6 +124,58 @@ fn run_and_replay_exit_codes() {
     assert_eq!(code, 2);
 }
 
+/// `cpsim run` notes on stderr every step that did nothing (naming the file,
+/// the step's number and what it is), and the exit code stays the run's;
+/// a scenario whose every step acts gets no note.
+#[test]
+fn run_notes_the_steps_that_do_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = |name: &str, steps: &str| {
+        let p = dir.path().join(format!("{name}.json"));
+        std::fs::write(
+            &p,
+            format!(
+                r#"{{"version": 1, "name": "{name}", "hosts": ["a", "b"],
+                    "provider": {{"name": "reference"}}, "steps": [{steps}],
+                    "expect": {{"violations": []}}}}"#
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let idle = scenario(
+        "idle",
+        r#"{"do": "start_provider", "at_ms": 0, "host": "a"},
+           {"do": "start_provider", "at_ms": 50, "host": "a"},
+           {"do": "dormant", "at_ms": 100, "host": "b"},
+           {"do": "heal", "at_ms": 110},
+           {"do": "stop_provider", "at_ms": 120, "host": "b"}"#,
+    );
+    let (code, out, err) = cpsim(&["run", idle.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let f = idle.display();
+    for line in [
+        format!("cpsim: note: {f}: step 2 (`start_provider` at 50 ms on host a): a's provider is already running; the step does nothing"),
+        format!("cpsim: note: {f}: step 3 (`dormant` at 100 ms on host b): b's provider is not running; the step does nothing"),
+        format!("cpsim: note: {f}: step 4 (`heal` at 110 ms): no partition is in place; the step does nothing"),
+        format!("cpsim: note: {f}: step 5 (`stop_provider` at 120 ms on host b): b's provider is not running; the step does nothing"),
+    ] {
+        assert!(err.lines().any(|l| l == line), "missing {line:?} in:\n{err}");
+    }
+    assert_eq!(err.matches("note:").count(), 4, "{err}");
+    let busy = scenario(
+        "busy",
+        r#"{"do": "start_provider", "at_ms": 0, "host": "a"},
+           {"do": "start_provider", "at_ms": 0, "host": "b"},
+           {"do": "partition", "at_ms": 100, "a": "a", "b": "b"},
+           {"do": "heal", "at_ms": 110},
+           {"do": "stop_provider", "at_ms": 120, "host": "b"}"#,
+    );
+    let (code, out, err) = cpsim(&["run", busy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("note:"), "{err}");
+}
+
 /// Runs `cpsim` in `dir`, giving up (and failing the test) after `secs`:
 /// bad input must be refused, never waited on.
 fn cpsim_in(dir: &std::path::Path, args: &[&str], secs: u64) -> (i32, String, String) {

@@ -396,6 +396,9 @@ pub fn explain(file: &Path, s: &Scenario, run: &ScenarioRun) -> String {
         Some(v) => crate::diagram::text_for(&run.outcome.trace, v, 40),
         None => crate::diagram::text(&run.outcome.trace, None, 40),
     };
+    for n in crate::scenario::idle_notes(s, &run.outcome) {
+        m.push_str(&format!("    note: {n}\n"));
+    }
     m.push_str("    trace:\n");
     for line in diagram.lines() {
         m.push_str(&format!("    {line}\n"));

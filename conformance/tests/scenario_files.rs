@@ -52,6 +52,9 @@ fn provider(s: &Scenario) -> &str {
     }
 }
 
+/// Every bundled file passes, and none has a step that does nothing when
+/// it runs (`scenario::idle_notes`): each step of an example shows
+/// something.
 #[test]
 fn every_scenario_file_passes() {
     let scenarios = all();
@@ -67,6 +70,9 @@ fn every_scenario_file_passes() {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for f in &r.failures {
             failed.push(format!("{}: {f}", path.display()));
+        }
+        for n in cpsim_certify::scenario::idle_notes(s, &r.outcome) {
+            failed.push(format!("{}: {n}", path.display()));
         }
     }
     assert!(

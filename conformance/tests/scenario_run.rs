@@ -2,7 +2,9 @@
 //! providers-under-test crate: a small provider defined here carries the
 //! traffic, and hand-made outcomes pin every failure sentence.
 
-use cpsim_certify::scenario::{check_expectations, parse, run, sim_config, Expect, FirstViolation};
+use cpsim_certify::scenario::{
+    check_expectations, idle_notes, parse, run, sim_config, Expect, FirstViolation, Step,
+};
 use cpsim_sim::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
 use cpsim_sim::net::NetAddr;
 use cpsim_sim::safe::*;
@@ -291,6 +293,138 @@ fn unmet_expectations_are_reported_by_a_real_run() {
     );
 }
 
+/// Every kind of step that can find nothing to act on, each where it does
+/// nothing, among steps that do something.
+const IDLE: &str = r#"{
+  "version": 1,
+  "name": "idle",
+  "hosts": ["A", "B", "C"],
+  "provider": {"builtin": "mini"},
+  "platform": {"seed": 7},
+  "steps": [
+    {"do": "start_provider", "at_ms": 0, "host": "A"},
+    {"do": "start_provider", "at_ms": 5, "host": "A"},
+    {"do": "stop_provider", "at_ms": 10, "host": "B"},
+    {"do": "dormant", "at_ms": 20, "host": "B"},
+    {"do": "communication_error", "at_ms": 30, "host": "C"},
+    {"do": "heal", "at_ms": 40},
+    {"do": "address_add", "at_ms": 50, "host": "B"},
+    {"do": "duplicate_address", "at_ms": 60, "host": "A", "of": "B"},
+    {"do": "address_remove", "at_ms": 70, "host": "A"},
+    {"do": "partition", "at_ms": 80, "a": "A", "b": "B"},
+    {"do": "heal", "at_ms": 90},
+    {"do": "start_provider", "at_ms": 100, "host": "B"},
+    {"do": "stop_provider", "at_ms": 200, "host": "B"},
+    {"do": "stop_provider", "at_ms": 300, "host": "B"},
+    {"do": "dormant", "at_ms": 300, "host": "B"}
+  ],
+  "expect": {"violations": []}
+}"#;
+
+#[test]
+fn idle_steps_are_noted_with_their_step_and_why() {
+    let s = parse(IDLE, "idle.json").unwrap();
+    let r = run(&s, mini(false), ClockMode::Virtual);
+    assert!(r.passed(), "{:#?}", r.failures);
+    let notes = idle_notes(&s, &r.outcome);
+    let want = [
+        "step 2 (`start_provider` at 5 ms on host A): A's provider is already running",
+        "step 3 (`stop_provider` at 10 ms on host B): B's provider is not running",
+        "step 4 (`dormant` at 20 ms on host B): B's provider is not running",
+        "step 5 (`communication_error` at 30 ms on host C): C's provider is not running",
+        "step 6 (`heal` at 40 ms): no partition is in place",
+        "step 7 (`address_add` at 50 ms on host B): B has no registered interface",
+        "step 8 (`duplicate_address` at 60 ms on host A): B has no registered interface to copy an address from",
+        "step 9 (`address_remove` at 70 ms on host A): A's interface has no extra address to remove",
+        // Found as the run went: B's provider was started and stopped in
+        // between, so only the second stop does nothing.
+        "step 14 (`stop_provider` at 300 ms on host B): B's provider is not running",
+        "step 15 (`dormant` at 300 ms on host B): B's provider is not running",
+    ]
+    .map(|w| format!("{w}; the step does nothing"));
+    assert_eq!(notes, want);
+    // The same steps, each where it acts, are no idle step.
+    let story = parse(STORY, "story.json").unwrap();
+    let r = run(&story, mini(false), ClockMode::Virtual);
+    assert_eq!(idle_notes(&story, &r.outcome), Vec::<String>::new());
+}
+
+#[test]
+fn idle_steps_leave_the_trace_as_it_was() {
+    // Each idle step made an `advance` at its time, or left as it is: no
+    // trace event differs but the notes some of them always wrote
+    // (`dormancy requested`, …).
+    let s = parse(IDLE, "idle.json").unwrap();
+    let r = run(&s, mini(false), ClockMode::Virtual);
+    let with_all: Vec<&Event> = r
+        .outcome
+        .trace
+        .events
+        .iter()
+        .filter(|e| !matches!(e.what, What::Note { .. } | What::CommunicationError))
+        .collect();
+    let mut busy = s.clone();
+    let idle: Vec<usize> = r.outcome.idle.iter().map(|i| i.order as usize).collect();
+    busy.steps = s
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(k, st)| {
+            if idle.contains(&k) {
+                Step::Advance { at_ms: st.at_ms() }
+            } else {
+                st.clone()
+            }
+        })
+        .collect();
+    let b = run(&busy, mini(false), ClockMode::Virtual);
+    assert!(b.outcome.idle.is_empty(), "{:?}", b.outcome.idle);
+    let without: Vec<&Event> = b
+        .outcome
+        .trace
+        .events
+        .iter()
+        .filter(|e| !matches!(e.what, What::Note { .. } | What::CommunicationError))
+        .collect();
+    let strip = |v: Vec<&Event>| -> Vec<(Nanos, u8, u32, What)> {
+        v.into_iter()
+            .map(|e| (e.at, e.host, e.inst, e.what.clone()))
+            .collect()
+    };
+    assert_eq!(strip(with_all), strip(without));
+}
+
+#[test]
+fn a_step_names_itself_as_the_file_spells_it() {
+    let text = r#"{"version": 1, "name": "all", "hosts": ["A", "B"], "provider": {"name": "mini"},
+      "steps": [
+        {"do": "start_provider", "at_ms": 0, "host": "A"},
+        {"do": "stop_provider", "at_ms": 0, "host": "A"},
+        {"do": "listen", "at_ms": 0, "host": "A", "on": true},
+        {"do": "send", "at_ms": 0, "from": "A", "to": "B", "bytes": 1},
+        {"do": "send_many", "at_ms": 0, "from": "A", "to": "B", "bytes": 1, "count": 2, "every_ms": 1},
+        {"do": "address_add", "at_ms": 0, "host": "A"},
+        {"do": "address_remove", "at_ms": 0, "host": "A"},
+        {"do": "duplicate_address", "at_ms": 0, "host": "A", "of": "B"},
+        {"do": "dormant", "at_ms": 0, "host": "A"},
+        {"do": "shutdown", "at_ms": 0, "host": "A"},
+        {"do": "communication_error", "at_ms": 0, "host": "A"},
+        {"do": "partition", "at_ms": 0, "a": "A", "b": "B"},
+        {"do": "heal", "at_ms": 0},
+        {"do": "net_faults", "at_ms": 0, "faults": {}},
+        {"do": "task_timing", "at_ms": 0, "timing": {}},
+        {"do": "advance", "at_ms": 0}
+      ]}"#;
+    let s = parse(text, "all.json").unwrap();
+    assert_eq!(s.steps.len(), 16);
+    for st in &s.steps {
+        let v = serde_json::to_value(st).unwrap();
+        assert_eq!(v["do"], st.kind(), "{v}");
+        let host = v.get("host").or(v.get("from")).or(v.get("a"));
+        assert_eq!(st.place().is_empty(), host.is_none(), "{v}");
+    }
+}
+
 #[test]
 fn a_scenario_without_hosts_fails_instead_of_panicking() {
     let mut s = parse(STORY, "story.json").unwrap();
@@ -349,6 +483,7 @@ fn outcome(violations: Vec<Violation>, events: Vec<Event>) -> Outcome {
         end: Nanos::ZERO,
         sent: 5,
         delivered: 4,
+        idle: Vec::new(),
     }
 }
 

@@ -41,6 +41,8 @@ impl Observer {
             end: w.now(),
             sent,
             delivered,
+            // Kept by the world until the run finishes (`Sim::finish`).
+            idle: Vec::new(),
         })
     }
 

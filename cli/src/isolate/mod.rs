@@ -384,6 +384,7 @@ fn empty_outcome(s: &Scenario) -> Outcome {
         end: Nanos::ZERO,
         sent: 0,
         delivered: 0,
+        idle: Vec::new(),
     }
 }
 

@@ -18,8 +18,8 @@ pub use load::{
     LoadErrorKind, MAX_DATAGRAM_BYTES, MAX_FILE_BYTES, MAX_HOSTS, MAX_SEND_COUNT, MAX_STEP_MS,
 };
 pub use run::{
-    check_expectations, covered_rules, kept_rules, run, schedule_steps, sim_config, to_pretty_json,
-    ScenarioRun,
+    check_expectations, covered_rules, idle_notes, kept_rules, run, schedule_steps, sim_config,
+    to_pretty_json, ScenarioRun,
 };
 pub use schema::json_schema;
 
@@ -373,6 +373,52 @@ impl Step {
             | Step::NetFaults { at_ms, .. }
             | Step::TaskTiming { at_ms, .. }
             | Step::Advance { at_ms } => *at_ms,
+        }
+    }
+
+    /// The step's `do`, as the file spells it (`stop_provider`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::StartProvider { .. } => "start_provider",
+            Step::StopProvider { .. } => "stop_provider",
+            Step::Listen { .. } => "listen",
+            Step::Send { .. } => "send",
+            Step::SendMany { .. } => "send_many",
+            Step::AddressAdd { .. } => "address_add",
+            Step::AddressRemove { .. } => "address_remove",
+            Step::DuplicateAddress { .. } => "duplicate_address",
+            Step::Dormant { .. } => "dormant",
+            Step::Shutdown { .. } => "shutdown",
+            Step::CommunicationError { .. } => "communication_error",
+            Step::Partition { .. } => "partition",
+            Step::Heal { .. } => "heal",
+            Step::NetFaults { .. } => "net_faults",
+            Step::TaskTiming { .. } => "task_timing",
+            Step::Advance { .. } => "advance",
+        }
+    }
+
+    /// Where the step acts, to name it in a sentence: ` on host b`,
+    /// ` from a to b`, ` between a and b`, or nothing.
+    pub fn place(&self) -> String {
+        match self {
+            Step::StartProvider { host, .. }
+            | Step::StopProvider { host, .. }
+            | Step::Listen { host, .. }
+            | Step::AddressAdd { host, .. }
+            | Step::AddressRemove { host, .. }
+            | Step::DuplicateAddress { host, .. }
+            | Step::Dormant { host, .. }
+            | Step::Shutdown { host, .. }
+            | Step::CommunicationError { host, .. } => format!(" on host {host}"),
+            Step::Send { from, to, .. } | Step::SendMany { from, to, .. } => {
+                format!(" from {from} to {to}")
+            }
+            Step::Partition { a, b, .. } => format!(" between {a} and {b}"),
+            Step::Heal { .. }
+            | Step::NetFaults { .. }
+            | Step::TaskTiming { .. }
+            | Step::Advance { .. } => String::new(),
         }
     }
 

@@ -65,6 +65,7 @@ pub fn run(s: &Scenario, factory: Arc<dyn ProviderFactory>, clock: ClockMode) ->
                 end: Nanos::ZERO,
                 sent: 0,
                 delivered: 0,
+                idle: Vec::new(),
             },
             failures: vec![format!(
                 "the scenario has {} hosts and cannot run (1 to {} are allowed)",
@@ -79,6 +80,7 @@ pub fn run(s: &Scenario, factory: Arc<dyn ProviderFactory>, clock: ClockMode) ->
         end: Nanos::ZERO,
         sent: 0,
         delivered: 0,
+        idle: Vec::new(),
     };
     if let Err(e) = factory.configure(&s.provider_config) {
         return ScenarioRun {
@@ -115,6 +117,36 @@ pub fn schedule_steps(sim: &Sim, s: &Scenario) -> u64 {
         }
     }
     last
+}
+
+/// One sentence for every step of `s` that did nothing when it ran in the
+/// run that gave `outcome` (a provider started twice or stopped when not
+/// running, dormancy or an infrastructure fault on a host with no live
+/// session, an address notification with no registered interface, a heal
+/// with no partition): `step 4 (`stop_provider` at 120 ms on host b): b's
+/// provider is not running; the step does nothing`. Steps count from 1 in
+/// file order. Found as the run went (so exact: a provider the platform
+/// stopped counts as stopped), and nothing of it is in the trace, so traces
+/// and their step numbers stay as they are. `outcome` must come from a
+/// world whose actions were scheduled by [`schedule_steps`] alone, as
+/// [`run`] does.
+pub fn idle_notes(s: &Scenario, outcome: &Outcome) -> Vec<String> {
+    outcome
+        .idle
+        .iter()
+        .filter_map(|i| {
+            let k = i.order as usize;
+            let st = s.steps.get(k)?;
+            Some(format!(
+                "step {} (`{}` at {} ms{}): {}; the step does nothing",
+                k + 1,
+                st.kind(),
+                st.at_ms(),
+                st.place(),
+                i.why
+            ))
+        })
+        .collect()
 }
 
 /// Adds what the platform checker finds in the trace, once per rule and step.

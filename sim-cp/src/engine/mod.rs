@@ -206,6 +206,23 @@ struct Scheduled {
     every: Nanos,
     left: u64,
     seq: u64,
+    /// Which call of `Sim::schedule`/`schedule_repeated` made it (from 0).
+    order: u32,
+}
+
+/// A scheduled action that did nothing when it ran (a provider started
+/// twice, stopped when not running, dormancy asked of a host with no live
+/// session, …). Nothing is recorded in the trace for it; the list lets a
+/// scenario runner tell its author.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdleAction {
+    /// Which call of [`Sim::schedule`] or [`Sim::schedule_repeated`]
+    /// scheduled it, counting from 0.
+    pub order: u32,
+    /// When it ran.
+    pub at: Nanos,
+    /// Why it did nothing, as a clause (`b's provider is not running`).
+    pub why: String,
 }
 
 /// A simulated host.
@@ -275,6 +292,10 @@ pub(crate) struct World {
     /// for their time, operations issued and not yet called, provider tasks
     /// and timers, packets in flight.
     actions: Kept<Option<Scheduled>>,
+    /// How many actions were scheduled (the next one's `Scheduled::order`).
+    scheduled: u32,
+    /// The scheduled actions that did nothing, in the order they ran.
+    idle: Vec<IdleAction>,
     issued: Kept<Issued>,
     tasks: Kept<Option<Task2>>,
     packets: Kept<Option<Packet>>,
@@ -449,6 +470,9 @@ pub struct Outcome {
     /// Application datagrams sent, delivered.
     pub sent: u32,
     pub delivered: u32,
+    /// The scheduled actions that did nothing (see [`IdleAction`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idle: Vec<IdleAction>,
 }
 
 /// From a thread with no simulated host: the first host of the only live
@@ -560,6 +584,8 @@ impl Sim {
                     limbo: Vec::new(),
                     spare_marks: Vec::new(),
                     actions: Kept::new(),
+                    scheduled: 0,
+                    idle: Vec::new(),
                     issued: Kept::new(),
                     tasks: Kept::new(),
                     packets: Kept::new(),
@@ -601,12 +627,15 @@ impl Sim {
     /// Schedules an action at a virtual time.
     pub fn schedule(&self, at: Nanos, action: Action) {
         let mut w = self.shared.world.lock();
+        let order = w.scheduled;
+        w.scheduled += 1;
         let slot = w.actions.keep(Some(Scheduled {
             action,
             at,
             every: Nanos::ZERO,
             left: 1,
             seq: 0,
+            order,
         }));
         w.schedule(at, Ev::Action(slot));
     }
@@ -621,6 +650,8 @@ impl Sim {
             return;
         }
         let mut w = self.shared.world.lock();
+        let order = w.scheduled;
+        w.scheduled += 1;
         let seq = w.queue.reserve_block(count);
         let at = at.max(w.now);
         let slot = w.actions.keep(Some(Scheduled {
@@ -629,6 +660,7 @@ impl Sim {
             every,
             left: count,
             seq,
+            order,
         }));
         w.queue.push_reserved(at, seq, Ev::Action(slot));
     }
@@ -718,7 +750,7 @@ impl Sim {
         };
         for host in running {
             let w = self.shared.world.lock();
-            drop(self.action(&Action::StopProvider { host }, w));
+            drop(self.action(&Action::StopProvider { host }, w).0);
         }
         // What the stops set off: a second of virtual time, free; in real
         // time only what is already due (no fixed wait of the wall clock).
@@ -736,6 +768,7 @@ impl Sim {
             end: w.now,
             sent: w.traffic.sent(),
             delivered: w.traffic.delivered(),
+            idle: std::mem::take(&mut w.idle),
         }
     }
 
@@ -875,7 +908,15 @@ impl Sim {
         mut w: MutexGuard<'a, World>,
     ) -> MutexGuard<'a, World> {
         let s = w.actions.take(slot);
-        let mut w = self.action(&s.action, w);
+        let (mut w, idle) = self.action(&s.action, w);
+        if let Some(why) = idle {
+            let at = w.now;
+            w.idle.push(IdleAction {
+                order: s.order,
+                at,
+                why,
+            });
+        }
         if s.left > 1 {
             // Its sequence number was reserved: queued now or before
             // the action ran, it pops in the same place (whichever slot
@@ -893,8 +934,13 @@ impl Sim {
         w
     }
 
-    fn action<'a>(&'a self, a: &Action, mut w: MutexGuard<'a, World>) -> MutexGuard<'a, World> {
-        match a {
+    /// Runs action `a`; with it, why it did nothing, if it did nothing.
+    fn action<'a>(
+        &'a self,
+        a: &Action,
+        mut w: MutexGuard<'a, World>,
+    ) -> (MutexGuard<'a, World>, Option<String>) {
+        let idle = match a {
             Action::StartProvider { host } => {
                 drop(w);
                 self.start_provider(host)
@@ -904,14 +950,15 @@ impl Sim {
                 self.stop_provider(host)
             }
             other => {
-                w.platform_action(other);
-                return w;
+                let idle = w.platform_action(other);
+                return (w, idle);
             }
-        }
-        self.shared.world.lock()
+        };
+        (self.shared.world.lock(), idle)
     }
 
-    fn start_provider(&self, host: &str) {
+    /// Starts `host`'s provider; if it was running already, says so.
+    fn start_provider(&self, host: &str) -> Option<String> {
         let h = {
             let mut w = self.shared.world.lock();
             let Some(h) = w
@@ -925,10 +972,10 @@ impl Sim {
                         text: format!("start: no platform host `{host}`"),
                     },
                 );
-                return;
+                return Some(format!("`{host}` is not a host with a platform"));
             };
             if w.hosts[h as usize].provider != ProviderLife::Stopped {
-                return;
+                return Some(format!("{host}'s provider is already running"));
             }
             w.hosts[h as usize].provider = ProviderLife::Running;
             w.hosts[h as usize].shutdown = false;
@@ -939,15 +986,17 @@ impl Sim {
         let cx = Cx::new(self.shared.clone(), h);
         crate::runtime::run_provider_code(&cx, "start", || p.start(&cx));
         self.shared.providers.lock()[h as usize] = Some(p);
+        None
     }
 
-    fn stop_provider(&self, host: &str) {
+    /// Stops `host`'s provider; if it was not running, says so.
+    fn stop_provider(&self, host: &str) -> Option<String> {
         let h = match self.shared.world.lock().host_index(host) {
             Some(h) => h,
-            None => return,
+            None => return Some(format!("there is no host `{host}`")),
         };
         let Some(mut p) = self.shared.providers.lock()[h as usize].take() else {
-            return;
+            return Some(format!("{host}'s provider is not running"));
         };
         self.shared.world.lock().hosts[h as usize].provider = ProviderLife::Stopping;
         let cx = Cx::new(self.shared.clone(), h);
@@ -961,6 +1010,7 @@ impl Sim {
         drop(w);
         // Provider state is dropped unlocked: it may call back into the platform.
         drop(endpoints);
+        None
     }
 }
 

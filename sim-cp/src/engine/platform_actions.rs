@@ -25,8 +25,10 @@ enum Change {
 }
 
 impl World {
-    /// A platform-side action of a schedule.
-    pub fn platform_action(&mut self, a: &Action) {
+    /// A platform-side action of a schedule. Returns why it did nothing,
+    /// when it did nothing (see `IdleAction`): nothing else tells, since
+    /// such an action leaves the trace as it would be anyway.
+    pub fn platform_action(&mut self, a: &Action) -> Option<String> {
         let host_of = |w: &mut World, name: &str| -> Option<u8> {
             let h = w.host_index(name);
             if h.is_none() {
@@ -43,7 +45,7 @@ impl World {
         match a {
             Action::Listen { host, on } => {
                 let Some(h) = host_of(self, host) else {
-                    return;
+                    return Some(format!("there is no host `{host}`"));
                 };
                 self.hosts[h as usize].listening = *on;
                 self.mark_host(h);
@@ -52,6 +54,7 @@ impl World {
                     self.request_dormancy_if_idle(h);
                 }
                 self.pump_host(h);
+                None
             }
             Action::Send {
                 from,
@@ -61,26 +64,27 @@ impl World {
                 newest,
             } => {
                 let (Some(f), Some(t)) = (host_of(self, from), host_of(self, to)) else {
-                    return;
+                    return Some(format!("there is no host `{from}` or `{to}`"));
                 };
                 self.app_send(f, t, *family, *bytes, *newest);
                 self.pump_host(f);
+                None
             }
             Action::AddressAdd { host, family } => {
                 let Some(h) = host_of(self, host) else {
-                    return;
+                    return Some(format!("there is no host `{host}`"));
                 };
-                self.address_change(h, Change::New(*family));
+                self.address_change(h, Change::New(*family))
             }
             Action::AddressRemove { host } => {
                 let Some(h) = host_of(self, host) else {
-                    return;
+                    return Some(format!("there is no host `{host}`"));
                 };
-                self.address_change(h, Change::RemoveNewest);
+                self.address_change(h, Change::RemoveNewest)
             }
             Action::DuplicateAddress { host, of, family } => {
                 let (Some(h), Some(o)) = (host_of(self, host), host_of(self, of)) else {
-                    return;
+                    return Some(format!("there is no host `{host}` or `{of}`"));
                 };
                 let v4 = *family == Family::V4;
                 let theirs = self.hosts[o as usize]
@@ -90,24 +94,33 @@ impl World {
                     .and_then(|i| i.addrs.iter().find(|a| a.is_v4() == v4).copied());
                 match theirs {
                     Some(t) => self.address_change(h, Change::Given(t)),
-                    None => self.record(
-                        h,
-                        0,
-                        What::Note {
-                            text: format!("duplicate address: {of} has no registered interface"),
-                        },
-                    ),
+                    None => {
+                        self.record(
+                            h,
+                            0,
+                            What::Note {
+                                text: format!(
+                                    "duplicate address: {of} has no registered interface"
+                                ),
+                            },
+                        );
+                        Some(format!(
+                            "{of} has no registered interface to copy an address from"
+                        ))
+                    }
                 }
             }
             Action::Dormant { host } => {
                 let Some(h) = host_of(self, host) else {
-                    return;
+                    return Some(format!("there is no host `{host}`"));
                 };
+                let mut asked = false;
                 for k in 0..self.hosts[h as usize].insts.len() {
                     let inst = self.hosts[h as usize].insts[k];
                     if let Some(s) = self.insts[inst as usize].session_mut().filter(|s| s.live()) {
                         s.step(Input::DormancyWanted);
                         self.mark(inst);
+                        asked = true;
                     }
                 }
                 self.record(
@@ -118,12 +131,14 @@ impl World {
                     },
                 );
                 self.pump_host(h);
+                (!asked).then(|| self.no_live_session(h))
             }
             Action::CommunicationError { host } => {
                 let Some(h) = host_of(self, host) else {
-                    return;
+                    return Some(format!("there is no host `{host}`"));
                 };
                 self.record(h, 0, What::CommunicationError);
+                let mut ended = false;
                 for k in 0..self.hosts[h as usize].insts.len() {
                     let inst = self.hosts[h as usize].insts[k];
                     if self.session_live(inst) {
@@ -132,12 +147,14 @@ impl World {
                             Reason::OtherCommunicationError,
                             "infrastructure fault",
                         );
+                        ended = true;
                     }
                 }
+                (!ended).then(|| self.no_live_session(h))
             }
             Action::Shutdown { host } => {
                 let Some(h) = host_of(self, host) else {
-                    return;
+                    return Some(format!("there is no host `{host}`"));
                 };
                 self.hosts[h as usize].shutdown = true;
                 self.record(h, 0, What::Shutdown);
@@ -147,10 +164,13 @@ impl World {
                         self.end_session(inst, Reason::PlatformShutdown, "platform shutdown");
                     }
                 }
+                // Never idle: the host stays shut down until its provider
+                // starts again (Register then fails).
+                None
             }
             Action::Partition { a, b } => {
                 let (Some(x), Some(y)) = (host_of(self, a), host_of(self, b)) else {
-                    return;
+                    return Some(format!("there is no host `{a}` or `{b}`"));
                 };
                 let now = self.now;
                 self.net.partition(x, y, now);
@@ -161,9 +181,11 @@ impl World {
                         text: format!("network: partition {a} | {b}"),
                     },
                 );
+                None
             }
             Action::Heal => {
                 let now = self.now;
+                let cut = self.net.is_partitioned();
                 self.net.heal(now);
                 self.record(
                     0,
@@ -172,6 +194,7 @@ impl World {
                         text: "network: partitions healed".into(),
                     },
                 );
+                (!cut).then(|| "no partition is in place".to_string())
             }
             Action::NetFaults { faults } => {
                 self.record(
@@ -185,6 +208,7 @@ impl World {
                     self.net.last_drop = Some(self.now);
                 }
                 self.net.faults = faults.clone();
+                None
             }
             Action::TaskTiming { timing } => {
                 self.record(
@@ -195,11 +219,22 @@ impl World {
                     },
                 );
                 self.cfg.tasks = timing.clone();
+                None
             }
-            Action::Advance => {}
+            Action::Advance => None,
             Action::StartProvider { .. } | Action::StopProvider { .. } => {
                 unreachable!("handled by the driver")
             }
+        }
+    }
+
+    /// Why an action for the live sessions of host `h` found none.
+    fn no_live_session(&self, h: u8) -> String {
+        let host = &self.hosts[h as usize];
+        if host.provider == super::ProviderLife::Stopped {
+            format!("{}'s provider is not running", host.name)
+        } else {
+            format!("no instance on {} has a live session", host.name)
         }
     }
 
@@ -219,8 +254,9 @@ impl World {
         }
     }
 
-    /// An address notification on the host's first registered interface.
-    fn address_change(&mut self, h: u8, change: Change) {
+    /// An address notification on the host's first registered interface;
+    /// why it did nothing, if it did nothing.
+    fn address_change(&mut self, h: u8, change: Change) -> Option<String> {
         let Some(k) = self.hosts[h as usize]
             .interfaces
             .iter()
@@ -233,7 +269,10 @@ impl World {
                     text: "address notification: no registered interface".into(),
                 },
             );
-            return;
+            return Some(format!(
+                "{} has no registered interface",
+                self.hosts[h as usize].name
+            ));
         };
         let iface = &mut self.hosts[h as usize].interfaces[k];
         let (host_no, idx) = (h + 1, iface.index);
@@ -272,7 +311,10 @@ impl World {
                         text: "address notification: no extra address to remove".into(),
                     },
                 );
-                return;
+                return Some(format!(
+                    "{}'s interface has no extra address to remove",
+                    self.hosts[h as usize].name
+                ));
             }
             let t = iface.addrs.pop().expect("checked");
             text = What::Address {
@@ -291,5 +333,6 @@ impl World {
         }
         self.record(h, 0, text);
         self.pump_host(h);
+        None
     }
 }
