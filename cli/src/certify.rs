@@ -398,6 +398,9 @@ pub fn run(registry: &Registry, a: Args, program: &str) -> i32 {
         progress: progress_bar(cases),
         partition: a.partition,
         stop: Some(stop.clone()),
+        // This process runs this one certification: threads a real-time
+        // provider leaves running can be counted.
+        alone_in_process: true,
         ..Config::default()
     };
     // A C module: the shape, workers and shrinking that suit its clock.
@@ -552,7 +555,7 @@ pub fn kill_matrix(registry: &Registry, a: MatrixArgs) -> i32 {
     if a.subtle {
         return subtle_matrix(registry, a);
     }
-    let rows = cpsim_certify::certify::kill_matrix(registry, a.cases.unwrap_or(64), a.seed);
+    let rows = cpsim_certify::certify::kill_matrix(registry, a.cases.unwrap_or(64), a.seed, true);
     if rows.is_empty() {
         eprintln!("cpsim: no deliberately broken provider is registered (Entry::broken)");
         return BAD_INPUT;

@@ -16,9 +16,12 @@ pub struct Row {
     pub unexercised: Vec<RuleId>,
 }
 
-/// Certifies every broken provider of `registry`; the target rule must be
-/// among those fired.
-pub fn kill_matrix(registry: &Registry, cases: u64, seed: u64) -> Vec<Row> {
+/// Certifies every broken provider of `registry`, one after the other; the
+/// target rule must be among those fired. `alone_in_process`: nothing else
+/// in this process starts threads meanwhile (see
+/// [`Config::alone_in_process`]), so a real-time provider's leftover threads
+/// are counted.
+pub fn kill_matrix(registry: &Registry, cases: u64, seed: u64, alone_in_process: bool) -> Vec<Row> {
     registry
         .entries()
         .iter()
@@ -39,6 +42,7 @@ pub fn kill_matrix(registry: &Registry, cases: u64, seed: u64) -> Vec<Row> {
                     program: "cpsim".into(),
                     provider: format!("--provider {name}"),
                 },
+                alone_in_process,
                 ..Config::default()
             };
             let cert = certify_subject(&subject, cfg);

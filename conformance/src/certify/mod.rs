@@ -106,6 +106,12 @@ pub struct Config {
     /// Where it runs from: from code it reads `CPSIM_SEED`, `CPSIM_CASES`
     /// and `CPSIM_REPLAY`, and prints `cargo test` commands.
     pub invocation: Invocation,
+    /// Nothing else in this process starts or ends threads while the run
+    /// goes on (as in `cpsim certify`, which sets it). Then the threads a
+    /// real-time in-process provider leaves running after its stop are
+    /// counted, on Linux, and fail LIFE-8 (`threads.rs`). Off by default:
+    /// under `cargo test` other tests run in the same process.
+    pub alone_in_process: bool,
 }
 
 impl Default for Config {
@@ -123,6 +129,7 @@ impl Default for Config {
             partition: None,
             stop: None,
             invocation: Invocation::Code,
+            alone_in_process: false,
         }
     }
 }
@@ -146,6 +153,7 @@ impl std::fmt::Debug for Config {
             .field("shape", &self.shape)
             .field("partition", &self.partition)
             .field("invocation", &self.invocation)
+            .field("alone_in_process", &self.alone_in_process)
             .finish_non_exhaustive()
     }
 }
@@ -549,13 +557,28 @@ struct LeftThreads {
 
 /// Reruns the first cases of `probe` (a fresh lane) alone on this thread,
 /// counting the process's threads before and after each, and names the
-/// first case after which some are still running (LIFE-8).
+/// first case after which some are still running (LIFE-8). On the virtual
+/// clock a thread is given 10 ms to end, in real time
+/// [`threads::REAL_TIME_GRACE`].
 fn threads_left(subject: &Subject, mut probe: Lane) -> Option<LeftThreads> {
+    let (cases, grace, rule) = match subject.clock {
+        ClockMode::Virtual => (
+            threads::PROBE_CASES,
+            std::time::Duration::from_millis(10),
+            "a provider run on the virtual clock may start no thread of its own \
+             (`deterministic()` false if it does), and stop must join every thread it started",
+        ),
+        ClockMode::RealTime => (
+            threads::REAL_TIME_PROBE_CASES,
+            threads::REAL_TIME_GRACE,
+            "stop must join every thread the provider started",
+        ),
+    };
     let mut found = None;
-    while found.is_none() && !probe.finished() && probe.done < threads::PROBE_CASES {
+    while found.is_none() && !probe.finished() && probe.done < cases {
         let before = threads::count()?;
         probe.step_checked(subject, |index, r| {
-            let n = threads::left_since(before);
+            let n = threads::left_after(before, 0, grace);
             if n == 0 {
                 return;
             }
@@ -577,9 +600,7 @@ fn threads_left(subject: &Subject, mut probe: Lane) -> Option<LeftThreads> {
                 at,
                 message: format!(
                     "{n} OS thread{} the provider started still running after every host stopped it: \
-                     a provider run on the virtual clock may start no thread of its own \
-                     (`deterministic()` false if it does), and stop must join every thread it started \
-                     (nothing of a provider may run after its stop)",
+                     {rule} (nothing of a provider may run after its stop)",
                     if n == 1 { "" } else { "s" }
                 ),
             };
@@ -645,10 +666,26 @@ fn certify_generated(subject: &Subject, cfg: Config) -> Certification {
     };
     let threads = threads.clamp(1, lanes.len().max(1));
     let first_lane = lanes.first().map(|l| l.lane);
+    // A real-time provider in a process of its own: the thread count it
+    // began with (`threads.rs`).
+    let real_time_baseline = (cfg.alone_in_process
+        && subject.external.is_none()
+        && subject.clock == ClockMode::RealTime)
+        .then(threads::count)
+        .flatten();
     let (lanes, leaking) = run_lanes(subject, &cfg, lanes, threads);
     let cut_short = lanes.iter().any(|l| !l.finished());
     // The provider left threads running: name a case that does, alone.
     let left = leaking
+        .and(first_lane)
+        .and_then(|l| threads_left(subject, new_lane(l)));
+    // Every case ended, so every provider stopped: threads past the slack
+    // are the provider's. An interrupted run is not judged.
+    let real_time_left = real_time_baseline
+        .filter(|_| !cut_short)
+        .map(|b| threads::left_after(b, threads::REAL_TIME_SLACK, threads::REAL_TIME_GRACE))
+        .filter(|n| *n > threads::REAL_TIME_SLACK);
+    let real_time_case = real_time_left
         .and(first_lane)
         .and_then(|l| threads_left(subject, new_lane(l)));
 
@@ -725,12 +762,62 @@ fn certify_generated(subject: &Subject, cfg: Config) -> Certification {
         });
     }
 
+    // Threads left running after a real-time run: the case that left some
+    // when rerun alone, or else the run as a whole (named after its first
+    // case, the one it began with).
+    if let Some(n) = real_time_left {
+        let whole = format!(
+            "{n} OS thread{} more than before the run still running after every host of all {} cases \
+             stopped the provider",
+            if n == 1 { "" } else { "s" },
+            all.ran
+        );
+        let finding = match real_time_case {
+            Some(c) => {
+                let mut violation = c.violation;
+                violation.message = format!("{} ({whole})", violation.message);
+                Finding {
+                    fingerprint: c.fingerprint,
+                    violation,
+                    cases: 1,
+                    first_case: c.index,
+                    root_cause: c.root,
+                    minimal: None,
+                }
+            }
+            None => Finding {
+                fingerprint: format!("{}/Provider::stop/-", cpsim_sim::rules::id::LIFE_8),
+                violation: Violation {
+                    rule: cpsim_sim::rules::id::LIFE_8,
+                    host: "(all hosts)".into(),
+                    instance: None,
+                    callback: Some("Provider::stop".into()),
+                    step: 0,
+                    at: Default::default(),
+                    message: format!(
+                        "{whole}, though no single case of the first lane, rerun alone, left one: \
+                         stop must join every thread the provider started (nothing of a provider \
+                         may run after its stop)"
+                    ),
+                },
+                cases: all.ran,
+                first_case: first_lane.map_or(0, u64::from),
+                root_cause: true,
+                minimal: None,
+            },
+        };
+        let s = &mut stats[finding.violation.rule.index()];
+        s.violations += 1;
+        s.exercised = s.exercised.max(s.violations);
+        findings.push(finding);
+    }
+
     // The shrunk violation may sort differently than the one found.
     crate::model::sort_findings(&mut findings);
 
     let unexercised = unexercised(&stats);
     let mut verdict = Certification::compute_verdict(&stats, &unexercised, cfg.strict);
-    if leaking.is_some() {
+    if leaking.is_some() || real_time_left.is_some() {
         verdict = Verdict::Fail;
     }
     let incomplete = match (leaking, cut_short, unshrunk) {
