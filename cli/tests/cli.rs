@@ -362,6 +362,75 @@ fn time_1_a_real_time_provider_gets_the_real_time_default_budget() {
     );
 }
 
+/// `cpsim certify` runs one certification in a process of its own, so it
+/// counts the threads a real-time provider leaves running after its stop:
+/// one that starts a thread per start and never joins it fails with LIFE-8
+/// alone (a normal failing certification, exit 1, not cut short).
+#[test]
+fn life_8_certify_fails_a_real_time_provider_leaving_a_thread_per_start() {
+    if !cfg!(target_os = "linux") {
+        return; // threads are counted on Linux only
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = cpsim_in(
+        dir.path(),
+        &[
+            "certify",
+            "--provider",
+            "broken-life-8-thread",
+            "--seed",
+            "1",
+            "--cases",
+            "16",
+            "--report-dir",
+            "rep",
+        ],
+        300,
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("FAILS certification (seed 1, 16 cases)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("still running after every host stopped it")
+            && out.contains("more than before the run"),
+        "{out}"
+    );
+    assert!(!out.contains("INCOMPLETE"), "{out}");
+    let report = std::fs::read_to_string(dir.path().join("rep/report.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let rules: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["LIFE-8"], "{out}");
+}
+
+/// The correct `threaded` provider joins its worker in stop: the same count
+/// finds nothing, and it passes.
+#[test]
+fn life_8_certify_passes_the_correct_real_time_provider_with_no_life_8() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = cpsim_in(
+        dir.path(),
+        &[
+            "certify",
+            "--provider",
+            "threaded",
+            "--seed",
+            "3",
+            "--cases",
+            "32",
+        ],
+        300,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("LIFE-8"), "{out}");
+}
+
 /// A path through a file (`ok.json/x.json`) says which part is a file.
 #[test]
 fn a_path_through_a_file_names_the_file_on_the_way() {

@@ -1,9 +1,11 @@
 //! Every provider of this crate by name: the correct ones first, then one
-//! broken provider per provider-bound rule, in catalogue order.
+//! broken provider per provider-bound rule, in catalogue order, then the
+//! real-time ones that leave threads running after their stop (LIFE-8,
+//! caught only by counting the process's threads).
 
 use crate::reference::{Bug, ReferenceFactory, Subtle};
 use crate::sync_raw::{RawSubtle, SyncRawFactory};
-use crate::threaded::ThreadedFactory;
+use crate::threaded::{ThreadBug, ThreadedFactory};
 pub use cpsim_certify::registry::{Entry, Kind, Registry};
 
 fn broken(name: &str, bug: Bug) -> Entry {
@@ -95,6 +97,14 @@ fn entries() -> Vec<Entry> {
         broken!("broken-data-5", Data5),
         broken!("broken-crash-1", Crash1),
     ]
+    .into_iter()
+    .chain(ThreadBug::ALL.iter().map(|&b| {
+        Entry::new(b.name(), move || ThreadedFactory::with_bug(b))
+            .describe(b.describe())
+            .real_time()
+            .broken(cpsim_sim::rules::id::LIFE_8)
+    }))
+    .collect()
 }
 
 /// The provider with this name.
@@ -105,6 +115,7 @@ pub fn find(name: &str) -> Option<Entry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cpsim_sim::ClockMode;
 
     #[test]
     fn names_match_bugs_and_factories() {
@@ -115,7 +126,11 @@ mod tests {
                 assert!(e.name().starts_with(&prefix), "{}", e.name());
             }
             if let Kind::Broken(r) = e.kind() {
-                assert_eq!(e.name(), format!("broken-{}", r.as_str().to_lowercase()));
+                let name = format!("broken-{}", r.as_str().to_lowercase());
+                match e.clock() {
+                    ClockMode::Virtual => assert_eq!(e.name(), name),
+                    ClockMode::RealTime => assert!(e.name().starts_with(&name), "{}", e.name()),
+                }
             }
         }
         assert!(find("reference").is_some());
@@ -124,9 +139,12 @@ mod tests {
 
     #[test]
     fn one_broken_provider_per_bug_in_catalogue_order() {
+        // The reference's bugs, on the virtual clock; the real-time thread
+        // leaks come after them.
         let broken: Vec<_> = registry()
             .entries()
             .iter()
+            .filter(|e| e.clock() == ClockMode::Virtual)
             .filter_map(|e| match e.kind() {
                 Kind::Broken(r) => Some(r),
                 Kind::Correct | Kind::Subtle(_) => None,

@@ -14,6 +14,11 @@
 //!
 //! Runs only with `ClockMode::RealTime` (it uses wall-clock threads), so it
 //! is not reproducible from a seed (`deterministic() == false`).
+//!
+//! [`ThreadBug`] makes it leave threads running after its stop (LIFE-8):
+//! the broken providers `broken-life-8-thread` and
+//! `broken-life-8-thread-idle`, which only a certification counting the
+//! process's threads can catch (`cpsim certify`).
 
 use crate::reference::wire::Msg;
 use cpsim_sim::net::NetAddr;
@@ -53,21 +58,68 @@ impl DirState {
     }
 }
 
+/// A deliberate bug: threads left running after the provider's stop
+/// (LIFE-8). Nothing in a trace shows them; the harness counts them.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum ThreadBug {
+    /// Every start also starts a keep-alive thread that nothing ever tells
+    /// to end or joins.
+    KeepAlive,
+    /// Stop returns at once when the host has no instance left (the
+    /// platform shut it down, or Register failed), so the worker is neither
+    /// told to end nor joined: it waits for jobs for ever.
+    IdleStop,
+}
+
+impl ThreadBug {
+    pub const ALL: [ThreadBug; 2] = [ThreadBug::KeepAlive, ThreadBug::IdleStop];
+
+    /// The broken provider's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ThreadBug::KeepAlive => "broken-life-8-thread",
+            ThreadBug::IdleStop => "broken-life-8-thread-idle",
+        }
+    }
+
+    /// What it does wrong (`cpsim providers`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            ThreadBug::KeepAlive => {
+                "threaded, plus a keep-alive thread per start that is never joined (real time)"
+            }
+            ThreadBug::IdleStop => {
+                "threaded, but a stop with no instance left (after a platform shutdown) \
+                 neither ends nor joins its worker thread (real time)"
+            }
+        }
+    }
+}
+
 /// Makes threaded providers sharing one directory per world.
 #[derive(Default)]
 pub struct ThreadedFactory {
     dir: Mutex<Arc<Directory>>,
+    bug: Option<ThreadBug>,
 }
 
 impl ThreadedFactory {
     pub fn new() -> Arc<ThreadedFactory> {
         Arc::default()
     }
+
+    /// The threaded provider with `bug`.
+    pub fn with_bug(bug: ThreadBug) -> Arc<ThreadedFactory> {
+        Arc::new(ThreadedFactory {
+            bug: Some(bug),
+            ..ThreadedFactory::default()
+        })
+    }
 }
 
 impl ProviderFactory for ThreadedFactory {
     fn name(&self) -> String {
-        "threaded".into()
+        self.bug.map_or("threaded", ThreadBug::name).into()
     }
     fn infrastructure(&self, _cx: &Cx) {
         *self.dir.lock() = Arc::default();
@@ -77,6 +129,7 @@ impl ProviderFactory for ThreadedFactory {
             dir: self.dir.lock().clone(),
             node: None,
             worker: None,
+            bug: self.bug,
         })
     }
     fn deterministic(&self) -> bool {
@@ -110,6 +163,7 @@ struct Threaded {
     dir: Arc<Directory>,
     node: Option<Arc<TNode>>,
     worker: Option<JoinHandle<()>>,
+    bug: Option<ThreadBug>,
 }
 
 /// One host's provider.
@@ -159,6 +213,14 @@ impl Provider for Threaded {
                 .spawn(move || n.work(&wcx, rx))
                 .expect("a worker thread"),
         );
+        if self.bug == Some(ThreadBug::KeepAlive) {
+            // The bug: started, never told to end, never joined.
+            let _ = std::thread::Builder::new()
+                .name(format!("keep-alive-{}", node.me))
+                .spawn(|| loop {
+                    std::thread::sleep(std::time::Duration::from_secs(3_600));
+                });
+        }
         let n = node.clone();
         let _ = cx.bind(PORT, move |_cx, from, data| n.on_datagram(from, data));
         node.open(cx, 0);
@@ -168,6 +230,13 @@ impl Provider for Threaded {
     fn stop(&mut self, cx: &Cx) {
         let Some(node) = self.node.take() else { return };
         node.st.lock().stopped = true;
+        if self.bug == Some(ThreadBug::IdleStop) && node.st.lock().slots.is_empty() {
+            // The bug: "nothing open, nothing to do". The worker holds the
+            // node, whose queue stays open: it waits for ever, unjoined.
+            self.worker = None;
+            cx.unbind(PORT);
+            return;
+        }
         // Closing the queue lets the worker finish (and complete) what it
         // has, then exit; join it before touching the instances.
         node.tx.lock().take();

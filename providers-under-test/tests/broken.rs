@@ -7,14 +7,24 @@
 //! `cargo test comp_3` runs it with the rule's scenario files and platform
 //! faults. Other rules a mutant trips as a consequence fail its test unless
 //! pinned in `EXTRA`, so a change shows up.
+//!
+//! The real-time ones that leave threads running after their stop
+//! (`broken-life-8-thread*`) show nothing in a trace: their test runs a short
+//! story with a platform shutdown in a child process of its own (this
+//! binary, that test alone) and counts the process's threads before and
+//! after it (Linux only).
 
 mod common;
 use common::*;
 use cpsim_providers::{registry, Entry, Kind};
 use cpsim_sim::rules::{Binds, CATALOGUE};
-use cpsim_sim::{Config, RuleId};
+use cpsim_sim::{ClockMode, Config, RuleId};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// Set in the child process that runs one real-time trial alone.
+const CHILD: &str = "CPSIM_TEST_BROKEN_THREADS_CHILD";
 
 /// Rules a mutant is known to trip besides its own (none, ideally).
 const EXTRA: &[(&str, &[&str])] = &[];
@@ -45,7 +55,13 @@ fn main() {
             snake(e.name())
         );
         let e = e.clone();
-        trials.push(Trial::test(name, move || caught_alone(&e, rule)));
+        trials.push(match e.clock() {
+            ClockMode::Virtual => Trial::test(name, move || caught_alone(&e, rule)),
+            ClockMode::RealTime => {
+                let trial = name.clone();
+                Trial::test(name, move || threads_left_alone(&e, &trial))
+            }
+        });
     }
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
 }
@@ -239,4 +255,81 @@ fn diagram_marks_the_offending_step_of_every_broken_provider() -> Result<(), Fai
     } else {
         Err(wrong.join("\n").into())
     }
+}
+
+/// The process's thread count (Linux: `/proc/self/status`).
+fn thread_count() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// A real-time broken provider leaves threads running after every host
+/// stopped it, and breaks no rule a trace shows. The parent runs this very
+/// trial again in a child process, alone, where the count means something.
+fn threads_left_alone(e: &Entry, trial: &str) -> Result<(), Failed> {
+    if std::env::var_os(CHILD).is_some() {
+        return count_threads_left(e);
+    }
+    if thread_count().is_none() {
+        // Not counted on this system (as in certification): nothing to check.
+        return Ok(());
+    }
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args(["--exact", trial, "--test-threads=1", "--nocapture"])
+        .env(CHILD, "1")
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let left = stdout
+        .lines()
+        .find_map(|l| l.split("threads left: ").nth(1))
+        .and_then(|n| n.trim().parse::<usize>().ok());
+    match left {
+        Some(n) if n > 0 && out.status.success() => Ok(()),
+        _ => Err(format!(
+            "{}: expected threads left after its stop (LIFE-8):\n{stdout}\n{stderr}",
+            e.name()
+        )
+        .into()),
+    }
+}
+
+/// In the child: a short real-time story ending in a platform shutdown on A,
+/// then the threads still running 2 s after every host stopped the provider.
+fn count_threads_left(e: &Entry) -> Result<(), Failed> {
+    let before = thread_count().ok_or("no thread count")?;
+    let script: Script = vec![
+        (0, start("A")),
+        (0, start("B")),
+        (10, listen("B", true)),
+        (50, v4("A", "B")),
+        (100, v6("A", "B")),
+        (200, shutdown("A")),
+    ];
+    let cfg = Config {
+        clock: ClockMode::RealTime,
+        drain_ms: 200,
+        ..Config::with_seed(7)
+    };
+    let out = run(e.factory(), cfg, &["A", "B"], &script, 400);
+    if !out.violations.is_empty() {
+        return Err(format!(
+            "{}: rules broken in the trace:\n{}",
+            e.name(),
+            listing(&out)
+        )
+        .into());
+    }
+    // The watchdog the run started is the harness's: one thread.
+    let since = Instant::now();
+    let mut left = thread_count().unwrap_or(before).saturating_sub(before + 1);
+    while left > 0 && since.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(10));
+        left = thread_count().unwrap_or(before).saturating_sub(before + 1);
+    }
+    println!("threads left: {left}");
+    Ok(())
 }
