@@ -113,3 +113,78 @@ fn time_1_life_8_certify_runs_a_threaded_provider_in_real_time() {
     let e = cpsim_certify::Entry::of(make);
     assert_eq!(e.clock(), ClockMode::RealTime);
 }
+
+/// The threaded provider plus a pool of twelve threads made once for the
+/// whole process (as a runtime kept in a static would be): more threads
+/// than the slack after the run, none of them left by a start.
+struct WithProcessPool(std::sync::Arc<cpsim_providers::threaded::ThreadedFactory>);
+
+impl cpsim_sim::ProviderFactory for WithProcessPool {
+    fn name(&self) -> String {
+        "threaded-with-a-process-pool".into()
+    }
+    fn infrastructure(&self, cx: &cpsim_sim::Cx) {
+        self.0.infrastructure(cx)
+    }
+    fn create(&self, host: &str) -> Box<dyn cpsim_sim::Provider> {
+        static POOL: std::sync::OnceLock<Vec<std::thread::JoinHandle<()>>> =
+            std::sync::OnceLock::new();
+        POOL.get_or_init(|| {
+            (0..12)
+                .map(|_| {
+                    std::thread::spawn(|| loop {
+                        std::thread::park()
+                    })
+                })
+                .collect()
+        });
+        self.0.create(host)
+    }
+    fn deterministic(&self) -> bool {
+        false
+    }
+}
+
+const POOL_CHILD: &str = "CPSIM_TEST_PROCESS_POOL_CHILD";
+
+/// A process-wide pool is not a thread left by a stop: `cpsim certify`
+/// (alone in its process) passes the provider with no LIFE-8, though the
+/// run ends with twelve threads more than it began with. Run in a child
+/// process, alone, where the thread count means something.
+#[test]
+fn life_8_a_pool_kept_for_the_whole_process_is_not_threads_left_by_a_stop() {
+    if std::env::var_os(POOL_CHILD).is_none() {
+        if !std::path::Path::new("/proc/self/status").exists() {
+            return; // threads are not counted on this system
+        }
+        let name = "life_8_a_pool_kept_for_the_whole_process_is_not_threads_left_by_a_stop";
+        let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", name, "--test-threads=1", "--nocapture"])
+            .env(POOL_CHILD, "1")
+            .output()
+            .expect("child runs");
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("pool passes"), "{text}");
+        return;
+    }
+    let cfg = cpsim_certify::Config {
+        cases: 8,
+        seed: Some(1),
+        regressions: None,
+        alone_in_process: true,
+        ..cpsim_certify::Config::default()
+    };
+    let make = || -> std::sync::Arc<dyn cpsim_sim::ProviderFactory> {
+        std::sync::Arc::new(WithProcessPool(
+            cpsim_providers::threaded::ThreadedFactory::new(),
+        ))
+    };
+    let c = cpsim_certify::certify(make, cfg);
+    assert!(c.passed(), "{}", c.failure_message());
+    println!("pool passes");
+}
