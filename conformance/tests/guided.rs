@@ -184,3 +184,25 @@ fn saved_cases_read_back_equal() {
     let s = certify::generate("reference", &Shape::default(), 99);
     assert_eq!(parse(&to_pretty_json(&s), "x").unwrap(), s);
 }
+
+/// Streams (hundreds of datagrams from one application, past a byte's worth
+/// of numbers) are rare, for they cost as much as tens of other cases, but
+/// every few thousand cases hold some.
+#[test]
+fn data_5_generated_streams_cross_256_datagrams_in_a_few_cases_per_thousand() {
+    let mut streams = 0;
+    let n = 20_000;
+    for seed in 0..n {
+        let s = certify::generate("reference", &Shape::default(), seed);
+        let long = s
+            .steps
+            .iter()
+            .filter(|st| matches!(st, scenario::Step::SendMany { count, .. } if *count > 256));
+        streams += long.count();
+    }
+    println!("{streams} streams in {n} cases");
+    assert!(
+        (100..400).contains(&streams),
+        "{streams} streams in {n} cases"
+    );
+}

@@ -535,13 +535,13 @@ impl Schedule<'_> {
                     last = last.max(at);
                 }
             }
-            Move::Stream if !self.streamed && self.d.chance(0.25) => {
+            Move::Stream if !self.streamed && self.d.chance(0.08) => {
                 self.streamed = true;
                 let to = self.other(&h);
                 last = self.stream(&h, &to, t);
             }
-            // A stream is costly: one case in about twenty-five has one,
-            // and none has two.
+            // A stream costs as much as tens of other cases: about one
+            // case in eighty has one, and none has two.
             Move::Stream => {
                 let to = self.other(&h);
                 self.send(t, &h, &to);
@@ -766,16 +766,15 @@ impl Schedule<'_> {
         });
         gone
     }
-    /// A stream of datagrams from `h` to `to` from `t` on: a few dozen, or
-    /// past 256 (a byte's worth of numbers), or past 512 and up to about a
-    /// thousand, one every few milliseconds or all at once; mostly small
-    /// (large ones only in short streams, to keep a case cheap). Returns
-    /// the last datagram's time.
+    /// A stream of datagrams from `h` to `to` from `t` on: past 256 (a
+    /// byte's worth of numbers), sometimes past 512, one every few
+    /// milliseconds or all at once; mostly small (large ones only in short
+    /// streams, to keep a case cheap). Returns the last datagram's time.
     fn stream(&mut self, h: &str, to: &str, t: u64) -> u64 {
-        let mut count = match self.d.weighted(&[1, 3, 1]) {
-            0 => self.d.range(16, 64),
-            1 => self.d.range(257, 320),
-            _ => self.d.range(513, 1_100),
+        let mut count = if self.d.chance(0.75) {
+            self.d.range(257, 320)
+        } else {
+            self.d.range(513, 700)
         };
         let bytes = if self.d.chance(0.8) {
             self.d.range(0, 128) as u32
