@@ -555,21 +555,19 @@ struct LeftThreads {
     root: bool,
 }
 
-/// Reruns the first cases of `probe` (a fresh lane) alone on this thread,
-/// counting the process's threads before and after each, and names the
-/// first case after which some are still running (LIFE-8). On the virtual
-/// clock a thread is given 10 ms to end, in real time
+/// Reruns the first `cases` cases of `probe` (a fresh lane) alone on this
+/// thread, counting the process's threads before and after each, and names
+/// the first case after which some are still running (LIFE-8). On the
+/// virtual clock a thread is given 10 ms to end, in real time
 /// [`threads::REAL_TIME_GRACE`].
-fn threads_left(subject: &Subject, mut probe: Lane) -> Option<LeftThreads> {
-    let (cases, grace, rule) = match subject.clock {
+fn threads_left(subject: &Subject, mut probe: Lane, cases: u64) -> Option<LeftThreads> {
+    let (grace, rule) = match subject.clock {
         ClockMode::Virtual => (
-            threads::PROBE_CASES,
             std::time::Duration::from_millis(10),
             "a provider run on the virtual clock may start no thread of its own \
              (`deterministic()` false if it does), and stop must join every thread it started",
         ),
         ClockMode::RealTime => (
-            threads::REAL_TIME_PROBE_CASES,
             threads::REAL_TIME_GRACE,
             "stop must join every thread the provider started",
         ),
@@ -678,16 +676,22 @@ fn certify_generated(subject: &Subject, cfg: Config) -> Certification {
     // The provider left threads running: name a case that does, alone.
     let left = leaking
         .and(first_lane)
-        .and_then(|l| threads_left(subject, new_lane(l)));
+        .and_then(|l| threads_left(subject, new_lane(l), threads::PROBE_CASES));
     // Every case ended, so every provider stopped: threads past the slack
     // are the provider's. An interrupted run is not judged.
     let real_time_left = real_time_baseline
         .filter(|_| !cut_short)
         .map(|b| threads::left_after(b, threads::REAL_TIME_SLACK, threads::REAL_TIME_GRACE))
         .filter(|n| *n > threads::REAL_TIME_SLACK);
-    let real_time_case = real_time_left
-        .and(first_lane)
-        .and_then(|l| threads_left(subject, new_lane(l)));
+    // The rerun takes the first cases of every lane in turn (in the default
+    // 64 cases a lane has only four), so that it sees as many kinds of case
+    // as the run began with.
+    let real_time_case = real_time_left.and_then(|_| {
+        let per_lane = (threads::REAL_TIME_PROBE_CASES / lanes.len().max(1) as u64).max(1);
+        lanes
+            .iter()
+            .find_map(|l| threads_left(subject, new_lane(l.lane), per_lane))
+    });
 
     // Merge the lanes in lane order.
     let mut all = Fold::new();

@@ -17,7 +17,7 @@
 //! threads of their own at any time), the count is read before the run and
 //! again once every case has ended, each thread given [`REAL_TIME_GRACE`] to
 //! end. More than [`REAL_TIME_SLACK`] threads over the count it began with is
-//! LIFE-8 once one of the first cases of one lane, rerun alone, leaves
+//! LIFE-8 once one of the first cases of the lanes, rerun alone, leaves
 //! threads too (none: a pool kept for the whole process, no finding).
 //!
 //! Only Linux counts threads (`/proc/self/status`); elsewhere [`count`] is
@@ -34,9 +34,9 @@ pub(super) const EVERY: u64 = 64;
 /// Cases of one lane rerun alone to find one that leaves threads.
 pub(super) const PROBE_CASES: u64 = 64;
 
-/// Cases of one lane rerun alone, in real time (each takes up to a few
-/// seconds), to find one that leaves threads.
-pub(super) const REAL_TIME_PROBE_CASES: u64 = 16;
+/// Cases rerun alone in real time (each takes up to a few seconds), the
+/// first ones of every lane in turn, to find one that leaves threads.
+pub(super) const REAL_TIME_PROBE_CASES: u64 = 32;
 
 /// How long threads are given to end after a real-time run (or one rerun
 /// case): a thread a provider's stop told to end, but did not wait for,
