@@ -618,18 +618,7 @@ impl Schedule<'_> {
                     });
                 }
                 let stop = end + self.d.range(0, 3);
-                self.push(Step::StopProvider {
-                    at_ms: stop,
-                    host: h.clone(),
-                });
-                last = stop;
-                if self.d.chance(0.5) {
-                    last = stop + self.d.range(0, 50);
-                    self.push(Step::StartProvider {
-                        at_ms: last,
-                        host: h,
-                    });
-                }
+                last = self.stop_then_maybe_start(&h, stop);
             }
             Move::Restart => {
                 let to = self.other(&h);
@@ -816,6 +805,11 @@ impl Schedule<'_> {
             host: h.to_string(),
         });
         let stop = gone + self.d.range(0, 20);
+        self.stop_then_maybe_start(h, stop)
+    }
+    /// `h`'s provider stopped at `stop` and, one time in two, started again
+    /// within 50 ms. Returns the last step's time.
+    fn stop_then_maybe_start(&mut self, h: &str, stop: u64) -> u64 {
         self.push(Step::StopProvider {
             at_ms: stop,
             host: h.to_string(),
