@@ -58,10 +58,19 @@ pub(crate) fn watch(shared: &Arc<Shared>) {
         reported: false,
     });
     STARTED.call_once(|| {
+        // Wait until the thread runs: its name is set by then, so a count
+        // of a process's threads that leaves out the watchdog by name
+        // (the case runner's, after each case) never takes a watchdog
+        // not yet scheduled for a thread of the provider's.
+        let (ready, started) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("cpsim-watchdog".into())
-            .spawn(run)
+            .spawn(move || {
+                let _ = ready.send(());
+                run()
+            })
             .expect("the watchdog thread starts");
+        let _ = started.recv();
     });
 }
 
