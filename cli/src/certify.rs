@@ -208,6 +208,9 @@ impl Module {
     fn broken_promise(&self) -> Option<String> {
         self.0.broken_promise()
     }
+    fn start_failure(&self) -> Option<String> {
+        self.0.start_failure()
+    }
 }
 
 #[cfg(not(all(feature = "c-modules", any(unix, windows))))]
@@ -227,6 +230,9 @@ impl Module {
     }
     fn tune(&self, _cfg: &mut Config, _threads: usize) {}
     fn broken_promise(&self) -> Option<String> {
+        None
+    }
+    fn start_failure(&self) -> Option<String> {
         None
     }
 }
@@ -414,6 +420,13 @@ pub fn run(registry: &Registry, a: Args, program: &str) -> i32 {
     }
     let interrupted = stop.load(Ordering::SeqCst);
     print_summary(&cert);
+    // A host whose CpsimProviderStart fails runs nothing, which otherwise
+    // shows only as rules never exercised: say why.
+    if let Some(f) = module.as_ref().and_then(Module::start_failure) {
+        println!(
+            "module start failed: {f} (the first seen); a host whose start fails runs nothing of the module in that case"
+        );
+    }
     if let Some(dir) = &a.report_dir {
         if let Err(e) = cpsim_certify::report::write_all(&cert, dir) {
             eprintln!("cpsim: cannot write reports to {}: {e}", dir.display());

@@ -338,6 +338,19 @@ fn cli_certify(module: &Path, extra: &[&str]) -> (Option<i32>, String, String, S
 }
 
 #[test]
+fn a_module_whose_start_fails_is_told_so_with_the_host_and_result() {
+    // CpsimProviderStart fails on host B: the verdict (rules never
+    // exercised) must come with the reason, not only the runner's lost
+    // standard error.
+    let (code, stdout, stderr, _) = cli_certify(&lib("hostile_start_fails"), &["--cases", "8"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("module start failed: CpsimProviderStart on host B returned E_FAIL"),
+        "{stdout}{stderr}"
+    );
+}
+
+#[test]
 fn crash_1_module_initialisers_never_run_in_the_harness_and_end_in_a_report() {
     // A constructor that segfaults, and one that calls exit(0): each case
     // reports it; cpsim itself ends normally with a failing verdict.

@@ -61,7 +61,8 @@ pub mod pe;
 pub use image::ModuleImage;
 #[cfg(any(unix, windows))]
 pub use loader::{
-    foreign_thread_calls, loaded_copies, phase, resident_copies, ModuleFactory, Phase,
+    first_start_failure, foreign_thread_calls, loaded_copies, phase, resident_copies,
+    ModuleFactory, Phase,
 };
 
 /// Why a module cannot be used.

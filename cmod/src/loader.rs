@@ -101,6 +101,16 @@ pub fn foreign_thread_calls() -> u64 {
     FOREIGN.load(Ordering::Relaxed)
 }
 
+/// The first failed `CpsimProviderStart` in this process (host, result),
+/// for the harness to tell an author whose module never ran.
+static START_FAILED: Mutex<Option<String>> = Mutex::new(None);
+
+/// The first `CpsimProviderStart` that failed in this process, if any:
+/// which host and what it returned.
+pub fn first_start_failure() -> Option<String> {
+    START_FAILED.lock().clone()
+}
+
 /// The copy whose code is at `addr` (any address inside it).
 pub(crate) fn copy_at(addr: *const c_void) -> Option<Routed> {
     if addr.is_null() {
@@ -420,12 +430,13 @@ impl Provider for ModuleProvider {
         if hr == S_OK {
             self.started = true;
         } else {
-            eprintln!(
-                "cpsim: host {}: CpsimProviderStart of {} failed with {}",
+            let what = format!(
+                "CpsimProviderStart on host {} returned {}",
                 self.host,
-                self.image.path().display(),
                 cpsim_sim::trace::hr_name(hr)
             );
+            eprintln!("cpsim: {what} ({})", self.image.path().display());
+            START_FAILED.lock().get_or_insert(what);
         }
     }
 

@@ -22,6 +22,8 @@ fn main() {
     for s in &sources {
         println!("cargo:rerun-if-changed={}", s.display());
     }
+    // The directory itself, so that a module added to it is built.
+    println!("cargo:rerun-if-changed=.");
     println!("cargo:rerun-if-changed=sample_directory.h");
     println!("cargo:rerun-if-changed=../../sim-cp/include/cpsimrt.def");
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("windows") {

@@ -357,6 +357,7 @@ fn run_case(image: &Arc<ModuleImage>, msg: CaseMsg, isolation: Isolation) -> Fro
             leftover_threads: module_threads(),
             foreign_calls: cpsim_cmod::foreign_thread_calls(),
             resident_copies: cpsim_cmod::resident_copies(),
+            start_failure: cpsim_cmod::first_start_failure(),
         },
         Ok(Err(message)) | Err(message) => FromChild::Failed { message },
     }

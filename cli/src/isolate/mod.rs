@@ -109,6 +109,7 @@ pub struct Library {
     pool: Pool,
     /// Why a module with the virtual-time marker broke its promise.
     broken_promise: Mutex<Option<String>>,
+    start_failure: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Library {
@@ -179,6 +180,7 @@ impl Library {
             isolation_note,
             pool,
             broken_promise: Mutex::new(None),
+            start_failure: Mutex::new(None),
         }))
     }
 
@@ -228,6 +230,12 @@ impl Library {
         self.broken_promise.lock().clone()
     }
 
+    /// The first failed `CpsimProviderStart` any case saw (host and
+    /// result): on that host the module did not run.
+    pub fn start_failure(&self) -> Option<String> {
+        self.start_failure.lock().clone()
+    }
+
     /// This module as a certification subject.
     pub fn subject(self: &Arc<Self>) -> Subject {
         let image = self.image.clone();
@@ -274,8 +282,12 @@ impl Library {
                 outcome,
                 leftover_threads,
                 foreign_calls,
+                start_failure,
                 ..
             } => {
+                if let Some(f) = start_failure {
+                    self.start_failure.lock().get_or_insert(f);
+                }
                 // On Windows the system starts threads of its own in a
                 // process (the loader's and thread pool's workers), which a
                 // count cannot tell from the module's: there only calls

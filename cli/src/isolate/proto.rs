@@ -95,6 +95,10 @@ pub enum FromChild {
         /// Module copies the runner keeps loaded for good.
         #[serde(default)]
         resident_copies: usize,
+        /// The first `CpsimProviderStart` that failed in the runner, if
+        /// any (host and result).
+        #[serde(default)]
+        start_failure: Option<String>,
     },
     /// A load check's result.
     Checked { error: Option<String> },

@@ -30,6 +30,7 @@ pub enum End {
         leftover_threads: usize,
         foreign_calls: u64,
         resident_copies: usize,
+        start_failure: Option<String>,
     },
     /// A load check's answer.
     Checked(Option<String>),
@@ -193,6 +194,7 @@ impl Worker {
                     leftover_threads,
                     foreign_calls,
                     resident_copies,
+                    start_failure,
                 })) => {
                     self.output.take();
                     self.cases += 1;
@@ -201,6 +203,7 @@ impl Worker {
                         leftover_threads,
                         foreign_calls,
                         resident_copies,
+                        start_failure,
                     };
                 }
                 Ok(Msg::Frame(FromChild::Checked { error })) => {

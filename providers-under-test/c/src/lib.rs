@@ -65,7 +65,8 @@ pub fn subtle_scenario(name: &str) -> PathBuf {
 /// Modules that attack the harness itself (each has a test of its own):
 /// crashing, exiting or hanging while loaded, exiting in a callback,
 /// forking a lingering grandchild, writing without end, a bug that strikes
-/// once, a virtual-time module that hides a thread.
+/// once, a virtual-time module that hides a thread, a start that fails on
+/// one host.
 pub const HOSTILE: &[&str] = &[
     "hostile_ctor_crash",
     "hostile_ctor_exit",
@@ -75,6 +76,7 @@ pub const HOSTILE: &[&str] = &[
     "hostile_noisy",
     "flaky_once",
     "vt_sneaky",
+    "hostile_start_fails",
 ];
 
 /// The built module `name` (`lib<name>.so`; on Windows `<name>.dll`), if
