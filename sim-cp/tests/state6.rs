@@ -190,3 +190,55 @@ fn state_6_a_provider_may_fail_what_it_has_open_when_it_is_stopped() {
         "no REACH was made"
     );
 }
+
+#[test]
+fn state_6_a_reach_failing_towards_an_id_two_instances_hold_is_not_blamed() {
+    // B holds its address, active, from 0 ms; at 1.5 s C (active too) is given a copy of
+    // it (a duplicate address its ADD does not refuse). A REACH of that ID
+    // at 3 s that succeeded would be TID-6 (held by more than one
+    // instance), so its failure cannot be STATE-6 as well: the provider
+    // would break one of the two whatever it answered.
+    let sim = Sim::new(
+        Config::with_seed(6),
+        &["A", "B", "C"],
+        ToyFactory::new(ToyOptions {
+            instances: 1,
+            reach_fails_before: Some(at(60_000)),
+            accept_duplicates: true,
+            ..ToyOptions::default()
+        }),
+    );
+    start(&sim, &["A", "B", "C"], "B", 0);
+    sim.schedule(
+        at(0),
+        Action::Listen {
+            host: "C".into(),
+            on: true,
+        },
+    );
+    sim.schedule(
+        at(1_500),
+        Action::DuplicateAddress {
+            host: "C".into(),
+            of: "B".into(),
+            family: Family::V4,
+        },
+    );
+    sim.schedule(at(3_000), a_sends_b());
+    sim.run_until(at(8_000));
+    let out = sim.finish();
+    let state_6: Vec<String> = out
+        .violations
+        .iter()
+        .filter(|v| v.rule == id::STATE_6)
+        .map(|v| v.headline())
+        .collect();
+    assert_eq!(state_6, Vec::<String>::new(), "{:#?}", out.violations);
+    // The case is the one meant: C's copy was added (TID-4 is broken by
+    // this toy, which never refuses a duplicate).
+    assert!(
+        out.violations.iter().any(|v| v.rule == id::TID_4),
+        "{:#?}",
+        out.violations
+    );
+}

@@ -845,7 +845,8 @@ pub struct Truth {
     pub possibly_owned: bool,
     /// Two instances hold it now.
     pub ambiguous: bool,
-    /// An active peer has held it for the whole window.
+    /// An active peer has held it for the whole window, and no other
+    /// instance holds it now.
     pub surely_reachable: bool,
 }
 
@@ -1456,7 +1457,10 @@ impl World {
         Truth {
             possibly_owned: possibly,
             ambiguous,
-            surely_reachable: surely,
+            // An ID two instances hold is not reachable unambiguously: a
+            // REACH that succeeded would be TID-6, so failing it is right
+            // (decision `ambiguous-not-reachable`).
+            surely_reachable: surely && !ambiguous,
         }
     }
 

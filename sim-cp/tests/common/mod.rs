@@ -42,6 +42,9 @@ pub struct ToyOptions {
     /// Keep what arrives while dormant, and in TRANSITION_ACTIVE complete
     /// with S_OK at once, indicate what was kept, then return pending.
     pub buffer_while_dormant: bool,
+    /// ADD succeeds for an ID another instance holds (a duplicate address
+    /// is not refused: TID-4).
+    pub accept_duplicates: bool,
 }
 
 /// How a toy mishandles the datagrams it receives (DATA-5 tests).
@@ -256,7 +259,7 @@ impl SessionHandler for ToySession {
     }
     fn add_transport_id(&self, cx: &Cx, _inst: &InstanceRef, id: Tid, done: Completion) -> Reply {
         let mut dir = self.dir.lock();
-        if dir.contains_key(&id) {
+        if dir.contains_key(&id) && !self.opts.accept_duplicates {
             drop(dir);
             return self.finish(cx, done, Err(Failure::FAIL));
         }
