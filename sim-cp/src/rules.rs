@@ -350,8 +350,8 @@ catalogue! {
         "The simulator reaches before it sends.";
     DATA_1 = "DATA-1", Provider, Should, "seed",
         "The provider indicates received buffers only while active (otherwise the platform refuses them: STATE-3).",
-        "Indicating data that arrived while dormant or after the session ended.",
-        "Drop (or buffer) peer data until TRANSITION_ACTIVE has succeeded.";
+        "Indicating data while dormant or after the session ended.",
+        "Keep data that arrives while dormant and indicate it once TRANSITION_ACTIVE has succeeded, or have the sender's SEND fail: dropping data whose SEND succeeded is a loss (DATA-5).";
     DATA_2 = "DATA-2", Provider, Must, "doc dd441737, decision",
         "A buffer chain is well formed: it ends in NULL, has no cycle, and no element with size > 0 has a NULL buffer.",
         "A chain whose last next pointer is left uninitialised, or a reused element that makes a cycle.",
