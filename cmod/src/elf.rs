@@ -41,6 +41,7 @@ pub enum Kind {
 
 const ET_DYN: u16 = 3;
 const SHT_DYNSYM: u32 = 11;
+const PT_INTERP: u32 = 3;
 
 /// This machine's `e_machine`, where known.
 fn this_machine() -> Option<u16> {
@@ -132,6 +133,54 @@ pub fn inspect(bytes: &[u8]) -> Kind {
         return Kind::OtherMachine(machine);
     }
     Kind::Shared(symbols(&r))
+}
+
+/// Whether an ELF file asks for a program interpreter (`PT_INTERP`): an
+/// executable (a PIE is `ET_DYN` like a shared library) built without
+/// `-shared`. False for anything unreadable.
+pub fn has_interpreter(bytes: &[u8]) -> bool {
+    if bytes.len() < 20 || &bytes[..4] != b"\x7fELF" || !matches!(bytes[4], 1 | 2) {
+        return false;
+    }
+    let r = Reader {
+        b: bytes,
+        little: bytes[5] == 1,
+        wide: bytes[4] == 2,
+    };
+    // Header fields: e_phoff, e_phentsize, e_phnum.
+    let Some((phoff, phentsize, phnum)) = (if r.wide {
+        r.u64(0x20)
+            .zip(r.u16(0x36))
+            .zip(r.u16(0x38))
+            .map(|((a, b), c)| (a, b, c))
+    } else {
+        r.u32(0x1C)
+            .map(u64::from)
+            .zip(r.u16(0x2A))
+            .zip(r.u16(0x2C))
+            .map(|((a, b), c)| (a, b, c))
+    }) else {
+        return false;
+    };
+    (0..u64::from(phnum)).any(|i| {
+        i.checked_mul(u64::from(phentsize))
+            .and_then(|o| phoff.checked_add(o))
+            .and_then(|at| r.u32(at))
+            == Some(PT_INTERP)
+    })
+}
+
+/// A readable name for an ELF machine number, with the number.
+pub fn machine_name(m: u16) -> String {
+    let name = match m {
+        3 => "x86",
+        40 => "ARM",
+        62 => "x86-64",
+        183 => "AArch64",
+        243 => "RISC-V",
+        _ => return format!("ELF machine {m}"),
+    };
+    format!("{name}, ELF machine {m}")
 }
 
 fn symbols(r: &Reader) -> Option<Symbols> {
@@ -228,6 +277,21 @@ mod tests {
         assert_eq!(inspect(&b), Kind::Shared(None));
         for cut in 0..b.len() {
             let _ = inspect(&b[..cut]);
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_executable_has_an_interpreter_and_a_bare_header_has_none() {
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(has_interpreter(&me));
+        let mut b = vec![0u8; 64];
+        b[..4].copy_from_slice(b"\x7fELF");
+        b[4] = 2;
+        b[5] = 1;
+        assert!(!has_interpreter(&b));
+        for cut in 0..b.len() {
+            let _ = has_interpreter(&me[..cut]);
         }
     }
 

@@ -238,8 +238,14 @@ impl ModuleImage {
             })
             .collect();
         if !missing.is_empty() {
+            // A PIE executable is ET_DYN like a library: say what it is.
+            let what = if matches!(format, Format::Elf(_)) && elf::has_interpreter(&bytes) {
+                "an executable, not a shared library (build it with -shared -fPIC); it "
+            } else {
+                ""
+            };
             return Err(ModuleError(format!(
-                "{shown}: does not export {} (see cpnatfwt.h, CPSIM_PROVIDER_MODULE)",
+                "{shown}: {what}does not export {} (see cpnatfwt.h, CPSIM_PROVIDER_MODULE)",
                 missing.join(" and ")
             )));
         }
@@ -353,7 +359,8 @@ fn read_elf(shown: &str, bytes: &[u8]) -> Result<Option<Symbols>, ModuleError> {
             "{shown}: an ELF file but not a shared library (build it with -shared -fPIC)"
         ))),
         elf::Kind::OtherMachine(m) => Err(ModuleError(format!(
-            "{shown}: a shared library for another machine (ELF machine {m})"
+            "{shown}: a shared library for another machine ({})",
+            elf::machine_name(m)
         ))),
         elf::Kind::Shared(s) => Ok(s),
     }
@@ -362,4 +369,31 @@ fn read_elf(shown: &str, bytes: &[u8]) -> Result<Option<Symbols>, ModuleError> {
 #[cfg(unix)]
 fn libc_nonblock() -> i32 {
     libc::O_NONBLOCK
+}
+
+#[cfg(all(test, target_os = "linux", target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pie_executable_is_refused_as_an_executable_and_another_machine_by_name() {
+        // This test binary is a PIE: ET_DYN like a library, with an
+        // interpreter, and without the module's entry points.
+        let path = std::env::current_exe().unwrap();
+        let me = std::fs::read(&path).unwrap();
+        let Err(ModuleError(err)) = ModuleImage::from_bytes(path.clone(), me.clone()) else {
+            panic!("a test binary accepted as a module");
+        };
+        assert!(err.contains("an executable, not a shared library"), "{err}");
+        // The same file marked for AArch64 (e_machine at byte 18).
+        let mut arm = me;
+        arm[18..20].copy_from_slice(&183u16.to_le_bytes());
+        let Err(ModuleError(err)) = ModuleImage::from_bytes(path, arm) else {
+            panic!("an AArch64 file accepted");
+        };
+        assert!(
+            err.contains("another machine (AArch64, ELF machine 183)"),
+            "{err}"
+        );
+    }
 }
