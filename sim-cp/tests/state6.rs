@@ -191,19 +191,17 @@ fn state_6_a_provider_may_fail_what_it_has_open_when_it_is_stopped() {
     );
 }
 
-#[test]
-fn state_6_a_reach_failing_towards_an_id_two_instances_hold_is_not_blamed() {
-    // B holds its address, active, from 0 ms; at 1.5 s C (active too) is given a copy of
-    // it (a duplicate address its ADD does not refuse). A REACH of that ID
-    // at 3 s that succeeded would be TID-6 (held by more than one
-    // instance), so its failure cannot be STATE-6 as well: the provider
-    // would break one of the two whatever it answered.
+/// A, B and C (all active) run a toy that never refuses a duplicate ADD
+/// and fails every REACH unless `reaches`; at 1.5 s C is given a copy of
+/// B's address, with the network losing everything from 1 s if `lossy`; at
+/// 3 s A sends to B.
+fn duplicate_of_b(lossy: bool, reaches: bool) -> Outcome {
     let sim = Sim::new(
         Config::with_seed(6),
         &["A", "B", "C"],
         ToyFactory::new(ToyOptions {
             instances: 1,
-            reach_fails_before: Some(at(60_000)),
+            reach_fails_before: (!reaches).then(|| at(60_000)),
             accept_duplicates: true,
             ..ToyOptions::default()
         }),
@@ -216,6 +214,17 @@ fn state_6_a_reach_failing_towards_an_id_two_instances_hold_is_not_blamed() {
             on: true,
         },
     );
+    if lossy {
+        sim.schedule(
+            at(1_000),
+            Action::NetFaults {
+                faults: NetFaults {
+                    loss: 1.0,
+                    ..NetFaults::default()
+                },
+            },
+        );
+    }
     sim.schedule(
         at(1_500),
         Action::DuplicateAddress {
@@ -226,19 +235,52 @@ fn state_6_a_reach_failing_towards_an_id_two_instances_hold_is_not_blamed() {
     );
     sim.schedule(at(3_000), a_sends_b());
     sim.run_until(at(8_000));
-    let out = sim.finish();
-    let state_6: Vec<String> = out
-        .violations
+    sim.finish()
+}
+
+fn of_rule(out: &Outcome, rule: RuleId) -> Vec<String> {
+    out.violations
         .iter()
-        .filter(|v| v.rule == id::STATE_6)
+        .filter(|v| v.rule == rule)
         .map(|v| v.headline())
-        .collect();
-    assert_eq!(state_6, Vec::<String>::new(), "{:#?}", out.violations);
-    // The case is the one meant: C's copy was added (TID-4 is broken by
-    // this toy, which never refuses a duplicate).
+        .collect()
+}
+
+#[test]
+fn state_6_a_reach_failing_towards_an_id_two_instances_hold_is_not_blamed() {
+    // B holds its address, active, from 0 ms; at 1.5 s C is given a copy.
+    // A REACH of that ID at 3 s that succeeded would be TID-6 (held by
+    // more than one instance), so its failure cannot be STATE-6 as well:
+    // the provider would break one of the two whatever it answered.
+    let out = duplicate_of_b(false, false);
+    assert_eq!(of_rule(&out, id::STATE_6), Vec::<String>::new());
+    // The case is the one meant: C's copy was added on a healthy network,
+    // which this toy does not refuse (TID-4).
+    assert_eq!(of_rule(&out, id::TID_4).len(), 1, "{:#?}", out.violations);
+}
+
+#[test]
+fn tid_4_a_duplicate_add_while_the_network_loses_everything_is_not_judged() {
+    // The same duplicate, added while every packet is lost: a provider
+    // asking its peers cannot hear B, so TID-4 does not judge it.
+    let out = duplicate_of_b(true, false);
+    assert_eq!(of_rule(&out, id::TID_4), Vec::<String>::new());
+}
+
+#[test]
+fn tid_6_a_reach_towards_a_duplicate_while_the_network_loses_everything_is_not_judged() {
+    // The same duplicate, and REACHes that succeed. On a healthy network a
+    // REACH of B's address after C got its copy is TID-6 (held by more
+    // than one instance); while every packet is lost the provider cannot
+    // hear C, so it is not judged (decision `duplicates-unheard`).
+    let healthy = duplicate_of_b(false, true);
     assert!(
-        out.violations.iter().any(|v| v.rule == id::TID_4),
+        of_rule(&healthy, id::TID_6)
+            .iter()
+            .any(|m| m.contains("held by more than one instance")),
         "{:#?}",
-        out.violations
+        healthy.violations
     );
+    let lossy = duplicate_of_b(true, true);
+    assert_eq!(of_rule(&lossy, id::TID_6), Vec::<String>::new());
 }

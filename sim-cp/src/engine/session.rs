@@ -300,6 +300,10 @@ impl World {
                             .session()
                             .is_some_and(|s| s.changing_id(t))
                     });
+                    // A provider cannot learn of a holder it cannot reach:
+                    // an ADD while the network lost or partitioned anything
+                    // is not judged (decision `duplicates-unheard`).
+                    let other = other.filter(|_| !self.net.disturbed_since(started));
                     if let Some(other) = other {
                         let o = self.inst_name(other);
                         self.violate(
@@ -330,8 +334,11 @@ impl World {
                     // (decision `add-when-asked`); asked only when nothing
                     // else owns it, which is rare.
                     let unowned = !truth.possibly_owned && !self.adding_elsewhere(t, inst);
-                    if unowned || truth.ambiguous {
-                        let why = if truth.ambiguous {
+                    // Nor can it learn of a second holder it cannot reach
+                    // (decision `duplicates-unheard`).
+                    let ambiguous = truth.ambiguous && !self.net.disturbed_since(started);
+                    if unowned || ambiguous {
+                        let why = if ambiguous {
                             "is held by more than one instance"
                         } else {
                             "is held by no other instance"
