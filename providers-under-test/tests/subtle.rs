@@ -159,6 +159,11 @@ subtle!(
     "reference"
 );
 subtle!(
+    data_5_id_table_is_real_and_reference_passes,
+    "subtle-data-5-id-table",
+    "reference"
+);
+subtle!(
     tid_2_raw_linger_after_remove_is_real_and_sync_raw_passes,
     "subtle-tid-2-raw-linger-after-remove",
     "sync-raw"

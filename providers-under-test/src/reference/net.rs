@@ -161,7 +161,7 @@ impl Node {
                     let owner = self.owner(slot);
                     if matches!(op.kind, OpKind::Remove { .. }) {
                         // The platform forgets the ID whatever the status (TID-5).
-                        slot.held.remove(&tid);
+                        slot.release(&tid);
                     }
                     // The rendezvous may have acted on a request whose answer was lost.
                     jobs.extend(st.add_cleanup(tid, owner, reg));
@@ -388,7 +388,7 @@ impl Node {
                 Some(op) => {
                     if ok {
                         if let Some(s) = st.slots.get_mut(&op.slot).filter(|s| !s.ended) {
-                            s.held.insert(tid, reg);
+                            s.hold(tid, reg);
                         }
                     }
                     (Some(op), None)
@@ -428,7 +428,7 @@ impl Node {
                 return;
             };
             if let (OpKind::Remove { tid, .. }, Some(s)) = (&op.kind, st.slots.get_mut(&op.slot)) {
-                s.held.remove(tid);
+                s.release(tid);
             }
             op
         };
@@ -533,21 +533,40 @@ impl Node {
         } else {
             req
         };
-        let inst = {
+        let (inst, local) = {
             let mut st = self.st.lock();
             if st.seen.get(&key).is_some_and(|s| s.contains(&req)) {
                 // A retransmission of what was already indicated.
                 return true;
             }
-            let found = st
-                .slots
-                .values()
-                .find(|s| !s.ended && s.held.contains_key(&dst))
-                .and_then(|s| {
-                    let usable = self.receiving(s);
-                    s.owned.as_ref().filter(|_| usable).map(|o| o.as_ref())
-                });
-            let Some(inst) = found else {
+            let found = if self.subtle == Subtle::IdTable {
+                // The bug: the entry of the destination's last byte is
+                // taken for the destination if it is on the same interface
+                // (all bytes but the last equal), as if the index were the
+                // whole last byte and not its low three bits.
+                let same_interface = |t: &Tid| {
+                    let (a, b) = (t.as_bytes(), dst.as_bytes());
+                    a.len() == b.len() && a[..a.len() - 1] == b[..b.len() - 1]
+                };
+                st.slots.values().filter(|s| !s.ended).find_map(|s| {
+                    s.id_table[super::node::Slot::table_index(&dst)]
+                        .filter(same_interface)
+                        .map(|local| (s, local))
+                })
+            } else {
+                st.slots
+                    .values()
+                    .find(|s| !s.ended && s.held.contains_key(&dst))
+                    .map(|s| (s, dst))
+            }
+            .and_then(|(s, local)| {
+                let usable = self.receiving(s);
+                s.owned
+                    .as_ref()
+                    .filter(|_| usable)
+                    .map(|o| (o.as_ref(), local))
+            });
+            let Some((inst, local)) = found else {
                 // Not ours, or dormant: dropped (DATA-1), and the sender is told.
                 return false;
             };
@@ -563,9 +582,9 @@ impl Node {
                     }
                 }
             }
-            inst
+            (inst, local)
         };
-        if self.indicate(inst, dst, src, &payload).is_err() {
+        if self.indicate(inst, local, src, &payload).is_err() {
             return false;
         }
         let mut st = self.st.lock();

@@ -164,6 +164,30 @@ pub struct Slot {
     /// (the third-send-after-reactivation variant only).
     pub warm_sends: Option<u8>,
     pub warm_rtt: [Nanos; 2],
+    /// The held IDs by family and last byte, 8 entries per family, the
+    /// newest ADD in each (read by the id-table variant only).
+    pub id_table: [Option<Tid>; 16],
+}
+
+impl Slot {
+    /// An ADD of `tid` (registration `reg`) succeeded.
+    pub fn hold(&mut self, tid: Tid, reg: u64) {
+        self.held.insert(tid, reg);
+        self.id_table[Slot::table_index(&tid)] = Some(tid);
+    }
+    /// `tid` is no longer held.
+    pub fn release(&mut self, tid: &Tid) {
+        self.held.remove(tid);
+        let e = &mut self.id_table[Slot::table_index(tid)];
+        if *e == Some(*tid) {
+            *e = None;
+        }
+    }
+    /// The entry of `tid`'s family and last byte in `id_table`.
+    pub fn table_index(tid: &Tid) -> usize {
+        let last = tid.as_bytes().last().copied().unwrap_or(0);
+        usize::from(!tid.is_v4()) * 8 + usize::from(last % 8)
+    }
 }
 
 /// An unregistration the rendezvous has not acknowledged yet.

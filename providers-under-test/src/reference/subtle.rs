@@ -76,11 +76,20 @@ pub enum Subtle {
     /// byte): from a sender's 257th message on, a new datagram can be
     /// taken for one already indicated, acknowledged and dropped.
     ByteSequence,
+    /// DATA-5: the receive side finds the local ID of a datagram in an
+    /// 8-entry table per family, indexed by the low three bits of the
+    /// address's last byte (an interface numbers its addresses in turn);
+    /// an entry is taken for the destination when the rest of the address
+    /// (the interface) matches, as if the index were the whole last byte.
+    /// An ADD writes its entry whatever is there: once an interface has a
+    /// ninth address, it takes the entry of the first one of its family,
+    /// and data for that first address is indicated as for the new one.
+    IdTable,
 }
 
 impl Subtle {
     /// Every subtle variant.
-    pub const ALL: [Subtle; 16] = [
+    pub const ALL: [Subtle; 17] = [
         Subtle::StopSkipsEnded,
         Subtle::SendPerPeer,
         Subtle::DedupPerNode,
@@ -97,6 +106,7 @@ impl Subtle {
         Subtle::ThirdSendAfterReactivation,
         Subtle::StopForgetsRemove,
         Subtle::ByteSequence,
+        Subtle::IdTable,
     ];
 
     /// The rule the variant breaks (`None` for the correct provider).
@@ -109,7 +119,8 @@ impl Subtle {
             | Subtle::OneByteKeepalive
             | Subtle::ShortLength
             | Subtle::SeenResetAtDormancy
-            | Subtle::ByteSequence => id::DATA_5,
+            | Subtle::ByteSequence
+            | Subtle::IdTable => id::DATA_5,
             Subtle::EndWhileActivating => id::LIFE_7,
             Subtle::ReviveAfterFailedActivation => id::LIFE_2,
             Subtle::SendWindow | Subtle::SettleDormancy | Subtle::RetryBackoff => id::TIME_1,
@@ -138,6 +149,7 @@ impl Subtle {
             Subtle::ThirdSendAfterReactivation => "third-send-after-reactivation",
             Subtle::StopForgetsRemove => "stop-forgets-remove",
             Subtle::ByteSequence => "byte-sequence",
+            Subtle::IdTable => "id-table",
         };
         let rule = self.rule().expect("a variant").as_str().to_lowercase();
         format!("subtle-{rule}-{what}")
@@ -188,6 +200,9 @@ impl Subtle {
             }
             Subtle::ByteSequence => {
                 "de-duplicates by the low byte of the datagram number: a sender's 257th message can be dropped as a duplicate"
+            }
+            Subtle::IdTable => {
+                "keeps 8 IDs per family, by last byte: from an interface's ninth address on, data for its first is indicated as for the ninth"
             }
         }
     }
