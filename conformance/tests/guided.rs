@@ -206,3 +206,27 @@ fn data_5_generated_streams_cross_256_datagrams_in_a_few_cases_per_thousand() {
         "{streams} streams in {n} cases"
     );
 }
+
+/// A provider that keeps a table of 8 transport IDs passes every case in
+/// which no instance has more than a few extra addresses. A rare form of
+/// the Address move gives one host many (eight or more ADDs in a row) with
+/// traffic to its first and newest addresses.
+#[test]
+fn data_5_generated_cases_give_one_host_eight_addresses_more_in_some_cases() {
+    let n = 20_000;
+    let mut many = 0;
+    for seed in 0..n {
+        let s = certify::generate("reference", &Shape::default(), seed);
+        let mut adds = std::collections::BTreeMap::new();
+        for st in &s.steps {
+            if let scenario::Step::AddressAdd { host, .. } = st {
+                *adds.entry(host.clone()).or_insert(0) += 1;
+            }
+        }
+        if adds.values().any(|&k| k >= 8) {
+            many += 1;
+        }
+    }
+    println!("{many} of {n} cases give a host 8 addresses or more");
+    assert!((100..2_000).contains(&many), "{many} of {n} cases");
+}

@@ -258,8 +258,9 @@ pub enum Move {
     DormancyCycles,
     /// Address notifications (another address, one removed, a duplicate;
     /// IPv4 or IPv6), an address that comes and goes while data sent
-    /// to it is on its way, or an address change just before the provider
-    /// is stopped.
+    /// to it is on its way, an address change just before the provider
+    /// is stopped, or (rarely) many addresses on one host, more than a
+    /// table of 8 can keep, with traffic to its first and newest.
     Address,
     /// The platform shuts down on a host.
     Shutdown,
@@ -457,6 +458,8 @@ struct Schedule<'a> {
     base_net: NetFaults,
     /// Whether the case has its stream already.
     streamed: bool,
+    /// How many steps the case may have in all.
+    room: usize,
 }
 
 impl Schedule<'_> {
@@ -573,7 +576,7 @@ impl Schedule<'_> {
                     at = wake + gap(self.d, 400);
                 }
             }
-            Move::Address => match self.d.weighted(&[3, 2, 3, 3, 2]) {
+            Move::Address => match self.d.weighted(&[3, 2, 3, 3, 2, 1]) {
                 0 => {
                     let family = self.address_family();
                     self.push(Step::AddressAdd {
@@ -596,7 +599,8 @@ impl Schedule<'_> {
                     }
                 }
                 3 => last = self.address_cycle(&h, t),
-                _ => last = self.address_then_stop(&h, t),
+                4 => last = self.address_then_stop(&h, t),
+                _ => last = self.many_addresses(&h, t),
             },
             Move::Shutdown => self.push(Step::Shutdown { at_ms: t, host: h }),
             Move::CommunicationError => self.push(Step::CommunicationError { at_ms: t, host: h }),
@@ -754,6 +758,84 @@ impl Schedule<'_> {
             host: h.to_string(),
         });
         gone
+    }
+    /// Many addresses on `h` in a row (8 to 20 ADDs, a few milliseconds
+    /// apart, so that an interface has more than a table of 8 can keep;
+    /// sometimes a REMOVE between them), then traffic from another host to
+    /// `h`'s first and newest addresses; sometimes the platform then ends
+    /// `h`'s session, so that its next instance is given every address
+    /// again at once. Falls back to one ADD when the case has no room for
+    /// the steps. Returns the last step's time.
+    fn many_addresses(&mut self, h: &str, t: u64) -> u64 {
+        let room = self.room.saturating_sub(self.steps.len());
+        let family = self.address_family();
+        if room < 15 {
+            self.push(Step::AddressAdd {
+                at_ms: t,
+                host: h.to_string(),
+                family,
+            });
+            return t;
+        }
+        // The instance takes address changes only while active.
+        self.push(Step::Listen {
+            at_ms: t,
+            host: h.to_string(),
+            on: true,
+        });
+        let mixed = self.d.chance(0.3);
+        let adds = self.d.range(8, (room as u64 - 7).min(20));
+        let mut removes = self.d.range(0, 2);
+        let mut at = t;
+        for k in 0..adds {
+            at += self.d.range(0, 15);
+            let family = if mixed { self.address_family() } else { family };
+            self.push(Step::AddressAdd {
+                at_ms: at,
+                host: h.to_string(),
+                family,
+            });
+            if k >= 2 && removes > 0 && self.d.chance(0.2) {
+                removes -= 1;
+                at += self.d.range(0, 10);
+                self.push(Step::AddressRemove {
+                    at_ms: at,
+                    host: h.to_string(),
+                });
+            }
+        }
+        let peer = self.other(h);
+        at += self.d.range(10, 200);
+        for newest in [false, true] {
+            let bytes = edge_size(self.d);
+            self.push(Step::Send {
+                at_ms: at,
+                from: peer.clone(),
+                to: h.to_string(),
+                family,
+                bytes,
+                newest,
+            });
+            at += self.d.range(0, 10);
+        }
+        if self.d.chance(0.25) {
+            at += self.d.range(0, 50);
+            self.push(Step::CommunicationError {
+                at_ms: at,
+                host: h.to_string(),
+            });
+            at += self.d.range(20, 300);
+            let bytes = edge_size(self.d);
+            self.push(Step::Send {
+                at_ms: at,
+                from: peer,
+                to: h.to_string(),
+                family,
+                bytes,
+                newest: false,
+            });
+        }
+        at
     }
     /// A stream of datagrams from `h` to `to` from `t` on: past 256 (a
     /// byte's worth of numbers), sometimes past 512, one every few
@@ -948,6 +1030,7 @@ pub fn generate(provider: &str, shape: &Shape, seed: u64) -> Scenario {
         horizon,
         base_net: net.clone(),
         streamed: false,
+        room: max,
     };
     // The first move often lands while the providers are still starting.
     let mut t = if sched.d.chance(0.3) {
@@ -972,6 +1055,9 @@ pub fn generate(provider: &str, shape: &Shape, seed: u64) -> Scenario {
     generated_case(provider, hosts, seed, net, tasks, shape.drain_ms, steps)
 }
 
+/// How many steps a move added to an existing case may have.
+const MOVE_ROOM: usize = 24;
+
 /// The steps of one move of kind `m` starting at `t` (on random hosts of
 /// `hosts`, with `base_net` as the network to return to after a loss
 /// burst), for mutations that add a move to an existing case.
@@ -989,6 +1075,7 @@ pub fn move_steps(
         horizon: crate::scenario::MAX_STEP_MS,
         base_net: base_net.clone(),
         streamed: false,
+        room: MOVE_ROOM,
     };
     sched.add(m, t);
     sched.steps
@@ -1012,6 +1099,7 @@ pub fn transition_steps(
         horizon: crate::scenario::MAX_STEP_MS,
         base_net: base_net.clone(),
         streamed: false,
+        room: MOVE_ROOM,
     };
     sched.transition(h, peer, at);
     sched.steps
