@@ -251,3 +251,30 @@ fn every_subtle_provider_has_a_directed_scenario() {
         }
     }
 }
+
+// Generated cases gave a host a few extra addresses at most, so a table of
+// 8 IDs per instance never filled. When the ninth address is removed the
+// first one has no entry left, and data for it is refused: a SEND to an
+// active peer fails (STATE-6, a SHOULD rule), in some cases first.
+#[test]
+fn data_5_a_table_of_eight_ids_is_found_at_the_default_budget() {
+    let name = "subtle-data-5-id-table";
+    let entry = registry::registry().find(name).expect("registered").clone();
+    let c = certify(
+        move || entry.factory(),
+        Config {
+            seed: Some(1),
+            regressions: None,
+            ..Config::default()
+        },
+    );
+    assert_eq!(c.verdict, Verdict::Fail, "{name}: not found");
+    let data_5 = cpsim_sim::rules::id::DATA_5;
+    let state_6 = cpsim_sim::rules::id::STATE_6;
+    assert!(c.violated().contains(&data_5), "{}", c.failure_message());
+    assert!(
+        c.violated().iter().all(|&r| r == data_5 || r == state_6),
+        "{}",
+        c.failure_message()
+    );
+}
