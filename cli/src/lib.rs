@@ -73,7 +73,8 @@ enum Command {
     Run {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Print each scenario's trace, not only failing ones.
+        /// Print each scenario's whole trace, passing or failing (without
+        /// it, only a failing one's, the 40 events around its failure).
         #[arg(long)]
         verbose: bool,
         /// Run on a native platform instead of the simulator: the library

@@ -61,14 +61,18 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         .collect())
 }
 
-fn show_failure(s: &Scenario, run: &scenario::ScenarioRun) {
+/// Events of a trace shown around a failure; `--verbose` shows them all.
+const FAILURE_WINDOW: usize = 40;
+
+fn show_failure(s: &Scenario, run: &scenario::ScenarioRun, verbose: bool) {
     for f in &run.failures {
         println!("    expected: {f}");
     }
+    let window = if verbose { 0 } else { FAILURE_WINDOW };
     let highlight = run.outcome.violations.first();
     let diagram = match highlight {
-        Some(v) => cpsim_certify::diagram::text_for(&run.outcome.trace, v, 40),
-        None => cpsim_certify::diagram::text(&run.outcome.trace, None, 40),
+        Some(v) => cpsim_certify::diagram::text_for(&run.outcome.trace, v, window),
+        None => cpsim_certify::diagram::text(&run.outcome.trace, None, window),
     };
     println!("    trace of `{}`:", s.name);
     for line in diagram.lines() {
@@ -163,13 +167,13 @@ pub fn run(
                 passed += 1;
                 println!("pass  {}", f.display());
                 if verbose {
-                    show_failure(&s, &r);
+                    show_failure(&s, &r, true);
                 }
             }
             Ok(r) => {
                 failed += 1;
                 println!("FAIL  {}", f.display());
-                show_failure(&s, &r);
+                show_failure(&s, &r, verbose);
             }
             Err(e) => {
                 println!("ERROR {}", f.display());

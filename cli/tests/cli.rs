@@ -176,6 +176,51 @@ fn run_notes_the_steps_that_do_nothing() {
     assert!(!err.contains("note:"), "{err}");
 }
 
+/// `cpsim run --verbose` prints a passing scenario's whole trace: a run of
+/// well over 40 events (one story of traffic between two hosts) shows its
+/// last step, with no "… N events …" line leaving the middle or the end out.
+/// Without `--verbose` a passing run prints no trace at all.
+#[test]
+fn run_verbose_prints_the_whole_trace_of_a_passing_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("long.json");
+    std::fs::write(
+        &p,
+        r#"{"version": 1, "name": "long", "hosts": ["a", "b"],
+            "provider": {"name": "reference"},
+            "steps": [{"do": "start_provider", "at_ms": 0, "host": "a"},
+                      {"do": "start_provider", "at_ms": 0, "host": "b"},
+                      {"do": "listen", "at_ms": 10, "host": "b", "on": true},
+                      {"do": "send_many", "at_ms": 100, "from": "a", "to": "b",
+                       "bytes": 64, "count": 20, "every_ms": 1}],
+            "expect": {"violations": [], "delivered": 20}}"#,
+    )
+    .unwrap();
+    let (code, out, err) = cpsim(&["run", "--verbose", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            l.trim_start()
+                .split_whitespace()
+                .next()
+                .is_some_and(|w| w.parse::<u64>().is_ok())
+        })
+        .collect();
+    assert!(rows.len() > 100, "only {} trace rows:\n{out}", rows.len());
+    assert!(
+        !out.contains(" events \u{2026}"),
+        "the trace was cut:\n{out}"
+    );
+    assert!(
+        out.contains("provider stopped"),
+        "the end is missing:\n{out}"
+    );
+    let (code, out, _) = cpsim(&["run", p.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(!out.contains("trace of"), "{out}");
+}
+
 /// Runs `cpsim` in `dir`, giving up (and failing the test) after `secs`:
 /// bad input must be refused, never waited on.
 fn cpsim_in(dir: &std::path::Path, args: &[&str], secs: u64) -> (i32, String, String) {
