@@ -355,3 +355,53 @@ fn tid_6_tid_2_an_add_completed_after_its_session_ended_was_held_at_that_instant
         "{later:#?}"
     );
 }
+
+/// The toy on B publishes an ID when ADD is called and fails every ADD
+/// from a task run up to 400 ms late; A sends B a datagram every 5 ms. A REACH of
+/// A's that succeeded while B's ADD was in flight, and completed after that
+/// ADD failed, saw an ID that was B's within its window (`reach-grace`):
+/// not TID-6. Before, only an ADD still in flight when the REACH completed
+/// counted, and a provider that fails an ADD it had published (at its stop,
+/// say) made its peers' REACHes TID-6. The rules broken for `seed`.
+fn run_failing_adds(seed: u64) -> Vec<String> {
+    let mut cfg = Config::with_seed(seed);
+    cfg.tasks.late = 1.0;
+    cfg.tasks.late_max_ms = 400;
+    let sim = Sim::new(
+        cfg,
+        &["A", "B"],
+        ToyFactory::new(ToyOptions {
+            instances: 1,
+            asynchronous: true,
+            fail_adds_on: Some("B"),
+            ..ToyOptions::default()
+        }),
+    );
+    start(&sim, &["A", "B"], "B", 0);
+    for k in 0..200 {
+        sim.schedule(
+            at(5 * k),
+            Action::Send {
+                from: "A".into(),
+                to: "B".into(),
+                family: Family::V4,
+                bytes: 16,
+                newest: false,
+            },
+        );
+    }
+    sim.run_until(at(10_000));
+    let out = sim.finish();
+    out.violations.iter().map(|v| v.headline()).collect()
+}
+
+#[test]
+fn tid_6_an_add_in_flight_within_the_window_counts_even_if_it_then_fails() {
+    for seed in 1..=8 {
+        let broken = run_failing_adds(seed);
+        assert!(
+            !broken.iter().any(|v| v.starts_with(id::TID_6.as_str())),
+            "seed {seed}: {broken:#?}"
+        );
+    }
+}

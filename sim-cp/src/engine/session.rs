@@ -315,6 +315,8 @@ impl World {
                         );
                     }
                     self.traffic.own(k, inst, now);
+                } else {
+                    self.traffic.add_failed(k, inst, started, now);
                 }
             }
             Op::Remove(k) => {

@@ -755,6 +755,10 @@ pub struct Traffic {
     /// Per transport ID, by its number in `tids`: its entries in
     /// `owners`, in order.
     owners_of: Vec<Vec<u32>>,
+    /// ADDs that failed: (ID, instance, call start, end). From its call the
+    /// ID was the instance's (decision `add-when-asked`), so TID-6 counts
+    /// that span in its window (`reach-grace`); nothing else reads it.
+    asked: Vec<(TidNo, u32, Nanos, Nanos)>,
     /// Datagrams sent and not delivered yet, grouped by [`PendingKey`],
     /// each group in `send_order`.
     pending: HashMap<PendingKey, (u32, VecDeque<u32>)>,
@@ -821,6 +825,7 @@ impl Default for Traffic {
             tids: Tids::default(),
             owners: Vec::new(),
             owners_of: Vec::new(),
+            asked: Vec::new(),
             pending: HashMap::default(),
             by_content: None,
             held: HashMap::default(),
@@ -884,6 +889,17 @@ impl Traffic {
             from: now,
             to: None,
         });
+    }
+    /// An ADD of `t` by `inst`, called at `from`, failed at `to`.
+    pub fn add_failed(&mut self, t: TidNo, inst: u32, from: Nanos, to: Nanos) {
+        self.asked.push((t, inst, from, to));
+    }
+    /// Whether an instance other than `asker` had an ADD of `t` in flight
+    /// at some time from `start` on that then failed.
+    fn asked_since(&self, t: TidNo, asker: u32, start: Nanos) -> bool {
+        self.asked
+            .iter()
+            .any(|&(k, i, _, to)| k == t && i != asker && to >= start)
     }
     pub fn disown(&mut self, t: Tid, inst: u32, now: Nanos) {
         let Some(t) = self.tids.find(t) else {
@@ -1454,6 +1470,9 @@ impl World {
                 }
             }
         }
+        // An ADD that was in flight within the window and then failed made
+        // the ID the instance's meanwhile (decision `add-when-asked`).
+        possibly = possibly || self.traffic.asked_since(t, asker, start);
         Truth {
             possibly_owned: possibly,
             ambiguous,

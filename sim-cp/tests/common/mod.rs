@@ -45,6 +45,9 @@ pub struct ToyOptions {
     /// ADD succeeds for an ID another instance holds (a duplicate address
     /// is not refused: TID-4).
     pub accept_duplicates: bool,
+    /// On this host, publish an ID when ADD is called, then withdraw it
+    /// and fail the ADD from a task (a peer's REACH may succeed meanwhile).
+    pub fail_adds_on: Option<&'static str>,
 }
 
 /// How a toy mishandles the datagrams it receives (DATA-5 tests).
@@ -265,6 +268,15 @@ impl SessionHandler for ToySession {
         }
         dir.insert(id, self.addr);
         drop(dir);
+        if self.opts.fail_adds_on == Some(cx.host_name().as_str()) {
+            let (reply, p) = done.pend();
+            let dir = self.dir.clone();
+            cx.spawn(move |_| {
+                dir.lock().remove(&id);
+                p.complete(Err(Failure::FAIL));
+            });
+            return reply;
+        }
         self.ids.lock().push(id);
         self.finish(cx, done, Ok(()))
     }
