@@ -363,7 +363,7 @@ fn tid_6_tid_2_an_add_completed_after_its_session_ended_was_held_at_that_instant
 /// not TID-6. Before, only an ADD still in flight when the REACH completed
 /// counted, and a provider that fails an ADD it had published (at its stop,
 /// say) made its peers' REACHes TID-6. The rules broken for `seed`.
-fn run_failing_adds(seed: u64) -> Vec<String> {
+fn run_failing_adds(seed: u64, shutdown_b_ms: Option<u64>) -> Vec<String> {
     let mut cfg = Config::with_seed(seed);
     cfg.tasks.late = 1.0;
     cfg.tasks.late_max_ms = 400;
@@ -378,6 +378,9 @@ fn run_failing_adds(seed: u64) -> Vec<String> {
         }),
     );
     start(&sim, &["A", "B"], "B", 0);
+    if let Some(ms) = shutdown_b_ms {
+        sim.schedule(at(ms), Action::Shutdown { host: "B".into() });
+    }
     for k in 0..200 {
         sim.schedule(
             at(5 * k),
@@ -398,10 +401,25 @@ fn run_failing_adds(seed: u64) -> Vec<String> {
 #[test]
 fn tid_6_an_add_in_flight_within_the_window_counts_even_if_it_then_fails() {
     for seed in 1..=8 {
-        let broken = run_failing_adds(seed);
+        let broken = run_failing_adds(seed, None);
         assert!(
             !broken.iter().any(|v| v.starts_with(id::TID_6.as_str())),
             "seed {seed}: {broken:#?}"
         );
+    }
+}
+
+/// The same, with B's platform shutting down while its ADD is pended: the
+/// ADD then fails after its session ended (COMP-11), and still counts.
+#[test]
+fn tid_6_an_add_in_flight_counts_even_if_it_fails_after_its_session_ended() {
+    for seed in 1..=8 {
+        for ms in [5, 20, 60] {
+            let broken = run_failing_adds(seed, Some(ms));
+            assert!(
+                !broken.iter().any(|v| v.starts_with(id::TID_6.as_str())),
+                "seed {seed}, shutdown at {ms} ms: {broken:#?}"
+            );
+        }
     }
 }

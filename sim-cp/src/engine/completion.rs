@@ -322,6 +322,11 @@ impl World {
                 self.traffic.own(k, c.inst, now);
                 let t = self.traffic.tids.get(k);
                 self.traffic.disown(t, c.inst, now);
+            } else if let Op::Add(k) = c.op {
+                // One that failed was still the instance's from its call
+                // (its session's end is not known here: counted at the
+                // call only).
+                self.traffic.add_failed(k, c.inst, c.started, c.started);
             }
             return;
         }
