@@ -201,8 +201,7 @@ fn run_verbose_prints_the_whole_trace_of_a_passing_scenario() {
     let rows: Vec<&str> = out
         .lines()
         .filter(|l| {
-            l.trim_start()
-                .split_whitespace()
+            l.split_whitespace()
                 .next()
                 .is_some_and(|w| w.parse::<u64>().is_ok())
         })
