@@ -143,6 +143,9 @@ thread_local! {
     };
     static NOW: Cell<Now> = const { Cell::new(Now::IDLE) };
     static DRIVER: Cell<Driver> = const { Cell::new(Driver::NONE) };
+    /// Where the last provider panic silenced by [`quiet_provider_panics`]
+    /// on this thread happened (`file:line:col`), for its CRASH-1 message.
+    static PANIC_AT: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 impl Local {
@@ -210,6 +213,10 @@ pub fn quiet_provider_panics() {
                     .unwrap_or(false);
             if !in_provider {
                 previous(info);
+            } else if let Some(at) = info.location() {
+                // Silenced, so say where in the message (panic_message).
+                let at = format!("{}:{}:{}", at.file(), at.line(), at.column());
+                let _ = PANIC_AT.try_with(|p| p.replace(Some(at)));
             }
         }));
     });
@@ -371,12 +378,17 @@ pub(crate) fn run_callback<R>(cx: &Cx, f: impl FnOnce() -> R) -> R {
 }
 
 pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
+    let what = if let Some(s) = p.downcast_ref::<&str>() {
         s.to_string()
     } else if let Some(s) = p.downcast_ref::<String>() {
         s.clone()
     } else {
         "non-string panic payload".into()
+    };
+    // Where it happened, when the quiet hook kept it from stderr.
+    match PANIC_AT.try_with(|p| p.take()).ok().flatten() {
+        Some(at) => format!("{what} (at {at})"),
+        None => what,
     }
 }
 

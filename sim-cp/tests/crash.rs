@@ -135,3 +135,20 @@ fn the_next_run_starts_clean() {
     let out = sim.finish();
     assert_eq!(out.violations, vec![]);
 }
+
+/// CRASH-1 says where the provider panicked: the panic hook that keeps
+/// provider panics off stderr (`quiet_provider_panics`, which `cpsim` and
+/// certification install) would otherwise lose the location, and a provider
+/// with several `unwrap`s in one callback could not tell which one it was.
+#[test]
+fn crash_1_names_the_file_and_line_of_a_silenced_panic() {
+    cpsim_sim::runtime::quiet_provider_panics();
+    let out = run(false);
+    let v = out
+        .violations
+        .iter()
+        .find(|v| v.rule == id::CRASH_1)
+        .expect("CRASH-1");
+    assert!(v.message.contains("unwrap on None"), "{}", v.message);
+    assert!(v.message.contains("crash.rs:17:"), "{}", v.message);
+}
