@@ -175,3 +175,70 @@ fn identical_datagrams_are_judged_from_the_earliest() {
         vec!["datagram 2 (64 bytes, 25.1.1.1 -> 25.2.1.1) was sent with S_OK but never arrived, on a network that dropped nothing".to_string()],
     );
 }
+
+/// A and B run a toy that indicates every copy it receives (no
+/// de-duplication) and, with `reuse`, gets its interface back by LUID after
+/// a restart. The network duplicates every packet, the second copy 400 ms
+/// late; A sends B one datagram at 1,000 ms; with `restart` B's provider
+/// is stopped and started again at 1,100 ms, between the two copies.
+fn late_copy_around(restart: bool) -> Outcome {
+    let sim = Sim::new(
+        Config::with_seed(5),
+        &["A", "B"],
+        ToyFactory::new(ToyOptions {
+            instances: 1,
+            reuse_interface: true,
+            ..ToyOptions::default()
+        }),
+    );
+    start(&sim, &["A", "B"], "B", 10);
+    sim.schedule(
+        at(500),
+        Action::NetFaults {
+            faults: NetFaults {
+                duplicate: 1.0,
+                duplicate_lag_ms: 400,
+                ..NetFaults::default()
+            },
+        },
+    );
+    sim.schedule(at(1_000), send("A", "B", 64));
+    if restart {
+        sim.schedule(at(1_100), Action::StopProvider { host: "B".into() });
+        sim.schedule(at(1_100), Action::StartProvider { host: "B".into() });
+        sim.schedule(
+            at(1_100),
+            Action::Listen {
+                host: "B".into(),
+                on: true,
+            },
+        );
+    }
+    sim.run_until(at(5_000));
+    sim.finish()
+}
+
+#[test]
+fn data_5_a_copy_indicated_again_after_the_receivers_restart_is_not_judged() {
+    // Without a restart, the toy indicates the late copy: a duplicate.
+    let kept = late_copy_around(false);
+    let msgs = data5(&kept);
+    assert!(
+        msgs.iter().any(|m| m.contains("indicated a second time")),
+        "{msgs:#?}"
+    );
+    // With a restart between the copies, the provider that indicated the
+    // first is gone; the new one, on the same interface, cannot tell the
+    // late copy from new data (decision `duplicate-across-restart`).
+    let restarted = late_copy_around(true);
+    assert_eq!(data5(&restarted), Vec::<String>::new());
+    assert_eq!(others(&restarted), Vec::<String>::new());
+    assert!(
+        restarted.trace.events.iter().any(|e| matches!(
+            &e.what,
+            cpsim_sim::trace::What::Note { text } if text.contains("indicated again after B's provider restarted")
+        )),
+        "the second copy reached the new provider: {}",
+        restarted.trace.events.len()
+    );
+}

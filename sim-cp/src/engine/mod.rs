@@ -233,6 +233,8 @@ pub(crate) struct Host {
     provider: ProviderLife,
     shutdown: bool,
     created: u32,
+    /// How many times its provider was started (DATA-5 across a restart).
+    starts: u32,
     default_names: u32,
     interfaces: Vec<instance::Interface>,
     listening: bool,
@@ -978,6 +980,7 @@ impl Sim {
                 return Some(format!("{host}'s provider is already running"));
             }
             w.hosts[h as usize].provider = ProviderLife::Running;
+            w.hosts[h as usize].starts += 1;
             w.hosts[h as usize].shutdown = false;
             w.record(h, 0, What::ProviderStart);
             h
@@ -1047,6 +1050,7 @@ impl Host {
             provider: ProviderLife::Stopped,
             shutdown: false,
             created: 0,
+            starts: 0,
             default_names: 0,
             interfaces: Vec::new(),
             listening: false,

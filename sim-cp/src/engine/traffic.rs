@@ -64,7 +64,11 @@ struct Datagram {
     state: State,
     via: Option<u32>,
     src: Option<Tid>,
-    delivered: bool,
+    /// 0 until it is indicated; then the receiving host's provider start
+    /// count ([`Host::starts`](super::Host)) at that time, so a second
+    /// indication after a restart of that provider is known as such
+    /// (decision `duplicate-across-restart`).
+    delivered_in: u32,
     /// When it went to SEND_BUFFERS, as a count of datagrams before it
     /// (`NOT_SENT` until then): the order DATA-5 names duplicates in.
     send_order: u32,
@@ -1203,7 +1207,7 @@ impl World {
             },
             via,
             src: None,
-            delivered: false,
+            delivered_in: 0,
             send_order: NOT_SENT,
         };
         match at_once {
@@ -1490,7 +1494,7 @@ impl World {
         let lost: Vec<u32> = (0..dgs.len() as u32)
             .filter(|&d| {
                 let dg = &dgs[d as usize];
-                dg.state == State::Sent && !dg.delivered
+                dg.state == State::Sent && dg.delivered_in == 0
             })
             .collect();
         if lost.is_empty() {
@@ -1592,7 +1596,8 @@ impl World {
             std::collections::hash_map::Entry::Vacant(_) => None,
         };
         if let Some(d) = found {
-            self.traffic.dgs[d as usize].delivered = true;
+            // A provider that indicates has been started (`starts` ≥ 1).
+            self.traffic.dgs[d as usize].delivered_in = self.hosts[host as usize].starts.max(1);
             self.traffic.delivered += 1;
             if self.hosts[host as usize].listening {
                 self.record_hot(
@@ -1628,6 +1633,24 @@ impl World {
                 dg.src == Some(remote) && dg.dst == local && dg.send_order != NOT_SENT
             })
             .min_by_key(|&d| dgs[d as usize].send_order);
+        // Indicated before this host's provider was last started: the
+        // provider that indicated it is gone with all it knew, and the one
+        // now running cannot tell a late copy from new data (decision
+        // `duplicate-across-restart`).
+        let starts = self.hosts[host as usize].starts;
+        if let Some(d) = again.filter(|&d| {
+            let first = dgs[d as usize].delivered_in;
+            first != 0 && first != starts
+        }) {
+            // Once: a further copy in this start is judged.
+            self.traffic.dgs[d as usize].delivered_in = starts;
+            let text = format!(
+                "datagram {d} ({} bytes, {remote} -> {local}) indicated again after {}'s provider restarted: not judged (decision `duplicate-across-restart`)",
+                data.len, self.hosts[host as usize].name
+            );
+            self.record(host, n, What::Note { text });
+            return;
+        }
         let msg = if let Some(d) = again {
             format!(
                 "datagram {d} ({} bytes, {remote} -> {local}) was indicated a second time",

@@ -48,6 +48,9 @@ pub struct ToyOptions {
     /// On this host, publish an ID when ADD is called, then withdraw it
     /// and fail the ADD from a task (a peer's REACH may succeed meanwhile).
     pub fail_adds_on: Option<&'static str>,
+    /// Register each instance with the LUID its host's last start got, so
+    /// a restarted provider gets the same interface (and addresses) back.
+    pub reuse_interface: bool,
 }
 
 /// How a toy mishandles the datagrams it receives (DATA-5 tests).
@@ -69,13 +72,18 @@ pub enum Mangle {
 pub struct ToyFactory {
     pub dir: Directory,
     pub opts: ToyOptions,
+    /// Per host, the LUIDs its provider's instances got (`reuse_interface`).
+    luids: Luids,
 }
+
+type Luids = Arc<Mutex<HashMap<String, Vec<u64>>>>;
 
 impl ToyFactory {
     pub fn new(opts: ToyOptions) -> Arc<ToyFactory> {
         Arc::new(ToyFactory {
             dir: Arc::default(),
             opts,
+            luids: Arc::default(),
         })
     }
 }
@@ -87,6 +95,7 @@ impl ProviderFactory for ToyFactory {
     fn create(&self, _host: &str) -> Box<dyn Provider> {
         Box::new(Toy {
             dir: self.dir.clone(),
+            luids: self.luids.clone(),
             opts: self.opts,
             handlers: Arc::default(),
             instances: Vec::new(),
@@ -99,6 +108,7 @@ type Handlers = Arc<Mutex<Vec<(Arc<ToySession>, InstanceRef)>>>;
 
 pub struct Toy {
     dir: Directory,
+    luids: Luids,
     opts: ToyOptions,
     handlers: Handlers,
     instances: Vec<Instance>,
@@ -181,11 +191,26 @@ impl Provider for Toy {
                 };
                 assert!(inst.register(&bad).is_err());
             }
+            let k = self.instances.len();
+            let host = cx.host_name();
+            let luid = self
+                .opts
+                .reuse_interface
+                .then(|| self.luids.lock().get(&host).and_then(|l| l.get(k).copied()))
+                .flatten();
             let opts = RegisterOptions {
                 friendly_name: self.opts.name.map(str::to_string),
+                luid,
                 ..RegisterOptions::default()
             };
-            let _ = inst.register(&opts);
+            if let Ok(got) = inst.register(&opts) {
+                let mut luids = self.luids.lock();
+                let l = luids.entry(host).or_default();
+                if l.len() <= k {
+                    l.resize(k + 1, 0);
+                }
+                l[k] = got;
+            }
             self.instances.push(inst);
         }
     }
