@@ -761,8 +761,9 @@ impl Schedule<'_> {
     }
     /// Many addresses on `h` in a row (8 to 20 ADDs, a few milliseconds
     /// apart, so that an interface has more than a table of 8 can keep;
-    /// sometimes a REMOVE between them), then traffic from another host to
-    /// `h`'s first and newest addresses; sometimes the platform then ends
+    /// sometimes a REMOVE between them, and half the time the newest few
+    /// removed at the end), then traffic from another host to `h`'s first
+    /// and newest addresses; sometimes the platform then ends
     /// `h`'s session, so that its next instance is given every address
     /// again at once. Falls back to one ADD when the case has no room for
     /// the steps. Returns the last step's time.
@@ -797,6 +798,20 @@ impl Schedule<'_> {
             });
             if k >= 2 && removes > 0 && self.d.chance(0.2) {
                 removes -= 1;
+                at += self.d.range(0, 10);
+                self.push(Step::AddressRemove {
+                    at_ms: at,
+                    host: h.to_string(),
+                });
+            }
+        }
+        // Half the time the newest few are removed again, so that the
+        // newest address left is one from the middle: an entry a full
+        // table overwrote or evicted (room is kept for the sends below).
+        let left = self.room.saturating_sub(self.steps.len() + 4) as u64;
+        if left >= 1 && self.d.chance(0.5) {
+            let peel = self.d.range(1, left.min(adds - 1).min(6));
+            for _ in 0..peel {
                 at += self.d.range(0, 10);
                 self.push(Step::AddressRemove {
                     at_ms: at,
@@ -857,6 +872,23 @@ impl Schedule<'_> {
         }
         let every_ms = *self.d.pick(&[0, 1, 1, 2, 5]);
         let family = self.family();
+        // Half the time on a network that reorders it, if the case's does
+        // not already: a receiver's replay window or reassembly that holds
+        // only so many datagrams out of order needs many in flight at once,
+        // overtaking each other.
+        // The jitter spans more than 64 datagrams' spacing, so that some
+        // land behind more than 64 sent after them.
+        let reordered = self.base_net.reorder == 0.0 && self.d.chance(0.5);
+        let mut spread = 0;
+        if reordered {
+            spread = self.d.range(20, 60) + 70 * every_ms;
+            let faults = NetFaults {
+                reorder: *self.d.pick(&[0.2, 0.3, 0.5]),
+                jitter_ms: spread,
+                ..self.base_net.clone()
+            };
+            self.push(Step::NetFaults { at_ms: t, faults });
+        }
         self.push(Step::SendMany {
             at_ms: t,
             from: h.to_string(),
@@ -866,7 +898,18 @@ impl Schedule<'_> {
             count,
             every_ms,
         });
-        t + (count - 1) * every_ms
+        let last = t + (count - 1) * every_ms;
+        if reordered {
+            // Back to the case's network once the last one may have landed.
+            let back = last + spread + 40;
+            let restore = self.base_net.clone();
+            self.push(Step::NetFaults {
+                at_ms: back,
+                faults: restore,
+            });
+            return back;
+        }
+        last
     }
     /// An address change on `h` (usually an extra address, then one
     /// removed) and `h`'s provider stopped a moment later, while it may

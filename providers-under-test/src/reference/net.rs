@@ -539,6 +539,16 @@ impl Node {
                 // A retransmission of what was already indicated.
                 return true;
             }
+            if self.subtle == Subtle::ReplayWindow
+                && st
+                    .seen
+                    .get(&key)
+                    .and_then(|s| s.last())
+                    .is_some_and(|&newest| req + 64 < newest)
+            {
+                // The bug: far behind the newest, so taken for a replay.
+                return true;
+            }
             let found = if self.subtle == Subtle::IdTable {
                 // The bug: the entry of the destination's last byte is
                 // taken for the destination if it is on the same interface

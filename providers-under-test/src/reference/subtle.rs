@@ -85,11 +85,18 @@ pub enum Subtle {
     /// ninth address, it takes the entry of the first one of its family,
     /// and data for that first address is indicated as for the new one.
     IdTable,
+    /// DATA-5: the receive side keeps a replay window of 64 datagram
+    /// numbers per sender, as a VPN's anti-replay check does: a datagram
+    /// more than 64 numbers behind the newest one indicated is taken for a
+    /// replay, acknowledged and dropped. Only a datagram overtaken by more
+    /// than 64 later ones shows it: a long run in flight on a network that
+    /// reorders.
+    ReplayWindow,
 }
 
 impl Subtle {
     /// Every subtle variant.
-    pub const ALL: [Subtle; 17] = [
+    pub const ALL: [Subtle; 18] = [
         Subtle::StopSkipsEnded,
         Subtle::SendPerPeer,
         Subtle::DedupPerNode,
@@ -107,6 +114,7 @@ impl Subtle {
         Subtle::StopForgetsRemove,
         Subtle::ByteSequence,
         Subtle::IdTable,
+        Subtle::ReplayWindow,
     ];
 
     /// The rule the variant breaks (`None` for the correct provider).
@@ -120,7 +128,8 @@ impl Subtle {
             | Subtle::ShortLength
             | Subtle::SeenResetAtDormancy
             | Subtle::ByteSequence
-            | Subtle::IdTable => id::DATA_5,
+            | Subtle::IdTable
+            | Subtle::ReplayWindow => id::DATA_5,
             Subtle::EndWhileActivating => id::LIFE_7,
             Subtle::ReviveAfterFailedActivation => id::LIFE_2,
             Subtle::SendWindow | Subtle::SettleDormancy | Subtle::RetryBackoff => id::TIME_1,
@@ -150,6 +159,7 @@ impl Subtle {
             Subtle::StopForgetsRemove => "stop-forgets-remove",
             Subtle::ByteSequence => "byte-sequence",
             Subtle::IdTable => "id-table",
+            Subtle::ReplayWindow => "replay-window",
         };
         let rule = self.rule().expect("a variant").as_str().to_lowercase();
         format!("subtle-{rule}-{what}")
@@ -203,6 +213,9 @@ impl Subtle {
             }
             Subtle::IdTable => {
                 "keeps 8 IDs per family, by last byte: from an interface's ninth address on, data for its first is indicated as for the ninth"
+            }
+            Subtle::ReplayWindow => {
+                "drops as a replay a datagram more than 64 numbers behind the newest indicated: one overtaken by 65 others is lost"
             }
         }
     }
