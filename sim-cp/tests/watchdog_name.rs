@@ -1,6 +1,7 @@
 //! The watchdog thread is named from the moment the first world of a
 //! process exists (alone in its binary: it needs that world to be the
-//! process's first).
+//! process's first). Linux only: threads are counted by name in /proc.
+#![cfg(target_os = "linux")]
 
 mod common;
 
@@ -8,7 +9,6 @@ use common::{ToyFactory, ToyOptions};
 use cpsim_sim::*;
 
 /// The threads of this process named `name` (Linux).
-#[cfg(target_os = "linux")]
 fn threads_named(name: &str) -> usize {
     std::fs::read_dir("/proc/self/task")
         .expect("/proc/self/task")
@@ -18,7 +18,6 @@ fn threads_named(name: &str) -> usize {
 }
 
 #[test]
-#[cfg(target_os = "linux")]
 fn the_watchdog_thread_has_its_name_as_soon_as_the_first_world_exists() {
     // A case runner counts the threads left after a case and leaves out
     // the watchdog by name: one not yet scheduled (still bearing its
