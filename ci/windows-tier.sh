@@ -151,19 +151,22 @@ for entry in sample:8 broken_comp3:2 broken_comp4:2 broken_life5:2 crash:2 hang:
 done
 # A module whose every host starts a grandchild that would live a minute
 # (ping.exe): certification must neither wait for them nor leave one behind
-# (each runner's job object ends them).
+# (each runner's job object ends them). Its verdict is not the point: in a
+# few cases some rules may go unexercised (exit 1, as generated cases
+# change); a rule broken or an error of cpsim (exit 2 and up) is.
 dll=$(built "target/$TARGET/debug" hostile_fork.dll)
 echo "{\"pid_file\": \"$work/fork-pids\"}" >"$work/fork.json"
 fork_started=$(date +%s)
 set +e
 timeout 120 wine "target/$TARGET/debug/cpsim.exe" certify --provider-lib "$dll" --provider-config "$work/fork.json" \
-  --cases 2 --seed 1 --regressions "$work/fork-reg" </dev/null >"$work/fork.log" 2>&1
+  --cases 8 --seed 1 --regressions "$work/fork-reg" </dev/null >"$work/fork.log" 2>&1
 fork_code=$?
 set -e
+fork_found=$(grep -cE '^[A-Z]+-[0-9]+ at step' "$work/fork.log" || true)
 left=$(ps -eo args | grep -c '[p]ing.exe -n 61' || true)
 printf '  %-13s windows %s: %s grandchildren started, %s left, %s s\n' hostile_fork "$fork_code" \
   "$(wc -l <"$work/fork-pids" 2>/dev/null || echo 0)" "$left" "$(( $(date +%s) - fork_started ))"
-if [ "$fork_code" -ne 0 ] || [ ! -s "$work/fork-pids" ] || [ "$left" -ne 0 ]; then
+if [ "$fork_code" -gt 1 ] || [ "$fork_found" -ne 0 ] || [ ! -s "$work/fork-pids" ] || [ "$left" -ne 0 ]; then
   mismatch=1
   tail -20 "$work/fork.log"
 fi
