@@ -13,9 +13,10 @@ fn at(ms: u64) -> Nanos {
 }
 
 /// The toy publishes an ID when ADD is called and completes every call
-/// from a task run up to 400 ms late; A sends B a datagram every 5 ms from
-/// 0 to 1 s. The rules broken, and how many datagrams arrived.
-fn run(seed: u64) -> (Vec<String>, u64) {
+/// from a task run up to 400 ms late (on host `fail_adds_on`, it withdraws
+/// the ID and fails the ADD instead); B's platform shuts down at
+/// `shutdown_b_ms` if given; A sends B a datagram every 5 ms from 0 to 1 s.
+fn run_toy(seed: u64, fail_adds_on: Option<&'static str>, shutdown_b_ms: Option<u64>) -> Outcome {
     let mut cfg = Config::with_seed(seed);
     cfg.tasks.late = 1.0;
     cfg.tasks.late_max_ms = 400;
@@ -25,10 +26,14 @@ fn run(seed: u64) -> (Vec<String>, u64) {
         ToyFactory::new(ToyOptions {
             instances: 1,
             asynchronous: true,
+            fail_adds_on,
             ..ToyOptions::default()
         }),
     );
     start(&sim, &["A", "B"], "B", 0);
+    if let Some(ms) = shutdown_b_ms {
+        sim.schedule(at(ms), Action::Shutdown { host: "B".into() });
+    }
     for k in 0..200 {
         sim.schedule(
             at(5 * k),
@@ -42,9 +47,19 @@ fn run(seed: u64) -> (Vec<String>, u64) {
         );
     }
     sim.run_until(at(10_000));
-    let out = sim.finish();
-    let broken = out.violations.iter().map(|v| v.headline()).collect();
-    (broken, out.delivered as u64)
+    sim.finish()
+}
+
+/// The violations of an outcome, as headlines.
+fn headlines(out: &Outcome) -> Vec<String> {
+    out.violations.iter().map(|v| v.headline()).collect()
+}
+
+/// [`run_toy`] with every ADD completed: the rules broken, and how many
+/// datagrams arrived.
+fn run(seed: u64) -> (Vec<String>, u64) {
+    let out = run_toy(seed, None, None);
+    (headlines(&out), out.delivered as u64)
 }
 
 #[test]
@@ -74,6 +89,7 @@ fn tid_2_tid_6_an_id_whose_add_is_in_flight_is_the_instances_already() {
 // instance ever holds it again; a peer's REACH of X still succeeds.
 
 mod late {
+    use super::common::{frame, unframe};
     use cpsim_sim::net::NetAddr;
     use cpsim_sim::safe::*;
     use cpsim_sim::{Cx, Nanos, Provider, ProviderFactory, Tid};
@@ -156,12 +172,7 @@ mod late {
             let host = self.0.clone();
             let addr = cx
                 .bind(PORT, move |_cx, _from, data| {
-                    // [len local][local][len remote][remote][payload]
-                    let (l, rest) = data.split_at(1 + data[0] as usize);
-                    let (r, payload) = rest.split_at(1 + rest[0] as usize);
-                    let (Some(local), Some(remote)) =
-                        (Tid::from_bytes(&l[1..]), Tid::from_bytes(&r[1..]))
-                    else {
+                    let Some((local, remote, payload)) = unframe(data) else {
                         return;
                     };
                     // Whatever arrives is the current instance's.
@@ -277,12 +288,7 @@ mod late {
             let Some(to) = self.host.dir.lock().get(&remote).copied() else {
                 return done.fail(Failure::FAIL);
             };
-            let mut msg = vec![remote.as_bytes().len() as u8];
-            msg.extend_from_slice(remote.as_bytes());
-            msg.push(local.as_bytes().len() as u8);
-            msg.extend_from_slice(local.as_bytes());
-            msg.extend_from_slice(&data.to_vec());
-            cx.send_to(PORT, to, &msg);
+            cx.send_to(PORT, to, &frame(local, remote, data));
             done.ok()
         }
     }
@@ -364,38 +370,7 @@ fn tid_6_tid_2_an_add_completed_after_its_session_ended_was_held_at_that_instant
 /// counted, and a provider that fails an ADD it had published (at its stop,
 /// say) made its peers' REACHes TID-6. The rules broken for `seed`.
 fn run_failing_adds(seed: u64, shutdown_b_ms: Option<u64>) -> Vec<String> {
-    let mut cfg = Config::with_seed(seed);
-    cfg.tasks.late = 1.0;
-    cfg.tasks.late_max_ms = 400;
-    let sim = Sim::new(
-        cfg,
-        &["A", "B"],
-        ToyFactory::new(ToyOptions {
-            instances: 1,
-            asynchronous: true,
-            fail_adds_on: Some("B"),
-            ..ToyOptions::default()
-        }),
-    );
-    start(&sim, &["A", "B"], "B", 0);
-    if let Some(ms) = shutdown_b_ms {
-        sim.schedule(at(ms), Action::Shutdown { host: "B".into() });
-    }
-    for k in 0..200 {
-        sim.schedule(
-            at(5 * k),
-            Action::Send {
-                from: "A".into(),
-                to: "B".into(),
-                family: Family::V4,
-                bytes: 16,
-                newest: false,
-            },
-        );
-    }
-    sim.run_until(at(10_000));
-    let out = sim.finish();
-    out.violations.iter().map(|v| v.headline()).collect()
+    headlines(&run_toy(seed, Some("B"), shutdown_b_ms))
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! (COMP-10) — and calls into the platform from inside ESTABLISH (SESS-3).
 
 mod common;
-use common::{Directory, PORT};
+use common::{frame, unframe, Directory, PORT};
 use cpsim_sim::rules::Binds;
 use cpsim_sim::safe::*;
 use cpsim_sim::trace::What;
@@ -80,12 +80,7 @@ impl SessionHandler for Session {
         let Some(to) = self.dir.lock().get(&remote).copied() else {
             return done.fail(Failure::FAIL);
         };
-        let mut msg = vec![remote.as_bytes().len() as u8];
-        msg.extend_from_slice(remote.as_bytes());
-        msg.push(local.as_bytes().len() as u8);
-        msg.extend_from_slice(local.as_bytes());
-        msg.extend_from_slice(&data.to_vec());
-        cx.send_to(PORT, to, &msg);
+        cx.send_to(PORT, to, &frame(local, remote, data));
         self.pend(done, Ok(()))
     }
 }
@@ -162,10 +157,7 @@ impl Provider for Threaded {
         let iref = inst.as_ref();
         let (s2, tx2) = (session.clone(), tx.clone());
         cx.bind(PORT, move |_, _, data| {
-            let (l, rest) = data.split_at(1 + data[0] as usize);
-            let (r, payload) = rest.split_at(1 + rest[0] as usize);
-            let (Some(local), Some(remote)) = (Tid::from_bytes(&l[1..]), Tid::from_bytes(&r[1..]))
-            else {
+            let Some((local, remote, payload)) = unframe(data) else {
                 return;
             };
             if s2.ids.lock().contains(&local) {

@@ -490,6 +490,11 @@ impl Schedule<'_> {
     }
     fn send_owned(&mut self, at_ms: u64, from: String, to: String) {
         let family = self.family();
+        self.send_sized(at_ms, from, to, family, false);
+    }
+    /// A datagram of an edge size from `from` to `to`'s first (or, with
+    /// `newest`, newest) address of `family`.
+    fn send_sized(&mut self, at_ms: u64, from: String, to: String, family: Family, newest: bool) {
         let bytes = edge_size(self.d);
         self.push(Step::Send {
             at_ms,
@@ -497,7 +502,7 @@ impl Schedule<'_> {
             to,
             family,
             bytes,
-            newest: false,
+            newest,
         });
     }
     /// The family of an address notification: either, as often (IPv6
@@ -740,15 +745,7 @@ impl Schedule<'_> {
         let mut at = t + self.d.range(0, 60);
         if peer != h {
             for _ in 0..self.d.range(1, 3) {
-                let bytes = edge_size(self.d);
-                self.push(Step::Send {
-                    at_ms: at,
-                    from: peer.clone(),
-                    to: h.to_string(),
-                    family,
-                    bytes,
-                    newest: true,
-                });
+                self.send_sized(at, peer.clone(), h.to_string(), family, true);
                 at += self.d.range(0, 8);
             }
         }
@@ -822,15 +819,7 @@ impl Schedule<'_> {
         let peer = self.other(h);
         at += self.d.range(10, 200);
         for newest in [false, true] {
-            let bytes = edge_size(self.d);
-            self.push(Step::Send {
-                at_ms: at,
-                from: peer.clone(),
-                to: h.to_string(),
-                family,
-                bytes,
-                newest,
-            });
+            self.send_sized(at, peer.clone(), h.to_string(), family, newest);
             at += self.d.range(0, 10);
         }
         if self.d.chance(0.25) {
@@ -840,15 +829,7 @@ impl Schedule<'_> {
                 host: h.to_string(),
             });
             at += self.d.range(20, 300);
-            let bytes = edge_size(self.d);
-            self.push(Step::Send {
-                at_ms: at,
-                from: peer,
-                to: h.to_string(),
-                family,
-                bytes,
-                newest: false,
-            });
+            self.send_sized(at, peer, h.to_string(), family, false);
         }
         at
     }

@@ -103,6 +103,30 @@ impl ProviderFactory for ToyFactory {
     }
 }
 
+/// The toys' wire format, `[len][local][len][remote][payload]`, with the
+/// IDs as the receiver will indicate them (its local ID is the sender's
+/// remote one).
+pub fn frame(local: Tid, remote: Tid, data: &Buffers<'_>) -> Vec<u8> {
+    let mut msg = vec![remote.as_bytes().len() as u8];
+    msg.extend_from_slice(remote.as_bytes());
+    msg.push(local.as_bytes().len() as u8);
+    msg.extend_from_slice(local.as_bytes());
+    msg.extend_from_slice(&data.to_vec());
+    msg
+}
+
+/// A [`frame`] read back: the receiver's local ID, the remote ID and the
+/// payload (None: not a frame).
+pub fn unframe(data: &[u8]) -> Option<(Tid, Tid, &[u8])> {
+    let (l, rest) = data.split_at_checked(1 + *data.first()? as usize)?;
+    let (r, payload) = rest.split_at_checked(1 + *rest.first()? as usize)?;
+    Some((
+        Tid::from_bytes(&l[1..])?,
+        Tid::from_bytes(&r[1..])?,
+        payload,
+    ))
+}
+
 /// Each instance's handler and handle (the receive path finds them here).
 type Handlers = Arc<Mutex<Vec<(Arc<ToySession>, InstanceRef)>>>;
 
@@ -131,12 +155,8 @@ impl Provider for Toy {
         let handlers = self.handlers.clone();
         let addr = cx
             .bind(PORT, move |_cx, _from, data| {
-                // [len local][local][len remote][remote][payload]: deliver to the instance owning `local`.
-                let (l, rest) = data.split_at(1 + data[0] as usize);
-                let (r, payload) = rest.split_at(1 + rest[0] as usize);
-                let (Some(local), Some(remote)) =
-                    (Tid::from_bytes(&l[1..]), Tid::from_bytes(&r[1..]))
-                else {
+                // Deliver to the instance owning `local`.
+                let Some((local, remote, payload)) = unframe(data) else {
                     return;
                 };
                 for (h, inst) in handlers.lock().iter() {
@@ -333,13 +353,7 @@ impl SessionHandler for ToySession {
         let Some(to) = self.dir.lock().get(&remote).copied() else {
             return self.finish(cx, done, Err(Failure::FAIL));
         };
-        // Wire format: the IDs as the receiver will indicate them (its local = our remote).
-        let mut msg = vec![remote.as_bytes().len() as u8];
-        msg.extend_from_slice(remote.as_bytes());
-        msg.push(local.as_bytes().len() as u8);
-        msg.extend_from_slice(local.as_bytes());
-        msg.extend_from_slice(&data.to_vec());
-        cx.send_to(PORT, to, &msg);
+        cx.send_to(PORT, to, &frame(local, remote, data));
         self.finish(cx, done, Ok(()))
     }
 }
