@@ -347,13 +347,13 @@ impl SessionHandler for Handler {
             from: local,
             payload: data.to_vec(),
         };
-        cx.send_to(
+        cx.send_vec(
             PORT,
             NetAddr {
                 node: to,
                 port: PORT,
             },
-            &m.encode(),
+            m.encode(),
         );
         self.later(cx, done, Ok(()), None)
     }

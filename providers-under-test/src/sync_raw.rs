@@ -15,7 +15,7 @@
 //! The directory lives in the factory: one factory serves one simulated
 //! world at a time (`infrastructure` starts a fresh directory for each run).
 
-use crate::reference::wire::Msg;
+use crate::reference::wire::DataRef;
 use cpsim_sim::abi::*;
 use cpsim_sim::net::NetAddr;
 use cpsim_sim::{edge, ffi};
@@ -435,13 +435,13 @@ impl RawNode {
 
     /// Peer datagrams: indicate data for an active instance holding its ID, once.
     fn on_datagram(&self, now: Nanos, from: NetAddr, data: &[u8]) {
-        let Some(Msg::Data {
+        let Some(DataRef {
             req,
             incarnation,
             dst,
             src,
             payload,
-        }) = Msg::decode(data)
+        }) = DataRef::decode(data)
         else {
             return;
         };
@@ -482,7 +482,7 @@ impl RawNode {
         };
         // Not held here, or not active: dropped (DATA-1).
         let Some(handle) = handle else { return };
-        if indicate(handle, dst, src, &payload) == S_OK {
+        if indicate(handle, dst, src, payload) == S_OK {
             let mut st = self.st.lock();
             let seen = st.seen.entry(sender).or_default();
             seen.insert(req);
@@ -732,32 +732,26 @@ unsafe extern "system" fn send_buffers(
             st.next_msg += 1;
             st.next_msg
         };
-        let msg = Msg::Data {
+        let datagram = DataRef {
             req,
             incarnation: u.node.incarnation,
             dst: r,
             src: l,
-            payload,
-        };
-        if u.node.subtle == RawSubtle::SegmentTimer && msg_len(&msg) > SEGMENT {
+            payload: &payload,
+        }
+        .encode();
+        if u.node.subtle == RawSubtle::SegmentTimer && payload.len() > SEGMENT {
             return u
                 .node
-                .send_segmented(&cx, u.key, node, msg, cctx as usize, routine);
+                .send_segmented(&cx, u.key, node, datagram, cctx as usize, routine);
         }
-        cx.send_to(PORT, NetAddr { node, port: PORT }, &msg.encode());
+        cx.send_vec(PORT, NetAddr { node, port: PORT }, datagram);
         S_OK
     })
 }
 
 /// Above this many payload bytes the segment-timer variant pends its SEND.
 const SEGMENT: usize = 1_400;
-
-fn msg_len(m: &Msg) -> usize {
-    match m {
-        Msg::Data { payload, .. } => payload.len(),
-        _ => 0,
-    }
-}
 
 impl RawNode {
     fn pend(&self, key: u64, cctx: usize, routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE) -> u64 {
@@ -808,7 +802,7 @@ impl RawNode {
         cx: &Cx,
         key: u64,
         to: u8,
-        msg: Msg,
+        datagram: Vec<u8>,
         cctx: usize,
         routine: CPNATFWT_PLATFORM_COMPLETION_ROUTINE,
     ) -> HRESULT {
@@ -818,13 +812,13 @@ impl RawNode {
             // The bug: completes from what it captured, whether or not the
             // call is still pended (TERMINATE or stop may have failed it).
             let p = node.st.lock().pended.remove(&id);
-            cx.send_to(
+            cx.send_vec(
                 PORT,
                 NetAddr {
                     node: to,
                     port: PORT,
                 },
-                &msg.encode(),
+                datagram,
             );
             let done = RawPended { key, cctx, routine };
             let _ = p;

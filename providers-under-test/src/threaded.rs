@@ -418,7 +418,7 @@ impl TNode {
                             src: local,
                             payload: data,
                         };
-                        cx.send_to(PORT, NetAddr { node, port: PORT }, &msg.encode());
+                        cx.send_vec(PORT, NetAddr { node, port: PORT }, msg.encode());
                         pending.complete(Ok(()));
                     }
                     None => pending.complete(Err(Failure::FAIL)),

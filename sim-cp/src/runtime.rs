@@ -8,7 +8,7 @@
 //! threads; then it should run with `ClockMode::RealTime`.
 
 use crate::config::ClockMode;
-use crate::engine::{Placed, Shared};
+use crate::engine::{Payload, Placed, Shared};
 use crate::net::NetAddr;
 use crate::rules::id;
 use crate::time::Nanos;
@@ -509,7 +509,18 @@ impl Cx {
     pub fn send_to(&self, from_port: u16, to: NetAddr, data: &[u8]) {
         self.shared
             .lock()
-            .send_datagram(self.host, from_port, to, data);
+            .send_datagram(self.host, from_port, to, Payload::Borrowed(data));
+        self.shared.wake();
+    }
+
+    /// As [`send_to`](Self::send_to), for a datagram the provider built in
+    /// a `Vec` of its own and no longer needs: the network keeps that
+    /// buffer as the packet, so its bytes are not copied (only a
+    /// duplicate the network makes is).
+    pub fn send_vec(&self, from_port: u16, to: NetAddr, data: Vec<u8>) {
+        self.shared
+            .lock()
+            .send_datagram(self.host, from_port, to, Payload::Owned(data));
         self.shared.wake();
     }
 

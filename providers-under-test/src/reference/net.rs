@@ -8,7 +8,7 @@
 //! for any more, which is undone in the background.
 
 use super::node::{attempts, Node, OpKind, Stage, CHANNEL_FRESH, FRESH, PORT, RETRY};
-use super::wire::Msg;
+use super::wire::{DataRef, Msg};
 use super::{Bug, Subtle};
 use cpsim_sim::net::NetAddr;
 use cpsim_sim::safe::Failure;
@@ -24,7 +24,7 @@ impl Node {
         if self.activate_at_once(now, req) {
             return;
         }
-        let (to, msg, epoch, wait) = {
+        let (to, datagram, epoch, wait) = {
             let mut st = self.st.lock();
             let st = &mut *st;
             let Some(op) = st.ops.get_mut(&req) else {
@@ -35,8 +35,8 @@ impl Node {
             };
             let owner = self.owner(slot);
             op.attempt += 1;
-            let (to, msg) = match &op.kind {
-                OpKind::Activate => (rv, Msg::Ping { req }),
+            let (to, datagram) = match &op.kind {
+                OpKind::Activate => (rv, Msg::Ping { req }.encode()),
                 OpKind::Add { tid, reg } => (
                     rv,
                     Msg::Register {
@@ -44,7 +44,8 @@ impl Node {
                         tid: *tid,
                         owner,
                         reg: *reg,
-                    },
+                    }
+                    .encode(),
                 ),
                 OpKind::Remove { tid, reg } => (
                     rv,
@@ -53,7 +54,8 @@ impl Node {
                         tid: *tid,
                         owner,
                         reg: *reg,
-                    },
+                    }
+                    .encode(),
                 ),
                 OpKind::Reach {
                     tid,
@@ -63,7 +65,7 @@ impl Node {
                     remote: tid,
                     stage: Stage::Lookup,
                     ..
-                } => (rv, Msg::Lookup { req, tid: *tid }),
+                } => (rv, Msg::Lookup { req, tid: *tid }.encode()),
                 OpKind::Reach {
                     tid,
                     stage: Stage::Probe { node } | Stage::Data { node },
@@ -74,7 +76,8 @@ impl Node {
                         tid: *tid,
                         sent: now.0,
                         asker: op.slot,
-                    },
+                    }
+                    .encode(),
                 ),
                 OpKind::Send {
                     local,
@@ -82,16 +85,18 @@ impl Node {
                     payload,
                     stage: Stage::Probe { node } | Stage::Data { node },
                     ..
-                } => (
-                    Node::peer(*node),
-                    Msg::Data {
+                } => {
+                    // Written from the payload where it lies (no copy of it
+                    // into a message first).
+                    let data = DataRef {
                         req,
                         incarnation: self.incarnation,
                         dst: *remote,
                         src: *local,
-                        payload: payload.clone(),
-                    },
-                ),
+                        payload,
+                    };
+                    (Node::peer(*node), data.encode())
+                }
             };
             let mut wait = RETRY;
             if self.subtle == Subtle::RetryBackoff && to == rv {
@@ -99,9 +104,9 @@ impl Node {
                 // backoff, which nobody checked against the platform's limits.
                 wait = Nanos(RETRY.0 << (op.attempt - 1).min(16));
             }
-            (to, msg, op.epoch, wait)
+            (to, datagram, op.epoch, wait)
         };
-        cx.send_to(PORT, to, &msg.encode());
+        cx.send_vec(PORT, to, datagram);
         let node = self.clone();
         cx.after(wait, move |cx| node.retry(cx, req, epoch));
     }
@@ -291,7 +296,7 @@ impl Node {
                         Some(*k) != asking && self.receiving(s) && s.held.contains_key(&tid)
                     })
                 };
-                cx.send_to(PORT, from, &Msg::ProbeAck { req, held, sent }.encode());
+                cx.send_vec(PORT, from, Msg::ProbeAck { req, held, sent }.encode());
             }
             Msg::ProbeAck { req, held, sent } => self.on_probe_ack(cx, from, req, held, sent),
             Msg::Data {
@@ -302,7 +307,7 @@ impl Node {
                 payload,
             } => {
                 let ok = self.on_data(from, req, incarnation, dst, src, payload);
-                cx.send_to(PORT, from, &Msg::DataAck { req, ok }.encode());
+                cx.send_vec(PORT, from, Msg::DataAck { req, ok }.encode());
             }
             Msg::DataAck { req, ok } => {
                 let in_data = self.st.lock().ops.get(&req).is_some_and(|o| {

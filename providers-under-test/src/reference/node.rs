@@ -505,7 +505,7 @@ impl Node {
         }
         let rv = Node::rendezvous(cx);
         for m in goodbye {
-            cx.send_to(PORT, rv, &m.encode());
+            cx.send_vec(PORT, rv, m.encode());
         }
         cx.unbind(PORT);
     }
@@ -593,7 +593,7 @@ impl Node {
                 reg: c.reg,
             }
         };
-        cx.send_to(PORT, Node::rendezvous(cx), &msg.encode());
+        cx.send_vec(PORT, Node::rendezvous(cx), msg.encode());
         let node = self.clone();
         cx.after(CLEANUP_EVERY, move |cx| node.kick_cleanup(cx, id));
     }

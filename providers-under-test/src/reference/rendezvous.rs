@@ -67,7 +67,7 @@ pub fn start(cx: &Cx, bug: Bug) {
         };
         let reply = rv.lock().handle(cx.now(), msg);
         if let Some(reply) = reply {
-            cx.send_to(RV_PORT, from, &reply.encode());
+            cx.send_vec(RV_PORT, from, reply.encode());
         }
     });
 }

@@ -96,8 +96,17 @@ const DATA_ACK: u8 = 12;
 struct Writer(Vec<u8>);
 
 impl Writer {
+    /// Room for the largest message but `Data`'s (tag, three `u64`s, an
+    /// owner, a 16-byte ID and its length, a flag): no reallocation.
+    const ROOM: usize = 64;
+
     fn new(tag: u8) -> Writer {
-        Writer(vec![tag])
+        Writer::with_room(tag, Self::ROOM)
+    }
+    fn with_room(tag: u8, room: usize) -> Writer {
+        let mut v = Vec::with_capacity(room);
+        v.push(tag);
+        Writer(v)
     }
     fn u8(mut self, v: u8) -> Self {
         self.0.push(v);
@@ -227,12 +236,16 @@ impl Msg {
                 dst,
                 src,
                 payload,
-            } => Writer::new(DATA)
-                .u64(*req)
-                .u64(*incarnation)
-                .tid(dst)
-                .tid(src)
-                .bytes(payload),
+            } => {
+                return DataRef {
+                    req: *req,
+                    incarnation: *incarnation,
+                    dst: *dst,
+                    src: *src,
+                    payload,
+                }
+                .encode()
+            }
             Msg::DataAck { req, ok } => Writer::new(DATA_ACK).u64(*req).u8(*ok as u8),
         };
         w.0
@@ -285,13 +298,14 @@ impl Msg {
                 sent: r.u64()?,
             },
             DATA => {
+                let d = DataRef::decode(data)?;
                 return Some(Msg::Data {
-                    req: r.u64()?,
-                    incarnation: r.u64()?,
-                    dst: r.tid()?,
-                    src: r.tid()?,
-                    payload: r.rest().to_vec(),
-                })
+                    req: d.req,
+                    incarnation: d.incarnation,
+                    dst: d.dst,
+                    src: d.src,
+                    payload: d.payload.to_vec(),
+                });
             }
             DATA_ACK => Msg::DataAck {
                 req: r.u64()?,
@@ -301,6 +315,44 @@ impl Msg {
         };
         r.end()?;
         Some(msg)
+    }
+}
+
+/// A [`Msg::Data`] whose payload is borrowed: what a sender writes from
+/// the bytes where they lie, and a receiver reads without copying them.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct DataRef<'a> {
+    pub req: u64,
+    pub incarnation: u64,
+    pub dst: Tid,
+    pub src: Tid,
+    pub payload: &'a [u8],
+}
+
+impl<'a> DataRef<'a> {
+    /// The datagram, in one allocation of its exact size.
+    pub fn encode(&self) -> Vec<u8> {
+        let head = 1 + 8 + 8 + 2 + self.dst.as_bytes().len() + self.src.as_bytes().len();
+        Writer::with_room(DATA, head + self.payload.len())
+            .u64(self.req)
+            .u64(self.incarnation)
+            .tid(&self.dst)
+            .tid(&self.src)
+            .bytes(self.payload)
+            .0
+    }
+
+    /// The data message in a datagram; `None` if it is not one.
+    pub fn decode(data: &'a [u8]) -> Option<DataRef<'a>> {
+        let mut r = Reader(data);
+        (r.u8()? == DATA).then_some(())?;
+        Some(DataRef {
+            req: r.u64()?,
+            incarnation: r.u64()?,
+            dst: r.tid()?,
+            src: r.tid()?,
+            payload: r.rest(),
+        })
     }
 }
 
@@ -370,7 +422,26 @@ mod tests {
             Msg::DataAck { req: 12, ok: true },
         ];
         for m in all {
-            assert_eq!(Msg::decode(&m.encode()), Some(m.clone()), "{m:?}");
+            let bytes = m.encode();
+            assert_eq!(Msg::decode(&bytes), Some(m.clone()), "{m:?}");
+            // The borrowed form reads data messages alike, and nothing else.
+            match &m {
+                Msg::Data {
+                    req,
+                    incarnation,
+                    dst,
+                    src,
+                    payload,
+                } => {
+                    let d = DataRef::decode(&bytes).expect("a data message");
+                    assert_eq!(
+                        (d.req, d.incarnation, d.dst, d.src, d.payload),
+                        (*req, *incarnation, *dst, *src, &payload[..])
+                    );
+                    assert_eq!(bytes.capacity(), bytes.len(), "one exact allocation");
+                }
+                _ => assert_eq!(DataRef::decode(&bytes), None, "{m:?}"),
+            }
         }
     }
 

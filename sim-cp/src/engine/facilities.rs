@@ -187,9 +187,11 @@ impl World {
     }
 
     /// A datagram from `host`'s `from_port` to `to` over the simulated
-    /// network (loss, delay, duplication, partitions apply).
+    /// network (loss, delay, duplication, partitions apply). An owned
+    /// payload becomes the last copy's packet as it is; the others (and a
+    /// borrowed one) are copied into spare buffers.
     #[inline]
-    pub(crate) fn send_datagram(&mut self, host: u8, from_port: u16, to: NetAddr, data: &[u8]) {
+    pub(crate) fn send_datagram(&mut self, host: u8, from_port: u16, to: NetAddr, data: Payload) {
         let now = self.now;
         let mut delays = [Nanos::ZERO; 2];
         let mut n = 0;
@@ -197,21 +199,55 @@ impl World {
             delays[n] = d;
             n += 1;
         });
-        for &d in &delays[..n] {
+        let from = NetAddr {
+            node: host,
+            port: from_port,
+        };
+        let copy = |b: &[u8]| {
+            let mut v = crate::net::spare_buffer(b.len());
+            v.extend_from_slice(b);
+            v
+        };
+        let mut data = Some(data);
+        for (k, &d) in delays[..n].iter().enumerate() {
+            let last = k + 1 == n;
+            let bytes = match (last, data.take()) {
+                (true, Some(Payload::Owned(v))) => v,
+                (_, Some(p)) => {
+                    let v = copy(p.bytes());
+                    data = Some(p);
+                    v
+                }
+                (_, None) => unreachable!("the payload is kept until the last copy"),
+            };
             let p = Packet {
-                from: NetAddr {
-                    node: host,
-                    port: from_port,
-                },
+                from,
                 to,
-                data: {
-                    let mut b = crate::net::spare_buffer(data.len());
-                    b.extend_from_slice(data);
-                    b
-                },
+                data: bytes,
             };
             let p = self.packets.keep(Some(p));
             self.schedule(now.saturating_add(d), Ev::Net(p));
+        }
+        // A packet lost: an owned buffer goes back to the spare ones.
+        if let Some(Payload::Owned(v)) = data {
+            crate::net::give_back(v);
+        }
+    }
+}
+
+/// A datagram's bytes as a provider hands them to the network.
+pub(crate) enum Payload<'a> {
+    /// Still the provider's: copied.
+    Borrowed(&'a [u8]),
+    /// Given up by the provider: kept as it is.
+    Owned(Vec<u8>),
+}
+
+impl Payload<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Payload::Borrowed(b) => b,
+            Payload::Owned(v) => v,
         }
     }
 }

@@ -22,7 +22,7 @@ mod platform_actions;
 mod session;
 mod traffic;
 
-pub(crate) use facilities::Placed;
+pub(crate) use facilities::{Payload, Placed};
 pub use traffic::Family;
 
 use crate::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;

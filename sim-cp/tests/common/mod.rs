@@ -353,7 +353,7 @@ impl SessionHandler for ToySession {
         let Some(to) = self.dir.lock().get(&remote).copied() else {
             return self.finish(cx, done, Err(Failure::FAIL));
         };
-        cx.send_to(PORT, to, &frame(local, remote, data));
+        cx.send_vec(PORT, to, frame(local, remote, data));
         self.finish(cx, done, Ok(()))
     }
 }
