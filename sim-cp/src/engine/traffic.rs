@@ -168,32 +168,16 @@ impl Content {
     /// are written, not hashed).
     pub(crate) fn fill(rng: &mut Rng, buf: &mut Vec<u8>, len: usize) -> Content {
         let key = rng.next_u64();
-        // Whole blocks of 8 words. A short payload is zeroed (one small
-        // memset) and written in place, each word from its own lane (no
-        // multiplication, no dependency between words, no capacity check
-        // per block); a long one is made a block at a time on the stack,
-        // word after word, and appended (no pass over it to zero it: a
-        // large memset is a `rep stos`, and measured, this was the cheaper).
-        let mut lanes = Stream::new(key).lanes();
+        // Whole blocks of 8 words, written in place, each word from its own
+        // lane (no multiplication, no dependency between words, no capacity
+        // check per block: the loop compiles to vector code), after one
+        // `memset` that zeroes the room. Measured on 65,000-byte payloads
+        // into a reused buffer, 19-22 GB/s, against 12-15 GB/s for blocks
+        // made word by word on the stack and appended.
         let start = buf.len();
-        let rest = if len < 2048 {
-            buf.resize(start + len, 0);
-            lanes = Stream::write_blocks(lanes, &mut buf[start..]);
-            &mut buf[start + len / 64 * 64..]
-        } else {
-            buf.reserve(len);
-            let mut s = Stream::new(key);
-            for _ in 0..len / 64 {
-                let mut b = [0u8; 64];
-                for c in b.chunks_exact_mut(8) {
-                    c.copy_from_slice(&s.next_word().to_le_bytes());
-                }
-                buf.extend_from_slice(&b);
-            }
-            lanes = s.lanes();
-            buf.resize(start + len, 0);
-            &mut buf[start + len / 64 * 64..]
-        };
+        buf.resize(start + len, 0);
+        let lanes = Stream::write_blocks(Stream::new(key).lanes(), &mut buf[start..]);
+        let rest = &mut buf[start + len / 64 * 64..];
         // The last words (less than a block), at once.
         if !rest.is_empty() {
             let mut b = [0u8; 64];
