@@ -290,6 +290,8 @@ pub(crate) struct World {
     limbo: Vec<Task2>,
     /// A cleared vector `pump_host` reuses (no allocation per pump).
     spare_marks: Vec<u32>,
+    /// A second one, for the instances the pump's datagram pass marked.
+    spare_more: Vec<u32>,
     /// What events name by slot (see `Kept`): scheduled actions waiting
     /// for their time, operations issued and not yet called, provider tasks
     /// and timers, packets in flight.
@@ -585,6 +587,7 @@ impl Sim {
                     task_rng: Rng::stream(seed, "tasks"),
                     limbo: Vec::new(),
                     spare_marks: Vec::new(),
+                    spare_more: Vec::new(),
                     actions: Kept::new(),
                     scheduled: 0,
                     idle: Vec::new(),

@@ -505,21 +505,26 @@ impl World {
         // Instances the datagrams moved are examined for dormancy too (they
         // stay marked for the next pump).
         self.mark_touched();
-        let mut more: Vec<u32> = self.hosts[host as usize]
-            .dirty
-            .iter()
-            .copied()
-            .filter(|i| insts.binary_search(i).is_err() && self.session_live(*i))
-            .collect();
-        let insts = if more.is_empty() {
+        let mut more = std::mem::take(&mut self.spare_more);
+        more.extend(
+            self.hosts[host as usize]
+                .dirty
+                .iter()
+                .copied()
+                .filter(|i| insts.binary_search(i).is_err() && self.session_live(*i)),
+        );
+        let mut insts = if more.is_empty() {
+            self.spare_more = more;
             insts
         } else {
             more.extend_from_slice(&insts);
             more.sort_unstable();
             more.dedup();
+            let mut spare = insts;
+            spare.clear();
+            self.spare_more = spare;
             more
         };
-        let mut insts = insts;
         #[cfg(debug_assertions)]
         self.assert_unmarked_idle(host, &insts, false);
         for &inst in &insts {
