@@ -53,6 +53,7 @@ fn is_platform_step(a: &Action) -> bool {
             | Action::Send { .. }
             | Action::AddressAdd { .. }
             | Action::AddressRemove { .. }
+            | Action::AddressReturn { .. }
             | Action::DuplicateAddress { .. }
             | Action::Dormant { .. }
             | Action::Shutdown { .. }

@@ -1536,6 +1536,57 @@ fn address_steps_default_to_ipv4_and_sends_to_the_first_address() {
     assert!(e.to_string().contains("family"), "{e}");
 }
 
+/// `address_return` has a host and nothing else: each mistake is refused
+/// where it is, as for the other address steps.
+#[test]
+fn address_return_is_checked_like_the_other_address_steps() {
+    use cpsim_certify::scenario::Step;
+    let ok = "{\"do\": \"address_return\", \"at_ms\": 7, \"host\": \"B\"}";
+    let s = parse(&with_step(ok), "t.json").unwrap();
+    assert_eq!(
+        s.steps[0],
+        Step::AddressReturn {
+            at_ms: 7,
+            host: "B".into()
+        }
+    );
+    let text = with_step("{\"do\": \"address_return\", \"at_ms\": 7, \"host\": \"C\"}");
+    refused_at(
+        &text,
+        "\"C\"",
+        LoadErrorKind::UnknownHost,
+        "steps[0].host",
+        "unknown host `C`: this scenario's hosts are A, B",
+    );
+    // No family: the ID that comes back is the one that went, of whatever family.
+    let text = with_step(
+        "{\"do\": \"address_return\", \"at_ms\": 7, \"host\": \"B\", \"family\": \"v6\"}",
+    );
+    refused_at(
+        &text,
+        "\"v6\"",
+        LoadErrorKind::UnknownField,
+        "steps[0].family",
+        "unknown field `family`, expected `at_ms` or `host`",
+    );
+    let text = with_step("{\"do\": \"address_return\", \"at_ms\": 7}");
+    refused_at(
+        &text,
+        "{\"do\": \"address_return\"",
+        LoadErrorKind::MissingField,
+        "steps[0]",
+        "missing field `host`",
+    );
+    let text = with_step("{\"do\": \"address_return\", \"at_ms\": 86400001, \"host\": \"B\"}");
+    refused_at(
+        &text,
+        "86400001",
+        LoadErrorKind::OutOfRange,
+        "steps[0].at_ms",
+        "at most one day",
+    );
+}
+
 #[test]
 fn every_kind_of_step_reads_back_as_itself() {
     for step in [
@@ -1546,6 +1597,7 @@ fn every_kind_of_step_reads_back_as_itself() {
         "{\"do\": \"send_many\", \"at_ms\": 1, \"from\": \"A\", \"to\": \"B\", \"bytes\": 3, \"count\": 2, \"every_ms\": 5}",
         "{\"do\": \"address_add\", \"at_ms\": 1, \"host\": \"A\"}",
         "{\"do\": \"address_remove\", \"at_ms\": 1, \"host\": \"A\"}",
+        "{\"do\": \"address_return\", \"at_ms\": 1, \"host\": \"A\"}",
         "{\"do\": \"duplicate_address\", \"at_ms\": 1, \"host\": \"A\", \"of\": \"B\"}",
         "{\"do\": \"address_add\", \"at_ms\": 1, \"host\": \"A\", \"family\": \"v6\"}",
         "{\"do\": \"duplicate_address\", \"at_ms\": 1, \"host\": \"A\", \"of\": \"B\", \"family\": \"v6\"}",

@@ -26,6 +26,7 @@ fn action() -> impl Strategy<Value = Action> {
             host, family: if v6 { Family::V6 } else { Family::V4 }
         }),
         1 => h.clone().prop_map(|host| Action::AddressRemove { host }),
+        1 => h.clone().prop_map(|host| Action::AddressReturn { host }),
         1 => (h.clone(), h.clone(), any::<bool>()).prop_map(|(host, of, v6)| Action::DuplicateAddress {
             host, of, family: if v6 { Family::V6 } else { Family::V4 }
         }),

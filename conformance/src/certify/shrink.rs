@@ -52,6 +52,7 @@ fn names(step: &Step, host: &str) -> bool {
         | Step::Listen { host: h, .. }
         | Step::AddressAdd { host: h, .. }
         | Step::AddressRemove { host: h, .. }
+        | Step::AddressReturn { host: h, .. }
         | Step::Dormant { host: h, .. }
         | Step::Shutdown { host: h, .. }
         | Step::CommunicationError { host: h, .. } => h == host,

@@ -353,7 +353,7 @@ impl Field {
 }
 
 /// The kinds of step, in the order of [`Step`]'s variants.
-const KINDS: [&str; 16] = [
+const KINDS: [&str; 17] = [
     "start_provider",
     "stop_provider",
     "listen",
@@ -361,6 +361,7 @@ const KINDS: [&str; 16] = [
     "send_many",
     "address_add",
     "address_remove",
+    "address_return",
     "duplicate_address",
     "dormant",
     "shutdown",
@@ -561,6 +562,10 @@ impl<'de> Visitor<'de> for StepVisitor {
                 family: family.unwrap_or_default(),
             },
             "address_remove" => Step::AddressRemove {
+                at_ms,
+                host: host()?,
+            },
+            "address_return" => Step::AddressReturn {
                 at_ms,
                 host: host()?,
             },

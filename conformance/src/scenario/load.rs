@@ -636,6 +636,7 @@ fn check_step(hosts: &[String], i: usize, step: &Step) -> Result<(), Problem> {
         | Step::Listen { host: h, .. }
         | Step::AddressAdd { host: h, .. }
         | Step::AddressRemove { host: h, .. }
+        | Step::AddressReturn { host: h, .. }
         | Step::Dormant { host: h, .. }
         | Step::Shutdown { host: h, .. }
         | Step::CommunicationError { host: h, .. } => host("host", h, false)?,

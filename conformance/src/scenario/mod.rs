@@ -237,6 +237,14 @@ pub enum Step {
         at_ms: u64,
         host: String,
     },
+    /// `host`'s first interface gets back the extra address removed from
+    /// it last, with the same transport ID (an address that went away and
+    /// came back); again, the one removed before that, and so on.
+    AddressReturn {
+        #[schemars(range(max = 86_400_000))]
+        at_ms: u64,
+        host: String,
+    },
     /// `host`'s first interface is given the first address of `family`
     /// (`v4` unless given) that host `of` already holds (TID-4).
     DuplicateAddress {
@@ -364,6 +372,7 @@ impl Step {
             | Step::SendMany { at_ms, .. }
             | Step::AddressAdd { at_ms, .. }
             | Step::AddressRemove { at_ms, .. }
+            | Step::AddressReturn { at_ms, .. }
             | Step::DuplicateAddress { at_ms, .. }
             | Step::Dormant { at_ms, .. }
             | Step::Shutdown { at_ms, .. }
@@ -386,6 +395,7 @@ impl Step {
             Step::SendMany { .. } => "send_many",
             Step::AddressAdd { .. } => "address_add",
             Step::AddressRemove { .. } => "address_remove",
+            Step::AddressReturn { .. } => "address_return",
             Step::DuplicateAddress { .. } => "duplicate_address",
             Step::Dormant { .. } => "dormant",
             Step::Shutdown { .. } => "shutdown",
@@ -407,6 +417,7 @@ impl Step {
             | Step::Listen { host, .. }
             | Step::AddressAdd { host, .. }
             | Step::AddressRemove { host, .. }
+            | Step::AddressReturn { host, .. }
             | Step::DuplicateAddress { host, .. }
             | Step::Dormant { host, .. }
             | Step::Shutdown { host, .. }
@@ -432,6 +443,7 @@ impl Step {
             | Step::SendMany { at_ms, .. }
             | Step::AddressAdd { at_ms, .. }
             | Step::AddressRemove { at_ms, .. }
+            | Step::AddressReturn { at_ms, .. }
             | Step::DuplicateAddress { at_ms, .. }
             | Step::Dormant { at_ms, .. }
             | Step::Shutdown { at_ms, .. }
@@ -514,6 +526,7 @@ impl Step {
             },
             Step::AddressAdd { host, family, .. } => A::AddressAdd { host, family },
             Step::AddressRemove { host, .. } => A::AddressRemove { host },
+            Step::AddressReturn { host, .. } => A::AddressReturn { host },
             Step::DuplicateAddress {
                 host, of, family, ..
             } => A::DuplicateAddress { host, of, family },

@@ -343,6 +343,7 @@ impl World {
             name,
             owner: None,
             addrs,
+            removed: Vec::new(),
             index: idx,
         });
         k

@@ -116,6 +116,11 @@ pub enum Action {
     /// The host's first interface loses its most recently added extra
     /// address (of either family).
     AddressRemove { host: String },
+    /// The host's first interface gets back the extra address removed
+    /// from it last (of either family), with the same transport ID: an
+    /// address that went away and came back (a DHCP renewal, a roam back).
+    /// Repeated, it gives back the ones removed before, in turn.
+    AddressReturn { host: String },
     /// The host's first interface is given the first address of `family`
     /// that `of` already holds (TID-4).
     DuplicateAddress {

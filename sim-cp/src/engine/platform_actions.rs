@@ -22,6 +22,8 @@ enum Change {
     Given(Tid),
     /// The most recently added extra address goes.
     RemoveNewest,
+    /// The extra address removed last comes back.
+    ReturnRemoved,
 }
 
 impl World {
@@ -81,6 +83,12 @@ impl World {
                     return Some(format!("there is no host `{host}`"));
                 };
                 self.address_change(h, Change::RemoveNewest)
+            }
+            Action::AddressReturn { host } => {
+                let Some(h) = host_of(self, host) else {
+                    return Some(format!("there is no host `{host}`"));
+                };
+                self.address_change(h, Change::ReturnRemoved)
             }
             Action::DuplicateAddress { host, of, family } => {
                 let (Some(h), Some(o)) = (host_of(self, host), host_of(self, of)) else {
@@ -276,52 +284,72 @@ impl World {
         };
         let iface = &mut self.hosts[h as usize].interfaces[k];
         let (host_no, idx) = (h + 1, iface.index);
-        let text;
-        if let Change::New(_) | Change::Given(_) = change {
-            let t = match change {
-                Change::Given(t) => t,
-                _ => {
-                    self.hosts[h as usize].extra_addrs =
-                        self.hosts[h as usize].extra_addrs.wrapping_add(1);
-                    // One count for both families: an extra address's last
-                    // part is unique on its interface whatever its family.
-                    let n = 1 + self.hosts[h as usize].extra_addrs;
-                    let t = match change {
-                        Change::New(Family::V6) => Tid::v6(host_no, idx, n),
-                        _ => Tid::v4(host_no, idx, n),
-                    };
-                    self.traffic.issue(t);
-                    t
+        let text = match change {
+            Change::New(_) | Change::Given(_) | Change::ReturnRemoved => {
+                let t = match change {
+                    Change::Given(t) => t,
+                    Change::ReturnRemoved => {
+                        let Some(t) = iface.removed.pop() else {
+                            self.record(
+                                h,
+                                0,
+                                What::Note {
+                                    text: "address notification: no removed address to give back"
+                                        .into(),
+                                },
+                            );
+                            return Some(format!(
+                                "{}'s interface has no removed address to give back",
+                                self.hosts[h as usize].name
+                            ));
+                        };
+                        t
+                    }
+                    _ => {
+                        self.hosts[h as usize].extra_addrs =
+                            self.hosts[h as usize].extra_addrs.wrapping_add(1);
+                        // One count for both families: an extra address's last
+                        // part is unique on its interface whatever its family.
+                        let n = 1 + self.hosts[h as usize].extra_addrs;
+                        let t = match change {
+                            Change::New(Family::V6) => Tid::v6(host_no, idx, n),
+                            _ => Tid::v4(host_no, idx, n),
+                        };
+                        self.traffic.issue(t);
+                        t
+                    }
+                };
+                let iface = &mut self.hosts[h as usize].interfaces[k];
+                if !iface.addrs.contains(&t) {
+                    iface.addrs.push(t);
                 }
-            };
-            let iface = &mut self.hosts[h as usize].interfaces[k];
-            if !iface.addrs.contains(&t) {
-                iface.addrs.push(t);
+                What::Address {
+                    tid: t,
+                    added: true,
+                }
             }
-            text = What::Address {
-                tid: t,
-                added: true,
-            };
-        } else {
-            if iface.addrs.len() <= 2 {
-                self.record(
-                    h,
-                    0,
-                    What::Note {
-                        text: "address notification: no extra address to remove".into(),
-                    },
-                );
-                return Some(format!(
-                    "{}'s interface has no extra address to remove",
-                    self.hosts[h as usize].name
-                ));
+            Change::RemoveNewest => {
+                if iface.addrs.len() <= 2 {
+                    self.record(
+                        h,
+                        0,
+                        What::Note {
+                            text: "address notification: no extra address to remove".into(),
+                        },
+                    );
+                    return Some(format!(
+                        "{}'s interface has no extra address to remove",
+                        self.hosts[h as usize].name
+                    ));
+                }
+                let t = iface.addrs.pop().expect("checked");
+                iface.removed.push(t);
+                What::Address {
+                    tid: t,
+                    added: false,
+                }
             }
-            let t = iface.addrs.pop().expect("checked");
-            text = What::Address {
-                tid: t,
-                added: false,
-            };
-        }
+        };
         let owner = self.hosts[h as usize].interfaces[k].owner.expect("checked");
         if let Some(s) = self.insts[owner as usize]
             .session_mut()

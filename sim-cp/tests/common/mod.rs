@@ -51,6 +51,22 @@ pub struct ToyOptions {
     /// Register each instance with the LUID its host's last start got, so
     /// a restarted provider gets the same interface (and addresses) back.
     pub reuse_interface: bool,
+    /// Remember removed IDs and never forget them, even when the same ID
+    /// is added again (an address that came back).
+    pub tombstone: Tombstone,
+}
+
+/// What a toy with a memory of removed IDs does with one added again.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub enum Tombstone {
+    /// Nothing is remembered.
+    #[default]
+    None,
+    /// Data for it is dropped (its SEND succeeded: DATA-5).
+    Swallow,
+    /// Its ADD succeeds but it is not published: a peer's REACH fails
+    /// (STATE-6).
+    Unpublished,
 }
 
 /// How a toy mishandles the datagrams it receives (DATA-5 tests).
@@ -148,6 +164,8 @@ pub struct ToySession {
     ended: Mutex<bool>,
     /// What arrived while dormant (`buffer_while_dormant`).
     kept: Mutex<Vec<(Tid, Tid, Vec<u8>)>>,
+    /// IDs removed so far (`tombstone`).
+    removed: Mutex<Vec<Tid>>,
 }
 
 impl Provider for Toy {
@@ -165,6 +183,9 @@ impl Provider for Toy {
                         && !*h.active.lock()
                     {
                         h.kept.lock().push((local, remote, payload.to_vec()));
+                        continue;
+                    }
+                    if h.opts.tombstone == Tombstone::Swallow && h.removed.lock().contains(&local) {
                         continue;
                     }
                     if h.ids.lock().contains(&local) && *h.active.lock() {
@@ -201,6 +222,7 @@ impl Provider for Toy {
                 active: Mutex::new(false),
                 ended: Mutex::new(false),
                 kept: Mutex::default(),
+                removed: Mutex::default(),
             });
             let inst = Instance::create(cx, s.clone()).expect("create");
             self.handlers.lock().push((s, inst.as_ref()));
@@ -311,7 +333,9 @@ impl SessionHandler for ToySession {
             drop(dir);
             return self.finish(cx, done, Err(Failure::FAIL));
         }
-        dir.insert(id, self.addr);
+        if !(self.opts.tombstone == Tombstone::Unpublished && self.removed.lock().contains(&id)) {
+            dir.insert(id, self.addr);
+        }
         drop(dir);
         if self.opts.fail_adds_on == Some(cx.host_name().as_str()) {
             let (reply, p) = done.pend();
@@ -334,6 +358,9 @@ impl SessionHandler for ToySession {
     ) -> Reply {
         self.ids.lock().retain(|x| *x != id);
         self.dir.lock().remove(&id);
+        if self.opts.tombstone != Tombstone::None {
+            self.removed.lock().push(id);
+        }
         self.finish(cx, done, Ok(()))
     }
     fn reach_transport_id(&self, cx: &Cx, _inst: &InstanceRef, id: Tid, done: Completion) -> Reply {
