@@ -230,3 +230,30 @@ fn data_5_generated_cases_give_one_host_eight_addresses_more_in_some_cases() {
     println!("{many} of {n} cases give a host 8 addresses or more");
     assert!((100..2_000).contains(&many), "{many} of {n} cases");
 }
+
+/// A provider that remembers removed IDs and does not forget one added
+/// again passes every case in which no address comes back. A form of the
+/// Address move removes an extra address, gives it back and sends to it
+/// (the newest address of the host again) afterwards.
+#[test]
+fn data_5_generated_cases_give_a_removed_address_back_with_data_to_it_in_some_cases() {
+    let n = 20_000;
+    let mut back = 0;
+    for seed in 0..n {
+        let s = certify::generate("reference", &Shape::default(), seed);
+        let returned = s.steps.iter().any(|r| {
+            let scenario::Step::AddressReturn { at_ms, host } = r else {
+                return false;
+            };
+            s.steps.iter().any(|st| {
+                matches!(st, scenario::Step::Send { at_ms: t, to, newest: true, .. }
+                    if t > at_ms && to == host)
+            })
+        });
+        if returned {
+            back += 1;
+        }
+    }
+    println!("{back} of {n} cases give an address back and send to it");
+    assert!((150..1_200).contains(&back), "{back} of {n} cases");
+}

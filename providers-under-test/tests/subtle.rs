@@ -108,6 +108,11 @@ subtle!(
     "reference"
 );
 subtle!(
+    data_5_tombstone_is_real_and_reference_passes,
+    "subtle-data-5-tombstone",
+    "reference"
+);
+subtle!(
     life_1_raw_stale_handle_is_real_and_sync_raw_passes,
     "subtle-life-1-raw-stale-handle",
     "sync-raw"
@@ -248,6 +253,14 @@ fn data_5_a_sequence_number_of_one_byte_is_found_at_the_default_budget() {
 #[test]
 fn data_5_a_replay_window_of_64_is_found_at_the_default_budget() {
     found_at_default_budget("subtle-data-5-replay-window", 1, true);
+}
+
+// Generated cases never gave a removed address back, so an ID was never
+// added again after its REMOVE: a memory of removed IDs that is not
+// cleared by the next ADD could not show.
+#[test]
+fn data_5_a_tombstone_kept_after_the_id_comes_back_is_found_at_the_default_budget() {
+    found_at_default_budget("subtle-data-5-tombstone", 1, true);
 }
 
 #[test]

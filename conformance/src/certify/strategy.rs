@@ -754,7 +754,26 @@ impl Schedule<'_> {
             at_ms: gone,
             host: h.to_string(),
         });
-        gone
+        if peer == h || !self.d.chance(0.3) {
+            return gone;
+        }
+        // Sometimes the address comes back (a DHCP renewal, a roam back):
+        // the same ID is added again, and data to it (the newest address
+        // again) must arrive as before the REMOVE; `h` answers its peer.
+        let back = gone + self.d.range(5, 120);
+        self.push(Step::AddressReturn {
+            at_ms: back,
+            host: h.to_string(),
+        });
+        let mut at = back + self.d.range(20, 150);
+        for _ in 0..self.d.range(1, 3) {
+            self.send_sized(at, peer.clone(), h.to_string(), family, true);
+            at += self.d.range(0, 8);
+        }
+        if self.d.chance(0.5) {
+            self.send_sized(at, h.to_string(), peer, family, false);
+        }
+        at
     }
     /// Many addresses on `h` in a row (8 to 20 ADDs, a few milliseconds
     /// apart, so that an interface has more than a table of 8 can keep;

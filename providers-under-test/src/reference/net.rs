@@ -585,6 +585,17 @@ impl Node {
                 // Not ours, or dormant: dropped (DATA-1), and the sender is told.
                 return false;
             };
+            if self.subtle == Subtle::Tombstone
+                && st.slots.values().any(|s| {
+                    !s.ended && s.held.contains_key(&local) && s.tombstones.contains(&local)
+                })
+            {
+                // The bug: data for an ID once removed is taken for data
+                // to an address that is gone, acknowledged so that the
+                // peer stops sending, and dropped; the tombstone was not
+                // cleared when the same ID was added again.
+                return true;
+            }
             if self.subtle == Subtle::OneByteKeepalive && payload.len() == 1 {
                 // The bug: the overlay's keepalive is one byte long.
                 return true;

@@ -167,6 +167,9 @@ pub struct Slot {
     /// The held IDs by family and last byte, 8 entries per family, the
     /// newest ADD in each (read by the id-table variant only).
     pub id_table: [Option<Tid>; 16],
+    /// IDs removed from this instance, never cleared, not even when one is
+    /// added again (read by the tombstone variant only).
+    pub tombstones: BTreeSet<Tid>,
 }
 
 impl Slot {
@@ -178,6 +181,7 @@ impl Slot {
     /// `tid` is no longer held.
     pub fn release(&mut self, tid: &Tid) {
         self.held.remove(tid);
+        self.tombstones.insert(*tid);
         let e = &mut self.id_table[Slot::table_index(tid)];
         if *e == Some(*tid) {
             *e = None;

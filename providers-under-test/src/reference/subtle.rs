@@ -92,11 +92,18 @@ pub enum Subtle {
     /// than 64 later ones shows it: a long run in flight on a network that
     /// reorders.
     ReplayWindow,
+    /// DATA-5: the receive side keeps a set of the IDs removed from an
+    /// instance ("tombstones"), so that data still arriving for an address
+    /// that went away is acknowledged (the peer stops resending) and
+    /// dropped. The set is not cleared when the same ID is added again:
+    /// once an address comes back (a DHCP renewal, a roam back), data for
+    /// it is acknowledged and lost.
+    Tombstone,
 }
 
 impl Subtle {
     /// Every subtle variant.
-    pub const ALL: [Subtle; 18] = [
+    pub const ALL: [Subtle; 19] = [
         Subtle::StopSkipsEnded,
         Subtle::SendPerPeer,
         Subtle::DedupPerNode,
@@ -115,6 +122,7 @@ impl Subtle {
         Subtle::ByteSequence,
         Subtle::IdTable,
         Subtle::ReplayWindow,
+        Subtle::Tombstone,
     ];
 
     /// The rule the variant breaks (`None` for the correct provider).
@@ -129,7 +137,8 @@ impl Subtle {
             | Subtle::SeenResetAtDormancy
             | Subtle::ByteSequence
             | Subtle::IdTable
-            | Subtle::ReplayWindow => id::DATA_5,
+            | Subtle::ReplayWindow
+            | Subtle::Tombstone => id::DATA_5,
             Subtle::EndWhileActivating => id::LIFE_7,
             Subtle::ReviveAfterFailedActivation => id::LIFE_2,
             Subtle::SendWindow | Subtle::SettleDormancy | Subtle::RetryBackoff => id::TIME_1,
@@ -160,6 +169,7 @@ impl Subtle {
             Subtle::ByteSequence => "byte-sequence",
             Subtle::IdTable => "id-table",
             Subtle::ReplayWindow => "replay-window",
+            Subtle::Tombstone => "tombstone",
         };
         let rule = self.rule().expect("a variant").as_str().to_lowercase();
         format!("subtle-{rule}-{what}")
@@ -216,6 +226,9 @@ impl Subtle {
             }
             Subtle::ReplayWindow => {
                 "drops as a replay a datagram more than 64 numbers behind the newest indicated: one overtaken by 65 others is lost"
+            }
+            Subtle::Tombstone => {
+                "never clears its tombstone of a removed ID: once the address comes back, data for it is acknowledged and dropped"
             }
         }
     }
