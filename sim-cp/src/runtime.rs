@@ -198,6 +198,7 @@ pub fn quiet_provider_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
+        let cwd = std::env::current_dir().ok();
         std::panic::set_hook(Box::new(move |info| {
             // (A panic while the borrow-checked stack is borrowed is the
             // harness's own, even while provider code is current.)
@@ -215,11 +216,35 @@ pub fn quiet_provider_panics() {
                 previous(info);
             } else if let Some(at) = info.location() {
                 // Silenced, so say where in the message (panic_message).
-                let at = format!("{}:{}:{}", at.file(), at.line(), at.column());
+                let file = short_path(at.file(), cwd.as_deref());
+                let at = format!("{file}:{}:{}", at.line(), at.column());
                 let _ = PANIC_AT.try_with(|p| p.replace(Some(at)));
             }
         }));
     });
+}
+
+/// A panic's source file as a reader can use it on any machine: the
+/// compiler's path is kept when relative (a crate of the workspace), made
+/// relative to the working directory when under it (a path dependency),
+/// and cut to `crate-version/...` for a crate from a registry.
+fn short_path<'a>(file: &'a str, cwd: Option<&std::path::Path>) -> &'a str {
+    let path = std::path::Path::new(file);
+    if let Some(rest) = cwd.and_then(|d| path.strip_prefix(d).ok()) {
+        // A path under the working directory is valid UTF-8 (a suffix of
+        // `file`), so its text is the end of `file`.
+        return &file[file.len() - rest.as_os_str().len()..];
+    }
+    for registry in ["/registry/src/", "\\registry\\src\\"] {
+        if let Some(i) = file.find(registry) {
+            // Past the registry's own directory (e.g. `index.crates.io-…`).
+            let after = &file[i + registry.len()..];
+            if let Some(j) = after.find(['/', '\\']) {
+                return &after[j + 1..];
+            }
+        }
+    }
+    file
 }
 
 /// Makes `cx` current in `now`: by number if it is the innermost driver
@@ -536,5 +561,47 @@ impl Cx {
     pub fn infra(&self, port: u16) -> NetAddr {
         self.addr_of(crate::engine::INFRA, port)
             .expect("every world has an infrastructure node")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_path;
+    use std::path::Path;
+
+    #[test]
+    fn crash_1_panic_paths_read_the_same_on_every_machine() {
+        let cwd = Some(Path::new("/home/ann/provider"));
+        // A workspace crate's path is relative already.
+        assert_eq!(short_path("src/lib.rs", cwd), "src/lib.rs");
+        // A path dependency under the working directory.
+        assert_eq!(
+            short_path("/home/ann/provider/vendor/x/src/a.rs", cwd),
+            "vendor/x/src/a.rs"
+        );
+        // A registry crate: from the crate's directory on.
+        assert_eq!(
+            short_path(
+                "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/foo-1.2.3/src/b.rs",
+                cwd
+            ),
+            "foo-1.2.3/src/b.rs"
+        );
+        assert_eq!(
+            short_path(
+                r"C:\Users\ann\.cargo\registry\src\index.crates.io-1949\foo-1.2.3\src\b.rs",
+                None
+            ),
+            r"foo-1.2.3\src\b.rs"
+        );
+        // Anything else is left as it is.
+        assert_eq!(
+            short_path("/opt/other/src/c.rs", cwd),
+            "/opt/other/src/c.rs"
+        );
+        assert_eq!(
+            short_path("/home/ann/provider-two/src/d.rs", cwd),
+            "/home/ann/provider-two/src/d.rs"
+        );
     }
 }
