@@ -3,7 +3,7 @@
 //! the plain strategy, raise no false alarm on the correct providers, and
 //! find every subtle provider.
 
-use cpsim_certify::certify::guided::GuidedSource;
+use cpsim_certify::certify::guided::{GuidedConfig, GuidedSource};
 use cpsim_certify::certify::{self, statemap, CaseSource, CaseSummary, PlainSource, Shape};
 use cpsim_certify::scenario::{self, parse, to_pretty_json};
 use cpsim_certify::Config;
@@ -256,4 +256,45 @@ fn data_5_generated_cases_give_a_removed_address_back_with_data_to_it_in_some_ca
     }
     println!("{back} of {n} cases give an address back and send to it");
     assert!((150..1_200).contains(&back), "{back} of {n} cases");
+}
+
+/// A long run's memory does not grow with its length: a lane's corpus stays
+/// within its byte budget (and still keeps cases), whatever their size.
+#[test]
+fn a_lane_corpus_stays_within_its_byte_budget() {
+    let reg = cpsim_providers::registry();
+    let e = reg.find("reference").expect("known provider");
+    let budget = 64 << 10;
+    let mut src =
+        GuidedSource::new(5, 0, "reference", Shape::default()).with_config(GuidedConfig {
+            corpus_bytes_max: budget,
+            ..GuidedConfig::default()
+        });
+    let mut most = 0;
+    for index in 0..600u64 {
+        let s = CaseSource::next_case(&mut src).expect("a guided source never runs dry");
+        let r = scenario::run(&s, e.factory(), e.clock());
+        let reached = statemap::keys(&r.outcome.trace);
+        let summary = CaseSummary {
+            index,
+            exercised: &[],
+            fingerprints: &[],
+            trace: &r.outcome.trace,
+            keys: &reached,
+        };
+        CaseSource::observe(&mut src, &s, &summary);
+        assert!(
+            src.corpus_bytes() <= budget,
+            "case {index}: {} bytes",
+            src.corpus_bytes()
+        );
+        most = most.max(src.corpus_len());
+    }
+    // The budget was reached and entries went, not a corpus that never grew.
+    assert!(
+        src.corpus_bytes() > budget / 2,
+        "{} bytes",
+        src.corpus_bytes()
+    );
+    assert!(src.corpus_len() >= 2 && most >= src.corpus_len());
 }

@@ -49,6 +49,16 @@ struct Kept {
     picked: u32,
 }
 
+impl Kept {
+    /// About how many bytes the entry holds: its steps (each with its
+    /// strings' blocks) and marks. An estimate, the same for the same case.
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Kept>()
+            + self.case.steps.len() * (std::mem::size_of::<Step>() + 64)
+            + self.marks.len() * std::mem::size_of::<Mark>()
+    }
+}
+
 /// How a guided lane mixes fresh cases and mutations.
 #[derive(Clone, Debug)]
 pub struct GuidedConfig {
@@ -58,6 +68,10 @@ pub struct GuidedConfig {
     pub fresh: f64,
     /// At most this many kept cases per lane.
     pub corpus_max: usize,
+    /// And at most about this many bytes of them per lane (see
+    /// `Kept::bytes`): a long run's 16 lanes keep at most 16 times this,
+    /// whatever the size of its cases.
+    pub corpus_bytes_max: usize,
 }
 
 impl Default for GuidedConfig {
@@ -66,6 +80,7 @@ impl Default for GuidedConfig {
             warm_up: 16,
             fresh: 0.35,
             corpus_max: 1024,
+            corpus_bytes_max: 2 << 20,
         }
     }
 }
@@ -78,6 +93,8 @@ pub struct GuidedSource {
     cfg: GuidedConfig,
     seen: statemap::KeySet,
     corpus: Vec<Kept>,
+    /// The sum of the corpus's `Kept::bytes`.
+    corpus_bytes: usize,
     made: u64,
 }
 
@@ -97,6 +114,7 @@ impl GuidedSource {
             cfg: GuidedConfig::default(),
             seen: statemap::KeySet::default(),
             corpus: Vec::new(),
+            corpus_bytes: 0,
             made: 0,
         }
     }
@@ -115,6 +133,12 @@ impl GuidedSource {
     /// How many cases the corpus holds.
     pub fn corpus_len(&self) -> usize {
         self.corpus.len()
+    }
+
+    /// About how many bytes the corpus holds (its entries' estimates,
+    /// bounded by `GuidedConfig::corpus_bytes_max`).
+    pub fn corpus_bytes(&self) -> usize {
+        self.corpus_bytes
     }
 
     /// The lane's next case.
@@ -172,15 +196,33 @@ impl GuidedSource {
             marks: marks(trace),
             picked: 0,
         };
-        if self.corpus.len() >= self.cfg.corpus_max {
+        self.corpus_bytes += kept.bytes();
+        let mut new = if self.corpus.len() >= self.cfg.corpus_max {
             // Replace the most picked entry (it has had its chances).
-            let worst = (0..self.corpus.len())
-                .max_by_key(|&i| (self.corpus[i].picked, std::cmp::Reverse(i)))
-                .unwrap_or(0);
+            let worst = self.most_picked(usize::MAX);
+            self.corpus_bytes -= self.corpus[worst].bytes();
             self.corpus[worst] = kept;
+            worst
         } else {
             self.corpus.push(kept);
+            self.corpus.len() - 1
+        };
+        // Over the byte budget: the most picked others go too.
+        while self.corpus_bytes > self.cfg.corpus_bytes_max && self.corpus.len() > 1 {
+            let worst = self.most_picked(new);
+            self.corpus_bytes -= self.corpus.remove(worst).bytes();
+            if worst < new {
+                new -= 1;
+            }
         }
+    }
+
+    /// The most picked entry but `except`, the earliest on a tie.
+    fn most_picked(&self, except: usize) -> usize {
+        (0..self.corpus.len())
+            .filter(|&i| i != except)
+            .max_by_key(|&i| (self.corpus[i].picked, std::cmp::Reverse(i)))
+            .unwrap_or(0)
     }
 
     /// A parent: recent entries and rarely picked ones are favoured.
