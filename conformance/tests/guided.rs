@@ -5,9 +5,31 @@
 
 use cpsim_certify::certify::guided::{GuidedConfig, GuidedSource};
 use cpsim_certify::certify::{self, statemap, CaseSource, CaseSummary, PlainSource, Shape};
+use cpsim_certify::registry::Entry;
 use cpsim_certify::scenario::{self, parse, to_pretty_json};
 use cpsim_certify::Config;
 use std::collections::BTreeSet;
+
+/// Runs case `index` of `src` and hands its result back to the source; the
+/// contract-state keys it reached.
+fn run_and_observe(
+    src: &mut GuidedSource,
+    e: &Entry,
+    index: u64,
+    s: &scenario::Scenario,
+) -> Vec<statemap::Key> {
+    let r = scenario::run(s, e.factory(), e.clock());
+    let reached = statemap::keys(&r.outcome.trace);
+    let summary = CaseSummary {
+        index,
+        exercised: &[],
+        fingerprints: &[],
+        trace: &r.outcome.trace,
+        keys: &reached,
+    };
+    CaseSource::observe(src, s, &summary);
+    reached
+}
 
 fn run_lane(provider: &str, seed: u64, lane: u32, n: usize) -> (Vec<String>, BTreeSet<u64>) {
     let reg = cpsim_providers::registry();
@@ -22,17 +44,7 @@ fn run_lane(provider: &str, seed: u64, lane: u32, n: usize) -> (Vec<String>, BTr
         let back = scenario::parse_with(&text, "generated", &|n| reg.contains(n))
             .unwrap_or_else(|e| panic!("case {index} does not load: {e}\n{text}"));
         assert_eq!(back, s);
-        let r = scenario::run(&s, e.factory(), e.clock());
-        let reached = statemap::keys(&r.outcome.trace);
-        keys.extend(reached.iter().copied());
-        let summary = CaseSummary {
-            index,
-            exercised: &[],
-            fingerprints: &[],
-            trace: &r.outcome.trace,
-            keys: &reached,
-        };
-        CaseSource::observe(&mut src, &s, &summary);
+        keys.extend(run_and_observe(&mut src, e, index, &s));
         cases.push(text);
     }
     (cases, keys)
@@ -273,16 +285,7 @@ fn a_lane_corpus_stays_within_its_byte_budget() {
     let mut most = 0;
     for index in 0..600u64 {
         let s = CaseSource::next_case(&mut src).expect("a guided source never runs dry");
-        let r = scenario::run(&s, e.factory(), e.clock());
-        let reached = statemap::keys(&r.outcome.trace);
-        let summary = CaseSummary {
-            index,
-            exercised: &[],
-            fingerprints: &[],
-            trace: &r.outcome.trace,
-            keys: &reached,
-        };
-        CaseSource::observe(&mut src, &s, &summary);
+        run_and_observe(&mut src, e, index, &s);
         assert!(
             src.corpus_bytes() <= budget,
             "case {index}: {} bytes",

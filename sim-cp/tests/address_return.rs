@@ -35,19 +35,26 @@ fn a_sends_b_newest() -> Action {
     }
 }
 
+/// A and B run the toy with `opts`, B listening, and B is given an extra
+/// IPv4 address (X) at 100 ms.
+fn toy_with_x(seed: u64, opts: ToyOptions) -> Sim {
+    let sim = Sim::new(Config::with_seed(seed), &["A", "B"], ToyFactory::new(opts));
+    start(&sim, &["A", "B"], "B", 0);
+    sim.schedule(
+        at(100),
+        b(|host| Action::AddressAdd {
+            host,
+            family: Family::V4,
+        }),
+    );
+    sim
+}
+
 /// A and B run the toy; B listens and gets an extra address X at 100 ms,
 /// which A sends to at 1 s; X is removed at 2 s, A is sent dormant (so it
 /// must REACH again), X comes back at 3 s and A sends to it at 5 s.
 fn away_and_back(opts: ToyOptions) -> Outcome {
-    let sim = Sim::new(Config::with_seed(11), &["A", "B"], ToyFactory::new(opts));
-    start(&sim, &["A", "B"], "B", 0);
-    sim.schedule(
-        at(100),
-        Action::AddressAdd {
-            host: "B".into(),
-            family: Family::V4,
-        },
-    );
+    let sim = toy_with_x(11, opts);
     sim.schedule(at(1_000), a_sends_b_newest());
     sim.schedule(at(2_000), b(|host| Action::AddressRemove { host }));
     sim.schedule(at(2_500), Action::Dormant { host: "A".into() });
@@ -173,20 +180,11 @@ fn tid_2_an_id_returned_before_its_remove_is_called_is_added_again_after_it() {
     // The return comes at the very instant of the removal: the REMOVE is
     // issued but not yet called. X is added again once it has finished.
     for asynchronous in [false, true] {
-        let sim = Sim::new(
-            Config::with_seed(12),
-            &["A", "B"],
-            ToyFactory::new(ToyOptions {
+        let sim = toy_with_x(
+            12,
+            ToyOptions {
                 asynchronous,
                 ..ToyOptions::default()
-            }),
-        );
-        start(&sim, &["A", "B"], "B", 0);
-        sim.schedule(
-            at(100),
-            Action::AddressAdd {
-                host: "B".into(),
-                family: Family::V4,
             },
         );
         sim.schedule(at(2_000), b(|host| Action::AddressRemove { host }));
@@ -231,20 +229,11 @@ fn tid_2_an_id_returned_before_its_remove_is_called_is_added_again_after_it() {
 fn tid_4_an_id_returned_to_a_restarted_provider_is_no_duplicate_of_its_old_instance() {
     // The interface keeps what was removed from it across a restart of the
     // provider (decision `address-families`): the new instance gets X back.
-    let sim = Sim::new(
-        Config::with_seed(13),
-        &["A", "B"],
-        ToyFactory::new(ToyOptions {
+    let sim = toy_with_x(
+        13,
+        ToyOptions {
             reuse_interface: true,
             ..ToyOptions::default()
-        }),
-    );
-    start(&sim, &["A", "B"], "B", 0);
-    sim.schedule(
-        at(100),
-        Action::AddressAdd {
-            host: "B".into(),
-            family: Family::V4,
         },
     );
     sim.schedule(at(1_000), b(|host| Action::AddressRemove { host }));
@@ -318,24 +307,12 @@ fn address_returns_give_back_the_removed_addresses_last_removed_first() {
 /// B gets X, loses it and gets it back; both hosts listen, and B sends A
 /// one datagram after X came back. The trace.
 fn b_sends_after_return() -> Trace {
-    let sim = Sim::new(
-        Config::with_seed(15),
-        &["A", "B"],
-        ToyFactory::new(ToyOptions::default()),
-    );
-    start(&sim, &["A", "B"], "B", 0);
+    let sim = toy_with_x(15, ToyOptions::default());
     sim.schedule(
         at(0),
         Action::Listen {
             host: "A".into(),
             on: true,
-        },
-    );
-    sim.schedule(
-        at(100),
-        Action::AddressAdd {
-            host: "B".into(),
-            family: Family::V4,
         },
     );
     sim.schedule(at(1_000), b(|host| Action::AddressRemove { host }));

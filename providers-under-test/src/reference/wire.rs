@@ -230,22 +230,7 @@ impl Msg {
             Msg::ProbeAck { req, held, sent } => {
                 Writer::new(PROBE_ACK).u64(*req).u8(*held as u8).u64(*sent)
             }
-            Msg::Data {
-                req,
-                incarnation,
-                dst,
-                src,
-                payload,
-            } => {
-                return DataRef {
-                    req: *req,
-                    incarnation: *incarnation,
-                    dst: *dst,
-                    src: *src,
-                    payload,
-                }
-                .encode()
-            }
+            Msg::Data { .. } => return self.as_data().expect("a data message").encode(),
             Msg::DataAck { req, ok } => Writer::new(DATA_ACK).u64(*req).u8(*ok as u8),
         };
         w.0
@@ -297,16 +282,7 @@ impl Msg {
                 held: r.flag()?,
                 sent: r.u64()?,
             },
-            DATA => {
-                let d = DataRef::decode(data)?;
-                return Some(Msg::Data {
-                    req: d.req,
-                    incarnation: d.incarnation,
-                    dst: d.dst,
-                    src: d.src,
-                    payload: d.payload.to_vec(),
-                });
-            }
+            DATA => return DataRef::decode(data).map(DataRef::to_msg),
             DATA_ACK => Msg::DataAck {
                 req: r.u64()?,
                 ok: r.flag()?,
@@ -329,7 +305,40 @@ pub struct DataRef<'a> {
     pub payload: &'a [u8],
 }
 
+impl Msg {
+    /// A data message, borrowed; `None` for any other message.
+    pub fn as_data(&self) -> Option<DataRef<'_>> {
+        match self {
+            Msg::Data {
+                req,
+                incarnation,
+                dst,
+                src,
+                payload,
+            } => Some(DataRef {
+                req: *req,
+                incarnation: *incarnation,
+                dst: *dst,
+                src: *src,
+                payload,
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl<'a> DataRef<'a> {
+    /// The message, owning a copy of the payload.
+    pub fn to_msg(self) -> Msg {
+        Msg::Data {
+            req: self.req,
+            incarnation: self.incarnation,
+            dst: self.dst,
+            src: self.src,
+            payload: self.payload.to_vec(),
+        }
+    }
+
     /// The datagram, in one allocation of its exact size.
     pub fn encode(&self) -> Vec<u8> {
         let head = 1 + 8 + 8 + 2 + self.dst.as_bytes().len() + self.src.as_bytes().len();
@@ -425,22 +434,9 @@ mod tests {
             let bytes = m.encode();
             assert_eq!(Msg::decode(&bytes), Some(m.clone()), "{m:?}");
             // The borrowed form reads data messages alike, and nothing else.
-            match &m {
-                Msg::Data {
-                    req,
-                    incarnation,
-                    dst,
-                    src,
-                    payload,
-                } => {
-                    let d = DataRef::decode(&bytes).expect("a data message");
-                    assert_eq!(
-                        (d.req, d.incarnation, d.dst, d.src, d.payload),
-                        (*req, *incarnation, *dst, *src, &payload[..])
-                    );
-                    assert_eq!(bytes.capacity(), bytes.len(), "one exact allocation");
-                }
-                _ => assert_eq!(DataRef::decode(&bytes), None, "{m:?}"),
+            assert_eq!(DataRef::decode(&bytes), m.as_data(), "{m:?}");
+            if m.as_data().is_some() {
+                assert_eq!(bytes.capacity(), bytes.len(), "one exact allocation");
             }
         }
     }

@@ -191,7 +191,13 @@ impl World {
     /// payload becomes the last copy's packet as it is; the others (and a
     /// borrowed one) are copied into spare buffers.
     #[inline]
-    pub(crate) fn send_datagram(&mut self, host: u8, from_port: u16, to: NetAddr, data: Payload) {
+    pub(crate) fn send_datagram(
+        &mut self,
+        host: u8,
+        from_port: u16,
+        to: NetAddr,
+        mut data: Payload,
+    ) {
         let now = self.now;
         let mut delays = [Nanos::ZERO; 2];
         let mut n = 0;
@@ -203,22 +209,11 @@ impl World {
             node: host,
             port: from_port,
         };
-        let copy = |b: &[u8]| {
-            let mut v = crate::net::spare_buffer(b.len());
-            v.extend_from_slice(b);
-            v
-        };
-        let mut data = Some(data);
         for (k, &d) in delays[..n].iter().enumerate() {
-            let last = k + 1 == n;
-            let bytes = match (last, data.take()) {
-                (true, Some(Payload::Owned(v))) => v,
-                (_, Some(p)) => {
-                    let v = copy(p.bytes());
-                    data = Some(p);
-                    v
-                }
-                (_, None) => unreachable!("the payload is kept until the last copy"),
+            let bytes = if k + 1 < n {
+                data.copy()
+            } else {
+                std::mem::replace(&mut data, Payload::Borrowed(&[])).into_vec()
             };
             let p = Packet {
                 from,
@@ -229,7 +224,7 @@ impl World {
             self.schedule(now.saturating_add(d), Ev::Net(p));
         }
         // A packet lost: an owned buffer goes back to the spare ones.
-        if let Some(Payload::Owned(v)) = data {
+        if let Payload::Owned(v) = data {
             crate::net::give_back(v);
         }
     }
@@ -244,10 +239,21 @@ pub(crate) enum Payload<'a> {
 }
 
 impl Payload<'_> {
-    fn bytes(&self) -> &[u8] {
-        match self {
+    /// A copy of the bytes, in a spare buffer.
+    fn copy(&self) -> Vec<u8> {
+        let b: &[u8] = match self {
             Payload::Borrowed(b) => b,
             Payload::Owned(v) => v,
+        };
+        let mut v = crate::net::spare_buffer(b.len());
+        v.extend_from_slice(b);
+        v
+    }
+    /// The bytes as a buffer: an owned one as it is, else a copy.
+    fn into_vec(self) -> Vec<u8> {
+        match self {
+            Payload::Owned(v) => v,
+            borrowed => borrowed.copy(),
         }
     }
 }

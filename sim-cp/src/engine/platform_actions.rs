@@ -270,86 +270,53 @@ impl World {
             .iter()
             .position(|i| i.owner.is_some())
         else {
-            self.record(
-                h,
-                0,
-                What::Note {
-                    text: "address notification: no registered interface".into(),
-                },
-            );
-            return Some(format!(
-                "{} has no registered interface",
-                self.hosts[h as usize].name
-            ));
+            return self.address_idle(h, "no registered interface", " has no registered interface");
         };
         let iface = &mut self.hosts[h as usize].interfaces[k];
         let (host_no, idx) = (h + 1, iface.index);
-        let text = match change {
-            Change::New(_) | Change::Given(_) | Change::ReturnRemoved => {
-                let t = match change {
-                    Change::Given(t) => t,
-                    Change::ReturnRemoved => {
-                        let Some(t) = iface.removed.pop() else {
-                            self.record(
-                                h,
-                                0,
-                                What::Note {
-                                    text: "address notification: no removed address to give back"
-                                        .into(),
-                                },
-                            );
-                            return Some(format!(
-                                "{}'s interface has no removed address to give back",
-                                self.hosts[h as usize].name
-                            ));
-                        };
-                        t
-                    }
-                    _ => {
-                        self.hosts[h as usize].extra_addrs =
-                            self.hosts[h as usize].extra_addrs.wrapping_add(1);
-                        // One count for both families: an extra address's last
-                        // part is unique on its interface whatever its family.
-                        let n = 1 + self.hosts[h as usize].extra_addrs;
-                        let t = match change {
-                            Change::New(Family::V6) => Tid::v6(host_no, idx, n),
-                            _ => Tid::v4(host_no, idx, n),
-                        };
-                        self.traffic.issue(t);
-                        t
-                    }
+        let (t, added) = match change {
+            Change::Given(t) => (t, true),
+            Change::ReturnRemoved => match iface.removed.pop() {
+                Some(t) => (t, true),
+                None => {
+                    return self.address_idle(
+                        h,
+                        "no removed address to give back",
+                        "'s interface has no removed address to give back",
+                    )
+                }
+            },
+            Change::New(family) => {
+                let host = &mut self.hosts[h as usize];
+                host.extra_addrs = host.extra_addrs.wrapping_add(1);
+                // One count for both families: an extra address's last
+                // part is unique on its interface whatever its family.
+                let n = 1 + host.extra_addrs;
+                let t = match family {
+                    Family::V6 => Tid::v6(host_no, idx, n),
+                    Family::V4 => Tid::v4(host_no, idx, n),
                 };
-                let iface = &mut self.hosts[h as usize].interfaces[k];
-                if !iface.addrs.contains(&t) {
-                    iface.addrs.push(t);
-                }
-                What::Address {
-                    tid: t,
-                    added: true,
-                }
+                self.traffic.issue(t);
+                (t, true)
             }
             Change::RemoveNewest => {
                 if iface.addrs.len() <= 2 {
-                    self.record(
+                    return self.address_idle(
                         h,
-                        0,
-                        What::Note {
-                            text: "address notification: no extra address to remove".into(),
-                        },
+                        "no extra address to remove",
+                        "'s interface has no extra address to remove",
                     );
-                    return Some(format!(
-                        "{}'s interface has no extra address to remove",
-                        self.hosts[h as usize].name
-                    ));
                 }
                 let t = iface.addrs.pop().expect("checked");
                 iface.removed.push(t);
-                What::Address {
-                    tid: t,
-                    added: false,
-                }
+                (t, false)
             }
         };
+        let iface = &mut self.hosts[h as usize].interfaces[k];
+        if added && !iface.addrs.contains(&t) {
+            iface.addrs.push(t);
+        }
+        let text = What::Address { tid: t, added };
         let owner = self.hosts[h as usize].interfaces[k].owner.expect("checked");
         if let Some(s) = self.insts[owner as usize]
             .session_mut()
@@ -362,5 +329,18 @@ impl World {
         self.record(h, 0, text);
         self.pump_host(h);
         None
+    }
+
+    /// An address notification that found nothing to do: a note in the
+    /// trace, and why, after the host's name (see `IdleAction`).
+    fn address_idle(&mut self, h: u8, note: &str, why: &str) -> Option<String> {
+        self.record(
+            h,
+            0,
+            What::Note {
+                text: format!("address notification: {note}"),
+            },
+        );
+        Some(format!("{}{why}", self.hosts[h as usize].name))
     }
 }
