@@ -306,7 +306,7 @@ impl Node {
                 src,
                 payload,
             } => {
-                let ok = self.on_data(from, req, incarnation, dst, src, payload);
+                let ok = self.on_data(cx, from, req, incarnation, dst, src, payload);
                 cx.send_vec(PORT, from, Msg::DataAck { req, ok }.encode());
             }
             Msg::DataAck { req, ok } => {
@@ -517,8 +517,10 @@ impl Node {
     /// Peer data for one of this host's IDs: indicate it (once) if the
     /// instance holding `dst` is active. Returns whether the bytes are
     /// with the platform.
+    #[allow(clippy::too_many_arguments)]
     fn on_data(
         &self,
+        cx: &Cx,
         from: NetAddr,
         req: u64,
         incarnation: u64,
@@ -540,7 +542,7 @@ impl Node {
         };
         let (inst, local) = {
             let mut st = self.st.lock();
-            if st.seen.get(&key).is_some_and(|s| s.contains(&req)) {
+            if st.seen.get(&key).is_some_and(|s| s.contains(req)) {
                 // A retransmission of what was already indicated.
                 return true;
             }
@@ -548,8 +550,8 @@ impl Node {
                 && st
                     .seen
                     .get(&key)
-                    .and_then(|s| s.last())
-                    .is_some_and(|&newest| req + 64 < newest)
+                    .and_then(|s| s.newest())
+                    .is_some_and(|newest| req + 64 < newest)
             {
                 // The bug: far behind the newest, so taken for a replay.
                 return true;
@@ -614,11 +616,7 @@ impl Node {
             return false;
         }
         let mut st = self.st.lock();
-        let seen = st.seen.entry(key).or_default();
-        seen.insert(req);
-        if seen.len() > super::node::SEEN_PER_SENDER {
-            seen.pop_first();
-        }
+        st.seen.entry(key).or_default().insert(req, cx.now());
         true
     }
 }

@@ -18,7 +18,7 @@ use cpsim_sim::safe::{
 };
 use cpsim_sim::{Cx, Nanos, Tid};
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -48,8 +48,12 @@ const CLEANUP_ATTEMPTS: u32 = 30;
 pub const CHANNEL_FRESH: Nanos = Nanos::from_secs(2);
 /// Delay before a platform-ended instance is deregistered and replaced.
 const REPLACE_AFTER: Nanos = Nanos::from_millis(1);
-/// Remembered datagram numbers per sender, for de-duplication.
-pub const SEEN_PER_SENDER: usize = 4096;
+/// How long a datagram number indicated is remembered, for de-duplication:
+/// far longer than a sender keeps sending one (every call ends within 4.5 s
+/// of its first send) plus any delay of the network. A bound by count
+/// instead (the last 4,096 numbers) indicated a retransmission again when
+/// more than that many datagrams from one sender arrived first.
+pub const SEEN_FOR: Nanos = Nanos::from_secs(30);
 
 /// The friendly name and security descriptor every instance registers with.
 pub const FRIENDLY_NAME: &str = "cpsim reference overlay";
@@ -212,7 +216,7 @@ pub struct State {
     pub ops: BTreeMap<u64, Op>,
     pub cleanup: BTreeMap<u64, Cleanup>,
     /// Datagram numbers already indicated, per (sender node, incarnation).
-    pub seen: BTreeMap<(u8, u64), BTreeSet<u64>>,
+    pub seen: BTreeMap<(u8, u64), Seen>,
     /// Datagrams received so far (DATA-5 mutant).
     pub received: u64,
     /// One-shot mutants that have fired (SESS-7, TIME-1).
@@ -221,6 +225,39 @@ pub struct State {
     pub last_pong: Option<Nanos>,
     /// SENDs waiting for a window (the send-window variant only).
     pub parked: BTreeSet<u64>,
+}
+
+/// The datagram numbers indicated from one sender, each remembered for
+/// [`SEEN_FOR`] after it was indicated.
+#[derive(Default)]
+pub struct Seen {
+    numbers: BTreeSet<u64>,
+    /// The numbers in the order they were indicated, with when.
+    order: VecDeque<(Nanos, u64)>,
+}
+
+impl Seen {
+    pub fn contains(&self, req: u64) -> bool {
+        self.numbers.contains(&req)
+    }
+    /// The highest number remembered.
+    pub fn newest(&self) -> Option<u64> {
+        self.numbers.last().copied()
+    }
+    /// Remembers `req`, indicated at `now`, and forgets what is older than
+    /// [`SEEN_FOR`].
+    pub fn insert(&mut self, req: u64, now: Nanos) {
+        if self.numbers.insert(req) {
+            self.order.push_back((now, req));
+        }
+        while let Some(&(at, old)) = self.order.front() {
+            if now.saturating_sub(at) < SEEN_FOR {
+                break;
+            }
+            self.order.pop_front();
+            self.numbers.remove(&old);
+        }
+    }
 }
 
 impl State {
