@@ -270,6 +270,47 @@ fn data_5_generated_cases_give_a_removed_address_back_with_data_to_it_in_some_ca
     assert!((150..1_200).contains(&back), "{back} of {n} cases");
 }
 
+/// A provider that keeps its peers in a table of two or three entries is
+/// full only when a host hears from more peers than that. About one case
+/// in twelve has four to six hosts, with one host sent a datagram by every
+/// other (a fan); every other case stays as it was (two or three hosts),
+/// and shapes for real-time providers keep to three.
+#[test]
+fn data_5_generated_cases_have_four_hosts_or_more_with_a_fan_in_some_cases() {
+    let n = 20_000;
+    let (mut many, mut fans) = (0, 0);
+    for seed in 0..n {
+        let s = certify::generate("reference", &Shape::default(), seed);
+        assert!((2..=6).contains(&s.hosts.len()), "{} hosts", s.hosts.len());
+        if s.hosts.len() < 4 {
+            continue;
+        }
+        many += 1;
+        let fan = s.hosts.iter().any(|hub| {
+            s.hosts.iter().filter(|h| *h != hub).all(|h| {
+                s.steps.iter().any(|st| {
+                    matches!(st, scenario::Step::Send { from, to, .. } if from == h && to == hub)
+                })
+            })
+        });
+        if fan {
+            fans += 1;
+        }
+        let few = Shape {
+            hosts: 3,
+            ..Shape::default()
+        };
+        assert_eq!(certify::generate("reference", &few, seed).hosts.len(), 3);
+    }
+    println!("{many} of {n} cases have four hosts or more, {fans} of them a fan");
+    assert!((1_000..2_500).contains(&many), "{many} of {n} cases");
+    assert!(fans * 10 >= many * 9, "{fans} fans in {many} cases");
+    for seed in 0..2_000 {
+        let s = certify::generate("reference", &Shape::default().real_time(), seed);
+        assert!(s.hosts.len() <= 3, "real time: {} hosts", s.hosts.len());
+    }
+}
+
 /// A long run's memory does not grow with its length: a lane's corpus stays
 /// within its byte budget (and still keeps cases), whatever their size.
 #[test]

@@ -10,7 +10,9 @@ use proptest::prelude::*;
 /// What a generated case may contain.
 #[derive(Clone, Debug)]
 pub struct Shape {
-    /// Simulated hosts, 2 or 3 (all start their provider at time 0).
+    /// The most simulated hosts a case may have, 2 to 6 (all start their
+    /// provider at time 0). Cases have two or three; with room for more,
+    /// about one in twelve has four to this many (see [`generate`]).
     pub hosts: usize,
     /// At least this many steps after the start (1 or more).
     pub min_steps: usize,
@@ -27,6 +29,9 @@ impl Shape {
     /// case is a real one, so cases are short and drain quickly.
     pub fn real_time(self) -> Shape {
         Shape {
+            // Each host's provider runs threads of its own in real time:
+            // no more hosts than the usual cases have.
+            hosts: self.hosts.min(3),
             horizon_ms: self.horizon_ms.min(2_000),
             drain_ms: self.drain_ms.min(500),
             ..self
@@ -48,7 +53,7 @@ impl Shape {
 impl Default for Shape {
     fn default() -> Self {
         Shape {
-            hosts: 3,
+            hosts: NAMES.len(),
             min_steps: 1,
             max_steps: 24,
             horizon_ms: 60_000,
@@ -57,7 +62,7 @@ impl Default for Shape {
     }
 }
 
-const NAMES: [&str; 3] = ["A", "B", "C"];
+const NAMES: [&str; 6] = ["A", "B", "C", "D", "E", "F"];
 
 fn step(hosts: Vec<String>, horizon: u64) -> impl Strategy<Value = Step> {
     // Two different hosts (the loader refuses a host duplicating its own
@@ -856,6 +861,40 @@ impl Schedule<'_> {
     /// byte's worth of numbers), sometimes past 512, one every few
     /// milliseconds or all at once; mostly small (large ones only in short
     /// streams, to keep a case cheap). Returns the last datagram's time.
+    /// A fan around one host, which starts listening: a moment later every
+    /// other host, in turn, sends it a datagram a few milliseconds apart;
+    /// then, as often as not, a second round (after the hub has heard from
+    /// all of them, the first again), and the hub answering each. Returns
+    /// the time of the last step.
+    fn fan(&mut self, t: u64) -> u64 {
+        let hub = self.host();
+        self.push(Step::Listen {
+            at_ms: t,
+            host: hub.clone(),
+            on: true,
+        });
+        let mut spokes: Vec<String> = self.hosts.iter().filter(|h| **h != hub).cloned().collect();
+        // A random order: which peers share a table's entry should not
+        // depend on who speaks first.
+        for i in (1..spokes.len()).rev() {
+            spokes.swap(i, self.d.below(i + 1));
+        }
+        let mut at = t + self.d.range(50, 600);
+        let rounds = if self.d.chance(0.5) { 2 } else { 1 };
+        for _ in 0..rounds {
+            for s in &spokes {
+                self.send(at, s, &hub);
+                at += self.d.range(0, 4);
+            }
+        }
+        if self.d.chance(0.5) {
+            for s in &spokes {
+                self.send(at, &hub, s);
+                at += self.d.range(0, 4);
+            }
+        }
+        at
+    }
     fn stream(&mut self, h: &str, to: &str, t: u64) -> u64 {
         let mut count = if self.d.chance(0.75) {
             self.d.range(257, 320)
@@ -1052,7 +1091,19 @@ pub fn generate(provider: &str, shape: &Shape, seed: u64) -> Scenario {
     let mut d = Dice::new(seed);
     let d = &mut d;
     let max_hosts = shape.hosts.clamp(2, NAMES.len());
-    let n = if max_hosts > 2 && d.chance(0.7) { 3 } else { 2 };
+    let mut n = if max_hosts > 2 && d.chance(0.7) { 3 } else { 2 };
+    // About one case in twelve has four hosts or more, with a fan of
+    // datagrams to and from one of them: a provider that keeps its peers in
+    // a table of two or three (per-sender memory, routes, windows) is full
+    // only then. The choice is drawn from its own stream so that every
+    // other case stays as it was.
+    let many = {
+        let mut m = Dice::new(seed ^ MANY_HOSTS);
+        (n == 3 && max_hosts > 3 && m.chance(0.12)).then(|| m.range(4, max_hosts as u64) as usize)
+    };
+    if let Some(m) = many {
+        n = m;
+    }
     let hosts: Vec<String> = NAMES[..n].iter().map(|s| s.to_string()).collect();
     let moves = swarm(d);
     let weights: Vec<u32> = moves.iter().map(|m| m.weight()).collect();
@@ -1075,6 +1126,10 @@ pub fn generate(provider: &str, shape: &Shape, seed: u64) -> Scenario {
         streamed: false,
         room: max,
     };
+    if many.is_some() {
+        let at = sched.d.range(1, horizon.saturating_mul(3) / 4);
+        sched.fan(at);
+    }
     // The first move often lands while the providers are still starting.
     let mut t = if sched.d.chance(0.3) {
         sched.d.range(0, 5)
@@ -1097,6 +1152,10 @@ pub fn generate(provider: &str, shape: &Shape, seed: u64) -> Scenario {
     steps.truncate(max.max(want));
     generated_case(provider, hosts, seed, net, tasks, shape.drain_ms, steps)
 }
+
+/// Mixed into a case's seed for the stream that decides whether the case
+/// has more than three hosts.
+const MANY_HOSTS: u64 = 0x4D41_4E59_484F_5354;
 
 /// How many steps a move added to an existing case may have.
 const MOVE_ROOM: usize = 24;

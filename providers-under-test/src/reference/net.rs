@@ -542,6 +542,16 @@ impl Node {
         };
         let (inst, local) = {
             let mut st = self.st.lock();
+            if self.subtle == Subtle::PeerTable {
+                // The bug: three entries by node number; a second node on
+                // a claimed entry is taken for a stale peer, acknowledged
+                // so that it stops, and dropped.
+                let entry = &mut st.peer_table[usize::from(from.node % 3)];
+                match *entry {
+                    Some(n) if n != from.node => return true,
+                    _ => *entry = Some(from.node),
+                }
+            }
             if st.seen.get(&key).is_some_and(|s| s.contains(req)) {
                 // A retransmission of what was already indicated.
                 return true;

@@ -225,6 +225,8 @@ pub struct State {
     pub last_pong: Option<Nanos>,
     /// SENDs waiting for a window (the send-window variant only).
     pub parked: BTreeSet<u64>,
+    /// The node that claimed each entry of the peer-table variant's table.
+    pub peer_table: [Option<u8>; 3],
 }
 
 /// The datagram numbers indicated from one sender, each remembered for

@@ -99,11 +99,20 @@ pub enum Subtle {
     /// once an address comes back (a DHCP renewal, a roam back), data for
     /// it is acknowledged and lost.
     Tombstone,
+    /// DATA-5: the receive side keeps its peers in a table of three
+    /// entries, indexed by the sender's node number modulo 3, as a
+    /// deployment "never has more than three peers". An entry is claimed by
+    /// the first node that sends through it (a restart of that node takes it
+    /// over); a datagram from another node whose entry is taken is treated
+    /// as a stale peer's: acknowledged so that the sender stops, and
+    /// dropped. Only a host that hears from four or more hosts' worth of
+    /// node numbers (two of them three apart) shows it.
+    PeerTable,
 }
 
 impl Subtle {
     /// Every subtle variant.
-    pub const ALL: [Subtle; 19] = [
+    pub const ALL: [Subtle; 20] = [
         Subtle::StopSkipsEnded,
         Subtle::SendPerPeer,
         Subtle::DedupPerNode,
@@ -123,6 +132,7 @@ impl Subtle {
         Subtle::IdTable,
         Subtle::ReplayWindow,
         Subtle::Tombstone,
+        Subtle::PeerTable,
     ];
 
     /// The rule the variant breaks (`None` for the correct provider).
@@ -138,7 +148,8 @@ impl Subtle {
             | Subtle::ByteSequence
             | Subtle::IdTable
             | Subtle::ReplayWindow
-            | Subtle::Tombstone => id::DATA_5,
+            | Subtle::Tombstone
+            | Subtle::PeerTable => id::DATA_5,
             Subtle::EndWhileActivating => id::LIFE_7,
             Subtle::ReviveAfterFailedActivation => id::LIFE_2,
             Subtle::SendWindow | Subtle::SettleDormancy | Subtle::RetryBackoff => id::TIME_1,
@@ -170,6 +181,7 @@ impl Subtle {
             Subtle::IdTable => "id-table",
             Subtle::ReplayWindow => "replay-window",
             Subtle::Tombstone => "tombstone",
+            Subtle::PeerTable => "peer-table",
         };
         let rule = self.rule().expect("a variant").as_str().to_lowercase();
         format!("subtle-{rule}-{what}")
@@ -229,6 +241,9 @@ impl Subtle {
             }
             Subtle::Tombstone => {
                 "never clears its tombstone of a removed ID: once the address comes back, data for it is acknowledged and dropped"
+            }
+            Subtle::PeerTable => {
+                "keeps its peers in three entries by node number modulo 3: a fourth host's data on a taken entry is acknowledged and dropped"
             }
         }
     }
