@@ -311,6 +311,45 @@ fn data_5_generated_cases_have_four_hosts_or_more_with_a_fan_in_some_cases() {
     }
 }
 
+/// A provider that does something only after minutes of silence (a peer
+/// or route that expires, a key or lease renewed) needs cases that last
+/// that long. About one case in sixteen has a silence of one to 45 minutes
+/// between two steps, with two hosts that exchanged data before it doing so
+/// again right after it; real-time shapes have none.
+#[test]
+fn data_5_generated_cases_have_minutes_of_silence_then_data_in_some_cases() {
+    let n = 20_000;
+    let mut idle = 0;
+    for seed in 0..n {
+        let s = certify::generate("reference", &Shape::default(), seed);
+        let times: Vec<u64> = s.steps.iter().map(|st| st.at_ms()).collect();
+        let Some(i) = (1..times.len()).find(|&i| times[i] - times[i - 1] >= 60_000) else {
+            continue;
+        };
+        let talked = |from: &str, to: &str, after: bool| {
+            s.steps.iter().any(|st| {
+                matches!(st, scenario::Step::Send { from: f, to: t, at_ms, .. }
+                    if f == from && t == to && (*at_ms >= times[i]) == after)
+            })
+        };
+        let again = s.hosts.iter().any(|a| {
+            s.hosts
+                .iter()
+                .any(|b| a != b && talked(a, b, false) && talked(a, b, true))
+        });
+        if again {
+            idle += 1;
+        }
+    }
+    println!("{idle} of {n} cases have a silence of a minute or more, then data again");
+    assert!((700..2_000).contains(&idle), "{idle} of {n} cases");
+    for seed in 0..2_000 {
+        let s = certify::generate("reference", &Shape::default().real_time(), seed);
+        let last = s.steps.iter().map(|st| st.at_ms()).max().unwrap_or(0);
+        assert!(last <= 2_000, "real time: a step at {last} ms");
+    }
+}
+
 /// A long run's memory does not grow with its length: a lane's corpus stays
 /// within its byte budget (and still keeps cases), whatever their size.
 #[test]

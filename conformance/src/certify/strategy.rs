@@ -1150,7 +1150,68 @@ pub fn generate(provider: &str, shape: &Shape, seed: u64) -> Scenario {
         });
     }
     steps.truncate(max.max(want));
+    if shape.horizon_ms >= IDLE_FROM_HORIZON_MS {
+        idle_gap(seed, &mut steps);
+    }
     generated_case(provider, hosts, seed, net, tasks, shape.drain_ms, steps)
+}
+
+/// Mixed into a case's seed for the stream of the idle-gap form.
+const IDLE_GAP: u64 = 0x4944_4C45_4741_5053;
+/// Cases of shorter horizons (real time) have no idle gap.
+const IDLE_FROM_HORIZON_MS: u64 = 10_000;
+
+/// The idle-gap form, in about one case in sixteen: from some step on, the
+/// rest of the case happens minutes later (1 to 45), after a silence, and
+/// two hosts that exchanged data before it exchange data again right after
+/// it. Without it every case lasted a minute or two of virtual time, so
+/// nothing a provider does only after minutes of silence ran: a peer or
+/// route that expires, a key or lease renewed, a keepalive that gives up.
+/// The choice, the place and the length come from their own stream, so
+/// every other case stays as it was and this one keeps its steps.
+fn idle_gap(seed: u64, steps: &mut Vec<Step>) {
+    let mut d = Dice::new(seed ^ IDLE_GAP);
+    if steps.len() < 2 || !d.chance(1.0 / 16.0) {
+        return;
+    }
+    let minutes = match d.weighted(&[2, 2, 1]) {
+        0 => d.range(1, 4),
+        1 => d.range(4, 15),
+        _ => d.range(15, 45),
+    };
+    let gap = minutes * 60_000 + d.range(0, 59_999);
+    steps.sort_by_key(Step::at_ms);
+    let split = 1 + d.below(steps.len() - 1);
+    let before = steps[split - 1].at_ms();
+    // Two hosts that exchanged data before the silence, if any did.
+    let pair = steps[..split].iter().rev().find_map(|s| match s {
+        Step::Send { from, to, .. } | Step::SendMany { from, to, .. } if from != to => {
+            Some((from.clone(), to.clone()))
+        }
+        _ => None,
+    });
+    for s in &mut steps[split..] {
+        let t = s.at_ms_mut();
+        *t = t.saturating_add(gap).min(crate::scenario::MAX_STEP_MS);
+    }
+    if let Some((from, to)) = pair {
+        let at = (before + gap + d.range(0, 50)).min(crate::scenario::MAX_STEP_MS);
+        let family = if d.chance(0.7) {
+            Family::V4
+        } else {
+            Family::V6
+        };
+        for (f, t) in [(from.clone(), to.clone()), (to, from)] {
+            steps.push(Step::Send {
+                at_ms: at,
+                from: f,
+                to: t,
+                family,
+                bytes: d.range(1, 1_400) as u32,
+                newest: false,
+            });
+        }
+    }
 }
 
 /// Mixed into a case's seed for the stream that decides whether the case

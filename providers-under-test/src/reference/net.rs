@@ -552,6 +552,19 @@ impl Node {
                     _ => *entry = Some(from.node),
                 }
             }
+            if self.subtle == Subtle::IdlePeer {
+                // The bug: after three minutes of silence the peer is
+                // taken to be gone, and its next datagram for its
+                // handshake: acknowledged and not indicated.
+                let now = cx.now();
+                let idle = st
+                    .last_heard
+                    .insert(from.node, now)
+                    .is_some_and(|last| now.saturating_sub(last) >= Nanos::from_secs(180));
+                if idle {
+                    return true;
+                }
+            }
             if st.seen.get(&key).is_some_and(|s| s.contains(req)) {
                 // A retransmission of what was already indicated.
                 return true;

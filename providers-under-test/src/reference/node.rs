@@ -227,6 +227,8 @@ pub struct State {
     pub parked: BTreeSet<u64>,
     /// The node that claimed each entry of the peer-table variant's table.
     pub peer_table: [Option<u8>; 3],
+    /// When each node was last heard from (the idle-peer variant only).
+    pub last_heard: BTreeMap<u8, Nanos>,
 }
 
 /// The datagram numbers indicated from one sender, each remembered for

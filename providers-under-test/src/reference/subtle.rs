@@ -108,11 +108,18 @@ pub enum Subtle {
     /// dropped. Only a host that hears from four or more hosts' worth of
     /// node numbers (two of them three apart) shows it.
     PeerTable,
+    /// DATA-5: a peer the receive side has not heard from for three
+    /// minutes is taken to be gone (as a VPN's idle timeout does); the
+    /// first datagram from it after that is treated as its handshake to
+    /// come back: acknowledged, so that it is not sent again, and not
+    /// indicated. Only a silence of minutes between two hosts that
+    /// exchanged data shows it.
+    IdlePeer,
 }
 
 impl Subtle {
     /// Every subtle variant.
-    pub const ALL: [Subtle; 20] = [
+    pub const ALL: [Subtle; 21] = [
         Subtle::StopSkipsEnded,
         Subtle::SendPerPeer,
         Subtle::DedupPerNode,
@@ -133,6 +140,7 @@ impl Subtle {
         Subtle::ReplayWindow,
         Subtle::Tombstone,
         Subtle::PeerTable,
+        Subtle::IdlePeer,
     ];
 
     /// The rule the variant breaks (`None` for the correct provider).
@@ -149,7 +157,8 @@ impl Subtle {
             | Subtle::IdTable
             | Subtle::ReplayWindow
             | Subtle::Tombstone
-            | Subtle::PeerTable => id::DATA_5,
+            | Subtle::PeerTable
+            | Subtle::IdlePeer => id::DATA_5,
             Subtle::EndWhileActivating => id::LIFE_7,
             Subtle::ReviveAfterFailedActivation => id::LIFE_2,
             Subtle::SendWindow | Subtle::SettleDormancy | Subtle::RetryBackoff => id::TIME_1,
@@ -182,6 +191,7 @@ impl Subtle {
             Subtle::ReplayWindow => "replay-window",
             Subtle::Tombstone => "tombstone",
             Subtle::PeerTable => "peer-table",
+            Subtle::IdlePeer => "idle-peer",
         };
         let rule = self.rule().expect("a variant").as_str().to_lowercase();
         format!("subtle-{rule}-{what}")
@@ -241,6 +251,9 @@ impl Subtle {
             }
             Subtle::Tombstone => {
                 "never clears its tombstone of a removed ID: once the address comes back, data for it is acknowledged and dropped"
+            }
+            Subtle::IdlePeer => {
+                "takes a peer silent for three minutes to be gone: its next datagram is acknowledged as a handshake and dropped"
             }
             Subtle::PeerTable => {
                 "keeps its peers in three entries by node number modulo 3: a fourth host's data on a taken entry is acknowledged and dropped"
