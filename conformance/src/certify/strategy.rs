@@ -857,16 +857,11 @@ impl Schedule<'_> {
         }
         at
     }
-    /// A stream of datagrams from `h` to `to` from `t` on: past 256 (a
-    /// byte's worth of numbers), sometimes past 512, one every few
-    /// milliseconds or all at once; mostly small (large ones only in short
-    /// streams, to keep a case cheap). Returns the last datagram's time.
     /// A fan around one host, which starts listening: a moment later every
     /// other host, in turn, sends it a datagram a few milliseconds apart;
     /// then, as often as not, a second round (after the hub has heard from
-    /// all of them, the first again), and the hub answering each. Returns
-    /// the time of the last step.
-    fn fan(&mut self, t: u64) -> u64 {
+    /// all of them, the first again), and the hub answering each.
+    fn fan(&mut self, t: u64) {
         let hub = self.host();
         self.push(Step::Listen {
             at_ms: t,
@@ -893,8 +888,11 @@ impl Schedule<'_> {
                 at += self.d.range(0, 4);
             }
         }
-        at
     }
+    /// A stream of datagrams from `h` to `to` from `t` on: past 256 (a
+    /// byte's worth of numbers), sometimes past 512, one every few
+    /// milliseconds or all at once; mostly small (large ones only in short
+    /// streams, to keep a case cheap). Returns the last datagram's time.
     fn stream(&mut self, h: &str, to: &str, t: u64) -> u64 {
         let mut count = if self.d.chance(0.75) {
             self.d.range(257, 320)
