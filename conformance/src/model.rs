@@ -48,6 +48,10 @@ pub struct MinimalCase {
     pub trace: Trace,
     /// Where the scenario was saved, if it was.
     pub saved_to: Option<PathBuf>,
+    /// Why it could not be saved, when saving was asked for and failed (a
+    /// full disk, a folder that cannot be written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save_error: Option<String>,
     /// The exact command that replays it.
     pub replay: String,
     /// Whether a rerun of the same seed gave the identical trace

@@ -128,6 +128,71 @@ fn an_unreadable_saved_file_fails_the_certification_naming_the_file() {
 }
 
 #[test]
+fn comp_3_a_case_that_cannot_be_saved_says_why_and_leaves_no_cut_short_file() {
+    // Where the saved files would go, learnt from a first run.
+    let first = tempfile::tempdir().unwrap();
+    seeded_failures(first.path());
+    let names: Vec<_> = json_files(first.path())
+        .iter()
+        .map(|p| p.file_name().unwrap().to_owned())
+        .collect();
+    // The same run again, into a folder where each of those names is taken
+    // by a directory: writing the file in place must fail.
+    let dir = tempfile::tempdir().unwrap();
+    for n in &names {
+        std::fs::create_dir(dir.path().join(n)).unwrap();
+    }
+    let cert = certify_subject(&subject("broken-comp-3"), cfg(64, 5, dir.path()));
+    assert_eq!(cert.verdict, Verdict::Fail);
+    assert!(!cert.replay_only);
+    let unsaved: Vec<_> = cert
+        .findings
+        .iter()
+        .filter_map(|f| f.minimal.as_ref())
+        .filter(|m| m.saved_to.is_none())
+        .collect();
+    assert!(!unsaved.is_empty(), "{:#?}", cert.findings);
+    for m in &unsaved {
+        let e = m.save_error.as_ref().expect("the reason it was not saved");
+        assert!(e.contains(&dir.path().display().to_string()), "{e}");
+    }
+    let msg = cert.failure_message();
+    assert!(msg.contains("the case was not saved"), "{msg}");
+    // Nothing else was left behind: no temporary file, no partial scenario.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.is_dir())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn saved_files_are_read_as_scenario_files_are_with_place_and_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // Not UTF-8 on line 2: the error says where, as `cpsim run` does.
+    let latin1 = dir.path().join("a-latin1.json");
+    std::fs::write(&latin1, b"{\"version\": 1,\n \"name\": \"caf\xe9\"}").unwrap();
+    // Larger than any scenario file may be: refused, not read into memory.
+    let huge = dir.path().join("b-huge.json");
+    let f = std::fs::File::create(&huge).unwrap();
+    f.set_len(scenario::MAX_FILE_BYTES + 1).unwrap();
+    let cert = certify_subject(&subject("reference"), cfg(32, 11, dir.path()));
+    assert_eq!(cert.verdict, Verdict::Fail);
+    assert_eq!(cert.replayed.len(), 2, "{:#?}", cert.replayed);
+    let e0 = cert.replayed[0].error.as_ref().expect("an error");
+    assert!(
+        e0.starts_with(&format!("{}:2:", latin1.display())) && e0.contains("not UTF-8"),
+        "{e0}"
+    );
+    let e1 = cert.replayed[1].error.as_ref().expect("an error");
+    assert!(
+        e1.contains(&huge.display().to_string()) && e1.contains("4 MiB"),
+        "{e1}"
+    );
+}
+
+#[test]
 fn environment_overrides_parse_and_bad_values_are_named() {
     let env = |pairs: &'static [(&'static str, &'static str)]| {
         EnvOverrides::from_lookup(move |k| {

@@ -8,7 +8,7 @@
 //! another copy. Without either, these tests fail, on purpose, saying so.
 
 use cpsim_certify::diagram;
-use cpsim_certify::model::{Certification, Finding, MinimalCase, RuleStat, Verdict};
+use cpsim_certify::model::{Certification, Finding, MinimalCase, Replayed, RuleStat, Verdict};
 use cpsim_certify::report;
 use cpsim_certify::scenario::Scenario;
 use cpsim_sim::rules::id;
@@ -140,6 +140,7 @@ fn certification() -> Certification {
                 scenario: scenario(),
                 trace,
                 saved_to: Some(PathBuf::from("target/cpsim/found/toy-COMP-3.json")),
+                save_error: None,
                 replay: REPLAY.into(),
                 deterministic: Some(true),
                 recurred: true,
@@ -435,6 +436,51 @@ fn platform_rule_violation_is_a_failure() {
     };
     assert_eq!(ty.as_str(), "platform-bug");
     assert!(m.as_str().starts_with("platform bug: SESS-2"));
+}
+
+/// A saved failure that cannot be replayed fails the run; the JUnit report
+/// says so in a test case of its own (no rule's test case shows it), and the
+/// report still validates, whatever the file's error quotes.
+#[test]
+fn junit_an_unreadable_saved_failure_is_a_failure_not_a_green_report() {
+    let mut cert = certification();
+    cert.verdict = Verdict::Fail;
+    let mut cert_before = cert.clone();
+    cert_before.replayed.clear();
+    cert.replayed = vec![Replayed {
+        file: PathBuf::from("cpsim-regressions/x.json"),
+        violations: Vec::new(),
+        error: Some("cpsim-regressions/x.json:1:9: unknown field `a\u{1}]]>&<`".into()),
+    }];
+    let before = report::junit::to_string(&cert_before).unwrap();
+    let before = quick_junit::Report::deserialize_from_str(&before).unwrap();
+    let xml = report::junit::to_string(&cert).unwrap();
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    let suite = &parsed.test_suites[0];
+    assert_eq!(suite.failures, before.test_suites[0].failures + 1, "{xml}");
+    let case = suite
+        .test_cases
+        .iter()
+        .find(|c| c.name.as_str() == "saved-failures")
+        .expect("a test case for the saved failures");
+    let quick_junit::TestCaseStatus::NonSuccess {
+        ty: Some(ty),
+        message: Some(m),
+        ..
+    } = &case.status
+    else {
+        panic!("not a failure: {:?}", case.status);
+    };
+    assert_eq!(ty.as_str(), "saved-failure-unreadable");
+    assert!(
+        m.as_str().contains("cpsim-regressions/x.json"),
+        "{}",
+        m.as_str()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("junit.xml");
+    std::fs::write(&file, &xml).unwrap();
+    validate(&file).unwrap();
 }
 
 /// The validation is real: junit-10.xsd refuses what CI servers refuse,

@@ -150,6 +150,9 @@ impl Certification {
             if let Some(mc) = &f.minimal {
                 m.push_str(&crate::diagram::text_for(&mc.trace, &f.violation, 30));
                 m.push_str(&format!("\n  replay: {}\n", mc.replay));
+                if let Some(e) = &mc.save_error {
+                    m.push_str(&format!("  note: the case was not saved: {e}\n"));
+                }
                 if !mc.recurred {
                     m.push_str("  note: it did not recur when rerun (timing-dependent); this is the case as first found\n");
                 }

@@ -291,10 +291,11 @@ fn provider_of(subject: &Subject) -> ProviderRef {
 
 /// Reads a saved case as written (a module's path is not resolved: it is
 /// compared as written, and the subject's own replaces it when run).
+/// It is read as the loader reads any scenario file: a regular file of at
+/// most 4 MiB, an error naming the line and column of text that is not
+/// UTF-8.
 fn read_saved(file: &Path) -> Result<Scenario, String> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("{}: cannot read the file: {e}", file.display()))?;
-    scenario::parse(&text, &file.display().to_string()).map_err(|e| e.to_string())
+    scenario::load_as_written(file).map_err(|e| e.to_string())
 }
 
 /// `CPSIM_REPLAY`: the file, if it names this subject's provider (a file
@@ -438,6 +439,7 @@ fn from_saved(subject: &Subject, cfg: &Config, seed: u64, saved: Vec<SavedRun>) 
                     scenario: s.clone(),
                     trace: r.trace.clone(),
                     saved_to: Some(file.clone()),
+                    save_error: None,
                     replay: cfg.invocation.replay_command(file),
                     deterministic,
                     recurred: true,
@@ -501,6 +503,7 @@ fn keep_older_witnesses(cert: &mut Certification, saved: &[SavedRun], cfg: &Conf
             scenario: sc.clone(),
             trace: r.trace.clone(),
             saved_to: Some(s.file.clone()),
+            save_error: None,
             replay: cfg.invocation.replay_command(&s.file),
             deterministic,
             recurred: true,

@@ -19,6 +19,7 @@ use crate::model::MinimalCase;
 use crate::scenario::{self, Expect, FirstViolation, Scenario, Step};
 use cpsim_sim::{ClockMode, Family, NetFaults, RuleId, TaskTiming, Violation};
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 /// The first violation of `r` with fingerprint `fp`.
 fn first_with_fingerprint(r: &CaseResult, fp: &str) -> Option<Violation> {
@@ -323,16 +324,15 @@ pub(super) fn minimal_case(
                     .all(|(a, b)| a.headline() == b.headline())
         })
     });
-    let saved_to = cfg.regressions.as_ref().and_then(|dir| {
-        let file = dir.join(format!(
-            "{}-{seed:x}-{}-case{index}.json",
-            subject.name,
-            slug(fp)
-        ));
-        std::fs::create_dir_all(dir).ok()?;
-        std::fs::write(&file, &text).ok()?;
-        Some(file)
+    let saved = cfg.regressions.as_ref().map(|dir| {
+        let name = format!("{}-{seed:x}-{}-case{index}.json", subject.name, slug(fp));
+        save_case(dir, &name, &text)
     });
+    let (saved_to, save_error) = match saved {
+        Some(Ok(file)) => (Some(file), None),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    };
     let replay = match &saved_to {
         Some(f) => cfg.invocation.replay_command(f),
         None => cfg.invocation.rerun_command(seed, cfg.cases),
@@ -343,11 +343,30 @@ pub(super) fn minimal_case(
             scenario: s,
             trace: run.trace,
             saved_to,
+            save_error,
             replay,
             deterministic,
             recurred,
         },
     ))
+}
+
+/// Writes a shrunk case as `dir/name`, whole or not at all: the text goes
+/// to a hidden temporary file first, which is renamed into place once it
+/// is complete. A full disk or a folder that cannot be written leaves no
+/// cut-short `*.json` behind (the next run would refuse to replay it) and
+/// gives the reason, which the failure's message shows.
+fn save_case(dir: &Path, name: &str, text: &str) -> Result<PathBuf, String> {
+    let file = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let why = |e: std::io::Error| format!("cannot save {}: {e}", file.display());
+    std::fs::create_dir_all(dir).map_err(why)?;
+    let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &file));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(why(e));
+    }
+    Ok(file)
 }
 
 #[cfg(test)]

@@ -348,6 +348,13 @@ fn finding(h: &mut String, cert: &Certification, n: usize, f: &Finding) {
                     escape(&p.display().to_string())
                 );
             }
+            if let Some(e) = &m.save_error {
+                let _ = writeln!(
+                    h,
+                    "<p class=\"note\">The minimal scenario was not saved: {}</p>",
+                    escape(e)
+                );
+            }
             let _ = writeln!(
                 h,
                 "<h4>Minimal trace ({} events, around step {})</h4>\n<div class=\"diagram\">\n{}</div>",

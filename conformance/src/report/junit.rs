@@ -31,7 +31,9 @@
 //! and the command that reruns the certification. An incomplete run
 //! (interrupted, or a merge with shards missing) has one more test case,
 //! `run-complete`, a `<failure type="incomplete">`, so it cannot read as
-//! green.
+//! green. So has a run with a saved failure that cannot be replayed (the
+//! file does not load): `saved-failures`, a `<failure
+//! type="saved-failure-unreadable">` naming each such file.
 
 use super::{finding_text, rule_reports, RuleOutcome, RuleReport};
 use crate::model::Certification;
@@ -87,8 +89,35 @@ pub fn to_string(cert: &Certification) -> std::io::Result<String> {
             format!("{} of {} cases ran", cert.cases, cert.budget),
         )
     });
-    let tests = cases.len() + usize::from(incomplete.is_some());
-    let failures = usize::from(incomplete.is_some())
+    // A saved failure that cannot be replayed fails the run (the file is
+    // named, and must be fixed or deleted); no rule's test case shows it, so
+    // one more test case does.
+    let unreadable: Vec<String> = cert
+        .replayed
+        .iter()
+        .filter_map(|r| r.error.clone())
+        .collect();
+    let unreplayed = (!unreadable.is_empty()).then(|| {
+        (
+            Status::Failure {
+                ty: "saved-failure-unreadable",
+                message: format!(
+                    "{} saved failure{} cannot be replayed: {}",
+                    unreadable.len(),
+                    if unreadable.len() == 1 { "" } else { "s" },
+                    unreadable[0]
+                ),
+                body: format!(
+                    "Fix each file or delete it; the next run replays the saved failures first again.\n{}\n",
+                    unreadable.join("\n")
+                ),
+            },
+            format!("{} saved failures replayed", cert.replayed.len()),
+        )
+    });
+    let extra = usize::from(incomplete.is_some()) + usize::from(unreplayed.is_some());
+    let tests = cases.len() + extra;
+    let failures = extra
         + cases
             .iter()
             .filter(|(_, s, _)| matches!(s, Status::Failure { .. }))
@@ -143,7 +172,8 @@ pub fn to_string(cert: &Certification) -> std::io::Result<String> {
     let rows = cases
         .iter()
         .map(|(r, status, out)| (r.id.as_str(), status, out))
-        .chain(incomplete.iter().map(|(s, out)| ("run-complete", s, out)));
+        .chain(incomplete.iter().map(|(s, out)| ("run-complete", s, out)))
+        .chain(unreplayed.iter().map(|(s, out)| ("saved-failures", s, out)));
     for (name, status, out) in rows {
         let _ = writeln!(
             x,

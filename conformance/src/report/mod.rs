@@ -165,6 +165,9 @@ pub(crate) fn finding_text(f: &Finding) -> String {
             if let Some(p) = &m.saved_to {
                 s.push_str(&format!("scenario: {}\n", p.display()));
             }
+            if let Some(e) = &m.save_error {
+                s.push_str(&format!("not saved: {e}\n"));
+            }
             if !m.recurred {
                 s.push_str("did not recur when rerun: the case and trace as first found (timing-dependent)\n");
             }

@@ -118,6 +118,13 @@ pub fn load(path: &Path) -> Result<Scenario, LoadError> {
     parse(&text, &origin).map(|s| resolve_library(s, path))
 }
 
+/// Reads and checks a scenario file like [`load`], leaving a relative
+/// `provider.library` as written (a saved case compares it as written).
+pub(crate) fn load_as_written(path: &Path) -> Result<Scenario, LoadError> {
+    let (text, origin) = read(path)?;
+    parse(&text, &origin)
+}
+
 /// A relative `provider.library` path is relative to the scenario file.
 fn resolve_library(mut s: Scenario, file: &Path) -> Scenario {
     if let super::ProviderRef::Library(lib) = &mut s.provider {

@@ -13,6 +13,7 @@ mod load;
 mod run;
 mod schema;
 
+pub(crate) use load::load_as_written;
 pub use load::{
     load, load_with, missing, open_regular_file, parse, parse_with, read_regular_file, LoadError,
     LoadErrorKind, MAX_DATAGRAM_BYTES, MAX_FILE_BYTES, MAX_HOSTS, MAX_SEND_COUNT, MAX_STEP_MS,
