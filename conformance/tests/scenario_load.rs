@@ -174,6 +174,25 @@ fn unknown_fields_are_refused_where_they_are() {
     );
 }
 
+/// A name quoted from the file reaches the terminal as text: control
+/// characters (an escape sequence, a newline) are shown escaped, so the
+/// error stays one line and cannot recolour or rewrite the terminal.
+#[test]
+fn an_error_quoting_the_file_shows_its_control_characters_escaped() {
+    let e = refused(&edit(
+        "\"name\": \"base\"",
+        "\"name\": \"base\", \"a\\u001b[2J\\nb\": 3",
+    ));
+    assert_eq!(e.kind, LoadErrorKind::UnknownField);
+    assert_eq!(e.path, "a\u{1b}[2J\nb", "the error keeps the name as it is");
+    let shown = e.to_string();
+    assert!(!shown.chars().any(char::is_control), "{shown:?}");
+    assert!(
+        shown.contains("at a\\u{1b}[2J\\u{a}b: unknown field `a\\u{1b}[2J\\u{a}b`"),
+        "{shown}"
+    );
+}
+
 #[test]
 fn unknown_names_are_refused() {
     expect_error(

@@ -23,7 +23,7 @@ use super::{Expect, Scenario, Step, VERSION};
 use cpsim_sim::INFRA;
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, Visitor};
 use serde_json::value::RawValue;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::io::Read;
 use std::path::Path;
 
@@ -94,7 +94,7 @@ pub struct LoadError {
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.origin)?;
+        visible(f, &self.origin)?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
             if let Some(col) = self.column {
@@ -103,10 +103,27 @@ impl fmt::Display for LoadError {
         }
         f.write_str(": ")?;
         if !self.path.is_empty() {
-            write!(f, "at {}: ", self.path)?;
+            f.write_str("at ")?;
+            visible(f, &self.path)?;
+            f.write_str(": ")?;
         }
-        f.write_str(&self.message)
+        visible(f, &self.message)
     }
+}
+
+/// Writes `s` with its control characters escaped (`\u{1b}`): an error
+/// quotes names from the file (an unknown field, a JSON path), which must
+/// reach a terminal or a log as text, not as escape sequences, and stay on
+/// one line.
+fn visible(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    for c in s.chars() {
+        if c.is_control() {
+            write!(f, "{}", c.escape_unicode())?;
+        } else {
+            f.write_char(c)?;
+        }
+    }
+    Ok(())
 }
 
 impl std::error::Error for LoadError {}
