@@ -655,6 +655,10 @@ fn deep_nesting_is_an_error_not_a_crash() {
         );
         let e = refused(&nested);
         assert!(e.to_string().starts_with("t.json:"), "{e}");
+        // Deep JSON is still JSON: the error says what the limit is.
+        assert_eq!(e.kind, LoadErrorKind::Syntax);
+        assert!(!e.message.contains("not valid JSON"), "{e}");
+        assert!(e.message.contains("nested more than 128 deep"), "{e}");
     }
 }
 

@@ -538,6 +538,9 @@ fn explain(text: &str, origin: &str, path: Vec<Seg>, e: &serde_json::Error) -> L
         Category::Syntax | Category::Eof => {
             let message = if e.classify() == Category::Eof {
                 format!("{message} (the file ends too early)")
+            } else if message == "recursion limit exceeded" {
+                // Valid JSON, but nested deeper than the reader goes.
+                "arrays and objects nested more than 128 deep: cpsim reads scenario files nested at most 128 deep".to_string()
             } else {
                 format!("{message} (this is not valid JSON)")
             };
