@@ -610,6 +610,18 @@ fn scenario_paths_that_are_pipes_devices_or_broken_links_are_refused_at_once() {
             dangling.display()
         )
     );
+    // A link whose target goes through a file is dangling too.
+    let f = dir.join("f.json");
+    std::fs::write(&f, "{}").unwrap();
+    let via_file = dir.join("via-file.json");
+    std::os::unix::fs::symlink("f.json/x.json", &via_file).unwrap();
+    assert_eq!(
+        load(&via_file).unwrap_err().to_string(),
+        format!(
+            "{}: a symbolic link to f.json/x.json, which does not exist",
+            via_file.display()
+        )
+    );
     let (a, b) = (dir.join("loop-a.json"), dir.join("loop-b.json"));
     std::os::unix::fs::symlink(&b, &a).unwrap();
     std::os::unix::fs::symlink(&a, &b).unwrap();

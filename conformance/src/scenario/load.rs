@@ -267,15 +267,19 @@ pub fn missing(path: &Path) -> String {
 /// does not name the path (the caller does).
 pub fn open_regular_file(path: &Path, what: &str) -> Result<std::fs::File, String> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        // A dangling symbolic link is "not found" too: say which it is.
-        std::io::ErrorKind::NotFound => match std::fs::symlink_metadata(path) {
-            Ok(_) => match std::fs::read_link(path) {
-                Ok(to) => format!("a symbolic link to {}, which does not exist", to.display()),
+        // A dangling symbolic link is "not found" too (or "not a
+        // directory", when its target goes through a file): say which it is.
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => {
+            match std::fs::symlink_metadata(path) {
+                Ok(_) => match std::fs::read_link(path) {
+                    Ok(to) => {
+                        format!("a symbolic link to {}, which does not exist", to.display())
+                    }
+                    Err(_) => missing(path),
+                },
                 Err(_) => missing(path),
-            },
-            Err(_) => missing(path),
-        },
-        std::io::ErrorKind::NotADirectory => missing(path),
+            }
+        }
         _ => format!("cannot open the file: {e}"),
     })?;
     if let Some(kind) = not_regular(&meta) {
