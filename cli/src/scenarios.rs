@@ -64,6 +64,23 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 /// Events of a trace shown around a failure; `--verbose` shows them all.
 const FAILURE_WINDOW: usize = 40;
 
+/// A file's name for the one line `run` prints about it: control
+/// characters a name may hold (a newline) are shown escaped (`\u{a}`), so
+/// each file stays on one line.
+fn shown(p: &Path) -> String {
+    p.display()
+        .to_string()
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn show_failure(s: &Scenario, run: &scenario::ScenarioRun, verbose: bool) {
     for f in &run.failures {
         println!("    expected: {f}");
@@ -135,7 +152,7 @@ pub fn run(
         let mut s = match registry.load(f) {
             Ok(s) => s,
             Err(e) => {
-                println!("ERROR {}", f.display());
+                println!("ERROR {}", shown(f));
                 eprintln!("cpsim: {e}");
                 bad += 1;
                 continue;
@@ -146,7 +163,7 @@ pub fn run(
         }
         if let (Some(_), Some(why)) = (&platform, &s.simulator_only) {
             skipped += 1;
-            println!("skip  {} (simulator only: {why})", f.display());
+            println!("skip  {} (simulator only: {why})", shown(f));
             continue;
         }
         let result = match &platform {
@@ -159,25 +176,25 @@ pub fn run(
         // Steps that did nothing: the author meant them to do something.
         if let Ok(r) = &result {
             for note in scenario::idle_notes(&s, &r.outcome) {
-                eprintln!("cpsim: note: {}: {note}", f.display());
+                eprintln!("cpsim: note: {}: {note}", shown(f));
             }
         }
         match result {
             Ok(r) if r.passed() => {
                 passed += 1;
-                println!("pass  {}", f.display());
+                println!("pass  {}", shown(f));
                 if verbose {
                     show_failure(&s, &r, true);
                 }
             }
             Ok(r) => {
                 failed += 1;
-                println!("FAIL  {}", f.display());
+                println!("FAIL  {}", shown(f));
                 show_failure(&s, &r, verbose);
             }
             Err(e) => {
-                println!("ERROR {}", f.display());
-                eprintln!("cpsim: {}: {e}", f.display());
+                println!("ERROR {}", shown(f));
+                eprintln!("cpsim: {}: {e}", shown(f));
                 bad += 1;
             }
         }

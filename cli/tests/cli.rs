@@ -488,6 +488,29 @@ fn a_path_through_a_file_names_the_file_on_the_way() {
     );
 }
 
+/// A file whose name holds a newline gets one line, like any other.
+#[test]
+fn run_prints_one_line_per_file_whatever_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/stories/two-hosts-traffic.json"
+    ))
+    .unwrap();
+    std::fs::write(dir.path().join("a\nb.json"), &good).unwrap();
+    std::fs::write(dir.path().join("c\nd.json"), "{").unwrap();
+    let (code, out, err) = cpsim_in(dir.path(), &["run", "."], 60);
+    assert_eq!(code, 2, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.contains(&"pass  ./a\\u{a}b.json"), "{out}");
+    assert!(lines.contains(&"ERROR ./c\\u{a}d.json"), "{out}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("cpsim: ./c\\u{a}d.json:1:1: ")),
+        "{err}"
+    );
+}
+
 /// `--provider-config` with a built-in provider is refused (exit 2), not
 /// silently ignored.
 #[test]
