@@ -506,9 +506,16 @@ fn lost(s: &Scenario, loss: &Loss) -> Outcome {
         let how = exception_text(sig);
         #[cfg(not(windows))]
         let how = format!("signal {sig} ({})", signal_name(sig));
+        // A fatal signal takes the case's trace with the process: the
+        // violation's step and time are placeholders, and the message says so.
+        let lost_trace = if partial.is_none() {
+            "; the trace up to the crash went with the process, so its step and time are not known"
+        } else {
+            ""
+        };
         (
             id::CRASH_1,
-            format!("the provider module crashed the process: {how}{place}{output}"),
+            format!("the provider module crashed the process: {how}{place}{lost_trace}{output}"),
         )
     } else {
         let code = loss.status.and_then(|s| s.code());
