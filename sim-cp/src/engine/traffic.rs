@@ -1461,13 +1461,22 @@ impl World {
         // An ADD that was in flight within the window and then failed made
         // the ID the instance's meanwhile (decision `add-when-asked`).
         possibly = possibly || self.traffic.asked_since(t, asker, start);
+        // The asker holds it too (a duplicate its ADD was granted while the
+        // holder could not be heard, decision `duplicates-unheard`): the ID
+        // names the asker as well as the peer.
+        let asker_holds = failed
+            && self
+                .traffic
+                .owners_of(t)
+                .any(|o| o.inst == asker && o.to.is_none());
         Truth {
             possibly_owned: possibly,
             ambiguous,
             // An ID two instances hold is not reachable unambiguously: a
             // REACH that succeeded would be TID-6, so failing it is right
-            // (decision `ambiguous-not-reachable`).
-            surely_reachable: surely && !ambiguous,
+            // (decision `ambiguous-not-reachable`); nor is one the asker
+            // holds itself.
+            surely_reachable: surely && !ambiguous && !asker_holds,
         }
     }
 
