@@ -438,3 +438,44 @@ fn comp_3_a_shard_does_not_replay_saved_failures() {
     assert!(!shard.replay_only);
     assert!(shard.cases > 0 && shard.cases < 64, "{}", shard.cases);
 }
+
+/// `cargo test` runs tests on several threads of one process, and they
+/// share the package's `cpsim-regressions/`. A certification that saves a
+/// case (and, for a known warning, removes the file it just wrote) while
+/// another reads the folder must not make the other fail on a half-written
+/// or vanished file.
+#[test]
+fn tid_4_a_case_saved_by_a_concurrent_certification_never_fails_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = {
+        let dir = dir.path().to_path_buf();
+        std::thread::spawn(move || {
+            for seed in 0..40 {
+                let c = Config {
+                    threads: 1,
+                    ..cfg(48, seed, &dir)
+                };
+                certify_subject(&subject("broken-tid-4"), c);
+            }
+        })
+    };
+    let mut reads = 0;
+    while !writer.is_finished() {
+        let c = Config {
+            threads: 1,
+            ..cfg(1, reads, dir.path())
+        };
+        let cert = certify_subject(&subject("reference"), c);
+        reads += 1;
+        let broken: Vec<_> = cert.replayed.iter().filter(|r| r.error.is_some()).collect();
+        assert!(broken.is_empty(), "after {reads} reads: {broken:#?}");
+    }
+    writer.join().unwrap();
+    assert!(reads > 1, "the folder was read while the other wrote to it");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_none_or(|x| x != "json"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}

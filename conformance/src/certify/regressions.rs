@@ -298,6 +298,25 @@ fn read_saved(file: &Path) -> Result<Scenario, String> {
     scenario::load_as_written(file).map_err(|e| e.to_string())
 }
 
+/// Writes a saved case so that no reader ever sees part of it: the text
+/// goes to a hidden file beside it (not `*.json`, so no certification
+/// replays it) that is then renamed over `file`. Tests run concurrently in
+/// one process and share the regressions folder: another certification
+/// may read the folder at any moment.
+pub(super) fn save(file: &Path, text: &str) -> std::io::Result<()> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = file.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
+    let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, file));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
 /// `CPSIM_REPLAY`: the file, if it names this subject's provider (a file
 /// that cannot be read is reported whoever it names).
 fn replay_one(subject: &Subject, file: &Path) -> Option<SavedRun> {
@@ -330,6 +349,9 @@ fn replay_dir(subject: &Subject, dir: &Path) -> Vec<SavedRun> {
     files
         .into_iter()
         .filter_map(|file| match read_saved(&file) {
+            // Gone since the folder was listed: another certification in
+            // this process removed it (a known warning's new file).
+            Err(_) if !file.exists() => None,
             Err(e) => Some(SavedRun { file, run: Err(e) }),
             Ok(s) if s.provider.same_provider(&mine) => {
                 let r = run_case(subject, &s);

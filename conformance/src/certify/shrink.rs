@@ -325,8 +325,14 @@ pub(super) fn minimal_case(
         })
     });
     let saved = cfg.regressions.as_ref().map(|dir| {
-        let name = format!("{}-{seed:x}-{}-case{index}.json", subject.name, slug(fp));
-        save_case(dir, &name, &text)
+        let file = dir.join(format!(
+            "{}-{seed:x}-{}-case{index}.json",
+            subject.name,
+            slug(fp)
+        ));
+        super::regressions::save(&file, &text)
+            .map(|()| file.clone())
+            .map_err(|e| format!("cannot save {}: {e}", file.display()))
     });
     let (saved_to, save_error) = match saved {
         Some(Ok(file)) => (Some(file), None),
@@ -349,24 +355,6 @@ pub(super) fn minimal_case(
             recurred,
         },
     ))
-}
-
-/// Writes a shrunk case as `dir/name`, whole or not at all: the text goes
-/// to a hidden temporary file first, which is renamed into place once it
-/// is complete. A full disk or a folder that cannot be written leaves no
-/// cut-short `*.json` behind (the next run would refuse to replay it) and
-/// gives the reason, which the failure's message shows.
-fn save_case(dir: &Path, name: &str, text: &str) -> Result<PathBuf, String> {
-    let file = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let why = |e: std::io::Error| format!("cannot save {}: {e}", file.display());
-    std::fs::create_dir_all(dir).map_err(why)?;
-    let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &file));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(why(e));
-    }
-    Ok(file)
 }
 
 #[cfg(test)]
