@@ -49,7 +49,7 @@ fn leaky() -> Arc<dyn ProviderFactory> {
 
 #[test]
 fn life_8_a_provider_leaking_os_threads_fails_with_life_8_not_an_abort() {
-    if std::env::var_os(CHILD).is_some() {
+    if std::env::var_os(CHILD).is_some_and(|v| v == "1") {
         certify(
             leaky,
             Config {
@@ -87,4 +87,55 @@ fn life_8_a_provider_leaking_os_threads_fails_with_life_8_not_an_abort() {
     );
     assert!(stderr.contains("CPSIM_SEED=1"), "{all}");
     assert!(!all.contains("fatal runtime error"), "{all}");
+}
+
+/// Under `cargo test` certifications of other tests run in the same
+/// process: the threads one provider leaves must not fail another
+/// provider's certification, running at the same time, with LIFE-8.
+#[test]
+fn life_8_threads_another_certification_leaves_do_not_fail_a_correct_provider() {
+    const NAME: &str = "life_8_threads_another_certification_leaves_do_not_fail_a_correct_provider";
+    if std::env::var_os(CHILD).is_some_and(|v| v == "beside") {
+        let reference = || {
+            cpsim_providers::find("reference")
+                .expect("registered")
+                .factory()
+        };
+        let cfg = |seed| Config {
+            seed: Some(seed),
+            regressions: None,
+            threads: 1,
+            ..Config::default()
+        };
+        std::thread::scope(|s| {
+            let leaking = s.spawn(|| certify(leaky, cfg(1)));
+            // Several in turn, while the other leaves thread after thread.
+            for seed in 1..=3 {
+                let c = certify(reference, cfg(seed));
+                println!("reference seed {seed}: {:?} {:?}", c.verdict, c.incomplete);
+                c.assert_pass();
+            }
+            let c = leaking.join().unwrap();
+            println!("leaky: {:?} {:?}", c.verdict, c.incomplete);
+        });
+        return;
+    }
+    let out = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", NAME, "--test-threads=1", "--nocapture"])
+        .env(CHILD, "beside")
+        .env_remove("CPSIM_SEED")
+        .env_remove("CPSIM_CASES")
+        .env_remove("CPSIM_REPLAY")
+        .output()
+        .expect("run the test binary");
+    let all = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("reference seed 3: Pass"), "{all}");
+    // The leaking provider itself still fails with LIFE-8.
+    assert!(all.contains("leaky: Fail"), "{all}");
+    assert!(all.contains("LIFE-8"), "{all}");
 }

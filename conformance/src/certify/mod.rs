@@ -427,7 +427,10 @@ impl Lane {
     }
 
     /// Runs the lane's next case; `false` if its source had none left.
+    /// (Not while another certification of the process counts threads
+    /// case by case: `threads::CASES`.)
     fn step(&mut self, subject: &Subject) -> bool {
+        let _shared = threads::CASES.read();
         self.step_checked(subject, |_, _| {})
     }
 
@@ -572,6 +575,8 @@ fn threads_left(subject: &Subject, mut probe: Lane, cases: u64) -> Option<LeftTh
             "stop must join every thread the provider started",
         ),
     };
+    // No other certification of this process runs a case meanwhile.
+    let _alone = threads::CASES.write();
     let mut found = None;
     while found.is_none() && !probe.finished() && probe.done < cases {
         let before = threads::count()?;
@@ -671,12 +676,25 @@ fn certify_generated(subject: &Subject, cfg: Config) -> Certification {
         && subject.clock == ClockMode::RealTime)
         .then(threads::count)
         .flatten();
-    let (lanes, leaking) = run_lanes(subject, &cfg, lanes, threads);
-    let cut_short = lanes.iter().any(|l| !l.finished());
-    // The provider left threads running: name a case that does, alone.
-    let left = leaking
+    let (mut lanes, mut leaking) = run_lanes(subject, &cfg, lanes, threads);
+    // The process left threads running: name a case of this provider that
+    // does, alone.
+    let mut left = leaking
         .and(first_lane)
         .and_then(|l| threads_left(subject, new_lane(l), threads::PROBE_CASES));
+    // None does, and other certifications share the process (cargo test):
+    // the threads are theirs. Go on from where the lanes stopped, with the
+    // count as it is now (a few times at most).
+    let mut resumes = 0;
+    while leaking.is_some() && left.is_none() && !cfg.alone_in_process && resumes < threads::RESUMES
+    {
+        resumes += 1;
+        (lanes, leaking) = run_lanes(subject, &cfg, lanes, threads);
+        left = leaking
+            .and(first_lane)
+            .and_then(|l| threads_left(subject, new_lane(l), threads::PROBE_CASES));
+    }
+    let cut_short = lanes.iter().any(|l| !l.finished());
     // Every case ended, so every provider stopped: threads past the slack
     // are the provider's. An interrupted run is not judged.
     let real_time_left = real_time_baseline

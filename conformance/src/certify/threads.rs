@@ -50,6 +50,18 @@ pub(super) const REAL_TIME_GRACE: Duration = Duration::from_secs(2);
 /// in the default 64 cases (each starts the provider on two or more hosts).
 pub(super) const REAL_TIME_SLACK: usize = 8;
 
+/// Cases of every certification in this process run under a read guard of
+/// this lock; the rerun that names a case leaving threads holds it for
+/// writing. So while one certification counts threads case by case, no
+/// other certification of the process (another test under `cargo test`)
+/// runs a provider that could start some.
+pub(super) static CASES: parking_lot::RwLock<()> = parking_lot::RwLock::new(());
+
+/// How many times a run on the virtual clock goes on after its thread count
+/// grew past the limit but no case of its provider, rerun alone, left a
+/// thread (the threads are another certification's of the same process).
+pub(super) const RESUMES: u32 = 3;
+
 /// The thread count past which the run stops, from the count when it began.
 ///
 /// The harness's own threads are bounded: at most [`super::LANES`] workers
