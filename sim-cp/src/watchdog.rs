@@ -119,15 +119,22 @@ fn run() {
                 }
             }
             if stuck >= limit * 10 {
-                eprintln!(
+                let mut report = format!(
                     "cpsim: watchdog: {} (instance slot {inst}) has not returned for {:.1} s; the provider hangs (TIME-1). \
-                     An in-process provider cannot be interrupted, so cpsim exits with code 3.",
+                     An in-process provider cannot be interrupted, so cpsim exits with code 3.\n",
                     cb.name(),
                     stuck.as_secs_f64()
                 );
                 for (_, note) in NOTES.lock().iter() {
-                    eprintln!("cpsim: running when it hung: {note}");
+                    report.push_str(&format!("cpsim: running when it hung: {note}\n"));
                 }
+                // Straight to the process's stderr: `eprintln!` in a thread
+                // started inside a test goes to that test's captured output,
+                // which `cargo test` shows only when the test ends, never
+                // once the process exits here.
+                let mut err = std::io::stderr().lock();
+                let _ = std::io::Write::write_all(&mut err, report.as_bytes());
+                let _ = std::io::Write::flush(&mut err);
                 std::process::exit(3);
             }
         }

@@ -115,3 +115,29 @@ fn time_1_a_hung_callback_ends_the_process_with_code_3_and_the_rerun_note() {
         "{err}"
     );
 }
+
+/// `cargo test` captures what a test prints and shows it only when the test
+/// ends; a process the watchdog ends never gets there. Its report must still
+/// reach the terminal (the watchdog thread was started, and so captured,
+/// inside some test).
+#[test]
+fn time_1_the_hang_report_is_seen_under_cargo_tests_output_capture() {
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "time_1_a_hung_callback_ends_the_process_with_code_3_and_the_rerun_note",
+        ])
+        .env(HANG_CHILD, "1")
+        .output()
+        .expect("run the test binary");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("TRANSITION_ACTIVE") && err.contains("has not returned"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cpsim: running when it hung: rerun: cpsim certify --seed 7"),
+        "{err}"
+    );
+}
