@@ -125,6 +125,13 @@ fn an_unreadable_saved_file_fails_the_certification_naming_the_file() {
         msg.contains("cannot be replayed") && msg.contains(&bad.display().to_string()),
         "{msg}"
     );
+    // The first line does not read as if zero cases were a run.
+    assert!(
+        msg.lines()
+            .next()
+            .is_some_and(|l| l.contains("(no saved case could be replayed)")),
+        "{msg}"
+    );
 }
 
 #[test]

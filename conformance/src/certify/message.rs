@@ -76,10 +76,13 @@ impl Certification {
         Some(m)
     }
 
-    /// "seed S, N cases", or "N saved cases replayed".
+    /// "seed S, N cases", "N saved cases replayed", or (every saved case
+    /// unreadable) "no saved case could be replayed".
     fn run_words(&self) -> String {
         let plural = if self.cases == 1 { "" } else { "s" };
-        if self.replay_only {
+        if self.replay_only && self.cases == 0 {
+            "no saved case could be replayed".to_string()
+        } else if self.replay_only {
             format!("{} saved case{plural} replayed", self.cases)
         } else {
             format!("seed {}, {} case{plural}", self.seed, self.cases)
