@@ -19,7 +19,6 @@ use crate::model::MinimalCase;
 use crate::scenario::{self, Expect, FirstViolation, Scenario, Step};
 use cpsim_sim::{ClockMode, Family, NetFaults, RuleId, TaskTiming, Violation};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 /// The first violation of `r` with fingerprint `fp`.
 fn first_with_fingerprint(r: &CaseResult, fp: &str) -> Option<Violation> {
