@@ -170,15 +170,18 @@ fn finding_counts_are_cases_not_violations() {
 
 #[test]
 fn root_causes_come_first() {
-    // Accepting a duplicate address (TID-4) later makes REACH misreport
-    // ownership (STATE-6): a consequence, listed after its cause.
-    // The plain source's cases at this seed include one where the accepted
-    // duplicate later breaks STATE-6 too.
+    // Accepting a duplicate address (TID-4) later lets a peer's REACH of
+    // that ID succeed although two instances hold it (TID-6): a
+    // consequence, listed after its cause. The plain source's cases at this
+    // seed include one where the accepted duplicate later breaks TID-6 too.
+    // (Until STATE-6 stopped judging a REACH towards an ID the caller holds
+    // itself, seed 3 had such a case with STATE-6; decision
+    // `ambiguous-not-reachable`.)
     let plain = Config {
         source: Some(Arc::new(|spec: &LaneSpec| {
             Box::new(PlainSource::new(spec)) as Box<dyn CaseSource>
         })),
-        ..cfg(64, 3)
+        ..cfg(64, 6)
     };
     let c = certify_subject(&subject("broken-tid-4"), plain);
     let roots: Vec<bool> = c.findings.iter().map(|f| f.root_cause).collect();
