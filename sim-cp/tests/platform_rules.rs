@@ -27,6 +27,8 @@ fn action() -> impl Strategy<Value = Action> {
         }),
         1 => h.clone().prop_map(|host| Action::AddressRemove { host }),
         1 => h.clone().prop_map(|host| Action::AddressReturn { host }),
+        1 => h.clone().prop_map(|host| Action::InterfaceDown { host }),
+        1 => h.clone().prop_map(|host| Action::InterfaceUp { host }),
         1 => (h.clone(), h.clone(), any::<bool>()).prop_map(|(host, of, v6)| Action::DuplicateAddress {
             host, of, family: if v6 { Family::V6 } else { Family::V4 }
         }),

@@ -25,10 +25,14 @@ pub struct Interface {
     pub owner: Option<u32>,
     /// Its addresses (the platform's truth), which the platform ADDs when active.
     pub addrs: Vec<Tid>,
-    /// Extra addresses removed from it, the last removed on top: what an
+    /// Addresses removed from it, the last removed on top: what an
     /// `AddressReturn` gives back (kept across registrations and restarts,
     /// as `addrs` is).
     pub removed: Vec<Tid>,
+    /// The addresses the downs since it was last up took, in the order
+    /// the interface had them: what an `InterfaceUp` gives back (those of
+    /// them still in `removed`).
+    pub down: Vec<Tid>,
     /// Which instance number of this host first got it (for LUID ownership).
     pub index: u8,
 }

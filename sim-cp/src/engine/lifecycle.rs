@@ -344,6 +344,7 @@ impl World {
             owner: None,
             addrs,
             removed: Vec::new(),
+            down: Vec::new(),
             index: idx,
         });
         k

@@ -121,6 +121,14 @@ pub enum Action {
     /// address that went away and came back (a DHCP renewal, a roam back).
     /// Repeated, it gives back the ones removed before, in turn.
     AddressReturn { host: String },
+    /// The host's first interface goes down: every address it has is
+    /// removed (the newest first), as that many removal notifications
+    /// (Wi-Fi lost, cable out, sleep).
+    InterfaceDown { host: String },
+    /// The host's first interface comes up again: every address the
+    /// downs since it was last up took (and no return gave back yet) comes
+    /// back with the same transport ID, in the interface's order.
+    InterfaceUp { host: String },
     /// The host's first interface is given the first address of `family`
     /// that `of` already holds (TID-4).
     DuplicateAddress {

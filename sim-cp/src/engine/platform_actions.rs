@@ -90,33 +90,48 @@ impl World {
                 };
                 self.address_change(h, Change::ReturnRemoved)
             }
+            Action::InterfaceDown { host } => {
+                let Some(h) = host_of(self, host) else {
+                    return Some(format!("there is no host `{host}`"));
+                };
+                self.interface_down(h)
+            }
+            Action::InterfaceUp { host } => {
+                let Some(h) = host_of(self, host) else {
+                    return Some(format!("there is no host `{host}`"));
+                };
+                self.interface_up(h)
+            }
             Action::DuplicateAddress { host, of, family } => {
                 let (Some(h), Some(o)) = (host_of(self, host), host_of(self, of)) else {
                     return Some(format!("there is no host `{host}` or `{of}`"));
                 };
                 let v4 = *family == Family::V4;
-                let theirs = self.hosts[o as usize]
+                let iface = self.hosts[o as usize]
                     .interfaces
                     .iter()
-                    .find(|i| i.owner.is_some())
-                    .and_then(|i| i.addrs.iter().find(|a| a.is_v4() == v4).copied());
-                match theirs {
-                    Some(t) => self.address_change(h, Change::Given(t)),
-                    None => {
-                        self.record(
-                            h,
-                            0,
-                            What::Note {
-                                text: format!(
-                                    "duplicate address: {of} has no registered interface"
-                                ),
-                            },
-                        );
-                        Some(format!(
-                            "{of} has no registered interface to copy an address from"
-                        ))
-                    }
-                }
+                    .find(|i| i.owner.is_some());
+                let theirs = iface.map(|i| i.addrs.iter().find(|a| a.is_v4() == v4).copied());
+                let (note, why) = match theirs {
+                    Some(Some(t)) => return self.address_change(h, Change::Given(t)),
+                    // Its interface is down (or has only the other family).
+                    Some(None) => (
+                        format!("{of}'s interface has no {} address", family.name()),
+                        format!("{of}'s interface has no {} address to copy", family.name()),
+                    ),
+                    None => (
+                        format!("{of} has no registered interface"),
+                        format!("{of} has no registered interface to copy an address from"),
+                    ),
+                };
+                self.record(
+                    h,
+                    0,
+                    What::Note {
+                        text: format!("duplicate address: {note}"),
+                    },
+                );
+                Some(why)
             }
             Action::Dormant { host } => {
                 let Some(h) = host_of(self, host) else {
@@ -265,11 +280,7 @@ impl World {
     /// An address notification on the host's first registered interface;
     /// why it did nothing, if it did nothing.
     fn address_change(&mut self, h: u8, change: Change) -> Option<String> {
-        let Some(k) = self.hosts[h as usize]
-            .interfaces
-            .iter()
-            .position(|i| i.owner.is_some())
-        else {
+        let Some(k) = self.registered_interface(h) else {
             return self.address_idle(h, "no registered interface", " has no registered interface");
         };
         let iface = &mut self.hosts[h as usize].interfaces[k];
@@ -300,7 +311,10 @@ impl World {
                 (t, true)
             }
             Change::RemoveNewest => {
-                if iface.addrs.len() <= 2 {
+                // The base pair (the interface's first IPv4 and IPv6 IDs)
+                // is never removed on its own; it goes with the interface.
+                let base = [Tid::v4(host_no, idx, 1), Tid::v6(host_no, idx, 1)];
+                if !matches!(iface.addrs.last(), Some(t) if !base.contains(t)) {
                     return self.address_idle(
                         h,
                         "no extra address to remove",
@@ -316,7 +330,92 @@ impl World {
         if added && !iface.addrs.contains(&t) {
             iface.addrs.push(t);
         }
-        let text = What::Address { tid: t, added };
+        self.notify_addresses(h, k, &[(t, added)]);
+        None
+    }
+
+    /// The host's first registered interface goes down: each of its
+    /// addresses is removed, the newest first, and kept to come back
+    /// (`removed`, for `AddressReturn`; `down`, for `InterfaceUp`).
+    fn interface_down(&mut self, h: u8) -> Option<String> {
+        let Some(k) = self.registered_interface(h) else {
+            return self.address_idle(h, "no registered interface", " has no registered interface");
+        };
+        let iface = &mut self.hosts[h as usize].interfaces[k];
+        if iface.addrs.is_empty() {
+            return self.address_idle(
+                h,
+                "no address to take down",
+                "'s interface has no address to take down",
+            );
+        }
+        let taken = std::mem::take(&mut iface.addrs);
+        iface.removed.extend(taken.iter().rev());
+        iface.down.extend_from_slice(&taken);
+        self.record(
+            h,
+            0,
+            What::Note {
+                text: "platform: interface down".into(),
+            },
+        );
+        let changes: Vec<(Tid, bool)> = taken.iter().rev().map(|&t| (t, false)).collect();
+        self.notify_addresses(h, k, &changes);
+        None
+    }
+
+    /// The host's first registered interface comes up again: what the
+    /// downs since it was last up took comes back, in the interface's
+    /// order, except what a return already gave back.
+    fn interface_up(&mut self, h: u8) -> Option<String> {
+        let Some(k) = self.registered_interface(h) else {
+            return self.address_idle(h, "no registered interface", " has no registered interface");
+        };
+        let iface = &mut self.hosts[h as usize].interfaces[k];
+        let mut back = Vec::new();
+        for t in std::mem::take(&mut iface.down) {
+            if let Some(p) = iface.removed.iter().rposition(|&r| r == t) {
+                iface.removed.remove(p);
+                back.push(t);
+            }
+        }
+        if back.is_empty() {
+            return self.address_idle(
+                h,
+                "no address taken down to bring back",
+                "'s interface has no address taken down to bring back",
+            );
+        }
+        for &t in &back {
+            if !iface.addrs.contains(&t) {
+                iface.addrs.push(t);
+            }
+        }
+        self.record(
+            h,
+            0,
+            What::Note {
+                text: "platform: interface up".into(),
+            },
+        );
+        let changes: Vec<(Tid, bool)> = back.iter().map(|&t| (t, true)).collect();
+        self.notify_addresses(h, k, &changes);
+        None
+    }
+
+    /// The host's first interface with an instance registered on it.
+    fn registered_interface(&self, h: u8) -> Option<usize> {
+        self.hosts[h as usize]
+            .interfaces
+            .iter()
+            .position(|i| i.owner.is_some())
+    }
+
+    /// Interface `k` of host `h` changed its addresses (`changes`: each
+    /// address, and whether it was added): its instance is told, if its
+    /// session is live, each change is written in the trace, and the host
+    /// is pumped (its instance ADDs and REMOVEs to match).
+    fn notify_addresses(&mut self, h: u8, k: usize, changes: &[(Tid, bool)]) {
         let owner = self.hosts[h as usize].interfaces[k].owner.expect("checked");
         if let Some(s) = self.insts[owner as usize]
             .session_mut()
@@ -326,9 +425,10 @@ impl World {
             s.forget_rejected();
             self.mark(owner);
         }
-        self.record(h, 0, text);
+        for &(tid, added) in changes {
+            self.record(h, 0, What::Address { tid, added });
+        }
         self.pump_host(h);
-        None
     }
 
     /// An address notification that found nothing to do: a note in the

@@ -32,6 +32,16 @@ pub enum Family {
     V6,
 }
 
+impl Family {
+    /// How the trace and notes name it: `IPv4` or `IPv6`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+}
+
 /// What the platform does with an IndicateReceivedBuffers whose
 /// arguments are well formed.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -1140,26 +1150,29 @@ impl World {
             self.traffic.seed(seed);
         }
         let v4 = family == Family::V4;
-        let dst = self.hosts[to as usize]
+        let iface = self.hosts[to as usize]
             .interfaces
             .iter()
-            .find(|i| i.owner.is_some())
-            .and_then(|i| {
-                if newest {
-                    i.addrs.iter().rev().find(|a| a.is_v4() == v4).copied()
-                } else {
-                    i.addrs.iter().find(|a| a.is_v4() == v4).copied()
-                }
-            });
+            .find(|i| i.owner.is_some());
+        let dst = iface.and_then(|i| {
+            if newest {
+                i.addrs.iter().rev().find(|a| a.is_v4() == v4).copied()
+            } else {
+                i.addrs.iter().find(|a| a.is_v4() == v4).copied()
+            }
+        });
         let Some(dst) = dst else {
-            let to_name = self.hosts[to as usize].name.clone();
-            self.record(
-                from,
-                0,
-                What::Note {
-                    text: format!("application send: {to_name} has no registered interface"),
-                },
-            );
+            let to_name = &self.hosts[to as usize].name;
+            let text = if iface.is_some() {
+                // Its interface is down (or has only the other family).
+                format!(
+                    "application send: {to_name}'s interface has no {} address",
+                    family.name()
+                )
+            } else {
+                format!("application send: {to_name} has no registered interface")
+            };
+            self.record(from, 0, What::Note { text });
             return;
         };
         let len = bytes.min(65_507) as usize;
