@@ -54,6 +54,8 @@ fn is_platform_step(a: &Action) -> bool {
             | Action::AddressAdd { .. }
             | Action::AddressRemove { .. }
             | Action::AddressReturn { .. }
+            | Action::InterfaceDown { .. }
+            | Action::InterfaceUp { .. }
             | Action::DuplicateAddress { .. }
             | Action::Dormant { .. }
             | Action::Shutdown { .. }

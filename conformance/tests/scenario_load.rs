@@ -1622,6 +1622,63 @@ fn address_return_is_checked_like_the_other_address_steps() {
     );
 }
 
+/// `interface_down` and `interface_up` have a host and nothing else: each
+/// mistake is refused where it is, as for the address steps.
+#[test]
+fn interface_steps_are_checked_like_the_address_steps() {
+    use cpsim_certify::scenario::Step;
+    for kind in ["interface_down", "interface_up"] {
+        let ok = format!("{{\"do\": \"{kind}\", \"at_ms\": 7, \"host\": \"B\"}}");
+        let s = parse(&with_step(&ok), "t.json").unwrap();
+        let (at_ms, host) = (7, "B".to_string());
+        let want = if kind == "interface_down" {
+            Step::InterfaceDown { at_ms, host }
+        } else {
+            Step::InterfaceUp { at_ms, host }
+        };
+        assert_eq!(s.steps[0], want);
+        let text = with_step(&format!(
+            "{{\"do\": \"{kind}\", \"at_ms\": 7, \"host\": \"C\"}}"
+        ));
+        refused_at(
+            &text,
+            "\"C\"",
+            LoadErrorKind::UnknownHost,
+            "steps[0].host",
+            "unknown host `C`: this scenario's hosts are A, B",
+        );
+        // No family: the whole interface goes down and comes back.
+        let text = with_step(&format!(
+            "{{\"do\": \"{kind}\", \"at_ms\": 7, \"host\": \"B\", \"family\": \"v6\"}}"
+        ));
+        refused_at(
+            &text,
+            "\"v6\"",
+            LoadErrorKind::UnknownField,
+            "steps[0].family",
+            "unknown field `family`, expected `at_ms` or `host`",
+        );
+        let text = with_step(&format!("{{\"do\": \"{kind}\", \"at_ms\": 7}}"));
+        refused_at(
+            &text,
+            &format!("{{\"do\": \"{kind}\""),
+            LoadErrorKind::MissingField,
+            "steps[0]",
+            "missing field `host`",
+        );
+        let text = with_step(&format!(
+            "{{\"do\": \"{kind}\", \"at_ms\": 86400001, \"host\": \"B\"}}"
+        ));
+        refused_at(
+            &text,
+            "86400001",
+            LoadErrorKind::OutOfRange,
+            "steps[0].at_ms",
+            "at most one day",
+        );
+    }
+}
+
 #[test]
 fn every_kind_of_step_reads_back_as_itself() {
     for step in [
@@ -1633,6 +1690,8 @@ fn every_kind_of_step_reads_back_as_itself() {
         "{\"do\": \"address_add\", \"at_ms\": 1, \"host\": \"A\"}",
         "{\"do\": \"address_remove\", \"at_ms\": 1, \"host\": \"A\"}",
         "{\"do\": \"address_return\", \"at_ms\": 1, \"host\": \"A\"}",
+        "{\"do\": \"interface_down\", \"at_ms\": 1, \"host\": \"A\"}",
+        "{\"do\": \"interface_up\", \"at_ms\": 1, \"host\": \"A\"}",
         "{\"do\": \"duplicate_address\", \"at_ms\": 1, \"host\": \"A\", \"of\": \"B\"}",
         "{\"do\": \"address_add\", \"at_ms\": 1, \"host\": \"A\", \"family\": \"v6\"}",
         "{\"do\": \"duplicate_address\", \"at_ms\": 1, \"host\": \"A\", \"of\": \"B\", \"family\": \"v6\"}",

@@ -312,6 +312,11 @@ const IDLE: &str = r#"{
     {"do": "duplicate_address", "at_ms": 60, "host": "A", "of": "B"},
     {"do": "address_remove", "at_ms": 70, "host": "A"},
     {"do": "address_return", "at_ms": 75, "host": "A"},
+    {"do": "interface_up", "at_ms": 76, "host": "A"},
+    {"do": "interface_down", "at_ms": 77, "host": "B"},
+    {"do": "interface_down", "at_ms": 78, "host": "A"},
+    {"do": "interface_down", "at_ms": 79, "host": "A"},
+    {"do": "interface_up", "at_ms": 79, "host": "A"},
     {"do": "partition", "at_ms": 80, "a": "A", "b": "B"},
     {"do": "heal", "at_ms": 90},
     {"do": "start_provider", "at_ms": 100, "host": "B"},
@@ -338,10 +343,13 @@ fn idle_steps_are_noted_with_their_step_and_why() {
         "step 8 (`duplicate_address` at 60 ms on host A): B has no registered interface to copy an address from",
         "step 9 (`address_remove` at 70 ms on host A): A's interface has no extra address to remove",
         "step 10 (`address_return` at 75 ms on host A): A's interface has no removed address to give back",
+        "step 11 (`interface_up` at 76 ms on host A): A's interface has no address taken down to bring back",
+        "step 12 (`interface_down` at 77 ms on host B): B has no registered interface",
+        "step 14 (`interface_down` at 79 ms on host A): A's interface has no address to take down",
         // Found as the run went: B's provider was started and stopped in
         // between, so only the second stop does nothing.
-        "step 15 (`stop_provider` at 300 ms on host B): B's provider is not running",
-        "step 16 (`dormant` at 300 ms on host B): B's provider is not running",
+        "step 20 (`stop_provider` at 300 ms on host B): B's provider is not running",
+        "step 21 (`dormant` at 300 ms on host B): B's provider is not running",
     ]
     .map(|w| format!("{w}; the step does nothing"));
     assert_eq!(notes, want);
@@ -408,6 +416,8 @@ fn a_step_names_itself_as_the_file_spells_it() {
         {"do": "address_add", "at_ms": 0, "host": "A"},
         {"do": "address_remove", "at_ms": 0, "host": "A"},
         {"do": "address_return", "at_ms": 0, "host": "A"},
+        {"do": "interface_down", "at_ms": 0, "host": "A"},
+        {"do": "interface_up", "at_ms": 0, "host": "A"},
         {"do": "duplicate_address", "at_ms": 0, "host": "A", "of": "B"},
         {"do": "dormant", "at_ms": 0, "host": "A"},
         {"do": "shutdown", "at_ms": 0, "host": "A"},
@@ -419,7 +429,7 @@ fn a_step_names_itself_as_the_file_spells_it() {
         {"do": "advance", "at_ms": 0}
       ]}"#;
     let s = parse(text, "all.json").unwrap();
-    assert_eq!(s.steps.len(), 17);
+    assert_eq!(s.steps.len(), 19);
     for st in &s.steps {
         let v = serde_json::to_value(st).unwrap();
         assert_eq!(v["do"], st.kind(), "{v}");

@@ -53,6 +53,8 @@ fn names(step: &Step, host: &str) -> bool {
         | Step::AddressAdd { host: h, .. }
         | Step::AddressRemove { host: h, .. }
         | Step::AddressReturn { host: h, .. }
+        | Step::InterfaceDown { host: h, .. }
+        | Step::InterfaceUp { host: h, .. }
         | Step::Dormant { host: h, .. }
         | Step::Shutdown { host: h, .. }
         | Step::CommunicationError { host: h, .. } => h == host,

@@ -353,7 +353,7 @@ impl Field {
 }
 
 /// The kinds of step, in the order of [`Step`]'s variants.
-const KINDS: [&str; 17] = [
+const KINDS: [&str; 19] = [
     "start_provider",
     "stop_provider",
     "listen",
@@ -362,6 +362,8 @@ const KINDS: [&str; 17] = [
     "address_add",
     "address_remove",
     "address_return",
+    "interface_down",
+    "interface_up",
     "duplicate_address",
     "dormant",
     "shutdown",
@@ -566,6 +568,14 @@ impl<'de> Visitor<'de> for StepVisitor {
                 host: host()?,
             },
             "address_return" => Step::AddressReturn {
+                at_ms,
+                host: host()?,
+            },
+            "interface_down" => Step::InterfaceDown {
+                at_ms,
+                host: host()?,
+            },
+            "interface_up" => Step::InterfaceUp {
                 at_ms,
                 host: host()?,
             },

@@ -668,6 +668,8 @@ fn check_step(hosts: &[String], i: usize, step: &Step) -> Result<(), Problem> {
         | Step::AddressAdd { host: h, .. }
         | Step::AddressRemove { host: h, .. }
         | Step::AddressReturn { host: h, .. }
+        | Step::InterfaceDown { host: h, .. }
+        | Step::InterfaceUp { host: h, .. }
         | Step::Dormant { host: h, .. }
         | Step::Shutdown { host: h, .. }
         | Step::CommunicationError { host: h, .. } => host("host", h, false)?,

@@ -246,6 +246,22 @@ pub enum Step {
         at_ms: u64,
         host: String,
     },
+    /// `host`'s first interface goes down (Wi-Fi lost, cable out, sleep):
+    /// every address it has is removed, its first IPv4 and IPv6 addresses
+    /// too, the newest first.
+    InterfaceDown {
+        #[schemars(range(max = 86_400_000))]
+        at_ms: u64,
+        host: String,
+    },
+    /// `host`'s first interface comes up again: the addresses taken down
+    /// since it was last up come back with the same transport IDs, in the
+    /// order it had them.
+    InterfaceUp {
+        #[schemars(range(max = 86_400_000))]
+        at_ms: u64,
+        host: String,
+    },
     /// `host`'s first interface is given the first address of `family`
     /// (`v4` unless given) that host `of` already holds (TID-4).
     DuplicateAddress {
@@ -374,6 +390,8 @@ impl Step {
             | Step::AddressAdd { at_ms, .. }
             | Step::AddressRemove { at_ms, .. }
             | Step::AddressReturn { at_ms, .. }
+            | Step::InterfaceDown { at_ms, .. }
+            | Step::InterfaceUp { at_ms, .. }
             | Step::DuplicateAddress { at_ms, .. }
             | Step::Dormant { at_ms, .. }
             | Step::Shutdown { at_ms, .. }
@@ -397,6 +415,8 @@ impl Step {
             Step::AddressAdd { .. } => "address_add",
             Step::AddressRemove { .. } => "address_remove",
             Step::AddressReturn { .. } => "address_return",
+            Step::InterfaceDown { .. } => "interface_down",
+            Step::InterfaceUp { .. } => "interface_up",
             Step::DuplicateAddress { .. } => "duplicate_address",
             Step::Dormant { .. } => "dormant",
             Step::Shutdown { .. } => "shutdown",
@@ -419,6 +439,8 @@ impl Step {
             | Step::AddressAdd { host, .. }
             | Step::AddressRemove { host, .. }
             | Step::AddressReturn { host, .. }
+            | Step::InterfaceDown { host, .. }
+            | Step::InterfaceUp { host, .. }
             | Step::DuplicateAddress { host, .. }
             | Step::Dormant { host, .. }
             | Step::Shutdown { host, .. }
@@ -445,6 +467,8 @@ impl Step {
             | Step::AddressAdd { at_ms, .. }
             | Step::AddressRemove { at_ms, .. }
             | Step::AddressReturn { at_ms, .. }
+            | Step::InterfaceDown { at_ms, .. }
+            | Step::InterfaceUp { at_ms, .. }
             | Step::DuplicateAddress { at_ms, .. }
             | Step::Dormant { at_ms, .. }
             | Step::Shutdown { at_ms, .. }
@@ -528,6 +552,8 @@ impl Step {
             Step::AddressAdd { host, family, .. } => A::AddressAdd { host, family },
             Step::AddressRemove { host, .. } => A::AddressRemove { host },
             Step::AddressReturn { host, .. } => A::AddressReturn { host },
+            Step::InterfaceDown { host, .. } => A::InterfaceDown { host },
+            Step::InterfaceUp { host, .. } => A::InterfaceUp { host },
             Step::DuplicateAddress {
                 host, of, family, ..
             } => A::DuplicateAddress { host, of, family },
