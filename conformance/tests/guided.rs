@@ -270,6 +270,45 @@ fn data_5_generated_cases_give_a_removed_address_back_with_data_to_it_in_some_ca
     assert!((150..1_200).contains(&back), "{back} of {n} cases");
 }
 
+/// A provider that takes its first transport ID for permanent passes
+/// every case in which no interface goes down. A rare form of the Address
+/// move takes a host's interface down and up again 5 ms to 3 s later, with
+/// data to the host just before the down and just after the up.
+#[test]
+fn tid_2_generated_cases_take_an_interface_down_and_up_with_data_around_it_in_some_cases() {
+    let n = 20_000;
+    let mut cases = 0;
+    for seed in 0..n {
+        let s = certify::generate("reference", &Shape::default(), seed);
+        let found = s.steps.iter().any(|d| {
+            let scenario::Step::InterfaceDown { at_ms: down, host } = d else {
+                return false;
+            };
+            let up = s.steps.iter().find_map(|u| match u {
+                scenario::Step::InterfaceUp { at_ms, host: h } if h == host && at_ms >= down => {
+                    Some(*at_ms)
+                }
+                _ => None,
+            });
+            let Some(up) = up else { return false };
+            let to_host = |lo: u64, hi: u64| {
+                s.steps.iter().any(|st| {
+                    matches!(st, scenario::Step::Send { at_ms, to, .. }
+                        if to == host && (lo..=hi).contains(at_ms))
+                })
+            };
+            (5..=3_000).contains(&(up - down))
+                && to_host(down.saturating_sub(70), *down)
+                && to_host(up, up + 50)
+        });
+        if found {
+            cases += 1;
+        }
+    }
+    println!("{cases} of {n} cases take an interface down and up with data around it");
+    assert!((100..1_500).contains(&cases), "{cases} of {n} cases");
+}
+
 /// A provider that keeps its peers in a table of two or three entries is
 /// full only when a host hears from more peers than that. About one case
 /// in twelve has four to six hosts, with one host sent a datagram by every

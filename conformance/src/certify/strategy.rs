@@ -465,6 +465,8 @@ struct Schedule<'a> {
     streamed: bool,
     /// How many steps the case may have in all.
     room: usize,
+    /// The interface-down form's own stream (see `interface_down_up`).
+    ifdown: Dice,
 }
 
 impl Schedule<'_> {
@@ -586,32 +588,41 @@ impl Schedule<'_> {
                     at = wake + gap(self.d, 400);
                 }
             }
-            Move::Address => match self.d.weighted(&[3, 2, 3, 3, 2, 1]) {
-                0 => {
-                    let family = self.address_family();
-                    self.push(Step::AddressAdd {
-                        at_ms: t,
-                        host: h,
-                        family,
-                    });
-                }
-                1 => self.push(Step::AddressRemove { at_ms: t, host: h }),
-                2 => {
-                    let of = self.other(&h);
-                    let family = self.address_family();
-                    if of != h {
-                        self.push(Step::DuplicateAddress {
+            Move::Address => {
+                // About one Address move in ten also takes the host's
+                // interface down and up again afterwards, drawn from its
+                // own stream: a case without it is as it was.
+                let down = self.ifdown.chance(IFACE_DOWN_SHARE).then(|| h.clone());
+                match self.d.weighted(&[3, 2, 3, 3, 2, 1]) {
+                    0 => {
+                        let family = self.address_family();
+                        self.push(Step::AddressAdd {
                             at_ms: t,
                             host: h,
-                            of,
                             family,
                         });
                     }
+                    1 => self.push(Step::AddressRemove { at_ms: t, host: h }),
+                    2 => {
+                        let of = self.other(&h);
+                        let family = self.address_family();
+                        if of != h {
+                            self.push(Step::DuplicateAddress {
+                                at_ms: t,
+                                host: h,
+                                of,
+                                family,
+                            });
+                        }
+                    }
+                    3 => last = self.address_cycle(&h, t),
+                    4 => last = self.address_then_stop(&h, t),
+                    _ => last = self.many_addresses(&h, t),
                 }
-                3 => last = self.address_cycle(&h, t),
-                4 => last = self.address_then_stop(&h, t),
-                _ => last = self.many_addresses(&h, t),
-            },
+                if let Some(h) = down {
+                    last = self.interface_down_up(&h, last);
+                }
+            }
             Move::Shutdown => self.push(Step::Shutdown { at_ms: t, host: h }),
             Move::CommunicationError => self.push(Step::CommunicationError { at_ms: t, host: h }),
             Move::EndThenStop => {
@@ -777,6 +788,96 @@ impl Schedule<'_> {
         }
         if self.d.chance(0.5) {
             self.send_sized(at, h.to_string(), peer, family, false);
+        }
+        at
+    }
+    /// `h`'s interface goes down and comes up again 5 ms to 3 s later,
+    /// after `t`: another host sends to `h` just before the down (so that
+    /// the data can arrive after its first IDs were removed) and just
+    /// after the up (to IDs that came back), sometimes `h` sends while its
+    /// interface is down (the data waits for an ID) and answers after the
+    /// up. Every draw is from the form's own stream. Returns the last
+    /// step's time.
+    fn interface_down_up(&mut self, h: &str, t: u64) -> u64 {
+        let room = self.room.saturating_sub(self.steps.len());
+        let others: Vec<&String> = self.hosts.iter().filter(|o| *o != h).collect();
+        if room < 6 || others.is_empty() {
+            return t;
+        }
+        let d = &mut self.ifdown;
+        let peer = others[d.below(others.len())].clone();
+        let family = if d.chance(0.7) {
+            Family::V4
+        } else {
+            Family::V6
+        };
+        let mut steps = Vec::new();
+        let start = t + d.range(0, 40);
+        if d.chance(0.5) {
+            steps.push(Step::Listen {
+                at_ms: start,
+                host: h.to_string(),
+                on: true,
+            });
+        }
+        let mut at = start + d.range(0, 30);
+        steps.push(Step::Send {
+            at_ms: at,
+            from: peer.clone(),
+            to: h.to_string(),
+            family,
+            bytes: edge_size(d),
+            newest: d.chance(0.3),
+        });
+        let down = at + d.range(0, 8);
+        steps.push(Step::InterfaceDown {
+            at_ms: down,
+            host: h.to_string(),
+        });
+        let up = down
+            + match d.weighted(&[3, 3, 2]) {
+                0 => d.range(5, 60),
+                1 => d.range(60, 600),
+                _ => d.range(600, 3_000),
+            };
+        if d.chance(0.4) {
+            steps.push(Step::Send {
+                at_ms: d.range(down, up),
+                from: h.to_string(),
+                to: peer.clone(),
+                family,
+                bytes: edge_size(d),
+                newest: false,
+            });
+        }
+        steps.push(Step::InterfaceUp {
+            at_ms: up,
+            host: h.to_string(),
+        });
+        at = up + d.range(0, 30);
+        for _ in 0..d.range(1, 2) {
+            steps.push(Step::Send {
+                at_ms: at,
+                from: peer.clone(),
+                to: h.to_string(),
+                family,
+                bytes: edge_size(d),
+                newest: false,
+            });
+            at += d.range(0, 10);
+        }
+        if d.chance(0.5) {
+            steps.push(Step::Send {
+                at_ms: at,
+                from: h.to_string(),
+                to: peer,
+                family,
+                bytes: edge_size(d),
+                newest: false,
+            });
+        }
+        for s in steps {
+            self.push(s);
         }
         at
     }
@@ -1125,6 +1226,7 @@ pub fn generate(provider: &str, shape: &Shape, seed: u64) -> Scenario {
         base_net: net.clone(),
         streamed: false,
         room: max,
+        ifdown: Dice::new(seed ^ IFACE_DOWN),
     };
     if many.is_some() {
         let at = sched.d.range(1, horizon.saturating_mul(3) / 4);
@@ -1214,6 +1316,12 @@ fn idle_gap(seed: u64, steps: &mut Vec<Step>) {
     }
 }
 
+/// Mixed into a case's seed for the stream of the interface-down form.
+const IFACE_DOWN: u64 = 0x4946_4143_4544_4F57;
+/// The share of Address moves that take their host's interface down and
+/// up again besides.
+const IFACE_DOWN_SHARE: f64 = 0.1;
+
 /// Mixed into a case's seed for the stream that decides whether the case
 /// has more than three hosts.
 const MANY_HOSTS: u64 = 0x4D41_4E59_484F_5354;
@@ -1239,6 +1347,7 @@ pub fn move_steps(
         base_net: base_net.clone(),
         streamed: false,
         room: MOVE_ROOM,
+        ifdown: Dice::new(IFACE_DOWN ^ t),
     };
     sched.add(m, t);
     sched.steps
@@ -1263,6 +1372,7 @@ pub fn transition_steps(
         base_net: base_net.clone(),
         streamed: false,
         room: MOVE_ROOM,
+        ifdown: Dice::new(IFACE_DOWN ^ at),
     };
     sched.transition(h, peer, at);
     sched.steps
