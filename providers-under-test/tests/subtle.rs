@@ -123,6 +123,11 @@ subtle!(
     "reference"
 );
 subtle!(
+    tid_2_first_id_kept_is_real_and_reference_passes,
+    "subtle-tid-2-first-id-kept",
+    "reference"
+);
+subtle!(
     life_1_raw_stale_handle_is_real_and_sync_raw_passes,
     "subtle-life-1-raw-stale-handle",
     "sync-raw"
@@ -285,6 +290,14 @@ fn data_5_a_peer_table_of_three_is_found_at_the_default_budget() {
 #[test]
 fn data_5_an_idle_timeout_that_drops_the_first_datagram_is_found_at_the_default_budget() {
     found_at_default_budget("subtle-data-5-idle-peer", 1, true);
+}
+
+// Generated cases removed only the extra addresses a host was given, never
+// its first ones, so a provider that takes its first ID for permanent
+// passed them all.
+#[test]
+fn tid_2_a_first_id_kept_after_its_remove_is_found_at_the_default_budget() {
+    found_at_default_budget("subtle-tid-2-first-id-kept", 1, true);
 }
 
 #[test]

@@ -594,9 +594,14 @@ impl Node {
                         .map(|local| (s, local))
                 })
             } else {
+                // The first-id-kept variant's bug: the instance's first ID
+                // is its identity, taken as its own even once removed.
+                let kept = |s: &super::node::Slot| {
+                    self.subtle == Subtle::FirstIdKept && s.first_removed && s.first == Some(dst)
+                };
                 st.slots
                     .values()
-                    .find(|s| !s.ended && s.held.contains_key(&dst))
+                    .find(|s| !s.ended && (s.held.contains_key(&dst) || kept(s)))
                     .map(|s| (s, dst))
             }
             .and_then(|(s, local)| {

@@ -174,6 +174,11 @@ pub struct Slot {
     /// IDs removed from this instance, never cleared, not even when one is
     /// added again (read by the tombstone variant only).
     pub tombstones: BTreeSet<Tid>,
+    /// The first ID the platform asked this instance to add (the
+    /// interface's first address), and whether it was removed since (read
+    /// by the first-id-kept variant only).
+    pub first: Option<Tid>,
+    pub first_removed: bool,
 }
 
 impl Slot {
@@ -185,6 +190,7 @@ impl Slot {
     /// `tid` is no longer held.
     pub fn release(&mut self, tid: &Tid) {
         self.held.remove(tid);
+        self.first_removed |= self.first == Some(*tid);
         self.tombstones.insert(*tid);
         let e = &mut self.id_table[Slot::table_index(tid)];
         if *e == Some(*tid) {

@@ -138,12 +138,11 @@ impl SessionHandler for Session {
     fn add_transport_id(&self, cx: &Cx, _inst: &InstanceRef, id: Tid, done: Completion) -> Reply {
         let reg = {
             let mut st = self.node.st.lock();
-            if st
-                .slots
-                .get(&self.slot)
-                .is_some_and(|s| s.held.contains_key(&id))
-            {
-                return done.ok();
+            if let Some(s) = st.slots.get_mut(&self.slot) {
+                s.first.get_or_insert(id);
+                if s.held.contains_key(&id) {
+                    return done.ok();
+                }
             }
             st.id()
         };

@@ -115,11 +115,19 @@ pub enum Subtle {
     /// indicated. Only a silence of minutes between two hosts that
     /// exchanged data shows it.
     IdlePeer,
+    /// TID-2: an instance's first ID (the first one the platform asked it
+    /// to add, its interface's first address) is taken for its identity,
+    /// for as long as the instance lives ("the overlay knows a node by its
+    /// first address"): the receive side takes data for it as the
+    /// instance's even after its REMOVE, and indicates it with the removed
+    /// ID. Only a removal of an interface's first address shows it: an
+    /// interface that goes down.
+    FirstIdKept,
 }
 
 impl Subtle {
     /// Every subtle variant.
-    pub const ALL: [Subtle; 21] = [
+    pub const ALL: [Subtle; 22] = [
         Subtle::StopSkipsEnded,
         Subtle::SendPerPeer,
         Subtle::DedupPerNode,
@@ -141,6 +149,7 @@ impl Subtle {
         Subtle::Tombstone,
         Subtle::PeerTable,
         Subtle::IdlePeer,
+        Subtle::FirstIdKept,
     ];
 
     /// The rule the variant breaks (`None` for the correct provider).
@@ -164,6 +173,7 @@ impl Subtle {
             Subtle::SendWindow | Subtle::SettleDormancy | Subtle::RetryBackoff => id::TIME_1,
             Subtle::TerminateDrains => id::SESS_7,
             Subtle::FrameOverflow | Subtle::ThirdSendAfterReactivation => id::CRASH_1,
+            Subtle::FirstIdKept => id::TID_2,
         })
     }
 
@@ -192,6 +202,7 @@ impl Subtle {
             Subtle::Tombstone => "tombstone",
             Subtle::PeerTable => "peer-table",
             Subtle::IdlePeer => "idle-peer",
+            Subtle::FirstIdKept => "first-id-kept",
         };
         let rule = self.rule().expect("a variant").as_str().to_lowercase();
         format!("subtle-{rule}-{what}")
@@ -257,6 +268,9 @@ impl Subtle {
             }
             Subtle::PeerTable => {
                 "keeps its peers in three entries by node number modulo 3: a fourth host's data on a taken entry is acknowledged and dropped"
+            }
+            Subtle::FirstIdKept => {
+                "keeps an instance's first ID after its REMOVE (its identity): data for it after an interface went down is indicated with the removed ID"
             }
         }
     }
