@@ -377,6 +377,29 @@ pub fn edge_size(d: &mut Dice) -> u32 {
     }
 }
 
+/// The family of an ordinary datagram: IPv4 seven times in ten.
+fn family_of(d: &mut Dice) -> Family {
+    if d.chance(0.7) {
+        Family::V4
+    } else {
+        Family::V6
+    }
+}
+
+/// A datagram of an edge size from `from` to `to`; sent to the newest
+/// address of `family` with probability `newest` (drawn after the size).
+fn edge_send(d: &mut Dice, at_ms: u64, from: &str, to: &str, family: Family, newest: f64) -> Step {
+    let bytes = edge_size(d);
+    Step::Send {
+        at_ms,
+        from: from.to_string(),
+        to: to.to_string(),
+        family,
+        bytes,
+        newest: newest > 0.0 && d.chance(newest),
+    }
+}
+
 /// A probability with three decimals (it reads back from a scenario file
 /// exactly as written).
 fn share(x: f64) -> f64 {
@@ -486,11 +509,7 @@ impl Schedule<'_> {
         }
     }
     fn family(&mut self) -> Family {
-        if self.d.chance(0.7) {
-            Family::V4
-        } else {
-            Family::V6
-        }
+        family_of(self.d)
     }
     fn send(&mut self, at_ms: u64, from: &str, to: &str) {
         self.send_owned(at_ms, from.to_string(), to.to_string());
@@ -806,11 +825,7 @@ impl Schedule<'_> {
         }
         let d = &mut self.ifdown;
         let peer = others[d.below(others.len())].clone();
-        let family = if d.chance(0.7) {
-            Family::V4
-        } else {
-            Family::V6
-        };
+        let family = family_of(d);
         let mut steps = Vec::new();
         let start = t + d.range(0, 40);
         if d.chance(0.5) {
@@ -821,14 +836,7 @@ impl Schedule<'_> {
             });
         }
         let mut at = start + d.range(0, 30);
-        steps.push(Step::Send {
-            at_ms: at,
-            from: peer.clone(),
-            to: h.to_string(),
-            family,
-            bytes: edge_size(d),
-            newest: d.chance(0.3),
-        });
+        steps.push(edge_send(d, at, &peer, h, family, 0.3));
         let down = at + d.range(0, 8);
         steps.push(Step::InterfaceDown {
             at_ms: down,
@@ -841,14 +849,8 @@ impl Schedule<'_> {
                 _ => d.range(600, 3_000),
             };
         if d.chance(0.4) {
-            steps.push(Step::Send {
-                at_ms: d.range(down, up),
-                from: h.to_string(),
-                to: peer.clone(),
-                family,
-                bytes: edge_size(d),
-                newest: false,
-            });
+            let while_down = d.range(down, up);
+            steps.push(edge_send(d, while_down, h, &peer, family, 0.0));
         }
         steps.push(Step::InterfaceUp {
             at_ms: up,
@@ -856,25 +858,11 @@ impl Schedule<'_> {
         });
         at = up + d.range(0, 30);
         for _ in 0..d.range(1, 2) {
-            steps.push(Step::Send {
-                at_ms: at,
-                from: peer.clone(),
-                to: h.to_string(),
-                family,
-                bytes: edge_size(d),
-                newest: false,
-            });
+            steps.push(edge_send(d, at, &peer, h, family, 0.0));
             at += d.range(0, 10);
         }
         if d.chance(0.5) {
-            steps.push(Step::Send {
-                at_ms: at,
-                from: h.to_string(),
-                to: peer,
-                family,
-                bytes: edge_size(d),
-                newest: false,
-            });
+            steps.push(edge_send(d, at, h, &peer, family, 0.0));
         }
         for s in steps {
             self.push(s);
@@ -1298,11 +1286,7 @@ fn idle_gap(seed: u64, steps: &mut Vec<Step>) {
     }
     if let Some((from, to)) = pair {
         let at = (before + gap + d.range(0, 50)).min(crate::scenario::MAX_STEP_MS);
-        let family = if d.chance(0.7) {
-            Family::V4
-        } else {
-            Family::V6
-        };
+        let family = family_of(&mut d);
         for (f, t) in [(from.clone(), to.clone()), (to, from)] {
             steps.push(Step::Send {
                 at_ms: at,
