@@ -234,7 +234,7 @@ impl CpsimWorld {
         let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
         let sim = Arc::new(Sim::new(cfg, &names, Arc::new(ExternalFactory)));
         for h in &hosts {
-            sim.schedule(Nanos::ZERO, Action::StartProvider { host: h.clone() });
+            sim.schedule(Nanos::ZERO, Action::StartProvider { host: h.into() });
         }
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st) = (sim.clone(), stop.clone());

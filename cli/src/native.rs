@@ -149,7 +149,7 @@ pub fn run_native(
     let platform: &'static dyn Platform = native;
     let mut cfg = sim_config(s, ClockMode::RealTime);
     cfg.drain_ms = cfg.drain_ms.min(MAX_DRAIN_MS);
-    let hosts: Vec<&str> = s.hosts.iter().map(String::as_str).collect();
+    let hosts: Vec<&str> = s.hosts.iter().map(|h| h.as_str()).collect();
     let sim = Sim::with_platform(cfg, &hosts, factory, platform);
     for (at, a) in hosted {
         sim.schedule(Nanos::from_millis(at), a);

@@ -1630,7 +1630,7 @@ fn interface_steps_are_checked_like_the_address_steps() {
     for kind in ["interface_down", "interface_up"] {
         let ok = format!("{{\"do\": \"{kind}\", \"at_ms\": 7, \"host\": \"B\"}}");
         let s = parse(&with_step(&ok), "t.json").unwrap();
-        let (at_ms, host) = (7, "B".to_string());
+        let (at_ms, host) = (7, cpsim_sim::HostName::from("B"));
         let want = if kind == "interface_down" {
             Step::InterfaceDown { at_ms, host }
         } else {

@@ -116,12 +116,7 @@ fn run(
     };
     let sim = Sim::with_platform(cfg, &["A", "B"], factory, platform);
     for host in ["A", "B"] {
-        sim.schedule(
-            Nanos::ZERO,
-            Action::StartProvider {
-                host: host.to_string(),
-            },
-        );
+        sim.schedule(Nanos::ZERO, Action::StartProvider { host: host.into() });
     }
     script(&world);
     sim.run_for(Nanos::from_millis(ms));

@@ -48,7 +48,9 @@ pub use config::{
     Callback, ClockMode, Config, Millis, NetFaults, PlatformFault, Probability, TaskTiming,
     TimeLimits,
 };
-pub use engine::{Action, Family, IdleAction, Outcome, Provider, ProviderFactory, Sim, INFRA};
+pub use engine::{
+    Action, Family, HostName, IdleAction, Outcome, Provider, ProviderFactory, Sim, INFRA,
+};
 pub use net::NetAddr;
 pub use platform::{Platform, SIMULATED};
 pub use rules::{RuleId, CATALOGUE};

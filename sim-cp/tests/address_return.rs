@@ -21,7 +21,7 @@ fn x() -> Tid {
     Tid::v4(2, 1, 2)
 }
 
-fn b(action: fn(String) -> Action) -> Action {
+fn b(action: fn(cpsim_sim::HostName) -> Action) -> Action {
     action("B".into())
 }
 

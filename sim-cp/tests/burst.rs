@@ -111,7 +111,7 @@ fn data_5_a_burst_waiting_for_its_reach_arrives_whole_with_a_linear_routing_cost
     assert_linear(true, true);
 }
 
-fn hosts() -> Vec<String> {
+fn hosts() -> Vec<cpsim_sim::HostName> {
     vec!["A".into(), "B".into(), "C".into()]
 }
 

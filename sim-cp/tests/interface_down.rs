@@ -24,7 +24,7 @@ fn b6() -> Tid {
     Tid::v6(2, 1, 1)
 }
 
-fn b(action: fn(String) -> Action) -> Action {
+fn b(action: fn(cpsim_sim::HostName) -> Action) -> Action {
     action("B".into())
 }
 

@@ -10,7 +10,7 @@ use cpsim_sim::*;
 use proptest::prelude::*;
 use std::sync::Arc;
 
-fn hosts() -> Vec<String> {
+fn hosts() -> Vec<cpsim_sim::HostName> {
     vec!["A".into(), "B".into(), "C".into()]
 }
 

@@ -8,7 +8,7 @@ use cpsim_sim::*;
 use proptest::prelude::*;
 
 fn other() -> impl Strategy<Value = (u64, Action)> {
-    let h = prop::sample::select(vec!["A".to_string(), "B".to_string()]);
+    let h = prop::sample::select(vec![cpsim_sim::HostName::from("A"), "B".into()]);
     (
         0u64..120,
         prop_oneof![

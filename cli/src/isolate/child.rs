@@ -235,7 +235,7 @@ fn play(
         return Err(format!("the scenario has {} hosts", s.hosts.len()));
     }
     factory.configure(&s.provider_config)?;
-    let hosts: Vec<&str> = s.hosts.iter().map(String::as_str).collect();
+    let hosts: Vec<&str> = s.hosts.iter().map(|h| h.as_str()).collect();
     let sim = Sim::new(scenario::sim_config(s, clock), &hosts, factory);
     seen(sim.observer());
     let last = scenario::schedule_steps(&sim, s);

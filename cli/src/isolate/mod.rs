@@ -390,7 +390,7 @@ fn empty_outcome(s: &Scenario) -> Outcome {
     Outcome {
         violations: Vec::new(),
         trace: cpsim_sim::Trace {
-            hosts: s.hosts.clone(),
+            hosts: s.hosts.iter().map(|h| h.to_string()).collect(),
             ..cpsim_sim::Trace::default()
         },
         end: Nanos::ZERO,
@@ -574,7 +574,7 @@ fn append_violation(
     });
     outcome.violations.push(Violation {
         rule,
-        host: s.hosts.first().cloned().unwrap_or_default(),
+        host: s.hosts.first().map(|h| h.to_string()).unwrap_or_default(),
         instance: None,
         callback,
         step,

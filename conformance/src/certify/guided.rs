@@ -27,7 +27,7 @@ use super::strategy::{self, Dice, Move, Shape};
 use crate::scenario::{Scenario, Step};
 use cpsim_sim::abi::E_PENDING_IO;
 use cpsim_sim::trace::{Activity, What};
-use cpsim_sim::{Callback, Family, NetFaults, Trace};
+use cpsim_sim::{Callback, Family, HostName, NetFaults, Trace};
 use std::sync::Arc;
 
 /// A moment of a kept case that later steps can be placed relative to.
@@ -386,9 +386,9 @@ fn set_at(s: &mut Step, t: u64) {
 
 /// One platform-side step on (or towards) host `h` at `at`: what a real
 /// platform, its applications or its network could do at any moment.
-fn step_on(d: &mut Dice, hosts: &[String], h: &str, at: u64, net: &NetFaults) -> Vec<Step> {
-    let host = h.to_string();
-    let others: Vec<&String> = hosts.iter().filter(|x| *x != h).collect();
+fn step_on(d: &mut Dice, hosts: &[HostName], h: &str, at: u64, net: &NetFaults) -> Vec<Step> {
+    let host = HostName::from(h);
+    let others: Vec<&HostName> = hosts.iter().filter(|x| *x != h).collect();
     let other = if others.is_empty() {
         host.clone()
     } else {
@@ -473,7 +473,7 @@ fn step_on(d: &mut Dice, hosts: &[String], h: &str, at: u64, net: &NetFaults) ->
                     Step::Partition {
                         at_ms: at,
                         a: host,
-                        b: cpsim_sim::INFRA.to_string(),
+                        b: cpsim_sim::INFRA.into(),
                     },
                     Step::Heal { at_ms: until },
                 ]

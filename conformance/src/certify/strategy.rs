@@ -4,7 +4,7 @@
 //! pended completions) run relative to the callbacks that spawned them.
 
 use crate::scenario::{Millis, PlatformSettings, ProviderRef, Scenario, Step, VERSION};
-use cpsim_sim::{Family, NetFaults, TaskTiming};
+use cpsim_sim::{Family, HostName, NetFaults, TaskTiming};
 use proptest::prelude::*;
 
 /// What a generated case may contain.
@@ -64,7 +64,7 @@ impl Default for Shape {
 
 const NAMES: [&str; 6] = ["A", "B", "C", "D", "E", "F"];
 
-fn step(hosts: Vec<String>, horizon: u64) -> impl Strategy<Value = Step> {
+fn step(hosts: Vec<HostName>, horizon: u64) -> impl Strategy<Value = Step> {
     // Two different hosts (the loader refuses a host duplicating its own
     // address, and a partition of a node from itself).
     let n = hosts.len();
@@ -125,7 +125,7 @@ pub fn net() -> impl Strategy<Value = NetFaults> {
 pub fn case(provider: String, shape: Shape) -> impl Strategy<Value = Scenario> {
     let n = shape.hosts.clamp(2, 3);
     let drain_ms = shape.drain_ms;
-    let hosts: Vec<String> = NAMES[..n].iter().map(|s| s.to_string()).collect();
+    let hosts: Vec<HostName> = NAMES[..n].iter().map(|&s| HostName::from(s)).collect();
     let max = shape.max_steps.max(1);
     let steps = prop::collection::vec(
         step(hosts.clone(), shape.horizon_ms.max(2)),
@@ -140,7 +140,7 @@ pub fn case(provider: String, shape: Shape) -> impl Strategy<Value = Scenario> {
 /// time order.
 fn generated_case(
     provider: &str,
-    hosts: Vec<String>,
+    hosts: Vec<HostName>,
     seed: u64,
     net: NetFaults,
     tasks: TaskTiming,
@@ -392,8 +392,8 @@ fn edge_send(d: &mut Dice, at_ms: u64, from: &str, to: &str, family: Family, new
     let bytes = edge_size(d);
     Step::Send {
         at_ms,
-        from: from.to_string(),
-        to: to.to_string(),
+        from: from.into(),
+        to: to.into(),
         family,
         bytes,
         newest: newest > 0.0 && d.chance(newest),
@@ -480,7 +480,7 @@ fn gap(d: &mut Dice, spread: u64) -> u64 {
 /// Builds the steps of one case.
 struct Schedule<'a> {
     d: &'a mut Dice,
-    hosts: &'a [String],
+    hosts: &'a [HostName],
     steps: Vec<Step>,
     horizon: u64,
     base_net: NetFaults,
@@ -493,14 +493,14 @@ struct Schedule<'a> {
 }
 
 impl Schedule<'_> {
-    fn host(&mut self) -> String {
+    fn host(&mut self) -> HostName {
         self.d.pick(self.hosts).clone()
     }
-    fn other(&mut self, not: &str) -> String {
+    fn other(&mut self, not: &str) -> HostName {
         // `d.pick` over the other hosts, without collecting them.
         let others = self.hosts.iter().filter(|h| *h != not);
         match others.clone().count() {
-            0 => not.to_string(),
+            0 => not.into(),
             n => others
                 .clone()
                 .nth(self.d.below(n))
@@ -512,15 +512,22 @@ impl Schedule<'_> {
         family_of(self.d)
     }
     fn send(&mut self, at_ms: u64, from: &str, to: &str) {
-        self.send_owned(at_ms, from.to_string(), to.to_string());
+        self.send_owned(at_ms, from.into(), to.into());
     }
-    fn send_owned(&mut self, at_ms: u64, from: String, to: String) {
+    fn send_owned(&mut self, at_ms: u64, from: HostName, to: HostName) {
         let family = self.family();
         self.send_sized(at_ms, from, to, family, false);
     }
     /// A datagram of an edge size from `from` to `to`'s first (or, with
     /// `newest`, newest) address of `family`.
-    fn send_sized(&mut self, at_ms: u64, from: String, to: String, family: Family, newest: bool) {
+    fn send_sized(
+        &mut self,
+        at_ms: u64,
+        from: HostName,
+        to: HostName,
+        family: Family,
+        newest: bool,
+    ) {
         let bytes = edge_size(self.d);
         self.push(Step::Send {
             at_ms,
@@ -698,7 +705,7 @@ impl Schedule<'_> {
                 self.push(Step::Partition {
                     at_ms: t,
                     a: h.clone(),
-                    b: cpsim_sim::INFRA.to_string(),
+                    b: cpsim_sim::INFRA.into(),
                 });
                 if self.d.chance(0.5) {
                     let to = self.other(&h);
@@ -768,26 +775,26 @@ impl Schedule<'_> {
         if self.d.chance(0.5) {
             self.push(Step::Listen {
                 at_ms: t,
-                host: h.to_string(),
+                host: h.into(),
                 on: true,
             });
         }
         self.push(Step::AddressAdd {
             at_ms: t,
-            host: h.to_string(),
+            host: h.into(),
             family,
         });
         let mut at = t + self.d.range(0, 60);
         if peer != h {
             for _ in 0..self.d.range(1, 3) {
-                self.send_sized(at, peer.clone(), h.to_string(), family, true);
+                self.send_sized(at, peer.clone(), h.into(), family, true);
                 at += self.d.range(0, 8);
             }
         }
         let gone = at + self.d.range(0, 12);
         self.push(Step::AddressRemove {
             at_ms: gone,
-            host: h.to_string(),
+            host: h.into(),
         });
         if peer == h || !self.d.chance(0.3) {
             return gone;
@@ -798,15 +805,15 @@ impl Schedule<'_> {
         let back = gone + self.d.range(5, 120);
         self.push(Step::AddressReturn {
             at_ms: back,
-            host: h.to_string(),
+            host: h.into(),
         });
         let mut at = back + self.d.range(20, 150);
         for _ in 0..self.d.range(1, 3) {
-            self.send_sized(at, peer.clone(), h.to_string(), family, true);
+            self.send_sized(at, peer.clone(), h.into(), family, true);
             at += self.d.range(0, 8);
         }
         if self.d.chance(0.5) {
-            self.send_sized(at, h.to_string(), peer, family, false);
+            self.send_sized(at, h.into(), peer, family, false);
         }
         at
     }
@@ -819,7 +826,7 @@ impl Schedule<'_> {
     /// step's time.
     fn interface_down_up(&mut self, h: &str, t: u64) -> u64 {
         let room = self.room.saturating_sub(self.steps.len());
-        let others: Vec<&String> = self.hosts.iter().filter(|o| *o != h).collect();
+        let others: Vec<&HostName> = self.hosts.iter().filter(|o| *o != h).collect();
         if room < 6 || others.is_empty() {
             return t;
         }
@@ -831,7 +838,7 @@ impl Schedule<'_> {
         if d.chance(0.5) {
             steps.push(Step::Listen {
                 at_ms: start,
-                host: h.to_string(),
+                host: h.into(),
                 on: true,
             });
         }
@@ -840,7 +847,7 @@ impl Schedule<'_> {
         let down = at + d.range(0, 8);
         steps.push(Step::InterfaceDown {
             at_ms: down,
-            host: h.to_string(),
+            host: h.into(),
         });
         let up = down
             + match d.weighted(&[3, 3, 2]) {
@@ -854,7 +861,7 @@ impl Schedule<'_> {
         }
         steps.push(Step::InterfaceUp {
             at_ms: up,
-            host: h.to_string(),
+            host: h.into(),
         });
         at = up + d.range(0, 30);
         for _ in 0..d.range(1, 2) {
@@ -883,7 +890,7 @@ impl Schedule<'_> {
         if room < 15 {
             self.push(Step::AddressAdd {
                 at_ms: t,
-                host: h.to_string(),
+                host: h.into(),
                 family,
             });
             return t;
@@ -891,7 +898,7 @@ impl Schedule<'_> {
         // The instance takes address changes only while active.
         self.push(Step::Listen {
             at_ms: t,
-            host: h.to_string(),
+            host: h.into(),
             on: true,
         });
         let mixed = self.d.chance(0.3);
@@ -903,7 +910,7 @@ impl Schedule<'_> {
             let family = if mixed { self.address_family() } else { family };
             self.push(Step::AddressAdd {
                 at_ms: at,
-                host: h.to_string(),
+                host: h.into(),
                 family,
             });
             if k >= 2 && removes > 0 && self.d.chance(0.2) {
@@ -911,7 +918,7 @@ impl Schedule<'_> {
                 at += self.d.range(0, 10);
                 self.push(Step::AddressRemove {
                     at_ms: at,
-                    host: h.to_string(),
+                    host: h.into(),
                 });
             }
         }
@@ -925,24 +932,24 @@ impl Schedule<'_> {
                 at += self.d.range(0, 10);
                 self.push(Step::AddressRemove {
                     at_ms: at,
-                    host: h.to_string(),
+                    host: h.into(),
                 });
             }
         }
         let peer = self.other(h);
         at += self.d.range(10, 200);
         for newest in [false, true] {
-            self.send_sized(at, peer.clone(), h.to_string(), family, newest);
+            self.send_sized(at, peer.clone(), h.into(), family, newest);
             at += self.d.range(0, 10);
         }
         if self.d.chance(0.25) {
             at += self.d.range(0, 50);
             self.push(Step::CommunicationError {
                 at_ms: at,
-                host: h.to_string(),
+                host: h.into(),
             });
             at += self.d.range(20, 300);
-            self.send_sized(at, peer, h.to_string(), family, false);
+            self.send_sized(at, peer, h.into(), family, false);
         }
         at
     }
@@ -957,7 +964,7 @@ impl Schedule<'_> {
             host: hub.clone(),
             on: true,
         });
-        let mut spokes: Vec<String> = self.hosts.iter().filter(|h| **h != hub).cloned().collect();
+        let mut spokes: Vec<HostName> = self.hosts.iter().filter(|h| **h != hub).cloned().collect();
         // A random order: which peers share a table's entry should not
         // depend on who speaks first.
         for i in (1..spokes.len()).rev() {
@@ -1019,8 +1026,8 @@ impl Schedule<'_> {
         }
         self.push(Step::SendMany {
             at_ms: t,
-            from: h.to_string(),
-            to: to.to_string(),
+            from: h.into(),
+            to: to.into(),
             family,
             bytes,
             count,
@@ -1048,14 +1055,14 @@ impl Schedule<'_> {
             let family = self.address_family();
             self.push(Step::AddressAdd {
                 at_ms: t,
-                host: h.to_string(),
+                host: h.into(),
                 family,
             });
         }
         let gone = t + self.d.range(0, 40);
         self.push(Step::AddressRemove {
             at_ms: gone,
-            host: h.to_string(),
+            host: h.into(),
         });
         let stop = gone + self.d.range(0, 20);
         self.stop_then_maybe_start(h, stop)
@@ -1065,7 +1072,7 @@ impl Schedule<'_> {
     fn stop_then_maybe_start(&mut self, h: &str, stop: u64) -> u64 {
         self.push(Step::StopProvider {
             at_ms: stop,
-            host: h.to_string(),
+            host: h.into(),
         });
         if !self.d.chance(0.5) {
             return stop;
@@ -1073,7 +1080,7 @@ impl Schedule<'_> {
         let start = stop + self.d.range(0, 50);
         self.push(Step::StartProvider {
             at_ms: start,
-            host: h.to_string(),
+            host: h.into(),
         });
         start
     }
@@ -1113,19 +1120,19 @@ impl Schedule<'_> {
         if self.d.chance(0.5) {
             self.push(Step::Listen {
                 at_ms: at,
-                host: h.to_string(),
+                host: h.into(),
                 on: false,
             });
         }
         self.push(Step::Dormant {
             at_ms: at,
-            host: h.to_string(),
+            host: h.into(),
         });
         let wake = at + self.d.range(1, span.max(1));
         if self.d.chance(0.5) {
             self.push(Step::Listen {
                 at_ms: wake,
-                host: h.to_string(),
+                host: h.into(),
                 on: true,
             });
         } else {
@@ -1143,19 +1150,19 @@ impl Schedule<'_> {
             1 => {
                 self.push(Step::CommunicationError {
                     at_ms: at,
-                    host: h.to_string(),
+                    host: h.into(),
                 });
                 at
             }
             _ => {
                 self.push(Step::StopProvider {
                     at_ms: at,
-                    host: h.to_string(),
+                    host: h.into(),
                 });
                 let back = at + self.d.range(0, 30);
                 self.push(Step::StartProvider {
                     at_ms: back,
-                    host: h.to_string(),
+                    host: h.into(),
                 });
                 back
             }
@@ -1193,7 +1200,7 @@ pub fn generate(provider: &str, shape: &Shape, seed: u64) -> Scenario {
     if let Some(m) = many {
         n = m;
     }
-    let hosts: Vec<String> = NAMES[..n].iter().map(|s| s.to_string()).collect();
+    let hosts: Vec<HostName> = NAMES[..n].iter().map(|&s| HostName::from(s)).collect();
     let moves = swarm(d);
     let weights: Vec<u32> = moves.iter().map(|m| m.weight()).collect();
     let net = net_of(d);
@@ -1318,7 +1325,7 @@ const MOVE_ROOM: usize = 24;
 /// burst), for mutations that add a move to an existing case.
 pub fn move_steps(
     d: &mut Dice,
-    hosts: &[String],
+    hosts: &[HostName],
     m: Move,
     t: u64,
     base_net: &NetFaults,
@@ -1342,7 +1349,7 @@ pub fn move_steps(
 /// talks to), for mutations that place it while a call is pended.
 pub fn transition_steps(
     d: &mut Dice,
-    hosts: &[String],
+    hosts: &[HostName],
     h: &str,
     peer: &str,
     at: u64,

@@ -15,7 +15,7 @@
 
 use super::load::{MAX_DATAGRAM_BYTES, MAX_HOSTS, MAX_SEND_COUNT};
 use super::{ProviderRef, Step};
-use cpsim_sim::{Family, Millis, NetFaults, TaskTiming, INFRA};
+use cpsim_sim::{Family, HostName, Millis, NetFaults, TaskTiming, INFRA};
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{
     self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Unexpected,
@@ -229,14 +229,14 @@ pub(super) fn non_empty_path<'de, D: Deserializer<'de>>(
 
 /// The hosts: 1 to [`MAX_HOSTS`] names, each of 1 to 32 ASCII letters,
 /// digits, `-`, `_` or `.`, none twice, none `infra`.
-pub(super) fn hosts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+pub(super) fn hosts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<HostName>, D::Error> {
     struct V;
     impl<'de> Visitor<'de> for V {
-        type Value = Vec<String>;
+        type Value = Vec<HostName>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             write!(f, "a list of 1 to {MAX_HOSTS} host names")
         }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<HostName>, A::Error> {
             let mut hosts = Vec::new();
             while let Some(h) = seq.next_element_seed(Host(&hosts))? {
                 hosts.push(h);
@@ -251,12 +251,12 @@ pub(super) fn hosts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::E
 }
 
 /// One host name; the ones before it in the list.
-struct Host<'a>(&'a [String]);
+struct Host<'a>(&'a [HostName]);
 
 impl<'de> DeserializeSeed<'de> for Host<'_> {
-    type Value = String;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
-        let h = String::deserialize(d)?;
+    type Value = HostName;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<HostName, D::Error> {
+        let h = HostName::deserialize(d)?;
         let good = !h.is_empty()
             && h.len() <= MAX_HOST_NAME
             && h.chars()
@@ -505,17 +505,17 @@ impl<'de> Visitor<'de> for StepVisitor {
             match field.name() {
                 "do" => kind = Some(map.next_value_seed(Do { seen })?),
                 "at_ms" => at_ms = Some(map.next_value::<Millis>()?.get()),
-                "host" => host = Some(map.next_value::<String>()?),
+                "host" => host = Some(map.next_value::<HostName>()?),
                 "on" => on = Some(map.next_value::<bool>()?),
-                "from" => from = Some(map.next_value::<String>()?),
-                "to" => to = Some(map.next_value::<String>()?),
+                "from" => from = Some(map.next_value::<HostName>()?),
+                "to" => to = Some(map.next_value::<HostName>()?),
                 "family" => family = Some(map.next_value::<Family>()?),
                 "bytes" => bytes = Some(map.next_value::<Bytes>()?.0),
                 "count" => count = Some(map.next_value::<Count>()?.0),
                 "every_ms" => every_ms = Some(map.next_value::<Millis>()?.get()),
-                "of" => of = Some(map.next_value::<String>()?),
-                "a" => a = Some(map.next_value::<String>()?),
-                "b" => b = Some(map.next_value::<String>()?),
+                "of" => of = Some(map.next_value::<HostName>()?),
+                "a" => a = Some(map.next_value::<HostName>()?),
+                "b" => b = Some(map.next_value::<HostName>()?),
                 "faults" => faults = Some(map.next_value::<Object<NetFaults>>()?.0),
                 "newest" => newest = Some(map.next_value::<bool>()?),
                 _ => timing = Some(map.next_value::<Timing>()?.0),

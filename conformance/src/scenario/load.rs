@@ -640,7 +640,7 @@ fn validate(s: &Scenario) -> Result<(), Problem> {
     check_expect(&s.expect)
 }
 
-fn check_step(hosts: &[String], i: usize, step: &Step) -> Result<(), Problem> {
+fn check_step(hosts: &[cpsim_sim::HostName], i: usize, step: &Step) -> Result<(), Problem> {
     use LoadErrorKind as K;
     let base = [Seg::key("steps"), Seg::Index(i)];
     let host = |field: &str, name: &str, infra_ok: bool| -> Result<(), Problem> {

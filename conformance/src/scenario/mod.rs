@@ -26,7 +26,7 @@ pub use schema::json_schema;
 
 use cpsim_sim::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
 pub use cpsim_sim::Millis;
-use cpsim_sim::{Callback, Family, NetFaults, RuleId, TaskTiming, TimeLimits};
+use cpsim_sim::{Callback, Family, HostName, NetFaults, RuleId, TaskTiming, TimeLimits};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -54,7 +54,7 @@ pub struct Scenario {
         length(min = 1, max = 16),
         inner(length(min = 1, max = 32), regex(pattern = r"^[A-Za-z0-9_.\-]+$"))
     )]
-    pub hosts: Vec<String>,
+    pub hosts: Vec<HostName>,
     /// Which provider runs on every host.
     #[serde(deserialize_with = "de::provider")]
     pub provider: ProviderRef,
@@ -170,19 +170,19 @@ pub enum Step {
     StartProvider {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
-        host: String,
+        host: HostName,
     },
     /// Stop the provider on `host`; everything it created must be cleaned up (LIFE-8).
     StopProvider {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
-        host: String,
+        host: HostName,
     },
     /// An application on `host` starts (`on: true`) or stops listening with edge traversal.
     Listen {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
-        host: String,
+        host: HostName,
         on: bool,
     },
     /// An application on `from` sends one datagram of `bytes` random bytes to
@@ -192,8 +192,8 @@ pub enum Step {
     Send {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
-        from: String,
-        to: String,
+        from: HostName,
+        to: HostName,
         #[serde(default)]
         family: Family,
         #[schemars(range(max = 65_507))]
@@ -208,8 +208,8 @@ pub enum Step {
     SendMany {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
-        from: String,
-        to: String,
+        from: HostName,
+        to: HostName,
         #[serde(default)]
         family: Family,
         #[schemars(range(max = 65_507))]
@@ -227,7 +227,7 @@ pub enum Step {
     AddressAdd {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
-        host: String,
+        host: HostName,
         #[serde(default, skip_serializing_if = "is_v4")]
         family: Family,
     },
@@ -236,7 +236,7 @@ pub enum Step {
     AddressRemove {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
-        host: String,
+        host: HostName,
     },
     /// `host`'s first interface gets back the extra address removed from
     /// it last, with the same transport ID (an address that went away and
@@ -244,7 +244,7 @@ pub enum Step {
     AddressReturn {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
-        host: String,
+        host: HostName,
     },
     /// `host`'s first interface goes down (Wi-Fi lost, cable out, sleep):
     /// every address it has is removed, its first IPv4 and IPv6 addresses
@@ -252,7 +252,7 @@ pub enum Step {
     InterfaceDown {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
-        host: String,
+        host: HostName,
     },
     /// `host`'s first interface comes up again: the addresses taken down
     /// since it was last up come back with the same transport IDs, in the
@@ -260,15 +260,15 @@ pub enum Step {
     InterfaceUp {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
-        host: String,
+        host: HostName,
     },
     /// `host`'s first interface is given the first address of `family`
     /// (`v4` unless given) that host `of` already holds (TID-4).
     DuplicateAddress {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
-        host: String,
-        of: String,
+        host: HostName,
+        of: HostName,
         #[serde(default, skip_serializing_if = "is_v4")]
         family: Family,
     },
@@ -276,27 +276,27 @@ pub enum Step {
     Dormant {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
-        host: String,
+        host: HostName,
     },
     /// The platform shuts down on `host` (sessions end with PLATFORM_SHUTDOWN).
     Shutdown {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
-        host: String,
+        host: HostName,
     },
     /// An infrastructure fault on `host`: its sessions end with OTHER_COMMUNICATION_ERROR.
     CommunicationError {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
-        host: String,
+        host: HostName,
     },
     /// The network drops everything between nodes `a` and `b` (`infra` is
     /// the infrastructure node).
     Partition {
         #[schemars(range(max = 86_400_000))]
         at_ms: u64,
-        a: String,
-        b: String,
+        a: HostName,
+        b: HostName,
     },
     /// Every partition ends.
     Heal {

@@ -5,7 +5,9 @@ use super::{Expect, Scenario};
 use cpsim_sim::abi::CPNATFWT_SESSION_TERMINATION_REASON as Reason;
 use cpsim_sim::rules::{Binds, Level};
 use cpsim_sim::trace::What;
-use cpsim_sim::{Callback, ClockMode, Config, Nanos, Outcome, ProviderFactory, RuleId, Sim};
+use cpsim_sim::{
+    Callback, ClockMode, Config, HostName, Nanos, Outcome, ProviderFactory, RuleId, Sim,
+};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -88,7 +90,7 @@ pub fn run(s: &Scenario, factory: Arc<dyn ProviderFactory>, clock: ClockMode) ->
             failures: vec![format!("provider_config rejected: {e}")],
         };
     }
-    let hosts: Vec<&str> = s.hosts.iter().map(String::as_str).collect();
+    let hosts: Vec<&str> = s.hosts.iter().map(HostName::as_str).collect();
     let sim = Sim::new(sim_config(s, clock), &hosts, factory);
     let last = schedule_steps(&sim, s);
     sim.run_until(Nanos::from_millis(last));

@@ -84,22 +84,28 @@ pub trait ProviderFactory: Send + Sync {
     }
 }
 
+/// A host's name in an [`Action`] (and a scenario's step): a string kept
+/// inline up to 24 bytes, so building, cloning and dropping an action
+/// allocates nothing for the short names hosts have. Made from a `&str` or
+/// a `String` with `.into()`; reads as a `&str`.
+pub type HostName = compact_str::CompactString;
+
 /// Something a schedule or scenario makes happen on the platform side.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     /// Start the provider on a host.
-    StartProvider { host: String },
+    StartProvider { host: HostName },
     /// Stop the provider on a host (LIFE-8 is checked when stop returns).
-    StopProvider { host: String },
+    StopProvider { host: HostName },
     /// An application on `host` starts or stops listening with edge traversal.
-    Listen { host: String, on: bool },
+    Listen { host: HostName, on: bool },
     /// An application on `from` sends `bytes` random bytes to `to`'s first
     /// interface address of `family` (with `newest`, to the one of `family`
     /// added last: an extra address, if it has one of that family).
     Send {
-        from: String,
-        to: String,
+        from: HostName,
+        to: HostName,
         #[serde(default)]
         family: Family,
         bytes: u32,
@@ -109,43 +115,43 @@ pub enum Action {
     /// A stable-unicast-address notification: the host's first interface
     /// gets another address of `family`.
     AddressAdd {
-        host: String,
+        host: HostName,
         #[serde(default)]
         family: Family,
     },
     /// The host's first interface loses its most recently added extra
     /// address (of either family).
-    AddressRemove { host: String },
+    AddressRemove { host: HostName },
     /// The host's first interface gets back the extra address removed
     /// from it last (of either family), with the same transport ID: an
     /// address that went away and came back (a DHCP renewal, a roam back).
     /// Repeated, it gives back the ones removed before, in turn.
-    AddressReturn { host: String },
+    AddressReturn { host: HostName },
     /// The host's first interface goes down: every address it has is
     /// removed (the newest first), as that many removal notifications
     /// (Wi-Fi lost, cable out, sleep).
-    InterfaceDown { host: String },
+    InterfaceDown { host: HostName },
     /// The host's first interface comes up again: every address the
     /// downs since it was last up took (and no return gave back yet) comes
     /// back with the same transport ID, in the interface's order.
-    InterfaceUp { host: String },
+    InterfaceUp { host: HostName },
     /// The host's first interface is given the first address of `family`
     /// that `of` already holds (TID-4).
     DuplicateAddress {
-        host: String,
-        of: String,
+        host: HostName,
+        of: HostName,
         #[serde(default)]
         family: Family,
     },
     /// The platform sends the host's active instances dormant.
-    Dormant { host: String },
+    Dormant { host: HostName },
     /// The platform shuts down on the host.
-    Shutdown { host: String },
+    Shutdown { host: HostName },
     /// An infrastructure fault on the host: its sessions end with
     /// OTHER_COMMUNICATION_ERROR (the platform stays up).
-    CommunicationError { host: String },
+    CommunicationError { host: HostName },
     /// The network drops everything between two nodes.
-    Partition { a: String, b: String },
+    Partition { a: HostName, b: HostName },
     /// All partitions end.
     Heal,
     /// New network fault settings.
@@ -768,7 +774,10 @@ impl Sim {
         };
         for host in running {
             let w = self.shared.world.lock();
-            drop(self.action(&Action::StopProvider { host }, w).0);
+            drop(
+                self.action(&Action::StopProvider { host: host.into() }, w)
+                    .0,
+            );
         }
         // What the stops set off: a second of virtual time, free; in real
         // time only what is already due (no fixed wait of the wall clock).
