@@ -8,10 +8,6 @@ use common::*;
 use cpsim_sim::rules::id;
 use cpsim_sim::*;
 
-fn at(ms: u64) -> Nanos {
-    Nanos::from_millis(ms)
-}
-
 /// The toy publishes an ID when ADD is called and completes every call
 /// from a task run up to 400 ms late (on host `fail_adds_on`, it withdraws
 /// the ID and fails the ADD instead); B's platform shuts down at

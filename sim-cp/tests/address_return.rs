@@ -12,27 +12,9 @@ use cpsim_sim::trace::{PlatformFn, What};
 use cpsim_sim::transport_id::Tid;
 use cpsim_sim::*;
 
-fn at(ms: u64) -> Nanos {
-    Nanos::from_millis(ms)
-}
-
 /// B's first extra address (host 2, interface 1, the second IPv4 ID).
 fn x() -> Tid {
     Tid::v4(2, 1, 2)
-}
-
-fn b(action: fn(cpsim_sim::HostName) -> Action) -> Action {
-    action("B".into())
-}
-
-fn a_sends_b_newest() -> Action {
-    Action::Send {
-        from: "A".into(),
-        to: "B".into(),
-        family: Family::V4,
-        bytes: 64,
-        newest: true,
-    }
 }
 
 /// A and B run the toy with `opts`, B listening, and B is given an extra
@@ -55,11 +37,11 @@ fn toy_with_x(seed: u64, opts: ToyOptions) -> Sim {
 /// must REACH again), X comes back at 3 s and A sends to it at 5 s.
 fn away_and_back(opts: ToyOptions) -> Outcome {
     let sim = toy_with_x(11, opts);
-    sim.schedule(at(1_000), a_sends_b_newest());
+    sim.schedule(at(1_000), a_sends_b(true));
     sim.schedule(at(2_000), b(|host| Action::AddressRemove { host }));
     sim.schedule(at(2_500), Action::Dormant { host: "A".into() });
     sim.schedule(at(3_000), b(|host| Action::AddressReturn { host }));
-    sim.schedule(at(5_000), a_sends_b_newest());
+    sim.schedule(at(5_000), a_sends_b(true));
     sim.run_until(at(8_000));
     sim.finish()
 }
@@ -90,10 +72,6 @@ fn indicated_to_x_after_return(out: &Outcome) -> usize {
             _ => false,
         })
         .count()
-}
-
-fn rules(out: &Outcome) -> Vec<RuleId> {
-    out.violations.iter().map(|v| v.rule).collect()
 }
 
 #[test]
@@ -189,7 +167,7 @@ fn tid_2_an_id_returned_before_its_remove_is_called_is_added_again_after_it() {
         );
         sim.schedule(at(2_000), b(|host| Action::AddressRemove { host }));
         sim.schedule(at(2_000), b(|host| Action::AddressReturn { host }));
-        sim.schedule(at(4_000), a_sends_b_newest());
+        sim.schedule(at(4_000), a_sends_b(true));
         sim.run_until(at(7_000));
         let out = sim.finish();
         let calls: Vec<Callback> = out
@@ -241,7 +219,7 @@ fn tid_4_an_id_returned_to_a_restarted_provider_is_no_duplicate_of_its_old_insta
     sim.schedule(at(1_600), b(|host| Action::StartProvider { host }));
     sim.schedule(at(1_700), b(|host| Action::Listen { host, on: true }));
     sim.schedule(at(2_000), b(|host| Action::AddressReturn { host }));
-    sim.schedule(at(4_000), a_sends_b_newest());
+    sim.schedule(at(4_000), a_sends_b(true));
     sim.run_until(at(7_000));
     let out = sim.finish();
     assert_eq!(rules(&out), vec![], "{:#?}", out.violations);

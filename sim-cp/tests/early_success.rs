@@ -8,10 +8,6 @@ use common::*;
 use cpsim_sim::rules::id;
 use cpsim_sim::*;
 
-fn at(ms: u64) -> Nanos {
-    Nanos::from_millis(ms)
-}
-
 fn send(from: &str, to: &str) -> Action {
     Action::Send {
         from: from.into(),

@@ -12,10 +12,6 @@ use cpsim_sim::trace::{PlatformFn, What};
 use cpsim_sim::transport_id::Tid;
 use cpsim_sim::*;
 
-fn at(ms: u64) -> Nanos {
-    Nanos::from_millis(ms)
-}
-
 /// B's first IPv4 and IPv6 IDs (host 2, interface 1).
 fn b4() -> Tid {
     Tid::v4(2, 1, 1)
@@ -24,35 +20,17 @@ fn b6() -> Tid {
     Tid::v6(2, 1, 1)
 }
 
-fn b(action: fn(cpsim_sim::HostName) -> Action) -> Action {
-    action("B".into())
-}
-
-fn a_sends_b() -> Action {
-    Action::Send {
-        from: "A".into(),
-        to: "B".into(),
-        family: Family::V4,
-        bytes: 64,
-        newest: false,
-    }
-}
-
-fn rules(out: &Outcome) -> Vec<RuleId> {
-    out.violations.iter().map(|v| v.rule).collect()
-}
-
 /// A and B run the toy with `opts`, B listening. A sends to B at 1 s; B's
 /// interface goes down at 2 s, A is sent dormant (so it must REACH
 /// again), B's interface comes up at 3 s and A sends to it at 5 s.
 fn down_and_up(seed: u64, opts: ToyOptions) -> Outcome {
     let sim = Sim::new(Config::with_seed(seed), &["A", "B"], ToyFactory::new(opts));
     start(&sim, &["A", "B"], "B", 0);
-    sim.schedule(at(1_000), a_sends_b());
+    sim.schedule(at(1_000), a_sends_b(false));
     sim.schedule(at(2_000), b(|host| Action::InterfaceDown { host }));
     sim.schedule(at(2_500), Action::Dormant { host: "A".into() });
     sim.schedule(at(3_000), b(|host| Action::InterfaceUp { host }));
-    sim.schedule(at(5_000), a_sends_b());
+    sim.schedule(at(5_000), a_sends_b(false));
     sim.run_until(at(8_000));
     sim.finish()
 }
@@ -278,9 +256,9 @@ fn state_6_and_data_5_data_for_an_interface_gone_down_may_be_lost() {
             ToyFactory::new(ToyOptions::default()),
         );
         start(&sim, &["A", "B"], "B", 0);
-        sim.schedule(at(1_000), a_sends_b());
+        sim.schedule(at(1_000), a_sends_b(false));
         sim.schedule(at(1_000 + gap_ms), b(|host| Action::InterfaceDown { host }));
-        sim.schedule(at(1_200), a_sends_b());
+        sim.schedule(at(1_200), a_sends_b(false));
         sim.schedule(at(4_000), b(|host| Action::InterfaceUp { host }));
         sim.run_until(at(6_000));
         let out = sim.finish();
@@ -298,7 +276,7 @@ fn an_application_sending_to_a_down_interface_is_told_it_has_no_address() {
     );
     start(&sim, &["A", "B", "C"], "B", 0);
     sim.schedule(at(1_000), b(|host| Action::InterfaceDown { host }));
-    sim.schedule(at(1_500), a_sends_b());
+    sim.schedule(at(1_500), a_sends_b(false));
     sim.schedule(
         at(1_600),
         Action::DuplicateAddress {
@@ -350,7 +328,7 @@ fn tid_4_ids_back_on_a_restarted_provider_are_no_duplicates_of_its_old_instance(
     sim.schedule(at(1_600), b(|host| Action::StartProvider { host }));
     sim.schedule(at(1_700), b(|host| Action::Listen { host, on: true }));
     sim.schedule(at(2_000), b(|host| Action::InterfaceUp { host }));
-    sim.schedule(at(4_000), a_sends_b());
+    sim.schedule(at(4_000), a_sends_b(false));
     sim.run_until(at(7_000));
     let out = sim.finish();
     assert_eq!(rules(&out), vec![], "{:#?}", out.violations);

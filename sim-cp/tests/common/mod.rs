@@ -585,3 +585,30 @@ pub fn start(sim: &cpsim_sim::Sim, hosts: &[&str], listener: &str, listen_ms: u6
         },
     );
 }
+
+/// `ms` milliseconds of virtual time.
+pub fn at(ms: u64) -> cpsim_sim::Nanos {
+    cpsim_sim::Nanos::from_millis(ms)
+}
+
+/// The action `action` makes for host B (`b(|host| Action::Dormant { host })`).
+pub fn b(action: fn(cpsim_sim::HostName) -> cpsim_sim::Action) -> cpsim_sim::Action {
+    action("B".into())
+}
+
+/// A 64-byte IPv4 datagram from A to B (with `newest`, to B's extra
+/// address of that family added last).
+pub fn a_sends_b(newest: bool) -> cpsim_sim::Action {
+    cpsim_sim::Action::Send {
+        from: "A".into(),
+        to: "B".into(),
+        family: cpsim_sim::Family::V4,
+        bytes: 64,
+        newest,
+    }
+}
+
+/// The rules an outcome's violations name, in order.
+pub fn rules(out: &cpsim_sim::Outcome) -> Vec<cpsim_sim::RuleId> {
+    out.violations.iter().map(|v| v.rule).collect()
+}
