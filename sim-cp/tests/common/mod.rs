@@ -33,6 +33,9 @@ pub struct ToyOptions {
     pub mangle: Mangle,
     /// Call Deregister from inside ESTABLISH (SESS-3), whatever it returns.
     pub deregister_in_establish: bool,
+    /// Call Deregister from inside TRANSITION_ACTIVE, then answer it
+    /// (decision `deregister-inside-a-callback`).
+    pub deregister_in_activation: bool,
     /// Block the thread for this long of real time in every
     /// TRANSITION_ACTIVE before answering (the watchdog's TIME-1).
     pub block_activation: Option<std::time::Duration>,
@@ -319,6 +322,11 @@ impl SessionHandler for ToySession {
         }
         if self.opts.fail_activation {
             return self.finish(cx, done, Err(Failure::FAIL));
+        }
+        if self.opts.deregister_in_activation {
+            let _ = inst.deregister();
+            // Done: stop must not deregister it again.
+            *self.ended.lock() = true;
         }
         *self.active.lock() = true;
         self.finish(cx, done, Ok(()))
