@@ -1716,3 +1716,26 @@ fn every_kind_of_step_reads_back_as_itself() {
         assert_eq!(parse(&to_pretty_json(&s), "saved.json").unwrap(), s, "{step}");
     }
 }
+
+/// A value that is not JSON inside a step (`NaN`, a bare word, a lone
+/// minus) is located, and its path names the step and the field, not just
+/// `steps`: the version probe, which skips what it does not read, finds it
+/// first and knows only the top-level key.
+#[test]
+fn a_syntax_error_inside_a_step_names_the_step_and_the_field() {
+    for bad in ["NaN", "Infinity", "tru", "-"] {
+        let text = with_step(&format!(
+            "{{\"do\": \"listen\", \"at_ms\": {bad}, \"host\": \"A\", \"on\": true}}"
+        ));
+        let e = refused(&text);
+        assert_eq!(e.kind, LoadErrorKind::Syntax, "{e}");
+        assert_eq!(e.line, Some(place(&text, bad).0), "{e}");
+        assert_eq!(e.path, "steps[0].at_ms", "{e}");
+        assert!(e.to_string().contains("(this is not valid JSON)"), "{e}");
+    }
+    // Outside the steps, as before.
+    let text = platform("{\"tasks\": {\"never\": NaN}}");
+    let e = refused(&text);
+    assert_eq!(e.kind, LoadErrorKind::Syntax, "{e}");
+    assert_eq!(e.path, "platform.tasks.never", "{e}");
+}

@@ -346,7 +346,8 @@ fn parse_inner(
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
 
     // Pass 1: the version, before anything else can complain.
-    let probe: Probe = deserialize_located(text, origin)?;
+    let probe: Probe =
+        deserialize_located(text, origin).map_err(|e| with_typed_path(text, origin, e))?;
     if probe.version.is_none() {
         return Err(LoadError {
             origin: origin.to_string(),
@@ -390,6 +391,29 @@ fn parse_inner(
         }
     }
     Ok(scenario)
+}
+
+/// A syntax error found by pass 1, which skips what it does not read and
+/// so knows only the top-level key it was in (`steps`), with the path the
+/// typed parse gives the same error (`steps[4].at_ms`), if it reaches it
+/// at the same place.
+fn with_typed_path(text: &str, origin: &str, e: LoadError) -> LoadError {
+    if e.kind != LoadErrorKind::Syntax {
+        return e;
+    }
+    match deserialize_located::<Scenario>(text, origin) {
+        Err(typed)
+            if typed.kind == LoadErrorKind::Syntax
+                && (typed.line, typed.column) == (e.line, e.column)
+                && typed.path.len() > e.path.len() =>
+        {
+            LoadError {
+                path: typed.path,
+                ..e
+            }
+        }
+        _ => e,
+    }
 }
 
 // ---------------------------------------------------------------------------
