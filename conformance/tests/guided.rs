@@ -420,3 +420,28 @@ fn a_lane_corpus_stays_within_its_byte_budget() {
     );
     assert!(src.corpus_len() >= 2 && most >= src.corpus_len());
 }
+
+/// A provider that splits datagrams at its own MTU and is off by one at an
+/// exact multiple of it breaks DATA-5 only at those sizes. Edge sizes hit
+/// one to three times each common fragment size, and one byte either side,
+/// about once in a thousand datagrams each: 1,372 bytes (an MTU of 1,500
+/// less IPv6, UDP and an 80-byte tunnel header) as often as 1,400.
+#[test]
+fn data_5_edge_sizes_hit_multiples_of_common_fragment_sizes() {
+    let n = 200_000;
+    let mut d = certify::Dice::new(7);
+    let sizes: Vec<u32> = (0..n).map(|_| certify::edge_size(&mut d)).collect();
+    for m in [508u32, 1232, 1280, 1372, 1400, 1452, 1500] {
+        let exact = sizes
+            .iter()
+            .filter(|&&s| (1..=3).any(|k| s == k * m))
+            .count();
+        let beside = sizes
+            .iter()
+            .filter(|&&s| (1..=3).any(|k| s + 1 == k * m || s == k * m + 1))
+            .count();
+        println!("{m}: {exact} exact multiples, {beside} one byte off, of {n}");
+        assert!(exact >= 100, "{m}: {exact} exact multiples of {n}");
+        assert!(beside >= 150, "{m}: {beside} one byte off of {n}");
+    }
+}
