@@ -242,3 +242,69 @@ fn data_5_a_copy_indicated_again_after_the_receivers_restart_is_not_judged() {
         restarted.trace.events.len()
     );
 }
+
+fn address_add(host: &str) -> Action {
+    Action::AddressAdd {
+        host: host.into(),
+        family: Family::V4,
+    }
+}
+
+fn address_remove(host: &str) -> Action {
+    Action::AddressRemove { host: host.into() }
+}
+
+fn lost(ds: &[(u32, u32)], from: &str, to: &str) -> Vec<String> {
+    ds.iter()
+        .map(|(d, bytes)| format!("datagram {d} ({bytes} bytes, {from} -> {to}) was sent with S_OK but never arrived, on a network that dropped nothing"))
+        .collect()
+}
+
+#[test]
+fn data_5_a_loss_after_the_remove_of_another_id_is_not_excused() {
+    // Each host gets an extra address before the sends, and loses it after
+    // them. Neither the datagrams' source (A's first address) nor their
+    // destination (B's first address) was removed, and no instance went
+    // quiet: a provider that drops what it holds whenever any address of
+    // its host goes away is not excused (decision `quiet-when-asked`).
+    for host in ["A", "B"] {
+        let mut script = vec![(50, address_add(host))];
+        script.extend(three_sends());
+        script.push((200, address_remove(host)));
+        let out = run(Mangle::Swallow, false, &script);
+        assert_eq!(
+            data5(&out),
+            lost(&[(0, 64), (1, 300), (2, 1400)], "25.1.1.1", "25.2.1.1"),
+            "an extra address of {host} removed"
+        );
+        assert!(others(&out).is_empty(), "{:#?}", others(&out));
+    }
+}
+
+#[test]
+fn data_5_a_loss_after_the_remove_of_its_own_id_or_its_instances_dormancy_is_excused() {
+    // To B's extra address, which B is then asked to remove: the
+    // destination ID itself went away, so its loss is excused.
+    let newest = |bytes| Action::Send {
+        from: "A".into(),
+        to: "B".into(),
+        family: Family::V4,
+        bytes,
+        newest: true,
+    };
+    let script = vec![
+        (50, address_add("B")),
+        (100, newest(64)),
+        (101, newest(300)),
+        (200, address_remove("B")),
+    ];
+    let out = run(Mangle::Swallow, false, &script);
+    assert_eq!(out.sent, 2);
+    assert!(data5(&out).is_empty(), "{:#?}", data5(&out));
+    // The sending instance goes dormant after the sends: that excuses the
+    // loss (B, where an application listens, is not sent dormant).
+    let mut script = three_sends();
+    script.push((200, Action::Dormant { host: "A".into() }));
+    let out = run(Mangle::Swallow, false, &script);
+    assert!(data5(&out).is_empty(), "{:#?}", data5(&out));
+}

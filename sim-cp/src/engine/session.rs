@@ -192,7 +192,7 @@ impl World {
                 if let Some(s) = self.insts[inst as usize].session_mut() {
                     s.went_dormant();
                 }
-                self.traffic.disrupted.insert(host, now);
+                self.traffic.disrupt(host, inst, None, now);
             }
             Effect::Pump => self.pump_host(host),
             Effect::Deliver
@@ -219,7 +219,11 @@ impl World {
             // an ID up it may drop what arrives (DATA-5 excuses the loss;
             // STATE-6 does not count on the peer): DECISIONS.
             let host = self.insts[inst as usize].host();
-            self.traffic.disrupted.insert(host, self.now);
+            let id = match op {
+                Op::Remove(k) => Some(k),
+                _ => None,
+            };
+            self.traffic.disrupt(host, inst, id, self.now);
         }
         // A REACH or SEND under way changes nothing `pump_host` examines an
         // instance for (one more open call cannot make it go dormant).
@@ -324,7 +328,7 @@ impl World {
                 // TID-5: whatever the status, the ID is no longer the instance's.
                 s.remove_done(t);
                 self.traffic.disown(t, inst, now);
-                self.traffic.disrupted.insert(host, now);
+                self.traffic.disrupt(host, inst, Some(k), now);
             }
             Op::Reach(k) => {
                 let t = self.traffic.tids.get(k);

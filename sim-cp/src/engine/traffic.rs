@@ -661,7 +661,7 @@ impl Digest {
 }
 
 /// A transport ID by its number in [`Tids`].
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 pub struct TidNo(u32);
 
 /// Transport IDs by number, given the first time an operation names one
@@ -768,8 +768,17 @@ pub struct Traffic {
     next_held: u32,
     rng: Rng,
     delivered: u32,
-    /// Per host: the last time a session there ended, went dormant or lost an ID.
+    /// Per host: the last time a session there ended, went dormant or lost
+    /// an ID (what STATE-6 asks of a peer's host).
     pub disrupted: HashMap<u8, Nanos>,
+    /// Per instance (by index): the last time its session ended, it went
+    /// dormant or a TRANSITION_DORMANT of it was called (what excuses any
+    /// loss through it at DATA-5: decision `quiet-when-asked`).
+    quiet: Vec<Option<Nanos>>,
+    /// Per instance and ID: the last time a REMOVE of the ID at the
+    /// instance was called or finished (what excuses, at DATA-5, a loss
+    /// of a datagram from or to that ID there only).
+    removed: HashMap<(u32, TidNo), Nanos>,
     /// Per source host: its datagrams in state `Waiting`, in id order
     /// (ids only grow, so a new one goes at the back; one leaves wherever
     /// it is, usually near the front).
@@ -831,6 +840,8 @@ impl Default for Traffic {
             rng: Rng::new(0),
             delivered: 0,
             disrupted: HashMap::default(),
+            quiet: Vec::new(),
+            removed: HashMap::default(),
             waiting: Vec::new(),
             scratch: Vec::new(),
             waiting_via: Vec::new(),
@@ -854,6 +865,40 @@ pub struct Truth {
 }
 
 impl Traffic {
+    /// Instance `inst` of host `host` was disrupted at `now`: with `id`, a
+    /// REMOVE of that ID there was called or finished; without, its
+    /// session ended, it went dormant or a TRANSITION_DORMANT was called.
+    pub fn disrupt(&mut self, host: u8, inst: u32, id: Option<TidNo>, now: Nanos) {
+        self.disrupted.insert(host, now);
+        match id {
+            Some(t) => {
+                self.removed.insert((inst, t), now);
+            }
+            None => {
+                let i = inst as usize;
+                if self.quiet.len() <= i {
+                    self.quiet.resize(i + 1, None);
+                }
+                self.quiet[i] = Some(now);
+            }
+        }
+    }
+
+    /// Whether a loss through instance `inst` of a datagram from or to
+    /// `id` is excused by a disruption at or after `since`: the instance
+    /// went quiet (its session ended, it went or was asked to go dormant),
+    /// or a REMOVE of `id` itself there was called or finished (decision
+    /// `quiet-when-asked`). A REMOVE of another of its IDs is no excuse.
+    fn excused_at(&self, inst: u32, id: Option<TidNo>, since: Nanos) -> bool {
+        let quiet = self
+            .quiet
+            .get(inst as usize)
+            .copied()
+            .flatten()
+            .is_some_and(|t| t >= since);
+        quiet || id.is_some_and(|t| self.removed.get(&(inst, t)).is_some_and(|&r| r >= since))
+    }
+
     pub fn seed(&mut self, seed: u64) {
         self.rng = Rng::stream(seed, "apps");
     }
@@ -1379,7 +1424,7 @@ impl World {
     pub fn reroute_from(&mut self, inst: u32) {
         let now = self.now;
         let host = self.insts[inst as usize].host();
-        self.traffic.disrupted.insert(host, now);
+        self.traffic.disrupt(host, inst, None, now);
         for d in self.traffic.waiting_of(host) {
             if self.traffic.dgs[d as usize].via == Some(inst) {
                 self.traffic.set_via(d, None);
@@ -1507,45 +1552,51 @@ impl World {
             return;
         }
         // Identical datagrams on the same pair cannot be told apart: each
-        // lost one is judged from the earliest of them (one pass over all).
+        // lost one is judged from the earliest of them, and by every
+        // instance that was asked to send one of them (one pass over all).
         type Same = (Option<Tid>, Tid, Content);
         let same = |dg: &Datagram| -> Same { (dg.src, dg.dst, dg.content()) };
-        let mut earliest: HashMap<Same, Nanos> = lost
+        let mut earliest: HashMap<Same, (Nanos, Vec<u32>)> = lost
             .iter()
-            .map(|&d| (same(&dgs[d as usize]), Nanos::MAX))
+            .map(|&d| (same(&dgs[d as usize]), (Nanos::MAX, Vec::new())))
             .collect();
         for dg in dgs {
-            if let Some(t) = earliest.get_mut(&same(dg)) {
+            if let Some((t, vias)) = earliest.get_mut(&same(dg)) {
                 *t = (*t).min(dg.sent_at);
+                if let Some(v) = dg.via.filter(|v| !vias.contains(v)) {
+                    vias.push(v);
+                }
             }
         }
         for d in lost {
             let dg = &self.traffic.dgs[d as usize];
-            let sent_at = earliest[&same(dg)];
+            let (sent_at, vias) = &earliest[&same(dg)];
+            let sent_at = *sent_at;
             // Every instance that held the destination ID (a duplicate
-            // address has more than one): the datagram may have gone to any.
+            // address has more than one): the datagram may have gone to
+            // any. Only that instance's going quiet, or a REMOVE of the
+            // destination ID there, excuses the loss: not a disruption of
+            // another instance of its host, nor a REMOVE of another ID
+            // (decision `quiet-when-asked`).
             let mut no_dst = true;
             let mut dst_disrupted = false;
             let dst = self.traffic.tids.find(dg.dst);
-            for o in dst.into_iter().flat_map(|t| self.traffic.owners_of(t)) {
-                no_dst = false;
-                let h = self.insts[o.inst as usize].host();
-                dst_disrupted |= self
-                    .traffic
-                    .disrupted
-                    .get(&h)
-                    .is_some_and(|&t| t >= sent_at);
+            if let Some(t) = dst {
+                for o in self.traffic.owners_of(t) {
+                    no_dst = false;
+                    dst_disrupted |= self.traffic.excused_at(o.inst, Some(t), sent_at);
+                }
             }
             let net_excuse = self.net.last_drop.is_some_and(|t| t >= sent_at)
                 || self.net.last_partition.is_some_and(|t| t >= sent_at)
                 || self.net.is_partitioned();
-            let disrupted = |h: u8| {
-                self.traffic
-                    .disrupted
-                    .get(&h)
-                    .is_some_and(|&t| t >= sent_at)
-            };
-            let host_excuse = disrupted(dg.src_host) || no_dst || dst_disrupted;
+            // At the sender, likewise: the instance that was asked to SEND
+            // it went quiet, or a REMOVE of its source ID there.
+            let src = dg.src.and_then(|s| self.traffic.tids.find(s));
+            let src_disrupted = vias
+                .iter()
+                .any(|&v| self.traffic.excused_at(v, src, sent_at));
+            let host_excuse = src_disrupted || no_dst || dst_disrupted;
             if net_excuse || host_excuse {
                 continue;
             }
