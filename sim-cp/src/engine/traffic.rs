@@ -1560,16 +1560,29 @@ impl World {
             .iter()
             .map(|&d| (same(&dgs[d as usize]), (Nanos::MAX, Vec::new())))
             .collect();
+        // A delivery is credited when it happens, to a datagram whose SEND
+        // is under way first; if that SEND then fails, the bytes may have
+        // been those of an identical datagram sent with S_OK. Each such
+        // delivery accounts for one lost identical datagram (the receiving
+        // application got as many copies as SENDs succeeded).
+        let mut credited_to_failed: HashMap<Same, u32> = HashMap::default();
         for dg in dgs {
             if let Some((t, vias)) = earliest.get_mut(&same(dg)) {
                 *t = (*t).min(dg.sent_at);
                 if let Some(v) = dg.via.filter(|v| !vias.contains(v)) {
                     vias.push(v);
                 }
+                if dg.state == State::Failed && dg.delivered_in != 0 {
+                    *credited_to_failed.entry(same(dg)).or_default() += 1;
+                }
             }
         }
         for d in lost {
             let dg = &self.traffic.dgs[d as usize];
+            if let Some(n) = credited_to_failed.get_mut(&same(dg)).filter(|n| **n > 0) {
+                *n -= 1;
+                continue;
+            }
             let (sent_at, vias) = &earliest[&same(dg)];
             let sent_at = *sent_at;
             // Every instance that held the destination ID (a duplicate
