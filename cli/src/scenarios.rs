@@ -194,7 +194,11 @@ pub fn run(
                 if rules.is_empty() {
                     println!("pass  {}", shown(f));
                 } else {
-                    println!("pass  {} (broke {}, as expected)", shown(f), rules.join(", "));
+                    println!(
+                        "pass  {} (broke {}, as expected)",
+                        shown(f),
+                        rules.join(", ")
+                    );
                 }
                 if verbose {
                     show_failure(&s, &r, true);
