@@ -508,6 +508,8 @@ struct Schedule<'a> {
     room: usize,
     /// The interface-down form's own stream (see `interface_down_up`).
     ifdown: Dice,
+    /// The stream of the data-during-a-REMOVE form (`address_cycle`).
+    aside: Dice,
 }
 
 impl Schedule<'_> {
@@ -814,6 +816,30 @@ impl Schedule<'_> {
             at_ms: gone,
             host: h.into(),
         });
+        // Sometimes (from the form's own stream, so that a case without it
+        // is as it was) the peer also sends to `h`'s first ID around the
+        // REMOVE, so that data for an address that stays arrives while
+        // another of `h`'s addresses is being given up: a provider that
+        // goes deaf to every address while one goes away is DATA-5.
+        if peer != h && self.aside.chance(ASIDE_SHARE) {
+            let a = &mut self.aside;
+            let mut when = gone.saturating_sub(2) + a.range(0, 2);
+            let mut burst = Vec::new();
+            for _ in 0..a.range(2, 6) {
+                burst.push(Step::Send {
+                    at_ms: when,
+                    from: peer.clone(),
+                    to: h.into(),
+                    family,
+                    bytes: a.range(1, 1400) as u32,
+                    newest: false,
+                });
+                when += a.range(0, 2);
+            }
+            for s in burst {
+                self.push(s);
+            }
+        }
         if peer == h || !self.d.chance(0.3) {
             return gone;
         }
@@ -1240,6 +1266,7 @@ pub fn generate(provider: &str, shape: &Shape, seed: u64) -> Scenario {
         streamed: false,
         room: max,
         ifdown: Dice::new(seed ^ IFACE_DOWN),
+        aside: Dice::new(seed ^ ASIDE),
     };
     if many.is_some() {
         let at = sched.d.range(1, horizon.saturating_mul(3) / 4);
@@ -1331,6 +1358,13 @@ const IFACE_DOWN: u64 = 0x4946_4143_4544_4F57;
 /// up again besides.
 const IFACE_DOWN_SHARE: f64 = 0.1;
 
+/// Mixed into a case's seed for the stream of the data-during-a-REMOVE
+/// form (`Schedule::address_cycle`).
+const ASIDE: u64 = 0x4153_4944_4552_454D;
+/// The share of address cycles with data to the host's first ID while the
+/// extra address's REMOVE is under way.
+const ASIDE_SHARE: f64 = 0.3;
+
 /// Mixed into a case's seed for the stream that decides whether the case
 /// has more than three hosts.
 const MANY_HOSTS: u64 = 0x4D41_4E59_484F_5354;
@@ -1357,6 +1391,7 @@ pub fn move_steps(
         streamed: false,
         room: MOVE_ROOM,
         ifdown: Dice::new(IFACE_DOWN ^ t),
+        aside: Dice::new(ASIDE ^ t),
     };
     sched.add(m, t);
     sched.steps
@@ -1382,6 +1417,7 @@ pub fn transition_steps(
         streamed: false,
         room: MOVE_ROOM,
         ifdown: Dice::new(IFACE_DOWN ^ at),
+        aside: Dice::new(ASIDE ^ at),
     };
     sched.transition(h, peer, at);
     sched.steps
