@@ -128,6 +128,11 @@ subtle!(
     "reference"
 );
 subtle!(
+    data_5_deaf_while_removing_is_real_and_reference_passes,
+    "subtle-data-5-deaf-while-removing",
+    "reference"
+);
+subtle!(
     life_1_raw_stale_handle_is_real_and_sync_raw_passes,
     "subtle-life-1-raw-stale-handle",
     "sync-raw"
@@ -298,6 +303,16 @@ fn data_5_an_idle_timeout_that_drops_the_first_datagram_is_found_at_the_default_
 #[test]
 fn tid_2_a_first_id_kept_after_its_remove_is_found_at_the_default_budget() {
     found_at_default_budget("subtle-tid-2-first-id-kept", 1, true);
+}
+
+// DATA-5 excused a loss after any disruption of the receiver's host (a
+// REMOVE of any of its IDs, say), so a provider that drops data for every
+// address while any one of them is being removed passed; since the excuse
+// is narrowed to the instance and the destination ID itself (decision
+// `quiet-when-asked`), the default budget finds it.
+#[test]
+fn data_5_deaf_while_removing_is_found_at_the_default_budget() {
+    found_at_default_budget("subtle-data-5-deaf-while-removing", 1, true);
 }
 
 #[test]

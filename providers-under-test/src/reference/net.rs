@@ -626,6 +626,17 @@ impl Node {
                 // cleared when the same ID was added again.
                 return true;
             }
+            if self.subtle == Subtle::DeafWhileRemoving
+                && st
+                    .ops
+                    .values()
+                    .any(|o| matches!(o.kind, OpKind::Remove { .. }))
+            {
+                // The bug: the node's address table is rebuilt while any
+                // address goes away, and data for every address meanwhile
+                // is acknowledged (no resend into the change) and dropped.
+                return true;
+            }
             if self.subtle == Subtle::OneByteKeepalive && payload.len() == 1 {
                 // The bug: the overlay's keepalive is one byte long.
                 return true;

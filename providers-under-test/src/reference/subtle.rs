@@ -123,11 +123,17 @@ pub enum Subtle {
     /// ID. Only a removal of an interface's first address shows it: an
     /// interface that goes down.
     FirstIdKept,
+    /// DATA-5: while a REMOVE is pended at any instance of the host (the
+    /// node rebuilds its table of local addresses), data frames for any of
+    /// its IDs are acknowledged, so that the peer does not resend into the
+    /// change, and dropped. Only data arriving for one address while
+    /// another address of the host is being removed shows it.
+    DeafWhileRemoving,
 }
 
 impl Subtle {
     /// Every subtle variant.
-    pub const ALL: [Subtle; 22] = [
+    pub const ALL: [Subtle; 23] = [
         Subtle::StopSkipsEnded,
         Subtle::SendPerPeer,
         Subtle::DedupPerNode,
@@ -150,6 +156,7 @@ impl Subtle {
         Subtle::PeerTable,
         Subtle::IdlePeer,
         Subtle::FirstIdKept,
+        Subtle::DeafWhileRemoving,
     ];
 
     /// The rule the variant breaks (`None` for the correct provider).
@@ -167,7 +174,8 @@ impl Subtle {
             | Subtle::ReplayWindow
             | Subtle::Tombstone
             | Subtle::PeerTable
-            | Subtle::IdlePeer => id::DATA_5,
+            | Subtle::IdlePeer
+            | Subtle::DeafWhileRemoving => id::DATA_5,
             Subtle::EndWhileActivating => id::LIFE_7,
             Subtle::ReviveAfterFailedActivation => id::LIFE_2,
             Subtle::SendWindow | Subtle::SettleDormancy | Subtle::RetryBackoff => id::TIME_1,
@@ -203,6 +211,7 @@ impl Subtle {
             Subtle::PeerTable => "peer-table",
             Subtle::IdlePeer => "idle-peer",
             Subtle::FirstIdKept => "first-id-kept",
+            Subtle::DeafWhileRemoving => "deaf-while-removing",
         };
         let rule = self.rule().expect("a variant").as_str().to_lowercase();
         format!("subtle-{rule}-{what}")
@@ -271,6 +280,9 @@ impl Subtle {
             }
             Subtle::FirstIdKept => {
                 "keeps an instance's first ID after its REMOVE (its identity): data for it after an interface went down is indicated with the removed ID"
+            }
+            Subtle::DeafWhileRemoving => {
+                "while a REMOVE is pended at its host, acknowledges and drops data for every one of its IDs"
             }
         }
     }
