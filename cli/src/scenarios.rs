@@ -184,20 +184,20 @@ pub fn run(
                 passed += 1;
                 // The rules broken as the scenario expects, in the order
                 // they first were: a pass line shows what it passed on.
-                let mut rules: Vec<String> = Vec::new();
+                let mut rules = Vec::new();
                 for v in &r.outcome.violations {
-                    let id = v.rule.to_string();
-                    if !rules.contains(&id) {
-                        rules.push(id);
+                    if !rules.contains(&v.rule) {
+                        rules.push(v.rule);
                     }
                 }
                 if rules.is_empty() {
                     println!("pass  {}", shown(f));
                 } else {
+                    let names: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
                     println!(
                         "pass  {} (broke {}, as expected)",
                         shown(f),
-                        rules.join(", ")
+                        names.join(", ")
                     );
                 }
                 if verbose {

@@ -197,6 +197,14 @@ fn saved_cases_read_back_equal() {
     assert_eq!(parse(&to_pretty_json(&s), "x").unwrap(), s);
 }
 
+/// How many of the first `n` generated cases (seeds 0..n, default shape)
+/// `has` holds for: what the form-share tests below count.
+fn generated_with(n: u64, has: impl Fn(&scenario::Scenario) -> bool) -> usize {
+    (0..n)
+        .filter(|&seed| has(&certify::generate("reference", &Shape::default(), seed)))
+        .count()
+}
+
 /// Streams (hundreds of datagrams from one application, past a byte's worth
 /// of numbers) are rare, for they cost as much as tens of other cases, but
 /// every few thousand cases hold some.
@@ -226,19 +234,15 @@ fn data_5_generated_streams_cross_256_datagrams_in_a_few_cases_per_thousand() {
 #[test]
 fn data_5_generated_cases_give_one_host_eight_addresses_more_in_some_cases() {
     let n = 20_000;
-    let mut many = 0;
-    for seed in 0..n {
-        let s = certify::generate("reference", &Shape::default(), seed);
+    let many = generated_with(n, |s| {
         let mut adds = std::collections::BTreeMap::new();
         for st in &s.steps {
             if let scenario::Step::AddressAdd { host, .. } = st {
                 *adds.entry(host.clone()).or_insert(0) += 1;
             }
         }
-        if adds.values().any(|&k| k >= 8) {
-            many += 1;
-        }
-    }
+        adds.values().any(|&k| k >= 8)
+    });
     println!("{many} of {n} cases give a host 8 addresses or more");
     assert!((100..2_000).contains(&many), "{many} of {n} cases");
 }
@@ -250,10 +254,8 @@ fn data_5_generated_cases_give_one_host_eight_addresses_more_in_some_cases() {
 #[test]
 fn data_5_generated_cases_give_a_removed_address_back_with_data_to_it_in_some_cases() {
     let n = 20_000;
-    let mut back = 0;
-    for seed in 0..n {
-        let s = certify::generate("reference", &Shape::default(), seed);
-        let returned = s.steps.iter().any(|r| {
+    let back = generated_with(n, |s| {
+        s.steps.iter().any(|r| {
             let scenario::Step::AddressReturn { at_ms, host } = r else {
                 return false;
             };
@@ -261,11 +263,8 @@ fn data_5_generated_cases_give_a_removed_address_back_with_data_to_it_in_some_ca
                 matches!(st, scenario::Step::Send { at_ms: t, to, newest: true, .. }
                     if t > at_ms && to == host)
             })
-        });
-        if returned {
-            back += 1;
-        }
-    }
+        })
+    });
     println!("{back} of {n} cases give an address back and send to it");
     assert!((150..1_200).contains(&back), "{back} of {n} cases");
 }
@@ -277,10 +276,8 @@ fn data_5_generated_cases_give_a_removed_address_back_with_data_to_it_in_some_ca
 #[test]
 fn tid_2_generated_cases_take_an_interface_down_and_up_with_data_around_it_in_some_cases() {
     let n = 20_000;
-    let mut cases = 0;
-    for seed in 0..n {
-        let s = certify::generate("reference", &Shape::default(), seed);
-        let found = s.steps.iter().any(|d| {
+    let cases = generated_with(n, |s| {
+        s.steps.iter().any(|d| {
             let scenario::Step::InterfaceDown { at_ms: down, host } = d else {
                 return false;
             };
@@ -300,11 +297,8 @@ fn tid_2_generated_cases_take_an_interface_down_and_up_with_data_around_it_in_so
             (5..=3_000).contains(&(up - down))
                 && to_host(down.saturating_sub(70), *down)
                 && to_host(up, up + 50)
-        });
-        if found {
-            cases += 1;
-        }
-    }
+        })
+    });
     println!("{cases} of {n} cases take an interface down and up with data around it");
     assert!((100..1_500).contains(&cases), "{cases} of {n} cases");
 }
@@ -358,12 +352,10 @@ fn data_5_generated_cases_have_four_hosts_or_more_with_a_fan_in_some_cases() {
 #[test]
 fn data_5_generated_cases_have_minutes_of_silence_then_data_in_some_cases() {
     let n = 20_000;
-    let mut idle = 0;
-    for seed in 0..n {
-        let s = certify::generate("reference", &Shape::default(), seed);
+    let idle = generated_with(n, |s| {
         let times: Vec<u64> = s.steps.iter().map(|st| st.at_ms()).collect();
         let Some(i) = (1..times.len()).find(|&i| times[i] - times[i - 1] >= 60_000) else {
-            continue;
+            return false;
         };
         let talked = |from: &str, to: &str, after: bool| {
             s.steps.iter().any(|st| {
@@ -371,15 +363,12 @@ fn data_5_generated_cases_have_minutes_of_silence_then_data_in_some_cases() {
                     if f == from && t == to && (*at_ms >= times[i]) == after)
             })
         };
-        let again = s.hosts.iter().any(|a| {
+        s.hosts.iter().any(|a| {
             s.hosts
                 .iter()
                 .any(|b| a != b && talked(a, b, false) && talked(a, b, true))
-        });
-        if again {
-            idle += 1;
-        }
-    }
+        })
+    });
     println!("{idle} of {n} cases have a silence of a minute or more, then data again");
     assert!((700..2_000).contains(&idle), "{idle} of {n} cases");
     for seed in 0..2_000 {
@@ -453,10 +442,8 @@ fn data_5_edge_sizes_hit_multiples_of_common_fragment_sizes() {
 #[test]
 fn data_5_generated_cases_send_to_a_first_address_around_another_addresss_remove() {
     let n = 20_000;
-    let mut around = 0;
-    for seed in 0..n {
-        let s = certify::generate("reference", &Shape::default(), seed);
-        let hit = s.steps.iter().any(|r| {
+    let around = generated_with(n, |s| {
+        s.steps.iter().any(|r| {
             let scenario::Step::AddressRemove { at_ms: g, host: h } = r else {
                 return false;
             };
@@ -464,11 +451,8 @@ fn data_5_generated_cases_send_to_a_first_address_around_another_addresss_remove
                 matches!(st, scenario::Step::Send { to, newest: false, at_ms, from, .. }
                     if to == h && from != h && *at_ms + 2 >= *g && *at_ms <= g + 6)
             })
-        });
-        if hit {
-            around += 1;
-        }
-    }
+        })
+    });
     println!("{around} of {n} cases send to a host's first address around a REMOVE there");
     // 219 of 20,000 without the form (by chance), 606 with it.
     assert!((400..1_200).contains(&around), "{around} of {n} cases");

@@ -7,10 +7,6 @@ use common::*;
 use cpsim_sim::rules::id;
 use cpsim_sim::*;
 
-fn at(ms: u64) -> Nanos {
-    Nanos::from_millis(ms)
-}
-
 fn send(from: &str, to: &str, bytes: u32) -> Action {
     Action::Send {
         from: from.into(),
@@ -173,6 +169,26 @@ fn identical_datagrams_are_judged_from_the_earliest() {
     assert_eq!(
         data5(&out),
         vec!["datagram 2 (64 bytes, 25.1.1.1 -> 25.2.1.1) was sent with S_OK but never arrived, on a network that dropped nothing".to_string()],
+    );
+}
+
+/// An arrival credited to an identical datagram whose SEND then failed
+/// accounts for one lost identical datagram (decision `data-5-content`);
+/// with no SEND failed, identical empty datagrams swallowed are each still
+/// a loss.
+#[test]
+fn data_5_identical_datagrams_swallowed_with_no_send_failed_are_each_a_loss() {
+    let script = vec![
+        (100, send("A", "B", 0)),
+        (101, send("A", "B", 0)),
+        (102, send("A", "B", 0)),
+    ];
+    let out = run(Mangle::Swallow, false, &script);
+    assert_eq!(
+        data5(&out),
+        (0..3)
+            .map(|d| format!("datagram {d} (0 bytes, 25.1.1.1 -> 25.2.1.1) was sent with S_OK but never arrived, on a network that dropped nothing"))
+            .collect::<Vec<_>>()
     );
 }
 

@@ -9,10 +9,6 @@ use common::*;
 use cpsim_sim::rules::id;
 use cpsim_sim::*;
 
-fn at(ms: u64) -> Nanos {
-    Nanos::from_millis(ms)
-}
-
 /// A's application sends B 64 bytes over IPv4.
 fn a_sends_b() -> Action {
     Action::Send {

@@ -822,22 +822,18 @@ impl Schedule<'_> {
         // another of `h`'s addresses is being given up: a provider that
         // goes deaf to every address while one goes away is DATA-5.
         if peer != h && self.aside.chance(ASIDE_SHARE) {
-            let a = &mut self.aside;
-            let mut when = gone.saturating_sub(2) + a.range(0, 2);
-            let mut burst = Vec::new();
-            for _ in 0..a.range(2, 6) {
-                burst.push(Step::Send {
+            let mut when = gone.saturating_sub(2) + self.aside.range(0, 2);
+            for _ in 0..self.aside.range(2, 6) {
+                let bytes = self.aside.range(1, 1400) as u32;
+                self.push(Step::Send {
                     at_ms: when,
                     from: peer.clone(),
                     to: h.into(),
                     family,
-                    bytes: a.range(1, 1400) as u32,
+                    bytes,
                     newest: false,
                 });
-                when += a.range(0, 2);
-            }
-            for s in burst {
-                self.push(s);
+                when += self.aside.range(0, 2);
             }
         }
         if peer == h || !self.d.chance(0.3) {
